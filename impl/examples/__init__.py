@@ -1,0 +1,1 @@
+"""Bundled example programs, runnable with ``refexec run NAME``."""
