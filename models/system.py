@@ -71,8 +71,9 @@ class Sort:
 
     def show(self, value: Value) -> str:
         """Render a concrete value of this sort for traces."""
-        if self.names is not None and isinstance(value, int) and 0 <= value - self.lo < len(self.names):
-            return self.names[value - self.lo]
+        names = self.names
+        if names is not None and isinstance(value, int) and 0 <= value - self.lo < len(names):
+            return names[value - self.lo]
         return str(value)
 
 
@@ -208,7 +209,7 @@ class Action:
         """Every concrete parameter assignment, in a fixed order."""
         names = list(self.params)
         for combo in product(*(self.params[n] for n in names)):
-            yield dict(zip(names, combo))
+            yield dict(zip(names, combo, strict=True))
 
     def label(self, params: Mapping[str, int]) -> str:
         inner = ", ".join(f"{k}={v}" for k, v in params.items())
