@@ -1,0 +1,728 @@
+"""Async building blocks: a oneshot channel, an mpsc channel and an ``Event``.
+
+Each is made of poll-based futures (:class:`refexec.future.FutureBase`) that handle wakers the
+way Rust's do, because the reference executor counts live wakers exactly: a task that returned
+``Pending`` and holds no live waker is reported *lost*. So every future here
+
+* parks by storing ``cx.waker.clone()`` (never ``cx.waker`` itself, which is only borrowed for
+  the duration of the poll),
+* on a later poll replaces the stored waker only when ``will_wake`` says it changed (dropping
+  the old one), and
+* releases its waker as soon as it is no longer needed: it is consumed by ``wake()`` when the
+  event it waits for happens, or ``drop()``-ed when the future completes or is itself dropped
+  (a cancelled task's future is freed; ``__del__`` takes the waker out).
+
+**Counting rule of the wait queues.** Each item put into an mpsc channel wakes exactly one
+parked receiver, and each slot freed in a bounded channel wakes exactly one parked sender. A
+future that was woken but is dropped before it used its turn hands the wake on to the next
+waiter, so a cancelled task can never swallow a wake that another task needs. Closing a side
+wakes every waiter of the other side; ``Event.set`` and a oneshot ``send`` wake every waiter.
+
+**Threads.** Every operation takes the structure's lock, and wakers are called only after the
+lock is released (a waker may run arbitrary code). So every method here may be called from any
+thread: in particular ``Event.set``, oneshot ``Sender.send``, mpsc ``Sender.try_send`` and every
+``close`` are the ways for a plain thread to feed async code. The futures (``rx``, ``rx.recv()``,
+``tx.send(v)``, ``ev.wait()``) must be awaited by a task, like any future. ``__del__`` may run in
+the middle of one of our own critical sections (a garbage collection can start at any
+allocation), so it never blocks on the lock: it queues its work, and whoever holds the lock
+runs that work right after releasing it.
+
+**End of an mpsc stream.** ``await rx.recv()`` raises :class:`ChannelClosed` once every sender
+is closed and the buffer is drained (``None`` is a legitimate item, so it cannot double as an
+end marker); ``async for item in rx`` simply stops there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+from refexec.errors import RefexecError
+from refexec.future import FutureBase
+from refexec.poll import Pending, Poll, Ready
+from refexec.waker import Context, Waker
+
+__all__ = [
+    "ChannelClosed",
+    "ChannelEmpty",
+    "ChannelFull",
+    "Event",
+    "OneshotReceiver",
+    "OneshotSender",
+    "Receiver",
+    "Sender",
+    "channel",
+    "oneshot",
+]
+
+T = TypeVar("T")
+
+
+class ChannelClosed(RefexecError):
+    """The other side of the channel is gone, so this operation can never succeed.
+
+    Raised by a receive when every sender was closed (or dropped) and nothing is left to
+    receive, and by a send when the receiver was closed (or dropped): the value was not
+    delivered.
+    """
+
+
+class ChannelEmpty(RefexecError):
+    """``try_recv()`` found nothing to receive yet; the senders are still open (await instead)."""
+
+
+class ChannelFull(RefexecError):
+    """``try_send()`` found a bounded channel at capacity; ``await tx.send(v)`` waits for room."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Locking and the wait queue shared by all three structures.
+
+_Action = tuple[Waker, bool]
+"""A waker to act on after the lock is released: ``True`` to wake it, ``False`` to drop it."""
+
+
+class _Waiter:
+    """One parked poller: the waker it left, and whether a wake has been handed to it.
+
+    Invariant: ``notified`` iff the waiter was popped by a wake (it is then in no queue and
+    ``waker is None``, the handle having been consumed by ``wake()``).
+    """
+
+    __slots__ = ("notified", "waker")
+
+    def __init__(self, waker: Waker) -> None:
+        self.waker: Waker | None = waker
+        self.notified = False
+
+
+class _WaitQueue:
+    """The parked pollers of one side of a structure, oldest first. Use only under the lock.
+
+    Methods never call a waker; they append ``(waker, wake?)`` to ``out`` for the caller to
+    act on after releasing the lock.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[_Waiter, None] = {}  # insertion-ordered: a FIFO with O(1) removal
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def park(self, entry: _Waiter | None, cx: Context, out: list[_Action]) -> _Waiter:
+        """Make sure the poller is queued with the waker of this poll; return its entry.
+
+        A still-queued entry keeps its place; its waker is replaced only if ``will_wake`` says
+        the new one is different (the old handle is dropped). A fresh or already-notified
+        poller gets a new entry at the back holding ``cx.waker.clone()``.
+        """
+        if entry is not None and entry in self._entries:
+            old = entry.waker
+            assert old is not None  # queued entries hold their waker
+            if not old.will_wake(cx.waker):
+                entry.waker = cx.waker.clone()
+                out.append((old, False))
+            return entry
+        entry = _Waiter(cx.waker.clone())
+        self._entries[entry] = None
+        return entry
+
+    def leave(self, entry: _Waiter | None, out: list[_Action]) -> bool:
+        """Take a poller out (its waker is dropped). Return whether it had been notified.
+
+        Called when the poller completes, or when its future is dropped; in the latter case a
+        ``True`` result means the caller must hand the wake on with :meth:`wake_one`.
+        """
+        if entry is None:
+            return False
+        if entry in self._entries:
+            del self._entries[entry]
+            if entry.waker is not None:
+                out.append((entry.waker, False))
+                entry.waker = None
+            return False
+        return entry.notified
+
+    def wake_one(self, out: list[_Action]) -> None:
+        """Hand one wake to the oldest waiter, if any."""
+        for entry in self._entries:
+            del self._entries[entry]
+            self._notify(entry, out)
+            return
+
+    def wake_all(self, out: list[_Action]) -> None:
+        """Hand a wake to every waiter, oldest first."""
+        entries, self._entries = self._entries, {}
+        for entry in entries:
+            self._notify(entry, out)
+
+    @staticmethod
+    def _notify(entry: _Waiter, out: list[_Action]) -> None:
+        waker = entry.waker
+        assert waker is not None
+        entry.waker = None
+        entry.notified = True
+        out.append((waker, True))
+
+
+class _Shared:
+    """A lock plus the rule that wakers are called only after it is released.
+
+    ``__del__`` methods use :meth:`_defer` instead of the lock: if the lock is free the work
+    runs at once, otherwise the holder runs it just after releasing (the holder re-checks the
+    deferred queue after every release, and so does the deferring thread after queueing, so
+    the work cannot be stranded).
+    """
+
+    __slots__ = ("_deferred", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._deferred: deque[Callable[[list[_Action]], None]] = deque()
+
+    def _run(self, actions: list[_Action]) -> None:
+        """After releasing the lock: act on the wakers, then run any work ``__del__`` queued."""
+        while True:
+            for waker, wake in actions:
+                if wake:
+                    waker.wake()
+                else:
+                    waker.drop()
+            if not self._deferred or not self._lock.acquire(blocking=False):
+                return  # nothing queued, or the current holder will run it after releasing
+            actions = []
+            try:
+                while self._deferred:
+                    self._deferred.popleft()(actions)
+            finally:
+                self._lock.release()
+
+    def _defer(self, work: Callable[[list[_Action]], None]) -> None:
+        """Run ``work`` under the lock now if it is free, else right after its holder releases."""
+        self._deferred.append(work)
+        self._run([])
+
+
+@contextmanager
+def _locked(shared: _Shared) -> Iterator[list[_Action]]:
+    """``with _locked(s) as out:`` runs the block under the lock, then acts on ``out``."""
+    actions: list[_Action] = []
+    shared._lock.acquire()
+    try:
+        yield actions
+    finally:
+        shared._lock.release()
+        shared._run(actions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Oneshot channel.
+
+_EMPTY, _SENT, _TAKEN, _SENDER_CLOSED = range(4)
+
+
+class _OneshotShared(_Shared, Generic[T]):
+    __slots__ = ("receiver_closed", "state", "value", "waiters")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = _EMPTY
+        self.value: T | None = None
+        self.receiver_closed = False
+        self.waiters = _WaitQueue()
+
+    def close_sender(self, out: list[_Action]) -> None:
+        if self.state == _EMPTY:
+            self.state = _SENDER_CLOSED
+            self.waiters.wake_all(out)
+
+    def close_receiver(self, entry: _Waiter | None, out: list[_Action]) -> None:
+        self.receiver_closed = True
+        self.waiters.leave(entry, out)
+        if self.state == _SENT:  # nobody will take it: release the value now
+            self.value = None
+
+
+class OneshotSender(Generic[T]):
+    """The sending half of :func:`oneshot`: ``send(value)`` once, from any thread.
+
+    Closing it without sending (``close()``, leaving a ``with`` block, or simply dropping the
+    last reference) wakes the receiver, which then raises :class:`ChannelClosed`.
+    """
+
+    __slots__ = ("__weakref__", "_shared", "_spent")
+
+    def __init__(self, shared: _OneshotShared[T]) -> None:
+        self._shared = shared
+        self._spent = False
+
+    def send(self, value: T) -> None:
+        """Deliver ``value`` and wake the receiver. Thread-safe; never blocks.
+
+        Raises :class:`ChannelClosed` if the receiver was closed or dropped (the value is not
+        delivered), and ``RuntimeError`` if this sender already sent or was closed.
+        """
+        shared = self._shared
+        with _locked(shared) as out:
+            if self._spent:
+                raise RuntimeError(
+                    "this oneshot Sender was already used (send() or close() was called); "
+                    "a oneshot channel carries exactly one value"
+                )
+            self._spent = True
+            if shared.receiver_closed:
+                raise ChannelClosed("oneshot receiver was closed or dropped; value not delivered")
+            shared.value = value
+            shared.state = _SENT
+            shared.waiters.wake_all(out)
+
+    def close(self) -> None:
+        """Give up without sending: the receiver wakes and raises :class:`ChannelClosed`.
+
+        Idempotent, and a no-op after :meth:`send`.
+        """
+        if self._spent:
+            return
+        self._spent = True
+        with _locked(self._shared) as out:
+            self._shared.close_sender(out)
+
+    def is_closed(self) -> bool:
+        """Whether the receiver was closed or dropped (a ``send`` would fail)."""
+        return self._shared.receiver_closed
+
+    def __enter__(self) -> OneshotSender[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._spent:
+            self._spent = True
+            self._shared._defer(self._shared.close_sender)
+
+
+class OneshotReceiver(FutureBase[T]):
+    """The receiving half of :func:`oneshot`; ``await rx`` gives the value.
+
+    It is itself the future (as in Rust): poll it from one task. It raises
+    :class:`ChannelClosed` if the sender was closed or dropped without sending, and
+    ``RuntimeError`` if polled again after it delivered the value.
+    """
+
+    __slots__ = ("_closed", "_entry", "_shared")
+
+    def __init__(self, shared: _OneshotShared[T]) -> None:
+        self._shared = shared
+        self._entry: _Waiter | None = None
+        self._closed = False
+
+    def poll(self, cx: Context) -> Poll[T]:
+        """Ready with the value once sent; otherwise park this task's waker and stay Pending."""
+        shared = self._shared
+        with _locked(shared) as out:
+            state = shared.state
+            if state == _SENT:
+                shared.waiters.leave(self._entry, out)
+                self._entry = None
+                value = shared.value
+                shared.value = None
+                shared.state = _TAKEN
+                return Ready(value)  # type: ignore[arg-type]  # set together with _SENT
+            if state == _TAKEN:
+                raise RuntimeError("oneshot receiver polled again after it delivered its value")
+            if state == _SENDER_CLOSED:
+                shared.waiters.leave(self._entry, out)
+                self._entry = None
+                raise ChannelClosed("oneshot sender was closed or dropped without sending")
+            if self._closed:
+                raise ChannelClosed("oneshot receiver was closed before a value arrived")
+            self._entry = shared.waiters.park(self._entry, cx, out)
+            return Pending
+
+    def try_recv(self) -> T:
+        """Take the value without waiting: raise :class:`ChannelEmpty` if not sent yet,
+        :class:`ChannelClosed` if it never will be."""
+        shared = self._shared
+        with _locked(shared) as out:
+            if shared.state == _SENT:
+                shared.waiters.leave(self._entry, out)
+                self._entry = None
+                value = shared.value
+                shared.value = None
+                shared.state = _TAKEN
+                return value  # type: ignore[return-value]
+            if shared.state == _TAKEN:
+                raise RuntimeError("oneshot value was already received")
+            if shared.state == _SENDER_CLOSED or self._closed:
+                raise ChannelClosed("oneshot channel closed without a value")
+            raise ChannelEmpty("no value sent yet")
+
+    def close(self) -> None:
+        """Refuse the value: a later ``send`` raises :class:`ChannelClosed`. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        entry, self._entry = self._entry, None
+        with _locked(self._shared) as out:
+            self._shared.close_receiver(entry, out)
+
+    def __del__(self) -> None:
+        if not self._closed:
+            self._closed = True
+            entry, self._entry = self._entry, None
+            shared = self._shared
+            shared._defer(lambda out: shared.close_receiver(entry, out))
+
+
+def oneshot() -> tuple[OneshotSender[T], OneshotReceiver[T]]:
+    """A channel that carries exactly one value: ``tx.send(v)`` (any thread), ``await rx``.
+
+    >>> tx, rx = oneshot()          # doctest: +SKIP
+    >>> tx.send(42); await rx       # doctest: +SKIP
+    42
+    """
+    shared: _OneshotShared[T] = _OneshotShared()
+    return OneshotSender(shared), OneshotReceiver(shared)
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-producer, single-consumer channel.
+
+
+class _ChannelShared(_Shared, Generic[T]):
+    """State of one mpsc channel.
+
+    Invariants (under the lock):
+    ``capacity is None or len(buffer) <= capacity``;
+    ``senders >= 0``; ``recv_waiters`` non-empty only while ``not buffer``;
+    ``send_waiters`` non-empty only while the buffer is full and the receiver open.
+    """
+
+    __slots__ = ("buffer", "capacity", "receiver_closed", "recv_waiters", "send_waiters", "senders")
+
+    def __init__(self, capacity: int | None) -> None:
+        super().__init__()
+        self.buffer: deque[T] = deque()
+        self.capacity = capacity
+        self.senders = 1
+        self.receiver_closed = False
+        self.recv_waiters = _WaitQueue()
+        self.send_waiters = _WaitQueue()
+
+    def has_room(self) -> bool:
+        return self.capacity is None or len(self.buffer) < self.capacity
+
+    def push(self, value: T, out: list[_Action]) -> None:
+        """Append an item (room and an open receiver already checked); wake one receiver."""
+        self.buffer.append(value)
+        self.recv_waiters.wake_one(out)
+
+    def pop(self, out: list[_Action]) -> T:
+        """Take the oldest item (buffer already checked non-empty); wake one waiting sender."""
+        item = self.buffer.popleft()
+        if self.capacity is not None:
+            self.send_waiters.wake_one(out)
+        return item
+
+    def release_sender(self, out: list[_Action]) -> None:
+        self.senders -= 1
+        if self.senders == 0:
+            self.recv_waiters.wake_all(out)  # they will see the end of the stream
+
+    def close_receiver(self, out: list[_Action]) -> None:
+        if not self.receiver_closed:
+            self.receiver_closed = True
+            self.send_waiters.wake_all(out)  # they will fail with ChannelClosed
+            self.recv_waiters.wake_all(out)  # an empty buffer now means the end
+
+    def abandon(self, queue: _WaitQueue, entry: _Waiter, out: list[_Action]) -> None:
+        """A parked future was dropped: take it out, and pass on a wake it had not used."""
+        if queue.leave(entry, out):
+            queue.wake_one(out)
+
+
+class Sender(Generic[T]):
+    """A sending handle of :func:`channel`. Clone it for more producers.
+
+    The channel's stream ends when every handle is closed: by :meth:`close`, at the end of a
+    ``with`` block, or by dropping its last reference. Sending on a closed handle is a
+    ``RuntimeError``; sending after the receiver is gone raises :class:`ChannelClosed`.
+    """
+
+    __slots__ = ("__weakref__", "_closed", "_shared")
+
+    def __init__(self, shared: _ChannelShared[T]) -> None:
+        self._shared = shared
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Sender was closed; clone() a sender before closing it")
+
+    def send(self, value: T) -> FutureBase[None]:
+        """``await tx.send(v)``: deliver ``v``, waiting for room if the channel is bounded."""
+        self._check_open()
+        return _SendFuture(self, value)
+
+    def try_send(self, value: T) -> None:
+        """Deliver ``value`` now or raise: :class:`ChannelFull` (bounded, at capacity) or
+        :class:`ChannelClosed` (receiver gone). Thread-safe; never blocks."""
+        shared = self._shared
+        with _locked(shared) as out:
+            self._check_open()
+            if shared.receiver_closed:
+                raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
+            if not shared.has_room():
+                raise ChannelFull(f"channel is at capacity ({shared.capacity})")
+            shared.push(value, out)
+
+    def clone(self) -> Sender[T]:
+        """Another handle on the same channel; the stream stays open until all are closed."""
+        with _locked(self._shared):
+            self._check_open()
+            self._shared.senders += 1
+        return Sender(self._shared)
+
+    def close(self) -> None:
+        """Close this handle (idempotent). The last one to close ends the receiver's stream."""
+        if self._closed:
+            return
+        self._closed = True
+        with _locked(self._shared) as out:
+            self._shared.release_sender(out)
+
+    def is_closed(self) -> bool:
+        """Whether the receiver was closed or dropped (sends would fail)."""
+        return self._shared.receiver_closed
+
+    def __enter__(self) -> Sender[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._shared._defer(self._shared.release_sender)
+
+
+class _SendFuture(FutureBase[None]):
+    """``tx.send(v)``: Ready once ``v`` is in the buffer; parks while a bounded buffer is full."""
+
+    __slots__ = ("_entry", "_sender", "_value")
+
+    def __init__(self, sender: Sender[Any], value: object) -> None:
+        self._sender: Sender[Any] | None = sender  # keeps the handle (and the stream) open
+        self._value: object = value
+        self._entry: _Waiter | None = None
+
+    def poll(self, cx: Context) -> Poll[None]:
+        sender = self._sender
+        if sender is None:
+            raise RuntimeError("send future polled again after it completed")
+        shared = sender._shared
+        with _locked(shared) as out:
+            if shared.receiver_closed or sender._closed:
+                shared.send_waiters.leave(self._entry, out)
+                self._entry = None
+                self._sender = None
+                if sender._closed:
+                    raise RuntimeError("this Sender was closed while a send() was pending")
+                raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
+            if shared.has_room():
+                shared.send_waiters.leave(self._entry, out)
+                self._entry = None
+                shared.push(self._value, out)
+                self._value = None
+                self._sender = None
+                return Ready(None)
+            self._entry = shared.send_waiters.park(self._entry, cx, out)
+            return Pending
+
+    def __del__(self) -> None:
+        entry, sender = self._entry, self._sender
+        if entry is not None and sender is not None:
+            self._entry = None
+            shared = sender._shared
+            shared._defer(lambda out: shared.abandon(shared.send_waiters, entry, out))
+
+
+class Receiver(Generic[T]):
+    """The receiving handle of :func:`channel`: ``await rx.recv()`` or ``async for x in rx``.
+
+    Await it from one task at a time (several tasks sharing it also works: each item goes to
+    one of them). Closing it (``close()``, or dropping it) makes further sends fail; items
+    already buffered can still be received.
+    """
+
+    __slots__ = ("__weakref__", "_closed", "_shared")
+
+    def __init__(self, shared: _ChannelShared[T]) -> None:
+        self._shared = shared
+        self._closed = False
+
+    def recv(self) -> FutureBase[T]:
+        """The next item; raises :class:`ChannelClosed` when the stream has ended."""
+        return _RecvFuture(self)
+
+    def try_recv(self) -> T:
+        """The next item now, or :class:`ChannelEmpty` (senders still open) /
+        :class:`ChannelClosed` (stream ended). Thread-safe."""
+        shared = self._shared
+        with _locked(shared) as out:
+            if shared.buffer:
+                return shared.pop(out)
+            if shared.senders == 0 or shared.receiver_closed:
+                raise ChannelClosed("channel is closed and drained")
+            raise ChannelEmpty("channel is empty")
+
+    def close(self) -> None:
+        """Stop accepting items: pending and later sends raise :class:`ChannelClosed`."""
+        self._closed = True
+        with _locked(self._shared) as out:
+            self._shared.close_receiver(out)
+
+    def __aiter__(self) -> Receiver[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await _RecvFuture(self)
+        except ChannelClosed:
+            raise StopAsyncIteration from None
+
+    def __del__(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._shared._defer(self._shared.close_receiver)
+
+
+class _RecvFuture(FutureBase[T]):
+    """``rx.recv()``: Ready with the oldest item; parks while the buffer is empty."""
+
+    __slots__ = ("_entry", "_receiver")
+
+    def __init__(self, receiver: Receiver[T]) -> None:
+        self._receiver: Receiver[T] | None = receiver  # keeps the receiving side open
+        self._entry: _Waiter | None = None
+
+    def poll(self, cx: Context) -> Poll[T]:
+        receiver = self._receiver
+        if receiver is None:
+            raise RuntimeError("recv future polled again after it completed")
+        shared = receiver._shared
+        with _locked(shared) as out:
+            if shared.buffer:
+                shared.recv_waiters.leave(self._entry, out)
+                self._entry = None
+                self._receiver = None
+                return Ready(shared.pop(out))
+            if shared.senders == 0 or shared.receiver_closed:
+                shared.recv_waiters.leave(self._entry, out)
+                self._entry = None
+                self._receiver = None
+                raise ChannelClosed("channel closed: every sender was closed or dropped")
+            self._entry = shared.recv_waiters.park(self._entry, cx, out)
+            return Pending
+
+    def __del__(self) -> None:
+        entry, receiver = self._entry, self._receiver
+        if entry is not None and receiver is not None:
+            self._entry = None
+            shared = receiver._shared
+            shared._defer(lambda out: shared.abandon(shared.recv_waiters, entry, out))
+
+
+def channel(capacity: int | None = None) -> tuple[Sender[T], Receiver[T]]:
+    """A multi-producer, single-consumer channel; unbounded if ``capacity`` is None.
+
+    With a capacity, ``await tx.send(v)`` waits while the buffer holds ``capacity`` items and
+    ``tx.try_send(v)`` raises :class:`ChannelFull`.
+    """
+    if capacity is not None and (not isinstance(capacity, int) or capacity < 1):
+        raise ValueError(f"channel capacity must be a positive int or None, not {capacity!r}")
+    shared: _ChannelShared[T] = _ChannelShared(capacity)
+    return Sender(shared), Receiver(shared)
+
+
+# ---------------------------------------------------------------------------------------------
+# Event.
+
+
+class Event:
+    """A flag tasks can wait for: ``set()`` (any thread) wakes every ``await ev.wait()``.
+
+    ``clear()`` re-arms it. A waiter woken by ``set()`` completes even if ``clear()`` runs
+    before it is polled again (it compares the set-generation it started under), so a quick
+    set/clear pulse still releases everyone who was waiting.
+    """
+
+    __slots__ = ("_flag", "_generation", "_shared", "_waiters")
+
+    def __init__(self) -> None:
+        self._shared = _Shared()
+        self._flag = False
+        self._generation = 0  # bumped by every set() that changes the flag
+        self._waiters = _WaitQueue()
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter. Thread-safe; idempotent."""
+        with _locked(self._shared) as out:
+            if not self._flag:
+                self._flag = True
+                self._generation += 1
+                self._waiters.wake_all(out)
+
+    def clear(self) -> None:
+        """Reset the flag; later ``wait()`` calls park again."""
+        with _locked(self._shared):
+            self._flag = False
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+        return self._flag
+
+    def wait(self) -> FutureBase[None]:
+        """``await ev.wait()``: Ready at once if set, else when ``set()`` is next called."""
+        return _EventWait(self)
+
+    def _abandon(self, entry: _Waiter, out: list[_Action]) -> None:
+        self._waiters.leave(entry, out)  # set() wakes everyone, so nothing to pass on
+
+
+class _EventWait(FutureBase[None]):
+    __slots__ = ("_entry", "_event", "_generation")
+
+    def __init__(self, event: Event) -> None:
+        self._event: Event | None = event
+        self._generation: int | None = None
+        self._entry: _Waiter | None = None
+
+    def poll(self, cx: Context) -> Poll[None]:
+        event = self._event
+        if event is None:
+            raise RuntimeError("Event.wait() future polled again after it completed")
+        with _locked(event._shared) as out:
+            if self._generation is None:
+                self._generation = event._generation
+            if event._flag or event._generation != self._generation:
+                event._waiters.leave(self._entry, out)
+                self._entry = None
+                self._event = None
+                return Ready(None)
+            self._entry = event._waiters.park(self._entry, cx, out)
+            return Pending
+
+    def __del__(self) -> None:
+        entry, event = self._entry, self._event
+        if entry is not None and event is not None:
+            self._entry = None
+            event._shared._defer(lambda out: event._abandon(entry, out))
