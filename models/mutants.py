@@ -1,0 +1,178 @@
+"""Mutants: one-edge changes of the reference design, each a bug real executors have shipped.
+
+Each mutant is the reference builder (:func:`refexec.models.reference.build`) with exactly one
+field of :class:`~refexec.models.reference.Edges` changed (the tests assert that). ``catches``
+names the properties the mutant is expected to violate at its default bounds; a mutant is
+*caught* when a checker finds a counterexample to one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from refexec.models.reference import REFERENCE_EDGES, UNSPAWNED, Edges, default_bounds
+from refexec.models.system import Bounds
+from refexec.state import TaskEvent, TaskState
+
+__all__ = ["MUTANT_SPECS", "MutantSpec", "changed_edges"]
+
+S, E = TaskState, TaskEvent
+assert UNSPAWNED not in {int(s) for s in TaskState}
+
+
+@dataclass(frozen=True)
+class MutantSpec:
+    """A mutant: its one changed edge, the real bug it stands for, and what must catch it."""
+
+    slug: str
+    edges: Edges
+    edge: str
+    bug: str
+    catches: tuple[str, ...]
+    bounds: Bounds
+
+
+def _row(before: TaskState, event: TaskEvent, after: TaskState) -> tuple[tuple[int, str, int]]:
+    return ((int(before), event.value, int(after)),)
+
+
+def changed_edges(edges: Edges) -> list[str]:
+    """Names of the :class:`Edges` fields that differ from the reference design."""
+    return [
+        f.name for f in fields(Edges)
+        if getattr(edges, f.name) != getattr(REFERENCE_EDGES, f.name)
+    ]
+
+
+_LOCAL = {"remote": 0, "join": 0, "spawners": 0}
+_REMOTE = {"join": 0}
+
+MUTANT_SPECS: tuple[MutantSpec, ...] = (
+    MutantSpec(
+        "running-wake-ignored",
+        Edges(table_override=_row(S.RUNNING, E.WAKE, S.RUNNING)),
+        "row (RUNNING, wake) -> RUNNING instead of NOTIFIED",
+        "A wake that arrives while the task is being polled is forgotten: the task returns "
+        "Pending and sleeps forever (the classic lost wake-up of hand-written executors that "
+        "only look at a 'queued' flag).",
+        ("EX-NO-LOST-WAKE",),
+        default_bounds(1, **_LOCAL),
+    ),
+    MutantSpec(
+        "double-enqueue",
+        Edges(merge_wakes=False),
+        "enqueue whenever the WAKE row leads to SCHEDULED (not only on entering it)",
+        "The 'scheduled' flag is not consulted (or cleared too early), so a second wake of a "
+        "queued task pushes a second entry: duplicate queue entries, spurious polls, unbounded "
+        "queue growth under wake storms.",
+        ("EX-QUEUE-EXACT",),
+        default_bounds(2, **_LOCAL),
+    ),
+    MutantSpec(
+        "bounded-queue-blocking",
+        Edges(queue_capacity=1),
+        "the ready queue is bounded (capacity 1 < tasks) and enqueue blocks when full",
+        "A bounded channel as ready queue with a blocking send from the executor's own thread "
+        "(the seed's sync_channel): when the queue is full the loop waits for itself forever.",
+        ("EX-NO-SELF-BLOCK", "EX-QUEUE-EXACT"),
+        default_bounds(2, **_LOCAL),
+    ),
+    MutantSpec(
+        "spawn-no-unpark",
+        Edges(spawn_signals=False),
+        "a spawn posted from another thread does not signal the sleeping loop",
+        "Spawning from another thread puts the task in the inbox but does not unpark the "
+        "sleeping run loop: the new task never runs.",
+        ("EX-SLEEP-SAFE",),
+        default_bounds(1, **_REMOTE),
+    ),
+    MutantSpec(
+        "stall-on-poll-result",
+        Edges(decide_after_pending=True),
+        "after a poll returns Pending the loop goes to the sleep/return decision",
+        "run_until_stalled / the idle check looks at the last poll's result instead of the "
+        "queue: the loop stops or sleeps while other tasks are still queued.",
+        ("EX-RUN-END", "EX-SLEEP-SAFE", "EX-LOST-REPORTED"),
+        default_bounds(2, **_LOCAL),
+    ),
+    MutantSpec(
+        "unlocked-decision",
+        Edges(decide_locked=False),
+        "the emptiness check and the sleep/return are not under one lock",
+        "Check-then-sleep without the lock: another thread posts a wake between the loop's "
+        "'inbox is empty' and its 'sleep' (or 'return'), sees the loop not yet asleep and does "
+        "not signal it; the wake is lost or run() returns with work in flight.",
+        ("EX-RUN-END", "EX-SLEEP-SAFE"),
+        default_bounds(1, **_REMOTE),
+    ),
+    MutantSpec(
+        "complete-rescheduled",
+        Edges(table_override=_row(S.COMPLETE, E.WAKE, S.SCHEDULED)),
+        "row (COMPLETE, wake) -> SCHEDULED instead of COMPLETE",
+        "A wake of a finished task re-schedules it and the finished future is polled again "
+        "('async fn resumed after completion').",
+        ("EX-FINAL",),
+        default_bounds(1, **_REMOTE),
+    ),
+    MutantSpec(
+        "join-waker-leak",
+        Edges(release_join=False),
+        "a finished task does not wake / release the join waker of its awaiter",
+        "The waker registered by 'await handle' is never woken or released when the awaited "
+        "task ends: the awaiter hangs and its leaked waker keeps run() open.",
+        ("EX-JOIN-RELEASED",),
+        default_bounds(2, remote=0, spawners=0),
+    ),
+    MutantSpec(
+        "poll-count-first-only",
+        Edges(count_repolls=False),
+        "the poll counter is incremented on the first poll only",
+        "A statistics counter updated on the spawn path only (the re-poll path forgets it).",
+        ("EX-POLL-COUNT",),
+        default_bounds(1, **_LOCAL),
+    ),
+    MutantSpec(
+        "lost-unreported",
+        Edges(report_lost_before_deciding=False),
+        "the loop decides to sleep / return without reporting lost tasks",
+        "A task that returned Pending and dropped its waker is freed in silence: no error, the "
+        "program just never finishes that work (the seed's behaviour).",
+        ("EX-LOST-REPORTED",),
+        default_bounds(1, **_LOCAL),
+    ),
+    MutantSpec(
+        "cancelled-wake-requeues",
+        Edges(table_override=_row(S.CANCELLED, E.WAKE, S.SCHEDULED)),
+        "row (CANCELLED, wake) -> SCHEDULED instead of CANCELLED",
+        "A late wake resurrects a cancelled task: its dropped future is polled again.",
+        ("EX-FINAL",),
+        default_bounds(2, **_LOCAL),
+    ),
+    MutantSpec(
+        "lifo-queue",
+        Edges(fifo=False),
+        "tasks are pushed at the front of the ready queue",
+        "The ready queue used as a stack (append + pop from the same end): a task that keeps "
+        "waking itself starves the others.",
+        ("EX-FIFO",),
+        default_bounds(2, **_LOCAL),
+    ),
+    MutantSpec(
+        "reentrant-poll",
+        Edges(single_poller=False),
+        "a poll may start while another poll is in progress",
+        "A re-entrant run loop (block_on / run() called from inside a task) polls other tasks, "
+        "possibly the caller itself, while a poll is on the stack.",
+        ("EX-ONE-POLLER",),
+        default_bounds(2, **_LOCAL),
+    ),
+    MutantSpec(
+        "drop-no-unpark",
+        Edges(drop_signals=False),
+        "dropping a waker / spawner on another thread does not signal the sleeping loop",
+        "The last sender goes away on another thread but the receiver is not woken: run() "
+        "sleeps forever instead of returning.",
+        ("EX-SLEEP-SAFE",),
+        default_bounds(1, **_REMOTE),
+    ),
+)

@@ -1,0 +1,240 @@
+"""The properties of refexec's executors, each with the ID that ``spec/SPEC.md`` gives it.
+
+A property is a :class:`~refexec.models.system.Property`: an *invariant* ``formula(s, o)`` that
+must hold in every reachable state, or a *step* property ``formula(s, s2, o, action, params)``
+that must hold for every transition taken (``action`` is the action's name or the
+:class:`~refexec.models.system.Action`). Formulas obey the same discipline as guards and effects
+(``o.And``/``o.If``…, concrete indexes only), so the concrete, exhaustive and z3 interpretations
+all check the very same formula.
+
+The formulas are written *independently* of the actions' guards: a property restates what the
+design promises, not how the model achieves it, so that a mutant that breaks a guard is caught.
+
+:func:`make_properties` builds the formulas over the reference model's variables (used by the
+reference variant and every mutant); the seed variant (counter abstraction, other variables)
+builds its own formulas for the same IDs in ``models/seed.py`` with :func:`prop`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from refexec.models.system import Action, Bounds, Ops, Property, Value, View
+from refexec.state import FINAL_STATES, TaskState
+
+__all__ = ["ALL_IDS", "INFO", "Witness", "action_name", "make_properties", "prop"]
+
+S = TaskState
+_RUNNING = (int(S.RUNNING), int(S.NOTIFIED))
+_FINAL = tuple(sorted(int(s) for s in FINAL_STATES))
+# Loop control states (mirrors refexec.models.reference.Loop; restated to keep this module free
+# of the model it judges).
+_DECIDING, _ASLEEP, _RETURNED = 3, 4, 5
+
+INFO: dict[str, tuple[str, str]] = {
+    "EX-FINAL": (
+        "a task completes at most once and is never polled after it ended",
+        "No poll starts, and no poll returns Ready, for a task whose future already returned "
+        "Ready or was dropped (cancelled or lost). Step property on poll(t) and ready(t): "
+        "not ended[t] before the step.",
+    ),
+    "EX-ONE-POLLER": (
+        "a task is never polled by two threads at once; one poll at a time",
+        "At most one task is being polled (RUNNING or NOTIFIED) in any state: the loop thread "
+        "is the only poller and polls are not re-entered. Invariant: "
+        "count(st[t] in {RUNNING, NOTIFIED}) <= 1.",
+    ),
+    "EX-NO-LOST-WAKE": (
+        "no lost wake: a wake after a poll began leads to another poll",
+        "If task t was woken since its last poll began (ghost woken[t]), then another poll of t "
+        "is on its way (t is SCHEDULED, or NOTIFIED, or the wake is posted in the inbox) or t "
+        "has ended. Invariant: woken[t] => st[t] in {SCHEDULED, NOTIFIED, COMPLETE, CANCELLED} "
+        "or inbox[t] > 0.",
+    ),
+    "EX-QUEUE-EXACT": (
+        "the ready queue holds exactly the SCHEDULED tasks, each once",
+        "For every task t, the number of entries of t in the ready queue is 1 if t is SCHEDULED "
+        "and 0 otherwise: no duplicate entry, no stale entry, no scheduled task missing. "
+        "Invariant: sum_i [i < qlen and q[i] = t] = (1 if st[t] = SCHEDULED else 0).",
+    ),
+    "EX-RUN-END": (
+        "run() returns only when no sender remains",
+        "When run() returns, nothing is queued, nothing is posted in the inbox, no poll is in "
+        "progress, no Spawner is alive and no unfinished task has a live waker. Step property "
+        "on run_end (checked on the state the decision was taken in).",
+    ),
+    "EX-SLEEP-SAFE": (
+        "the loop never sleeps past a wake, nor when it should return",
+        "If the run loop is asleep with no signal pending then nothing is queued, nothing is "
+        "posted in the inbox, and some sender remains (so that a wake can still come and run() "
+        "need not return). Rules out the lost wake-up of the sleep/wake race and the missing "
+        "return. Invariant: loop = ASLEEP and not signal => qlen = 0 and inbox = 0 and "
+        "senders > 0.",
+    ),
+    "EX-NO-SELF-BLOCK": (
+        "the executor never blocks on its own queue",
+        "The loop thread never tries to enqueue into a full ready queue (it would wait for "
+        "itself forever). Invariant: not blocked.",
+    ),
+    "EX-LOST-REPORTED": (
+        "a task that can never be woken again is reported",
+        "A task that is IDLE with no live waker and no wake in flight can never run again. "
+        "Whenever the loop has decided to sleep or to return (DECIDING, RETURNED, or asleep "
+        "with no signal pending) no such task remains unreported. Invariant: loop in {DECIDING, "
+        "RETURNED} or (loop = ASLEEP and not signal) => no t with st[t] = IDLE and wakers[t] = "
+        "0 and inbox[t] = 0.",
+    ),
+    "EX-FIFO": (
+        "FIFO fairness: a scheduled task is polled within N-1 polls of other tasks",
+        "A SCHEDULED task is polled before more than N-1 polls of other tasks happen (N = number "
+        "of tasks; at most N-1 others can be queued ahead of it, each once). Invariant with the "
+        "ghost waited[t] (polls of others since t was enqueued): st[t] = SCHEDULED => waited[t] "
+        "+ ahead(t) <= N-1, where ahead(t) counts the entries before t in the queue.",
+    ),
+    "EX-POLL-COUNT": (
+        "the poll counter equals the number of polls",
+        "The executor's per-task poll counter equals the number of polls performed (ghost "
+        "done[t]). Invariant: polls[t] = done[t].",
+    ),
+    "EX-JOIN-RELEASED": (
+        "a finished task holds no join waker",
+        "When a task ends, the join waker it held for the task awaiting it has been used (the "
+        "waiter woken) and released. Invariant: st[t] in {COMPLETE, CANCELLED} => join[t] = "
+        "none.",
+    ),
+}
+"""ID -> (title, statement). The statements are the text spec/SPEC.md quotes."""
+
+ALL_IDS = tuple(INFO)
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A named state predicate that must be *reachable* (a vacuity guard).
+
+    ``formula(s, o)`` follows the same discipline as invariants, so the exhaustive checker can
+    search for it and the symbolic checker can ask z3 for a path to it (BMC of ``formula``).
+    """
+
+    name: str
+    doc: str
+    formula: Callable[..., Value]
+
+
+def action_name(action: Action | str) -> str:
+    return action if isinstance(action, str) else action.name
+
+
+def prop(pid: str, kind: str, formula: Callable[..., Value]) -> Property:
+    """A :class:`Property` with the title and statement registered for ``pid``."""
+    title, doc = INFO[pid]
+    return Property(pid, title, kind, formula, doc)
+
+
+def _final(o: Ops, st: Value) -> Value:
+    return o.Or(*[st == f for f in _FINAL])
+
+
+def _live_waker(s: View, o: Ops, n: int, t: int) -> Value:
+    """A live waker of t exists: held by a future / thread, or kept as another task's join waker."""
+    return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in range(n)])
+
+
+def _senders(s: View, o: Ops, n: int) -> Value:
+    held = [o.And(o.Not(_final(o, s.st[t])), _live_waker(s, o, n, t)) for t in range(n)]
+    return s.spawners + o.count(held)
+
+
+def _inbox_empty(s: View, o: Ops, n: int) -> Value:
+    return o.And(*[s.inbox[t] == 0 for t in range(n)])
+
+
+def _ahead(s: View, o: Ops, t: int) -> Value:
+    """Entries before the first entry of ``t`` in the queue."""
+    c = len(s.q)
+    terms = []
+    for i in range(c):
+        seen = o.Or(*[s.q[j] == t for j in range(i + 1)])
+        terms.append(o.If(o.And(i < s.qlen, o.Not(seen)), 1, 0))
+    return o.Sum(terms)
+
+
+def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Property, ...]:
+    """The properties over the reference model's variables, for ``bounds.n_tasks`` tasks."""
+    n = bounds.n_tasks
+    T = range(n)
+
+    def final_(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) in ("poll", "ready"):
+            return o.Not(s.ended[params["t"]])
+        return True
+
+    def one_poller(s: View, o: Ops) -> Value:
+        return o.count([o.Or(*[s.st[t] == r for r in _RUNNING]) for t in T]) <= 1
+
+    def no_lost_wake(s: View, o: Ops) -> Value:
+        ok = (int(S.SCHEDULED), int(S.NOTIFIED), *_FINAL)
+        return o.And(*[
+            o.Implies(s.woken[t], o.Or(s.inbox[t] > 0, *[s.st[t] == v for v in ok]))
+            for t in T
+        ])
+
+    def queue_exact(s: View, o: Ops) -> Value:
+        c = len(s.q)
+        return o.And(*[
+            o.Sum([o.If(o.And(i < s.qlen, s.q[i] == t), 1, 0) for i in range(c)])
+            == o.If(s.st[t] == int(S.SCHEDULED), 1, 0)
+            for t in T
+        ])
+
+    def run_end(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) != "run_end":
+            return True
+        return o.And(
+            s.qlen == 0, _inbox_empty(s, o, n), _senders(s, o, n) == 0,
+            *[o.And(*[s.st[t] != r for r in _RUNNING]) for t in T],
+        )
+
+    def sleep_safe(s: View, o: Ops) -> Value:
+        return o.Implies(
+            o.And(s.loop == _ASLEEP, o.Not(s.signal)),
+            o.And(s.qlen == 0, _inbox_empty(s, o, n), _senders(s, o, n) > 0),
+        )
+
+    def no_self_block(s: View, o: Ops) -> Value:
+        return o.Not(s.blocked)
+
+    def lost_reported(s: View, o: Ops) -> Value:
+        decided = o.Or(s.loop == _DECIDING, s.loop == _RETURNED,
+                       o.And(s.loop == _ASLEEP, o.Not(s.signal)))
+        lost = [o.And(s.st[t] == int(S.IDLE), o.Not(_live_waker(s, o, n, t)), s.inbox[t] == 0)
+                for t in T]
+        return o.Implies(decided, o.Not(o.Or(*lost)))
+
+    def fifo(s: View, o: Ops) -> Value:
+        return o.And(*[
+            o.Implies(s.st[t] == int(S.SCHEDULED), s.waited[t] + _ahead(s, o, t) <= n - 1)
+            for t in T
+        ])
+
+    def poll_count(s: View, o: Ops) -> Value:
+        return o.And(*[s.polls[t] == s.done[t] for t in T])
+
+    def join_released(s: View, o: Ops) -> Value:
+        return o.And(*[o.Implies(_final(o, s.st[t]), s.join[t] == n) for t in T])
+
+    return (
+        prop("EX-FINAL", "step", final_),
+        prop("EX-ONE-POLLER", "invariant", one_poller),
+        prop("EX-NO-LOST-WAKE", "invariant", no_lost_wake),
+        prop("EX-QUEUE-EXACT", "invariant", queue_exact),
+        prop("EX-RUN-END", "step", run_end),
+        prop("EX-SLEEP-SAFE", "invariant", sleep_safe),
+        prop("EX-NO-SELF-BLOCK", "invariant", no_self_block),
+        prop("EX-LOST-REPORTED", "invariant", lost_reported),
+        prop("EX-FIFO", "invariant", fifo),
+        prop("EX-POLL-COUNT", "invariant", poll_count),
+        prop("EX-JOIN-RELEASED", "invariant", join_released),
+    )

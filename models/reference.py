@@ -1,0 +1,679 @@
+"""The ``reference`` variant: the design of ``refexec.Executor`` as one transition system.
+
+Every task-state update is looked up in :data:`refexec.state.TRANSITIONS` (built here as a nested
+``o.If`` over the table's rows, :func:`table_next`); nothing in this file restates a row. The
+run loop's sleep/wake protocol with other threads is modelled at the granularity of the real
+protocol: the loop's decision to sleep or to return (``idle_check`` takes the lock, ``sleep`` or
+``run_end`` releases it) races other threads, which post wakes and spawns to an inbox under the
+lock and signal the loop if it sleeps.
+
+Mutants (``models/mutants.py``) are this same builder with exactly one field of :class:`Edges`
+changed; the reference is ``Edges()``. That is what makes a mutant a *one-edge* change.
+
+State (N tasks, per-task arrays have length N):
+
+===============  ===========================================================================
+``st[t]``        TaskState (0..5) or UNSPAWNED (6, model only)
+``wakers[t]``    live waker handles of task t held by futures / other threads (0..W)
+``polls[t]``     the executor's poll counter of t (JoinHandle / stats)
+``done[t]``      ghost: polls actually performed on t
+``woken[t]``     ghost: t was woken since its current / last poll began
+``ended[t]``     ghost: t's future returned Ready or was dropped (cancelled / lost)
+``creq[t]``      a cancel requested during a poll, applied when the poll returns Pending
+``inbox[t]``     wakes / spawns of t posted by other threads, not yet drained (0..I)
+``join[t]``      the task whose join waker t holds (N = none)
+``waited[t]``    ghost: polls of other tasks since t was last enqueued (saturates at N)
+``q``, ``qlen``  the ready queue: FIFO array of task ids (N = empty slot) and its length
+``spawners``     live Spawner handles (0..SP)
+``loop``         run loop: NOT_STARTED, DISPATCH, POLLING, DECIDING, ASLEEP, RETURNED
+``lock``         the door's lock, as held by the run loop while it decides
+``signal``       a wake-up (condition notify / unpark) posted to the sleeping loop
+``blocked``      the loop thread blocked on its own full queue (a deadlock)
+===============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from refexec.models.system import Action, Bounds, Ops, Sort, TransitionSystem, Value, Var, View
+from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
+
+__all__ = [
+    "Edges",
+    "LOOP_NAMES",
+    "Loop",
+    "REFERENCE_EDGES",
+    "ST_NAMES",
+    "UNSPAWNED",
+    "build",
+    "default_bounds",
+    "table_has",
+    "table_next",
+]
+
+S, E = TaskState, TaskEvent
+
+UNSPAWNED = 6
+"""Model-only task state: the slot is not (yet) a task. Stands for ``None`` in TRANSITIONS."""
+
+ST_NAMES = (*(s.name for s in TaskState), "UNSPAWNED")
+RUNNING_STATES = (int(S.RUNNING), int(S.NOTIFIED))
+FINAL = tuple(sorted(int(s) for s in FINAL_STATES))
+
+
+class Loop:
+    """The run loop's control state (``loop`` variable)."""
+
+    NOT_STARTED = 0  # run() not called yet: the caller's thread is the loop thread
+    DISPATCH = 1  # inside run(), between polls: drains the inbox, reports lost tasks, polls
+    POLLING = 2  # a task's poll() is executing on the loop thread
+    DECIDING = 3  # queue and inbox seen empty under the lock: about to sleep or return
+    ASLEEP = 4  # waiting on the condition for a signal
+    RETURNED = 5  # run() has returned
+
+
+LOOP_NAMES = ("NOT_STARTED", "DISPATCH", "POLLING", "DECIDING", "ASLEEP", "RETURNED")
+
+Table = Mapping[tuple["TaskState | None", TaskEvent], TaskState]
+
+
+def _code(state: TaskState | None) -> int:
+    return UNSPAWNED if state is None else int(state)
+
+
+def table_next(o: Ops, table: Table, st: Value, event: TaskEvent) -> Value:
+    """``next_state(st, event)`` as a term: a nested ``o.If`` over the table's rows for ``event``.
+
+    A state with no row for the event is left unchanged; every caller guards with
+    :func:`table_has` so that such a pair is never taken (a pair not in the table is a bug).
+    """
+    out: Value = st
+    for (before, ev), after in table.items():
+        if ev is event:
+            out = o.If(st == _code(before), int(after), out)
+    return out
+
+
+def table_has(o: Ops, table: Table, st: Value, event: TaskEvent) -> Value:
+    """``(st, event) in TRANSITIONS`` as a term."""
+    return o.Or(*[st == _code(before) for (before, ev) in table if ev is event])
+
+
+@dataclass(frozen=True)
+class Edges:
+    """The design decisions a mutant may flip. ``Edges()`` is the reference design.
+
+    Each field is one edge of the model; a mutant changes exactly one of them (asserted by the
+    tests), so each mutant is a minimal, named bug.
+    """
+
+    table_override: tuple[tuple[int, str, int], ...] = ()
+    """Rows (state code, event value, new state code) replacing or adding TRANSITIONS rows."""
+    merge_wakes: bool = True
+    """Enqueue a task only when its state *enters* SCHEDULED (a wake of a queued task merges)."""
+    queue_capacity: int | None = None
+    """Capacity of the ready queue; ``None``: unbounded (the array is sized so it never fills)."""
+    fifo: bool = True
+    """Enqueue at the back (FIFO); ``False``: at the front (a stack)."""
+    spawn_signals: bool = True
+    """A spawn posted from another thread signals the sleeping loop."""
+    drop_signals: bool = True
+    """A waker / spawner dropped on another thread signals the sleeping loop (a sender went)."""
+    decide_after_pending: bool = False
+    """After a poll returns Pending, go straight to the sleep/return decision (stall check on the
+    poll result instead of on the queue)."""
+    decide_locked: bool = True
+    """The sleep/return decision holds the lock from the emptiness check to sleep/return."""
+    count_repolls: bool = True
+    """The poll counter counts every poll (not only the first)."""
+    release_join: bool = True
+    """A finished task wakes (and so releases) the join waker of the task awaiting it."""
+    report_lost_before_deciding: bool = True
+    """The loop reports every lost task before deciding to sleep or return."""
+    single_poller: bool = True
+    """A poll starts only between polls (no re-entrant poll from inside a poll)."""
+
+
+REFERENCE_EDGES = Edges()
+
+
+def default_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
+    """Small bounds: 2 tasks, 2 polls each, 1 held waker, 1 posted wake, 1 spawner.
+
+    Keys of ``extra``: ``polls`` (P: a future returns Ready by its P-th poll), ``wakers`` (W: held
+    wakers per task), ``inbox`` (I: wakes in flight per task), ``spawners`` (SP), ``remote`` (1:
+    other threads act), ``join`` (1: tasks await JoinHandles).
+    """
+    base = {"polls": 2, "wakers": 1, "inbox": 1, "spawners": 1, "remote": 1, "join": 1}
+    base.update(extra)
+    return Bounds(n_tasks, base)
+
+
+def build(
+    bounds: Bounds, edges: Edges = REFERENCE_EDGES, name: str = "reference"
+) -> TransitionSystem:
+    """The transition system of the reference design (or of a one-edge mutant of it)."""
+    from refexec.models.properties import make_properties  # noqa: PLC0415 (cycle)
+
+    return _Builder(bounds, edges).system(name, make_properties(bounds, variant=name))
+
+
+def _table(edges: Edges) -> Table:
+    table: dict[tuple[TaskState | None, TaskEvent], TaskState] = dict(TRANSITIONS)
+    for before, event, after in edges.table_override:
+        key = (None if before == UNSPAWNED else TaskState(before), TaskEvent(event))
+        table[key] = TaskState(after)
+    return table
+
+
+class _Draft:
+    """The successor being built: mutable copies of the variables that several effect pieces
+    (enqueue, remove, wake, finish) update in sequence within one action."""
+
+    def __init__(self, s: View) -> None:
+        self.st: list[Value] = list(s.st)
+        self.woken: list[Value] = list(s.woken)
+        self.join: list[Value] = list(s.join)
+        self.q: tuple[Value, ...] = tuple(s.q)
+        self.qlen: Value = s.qlen
+        self.blocked: Value = s.blocked
+        self.touched = {"st"}  # which variables the pieces applied so far may have changed
+
+    def updates(self) -> dict[str, Value]:
+        """The touched variables only: the set depends on the pieces used, never on values."""
+        values = {
+            "st": tuple(self.st), "woken": tuple(self.woken), "join": tuple(self.join),
+            "q": self.q, "qlen": self.qlen, "blocked": self.blocked,
+        }
+        return {k: v for k, v in values.items() if k in self.touched}
+
+
+class _Builder:
+    """Builds guards and effects for one (bounds, edges) pair."""
+
+    def __init__(self, bounds: Bounds, edges: Edges) -> None:
+        self.b = bounds
+        self.e = edges
+        self.n = bounds.n_tasks
+        ex = dict(bounds.extra)
+        self.P = ex.get("polls", 2)
+        self.W = ex.get("wakers", 1)
+        self.I = ex.get("inbox", 1)
+        self.SP = ex.get("spawners", 1)
+        self.remote = bool(ex.get("remote", 1))
+        self.joins = bool(ex.get("join", 1))
+        # The array is one longer than the reference ever needs, so that a duplicate entry (a
+        # mutant) shows in the queue before anything overflows; a bounded-queue mutant sets cap.
+        self.C = edges.queue_capacity if edges.queue_capacity is not None else self.n + 1
+        self.table = _table(edges)
+        self.EMPTY = self.n
+        # the table's rows per event, as codes (looked up once, not on every evaluation)
+        self.rows: dict[TaskEvent, tuple[tuple[int, int], ...]] = {
+            ev: tuple((_code(b), int(a)) for (b, e2), a in self.table.items() if e2 is ev)
+            for ev in TaskEvent
+        }
+
+    def nxt(self, o: Ops, st: Value, event: TaskEvent) -> Value:
+        """:func:`table_next` on this builder's (possibly mutated) table."""
+        out: Value = st
+        for before, after in self.rows[event]:
+            out = o.If(st == before, after, out)
+        return out
+
+    def has(self, o: Ops, st: Value, event: TaskEvent) -> Value:
+        """:func:`table_has` on this builder's (possibly mutated) table."""
+        return o.Or(*[st == before for before, _ in self.rows[event]])
+
+    # -- variables -----------------------------------------------------------------------------
+
+    def variables(self) -> tuple[Var, ...]:
+        n, tid = self.n, Sort.int_(0, self.n, [f"t{i}" for i in range(self.n)] + ["-"])
+        st = Sort.int_(0, UNSPAWNED, ST_NAMES)
+        return (
+            Var("st", st, n, "task state (TaskState, or UNSPAWNED)"),
+            Var("wakers", Sort.int_(0, self.W), n, "live waker handles held outside the poll"),
+            Var("polls", Sort.int_(0, self.P + 1), n, "the executor's poll counter"),
+            Var("done", Sort.int_(0, self.P + 1), n, "polls performed", ghost=True),
+            Var("woken", Sort.bool_(), n, "woken since the current poll began", ghost=True),
+            Var("ended", Sort.bool_(), n, "future returned Ready or was dropped", ghost=True),
+            Var("creq", Sort.bool_(), n, "cancel requested during a poll (deferred)"),
+            Var("inbox", Sort.int_(0, self.I), n, "posted by other threads, not yet drained"),
+            Var("join", tid, n, "the task whose join waker this task holds (- = none)"),
+            Var("waited", Sort.int_(0, n), n, "polls of others since enqueued", ghost=True),
+            Var("q", tid, self.C, "the ready queue (FIFO), - = empty slot"),
+            Var("qlen", Sort.int_(0, self.C), 0, "length of the ready queue"),
+            Var("spawners", Sort.int_(0, self.SP), 0, "live Spawner handles"),
+            Var("loop", Sort.int_(0, 5, LOOP_NAMES), 0, "run loop control state"),
+            Var("lock", Sort.bool_(), 0, "the door's lock, held by the deciding loop"),
+            Var("signal", Sort.bool_(), 0, "a wake-up posted to the sleeping loop"),
+            Var("blocked", Sort.bool_(), 0, "the loop thread blocked on its own full queue"),
+        )
+
+    def init(self, o: Ops) -> dict[str, Value]:
+        n = self.n
+        return {
+            "st": (UNSPAWNED,) * n,
+            "wakers": (0,) * n,
+            "polls": (0,) * n,
+            "done": (0,) * n,
+            "woken": (False,) * n,
+            "ended": (False,) * n,
+            "creq": (False,) * n,
+            "inbox": (0,) * n,
+            "join": (self.EMPTY,) * n,
+            "waited": (0,) * n,
+            "q": (self.EMPTY,) * self.C,
+            "qlen": 0,
+            "spawners": 0,
+            "loop": Loop.NOT_STARTED,
+            "lock": False,
+            "signal": False,
+            "blocked": False,
+        }
+
+    # -- shared pieces -------------------------------------------------------------------------
+
+    def local_ok(self, s: View, o: Ops) -> Value:
+        """The loop thread is free to run user code: before run(), or inside a poll."""
+        return o.Or(s.loop == Loop.NOT_STARTED, s.loop == Loop.POLLING)
+
+    def polling(self, s: View, o: Ops, t: int) -> Value:
+        return o.Or(*[s.st[t] == r for r in RUNNING_STATES])
+
+    def final(self, o: Ops, st: Value) -> Value:
+        return o.Or(*[st == f for f in FINAL])
+
+    def has_waker(self, s: View, o: Ops, t: int) -> Value:
+        """A live waker of t exists: a held one, or a join waker kept by another task."""
+        if not self.joins:
+            return s.wakers[t] > 0
+        return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in range(self.n)])
+
+    def lost(self, s: View, o: Ops, t: int) -> Value:
+        """Task t can never be woken again: IDLE, no live waker, nothing in flight."""
+        return o.And(s.st[t] == int(S.IDLE), o.Not(self.has_waker(s, o, t)), s.inbox[t] == 0)
+
+    def senders(self, s: View, o: Ops) -> Value:
+        """Number of senders: live spawners plus tasks that are unfinished and hold a waker."""
+        held = [o.And(o.Not(self.final(o, s.st[t])), self.has_waker(s, o, t))
+                for t in range(self.n)]
+        return s.spawners + o.count(held)
+
+    def enqueue(self, o: Ops, d: _Draft, who: Value, cond: Value) -> None:
+        """Append ``who`` to the queue if ``cond``; a full queue blocks the (loop) thread."""
+        full = d.qlen >= self.C
+        do = o.And(cond, o.Not(full))
+        q = d.q
+        if self.e.fifo:
+            d.q = tuple(o.If(o.And(do, d.qlen == i), who, q[i]) for i in range(self.C))
+        else:
+            d.q = tuple(o.If(do, who if i == 0 else q[i - 1], q[i]) for i in range(self.C))
+        d.qlen = o.If(do, d.qlen + 1, d.qlen)
+        d.blocked = o.Or(d.blocked, o.And(cond, full))
+        d.touched |= {"q", "qlen", "blocked"}
+
+    def remove(self, o: Ops, d: _Draft, t: int, cond: Value) -> None:
+        """Remove the first occurrence of ``t`` from the queue if ``cond`` (cancel)."""
+        q, qlen = d.q, d.qlen
+        ext = (*q, self.EMPTY)
+        present = o.Or(*[o.And(i < qlen, q[i] == t) for i in range(self.C)])
+        out = []
+        for i in range(self.C):
+            seen = o.Or(*[o.And(j < qlen, q[j] == t) for j in range(i + 1)])
+            out.append(o.If(o.And(cond, seen), ext[i + 1], q[i]))
+        d.q = tuple(out)
+        d.qlen = o.If(o.And(cond, present), qlen - 1, qlen)
+        d.touched |= {"q", "qlen"}
+
+    def wake(self, o: Ops, d: _Draft, targets: Sequence[Value]) -> None:
+        """Deliver a wake on the loop thread to the task ``v`` for which ``targets[v]`` holds.
+
+        The task state follows the WAKE row; the task is enqueued when it enters SCHEDULED
+        (with ``merge_wakes`` off: whenever the row leads to SCHEDULED, a duplicate entry).
+        """
+        who: Value = self.EMPTY
+        cond: Value = False
+        for v in range(self.n):
+            hit = targets[v]
+            before = d.st[v]
+            after = self.nxt(o, before, E.WAKE)
+            entering = after == int(S.SCHEDULED)
+            if self.e.merge_wakes:
+                entering = o.And(entering, before != int(S.SCHEDULED))
+            d.st[v] = o.If(hit, after, before)
+            d.woken[v] = o.Or(d.woken[v], hit)
+            cond = o.Or(cond, o.And(hit, entering))
+            who = o.If(hit, v, who)
+        d.touched.add("woken")
+        self.enqueue(o, d, who, cond)
+
+    def finish(self, s: View, o: Ops, d: _Draft, t: int, finishing: Value) -> None:
+        """Task t ends (if ``finishing``): release the join waker it holds by waking its owner."""
+        if not self.joins or not self.e.release_join:
+            return
+        targets = [o.And(finishing, s.join[t] == v) for v in range(self.n)]
+        d.join[t] = o.If(finishing, self.EMPTY, d.join[t])
+        d.touched.add("join")
+        self.wake(o, d, targets)
+
+    def spawn_order(self, s: View, o: Ops, t: int) -> Value:
+        """Tasks are spawned in index order (a symmetry reduction: slots are interchangeable)."""
+        prev = [o.Or(s.st[u] != UNSPAWNED, s.inbox[u] > 0) for u in range(t)]
+        return o.And(s.st[t] == UNSPAWNED, s.inbox[t] == 0, *prev)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def actions(self) -> tuple[Action, ...]:
+        n, e, P, W, inbox_max, SP = self.n, self.e, self.P, self.W, self.I, self.SP
+        T = range(n)
+        R = (0, 1) if self.remote else (0,)
+        ARR = ("st", "woken", "join", "q", "qlen", "blocked", "ended")
+        acts: list[Action] = []
+
+        def add(name: str, params: dict[str, Sequence[int]], guard: Any, effect: Any,  # noqa: PLR0917
+                modifies: Sequence[str], doc: str) -> None:
+            acts.append(Action(name, params, guard, effect, frozenset(modifies), doc))
+
+        # spawn ------------------------------------------------------------------------------
+        def g_spawn(s: View, o: Ops, t: int, remote: int) -> Value:
+            where = (
+                o.And(s.spawners > 0, o.Not(s.lock))
+                if remote
+                else self.local_ok(s, o)
+            )
+            return o.And(self.spawn_order(s, o, t), where, s.loop != Loop.RETURNED)
+
+        def f_spawn(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
+            if remote:
+                sig = o.Or(s.signal, s.loop == Loop.ASLEEP) if e.spawn_signals else s.signal
+                return {"inbox": o.store(s.inbox, t, 1), "signal": sig}
+            d = _Draft(s)
+            d.st[t] = self.nxt(o, s.st[t], E.SPAWN)
+            self.enqueue(o, d, t, True)
+            return d.updates()
+
+        add("spawn", {"t": T, "remote": R}, g_spawn, f_spawn,
+            ("st", "q", "qlen", "blocked", "inbox", "signal"),
+            "A new task: on the loop thread (before run, or from inside a poll) it is SCHEDULED "
+            "and enqueued; from another thread (needs a live Spawner) it is posted to the inbox "
+            "and the sleeping loop is signalled.")
+
+        # spawners --------------------------------------------------------------------------
+        if SP > 0:
+            add("spawner_new", {},
+                lambda s, o: o.And(self.local_ok(s, o), s.spawners < SP),
+                lambda s, o: {"spawners": s.spawners + 1},
+                ("spawners",),
+                "A Spawner handle is created (on the loop thread); it keeps run() open.")
+
+            def g_sdrop(s: View, o: Ops, remote: int) -> Value:
+                where = o.Not(s.lock) if remote else self.local_ok(s, o)
+                return o.And(s.spawners > 0, where)
+
+            def f_sdrop(s: View, o: Ops, remote: int) -> dict[str, Value]:
+                out: dict[str, Value] = {"spawners": s.spawners - 1}
+                if remote and e.drop_signals:
+                    out["signal"] = o.Or(s.signal, s.loop == Loop.ASLEEP)
+                return out
+
+            add("spawner_drop", {"remote": R}, g_sdrop, f_sdrop, ("spawners", "signal"),
+                "A Spawner handle is dropped; on another thread it signals the sleeping loop, "
+                "which must re-check whether any sender remains.")
+
+        # run loop --------------------------------------------------------------------------
+        add("run_start", {},
+            lambda s, o: s.loop == Loop.NOT_STARTED,
+            lambda s, o: {"loop": Loop.DISPATCH},
+            ("loop",), "run() is called; the calling thread becomes the loop thread.")
+
+        if self.remote:
+            def g_drain(s: View, o: Ops, t: int) -> Value:
+                return o.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, o.Not(s.lock))
+
+            def f_drain(s: View, o: Ops, t: int) -> dict[str, Value]:
+                d = _Draft(s)
+                is_spawn = s.st[t] == UNSPAWNED
+                # a posted wake: the WAKE row (with enqueue); a posted spawn: the SPAWN row and
+                # enqueue. Exactly one of the two pieces is active.
+                self.wake(o, d, [o.Not(is_spawn) if v == t else False for v in T])
+                self.enqueue(o, d, t, is_spawn)
+                d.st[t] = o.If(is_spawn, self.nxt(o, s.st[t], E.SPAWN), d.st[t])
+                return {**d.updates(), "inbox": o.store(s.inbox, t, s.inbox[t] - 1)}
+
+            add("inbox_drain", {"t": T}, g_drain, f_drain,
+                ("inbox", "st", "woken", "q", "qlen", "blocked"),
+                "The loop takes one posted entry of task t from the inbox (under the lock) and "
+                "applies it on the loop thread: a posted spawn (SPAWN row) or a wake (WAKE row).")
+
+        def g_poll(s: View, o: Ops, t: int) -> Value:
+            where = (s.loop == Loop.DISPATCH if e.single_poller
+                     else o.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING))
+            return o.And(where, s.qlen > 0, s.q[0] == t, o.Not(s.blocked),
+                         self.has(o, s.st[t], E.POLL), s.done[t] <= P)
+
+        def f_poll(s: View, o: Ops, t: int) -> dict[str, Value]:
+            q = (*s.q[1:], self.EMPTY)
+            counted = s.polls[t] + 1 if e.count_repolls else o.If(
+                s.done[t] == 0, s.polls[t] + 1, s.polls[t])
+            waited = tuple(
+                0 if v == t else o.If(s.st[v] == int(S.SCHEDULED),
+                                      o.Min(s.waited[v] + 1, n), s.waited[v])
+                for v in T)
+            return {
+                "st": o.store(s.st, t, self.nxt(o, s.st[t], E.POLL)),
+                "q": q, "qlen": s.qlen - 1, "loop": Loop.POLLING,
+                "polls": o.store(s.polls, t, counted),
+                "done": o.store(s.done, t, s.done[t] + 1),
+                "woken": o.store(s.woken, t, False),
+                "waited": waited,
+            }
+
+        add("poll", {"t": T}, g_poll, f_poll,
+            ("st", "q", "qlen", "loop", "polls", "done", "woken", "waited"),
+            "The loop dequeues the head of the ready queue and starts polling it (POLL row); "
+            "the poll counter is incremented.")
+
+        def g_pending(s: View, o: Ops, t: int) -> Value:
+            return o.And(self.polling(s, o, t), self.has(o, s.st[t], E.PENDING),
+                         s.done[t] < P)
+
+        def f_pending(s: View, o: Ops, t: int) -> dict[str, Value]:
+            after = self.nxt(o, s.st[t], E.PENDING)
+            cancelled = self.nxt(o, after, E.CANCEL)
+            apply_cancel = o.And(s.creq[t], self.has(o, after, E.CANCEL))
+            new = o.If(apply_cancel, cancelled, after)
+            d = _Draft(s)
+            d.st[t] = new
+            self.enqueue(o, d, t, new == int(S.SCHEDULED))
+            self.finish(s, o, d, t, apply_cancel)
+            loop = Loop.DECIDING if e.decide_after_pending else Loop.DISPATCH
+            out = {
+                **d.updates(),
+                "ended": o.store(s.ended, t, o.Or(s.ended[t], apply_cancel)),
+                "creq": o.store(s.creq, t, False), "loop": loop,
+            }
+            if e.decide_after_pending:
+                out["lock"] = True
+            return out
+
+        add("pending", {"t": T}, g_pending, f_pending, (*ARR, "creq", "loop", "lock"),
+            "The poll returns Pending (PENDING row; NOTIFIED re-enters the queue). A cancel "
+            "requested during the poll is applied now (CANCEL row). Environment bound: a future "
+            "returns Ready by its P-th poll.")
+
+        def g_ready(s: View, o: Ops, t: int) -> Value:
+            return o.And(self.polling(s, o, t), self.has(o, s.st[t], E.READY))
+
+        def f_ready(s: View, o: Ops, t: int) -> dict[str, Value]:
+            d = _Draft(s)
+            d.st[t] = self.nxt(o, s.st[t], E.READY)
+            self.finish(s, o, d, t, True)
+            return {
+                **d.updates(),
+                "ended": o.store(s.ended, t, True), "creq": o.store(s.creq, t, False),
+                "loop": Loop.DISPATCH,
+            }
+
+        add("ready", {"t": T}, g_ready, f_ready, (*ARR, "creq", "loop"),
+            "The poll returns Ready (or raises): READY row; the task's join waiter is woken.")
+
+        # wakers ----------------------------------------------------------------------------
+        def where_wake(s: View, o: Ops, t: int, remote: int) -> Value:
+            if remote:
+                return o.And(o.Not(s.lock), s.inbox[t] < inbox_max)
+            return self.local_ok(s, o)
+
+        def deliver(s: View, o: Ops, t: int, remote: int, wakers: Value) -> dict[str, Value]:
+            if remote:
+                return {
+                    "wakers": wakers,
+                    "inbox": o.store(s.inbox, t, s.inbox[t] + 1),
+                    "signal": o.Or(s.signal, s.loop == Loop.ASLEEP),
+                    "woken": o.store(s.woken, t, True),
+                }
+            d = _Draft(s)
+            self.wake(o, d, [v == t for v in T])
+            return {**d.updates(), "wakers": wakers}
+
+        wake_mod = ("wakers", "inbox", "signal", "woken", "st", "q", "qlen", "blocked")
+
+        add("wake", {"t": T, "remote": R},
+            lambda s, o, t, remote: o.And(s.wakers[t] > 0, where_wake(s, o, t, remote)),
+            lambda s, o, t, remote: deliver(s, o, t, remote,
+                                            o.store(s.wakers, t, s.wakers[t] - 1)),
+            wake_mod,
+            "A held waker of t is consumed by wake(): on the loop thread the WAKE row applies "
+            "at once; on another thread the wake is posted to the inbox and the sleeping loop "
+            "is signalled.")
+
+        def g_wbr(s: View, o: Ops, t: int, remote: int) -> Value:
+            held = o.And(s.wakers[t] > 0, where_wake(s, o, t, remote))
+            if remote:
+                return held
+            return o.Or(held, self.polling(s, o, t))  # the poll's own context waker
+
+        add("wake_by_ref", {"t": T, "remote": R}, g_wbr,
+            lambda s, o, t, remote: deliver(s, o, t, remote, s.wakers),
+            wake_mod,
+            "wake_by_ref() on a held waker of t, or on the context waker during t's own poll; "
+            "the handle survives. Delivered as for wake.")
+
+        add("waker_clone", {"t": T},
+            lambda s, o, t: o.And(s.wakers[t] < W,
+                                  o.Or(s.wakers[t] > 0, self.polling(s, o, t))),
+            lambda s, o, t: {"wakers": o.store(s.wakers, t, s.wakers[t] + 1)},
+            ("wakers",),
+            "A waker of t is cloned: from the context waker during t's poll (the future keeps "
+            "it), or from a held waker (any thread).")
+
+        def g_wdrop(s: View, o: Ops, t: int, remote: int) -> Value:
+            where = o.Not(s.lock) if remote else self.local_ok(s, o)
+            return o.And(s.wakers[t] > 0, where)
+
+        def f_wdrop(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
+            out: dict[str, Value] = {"wakers": o.store(s.wakers, t, s.wakers[t] - 1)}
+            if remote and e.drop_signals:
+                out["signal"] = o.Or(s.signal, s.loop == Loop.ASLEEP)
+            return out
+
+        add("waker_drop", {"t": T, "remote": R}, g_wdrop, f_wdrop, ("wakers", "signal"),
+            "A held waker of t is dropped; on another thread the sleeping loop is signalled "
+            "(a sender may have gone).")
+
+        # join ------------------------------------------------------------------------------
+        if self.joins and n > 1:
+            def g_join(s: View, o: Ops, t: int, u: int) -> Value:
+                return o.And(
+                    u != t, self.polling(s, o, u), s.st[t] != UNSPAWNED,
+                    o.Not(self.final(o, s.st[t])), s.join[t] == self.EMPTY)
+
+            add("join", {"t": T, "u": T}, g_join,
+                lambda s, o, t, u: {"join": o.store(s.join, t, u)},
+                ("join",),
+                "During u's poll, u awaits t's JoinHandle: t keeps a clone of u's waker (the join "
+                "waker) and wakes it when t ends.")
+
+        # cancel / lost ---------------------------------------------------------------------
+        def g_cancel(s: View, o: Ops, t: int) -> Value:
+            return o.And(self.local_ok(s, o), s.st[t] != UNSPAWNED,
+                         o.Or(self.has(o, s.st[t], E.CANCEL),
+                              o.And(self.polling(s, o, t), o.Not(s.creq[t]))))
+
+        def f_cancel(s: View, o: Ops, t: int) -> dict[str, Value]:
+            now = self.has(o, s.st[t], E.CANCEL)
+            new = self.nxt(o, s.st[t], E.CANCEL)
+            finishing = o.And(now, new == int(S.CANCELLED), o.Not(s.ended[t]))
+            d = _Draft(s)
+            d.st[t] = new
+            self.remove(o, d, t, o.And(now, s.st[t] == int(S.SCHEDULED)))
+            self.finish(s, o, d, t, finishing)
+            return {
+                **d.updates(),
+                "ended": o.store(s.ended, t, o.Or(s.ended[t], finishing)),
+                "creq": o.store(s.creq, t, o.Or(s.creq[t], o.Not(now))),
+            }
+
+        add("cancel", {"t": T}, g_cancel, f_cancel, (*ARR, "creq"),
+            "JoinHandle.cancel() on the loop thread: CANCEL row (a SCHEDULED task leaves the "
+            "queue); during t's poll the cancel is deferred until the poll returns.")
+
+        def f_lost(s: View, o: Ops, t: int) -> dict[str, Value]:
+            d = _Draft(s)
+            d.st[t] = self.nxt(o, s.st[t], E.LOST)
+            self.finish(s, o, d, t, True)
+            return {**d.updates(), "ended": o.store(s.ended, t, True)}
+
+        add("lost", {"t": T},
+            lambda s, o, t: o.And(s.loop == Loop.DISPATCH, self.lost(s, o, t),
+                                  self.has(o, s.st[t], E.LOST)),
+            f_lost, ARR,
+            "The loop finds t IDLE with no live waker and nothing in flight: nothing can ever "
+            "wake it. It is reported and cancelled (LOST row), never dropped in silence.")
+
+        # the sleep / return decision -------------------------------------------------------
+        def g_idle(s: View, o: Ops) -> Value:
+            no_inbox = o.And(*[s.inbox[t] == 0 for t in T])
+            conj = [s.loop == Loop.DISPATCH, s.qlen == 0, no_inbox, o.Not(s.lock)]
+            if e.report_lost_before_deciding:
+                conj.append(o.Not(o.Or(*[self.lost(s, o, t) for t in T])))
+            return o.And(*conj)
+
+        add("idle_check", {}, g_idle,
+            lambda s, o: {"loop": Loop.DECIDING, "lock": bool(e.decide_locked)},
+            ("loop", "lock"),
+            "Nothing is queued: the loop takes the lock, sees the inbox empty (and every lost "
+            "task reported) and decides, holding the lock, whether to sleep or return.")
+
+        add("sleep", {},
+            lambda s, o: o.And(s.loop == Loop.DECIDING, self.senders(s, o) > 0),
+            lambda s, o: {"loop": Loop.ASLEEP, "lock": False},
+            ("loop", "lock"),
+            "A sender remains: the loop waits on the condition, releasing the lock atomically.")
+
+        add("unpark", {},
+            lambda s, o: o.And(s.loop == Loop.ASLEEP, s.signal),
+            lambda s, o: {"loop": Loop.DISPATCH, "signal": False},
+            ("loop", "signal"),
+            "The sleeping loop is woken by a signal and goes back to dispatching.")
+
+        add("run_end", {},
+            lambda s, o: o.And(s.loop == Loop.DECIDING, self.senders(s, o) == 0),
+            lambda s, o: {"loop": Loop.RETURNED, "lock": False},
+            ("loop", "lock"),
+            "No sender remains (no spawner, no waker of an unfinished task, nothing queued or "
+            "posted): run() returns, releasing the lock.")
+        return tuple(acts)
+
+    def system(self, name: str, properties: tuple[Any, ...]) -> TransitionSystem:
+        return TransitionSystem(
+            name=name,
+            bounds=self.b,
+            variables=self.variables(),
+            init=self.init,
+            actions=self.actions(),
+            properties=properties,
+            doc=__doc__ or "",
+        )

@@ -1,0 +1,224 @@
+"""The registry of model variants: what ``refexec verify`` checks and what every checker expects.
+
+* :data:`VARIANTS` — name -> builder ``(Bounds) -> TransitionSystem``: ``"reference"`` (the design
+  of ``refexec.Executor``), ``"seed"`` (the seed's design, counter-abstracted, at capacity 100),
+  and one ``"mutant:<slug>"`` per mutant of :mod:`refexec.models.mutants`.
+* :data:`MUTANTS` — the mutant variant names, in a fixed order.
+* :func:`default_bounds` — the small bounds the default ``refexec verify`` run uses.
+* :data:`EXPECTED` — variant -> property ID -> ``True`` (expected to hold) / ``False`` (expected
+  to be violated) at the default bounds. Every mutant expects at least one ``False``: that is
+  how "caught" is judged. The seed expects its findings.
+* :data:`WITNESSES` — variant -> states that must be reachable (vacuity guards). Every action
+  firing somewhere is checked separately (``ExhaustiveResult.never_fired``), against
+  :data:`MAY_NOT_FIRE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from refexec.models import reference, seed
+from refexec.models.mutants import MUTANT_SPECS
+from refexec.models.properties import Witness
+from refexec.models.reference import Loop
+from refexec.models.system import Bounds, Ops, TransitionSystem, Value, View
+from refexec.state import TaskState
+
+__all__ = [
+    "EXPECTED",
+    "MAY_NOT_FIRE",
+    "MUTANTS",
+    "VARIANTS",
+    "WITNESSES",
+    "build",
+    "default_bounds",
+    "deep_bounds",
+    "expected_violations",
+]
+
+S = TaskState
+
+
+def _reference(bounds: Bounds) -> TransitionSystem:
+    return reference.build(bounds)
+
+
+def _seed(bounds: Bounds) -> TransitionSystem:
+    return seed.build(bounds)
+
+
+def _mutant_builder(i: int) -> Callable[[Bounds], TransitionSystem]:
+    spec = MUTANT_SPECS[i]
+
+    def build_mutant(bounds: Bounds) -> TransitionSystem:
+        return reference.build(bounds, spec.edges, name=f"mutant:{spec.slug}")
+
+    build_mutant.__doc__ = f"Mutant {spec.slug}: {spec.edge}. {spec.bug}"
+    return build_mutant
+
+
+MUTANTS: list[str] = [f"mutant:{m.slug}" for m in MUTANT_SPECS]
+
+VARIANTS: dict[str, Callable[[Bounds], TransitionSystem]] = {
+    "reference": _reference,
+    "seed": _seed,
+    **{name: _mutant_builder(i) for i, name in enumerate(MUTANTS)},
+}
+
+
+def default_bounds(variant: str) -> Bounds:
+    """The bounds of the default ``refexec verify`` run for ``variant`` (small, a few seconds).
+
+    reference: 2 tasks, every feature on (other threads, spawners, joins), 2 polls per task,
+    1 held waker and 1 posted wake per task (about 24k states). Mutants: the smallest instance
+    that exhibits the bug (often 1 task, only the features the bug needs). Seed: queue capacity
+    100 as in the seed, 1 task (the findings need one), up to 101 wakes in one poll.
+    """
+    if variant == "reference":
+        return reference.default_bounds(2)
+    if variant == "seed":
+        return seed.default_bounds()
+    for m in MUTANT_SPECS:
+        if variant == f"mutant:{m.slug}":
+            return m.bounds
+    raise KeyError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
+
+
+def deep_bounds(variant: str) -> Bounds:
+    """Larger bounds for ``--deep`` runs (3 tasks for the reference; minutes, not seconds)."""
+    if variant == "reference" or variant.startswith("mutant:"):
+        base = default_bounds(variant)
+        return reference.default_bounds(max(3, base.n_tasks), **dict(base.extra))
+    if variant == "seed":
+        return seed.default_bounds(n_tasks=3)
+    raise KeyError(variant)
+
+
+def build(variant: str, bounds: Bounds | None = None) -> TransitionSystem:
+    """``VARIANTS[variant](bounds or default_bounds(variant))``."""
+    return VARIANTS[variant](bounds if bounds is not None else default_bounds(variant))
+
+
+# -- expectations -----------------------------------------------------------------------------
+
+_REF_IDS = (
+    "EX-FINAL", "EX-ONE-POLLER", "EX-NO-LOST-WAKE", "EX-QUEUE-EXACT", "EX-RUN-END",
+    "EX-SLEEP-SAFE", "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED", "EX-FIFO", "EX-POLL-COUNT",
+    "EX-JOIN-RELEASED",
+)
+_SEED_IDS = (
+    "EX-FINAL", "EX-ONE-POLLER", "EX-QUEUE-EXACT", "EX-RUN-END", "EX-SLEEP-SAFE",
+    "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED",
+)
+# The seed's findings: duplicate / stale entries, a finished task's waker keeping run() open, the
+# loop blocking on its own full channel, a pending task freed in silence.
+_SEED_VIOLATES = ("EX-QUEUE-EXACT", "EX-SLEEP-SAFE", "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED")
+
+# Violations at the default bounds beyond the mutant's primary catch (``MutantSpec.catches``),
+# each a consequence of the same bug found by the exhaustive checker and kept deliberately:
+_ALSO_VIOLATED: dict[str, tuple[str, ...]] = {
+    # the duplicate entry fills the queue array (blocking) and overtakes the other task
+    "double-enqueue": ("EX-NO-SELF-BLOCK", "EX-FIFO"),
+    # a task lost while the decision is unlocked / the loop sleeps unsignalled stays unreported
+    "unlocked-decision": ("EX-LOST-REPORTED",),
+    "drop-no-unpark": ("EX-LOST-REPORTED",),
+    # the nested poll returns to DISPATCH while the outer poll is still running
+    "reentrant-poll": ("EX-RUN-END",),
+}
+
+
+def _expect(ids: tuple[str, ...], violated: tuple[str, ...]) -> dict[str, bool]:
+    return {pid: pid not in violated for pid in ids}
+
+
+EXPECTED: dict[str, dict[str, bool]] = {
+    "reference": _expect(_REF_IDS, ()),
+    "seed": _expect(_SEED_IDS, _SEED_VIOLATES),
+    **{
+        f"mutant:{m.slug}": _expect(_REF_IDS, (*m.catches, *_ALSO_VIOLATED.get(m.slug, ())))
+        for m in MUTANT_SPECS
+    },
+}
+
+
+def expected_violations(variant: str) -> list[str]:
+    """The property IDs ``variant`` is expected to violate at its default bounds."""
+    return [pid for pid, holds in EXPECTED[variant].items() if not holds]
+
+
+# -- witnesses --------------------------------------------------------------------------------
+
+
+def _any(n: int, o: Ops, f: Callable[[int], Value]) -> Value:
+    return o.Or(*[f(t) for t in range(n)])
+
+
+def _reference_witnesses(n: int) -> list[Witness]:
+    idle, notified = int(S.IDLE), int(S.NOTIFIED)
+
+    def inbox_any(s: View, o: Ops) -> Value:
+        return _any(n, o, lambda t: s.inbox[t] > 0)
+
+    return [
+        Witness("woken-while-running", "a task is NOTIFIED: woken during its own poll",
+                lambda s, o: _any(n, o, lambda t: s.st[t] == notified)),
+        Witness("asleep-with-wake-in-flight",
+                "the run loop is asleep while a wake posted by another thread waits in the "
+                "inbox (the signal is on its way)",
+                lambda s, o: o.And(s.loop == Loop.ASLEEP, inbox_any(s, o))),
+        Witness("decision-holds-lock",
+                "the loop is deciding (lock held) while a task still has a live waker that "
+                "another thread could use",
+                lambda s, o: o.And(s.loop == Loop.DECIDING, _any(n, o, lambda t: s.wakers[t] > 0))),
+        Witness("unwakeable-task",
+                "a task is IDLE with no live waker and nothing in flight (about to be reported)",
+                lambda s, o: _any(n, o, lambda t: o.And(
+                    s.st[t] == idle, s.wakers[t] == 0, s.inbox[t] == 0,
+                    *[s.join[u] != t for u in range(n)]))),
+        Witness("cancel-deferred", "a cancel was requested during the task's own poll",
+                lambda s, o: _any(n, o, lambda t: s.creq[t])),
+        Witness("join-waiting", "a task awaits another task's JoinHandle",
+                lambda s, o: _any(n, o, lambda t: s.join[t] != n)),
+        Witness("spawn-in-flight", "a spawn posted from another thread waits in the inbox",
+                lambda s, o: _any(n, o, lambda t: o.And(s.st[t] == reference.UNSPAWNED,
+                                                        s.inbox[t] > 0))),
+        Witness("repolled", "a task was polled twice",
+                lambda s, o: _any(n, o, lambda t: s.polls[t] == 2)),
+        Witness("all-queued", "every task is in the ready queue at once",
+                lambda s, o: s.qlen == n),
+        Witness("returned-after-work", "run() returned after a task completed",
+                lambda s, o: o.And(s.loop == Loop.RETURNED,
+                                   _any(n, o, lambda t: s.st[t] == int(S.COMPLETE)))),
+    ]
+
+
+WITNESSES: dict[str, list[Witness]] = {
+    "reference": _reference_witnesses(2),
+    "seed": seed.witnesses(seed.default_bounds()),
+    **{name: [] for name in MUTANTS},
+}
+"""variant -> witnesses reachable at its default bounds (mutants: none required; their
+vacuity is the reference's, and their catch is their counterexample)."""
+
+def _may_not_fire(slug: str, local_only: bool) -> frozenset[str]:
+    out = {"unpark"} if local_only else set()
+    if slug == "stall-on-poll-result":
+        out.add("lost")  # the mutant decides before the loop gets to report the lost task
+    return frozenset(out)
+
+
+MAY_NOT_FIRE: dict[str, frozenset[str]] = {
+    "reference": frozenset(),
+    "seed": frozenset(),
+    **{
+        f"mutant:{m.slug}": _may_not_fire(m.slug, not m.bounds.extra.get("remote", 1))
+        for m in MUTANT_SPECS
+    },
+}
+"""Actions allowed never to fire at a variant's default bounds (with no other threads, nothing
+signals the loop; a mutant that skips the loop's checks may never report a lost task)."""
+
+
+def witnesses_for(variant: str) -> list[Witness]:
+    """The witnesses of ``variant`` (``WITNESSES[variant]``)."""
+    return WITNESSES[variant]
