@@ -1,0 +1,203 @@
+"""What every runtime module shares: the task bodies, the result type, and the memory probe.
+
+Every runtime runs *the same* ``async def`` bodies (defined here), so a difference in time is a
+difference in the runtime, never in the work. The bodies take the runtime's own primitive (its
+yield, its channel, its park) as an argument.
+
+A runtime module (``rt_*.py``) provides, for a ``variant`` name:
+
+* ``available(variant) -> str | None``: ``None`` if it can run, else the reason it cannot;
+* one function per workload, ``spawn(variant, n)``, ``pingpong(variant, n)``,
+  ``prodcons(variant, n)``, ``xthread(variant, n)``, each returning a :class:`Sample`, or raising
+  :class:`NotSupported` when the workload does not fit the runtime;
+* ``park_cycle(variant, n, mark)``: spawn ``n`` tasks that all park (pending, waiting to be woken),
+  call ``mark("start")`` after the runtime is set up and before the first spawn, ``mark("parked")``
+  once all ``n`` are pending, then wake them all and run them to completion. The ``memory``
+  workload (:func:`memory`) is built on it, the same way for every runtime.
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+#: Each task of the yield ping-pong yields this many times (ops = n * YIELDS_PER_TASK).
+YIELDS_PER_TASK = 4
+#: Capacity of the bounded channel/queue in the producer/consumer workload.
+CHANNEL_CAPACITY = 100
+#: The memory workload measures bytes per pending task with tracemalloc on at most this many
+#: tasks (tracemalloc's own bookkeeping would otherwise dominate peak memory at 10^6 tasks).
+TRACEMALLOC_SAMPLE = 20_000
+
+Sample = dict[str, Any]
+"""One measurement: ``seconds`` (the timed region), ``ops`` (operations done in it), and any
+extra metrics (the memory workload adds ``bytes_per_task``, ``peak_rss_bytes``, ...)."""
+
+Mark = Callable[[str], None]
+
+
+class NotSupported(Exception):
+    """The workload does not fit this runtime (the message says why); reported, not fatal."""
+
+
+class Count:
+    """A completion counter shared by the bodies (one attribute bump per task, same for all).
+
+    ``target`` and ``on_target`` let a runtime without a natural "all done" (asyncio's
+    ``run_forever``) stop exactly when the last task finishes.
+    """
+
+    n = 0
+    target = -1
+    on_target: Callable[[], object] | None = None
+
+    @classmethod
+    def reset(cls, target: int = -1, on_target: Callable[[], object] | None = None) -> None:
+        cls.n = 0
+        cls.target = target
+        cls.on_target = on_target
+
+    @classmethod
+    def check(cls, expected: int, what: str) -> None:
+        if cls.n != expected:
+            raise AssertionError(f"{what}: {cls.n} of {expected} tasks completed")
+
+
+def _done() -> None:
+    Count.n += 1
+    if Count.n == Count.target and Count.on_target is not None:
+        Count.on_target()
+
+
+# --- the task bodies: identical for every runtime -------------------------------------------
+
+
+async def trivial() -> None:
+    """spawn: a task that completes at its first poll."""
+    _done()
+
+
+async def yielder(yield_now: Callable[[], Any], times: int = YIELDS_PER_TASK) -> None:
+    """pingpong: yield to the scheduler ``times`` times, using the runtime's own yield."""
+    for _ in range(times):
+        await yield_now()
+    _done()
+
+
+async def producer(send: Callable[[Any], Any], n: int) -> None:
+    """prodcons: send 0..n-1, then the end marker ``None``."""
+    for i in range(n):
+        await send(i)
+    await send(None)
+
+
+async def consumer(recv: Callable[[], Any]) -> None:
+    """prodcons: receive until the end marker; each message counts as one completion."""
+    while True:
+        item = await recv()
+        if item is None:
+            return
+        _done()
+
+
+async def parked(park: Callable[[], Any]) -> None:
+    """memory, xthread: wait once, on the runtime's cheapest way to wait for a wake."""
+    await park()
+    _done()
+
+
+# --- the memory workload, built on each runtime's park_cycle ---------------------------------
+
+
+def rss_bytes() -> int:
+    """The resident set size of this process now (Linux ``/proc``; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * resource.getpagesize()
+
+
+def peak_rss_bytes() -> int:
+    """The peak resident set size of this process so far (``getrusage``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+
+
+def memory(park_cycle: Callable[[int, Mark], None], n: int) -> Sample:
+    """Bytes per pending task and peak RSS with ``n`` pending tasks.
+
+    Two passes in this (fresh) process. First, without tracemalloc: ``n`` tasks parked, the RSS
+    growth and the process's peak RSS read while they are all pending (``seconds`` is the time of
+    this whole cycle: spawn, park, wake, complete). Second, with tracemalloc on
+    ``min(n, TRACEMALLOC_SAMPLE)`` tasks: the Python-heap bytes each pending task holds (task
+    object, coroutine and frame, the waker or callback that will wake it, the queue slot).
+    """
+    gc.collect()
+    got: dict[str, int] = {}
+
+    def rss_mark(what: str) -> None:
+        got[what] = rss_bytes()
+        if what == "parked":
+            got["peak"] = peak_rss_bytes()
+
+    t0 = time.perf_counter()
+    park_cycle(n, rss_mark)
+    seconds = time.perf_counter() - t0
+
+    m = min(n, TRACEMALLOC_SAMPLE)
+    gc.collect()
+    tracemalloc.start()
+    traced: dict[str, int] = {}
+
+    def traced_mark(what: str) -> None:
+        traced[what] = tracemalloc.get_traced_memory()[0]
+
+    try:
+        park_cycle(m, traced_mark)
+    finally:
+        tracemalloc.stop()
+    return {
+        "seconds": seconds,
+        "ops": n,
+        "bytes_per_task": (traced["parked"] - traced["start"]) / m,
+        "tracemalloc_tasks": m,
+        "rss_bytes_per_task": (got["parked"] - got["start"]) / n,
+        "peak_rss_bytes": got["peak"],
+    }
+
+
+# --- cross-thread wakes: the waking thread, the same for every runtime -----------------------
+
+
+class WakerThread(threading.Thread):
+    """Waits until ``ready()`` says all ``n`` tasks are parked, then calls ``wake(i)`` for each.
+
+    ``t0`` is taken just before the first wake; the runtime takes the end time when its last task
+    has completed, so the measured time is "n wakes from another thread, delivered and run".
+    """
+
+    def __init__(self, n: int, ready: Callable[[], bool], wake: Callable[[int], object]) -> None:
+        super().__init__(name="bench-waker", daemon=True)
+        self.n = n
+        self.ready = ready
+        self.wake = wake
+        self.t0 = 0.0
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 600
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError("cross-thread workload: tasks never all parked")
+            time.sleep(0.0005)
+        wake = self.wake
+        self.t0 = time.perf_counter()
+        for i in range(self.n):
+            wake(i)

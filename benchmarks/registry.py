@@ -1,0 +1,72 @@
+"""The runtimes and workloads the suite knows, in the order the report lists them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    module: str  # the benchmarks.rt_* module that drives it
+    variant: str  # passed to every function of that module
+    about: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    unit: str  # what one op is
+    about: str
+
+
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in [
+        Runtime("refexec", "benchmarks.rt_refexec", "executor", "refexec.Executor, tracing off"),
+        Runtime(
+            "refexec-traced", "benchmarks.rt_refexec", "traced", "refexec.Executor, tracing on"
+        ),
+        Runtime(
+            "refexec-nohooks",
+            "benchmarks.rt_refexec",
+            "nohooks",
+            "refexec.Executor rebuilt without its tracing hooks",
+        ),
+        Runtime("simple", "benchmarks.rt_refexec", "simple", "refexec.SimpleExecutor"),
+        Runtime("asyncio", "benchmarks.rt_asyncio", "asyncio", "asyncio, default event loop"),
+        Runtime("uvloop", "benchmarks.rt_asyncio", "uvloop", "asyncio on uvloop's event loop"),
+        Runtime("trio", "benchmarks.rt_trio", "trio", "trio, one nursery"),
+        Runtime("bare", "benchmarks.rt_bare", "bare", "bare loop: deque + coro.send(None)"),
+    ]
+}
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in [
+        Workload("spawn", "task", "spawn N trivial tasks and run them all to completion"),
+        Workload(
+            "pingpong",
+            "switch",
+            "N tasks, each yielding 4 times with the runtime's own yield (ops = 4N switches)",
+        ),
+        Workload(
+            "prodcons",
+            "message",
+            "one producer, one consumer, N messages over the runtime's bounded channel (cap 100)",
+        ),
+        Workload(
+            "xthread",
+            "wake",
+            "N parked tasks, each woken once from another thread (time: first wake to last done)",
+        ),
+        Workload(
+            "memory",
+            "task",
+            "N tasks pending at once: bytes per pending task (tracemalloc) and peak RSS",
+        ),
+    ]
+}
+
+#: The baselines every ratio is taken against.
+BASELINES = ("asyncio", "bare")

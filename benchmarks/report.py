@@ -1,0 +1,377 @@
+"""Tables, ratios and the issue-5 targets, as Markdown (printed, and written to RESULTS.md).
+
+Ratios are throughput ratios within one run: ``x asyncio = asyncio's median time / this
+runtime's median time`` for the same work (2.0 = twice asyncio's ops/s), ``x bare`` the same
+against the bare coroutine loop (0.4 = 40% of the floor's throughput). For the memory workload
+the ratio is of bytes per pending task instead (0.5 = half of asyncio's bytes; lower is better).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmarks.registry import RUNTIMES, WORKLOADS
+
+if TYPE_CHECKING:
+    from benchmarks.runner import Cell, Results
+
+REFEXEC = "refexec"
+#: The largest growth exponent (time ~ N^k over the sizes run) still read as "linear".
+LINEAR_MAX_EXPONENT = 1.10
+
+
+def ratio(res: Results, workload: str, runtime: str, base: str, size: int) -> float | None:
+    """``runtime`` against ``base`` at ``size``: throughput ratio, or bytes ratio for memory."""
+    c, b = res.get(workload, runtime, size), res.get(workload, base, size)
+    if c is None or b is None:
+        return None
+    if workload == "memory":
+        cb, bb = c.metric("bytes_per_task"), b.metric("bytes_per_task")
+        return cb / bb if cb is not None and bb else None
+    return b.median_seconds / c.median_seconds if c.median_seconds > 0 else None
+
+
+def exponent(res: Results, workload: str, runtime: str) -> float | None:
+    """Least-squares slope of log(median time) against log(N): 1.0 is linear growth."""
+    pts = [
+        (math.log(s), math.log(c.median_seconds))
+        for s in res.sizes(workload)
+        if (c := res.get(workload, runtime, s)) is not None and c.median_seconds > 0
+    ]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else None
+
+
+def ratio_rows(res: Results) -> list[dict[str, Any]]:
+    rows = []
+    for (workload, runtime, size), _ in sorted(res.cells.items()):
+        rows.append(
+            {
+                "workload": workload,
+                "runtime": runtime,
+                "size": size,
+                "vs_asyncio": ratio(res, workload, runtime, "asyncio", size),
+                "vs_bare": ratio(res, workload, runtime, "bare", size),
+            }
+        )
+    return rows
+
+
+@dataclass
+class Target:
+    """One line of issue 5 §2, with what this run measured."""
+
+    name: str
+    goal: str
+    measured: str
+    ok: bool | None  # None: not measurable in this run (the measured text says why)
+
+    @property
+    def mark(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "n/a"}[self.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.name, "goal": self.goal, "measured": self.measured, "ok": self.ok}
+
+
+def _largest_common(res: Results, workload: str, runtimes: Sequence[str]) -> int | None:
+    sizes = [s for s in res.sizes(workload) if all(res.get(workload, r, s) for r in runtimes)]
+    return max(sizes) if sizes else None
+
+
+def _ratio_target(
+    res: Results, name: str, workload: str, base: str, goal: float, at_least: bool = True
+) -> Target:
+    op = ">=" if at_least else "<="
+    what = "bytes per pending task" if workload == "memory" else "throughput"
+    goal_text = f"refexec {what} {op} {goal:g} x {base}"
+    size = _largest_common(res, workload, [REFEXEC, base])
+    if size is None:
+        return Target(name, goal_text, f"not measured (needs {REFEXEC} and {base})", None)
+    r = ratio(res, workload, REFEXEC, base, size)
+    if r is None:
+        return Target(name, goal_text, "not measured", None)
+    ok = r >= goal if at_least else r <= goal
+    return Target(name, goal_text, f"{r:.2f} x {base} at N={size:,}", ok)
+
+
+def targets(res: Results) -> list[Target]:
+    """Issue 5 §2, each target next to this run's figure. A report, not a test."""
+    out = [
+        _ratio_target(res, "spawn+complete vs asyncio", "spawn", "asyncio", 5.0),
+        _ratio_target(res, "spawn+complete vs bare loop", "spawn", "bare", 0.40),
+        _ratio_target(res, "yield ping-pong vs asyncio", "pingpong", "asyncio", 4.0),
+        _ratio_target(res, "cross-thread wakes vs asyncio", "xthread", "asyncio", 1.0),
+        _ratio_target(res, "memory per pending task", "memory", "asyncio", 0.5, at_least=False),
+    ]
+    for workload in WORKLOADS:
+        k = exponent(res, workload, REFEXEC)
+        sizes = res.sizes(workload)
+        goal = f"time ~ N^k with k <= {LINEAR_MAX_EXPONENT:.2f}"
+        if k is None:
+            out.append(Target(f"linear growth: {workload}", goal, "needs >= 2 sizes", None))
+        else:
+            span = f"N={sizes[0]:,}..{sizes[-1]:,}"
+            out.append(
+                Target(
+                    f"linear growth: {workload}",
+                    goal,
+                    f"k = {k:.2f} ({span})",
+                    k <= LINEAR_MAX_EXPONENT,
+                )
+            )
+    out.extend(_tracing_targets(res))
+    return out
+
+
+def _tracing_targets(res: Results) -> list[Target]:
+    """Tracing off against a build without the hooks (``refexec-nohooks``); tracing on, stated."""
+    out = []
+    on_costs = []
+    for workload in WORKLOADS:
+        if workload == "memory":
+            continue
+        size = _largest_common(res, workload, [REFEXEC, "refexec-nohooks"])
+        if size is not None:
+            r = ratio(res, workload, "refexec-nohooks", REFEXEC, size)
+            if r is not None:
+                cost = r - 1
+                out.append(
+                    Target(
+                        f"tracing off: {workload}",
+                        "time with the hooks off / without hooks - 1 < 5%",
+                        f"{cost * 100:+.1f}% at N={size:,}",
+                        cost < 0.05,
+                    )
+                )
+        size = _largest_common(res, workload, [REFEXEC, "refexec-traced"])
+        if size is not None:
+            r = ratio(res, workload, REFEXEC, "refexec-traced", size)
+            if r is not None:
+                on_costs.append(f"{workload} {(r - 1) * 100:+.0f}%")
+    if not out:
+        out.append(
+            Target(
+                "tracing off",
+                "< 5% vs a build without the hooks",
+                "not measured (needs refexec and refexec-nohooks)",
+                None,
+            )
+        )
+    out.append(
+        Target(
+            "tracing on (stated, no goal)",
+            "time with tracing on / off - 1",
+            ", ".join(on_costs) + " (at the largest size)" if on_costs else "not measured",
+            None,
+        )
+    )
+    return out
+
+
+def _rt_module(runtime: str) -> Any:
+    try:
+        return importlib.import_module(RUNTIMES[runtime].module)
+    except Exception:  # a runtime module that cannot even import has no notes
+        return None
+
+
+def runtime_notes() -> dict[str, str]:
+    """Each runtime module's ``NOTES`` (variant -> text): how it is driven, what it deviates in."""
+    notes: dict[str, str] = {}
+    for name, rt in RUNTIMES.items():
+        mod = _rt_module(name)
+        text = getattr(mod, "NOTES", {}).get(rt.variant) if mod is not None else None
+        if text:
+            notes[name] = text
+    return notes
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def _time(s: float) -> str:
+    return f"{s * 1e3:.1f} ms" if s < 10 else f"{s:.2f} s"
+
+
+def _r(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _bytes(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x / 2**20:.0f} MiB" if x >= 2**20 else f"{x:.0f} B"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def workload_table(res: Results, workload: str) -> str:
+    w = WORKLOADS[workload]
+    rows: list[list[str]] = []
+    cells: list[Cell] = [
+        c
+        for s in res.sizes(workload)
+        for r in res.runtimes(workload)
+        if (c := res.get(workload, r, s)) is not None
+    ]
+    if workload == "memory":
+        header = [
+            "runtime",
+            "N",
+            "bytes/task (tracemalloc)",
+            "x asyncio",
+            "x bare",
+            "RSS growth/task",
+            "peak RSS",
+            "cycle time",
+        ]
+        for c in cells:
+            rows.append(
+                [
+                    c.runtime,
+                    f"{c.size:,}",
+                    _bytes(c.metric("bytes_per_task")),
+                    _r(ratio(res, workload, c.runtime, "asyncio", c.size)),
+                    _r(ratio(res, workload, c.runtime, "bare", c.size)),
+                    _bytes(c.metric("rss_bytes_per_task")),
+                    _bytes(c.metric("peak_rss_bytes")),
+                    _time(c.median_seconds),
+                ]
+            )
+    else:
+        header = ["runtime", "N", "median", "spread", f"{w.unit}s/s", "x asyncio", "x bare"]
+        for c in cells:
+            rows.append(
+                [
+                    c.runtime,
+                    f"{c.size:,}",
+                    _time(c.median_seconds),
+                    f"{c.spread * 100:.0f}%",
+                    _si(c.ops_per_s),
+                    _r(ratio(res, workload, c.runtime, "asyncio", c.size)),
+                    _r(ratio(res, workload, c.runtime, "bare", c.size)),
+                ]
+            )
+    ks = [
+        f"{r} {k:.2f}"
+        for r in res.runtimes(workload)
+        if (k := exponent(res, workload, r)) is not None
+    ]
+    growth = f"\n\nGrowth exponent k (time ~ N^k): {', '.join(ks)}." if ks else ""
+    return f"### {workload}: {w.about}\n\n{_table(header, rows)}{growth}"
+
+
+def summary_table(res: Results) -> str:
+    """One line per runtime: its ratio vs asyncio in each workload at the largest size."""
+    workloads = [w for w in WORKLOADS if res.sizes(w)]
+    header = ["runtime"] + [
+        f"{w} x asyncio" + (" (bytes)" if w == "memory" else "") for w in workloads
+    ]
+    rows = []
+    for r in RUNTIMES:
+        if not any(res.sizes(w) and r in res.runtimes(w) for w in workloads):
+            continue
+        row = [r]
+        for w in workloads:
+            size = _largest_common(res, w, [r, "asyncio"])
+            x = ratio(res, w, r, "asyncio", size) if size is not None else None
+            row.append(_r(x) + (f" @{size:,}" if x is not None and size is not None else ""))
+        rows.append(row)
+    return _table(header, rows)
+
+
+def targets_table(res: Results) -> str:
+    rows = [[t.name, t.goal, t.measured, t.mark] for t in targets(res)]
+    return _table(["target (issue 5 §2)", "goal", "measured", ""], rows)
+
+
+def render(res: Results, plot_files: Sequence[Path] = (), relative_to: Path | None = None) -> str:
+    """The whole report as Markdown (what ``python -m benchmarks`` prints)."""
+    parts = ["## Ratios vs asyncio (largest size run; memory: bytes ratio, lower is better)"]
+    parts.append(summary_table(res))
+    parts.append("## Targets")
+    parts.append(targets_table(res))
+    parts.append("## Per workload")
+    parts += [workload_table(res, w) for w in WORKLOADS if res.sizes(w)]
+    if plot_files:
+        parts.append("## Plots")
+        for p in plot_files:
+            shown = p.relative_to(relative_to) if relative_to is not None else p
+            parts.append(f"![{p.stem}]({shown.as_posix()})")
+    if res.verify:
+        parts.append("## Verification throughput")
+        parts.append(
+            _table(
+                ["probe", "result"],
+                [[v["name"], v["result"]] for v in res.verify],
+            )
+        )
+    notes = runtime_notes()
+    if notes:
+        parts.append("## How each runtime is driven")
+        parts.append("\n".join(f"- **{name}**: {text}" for name, text in notes.items()))
+    if res.skipped:
+        parts.append("## Skipped")
+        parts.append("\n".join(f"- {r} / {w}: {why}" for (r, w), why in res.skipped.items()))
+    if res.errors:
+        parts.append("## Errors")
+        for e in res.errors:
+            parts.append(
+                f"- {e['runtime']} / {e['workload']} n={e['size']} rep {e['rep'] + 1}:\n\n"
+                f"```\n{e['error'].rstrip()}\n```"
+            )
+    return "\n\n".join(parts) + "\n"
+
+
+def results_md(res: Results, plot_files: Sequence[Path], md_dir: Path) -> str:
+    """``benchmarks/RESULTS.md``: the machine, the command, then :func:`render`."""
+    m, cfg = res.machine, res.config
+    head = f"""# refexec benchmark results
+
+Generated by the command below on {m.get("date", "?")}; regenerate with the same command from
+the repository root (`refexec bench` takes the same options). Every (workload, runtime, size,
+repetition) ran in its own fresh interpreter; the runtimes ran interleaved, side by side, in one
+run, on a shared machine: read the **ratios**, not the absolute times.
+
+```
+{cfg.get("command", "python -m benchmarks")}
+```
+
+| machine | |
+|---|---|
+| CPU | {m.get("cpu", "?")} |
+| cores | {m.get("cores", "?")} |
+| OS | {m.get("os", "?")} |
+| Python | {m.get("python", "?")} |
+| sizes | {", ".join(f"{s:,}" for s in cfg.get("sizes", []))} |
+| repetitions | {cfg.get("reps", "?")} (median reported; spread = (max - min) / median) |
+
+Ratios: `x asyncio` = asyncio's median time / this runtime's for the same work (higher is
+faster); `x bare` the same against the bare coroutine loop (the pure-Python floor). Memory:
+bytes per pending task relative to asyncio's (lower is smaller).
+
+"""
+    md_dir = md_dir.resolve()
+    files = [p.resolve() for p in plot_files]
+    return head + render(res, files, relative_to=md_dir)

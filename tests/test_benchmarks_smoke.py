@@ -1,0 +1,145 @@
+"""Smoke test of the benchmark suite: every workload on every available runtime, tiny sizes.
+
+This checks that the benchmark code runs and that each workload does the work it claims (every
+task completes, every message arrives: the workloads check their own counts). It never asserts
+on timings: those belong in ``benchmarks/RESULTS.md``, not in a test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from refexec import bench_cli  # noqa: E402
+from refexec.cli import main  # noqa: E402
+
+from benchmarks import report, verify, worker  # noqa: E402
+from benchmarks.registry import RUNTIMES, WORKLOADS  # noqa: E402
+from benchmarks.runner import Cell, Results  # noqa: E402
+
+TINY = 20
+
+
+@pytest.mark.parametrize("workload", list(WORKLOADS))
+@pytest.mark.parametrize("runtime", list(RUNTIMES))
+def test_workload_runs_on_runtime(runtime: str, workload: str) -> None:
+    answer = worker.outcome(runtime, workload, TINY)
+    if "skip" in answer:
+        pytest.skip(f"{runtime}/{workload}: {answer['skip']}")
+    assert answer.get("ok"), answer.get("error")
+    sample = answer["sample"]
+    assert sample["seconds"] >= 0
+    assert sample["ops"] >= TINY
+    if workload == "memory":
+        assert {"bytes_per_task", "rss_bytes_per_task", "peak_rss_bytes"} <= sample.keys()
+
+
+def test_bare_loop_and_asyncio_are_never_skipped() -> None:
+    # The two baselines every ratio is taken against need nothing beyond the standard library.
+    for runtime in ("bare", "asyncio"):
+        for workload in WORKLOADS:
+            assert worker.outcome(runtime, workload, 3).get("ok"), (runtime, workload)
+
+
+def test_worker_process_answers_one_json_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", "bare", "spawn", "10"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["ok"] and answer["sample"]["ops"] == 10
+
+
+def test_unknown_runtime_or_workload_is_an_error_not_a_crash() -> None:
+    assert "error" in worker.outcome("bare", "no-such-workload", 3)
+
+
+def test_bench_command_writes_report_json_and_plots(tmp_path: Path) -> None:
+    md = tmp_path / "RESULTS.md"
+    out = tmp_path / "results.json"
+    status = main(
+        [
+            "bench",
+            "--in-process",
+            "--quiet",
+            "--sizes",
+            "8,16",
+            "--reps",
+            "2",
+            "--runtimes",
+            "refexec,asyncio,bare",
+            "--workloads",
+            "spawn,memory",
+            "--json",
+            str(out),
+            "--results-md",
+            str(md),
+        ]
+    )
+    assert status == 0
+    data = json.loads(out.read_text())
+    assert {(r["runtime"], r["size"]) for r in data["results"] if r["workload"] == "spawn"} >= {
+        ("asyncio", 8),
+        ("asyncio", 16),
+        ("bare", 8),
+        ("bare", 16),
+    }
+    assert all(len(r["samples"]) == 2 for r in data["results"])
+    assert any(t["target"].startswith("spawn+complete") for t in data["targets"])
+    text = md.read_text()
+    assert "refexec bench" in text and "| CPU |" in text
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "plots" / "spawn.png").stat().st_size > 0
+    assert "](plots/spawn.png)" in text
+    # --from-json re-renders a saved run without measuring
+    again = tmp_path / "again.md"
+    assert main(["bench", "--quiet", "--from-json", str(out), "--results-md", str(again)]) == 0
+    assert again.read_text() == text
+
+
+def test_ratios_and_growth_exponent_are_computed_from_medians() -> None:
+    res = Results()
+    for runtime, per_op in (("asyncio", 4.0), ("refexec", 1.0), ("bare", 0.5)):
+        for size in (10, 100, 1000):
+            res.cells[("spawn", runtime, size)] = Cell(
+                "spawn",
+                runtime,
+                size,
+                [{"seconds": per_op * size * f, "ops": size} for f in (1.0, 1.1, 0.9)],
+            )
+    assert report.ratio(res, "spawn", "refexec", "asyncio", 1000) == pytest.approx(4.0)
+    assert report.ratio(res, "spawn", "refexec", "bare", 1000) == pytest.approx(0.5)
+    assert report.exponent(res, "spawn", "refexec") == pytest.approx(1.0)
+    marks = {t.name: t.ok for t in report.targets(res)}
+    assert marks["spawn+complete vs asyncio"] is False  # 4.0 < 5
+    assert marks["spawn+complete vs bare loop"] is True  # 0.5 >= 0.4
+    assert marks["linear growth: spawn"] is True
+
+
+def test_verification_probes_resolve_to_a_probe_or_a_reason() -> None:
+    for spec in verify.probes():
+        resolved = spec.resolve()
+        assert callable(resolved) or resolved.startswith("not available yet"), spec.name
+
+
+def test_time_command_and_time_callable() -> None:
+    out = verify.time_command([sys.executable, "-c", "print('hi')"], timeout=60)
+    assert out["returncode"] == 0 and "hi" in out["tail"] and out["seconds"] > 0
+    assert verify.time_callable(lambda: 42, repeat=3)["value"] == 42
+
+
+def test_bench_cli_finds_this_checkout() -> None:
+    assert bench_cli.checkout_root() == ROOT
