@@ -1,6 +1,63 @@
-"""refexec: a reference async executor whose semantics are a checked state machine."""
+"""refexec: a reference async executor whose semantics are a checked state machine.
 
+``import refexec`` is light: it never imports z3 or Hypothesis (those live in
+``refexec.models``).
+"""
+
+from refexec.blocking import block_on
+from refexec.errors import Cancelled, DeadlockError, RefexecError, Stalled, TaskLost, WakerError
+from refexec.executor import (
+    Executor,
+    ExecutorSnapshot,
+    JoinHandle,
+    RunReport,
+    Spawner,
+    Stats,
+    TaskSnapshot,
+)
+from refexec.future import Future, FutureBase, spawn, yield_now
+from refexec.poll import Pending, PendingType, Poll, Ready
+from refexec.simple import SimpleExecutor, SimpleSnapshot, SimpleTaskSnapshot
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
+from refexec.trace import Trace, TraceEvent
+from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, noop_waker
 
-__all__ = ["FINAL_STATES", "TRANSITIONS", "TaskEvent", "TaskState"]
+__all__ = [
+    "FINAL_STATES",
+    "TRANSITIONS",
+    "Cancelled",
+    "Context",
+    "DeadlockError",
+    "Executor",
+    "ExecutorSnapshot",
+    "Future",
+    "FutureBase",
+    "JoinHandle",
+    "Pending",
+    "PendingType",
+    "Poll",
+    "RawWaker",
+    "RawWakerVTable",
+    "Ready",
+    "RefexecError",
+    "RunReport",
+    "SimpleExecutor",
+    "SimpleSnapshot",
+    "SimpleTaskSnapshot",
+    "Spawner",
+    "Stalled",
+    "Stats",
+    "TaskEvent",
+    "TaskLost",
+    "TaskSnapshot",
+    "TaskState",
+    "Trace",
+    "TraceEvent",
+    "Waker",
+    "WakerError",
+    "block_on",
+    "noop_waker",
+    "spawn",
+    "yield_now",
+]
 __version__ = "0.1.0"

@@ -1,0 +1,1223 @@
+"""``Executor``: the reference design. Tasks move only along the rows of :mod:`refexec.state`.
+
+Each task is a :class:`JoinHandle` (the handle *is* the task, so spawning allocates one object).
+Its state is one of ``TaskState``; the executor keeps these invariants, all checked by
+:meth:`Executor.check_invariants`:
+
+* the ready queue holds exactly the tasks in SCHEDULED, each once;
+* ``_idle`` holds exactly the tasks in IDLE (so spawn and completion touch no dict);
+* at most one task is RUNNING or NOTIFIED, and only while this executor polls it;
+* so the unfinished tasks are the ready queue, ``_idle`` and the task being polled, and
+  ``spawned == completed + cancelled + tasks_lost + unfinished``;
+* a task's ``_wakers`` (live waker handles) is never negative; a final task has no future.
+
+Counting rules (from ``state.py``): a wake of a SCHEDULED task is merged (``wakes_merged``); a
+wake during a poll leads to exactly one more poll (``wakes_during_poll``); a wake of a finished
+task does nothing (``wakes_ignored``); a wake of an IDLE task enqueues it (``wakes_enqueued``).
+
+Cross-thread protocol (the one door other threads use; the model in ``refexec.models`` models
+exactly this):
+
+* State touched by other threads: ``_inbox`` (a deque of messages), ``_sleeping`` (bool),
+  ``_spawners`` (int) and ``_closed``; ``_lock`` is an RLock and ``_cond`` a Condition on it.
+* The loop thread (``_loop_ident``) changes task states, the ready queue and every live-waker
+  count directly, with no lock. Any other thread never touches them: a waker ``wake``,
+  ``wake_by_ref``, ``clone`` or ``drop``, a ``JoinHandle.cancel()`` and a ``Spawner.spawn()``
+  from another thread (or while no loop runs) appends one message to ``_inbox`` *under
+  ``_lock``* and, if ``_sleeping`` is set, notifies ``_cond``. Messages are applied in FIFO
+  order, so a clone is always counted before the drop of that clone: a count never reaches 0
+  while a handle lives.
+* The loop drains the inbox between rounds of polls and whenever it runs out of ready tasks.
+  With nothing ready it reaps lost tasks (IDLE, zero live wakers), then takes ``_lock`` and
+  re-checks: inbox non-empty -> release and drain; no unfinished task and no live spawner ->
+  return; otherwise set ``_sleeping = True`` and ``_cond.wait(stall_timeout)`` (which releases
+  the lock), then clear ``_sleeping``.
+* Hence no wake is lost: a poster appends under the same lock the loop holds while it checks
+  the inbox and sets ``_sleeping``, so either the loop sees the message before sleeping or the
+  poster sees ``_sleeping`` and notifies. And ``run()`` never returns while a waker of an
+  unfinished task lives: such a task has a positive count, so it is in ``_idle`` (lost tasks
+  are reaped first, so after reaping, every IDLE task has a live waker).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Generator
+from dataclasses import dataclass, fields
+from types import CoroutineType
+from typing import Any, Final, Generic, TypeVar
+
+from refexec.errors import Cancelled, Stalled, TaskLost
+from refexec.future import (
+    PENDING,
+    YIELD,
+    FutureBase,
+    _Runner,
+    _runner,
+    as_coroutine,
+    bad_yield_error,
+)
+from refexec.poll import Pending, Poll, Ready
+from refexec.state import TaskState
+from refexec.trace import Trace
+from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
+
+__all__ = [
+    "Executor",
+    "ExecutorSnapshot",
+    "JoinHandle",
+    "RunReport",
+    "Spawner",
+    "Stats",
+    "TaskSnapshot",
+]
+
+T = TypeVar("T")
+
+SCHEDULED: Final = TaskState.SCHEDULED
+RUNNING: Final = TaskState.RUNNING
+NOTIFIED: Final = TaskState.NOTIFIED
+IDLE: Final = TaskState.IDLE
+COMPLETE: Final = TaskState.COMPLETE
+CANCELLED: Final = TaskState.CANCELLED
+
+_ROUND: Final = 256
+"""Polls per round: the inbox is drained (foreign wakes/spawns taken in) at least this often."""
+
+_get_ident = threading.get_ident
+_new = object.__new__
+
+# Inbox message kinds (the ops another thread can perform on the executor).
+_WAKE: Final = "wake"
+_WAKE_BY_REF: Final = "wake_by_ref"
+_CLONE: Final = "waker_clone"
+_DROP: Final = "waker_drop"
+_SPAWN: Final = "spawn"
+_CANCEL: Final = "cancel"
+
+
+# --------------------------------------------------------------------------------------------
+# Counters, reports, snapshots
+
+
+class _Counters:
+    __slots__ = (
+        "cancelled",
+        "completed",
+        "failed",
+        "polls",
+        "spawned",
+        "tasks_lost",
+        "wakes",
+        "wakes_during_poll",
+        "wakes_enqueued",
+        "wakes_ignored",
+        "wakes_merged",
+    )
+
+    def __init__(self) -> None:
+        self.spawned = 0  # mirrored from Executor._spawned when read
+        self.polls = 0
+        self.completed = 0
+        self.failed = 0
+        self.cancelled = 0
+        self.tasks_lost = 0
+        self.wakes = 0
+        self.wakes_enqueued = 0
+        self.wakes_merged = 0
+        self.wakes_during_poll = 0
+        self.wakes_ignored = 0
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Executor-wide counters (a frozen copy; ``Executor.stats`` makes a new one each time).
+
+    ``wakes`` counts every wake and wake_by_ref (including ``yield_now``); it splits as
+    ``wakes_enqueued`` (IDLE -> SCHEDULED) + ``wakes_merged`` (already SCHEDULED) +
+    ``wakes_during_poll`` (RUNNING/NOTIFIED: one more poll) + ``wakes_ignored`` (finished task).
+    ``completed`` counts tasks that returned or raised; ``failed`` those of them that raised.
+    ``cancelled`` counts cancels, ``tasks_lost`` tasks moved along the ``lost`` row.
+    """
+
+    spawned: int = 0
+    polls: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    tasks_lost: int = 0
+    wakes: int = 0
+    wakes_enqueued: int = 0
+    wakes_merged: int = 0
+    wakes_during_poll: int = 0
+    wakes_ignored: int = 0
+
+    def __sub__(self, other: Stats) -> Stats:
+        diff = {f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(Stats)}
+        return Stats(**diff)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one ``run()`` / ``run_until_stalled()`` did.
+
+    ``lost`` holds the JoinHandles of the tasks found lost during this run (each raises
+    ``TaskLost``); ``this_run`` the counters of this run alone; ``stats`` the totals after it.
+    """
+
+    lost: tuple[JoinHandle[Any], ...]
+    this_run: Stats
+    stats: Stats
+
+    @property
+    def polls(self) -> int:
+        return self.this_run.polls
+
+    @property
+    def completed(self) -> int:
+        return self.this_run.completed
+
+    @property
+    def tasks_lost(self) -> int:
+        return self.this_run.tasks_lost
+
+
+@dataclass(frozen=True)
+class TaskSnapshot:
+    """One unfinished task as the loop sees it."""
+
+    id: int
+    state: TaskState
+    poll_count: int
+    wakers: int
+    """Live waker handles, as counted by the loop (inbox messages not yet applied excluded)."""
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class ExecutorSnapshot:
+    """An immutable view of an ``Executor`` for checkers (see ``Executor.snapshot``).
+
+    ``ready`` is the ready queue's task ids in polling order; ``tasks`` every unfinished task,
+    by id (finished tasks are read from their JoinHandles); ``running`` whether a loop
+    (run/run_until_stalled/block_on/step) is active; ``sleeping`` whether it waits on its
+    condition; ``spawners`` the live Spawners; ``inbox`` the messages from other threads not yet
+    applied; ``closed`` whether ``close()`` was called.
+    """
+
+    ready: tuple[int, ...]
+    tasks: tuple[TaskSnapshot, ...]
+    running: bool
+    sleeping: bool
+    spawners: int
+    inbox: int
+    closed: bool
+
+    def task(self, task_id: int) -> TaskSnapshot:
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        raise KeyError(f"task {task_id} is not an unfinished task of this snapshot")
+
+
+# --------------------------------------------------------------------------------------------
+# Unretrieved exceptions
+
+
+class _Unretrieved:
+    """Warns when it dies armed: a task raised and nobody looked at the exception."""
+
+    __slots__ = ("__weakref__", "armed", "desc", "exc")
+
+    def __init__(self, desc: str, exc: BaseException) -> None:
+        self.desc = desc
+        self.exc = exc
+        self.armed = True
+
+    def report(self) -> None:
+        if self.armed:
+            self.armed = False
+            warnings.warn(
+                f"{self.desc} raised {self.exc!r} and nobody retrieved it: call result() or "
+                "exception() on its JoinHandle, or await it, to handle task errors",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def __del__(self) -> None:
+        if self.armed:
+            self.report()
+
+
+class _Extra:
+    """The rarely used part of a task, allocated on first need."""
+
+    __slots__ = ("cancel_requested", "exc", "unretrieved", "waiters")
+
+    def __init__(self) -> None:
+        self.waiters: list[Waker] | None = None
+        self.cancel_requested = False
+        self.exc: BaseException | None = None
+        self.unretrieved: _Unretrieved | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks
+
+
+class JoinHandle(FutureBase[T], Generic[T]):
+    """A spawned task, and the handle to its result (the two are one object).
+
+    Await it from another task to get the result (or its exception); call ``result()`` /
+    ``exception()`` once ``done()``; ``cancel()`` it. ``state`` is the task's ``TaskState``
+    (``None`` while a spawn from another thread has not reached the loop yet).
+    """
+
+    __slots__ = ("_coro", "_executor", "_id", "_n", "_result", "_state", "_wakers", "_x")
+
+    # Field meanings (set in Executor.spawn; no __init__, for speed):
+    _id: int
+    _executor: Executor
+    _coro: Any  # the coroutine; None once final (the future is dropped)
+    _state: TaskState | None
+    _n: int  # poll count
+    _wakers: int  # live waker handles; Invariant: >= 0
+    _result: Any
+    _x: _Extra | None
+
+    def __init__(self) -> None:
+        raise TypeError("JoinHandles are made by Executor.spawn() or refexec.spawn()")
+
+    # -- public view --------------------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        """The task's id, unique within its executor (1, 2, ... in spawn order)."""
+        return self._id
+
+    @property
+    def state(self) -> TaskState | None:
+        return self._state
+
+    @property
+    def poll_count(self) -> int:
+        """How many times the task was polled."""
+        return self._n
+
+    @property
+    def name(self) -> str:
+        coro = self._coro
+        return getattr(coro, "__qualname__", "?") if coro is not None else "?"
+
+    def done(self) -> bool:
+        """True once the task is COMPLETE (returned or raised) or CANCELLED (incl. lost)."""
+        st = self._state
+        return st is COMPLETE or st is CANCELLED
+
+    def cancelled(self) -> bool:
+        """True if the task was cancelled or lost."""
+        return self._state is CANCELLED
+
+    def result(self) -> T:
+        """The task's return value; raises its exception, ``Cancelled`` or ``TaskLost``.
+
+        Raises ``RuntimeError`` if the task has not finished yet.
+        """
+        st = self._state
+        x = self._x
+        if st is COMPLETE:
+            if x is not None and x.exc is not None:
+                if x.unretrieved is not None:
+                    x.unretrieved.armed = False
+                raise x.exc
+            return self._result  # type: ignore[no-any-return]
+        if st is CANCELLED:
+            assert x is not None and x.exc is not None
+            raise x.exc
+        raise RuntimeError(self._not_done("result()"))
+
+    def exception(self) -> BaseException | None:
+        """The exception the task raised (``None`` if it returned), or its ``Cancelled`` /
+        ``TaskLost``. Raises ``RuntimeError`` if the task has not finished yet."""
+        st = self._state
+        x = self._x
+        if st is COMPLETE or st is CANCELLED:
+            if x is None:
+                return None
+            if x.unretrieved is not None:
+                x.unretrieved.armed = False
+            return x.exc
+        raise RuntimeError(self._not_done("exception()"))
+
+    def _not_done(self, what: str) -> str:
+        st = "not yet accepted" if self._state is None else self._state.name
+        return (
+            f"{what} of task {self._id} which has not finished (state {st}): await the handle "
+            "from another task, or drive the executor (run(), block_on()) first"
+        )
+
+    def cancel(self) -> bool:
+        """Cancel the task: drop its future (a coroutine is closed, its ``finally`` blocks run)
+        and make this handle raise ``Cancelled``. Returns False if it had already finished.
+
+        A task in SCHEDULED leaves the queue; one in IDLE is cancelled at once; during its poll
+        the cancel is deferred until the poll returns (if it returns Ready, the result stands).
+        Safe from any thread (from another thread it takes effect when the loop takes it in).
+        """
+        st = self._state
+        if st is COMPLETE or st is CANCELLED:
+            return False
+        ex = self._executor
+        li = ex._loop_ident
+        if st is None or (li is not None and li != _get_ident()):
+            ex._post((_CANCEL, self))
+        else:
+            ex._cancel(self)
+        return True
+
+    # -- awaiting -------------------------------------------------------------------------------
+
+    def poll(self, cx: Context) -> Poll[T]:
+        st = self._state
+        if st is COMPLETE or st is CANCELLED:
+            return Ready(self.result())
+        self._add_waiter(cx.waker)
+        return Pending
+
+    def __await__(self) -> Generator[Any, None, T]:
+        cur = _runner().current
+        if cur is self:
+            raise RuntimeError(f"task {self._id} awaits its own JoinHandle: it would never finish")
+        if cur is None:
+            raise RuntimeError(
+                f"{self!r} was awaited outside a refexec task; use Executor.block_on(handle) "
+                "or handle.result() after run()"
+            )
+        while True:
+            st = self._state
+            if st is COMPLETE or st is CANCELLED:
+                return self.result()
+            self._add_waiter(cur._context().waker)
+            yield PENDING
+
+    def _add_waiter(self, w: Waker) -> None:
+        x = self._x
+        if x is None:
+            x = self._x = _Extra()
+        ws = x.waiters
+        if ws is None:
+            x.waiters = [w.clone()]
+        elif not any(v.will_wake(w) for v in ws):
+            ws.append(w.clone())
+
+    # -- what the awaiting machinery asks of the task being polled ------------------------------
+
+    def _context(self) -> Context:
+        r = self._executor._runner
+        cx = r.cx
+        if cx is None or cx._task is not self or cx._poll != self._n:
+            cx = r.cx = _TaskContext(self)
+        return cx  # type: ignore[no-any-return]
+
+    def _spawn(self, aw: Any) -> JoinHandle[Any]:
+        return self._executor.spawn(aw)
+
+    def _desc(self) -> str:
+        return f"task {self._id} ({self.name})"
+
+    def __repr__(self) -> str:
+        st = "SPAWNING" if self._state is None else self._state.name
+        return f"<JoinHandle task={self._id} {st} polls={self._n} {self.name}>"
+
+
+class _TaskContext(Context):
+    """The Context of one poll of an Executor task, made only if a future asks for it.
+
+    Its borrowed waker is live while that very poll runs: same poll number, task RUNNING or
+    NOTIFIED. No bookkeeping at the end of the poll is needed to expire it.
+    """
+
+    __slots__ = ("_poll", "_task")
+
+    def __init__(self, task: JoinHandle[Any]) -> None:
+        self._owner = None
+        self._borrowed = None
+        self._live = True
+        self._task = task
+        self._poll = task._n
+
+    def _lent_raw(self) -> RawWaker:
+        return RawWaker(self._task, _VTABLE)
+
+    def _is_live(self) -> bool:
+        t = self._task
+        st = t._state
+        return t._n == self._poll and (st is RUNNING or st is NOTIFIED)
+
+
+# The task waker's vtable: the data is the JoinHandle. On the loop thread it acts directly;
+# from any other thread (or while no loop runs) it posts a message (see the module docstring).
+
+
+def _vt_clone(t: JoinHandle[Any]) -> RawWaker:
+    ex = t._executor
+    if _get_ident() == ex._loop_ident:
+        t._wakers += 1
+        tr = ex._trace
+        if tr is not None:
+            tr.record("waker_clone", t._id, t._n)
+    else:
+        ex._post((_CLONE, t))
+    return RawWaker(t, _VTABLE)
+
+
+def _vt_wake(t: JoinHandle[Any]) -> None:
+    ex = t._executor
+    if _get_ident() == ex._loop_ident:
+        ex._wake(t, True, None)
+    else:
+        ex._post((_WAKE, t))
+
+
+def _vt_wake_by_ref(t: JoinHandle[Any]) -> None:
+    ex = t._executor
+    if _get_ident() == ex._loop_ident:
+        ex._wake(t, False, None)
+    else:
+        ex._post((_WAKE_BY_REF, t))
+
+
+def _vt_drop(t: JoinHandle[Any]) -> None:
+    ex = t._executor
+    if _get_ident() == ex._loop_ident:
+        t._wakers -= 1
+        tr = ex._trace
+        if tr is not None:
+            tr.record("waker_drop", t._id, t._n)
+    else:
+        ex._post((_DROP, t))
+
+
+_VTABLE: Final = RawWakerVTable(_vt_clone, _vt_wake, _vt_wake_by_ref, _vt_drop)
+
+
+# --------------------------------------------------------------------------------------------
+# Spawner
+
+
+class Spawner:
+    """A thread-safe way to spawn on an ``Executor``. While it lives, ``run()`` stays open
+    (it is a sender, as in the seed): ``close()`` it, or use it as a context manager."""
+
+    __slots__ = ("_closed", "_executor")
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+        self._closed = False
+
+    def spawn(self, aw: Awaitable[T]) -> JoinHandle[T]:
+        """Spawn ``aw``; from another thread the task starts once the loop takes it in."""
+        if self._closed:
+            if type(aw) is CoroutineType:
+                aw.close()
+            raise RuntimeError("spawn() on a closed Spawner; get a new one with ex.spawner()")
+        return self._executor._spawn_threadsafe(aw)
+
+    def close(self) -> None:
+        """Give up this spawner (idempotent). ``run()`` may return once none is left."""
+        if not self._closed:
+            self._closed = True
+            self._executor._spawner_closed()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Spawner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._closed:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"<Spawner {'closed' if self._closed else 'live'}>"
+
+
+# --------------------------------------------------------------------------------------------
+# Executor
+
+
+class Executor:
+    """The reference executor. See the module docstring for its invariants and protocol."""
+
+    def __init__(self, *, trace: Trace | None = None) -> None:
+        self._trace = trace
+        self._ready: deque[JoinHandle[Any]] = deque()
+        # Invariant: set(self._ready) == {every task in SCHEDULED}, each queued once
+        self._idle: dict[int, JoinHandle[Any]] = {}
+        # Invariant: self._idle == {t._id: t for every task t in IDLE}
+        # Invariant: unfinished tasks == ready + idle + the one being polled, if any
+        self._spawned = 0  # tasks accepted so far; also the last task id given out
+        self._c = _Counters()
+        self._lost_log: list[JoinHandle[Any]] = []
+        self._unretrieved: weakref.WeakSet[_Unretrieved] = weakref.WeakSet()
+        self._closed = False
+        self._runner: _Runner = _Runner()
+        # The door for other threads (see the module docstring):
+        self._inbox: deque[tuple[str, JoinHandle[Any]]] = deque()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._sleeping = False  # Invariant: only set by the loop thread, under _lock
+        self._spawners = 0  # changed under _lock; Invariant: >= 0
+        self._loop_ident: int | None = None  # the thread running the loop, None when idle
+        self._gate: int | None = None
+        # Who may call spawn(): None = any thread (not running); the loop's ident while it
+        # runs; -1 once closed (no thread has that ident). One test on spawn's hot path.
+
+    # -- spawning -------------------------------------------------------------------------------
+
+    def spawn(self, aw: Awaitable[T]) -> JoinHandle[T]:
+        """Spawn ``aw`` (a coroutine, a refexec future, any awaitable) and return its handle.
+
+        Call it from the thread that drives the executor or from inside its tasks; from other
+        threads, use :meth:`spawner`. Raises ``TypeError`` for a non-awaitable and
+        ``RuntimeError`` on a closed executor.
+        """
+        gate = self._gate
+        if gate is not None and gate != _get_ident():
+            self._refuse_spawn(aw)
+        if type(aw) is not CoroutineType:
+            aw = as_coroutine(aw)
+        t: JoinHandle[T] = _new(JoinHandle)
+        t._id = tid = self._spawned = self._spawned + 1
+        t._executor = self
+        t._coro = aw
+        t._state = SCHEDULED
+        t._n = 0
+        t._wakers = 0
+        t._x = None
+        self._ready.append(t)
+        if self._trace is not None:
+            self._trace.record("spawn", tid, 0)
+        return t
+
+    def _refuse_spawn(self, aw: object) -> None:
+        if type(aw) is CoroutineType:
+            aw.close()  # it will never run: no "never awaited" warning on top of the error
+        if self._closed:
+            raise RuntimeError(
+                "spawn() on an Executor that has been closed; create a new Executor"
+            )
+        raise RuntimeError(
+            f"Executor.spawn() called from thread {_get_ident()} while the executor runs on "
+            f"thread {self._loop_ident}; from other threads use ex.spawner().spawn(...)"
+        )
+
+    def spawner(self) -> Spawner:
+        """A thread-safe spawning handle; it keeps ``run()`` open until closed."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("spawner() on a closed Executor; create a new Executor")
+            self._spawners += 1
+        return Spawner(self)
+
+    def _spawner_closed(self) -> None:
+        with self._lock:
+            self._spawners -= 1
+            if self._sleeping:
+                self._cond.notify()
+
+    def _spawn_threadsafe(self, aw: Awaitable[T]) -> JoinHandle[T]:
+        if self._loop_ident == _get_ident():
+            return self.spawn(aw)
+        coro = aw if type(aw) is CoroutineType else as_coroutine(aw)
+        t: JoinHandle[T] = _new(JoinHandle)
+        t._id = 0  # numbered when the loop takes the spawn in
+        t._executor = self
+        t._coro = coro
+        t._state = None
+        t._n = 0
+        t._wakers = 0
+        t._x = None
+        with self._lock:
+            if self._closed:
+                coro.close()
+                raise RuntimeError("spawn() on an Executor that has been closed")
+            self._inbox.append((_SPAWN, t))
+            if self._sleeping:
+                self._cond.notify()
+        return t
+
+    def _accept(self, t: JoinHandle[Any]) -> None:
+        """Take in a spawn posted by another thread (row: None --spawn--> SCHEDULED)."""
+        t._state = SCHEDULED
+        t._id = self._spawned = self._spawned + 1
+        self._ready.append(t)
+        if self._trace is not None:
+            self._trace.record("spawn", t._id, 0, "inbox")
+
+    # -- the door for other threads -----------------------------------------------------------
+
+    def _post(self, msg: tuple[str, JoinHandle[Any]]) -> None:
+        with self._lock:
+            self._inbox.append(msg)
+            if self._sleeping:
+                self._cond.notify()
+
+    def _drain(self) -> None:
+        """Apply the inbox's messages in order (loop thread only)."""
+        inbox = self._inbox
+        popleft = inbox.popleft
+        tr = self._trace
+        while inbox:
+            op, t = popleft()
+            if op is _WAKE:
+                self._wake(t, True, "inbox")
+            elif op is _WAKE_BY_REF:
+                self._wake(t, False, "inbox")
+            elif op is _CLONE:
+                t._wakers += 1
+                if tr is not None:
+                    tr.record("waker_clone", t._id, t._n, "inbox")
+            elif op is _DROP:
+                t._wakers -= 1
+                if tr is not None:
+                    tr.record("waker_drop", t._id, t._n, "inbox")
+            elif op is _SPAWN:
+                self._accept(t)
+            else:
+                assert op is _CANCEL
+                self._cancel(t)
+
+    # -- state transitions (loop thread only) ---------------------------------------------------
+
+    def _wake(self, t: JoinHandle[Any], consume: bool, detail: str | None) -> None:
+        """A wake of ``t``; ``consume``: by ``wake()``, which also ends that waker handle."""
+        c = self._c
+        c.wakes += 1
+        if consume:
+            t._wakers -= 1
+        tr = self._trace
+        if tr is not None:
+            tr.record("wake" if consume else "wake_by_ref", t._id, t._n, detail)
+        st = t._state
+        if st is IDLE:  # IDLE --wake--> SCHEDULED
+            t._state = SCHEDULED
+            del self._idle[t._id]
+            self._ready.append(t)
+            c.wakes_enqueued += 1
+        elif st is RUNNING:  # RUNNING --wake--> NOTIFIED: one more poll
+            t._state = NOTIFIED
+            c.wakes_during_poll += 1
+        elif st is NOTIFIED:  # merged into the pending re-poll
+            c.wakes_during_poll += 1
+        elif st is SCHEDULED:  # merged: queued once
+            c.wakes_merged += 1
+        else:  # COMPLETE / CANCELLED: ignored
+            c.wakes_ignored += 1
+
+    def _cancel(self, t: JoinHandle[Any]) -> None:
+        st = t._state
+        if st is SCHEDULED:
+            self._ready.remove(t)
+            self._drop_future(t, lost=False)
+        elif st is IDLE:
+            del self._idle[t._id]
+            self._drop_future(t, lost=False)
+        elif st is RUNNING or st is NOTIFIED:  # deferred until the poll returns
+            x = t._x
+            if x is None:
+                x = t._x = _Extra()
+            x.cancel_requested = True
+        # COMPLETE / CANCELLED: too late, nothing to do
+
+    def _after_pending(self, t: JoinHandle[Any]) -> None:
+        """Slow path after Pending when the task has extras: apply a deferred cancel."""
+        x = t._x
+        assert x is not None
+        if x.cancel_requested:  # SCHEDULED (not queued yet) or IDLE --cancel--> CANCELLED
+            if t._state is IDLE:
+                del self._idle[t._id]
+            self._drop_future(t, lost=False)
+        elif t._state is SCHEDULED:
+            self._ready.append(t)
+
+    def _drop_future(self, t: JoinHandle[Any], *, lost: bool) -> None:
+        """SCHEDULED/IDLE --cancel--> CANCELLED, or IDLE --lost--> CANCELLED. ``t`` must
+        already be out of the ready queue and of ``_idle``. Closes the coroutine and wakes the
+        awaiters."""
+        assert t._state is SCHEDULED or t._state is IDLE
+        desc = t._desc()
+        t._state = CANCELLED
+        coro, t._coro = t._coro, None
+        x = t._x
+        if x is None:
+            x = t._x = _Extra()
+        x.cancel_requested = False
+        c = self._c
+        if lost:
+            c.tasks_lost += 1
+            self._lost_log.append(t)
+            exc: Cancelled = TaskLost(
+                f"{desc} was lost: it returned Pending after poll {t._n} and then every waker "
+                "for it was dropped, so nothing could ever wake it. A future that returns "
+                "Pending must keep cx.waker.clone() and call wake() on it later."
+            )
+        else:
+            c.cancelled += 1
+            exc = Cancelled(f"{desc} was cancelled")
+        x.exc = exc
+        tr = self._trace
+        if tr is not None:
+            tr.record("lost" if lost else "cancel", t._id, t._n)
+        try:
+            coro.close()
+        except Exception as err:  # e.g. a finally block that awaited
+            exc.__cause__ = err
+        finally:
+            self._wake_waiters(x)
+
+    def _wake_waiters(self, x: _Extra) -> None:
+        ws = x.waiters
+        if ws is not None:
+            x.waiters = None
+            for w in ws:
+                w.wake()
+
+    def _fail(self, t: JoinHandle[Any], e: BaseException) -> None:
+        """RUNNING/NOTIFIED --ready--> COMPLETE, with an exception."""
+        desc = t._desc()
+        t._state = COMPLETE
+        t._coro = None
+        c = self._c
+        c.completed += 1
+        c.failed += 1
+        tb = e.__traceback__
+        if tb is not None and tb.tb_frame.f_code is _RUN_READY_CODE:
+            e.__traceback__ = tb.tb_next  # start the traceback at the task's own code
+        x = t._x
+        if x is None:
+            x = t._x = _Extra()
+        x.exc = e
+        x.cancel_requested = False
+        if isinstance(e, Exception):
+            u = x.unretrieved = _Unretrieved(desc, e)
+            self._unretrieved.add(u)
+        tr = self._trace
+        if tr is not None:
+            tr.record("ready", t._id, t._n, type(e).__name__)
+        self._wake_waiters(x)
+
+    def _bad_yield(self, t: JoinHandle[Any], y: object) -> object:
+        """The coroutine yielded something refexec cannot drive: throw a TypeError into it."""
+        coro = t._coro
+        while y is not YIELD and y is not PENDING:
+            y = coro.throw(bad_yield_error(t._desc(), y))
+        return y
+
+    # -- THE place where tasks are polled ---------------------------------------------------------
+
+    def _run_ready(self, budget: int) -> int:
+        """Poll up to ``budget`` tasks from the ready queue; return how many were polled.
+
+        This is the only place where tasks are polled. Scheduling rules:
+
+        * FIFO: tasks are polled in the order they entered the ready queue (spawn, wake of an
+          IDLE task, or the end of a poll of a NOTIFIED task); a task re-queued during this
+          call is polled again in this call if the budget allows, after the ones before it.
+          Hence a task in the queue is polled within ``len(ready)`` polls.
+        * one poll = one ``coroutine.send(None)``; SCHEDULED --poll--> RUNNING; then
+          Ready/raise --> COMPLETE; Pending --> IDLE, or SCHEDULED at the back if it was
+          woken during the poll (NOTIFIED) or yielded ``yield_now()`` (wake_by_ref + Pending);
+        * a cancel requested during the poll is applied right after a Pending;
+        * foreign-thread messages are not looked at here (the caller drains between rounds).
+
+        For speed, the counters of polls, completions and ``yield_now`` wakes are kept in
+        locals and added to ``stats`` when the round ends, so code running *inside* a task
+        sees them lag by at most the current round; everywhere else they are exact.
+        """
+        ready = self._ready
+        popleft = ready.popleft
+        append = ready.append
+        idle = self._idle
+        runner = self._runner
+        trace = self._trace
+        # Counters of this round, kept in locals and added to self._c when it ends.
+        i = -1  # index of the current poll: i + 1 polls were started
+        emptied = -1  # the index at which the queue ran empty, if it did
+        yields = 0
+        done = 0
+        try:
+            for i in range(budget):
+                try:
+                    t = popleft()
+                except IndexError:
+                    emptied = i
+                    break
+                t._state = RUNNING
+                n = t._n + 1
+                t._n = n
+                runner.current = t
+                if trace is not None:
+                    trace.record("poll", t._id, n)
+                try:
+                    y = t._coro.send(None)
+                    if y is not YIELD and y is not PENDING:
+                        y = self._bad_yield(t, y)
+                except StopIteration as e:  # --ready--> COMPLETE
+                    t._state = COMPLETE
+                    t._result = e.value
+                    t._coro = None
+                    done += 1
+                    if trace is not None:
+                        trace.record("ready", t._id, n)
+                    x = t._x
+                    if x is not None:
+                        x.cancel_requested = False
+                        self._wake_waiters(x)
+                    continue
+                except Exception as e:
+                    self._fail(t, e)
+                    continue
+                except BaseException as e:  # KeyboardInterrupt, SystemExit: propagate
+                    self._fail(t, e)
+                    raise
+                if y is YIELD:  # RUNNING --wake--> NOTIFIED --pending--> SCHEDULED
+                    yields += 1
+                    if trace is not None:
+                        trace.record("wake_by_ref", t._id, n)
+                        trace.record("pending", t._id, n)
+                    t._state = SCHEDULED
+                    if t._x is None:
+                        append(t)
+                    else:
+                        self._after_pending(t)
+                elif t._state is RUNNING:  # --pending--> IDLE
+                    t._state = IDLE
+                    idle[t._id] = t
+                    if trace is not None:
+                        trace.record("pending", t._id, n)
+                    if t._x is not None:
+                        self._after_pending(t)
+                else:  # NOTIFIED --pending--> SCHEDULED: exactly one more poll
+                    t._state = SCHEDULED
+                    if trace is not None:
+                        trace.record("pending", t._id, n)
+                    if t._x is None:
+                        append(t)
+                    else:
+                        self._after_pending(t)
+        finally:
+            runner.current = None
+            polls = emptied if emptied >= 0 else i + 1
+            c = self._c
+            c.polls += polls
+            c.completed += done
+            c.wakes += yields
+            c.wakes_during_poll += yields
+        return polls
+
+    # -- driving --------------------------------------------------------------------------------
+
+    def _reap_lost(self) -> bool:
+        """IDLE --lost--> CANCELLED for every IDLE task with no live waker (loop thread)."""
+        idle = self._idle
+        lost = [t for t in idle.values() if t._wakers <= 0]
+        for t in lost:
+            del idle[t._id]
+            self._drop_future(t, lost=True)
+        return bool(lost)
+
+    def _drive(
+        self, until: JoinHandle[Any] | None, sleep: bool, stall_timeout: float | None
+    ) -> None:
+        """Run rounds of polls, drain the inbox, reap lost tasks, and sleep or return."""
+        ready = self._ready
+        inbox = self._inbox
+        while True:
+            if ready:
+                self._run_ready(_ROUND)
+                if until is not None and until.done():
+                    return
+                if inbox:
+                    self._drain()
+                continue
+            if inbox:
+                self._drain()
+                continue
+            if self._reap_lost():
+                continue
+            if until is not None and until.done():
+                return
+            if not sleep:
+                return
+            with self._lock:
+                if inbox:
+                    continue
+                if not self._idle and self._spawners == 0:
+                    return  # no sender remains
+                self._sleeping = True
+                try:
+                    woken = self._cond.wait(stall_timeout)
+                finally:
+                    self._sleeping = False
+                if not woken and not inbox:
+                    raise self._stalled(stall_timeout)
+
+    def _stalled(self, timeout: float | None) -> Stalled:
+        waiting = list(self._idle.values())
+        lines = ", ".join(f"{t._desc()} {t._state.name if t._state else '?'} "
+                          f"with {t._wakers} live waker(s)" for t in waiting)
+        what = f"{len(waiting)} task(s) wait for wakes that did not come: {lines}" if waiting \
+            else f"no task waits, but {self._spawners} Spawner(s) are still open"
+        return Stalled(
+            f"the executor saw nothing happen for {timeout} s: {what}. Wake or cancel them "
+            "(or close the spawners), or run without stall_timeout to wait for ever.",
+            waiting,
+        )
+
+    def _enter(self, what: str, aw: object = None) -> None:
+        cur = _runner().current
+        problem = None
+        if cur is not None:
+            problem = (
+                f"{what} called from inside running {cur!r}: a task cannot drive an executor "
+                "(its own executor would be blocked); await the work, or refexec.spawn() it"
+            )
+        elif self._closed:
+            problem = f"{what} called on a closed Executor; create a new Executor"
+        with self._lock:
+            if problem is None and self._loop_ident is not None:
+                problem = f"{what}: this Executor is already running on thread {self._loop_ident}"
+            if problem is None:
+                self._loop_ident = self._gate = _get_ident()
+        if problem is not None:
+            if type(aw) is CoroutineType:
+                aw.close()
+            raise RuntimeError(problem)
+        self._runner = _runner()
+
+    def _exit(self) -> None:
+        self._runner.current = None
+        self._loop_ident = None
+        self._gate = -1 if self._closed else None
+
+    def _traced_drive(
+        self, what: str, until: JoinHandle[Any] | None, sleep: bool, timeout: float | None
+    ) -> None:
+        tr = self._trace
+        if tr is not None:
+            tr.record("run_start", None, 0, what)
+        detail = "interrupted"
+        try:
+            self._drain()
+            self._drive(until, sleep, timeout)
+            detail = "done"
+        except Stalled:
+            detail = "stalled"
+            raise
+        finally:
+            self._exit()
+            if tr is not None:
+                tr.record("run_end", None, 0, detail)
+
+    def run(self, *, stall_timeout: float | None = None) -> RunReport:
+        """Run until no sender remains: nothing queued, no live Spawner, no unfinished task a
+        live waker could still wake. Tasks that can never be woken again are moved to
+        CANCELLED (``lost``) and listed in the report.
+
+        While a live waker could be woken from another thread, waits without spinning. With
+        ``stall_timeout``, raises ``Stalled`` when nothing happens for that many seconds.
+        ``KeyboardInterrupt``/``SystemExit`` propagate; ``run()`` may then be called again.
+        """
+        self._enter("run()")
+        return self._reported(lambda: self._traced_drive("run", None, True, stall_timeout))
+
+    def run_until_stalled(self) -> RunReport:
+        """Poll until nothing is ready (after taking in other threads' messages and reaping
+        lost tasks); never sleeps. Tasks still waiting on live wakers stay IDLE."""
+        self._enter("run_until_stalled()")
+        return self._reported(lambda: self._traced_drive("run_until_stalled", None, False, None))
+
+    def _reported(self, body: Any) -> RunReport:
+        before = self.stats
+        self._lost_log = []
+        body()
+        after = self.stats
+        return RunReport(tuple(self._lost_log), after - before, after)
+
+    def step(self) -> bool:
+        """Take in other threads' messages, then poll exactly one task (the head of the ready
+        queue). Returns False if no task was ready. Never reaps lost tasks or sleeps."""
+        self._enter("step()")
+        try:
+            self._drain()
+            return self._run_ready(1) == 1
+        finally:
+            self._exit()
+
+    def block_on(self, aw: Awaitable[T], *, stall_timeout: float | None = None) -> T:
+        """Spawn ``aw`` (or take this executor's JoinHandle), run until it finishes, and return
+        its output or raise its exception. Other tasks are driven too (and may stay unfinished).
+        Raises ``TaskLost`` if ``aw``'s task can never be woken again."""
+        self._enter("block_on()", aw)
+        try:
+            if isinstance(aw, JoinHandle) and aw._executor is self:
+                h: JoinHandle[T] = aw
+            else:
+                h = self.spawn(aw)
+        except BaseException:
+            self._exit()
+            raise
+        self._traced_drive("block_on", h, True, stall_timeout)
+        return h.result()
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Cancel every unfinished task, refuse further spawns, and report (warn about) task
+        exceptions nobody retrieved. Idempotent; ``RuntimeError`` while running."""
+        with self._lock:
+            if self._loop_ident is not None:
+                raise RuntimeError("close() called while the executor is running")
+            if self._closed:
+                return
+            self._closed = True
+            self._gate = -1
+            self._loop_ident = _get_ident()
+        try:
+            self._drain()
+            doomed = [*self._ready, *self._idle.values()]
+            self._ready.clear()
+            self._idle.clear()
+            for t in doomed:
+                self._drop_future(t, lost=False)
+        finally:
+            self._loop_ident = None
+        for u in list(self._unretrieved):
+            u.report()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    @property
+    def trace(self) -> Trace | None:
+        return self._trace
+
+    @property
+    def stats(self) -> Stats:
+        c = self._c
+        c.spawned = self._spawned
+        return Stats(**{name: getattr(c, name) for name in _Counters.__slots__})
+
+    def snapshot(self) -> ExecutorSnapshot:
+        """An immutable view for checkers (see :class:`ExecutorSnapshot`)."""
+        return ExecutorSnapshot(
+            ready=tuple(t._id for t in self._ready),
+            tasks=tuple(
+                TaskSnapshot(
+                    t._id,
+                    t._state or SCHEDULED,
+                    t._n,
+                    t._wakers,
+                    t._x is not None and t._x.cancel_requested,
+                )
+                for t in sorted(self._unfinished(), key=_task_id)
+            ),
+            running=self._loop_ident is not None,
+            sleeping=self._sleeping,
+            spawners=self._spawners,
+            inbox=len(self._inbox),
+            closed=self._closed,
+        )
+
+    def check_invariants(self) -> None:
+        """Raise ``AssertionError`` naming the first invariant of the state that fails."""
+
+        def require(ok: bool, what: str) -> None:
+            if not ok:
+                raise AssertionError(f"executor invariant violated: {what}")
+
+        ready = list(self._ready)
+        ids = [t._id for t in ready]
+        require(len(set(ids)) == len(ids), f"a task is queued twice: {ids}")
+        for t in ready:
+            require(t._state is SCHEDULED, f"{t!r} is in the ready queue but not SCHEDULED")
+        for i, t in self._idle.items():
+            require(t._id == i and t._state is IDLE, f"{t!r} is in _idle but not IDLE")
+        polled = self._polled()
+        unfinished = self._unfinished()
+        for t in unfinished:
+            i = t._id
+            require(t._coro is not None, f"unfinished task {i} has no future")
+            require(t._wakers >= 0, f"task {i} has {t._wakers} live wakers")
+            x = t._x
+            if x is not None and x.cancel_requested:
+                require(t is polled, f"task {i} has a pending cancel in state {t._state}")
+        require(not self._sleeping or self._loop_ident is not None, "asleep but not running")
+        require(self._spawners >= 0, f"{self._spawners} live spawners")
+        c = self._c
+        c.spawned = self._spawned
+        if polled is not None:
+            return  # inside a round the counters lag (see _run_ready): the rest holds between
+        require(
+            c.spawned == c.completed + c.cancelled + c.tasks_lost + len(unfinished),
+            f"spawned {c.spawned} != completed {c.completed} + cancelled {c.cancelled} + "
+            f"lost {c.tasks_lost} + unfinished {len(unfinished)} (ready + idle + polled)",
+        )
+        require(c.failed <= c.completed, "more failed than completed tasks")
+        require(
+            c.wakes == c.wakes_enqueued + c.wakes_merged + c.wakes_during_poll + c.wakes_ignored,
+            "wakes != enqueued + merged + during_poll + ignored",
+        )
+        if polled is None:  # inside a round the poll counter lags (see _run_ready)
+            require(
+                c.polls >= sum(t._n for t in unfinished),
+                "fewer polls than the unfinished tasks' poll counts add up to",
+            )
+
+    def _polled(self) -> JoinHandle[Any] | None:
+        """The task being polled right now (RUNNING or NOTIFIED), if any."""
+        if self._loop_ident is None:
+            return None
+        cur = self._runner.current
+        if isinstance(cur, JoinHandle) and (cur._state is RUNNING or cur._state is NOTIFIED):
+            return cur
+        return None
+
+    def _unfinished(self) -> list[JoinHandle[Any]]:
+        """Every unfinished, accepted task: ready queue, then IDLE, then the polled one."""
+        out = [*self._ready, *self._idle.values()]
+        polled = self._polled()
+        if polled is not None:
+            out.append(polled)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"<Executor idle={len(self._idle)} ready={len(self._ready)} "
+            f"{'running' if self._loop_ident is not None else 'idle'}>"
+        )
+
+
+_RUN_READY_CODE: Final = Executor._run_ready.__code__
+
+
+def _task_id(t: JoinHandle[Any]) -> int:
+    return t._id

@@ -1,0 +1,220 @@
+"""Futures: the ``poll`` protocol, and how ``async def`` code awaits poll-based futures.
+
+A refexec task is driven by ``coroutine.send(None)``: one send is one poll. A coroutine suspends
+only at a refexec future, and what it yields to the executor says why:
+
+* :class:`FutureBase` (any future written with ``poll(cx)``): its ``__await__`` polls it with
+  the context of the task being polled on this thread; on ``Pending`` it yields a private
+  *pending* sentinel (the future has arranged its own wake), exactly like a Rust ``async fn``
+  at an ``.await`` that returns ``Pending``; on ``Ready(v)`` the ``await`` evaluates to ``v``.
+* :func:`yield_now` yields a private *yield* sentinel, which the executor treats as
+  ``cx.waker.wake_by_ref()`` followed by ``Pending`` without building a waker (the fast path).
+* Anything else (an asyncio future, a bare ``yield`` from a ``types.coroutine``) is not
+  something refexec can drive: the executor throws a ``TypeError`` naming the object into the
+  coroutine, so the task fails with it unless the coroutine handles it.
+
+"The task being polled on this thread" lives in a per-thread runner object that an executor
+binds once per ``run()`` and updates with a single attribute store per poll.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Coroutine, Generator, Iterator
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
+
+from refexec.poll import Pending, Poll, Ready
+from refexec.waker import Context
+
+if TYPE_CHECKING:
+    from refexec.executor import JoinHandle
+
+__all__ = ["Future", "FutureBase", "spawn", "yield_now"]
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Future(Protocol[T]):
+    """Rust's ``Future`` trait: ``poll(cx)`` returns ``Ready(value)`` or ``Pending``.
+
+    On ``Pending`` the future must have arranged for (a clone of) ``cx.waker`` to be woken once
+    it can make progress; an executor polls it again only after a wake.
+    """
+
+    def poll(self, cx: Context) -> Poll[T]: ...
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<refexec {self.name}>"
+
+
+PENDING: Final = _Sentinel("pending")
+"""Yielded by a coroutine suspended at a refexec future that returned Pending."""
+YIELD: Final = _Sentinel("yield_now")
+"""Yielded by ``yield_now()``: wake by ref, then Pending (one more poll, at the back)."""
+
+
+class _Polled(Protocol):
+    """What an executor's task offers the awaiting machinery while it is being polled."""
+
+    def _context(self) -> Context: ...
+
+    def _spawn(self, aw: Any) -> JoinHandle[Any]: ...
+
+
+class _Runner:
+    """Per-thread: the task this thread is polling right now (``None`` between runs)."""
+
+    __slots__ = ("current", "cx")
+
+    def __init__(self) -> None:
+        self.current: _Polled | None = None
+        self.cx: Any = None  # the executor's cache of the current poll's Context
+
+
+_local = threading.local()
+
+
+def _runner() -> _Runner:
+    """This thread's runner (created on first use)."""
+    try:
+        r: _Runner = _local.runner
+    except AttributeError:
+        r = _local.runner = _Runner()
+    return r
+
+
+class FutureBase(ABC, Awaitable[T]):
+    """Base class of poll-based futures: implement ``poll(cx)``, get ``await`` for free.
+
+    ``await fut`` inside a refexec task polls ``fut`` with that task's context; on ``Pending``
+    the task is suspended until woken, then ``fut`` is polled again.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def poll(self, cx: Context) -> Poll[T]:
+        """Return ``Ready(value)``, or ``Pending`` after arranging for ``cx.waker`` to be woken."""
+
+    def __await__(self) -> Generator[Any, None, T]:
+        task = _runner().current
+        if task is None:
+            raise RuntimeError(
+                f"{self!r} was awaited outside a refexec task: run the coroutine on a refexec "
+                "executor (Executor.spawn/run, refexec.block_on), or poll it by hand with "
+                "poll(Context(waker))."
+            )
+        poll = self.poll
+        while True:
+            p = poll(task._context())
+            if p is Pending:
+                yield PENDING
+            elif type(p) is Ready:
+                return p.value
+            else:
+                raise TypeError(
+                    f"{type(self).__qualname__}.poll() returned {p!r}; "
+                    "it must return Ready(value) or Pending"
+                )
+
+
+class _PollAdapter(FutureBase[T]):
+    """Makes an object that only has ``poll(cx)`` (the Future protocol) awaitable."""
+
+    __slots__ = ("_fut",)
+
+    def __init__(self, fut: Future[T]) -> None:
+        self._fut = fut
+
+    def poll(self, cx: Context) -> Poll[T]:
+        return self._fut.poll(cx)
+
+    def __repr__(self) -> str:
+        return repr(self._fut)
+
+
+class _YieldNow:
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[Any]:
+        return iter((YIELD,))
+
+    def __repr__(self) -> str:
+        return "yield_now()"
+
+
+_YIELD_NOW: Final = _YieldNow()
+
+
+def yield_now() -> Awaitable[None]:
+    """``await yield_now()``: let every other ready task run once, then continue.
+
+    Equivalent to a future that calls ``cx.waker.wake_by_ref()`` and returns ``Pending`` once
+    (so the task is re-queued at the back), but builds no waker: the executor recognises it.
+    """
+    return _YIELD_NOW  # type: ignore[return-value]
+
+
+async def _await_it(aw: Awaitable[T]) -> T:
+    return await aw
+
+
+def as_coroutine(obj: object) -> Coroutine[Any, Any, Any]:
+    """The coroutine a task drives for ``obj``; ``TypeError`` naming ``obj`` if not awaitable."""
+    if type(obj) is CoroutineType:
+        return obj
+    if inspect.isawaitable(obj):
+        return _await_it(obj)
+    if callable(getattr(type(obj), "poll", None)):
+        return _await_it(_PollAdapter(obj))  # type: ignore[arg-type]
+    hint = ""
+    if inspect.iscoroutinefunction(obj):
+        hint = f"; it is an async function: call it, spawn({getattr(obj, '__name__', 'f')}(...))"
+    raise TypeError(
+        f"spawn() needs an awaitable (a coroutine object, a refexec future, a JoinHandle), "
+        f"got {obj!r} of type {type(obj).__name__}{hint}"
+    )
+
+
+def bad_yield_error(task: str, value: object) -> TypeError:
+    """The ``TypeError`` thrown into a coroutine that yielded something refexec can't drive."""
+    if value is None:
+        what = (
+            "a bare `yield` (None), as asyncio.sleep(0) or a types.coroutine generator does; "
+            "use `await refexec.yield_now()` to let other tasks run"
+        )
+    else:
+        mod = type(value).__module__
+        what = f"{value!r} (of type {mod}.{type(value).__qualname__})"
+        if mod.startswith("asyncio"):
+            what += ", an asyncio object, which only an asyncio event loop can drive"
+    return TypeError(
+        f"{task} awaited {what}. refexec tasks can await only refexec futures "
+        "(FutureBase subclasses, JoinHandles, yield_now(), refexec channels) and coroutines "
+        "built from them; run asyncio code under asyncio."
+    )
+
+
+def spawn(aw: Awaitable[T]) -> JoinHandle[T]:
+    """Spawn ``aw`` on the executor of the task running now and return its ``JoinHandle``.
+
+    Raises ``RuntimeError`` outside a refexec task: use ``Executor.spawn`` or a ``Spawner``.
+    """
+    task = _runner().current
+    if task is None:
+        raise RuntimeError(
+            "refexec.spawn() was called outside a running refexec task, so there is no "
+            "executor to spawn on; use Executor.spawn(...) or Executor.spawner().spawn(...)"
+        )
+    return task._spawn(aw)
