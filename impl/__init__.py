@@ -19,10 +19,32 @@ from refexec.future import Future, FutureBase, spawn, yield_now
 from refexec.poll import Pending, PendingType, Poll, Ready
 from refexec.simple import SimpleExecutor, SimpleSnapshot, SimpleTaskSnapshot
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
+from refexec.sync import (
+    ChannelClosed,
+    ChannelEmpty,
+    ChannelFull,
+    Event,
+    OneshotReceiver,
+    OneshotSender,
+    Receiver,
+    Sender,
+    channel,
+    oneshot,
+)
 from refexec.trace import Trace, TraceEvent
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, noop_waker
 
 __all__ = [
+    "ChannelClosed",
+    "ChannelEmpty",
+    "ChannelFull",
+    "Event",
+    "OneshotReceiver",
+    "OneshotSender",
+    "Receiver",
+    "Sender",
+    "channel",
+    "oneshot",
     "FINAL_STATES",
     "TRANSITIONS",
     "Cancelled",
