@@ -1,0 +1,727 @@
+"""``refexec verify``'s engine: every property of every variant, through both checkers.
+
+For each variant of :data:`refexec.models.variants.VARIANTS` (or a selection) this runs
+
+* the **exhaustive** checker (:func:`refexec.models.exhaustive.explore`): every reachable state
+  of the finite instance, breadth first, shortest counterexamples; and
+* the **symbolic** checker (:mod:`refexec.models.symbolic`): incremental BMC with shortest
+  counterexamples, then, for the reference design, an unbounded proof (inductive strengthening
+  with the auxiliary invariants :data:`AUX_INVARIANTS`, then k-induction);
+
+and returns, per (variant, property), both verdicts — ``proved`` / ``holds <= k`` /
+``violated at n`` — with their agreement checked:
+
+* both violated: at the same depth (both return shortest counterexamples);
+* one violated at ``n``, the other holds up to ``k``: consistent only if ``k < n`` (the other
+  checker did not look that deep), or the exhaustive exploration was complete;
+* symbolic ``proved`` and exhaustive violated: a disagreement (an unsound proof or a wrong
+  encoding), always reported.
+
+A mutant is *caught* when both checkers find a violation of a property that
+:data:`refexec.models.variants.EXPECTED` marks as violated; the reference design is *proved*
+when every property it must satisfy is proved for unbounded depth by the symbolic checker (and
+holds on every reachable state in the exhaustive one); the seed's findings are *as expected*
+when every expected violation is found (by both checkers where the symbolic bound reaches it,
+with no contradiction otherwise) and every expected-to-hold property holds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from refexec.models import variants as registry
+from refexec.models.properties import Witness
+from refexec.models.symbolic import (
+    TYPE_OK,
+    CheckResult,
+    bmc,
+    check_ranking,
+    prove,
+    type_ok_property,
+)
+from refexec.models.system import Bounds, Ops, Property, TransitionSystem, Value, View
+from refexec.state import TaskState
+
+__all__ = [
+    "AUX_INVARIANTS",
+    "Cell",
+    "Report",
+    "VariantReport",
+    "Verdict",
+    "aux_invariants",
+    "reference_rank",
+    "termination",
+    "verify",
+]
+
+S = TaskState
+SCHED, RUNNING, NOTIFIED, IDLE = int(S.SCHEDULED), int(S.RUNNING), int(S.NOTIFIED), int(S.IDLE)
+FINAL = (int(S.COMPLETE), int(S.CANCELLED))
+UNSPAWNED = 6
+# run-loop control states of the reference model (refexec.models.reference.Loop)
+NOT_STARTED, DISPATCH, POLLING, DECIDING, ASLEEP, RETURNED = range(6)
+
+ProgressFn = Callable[[str], None]
+
+
+def _noop(_msg: str) -> None:
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Auxiliary invariants of the reference design (each is itself proved inductive, see PROOFS.md)
+# ---------------------------------------------------------------------------------------------
+
+
+def _inv(pid: str, title: str, formula: Callable[[View, Ops], Value]) -> Property:
+    return Property(pid, title, "invariant", formula, title)
+
+
+def aux_invariants(ts: TransitionSystem) -> list[Property]:
+    """The auxiliary invariants that make the reference's properties inductive.
+
+    Written over the reference model's variables, for ``ts.bounds.n_tasks`` tasks; they state
+    facts of the design (who is polled, what the queue holds, what a lock protects) that the
+    properties rely on without saying. Each is a candidate of the Houdini strengthening in
+    :func:`refexec.models.symbolic.prove`, so it is used only if it is proved inductive together
+    with the others; one that is not would be reported as dropped.
+    """
+    n = ts.bounds.n_tasks
+    names = {v.name for v in ts.variables}
+    C = ts.var("q").length
+    EMPTY = n
+    T = range(n)
+
+    def running(s: View, o: Ops, t: int) -> Value:
+        return o.Or(s.st[t] == RUNNING, s.st[t] == NOTIFIED)
+
+    def final(o: Ops, x: Value) -> Value:
+        return o.Or(*[x == f for f in FINAL])
+
+    def live_waker(s: View, o: Ops, t: int) -> Value:
+        return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in T])
+
+    def poll_loop(s: View, o: Ops) -> Value:
+        # exactly one task is being polled iff the loop is POLLING
+        k = o.count([running(s, o, t) for t in T])
+        return k == o.If(s.loop == POLLING, 1, 0)
+
+    def queue_shape(s: View, o: Ops) -> Value:
+        # the live prefix holds task ids, the tail is empty; qlen counts the SCHEDULED tasks
+        cells = [
+            o.If(i < s.qlen, s.q[i] != EMPTY, s.q[i] == EMPTY) for i in range(C)
+        ]
+        return o.And(*cells, s.qlen == o.count([x == SCHED for x in s.st]))
+
+    def unspawned(s: View, o: Ops) -> Value:
+        parts = []
+        for t in T:
+            facts = [
+                s.polls[t] == 0, s.done[t] == 0, o.Not(s.woken[t]), o.Not(s.ended[t]),
+                o.Not(s.creq[t]), s.wakers[t] == 0, s.join[t] == EMPTY, s.waited[t] == 0,
+                *[s.join[u] != t for u in T],
+            ]
+            parts.append(o.Implies(s.st[t] == UNSPAWNED, o.And(*facts)))
+        return o.And(*parts)
+
+    def ended_final(s: View, o: Ops) -> Value:
+        return o.And(*[s.ended[t] == final(o, s.st[t]) for t in T])
+
+    def creq_running(s: View, o: Ops) -> Value:
+        return o.And(*[o.Implies(s.creq[t], running(s, o, t)) for t in T])
+
+    def join_ok(s: View, o: Ops) -> Value:
+        parts = []
+        for t in T:
+            parts.append(s.join[t] != t)
+            for u in T:
+                if u != t:
+                    parts.append(o.Implies(s.join[t] == u, o.And(
+                        s.st[u] != UNSPAWNED, o.Not(final(o, s.st[t])))))
+        return o.And(*parts)
+
+    def waited_ok(s: View, o: Ops) -> Value:
+        # reset by the task's poll, counted only while it is SCHEDULED
+        return o.And(*[
+            o.Implies(o.Or(s.st[t] == UNSPAWNED, s.st[t] == IDLE, running(s, o, t)),
+                      s.waited[t] == 0)
+            for t in T
+        ])
+
+    def running_unwoken(s: View, o: Ops) -> Value:
+        # a wake of the task being polled is remembered in its state (NOTIFIED) or the inbox
+        return o.And(*[
+            o.Implies(o.And(s.st[t] == RUNNING, s.woken[t]), s.inbox[t] > 0) for t in T
+        ])
+
+    def inbox_ok(s: View, o: Ops) -> Value:
+        # a posted spawn is one entry; nothing is posted for a finished... only while run() lives
+        return o.And(*[
+            o.Implies(s.st[t] == UNSPAWNED, s.inbox[t] <= 1) for t in T
+        ])
+
+    def lock_ok(s: View, o: Ops) -> Value:
+        # the lock is held exactly while deciding; deciding saw an empty queue and inbox, no
+        # poll in progress and no unreported lost task, and nothing can change that under lock
+        no_lost = o.Not(o.Or(*[
+            o.And(s.st[t] == IDLE, o.Not(live_waker(s, o, t)), s.inbox[t] == 0) for t in T
+        ]))
+        deciding = o.And(
+            s.lock, s.qlen == 0, *[s.inbox[t] == 0 for t in T], no_lost,
+            o.Not(s.signal),
+        )
+        return o.And(
+            s.lock == (s.loop == DECIDING),
+            o.Implies(s.loop == DECIDING, deciding),
+        )
+
+    def returned_ok(s: View, o: Ops) -> Value:
+        # after run() returned: nothing queued or posted, no sender, nothing can start again
+        senders = s.spawners + o.count(
+            [o.And(o.Not(final(o, s.st[t])), live_waker(s, o, t)) for t in T])
+        return o.Implies(
+            s.loop == RETURNED,
+            o.And(s.qlen == 0, senders == 0,
+                  *[o.Implies(o.Not(final(o, s.st[t])), s.inbox[t] == 0) for t in T],
+                  *[o.Not(running(s, o, t)) for t in T], o.Not(s.signal)),
+        )
+
+    def signal_ok(s: View, o: Ops) -> Value:
+        # a signal is posted only to a sleeping loop, and unpark consumes it
+        return o.Implies(s.signal, s.loop == ASLEEP)
+
+    P = ts.var("done").sort.hi - 1  # a future returns Ready by its P-th poll
+
+    def budget_ok(s: View, o: Ops) -> Value:
+        # a task that can still be polled has polls left; one being polled has used at most P
+        return o.And(*[
+            o.And(o.Implies(o.Or(s.st[t] == SCHED, s.st[t] == IDLE), s.done[t] < P),
+                  o.Implies(running(s, o, t), s.done[t] <= P))
+            for t in T
+        ])
+
+    out = [
+        _inv("AUX-BUDGET", "a task that can be polled again has polls left", budget_ok),
+        _inv("AUX-POLL-LOOP", "one task is polled exactly while the loop is POLLING", poll_loop),
+        _inv("AUX-QUEUE-SHAPE", "the queue's live prefix holds the SCHEDULED tasks", queue_shape),
+        _inv("AUX-UNSPAWNED", "a task not yet spawned has no history and no waker", unspawned),
+        _inv("AUX-ENDED", "ended[t] iff t is COMPLETE or CANCELLED", ended_final),
+        _inv("AUX-CREQ", "a deferred cancel exists only during the task's poll", creq_running),
+        _inv("AUX-JOIN", "a join waker is held by an unfinished task for a spawned other task",
+             join_ok),
+        _inv("AUX-WAITED", "the FIFO ghost counter is zero while the task is not queued",
+             waited_ok),
+        _inv("AUX-RUNNING-WOKEN", "a wake of a RUNNING task is in the inbox", running_unwoken),
+        _inv("AUX-INBOX", "a posted spawn is a single inbox entry", inbox_ok),
+        _inv("AUX-LOCK", "the lock is held exactly while deciding, on a quiet executor",
+             lock_ok),
+        _inv("AUX-RETURNED", "after run() returns nothing is queued, posted or live",
+             returned_ok),
+        _inv("AUX-SIGNAL", "a pending signal is for a sleeping loop",
+             signal_ok),
+    ]
+    return [p for p in out if _uses_known(p, names)]
+
+
+def _uses_known(p: Property, names: set[str]) -> bool:
+    required = {"st", "q", "qlen", "loop", "lock", "join", "wakers", "inbox", "woken", "waited"}
+    return required <= names
+
+
+AUX_INVARIANTS: dict[str, Callable[[TransitionSystem], list[Property]]] = {
+    "reference": aux_invariants,
+}
+"""variant -> its auxiliary invariants (only the reference design is proved unbounded)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Termination of the reference design: a ranking function
+# ---------------------------------------------------------------------------------------------
+
+ENVIRONMENT_ACTIONS = (
+    "spawn", "spawner_new", "waker_clone", "join", "cancel", "run_start", "wake_by_ref",
+)
+"""Actions of the program / other threads that *add* work or may repeat without bound (a
+``wake_by_ref`` keeps its handle, so a thread could call it forever); termination assumes each
+happens finitely often. Every other action is the run loop's or releases something."""
+
+
+def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value]]:
+    """A lexicographic ranking function ``(work, loop)`` for the reference design.
+
+    ``work`` sums, over tasks, ``4 * (P + 1 - done[t]) + stage(st[t]) + 2 * wakers[t] +
+    inbox[t] + [join[t] set]``, plus ``spawners``, with ``stage``: RUNNING/NOTIFIED 3,
+    SCHEDULED/IDLE/UNSPAWNED 2, COMPLETE/CANCELLED 0. ``loop`` orders the run loop's control
+    states between two units of work: ASLEEP with a signal 4 > DISPATCH 3 > DECIDING 2 >
+    ASLEEP without one 1 > POLLING, RETURNED, NOT_STARTED 0.
+
+    Per action: a poll spends budget (-4, +1 stage); pending and ready lower the stage; a wake
+    consumes a waker (-2) and at most posts an inbox entry (+1), which the drain consumes; a
+    drop lowers ``wakers`` or ``spawners``; lost and finishing lower the stage and release the
+    join waker; ``idle_check``, ``sleep``, ``run_end`` and ``unpark`` keep ``work`` and lower
+    ``loop`` (the signal that allows ``unpark`` was posted by an action that lowered ``work``).
+    """
+    n = ts.bounds.n_tasks
+    top = ts.var("done").sort.hi
+    T = range(n)
+
+    def stage(o: Ops, x: Value) -> Value:
+        return o.If(o.Or(x == RUNNING, x == NOTIFIED), 3, o.If(o.Or(*[x == f for f in FINAL]),
+                                                            0, 2))
+
+    def rank(s: View, o: Ops) -> list[Value]:
+        per = [
+            4 * (top - s.done[t]) + stage(o, s.st[t]) + 2 * s.wakers[t] + s.inbox[t]
+            + o.If(s.join[t] != n, 1, 0)
+            for t in T
+        ]
+        work = o.Sum([*per, s.spawners])
+        loop = o.If(s.loop == DISPATCH, 3, o.If(s.loop == DECIDING, 2,
+                    o.If(s.loop == ASLEEP, o.If(s.signal, 4, 1), 0)))
+        return [work, loop]
+
+    return rank
+
+
+def await_deadlock(s: View, o: Ops, n: int) -> Value:
+    """The program's own deadlock, which no executor can resolve: the loop sleeps, no spawner
+    and no held waker or posted wake of an unfinished task is left, so every remaining sender
+    is a join waker held by a task that is itself waiting (an await cycle)."""
+    return o.And(
+        s.loop == ASLEEP, o.Not(s.signal), s.spawners == 0,
+        *[o.Implies(o.Not(o.Or(*[s.st[t] == f for f in FINAL])),
+                    o.And(s.wakers[t] == 0, s.inbox[t] == 0)) for t in range(n)],
+    )
+
+
+@dataclass
+class TerminationReport:
+    ok: bool
+    failures: list[str]
+    actions: list[str]
+    assumption: str
+
+
+def termination(
+    ts: TransitionSystem, invariants: Sequence[Property], progress: ProgressFn = _noop
+) -> TerminationReport:
+    """Check :func:`reference_rank` on every action except :data:`ENVIRONMENT_ACTIONS`, and that
+    a state with no such action enabled is one where ``run()`` has returned (or everything
+    left is the environment's move)."""
+    fair = [a.name for a in ts.actions if a.name not in ENVIRONMENT_ACTIONS]
+
+    n = ts.bounds.n_tasks
+
+    def final(s: View, o: Ops) -> Value:
+        return o.Or(s.loop == RETURNED, s.loop == NOT_STARTED, await_deadlock(s, o, n))
+
+    res = check_ranking(ts, reference_rank(ts), invariants, actions=fair, final=final)
+    progress(f"{ts.name}: termination by ranking function: {'ok' if res.ok else res.failures}")
+    return TerminationReport(
+        res.ok, res.failures, fair,
+        "finitely many spawns, spawner creations, waker clones, joins, cancels and "
+        "wake_by_ref calls; every future returns Ready by its P-th poll (the model's bound); "
+        "every held waker is eventually woken or dropped and every spawner dropped (these are "
+        "actions of the fair set); run() is called. Then run() returns, or the program is in "
+        "an await cycle (await_deadlock)",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """One checker's answer for one (variant, property)."""
+
+    status: str  # "proved" | "holds" | "violated" | "unknown" | "skipped"
+    depth: int = 0  # violation step n, or the bound k up to which it holds
+    complete: bool = False  # exhaustive: the whole reachable state space was explored
+    method: str = ""
+    trace: list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if self.status == "proved":
+            return "proved"
+        if self.status == "holds":
+            return "holds (all states)" if self.complete else f"holds <={self.depth}"
+        if self.status == "violated":
+            return f"violated at {self.depth}"
+        return self.status
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "depth": self.depth, "complete": self.complete,
+            "method": self.method, "text": self.text(),
+            **({"trace": self.trace} if self.trace is not None else {}),
+        }
+
+
+@dataclass
+class Cell:
+    variant: str
+    pid: str
+    expected: bool | None  # True: must hold; False: must be violated; None: no expectation
+    exhaustive: Verdict
+    symbolic: Verdict
+
+    @property
+    def agree(self) -> bool:
+        return _agree(self.exhaustive, self.symbolic)
+
+    @property
+    def violated(self) -> bool:
+        return "violated" in (self.exhaustive.status, self.symbolic.status)
+
+    def text(self) -> str:
+        """The table's entry: the strongest agreed verdict."""
+        if not self.agree:
+            return "DISAGREE"
+        e, s = self.exhaustive, self.symbolic
+        if s.status == "violated":
+            return f"viol@{s.depth}"
+        if e.status == "violated":
+            return f"viol@{e.depth}*"  # symbolic bound did not reach it
+        if s.status == "proved":
+            return "proved"
+        if s.status == "holds":
+            return f"<={s.depth}"
+        if e.status == "holds":
+            return "holds" if e.complete else f"<={e.depth}"
+        return "-"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "expected": self.expected, "agree": self.agree, "text": self.text(),
+            "exhaustive": self.exhaustive.to_json(), "symbolic": self.symbolic.to_json(),
+        }
+
+
+def _agree(e: Verdict, s: Verdict) -> bool:
+    if "skipped" in (e.status, s.status) or "unknown" in (e.status, s.status):
+        return True
+    if e.status == "violated" and s.status == "violated":
+        return e.depth == s.depth
+    if e.status == "violated":
+        return s.status == "holds" and s.depth < e.depth
+    if s.status == "violated":
+        return e.status == "holds" and not e.complete and e.depth < s.depth
+    return True  # both hold / proved
+
+
+@dataclass
+class VariantReport:
+    name: str
+    bounds: Bounds
+    cells: dict[str, Cell]
+    exhaustive_states: int = 0
+    exhaustive_complete: bool = False
+    seconds: float = 0.0
+    inductive: list[str] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)
+    termination: TerminationReport | None = None
+    never_fired: list[str] = field(default_factory=list)
+    witnesses_missing: list[str] = field(default_factory=list)
+    type_ok: Verdict | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.name == "reference":
+            return "reference"
+        if self.name == "seed":
+            return "seed"
+        return "mutant"
+
+    def disagreements(self) -> list[str]:
+        return [pid for pid, c in self.cells.items() if not c.agree]
+
+    @property
+    def caught(self) -> bool:
+        """Mutants: both checkers violate some property expected to be violated."""
+        return any(
+            c.expected is False
+            and c.exhaustive.status == "violated"
+            and c.symbolic.status == "violated"
+            for c in self.cells.values()
+        )
+
+    @property
+    def proved(self) -> bool:
+        """Reference: every property expected to hold is proved unbounded (and holds in the
+        exhaustive exploration)."""
+        return all(
+            c.symbolic.status == "proved" and c.exhaustive.status in ("holds", "skipped")
+            for c in self.cells.values()
+            if c.expected is not False
+        )
+
+    @property
+    def as_expected(self) -> bool:
+        """Every expectation met (violations found, holds held), with no disagreement."""
+        if self.disagreements():
+            return False
+        for c in self.cells.values():
+            if c.expected is False and not c.violated:
+                return False
+            if c.expected is True and c.violated:
+                return False
+        return True
+
+    @property
+    def ok(self) -> bool:
+        if self.kind == "reference":
+            return self.proved and self.as_expected
+        if self.kind == "mutant":
+            return self.caught and not self.disagreements()
+        return self.as_expected
+
+    def status_text(self) -> str:
+        if self.kind == "reference":
+            return "proved" if self.ok else "NOT PROVED"
+        if self.kind == "mutant":
+            return "caught" if self.ok else "NOT CAUGHT"
+        return "findings as expected" if self.ok else "UNEXPECTED"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind, "ok": self.ok, "status": self.status_text(),
+            "bounds": {"n_tasks": self.bounds.n_tasks, **dict(self.bounds.extra)},
+            "exhaustive_states": self.exhaustive_states,
+            "exhaustive_complete": self.exhaustive_complete,
+            "seconds": round(self.seconds, 2),
+            "properties": {pid: c.to_json() for pid, c in self.cells.items()},
+            "never_fired": self.never_fired, "witnesses_missing": self.witnesses_missing,
+        }
+        if self.inductive:
+            out["inductive_invariant"] = self.inductive
+        if self.dropped:
+            out["not_inductive"] = self.dropped
+        if self.termination is not None:
+            out["termination"] = {
+                "ok": self.termination.ok, "failures": self.termination.failures,
+                "assumption": self.termination.assumption,
+            }
+        if self.type_ok is not None:
+            out["type_ok"] = self.type_ok.to_json()
+        return out
+
+
+@dataclass
+class Report:
+    variants: dict[str, VariantReport]
+    seconds: float
+    options: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.variants.values())
+
+    def summary(self) -> str:
+        parts = []
+        ref = self.variants.get("reference")
+        if ref is not None:
+            parts.append(f"reference {ref.status_text()}")
+        muts = [v for v in self.variants.values() if v.kind == "mutant"]
+        if muts:
+            parts.append(f"{sum(v.ok for v in muts)}/{len(muts)} mutants caught")
+        seed = self.variants.get("seed")
+        if seed is not None:
+            parts.append(f"seed {seed.status_text()}")
+        dis = sum(len(v.disagreements()) for v in self.variants.values())
+        parts.append(f"{dis} disagreements" if dis else "checkers agree")
+        return f"{'OK' if self.ok else 'FAILED'}: " + "; ".join(parts) + (
+            f" ({self.seconds:.1f}s)")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "ok": self.ok, "summary": self.summary(), "seconds": round(self.seconds, 2),
+                "options": self.options,
+                "variants": {k: v.to_json() for k, v in self.variants.items()},
+            },
+            indent=2,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _steps_json(steps: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for st in steps:
+        label = getattr(st, "label", None) or getattr(st, "action", None) or "init"
+        out.append({"action": label, "state": {k: _jsonable(v) for k, v in st.state.items()}})
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _from_symbolic(r: CheckResult) -> Verdict:
+    trace = None
+    if r.trace is not None:
+        trace = [
+            {"action": s.action or "init", "state": {k: _jsonable(v) for k, v in s.state.items()}}
+            for s in r.trace.steps
+        ]
+    return Verdict(r.status, r.depth, method=r.method, trace=trace)
+
+
+def bmc_bound(variant: str, deep: bool) -> int:
+    """The default BMC depth of the symbolic checker for ``variant``."""
+    if variant == "reference":
+        return 12 if deep else 6
+    if variant == "seed":
+        return 12 if deep else 6
+    return 16 if deep else 12
+
+
+def check_variant(
+    variant: str,
+    *,
+    properties: Sequence[str] | None = None,
+    bounds: Bounds | None = None,
+    depth: int | None = None,
+    exhaustive: bool = True,
+    symbolic: bool = True,
+    deep: bool = False,
+    progress: ProgressFn = _noop,
+) -> VariantReport:
+    """Both checkers on one variant (see the module docstring)."""
+    from refexec.models.exhaustive import explore  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    if bounds is None:
+        bounds = registry.deep_bounds(variant) if deep else registry.default_bounds(variant)
+    ts = registry.VARIANTS[variant](bounds)
+    props = [p for p in ts.properties if properties is None or p.id in properties]
+    expected = registry.EXPECTED.get(variant, {})
+    cells: dict[str, Cell] = {}
+    report = VariantReport(variant, bounds, cells)
+
+    ex: dict[str, Verdict] = {}
+    if exhaustive:
+        progress(f"{variant}: exhaustive exploration ...")
+        witnesses: list[Witness] = (
+            registry.witnesses_for(variant) if bounds == registry.default_bounds(variant) else []
+        )
+        res = explore(ts, max_depth=depth, witnesses=witnesses)
+        report.exhaustive_states = res.states
+        report.exhaustive_complete = res.complete
+        report.never_fired = [
+            a for a in res.never_fired if a not in registry.MAY_NOT_FIRE.get(variant, ())
+        ]
+        report.witnesses_missing = [w for w, path in res.witnesses.items() if path is None]
+        for p in props:
+            pr = res.properties[p.id]
+            if pr.holds:
+                ex[p.id] = Verdict("holds", res.depth, complete=res.complete,
+                                   method="exhaustive")
+            else:
+                ex[p.id] = Verdict(
+                    "violated", pr.steps or 0, method="exhaustive",
+                    trace=_steps_json(pr.counterexample or []),
+                )
+        progress(f"{variant}: exhaustive: {res.states} states, "
+                 f"{len(res.violated())} properties violated ({res.seconds:.1f}s)")
+
+    sym: dict[str, Verdict] = {}
+    if symbolic:
+        k = depth if depth is not None else bmc_bound(variant, deep)
+        want = [pid for pid, holds in expected.items() if not holds and pid in {
+            p.id for p in props}]
+        if variant == "reference":
+            want = []
+        progress(f"{variant}: symbolic BMC to depth {k} ...")
+        bres = bmc(
+            ts, props, max_depth=k, progress=progress,
+            stop_when=want or None, stop_on_any=not deep and variant != "seed",
+        )
+        report.type_ok = _from_symbolic(bres[TYPE_OK])
+        for p in props:
+            sym[p.id] = _from_symbolic(bres[p.id])
+        if variant in AUX_INVARIANTS:
+            progress(f"{variant}: symbolic proof (inductive invariant, k-induction) ...")
+            aux = AUX_INVARIANTS[variant](ts)
+            proof = prove(ts, [p for p in props if bres[p.id].status != "violated"], aux,
+                          max_k=3 if not deep else 5, progress=progress)
+            report.inductive = proof.inductive
+            report.dropped = proof.dropped
+            for p in props:
+                r = proof.results.get(p.id)
+                if r is not None and r.status == "proved":
+                    sym[p.id] = Verdict("proved", r.depth, method=r.method)
+            if TYPE_OK in proof.inductive:
+                report.type_ok = Verdict("proved", 1, method="inductive invariant")
+            if variant == "reference" and not properties:
+                inv = [q for q in [type_ok_property(), *props, *aux]
+                       if q.kind == "invariant" and q.id in proof.inductive]
+                report.termination = termination(ts, inv, progress)
+
+    for p in props:
+        cells[p.id] = Cell(
+            variant, p.id, expected.get(p.id),
+            ex.get(p.id, Verdict("skipped")), sym.get(p.id, Verdict("skipped")),
+        )
+    report.seconds = time.perf_counter() - t0
+    progress(f"{variant}: {report.status_text()} ({report.seconds:.1f}s)")
+    return report
+
+
+def _check_variant_job(args: tuple[str, dict[str, Any]]) -> VariantReport:
+    variant, kw = args
+    return check_variant(variant, **kw)
+
+
+def verify(
+    variants: Sequence[str] | None = None,
+    *,
+    properties: Sequence[str] | None = None,
+    depth: int | None = None,
+    exhaustive: bool = True,
+    symbolic: bool = True,
+    deep: bool = False,
+    jobs: int = 1,
+    progress: ProgressFn = _noop,
+) -> Report:
+    """Check ``variants`` (default: all) with both checkers; see :class:`Report`."""
+    names = list(variants) if variants is not None else list(registry.VARIANTS)
+    for v in names:
+        if v not in registry.VARIANTS:
+            raise KeyError(f"unknown variant {v!r}; known: {', '.join(registry.VARIANTS)}")
+    t0 = time.perf_counter()
+    kw: dict[str, Any] = {
+        "properties": properties, "depth": depth, "exhaustive": exhaustive,
+        "symbolic": symbolic, "deep": deep,
+    }
+    reports: dict[str, VariantReport] = {}
+    progress(f"checking {len(names)} variants with the exhaustive and the z3 checker "
+             f"({min(jobs, len(names))} worker{'s' if jobs > 1 else ''})")
+    if jobs > 1 and len(names) > 1:
+        import concurrent.futures as cf  # noqa: PLC0415
+        import multiprocessing as mp  # noqa: PLC0415
+
+        # the slowest first, so that the two workers finish together
+        order = sorted(names, key=lambda v: (v != "reference", v != "seed"))
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futs = {pool.submit(_check_variant_job, (v, kw)): v for v in order}
+            for fut in cf.as_completed(futs):
+                rep = fut.result()
+                reports[rep.name] = rep
+                progress(f"{rep.name}: {rep.status_text()} ({rep.seconds:.1f}s)")
+        reports = {v: reports[v] for v in names}
+    else:
+        for v in names:
+            reports[v] = check_variant(v, progress=progress, **kw)
+    opts = {**kw, "variants": names, "jobs": jobs}
+    return Report(reports, time.perf_counter() - t0, opts)
