@@ -34,9 +34,14 @@ StepT = tuple[str, str | None, Mapping[str, int], Mapping[str, Any]]
 
 def _show(ts: Any, name: str, value: Any) -> str:
     try:
-        sort = ts.var(name).sort
+        var = ts.var(name)
     except KeyError:
         return str(value)
+    sort = var.sort
+    if isinstance(value, tuple) and var.index_names is not None:
+        # a counter array (the seed's tasks per class): name the non-empty slots
+        parts = [f"{var.index_names[i]}:{sort.show(x)}" for i, x in enumerate(value) if x]
+        return "{" + ", ".join(parts) + "}"
     if isinstance(value, tuple):
         return "[" + " ".join(sort.show(x) for x in value) + "]"
     return str(sort.show(value))
@@ -161,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"shortest counterexample: {len(steps) - 1} steps ({args.checker})")
     print()
     print(step_table(ts, steps))
+    for var in ts.variables:
+        if var.index_names is not None:
+            print(f"\n{var.name}{{...}}: {var.doc}")
+    if prop.doc:
+        print(f"\n{prop.id}: {prop.doc}")
     if not args.no_mermaid:
         print()
         print("```mermaid")

@@ -88,10 +88,11 @@ class _Seed:
 
     def variables(self) -> tuple[Var, ...]:
         n, K = self.n, self.K
-        doc = "tasks per class: " + ", ".join(f"{i}={class_name(c)}" for i, c in
-                                              enumerate(self.cls))
+        doc = ("tasks per class phase/wN/eM: phase pending, running or complete, N live wakers, "
+               "M queue entries (2+: two or more)")
         return (
-            Var("cnt", Sort.int_(0, n), K, doc),
+            Var("cnt", Sort.int_(0, n), K, doc,
+                index_names=tuple(class_name(c) for c in self.cls)),
             Var("unspawned", Sort.int_(0, n), 0, "tasks not spawned yet"),
             Var("qlen", Sort.int_(0, self.CAP), 0, "entries in the channel (capacity 100)"),
             Var("spawners", Sort.int_(0, self.SP), 0, "live sender clones held as spawners"),
@@ -146,10 +147,12 @@ class _Seed:
         acts: list[Action] = []
         cls, CAP, W, SP = self.cls, self.CAP, self.W, self.SP
         R = (0, 1)
+        class_names = tuple(class_name(c) for c in cls)
 
         def add(name: str, params: Mapping[str, Sequence[int]], guard: Any,  # noqa: PLR0917
                 effect: Any, modifies: Sequence[str], doc: str) -> None:
-            acts.append(Action(name, params, guard, effect, frozenset(modifies), doc))
+            acts.append(Action(name, params, guard, effect, frozenset(modifies), doc,
+                               param_names={"c": class_names}))
 
         def classes_where(pred: Any) -> tuple[int, ...]:
             return tuple(i for i, c in enumerate(cls) if pred(*c))

@@ -86,6 +86,7 @@ class Var:
     length: int = 0
     doc: str = ""
     ghost: bool = False  # bookkeeping for properties only; not part of the executor's state
+    index_names: tuple[str, ...] | None = None  # names of an array's slots, for traces
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ class Action:
     effect: Effect
     modifies: frozenset[str]
     doc: str = ""
+    param_names: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Optional names of parameter values, for traces (``c=pending/w0/e1`` rather than ``c=1``)."""
 
     def instances(self) -> Iterator[dict[str, int]]:
         """Every concrete parameter assignment, in a fixed order."""
@@ -212,7 +215,10 @@ class Action:
             yield dict(zip(names, combo, strict=True))
 
     def label(self, params: Mapping[str, int]) -> str:
-        inner = ", ".join(f"{k}={v}" for k, v in params.items())
+        names = self.param_names
+        inner = ", ".join(
+            f"{k}={names[k][v]}" if k in names else f"{k}={v}" for k, v in params.items()
+        )
         return f"{self.name}({inner})"
 
 
