@@ -248,6 +248,7 @@ class SimpleExecutor:
         if tr is not None:
             tr.record("run_start", None, 0, "run")
         stats = self.stats
+        ending = "raised"  # until the loop ends normally
         try:
             while (task := self._recv()) is not None:
                 fut = task.future
@@ -286,6 +287,7 @@ class SimpleExecutor:
                         if not waker.consumed:
                             waker.drop()  # the per-poll waker goes out of scope
                 self._release(task)  # the Arc that came out of the queue
+            ending = "done"
         finally:
             with self._lock:
                 self._run_ident = None
@@ -296,7 +298,7 @@ class SimpleExecutor:
             for task in left:  # queued Arcs are dropped with the receiver
                 self._release(task)
             if tr is not None:
-                tr.record("run_end", None, 0, "done")
+                tr.record("run_end", None, 0, ending)
 
     def block_on(self, aw: Awaitable[T]) -> T:
         """Exercise 3: spawn ``aw``, ``run()``, return its output (consumes the executor).
