@@ -1,0 +1,466 @@
+"""The lockstep machine: an executor and the model, driven side by side by Hypothesis.
+
+Each rule is one of the model's actions — or one call the executor answers with a short,
+deterministic run of them (a whole poll, ``step()``, ``run()``) — and its precondition is the
+model's guard of that action in the current model state. After every rule the machine
+
+1. translates what the scripted tasks logged into model actions and fires them in the model
+   (:class:`~refexec.testing.oracle.Oracle`): an action the model does not enable is a failure,
+   and so is a transition that breaks a step property the variant claims;
+2. compares ``abstraction(executor)`` — the adapter's :class:`Observation` — with the model
+   state's projection on the same fields: a difference is a failure;
+3. checks every invariant the variant claims on the model state (now equal to the executor's
+   abstraction), the kit's own log properties (never polled after completion, never polled by
+   two threads at once), and the executor's ``check_invariants()`` if the adapter has one.
+
+Arguments are small ints and scripts whose ``repr`` is Python, so a failure prints a program
+that replays it. :func:`lockstep_machine` builds the machine for one adapter and one variant;
+``docs_snippets_testing.md`` walks a runtime author through it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    precondition,
+    rule,
+)
+from refexec.testing.adapter import Adapter
+from refexec.testing.oracle import Divergence, Oracle
+from refexec.testing.script import Event, Script, World
+from refexec.testing.strategies import scripts
+
+__all__ = ["LockstepMachine", "MachineConfig", "SpawnerRef", "TaskRef", "lockstep_machine"]
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task in the ``tasks`` bundle: its kit id (spawn order)."""
+
+    task: int
+
+    def __repr__(self) -> str:
+        return f"TaskRef({self.task})"
+
+
+@dataclass(frozen=True)
+class SpawnerRef:
+    """A spawner handle in the ``spawners`` bundle."""
+
+    index: int
+
+    def __repr__(self) -> str:
+        return f"SpawnerRef({self.index})"
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """What differs between machines: the executor, the model, and the shape of generated work.
+
+    * ``adapter(world, rng)`` builds the executor's adapter; every scheduling choice the executor
+      makes must come from ``rng``, which Hypothesis seeds (failures replay and shrink);
+    * ``oracle()`` builds the model follower for the variant;
+    * ``max_tasks``, ``max_polls``, ``max_held``: the model's bounds (tasks; polls by which a
+      future returns Ready; held wakers per task), which the generated work stays within;
+    """
+
+    name: str
+    adapter: Callable[[World, random.Random], Adapter]
+    oracle: Callable[[], Oracle]
+    max_tasks: int
+    max_polls: int
+    max_held: int
+    script_steps: int = 3
+    child_depth: int = 1
+    joins: bool = True
+    cancels: bool = True
+    raises: bool = True
+    self_wakes: bool = True
+    threads: bool = True
+    run_timeout: float = 10.0
+    wake_latency: float = 1.0
+    """``run()`` must respond to the helper thread's last move within this many seconds; a loop
+    that sleeps through a wake (and is rescued only by a timeout) fails EX-SLEEP-SAFE."""
+
+
+class LockstepMachine(RuleBasedStateMachine):
+    """Base class; :func:`lockstep_machine` fills in ``config`` and the spawn rules."""
+
+    config: ClassVar[MachineConfig]
+    totals: ClassVar[Counter[str]]
+    """Per machine class: rules run, model actions fired, events by kind (for measurements)."""
+    tasks = Bundle("tasks")
+    spawners = Bundle("spawners")
+
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = self.config
+        self.world = World(max_tasks=cfg.max_tasks, max_polls=cfg.max_polls,
+                           max_held=cfg.max_held, self_wakes=cfg.self_wakes)
+        self.adapter: Adapter | None = None
+        self.oracle: Oracle | None = None
+        self.spawner_objs: dict[int, Any] = {}
+        self.rules_run = 0
+
+    # -- set-up, guards, and the check after every rule --------------------------------------------
+
+    @initialize(seed=st.integers(0, 2**16))
+    def setup(self, seed: int) -> None:
+        """The scheduling seed: every choice the executor makes comes from it."""
+        self.adapter = self.config.adapter(self.world, random.Random(seed))
+        self.oracle = self.config.oracle()
+        self._sync()
+
+    @property
+    def a(self) -> Adapter:
+        assert self.adapter is not None
+        return self.adapter
+
+    @property
+    def o(self) -> Oracle:
+        assert self.oracle is not None
+        return self.oracle
+
+    def can(self, action: str, **params: int) -> bool:
+        """The model's guard of ``action(params)`` in some state of the current frontier.
+
+        A parameter the action does not have is ignored (a counter-abstracted model names a
+        class of tasks, not a task); one it has but the query leaves out ranges over its domain.
+        """
+        if self.oracle is None:
+            return False
+        o = self.oracle
+        try:
+            act = o.action_lookup(action)
+        except KeyError:
+            return False
+        given = {k: v for k, v in params.items() if k in act.params}
+        if any(v not in act.params[k] for k, v in given.items()):
+            return False
+        insts = [p for p in act.instances() if all(p[k] == v for k, v in given.items())]
+        states = o.states()
+        return any(o.model.is_enabled(s, act, p) for s in states for p in insts)
+
+    def has(self, capability: str) -> bool:
+        return self.adapter is not None and capability in self.adapter.capabilities
+
+    def _sync(self, *, run_end: bool = False) -> None:
+        """Fire the logged events in the model, then compare and check (see the module doc).
+
+        With ``run_end``, ``run()`` has just returned. The helper thread's moves that came after
+        the loop thread's last logged event raced the loop's decision to return, and the log
+        cannot tell on which side of it they fell (the loop decides under its own lock). So
+        ``run_end`` is tried at each position among those trailing moves, latest first; the
+        check passes if one linearization is a model run.
+        """
+        if run_end:
+            events = self.world.drain()
+            k = max((i + 1 for i, ev in enumerate(events) if not ev.remote), default=0)
+            end = Event("run_end", -1)
+            first: Divergence | None = None
+            for pos in range(len(events), k - 1, -1):
+                saved = (set(self.o.frontier), list(self.o.history), self.o.fired)
+                self.world.log[:0] = [*events[:pos], end, *events[pos:]]
+                try:
+                    self._sync()
+                    return
+                except Divergence as e:
+                    first = first or e
+                    self.world.drain()
+                    self.o.frontier, self.o.history, self.o.fired = saved
+            assert first is not None
+            raise first
+        events = self.world.drain()
+        _check_log(events)
+        totals = self.totals
+        totals["rules"] += 1
+        totals["model_actions"] += len(events)
+        for ev in events:
+            totals["event:" + ev.kind] += 1
+            self.o.apply([ev])
+        self.o.sync(self.a.observe(), self.world.spawned())
+
+        checker = getattr(self.a, "check_invariants", None)
+        if checker is not None:
+            checker()
+        self.rules_run += 1
+
+    def teardown(self) -> None:
+        if self.adapter is not None:
+            self.adapter.close()
+
+    # -- rules ------------------------------------------------------------------------------------
+
+    def _spawn(self, script: Script) -> TaskRef:
+        runner = self.world.new_runner(script)
+        self.world.record("spawn", runner.task)
+        self.world.handles.append(self.a.spawn(runner))
+        self._sync()
+        return TaskRef(runner.task)
+
+    def _spawn_remote(self, script: Script) -> TaskRef:
+        spawner = next(iter(self.spawner_objs.values()))
+        runner = self.world.new_runner(script)
+        out: list[Any] = []
+
+        def go() -> None:
+            self.world.record("spawn", runner.task,
+                              locked_action=lambda: out.append(self.a.spawn_remote(spawner,
+                                                                                   runner)))
+
+        self._in_thread(go)
+        self.world.handles.append(out[0])
+        self._sync()
+        return TaskRef(runner.task)
+
+    @precondition(lambda self: self.has("step") and self.can("run_start"))
+    @rule()
+    def step(self) -> None:
+        """One ``step()``: at most one poll, and whatever that poll did."""
+        self.world.record("step_start", -1)
+        self.a.step()
+        self.world.record("step_end", -1)
+        self._sync()
+
+    @precondition(lambda self: self.has("run_until_stalled") and self.can("run_start"))
+    @rule()
+    def run_until_stalled(self) -> None:
+        """``run_until_stalled()``: poll until nothing is ready."""
+        self.world.record("step_start", -1)
+        self.a.run_until_stalled()
+        self.world.record("step_end", -1)
+        self._sync()
+
+    @precondition(lambda self: self.adapter is not None and bool(self.world.live_wakers()))
+    @rule(slot=st.integers(0, 3), by_ref=st.booleans(), threaded=st.booleans())
+    def wake(self, slot: int, by_ref: bool, threaded: bool) -> None:
+        """``wake``/``wake_by_ref`` of a stored waker, from the test thread or a real thread.
+
+        A remote wake the model does not allow here (its inbox bound is full) is made locally;
+        one neither allows is skipped: the guard decides, as for every rule.
+        """
+        w = self.world.pick_waker(slot)
+        assert w is not None
+        kind = "wake_by_ref" if by_ref else "wake"
+        remote = self._where(kind, w.task, threaded)
+        if remote is None:
+            return
+        self._maybe_threaded(remote, lambda: self.world.wake_stored(w, by_ref))
+        self._sync()
+
+    @precondition(lambda self: self.adapter is not None and bool(self.world.live_wakers()))
+    @rule(slot=st.integers(0, 3), threaded=st.booleans())
+    def drop(self, slot: int, threaded: bool) -> None:
+        """``drop()`` of a stored waker, from the test thread or a real other thread."""
+        w = self.world.pick_waker(slot)
+        assert w is not None
+        remote = self._where("waker_drop", w.task, threaded)
+        if remote is None:
+            return
+        self._maybe_threaded(remote, lambda: self.world.drop_stored(w))
+        self._sync()
+
+    @precondition(lambda self: self.has("cancel") and self.config.cancels)
+    @rule(task=tasks)
+    def cancel(self, task: TaskRef) -> None:
+        """``cancel(t)`` from the test thread, whatever t's state."""
+        allowed = getattr(self.a, "cancel_allowed", None)
+        if not self.can("cancel", t=task.task) or (allowed is not None
+                                                  and not allowed(task.task)):
+            return
+        self.world.record("cancel", task.task)
+        self.a.cancel(task.task)
+        self._sync()
+
+    @precondition(lambda self: self.has("spawner") and self.can("spawner_new"))
+    @rule(target=spawners)
+    def new_spawner(self) -> SpawnerRef:
+        """``Executor.spawner()``: a handle that keeps ``run()`` open while it lives."""
+        ref = SpawnerRef(len(self.spawner_objs) + 1000 * self.rules_run)
+        self.world.record("spawner_new", -1)
+        self.spawner_objs[ref.index] = self.a.new_spawner()
+        self._sync()
+        return ref
+
+    @rule(spawner=consumes(spawners), threaded=st.booleans())
+    def drop_spawner(self, spawner: SpawnerRef, threaded: bool) -> None:
+        """Drop a spawner, from the test thread or a real other thread."""
+        obj = self.spawner_objs.pop(spawner.index, None)
+        if obj is None:
+            return  # already dropped by run()'s helper thread
+        remote = self._where("spawner_drop", None, threaded)
+        if remote is None:
+            self.spawner_objs[spawner.index] = obj
+            return
+
+        def go() -> None:
+            self.world.record("spawner_drop", -1, locked_action=lambda: self.a.drop_spawner(obj))
+
+        self._maybe_threaded(remote, go)
+        self._sync()
+
+    @precondition(lambda self: self.has("run") and self.world.spawned() > 0
+                  and self.can("run_start"))
+    @rule(
+        plan=st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=4),
+        pause=st.sampled_from([0.0, 0.0001, 0.002]),
+        later=st.integers(0, 3),
+    )
+    def run(self, plan: list[str], pause: float, later: int) -> None:
+        """``run()`` while a real helper thread releases what keeps it open.
+
+        The helper drops every spawner, then wakes or drops every stored waker as it appears
+        (``plan`` cycles through how), pausing ``pause`` seconds between moves: it races the run
+        loop's decision to sleep or to return, which is where executors lose wakes.
+
+        ``run()`` ends the executor's life in the model (``run_end`` leads to RETURNED), so the
+        rule runs it only when ``later`` is 0 and otherwise just looks again: a quarter of the
+        draws, which leaves most of each example to the rules that keep it going.
+        """
+        if later:
+            self._sync()
+            return
+        adapter, world = self.a, self.world
+        done = threading.Event()
+        spawners = list(self.spawner_objs.values())
+        self.spawner_objs.clear()
+        moves = plan or ["drop"]
+        last_move = [time.monotonic()]
+
+        def helper() -> None:
+            for sp in spawners:
+                time.sleep(pause)
+                world.record("spawner_drop", -1, locked_action=partial(adapter.drop_spawner, sp))
+            i = 0
+            while not done.is_set():
+                w = world.pick_waker(0)
+                if w is None:
+                    time.sleep(pause or 0.0001)
+                    continue
+                move = moves[i % len(moves)]
+                i += 1
+                if pause:
+                    time.sleep(pause)  # let the loop reach its sleep decision, or not
+                if move == "wake":
+                    world.wake_stored(w, by_ref=False)
+                elif move == "drop":
+                    world.drop_stored(w)
+                else:
+                    world.wake_stored(w, by_ref=True)
+                    world.drop_stored(w)
+                last_move[0] = time.monotonic()
+
+        thread = threading.Thread(target=helper, name="lockstep-helper", daemon=True)
+        world.record("run_start", -1)
+        thread.start()
+        try:
+            adapter.run()
+        finally:
+            done.set()
+            thread.join(self.config.run_timeout)
+        lag = time.monotonic() - last_move[0]
+        if lag > self.config.wake_latency:
+            raise Divergence(f"EX-SLEEP-SAFE: run() returned {lag:.2f} s after the helper "
+                             "thread's last wake or drop: the loop slept through it")
+        self._sync(run_end=True)
+
+    @rule()
+    def observe(self) -> None:
+        """Do nothing and look again: the executor must not change on its own."""
+        self._sync()
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _where(self, action: str, task: int | None, threaded: bool) -> int | None:
+        """1 to act from another thread, 0 from this one, None if the model allows neither."""
+        params: dict[str, int] = {} if task is None else {"t": task}
+        order = (1, 0) if threaded and self.config.threads and self.has("threads") else (0, 1)
+        for remote in order:
+            if remote and not (self.config.threads and self.has("threads")):
+                continue
+            if self.can(action, remote=remote, **params):
+                return remote
+        return None
+
+    def _in_thread(self, action: Callable[[], None]) -> None:
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                action()
+            except BaseException as e:  # re-raised on the test thread
+                errors.append(e)
+
+        t = threading.Thread(target=target, name="lockstep-waker")
+        t.start()
+        t.join(self.config.run_timeout)
+        if t.is_alive():
+            raise Divergence("an action on another thread did not return")
+        if errors:
+            raise errors[0]
+
+    def _maybe_threaded(self, remote: int, action: Callable[[], None]) -> None:
+        if remote:
+            self._in_thread(action)
+        else:
+            action()
+
+
+def _check_log(events: list[Event]) -> None:
+    """Properties the kit checks on the log alone, independent of any model."""
+    for ev in events:
+        if ev.kind == "poll_after_complete":
+            raise Divergence(f"EX-FINAL: task {ev.task} was polled after it completed")
+        if ev.kind == "overlap":
+            raise Divergence(f"EX-ONE-POLLER: task {ev.task} was polled by two threads at once")
+
+
+def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
+    """Build the lockstep machine class for one adapter and one model variant.
+
+    Use it as ``TestX = lockstep_machine(cfg).TestCase`` in a test module, or run it with
+    ``hypothesis.stateful.run_state_machine_as_test(lockstep_machine(cfg), settings=...)``.
+    """
+    script_strategy = scripts(config.script_steps, config.child_depth, joins=config.joins,
+                              cancels=config.cancels, raises=config.raises,
+                              self_wakes=config.self_wakes)
+
+    def spawn(self: LockstepMachine, script: Script) -> TaskRef:
+        """``spawn(t)`` from the test thread (the loop thread when not running)."""
+        return self._spawn(script)
+
+    def spawn_remote(self: LockstepMachine, script: Script) -> TaskRef:
+        """``spawn(t)`` through a Spawner, from a real other thread."""
+        return self._spawn_remote(script)
+
+    def guard_local(self: LockstepMachine) -> bool:
+        return self.adapter is not None and self.can("spawn", t=self.world.spawned(), remote=0)
+
+    def guard_remote(self: LockstepMachine) -> bool:
+        return (self.has("spawner") and self.has("threads") and bool(self.spawner_objs)
+                and self.can("spawn", t=self.world.spawned(), remote=1))
+
+    namespace: dict[str, Any] = {
+        "config": config,
+        "totals": Counter(),
+        "spawn": precondition(guard_local)(
+            rule(target=LockstepMachine.tasks, script=script_strategy)(spawn)),
+        "spawn_remote": precondition(guard_remote)(
+            rule(target=LockstepMachine.tasks, script=script_strategy)(spawn_remote)),
+    }
+    name = f"Lockstep_{config.name.replace(':', '_').replace('-', '_')}"
+    return type(name, (LockstepMachine,), namespace)
+

@@ -1,0 +1,138 @@
+"""Ready-made lockstep machines: refexec's executors against their model variants, and asyncio.
+
+Each function returns a ``RuleBasedStateMachine`` class; a test module needs one line::
+
+    TestReference = reference_machine().TestCase
+
+The bounds are the model's (``refexec.models.reference.default_bounds``) at a size the machine
+can exercise: 3 tasks, a future returns Ready by its 6th poll, 4 held wakers and 6 posted wakes
+per task, 2 spawners. The generated work stays within them (the scripts skip an effect the bound
+forbids, and every rule is guarded by the model's guard).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from refexec.models.concrete import ConcreteModel
+from refexec.models.reference import default_bounds
+from refexec.models.system import Bounds, TransitionSystem
+from refexec.models.variants import EXPECTED, VARIANTS
+from refexec.testing.adapter import Adapter
+from refexec.testing.lockstep import LockstepMachine, MachineConfig, lockstep_machine
+from refexec.testing.oracle import Oracle
+from refexec.testing.refinement_reference import ReferenceRefinement, with_stepping
+from refexec.testing.script import World
+
+__all__ = [
+    "asyncio_machine",
+    "reference_bounds",
+    "reference_machine",
+    "reference_oracle",
+    "seed_bounds",
+    "seed_machine",
+    "seed_oracle",
+]
+
+
+def reference_bounds(n_tasks: int = 3) -> Bounds:
+    """The model bounds the reference machines run at."""
+    return default_bounds(n_tasks, polls=6, wakers=4, inbox=6, spawners=2)
+
+
+def reference_oracle(bounds: Bounds, variant: str = "reference", *,
+                     compare_extra: bool = True) -> Oracle:
+    """An oracle following ``variant`` (the reference or one of its mutants) at ``bounds``."""
+    system: TransitionSystem = with_stepping(VARIANTS[variant](bounds))
+    claimed = frozenset(pid for pid, holds in EXPECTED["reference"].items() if holds)
+    return Oracle(ConcreteModel(system), ReferenceRefinement(system, compare_extra=compare_extra),
+                  system.action, claimed)
+
+
+def reference_machine(
+    adapter: Callable[[World, random.Random], Adapter] | None = None,
+    *,
+    n_tasks: int = 3,
+    name: str = "reference",
+    **options: bool,
+) -> type[LockstepMachine]:
+    """The lockstep machine of ``refexec.Executor`` (or of ``adapter``) against ``reference``."""
+    if adapter is None:
+        from refexec.testing.adapter_refexec import ExecutorAdapter  # noqa: PLC0415
+
+        adapter = ExecutorAdapter
+    bounds = reference_bounds(n_tasks)
+    ex = dict(bounds.extra)
+    config = MachineConfig(
+        name=name,
+        adapter=adapter,
+        oracle=lambda: reference_oracle(bounds),
+        max_tasks=bounds.n_tasks,
+        max_polls=ex["polls"],
+        max_held=ex["wakers"],
+        **options,
+    )
+    return lockstep_machine(config)
+
+
+def asyncio_machine(*, n_tasks: int = 3, name: str = "asyncio", **options: bool
+                    ) -> type[LockstepMachine]:
+    """asyncio's event loop against ``reference``; ``options`` switch features off/on."""
+    from refexec.testing.adapter_asyncio import AsyncioAdapter  # noqa: PLC0415
+
+    bounds = reference_bounds(n_tasks)
+    ex = dict(bounds.extra)
+    config = MachineConfig(
+        name=name,
+        adapter=AsyncioAdapter,
+        oracle=lambda: reference_oracle(bounds, compare_extra=False),
+        max_tasks=bounds.n_tasks,
+        max_polls=ex["polls"],
+        max_held=ex["wakers"],
+        **options,
+    )
+    return lockstep_machine(config)
+
+
+def seed_bounds(n_tasks: int = 2, capacity: int = 100) -> Bounds:
+    """The seed model's bounds for the lockstep machine: the seed's capacity, 2 held wakers."""
+    from refexec.models import seed  # noqa: PLC0415
+
+    return seed.default_bounds(n_tasks, capacity=capacity, wakers=2, spawners=0)
+
+
+def seed_oracle(bounds: Bounds) -> Oracle:
+    """An oracle following the ``seed`` variant (claims only what the seed design keeps)."""
+    from refexec.testing.refinement_seed import SeedRefinement  # noqa: PLC0415
+
+    system = VARIANTS["seed"](bounds)
+    claimed = frozenset(pid for pid, holds in EXPECTED["seed"].items() if holds)
+    return Oracle(ConcreteModel(system), SeedRefinement(system), system.action, claimed)
+
+
+def seed_machine(*, n_tasks: int = 2, capacity: int = 100, name: str = "seed",
+                 **options: bool) -> type[LockstepMachine]:
+    """``refexec.SimpleExecutor`` against the ``seed`` variant (a counter abstraction)."""
+    from refexec.testing.adapter_simple import SimpleExecutorAdapter  # noqa: PLC0415
+
+    bounds = seed_bounds(n_tasks, capacity)
+    w_max = dict(bounds.extra)["wakers"]
+
+    def adapter(world: World, rng: random.Random) -> Adapter:
+        return SimpleExecutorAdapter(world, rng, capacity=capacity, w_max=w_max)
+
+    config = MachineConfig(
+        name=name,
+        adapter=adapter,
+        oracle=lambda: seed_oracle(bounds),
+        max_tasks=bounds.n_tasks,
+        max_polls=6,
+        max_held=w_max,
+        joins=False,
+        cancels=False,
+        raises=False,
+        child_depth=0,  # the seed model spawns after run() only through a spawner: see report
+        **options,
+    )
+    return lockstep_machine(config)

@@ -1,0 +1,132 @@
+"""The refinement mapping for the ``reference`` variant (``refexec.models.reference``).
+
+Executor event -> model action (the log's vocabulary is the model's; ``remote`` says whether
+the event happened on a thread other than the loop thread):
+
+=======================  ====================================================================
+logged event             model action(s)
+=======================  ====================================================================
+``spawn``                ``spawn(t, remote)`` (remote: through a Spawner, from another thread)
+``poll`` / ``pending``   ``poll(t)`` / ``pending(t)``
+``ready``                ``ready(t)`` (also for a poll that raised: the task completes)
+``waker_clone``          ``waker_clone(t)``
+``wake``                 ``wake(t, remote)`` (a stored waker consumed)
+``wake_by_ref``          ``wake_by_ref(t, remote)`` (a stored waker, or the poll's own waker)
+``waker_drop``           ``waker_drop(t, remote)``
+``join_pending``         ``join(t=target, u=waiter)`` the first time (the join waker is held);
+                         nothing while the same waiter is already registered
+``cancel``               ``cancel(t)``
+``spawner_new/drop``     ``spawner_new`` / ``spawner_drop(remote)``
+``run_start/run_end``    ``run_start`` / ``run_end``
+``step_start/step_end``  ``run_start`` / ``step_return`` (see :func:`with_stepping`)
+=======================  ====================================================================
+
+Internal actions (taken by the executor without a logged event): ``inbox_drain``, ``lost``,
+``idle_check``, ``sleep``, ``unpark``.
+
+Executor state -> model variable (:meth:`ReferenceRefinement.project`): task states ``st``,
+poll counters ``polls``, the ready queue ``q[:qlen]``, held wakers ``wakers``, live spawners
+``spawners``, and — in ``extra`` — ``inbox`` (posted, not drained) and ``creq`` (cancel
+requested during a poll). The ghosts (``done``, ``woken``, ``ended``, ``waited``) and the loop's
+control variables (``loop``, ``lock``, ``signal``, ``blocked``) are not compared: the ghosts are
+the model's bookkeeping, and the control variables are followed by the frontier and checked
+through the properties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from refexec.models.system import Action, Ops, TransitionSystem, View
+from refexec.testing.adapter import Observation
+from refexec.testing.oracle import ModelStep
+from refexec.testing.script import Event
+
+__all__ = ["ReferenceRefinement", "with_stepping"]
+
+_DISPATCH, _NOT_STARTED = 1, 0
+
+
+def with_stepping(system: TransitionSystem) -> TransitionSystem:
+    """The model plus ``step_return``: the loop leaves dispatching without returning.
+
+    The model describes one ``run()``; ``Executor.step()`` and ``run_until_stalled()`` are
+    partial runs that start dispatching (``run_start``) and give the loop thread back to the
+    caller between polls, with the executor open for more work. ``step_return`` is that edge:
+    ``DISPATCH -> NOT_STARTED``, allowed whenever the loop is between polls and does not hold
+    the lock. It adds no state and no way to violate a property (it only re-enables what
+    ``NOT_STARTED`` allows); it is a harness extension reported to the model's owner, not a
+    change of the model.
+    """
+    if any(a.name == "step_return" for a in system.actions):
+        return system
+
+    def guard(s: View, o: Ops) -> Any:
+        return o.And(s.loop == _DISPATCH, o.Not(s.lock))
+
+    def effect(s: View, o: Ops) -> dict[str, Any]:
+        return {"loop": _NOT_STARTED}
+
+    extra = Action("step_return", {}, guard, effect, frozenset({"loop"}),
+                   "step()/run_until_stalled() return: the loop stops dispatching (harness).")
+    return dataclasses.replace(system, actions=(*system.actions, extra))
+
+
+class ReferenceRefinement:
+    """Maps kit events onto the reference model's actions and its state onto Observations."""
+
+    internal = frozenset({"inbox_drain", "lost", "idle_check", "sleep", "unpark"})
+
+    def __init__(self, system: TransitionSystem, *, compare_extra: bool = True) -> None:
+        self.n = system.bounds.n_tasks
+        self.compare_extra = compare_extra
+
+    def steps(self, ev: Event, s: Mapping[str, Any]) -> Sequence[ModelStep]:
+        remote = int(ev.remote)
+        k, t = ev.kind, ev.task
+        if k == "spawn":
+            return [("spawn", {"t": t, "remote": remote})]
+        if k in ("poll", "pending", "ready"):
+            return [(k, {"t": t})]
+        if k == "waker_clone":
+            return [("waker_clone", {"t": t})]
+        if k in ("wake", "wake_by_ref", "waker_drop"):
+            return [(k, {"t": t, "remote": remote})]
+        if k == "join_pending":
+            if s["join"][ev.other] == t:
+                return []
+            return [("join", {"t": ev.other, "u": t})]
+        if k == "cancel":
+            polling = s["st"][t] in (1, 2)
+            if polling and s["creq"][t]:
+                return []  # a second cancel during the same poll: already requested
+            return [("cancel", {"t": t})]
+        if k == "spawner_new":
+            return [("spawner_new", {})]
+        if k == "spawner_drop":
+            return [("spawner_drop", {"remote": remote})]
+        if k in ("run_start", "step_start"):
+            return [("run_start", {})]
+        if k == "run_end":
+            return [("run_end", {})]
+        if k == "step_end":
+            return [("step_return", {})]
+        if k in ("join_ready", "lost_reported", "deadlock"):
+            return []
+        raise ValueError(f"the reference refinement has no mapping for event {ev}")
+
+    def project(self, s: Mapping[str, Any], spawned: int) -> Observation:
+        n = spawned
+        extra: tuple[tuple[str, Any], ...] | None = None
+        if self.compare_extra:
+            extra = (("inbox", tuple(s["inbox"][:n])), ("creq", tuple(s["creq"][:n])))
+        return Observation(
+            states=tuple(s["st"][:n]),
+            polls=tuple(s["polls"][:n]),
+            queue=tuple(s["q"][: s["qlen"]]),
+            wakers=tuple(s["wakers"][:n]),
+            spawners=s["spawners"],
+            extra=extra,
+        )

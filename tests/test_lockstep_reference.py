@@ -1,0 +1,83 @@
+"""``refexec.Executor`` and the ``reference`` model in lockstep (issue 4 §1)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+from refexec.testing.lockstep_settings import lockstep_settings
+from refexec.testing.machines import reference_machine
+from refexec.testing.oracle import Divergence
+
+ExecutorLockstep = reference_machine()
+ExecutorLockstep.TestCase.settings = lockstep_settings()
+TestExecutorLockstep = ExecutorLockstep.TestCase
+
+
+def _doc_example() -> dict[str, object]:
+    """The runtime author's example of docs_snippets_testing.md, executed as written."""
+    root = Path(__file__).resolve().parent.parent
+    for name in ("docs_snippets_testing.md", "README.md"):
+        text = (root / name).read_text() if (root / name).exists() else ""
+        blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+        for block in blocks:
+            if "class TinyAdapter" in block:
+                namespace: dict[str, object] = {"__name__": "tiny_example"}
+                exec(compile(block, name, "exec"), namespace)
+                return namespace
+    pytest.skip("the TinyAdapter example is not in the docs")
+
+
+def test_documented_tiny_executor_passes_the_lockstep_check() -> None:
+    ns = _doc_example()
+    test_case = ns["TestTinyExecutor"]
+    test_case("runTest").runTest()  # type: ignore[operator]
+
+
+def test_documented_tiny_executor_can_fail() -> None:
+    """The same adapter with a lost NOTIFIED (a wake during the poll forgotten) is caught."""
+    ns = _doc_example()
+    adapter = ns["TinyAdapter"]
+    original = ns["_wake_by_ref"]
+
+    def forgetful(t):  # type: ignore[no-untyped-def]
+        if t.state != 1:  # RUNNING: the wake is forgotten
+            original(t)  # type: ignore[operator]
+
+    vtable = ns["VTABLE"]
+    vtable.wake_by_ref = forgetful  # type: ignore[attr-defined]
+    try:
+        machine = ns["TinyLockstep"]
+        with pytest.raises(Divergence):
+            run_state_machine_as_test(machine, settings=settings(
+                lockstep_settings(max_examples=300), phases=[Phase.generate], database=None,
+                report_multiple_bugs=False))
+    finally:
+        vtable.wake_by_ref = original  # type: ignore[attr-defined]
+    assert adapter is not None
+
+
+def test_known_difference_cancel_outside_run_posts_the_join_wake() -> None:
+    """Cancelling, outside run(), a task that another task awaits: the executor's cancel wakes
+    the waiter through the inbox (its vtable posts whenever no loop runs), the model wakes it
+    at once. Reported to the model's and executor's owners; the machine does not generate it
+    (``ExecutorAdapter.cancel_allowed``). This test pins the difference: when it goes, this
+    test fails and the guard can go too."""
+    from refexec.testing.lockstep import TaskRef  # noqa: PLC0415
+    from refexec.testing.script import AwaitJoin, Keep, PendingStep, Script  # noqa: PLC0415
+
+    state = ExecutorLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(AwaitJoin(1)))
+    state.spawn(script=Script(PendingStep(Keep())))
+    state.step()  # task 0 awaits task 1's JoinHandle
+    assert not state.a.cancel_allowed(1)  # type: ignore[attr-defined]
+    state.world.record("cancel", 1)
+    state.a.cancel(1)
+    with pytest.raises(Divergence, match=r"\*inbox=\(1, 0\)"):
+        state.observe()
+    state.teardown()
+    assert TaskRef(0).task == 0
