@@ -11,7 +11,9 @@ import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TEXT = README.read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
+FRAGMENT = "# (a fragment"
+"""A block that starts with this comment is an excerpt, not a program; it is not run."""
+BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", TEXT, re.S) if not b.startswith(FRAGMENT)]
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
