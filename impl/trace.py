@@ -15,7 +15,8 @@ Pass ``trace=Trace()`` to ``Executor`` or ``SimpleExecutor``; every event is app
 ``cancel``       the task was cancelled (its future dropped)
 ``lost``         the task could never be woken again and was moved to CANCELLED (reported)
 ``run_start``    ``run()``, ``run_until_stalled()``, ``block_on()`` or ``step()`` began
-``run_end``      it returned (``detail``: ``"done"``, ``"stalled"``, ``"interrupted"``, ``"raised"``)
+``run_end``      it returned (``detail``: ``"done"``, ``"stalled"``, ``"interrupted"``,
+                 ``"raised"``)
 
 ``poll`` is always the task's poll count when the event happened, so a wake carries the number
 of the poll during or after which it came. Operations from other threads are recorded when the

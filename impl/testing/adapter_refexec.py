@@ -205,8 +205,9 @@ class ExecutorAdapter:
             self.ex.check_invariants()
 
     def close(self) -> None:
-        """Release the tasks without ``Executor.close()`` (not a modelled action; its own tests
-        cover it): drop the stored wakers, close the futures, retrieve the exceptions."""
+        """Release the tasks: drop the stored wakers, then ``Executor.close()`` (not a modelled
+        action, but exercised after every example: it must cancel whatever is left, in any
+        state, and leave the invariants intact), retrieving the exceptions."""
         for u in list(self.ex._unretrieved):
             u.armed = False  # the scripts raised on purpose: nothing to report
         for w in self.world.wakers:
@@ -214,6 +215,9 @@ class ExecutorAdapter:
                 w.live = False
                 with contextlib.suppress(Exception):  # an injected bug may break the executor
                     w.handle.drop()
+        if self.ex._loop_ident is None:
+            self.ex.close()
+            self.ex.check_invariants()
         for h in self.world.handles:
             coro = h._coro
             if coro is not None and self.ex._loop_ident is None:
