@@ -7,6 +7,9 @@ For each variant of :data:`refexec.models.variants.VARIANTS` (or a selection) th
 * the **symbolic** checker (:mod:`refexec.models.symbolic`): incremental BMC with shortest
   counterexamples, then, for the reference design, an unbounded proof (inductive strengthening
   with the auxiliary invariants :data:`AUX_INVARIANTS`, then k-induction);
+* for the seed, z3's **CHC engine** (Spacer, :mod:`refexec.models.chc`): every property for
+  unbounded depth (proof with a re-checked invariant, or a counterexample), and the properties
+  that hold for **any number of tasks** (:mod:`refexec.models.parametric`);
 
 and returns, per (variant, property), both verdicts — ``proved`` / ``holds <= k`` /
 ``violated at n`` — with their agreement checked:
@@ -232,6 +235,17 @@ def _uses_known(p: Property, names: set[str]) -> bool:
     return required <= names
 
 
+def seed_aux_invariants(ts: TransitionSystem) -> list[Property]:
+    """The seed's counting invariant: every task is in exactly one place (a class, not yet
+    spawned, lost, or freed). With it ``TYPE-OK`` is inductive; the CHC engine then assumes
+    both (:func:`refexec.models.chc.chc_check`'s ``assume``)."""
+    n = ts.bounds.n_tasks
+    return [_inv(
+        "AUX-SEED-TASKS", "the tasks per class, unspawned, lost and freed add up to N",
+        lambda s, o: o.Sum([*s.cnt, s.unspawned, s.lost, s.freed]) == n,
+    )]
+
+
 AUX_INVARIANTS: dict[str, Callable[[TransitionSystem], list[Property]]] = {
     "reference": aux_invariants,
 }
@@ -370,10 +384,13 @@ class Cell:
     expected: bool | None  # True: must hold; False: must be violated; None: no expectation
     exhaustive: Verdict
     symbolic: Verdict
+    chc: Verdict = field(default_factory=lambda: Verdict("skipped"))
+    """z3's unbounded CHC engine (Spacer), run on the seed: see :mod:`refexec.models.chc`."""
 
     @property
     def agree(self) -> bool:
-        return _agree(self.exhaustive, self.symbolic)
+        return (_agree(self.exhaustive, self.symbolic) and _agree_chc(self.exhaustive, self.chc)
+                and _agree_sym(self.symbolic, self.chc))
 
     @property
     def violated(self) -> bool:
@@ -383,13 +400,17 @@ class Cell:
         """The table's entry: the strongest agreed verdict."""
         if not self.agree:
             return "DISAGREE"
-        e, s = self.exhaustive, self.symbolic
+        e, s, c = self.exhaustive, self.symbolic, self.chc
         if s.status == "violated":
             return f"viol@{s.depth}"
+        if e.status == "violated" and c.status == "violated":
+            return f"viol@{c.depth}c"  # z3 confirms through CHC/Spacer, deeper than BMC
         if e.status == "violated":
             return f"viol@{e.depth}*"  # symbolic bound did not reach it
         if s.status == "proved":
             return "proved"
+        if c.status == "proved":
+            return "provedc"
         if s.status == "holds":
             return f"<={s.depth}"
         if e.status == "holds":
@@ -400,6 +421,7 @@ class Cell:
         return {
             "expected": self.expected, "agree": self.agree, "text": self.text(),
             "exhaustive": self.exhaustive.to_json(), "symbolic": self.symbolic.to_json(),
+            **({"chc": self.chc.to_json()} if self.chc.status != "skipped" else {}),
         }
 
 
@@ -413,6 +435,34 @@ def _agree(e: Verdict, s: Verdict) -> bool:
     if s.status == "violated":
         return e.status == "holds" and not e.complete and e.depth < s.depth
     return True  # both hold / proved
+
+
+def _agree_chc(e: Verdict, c: Verdict) -> bool:
+    """Exhaustive against the CHC engine. Its proof is for unbounded depth, so any exhaustive
+    violation contradicts it; its violation is a real path, never shorter than the exhaustive
+    checker's shortest (equal once minimised, see :func:`refexec.models.chc.chc_check`), and
+    contradicts a complete exhaustive "holds"."""
+    if "skipped" in (e.status, c.status) or "unknown" in (e.status, c.status):
+        return True
+    if c.status == "proved":
+        return e.status != "violated"
+    if c.status == "violated":
+        if e.status == "violated":
+            return e.depth == c.depth if "not minimised" not in c.method else e.depth <= c.depth
+        return not e.complete and e.depth < c.depth
+    return True
+
+
+def _agree_sym(s: Verdict, c: Verdict) -> bool:
+    """BMC against the CHC engine: a proof contradicts any violation; two violations must have
+    the same length (both shortest), and a BMC bound must lie below a CHC violation."""
+    if "skipped" in (s.status, c.status) or "unknown" in (s.status, c.status):
+        return True
+    if s.status == "violated" and c.status == "violated":
+        return s.depth == c.depth if "not minimised" not in c.method else s.depth <= c.depth
+    if c.status == "violated":
+        return s.status == "holds" and s.depth < c.depth
+    return s.status != "violated"  # c proved it
 
 
 @dataclass
@@ -429,6 +479,11 @@ class VariantReport:
     never_fired: list[str] = field(default_factory=list)
     witnesses_missing: list[str] = field(default_factory=list)
     type_ok: Verdict | None = None
+    chc_invariants: dict[str, str] = field(default_factory=dict)
+    """property -> the inductive invariant Spacer found for it (re-checked by z3)."""
+    any_n: dict[str, str] = field(default_factory=dict)
+    """property -> verdict for every number of tasks (:mod:`refexec.models.parametric`)."""
+    any_n_side_conditions: dict[str, bool] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -439,7 +494,11 @@ class VariantReport:
         return "mutant"
 
     def disagreements(self) -> list[str]:
-        return [pid for pid, c in self.cells.items() if not c.agree]
+        out = [pid for pid, c in self.cells.items() if not c.agree]
+        # a property proved for every N cannot be violated at this N
+        out += [pid for pid, text in self.any_n.items()
+                if text == "proved" and pid in self.cells and self.cells[pid].violated]
+        return out
 
     @property
     def caught(self) -> bool:
@@ -479,7 +538,7 @@ class VariantReport:
             return self.proved and self.as_expected
         if self.kind == "mutant":
             return self.caught and not self.disagreements()
-        return self.as_expected
+        return self.as_expected and all(self.any_n_side_conditions.values())
 
     def status_text(self) -> str:
         if self.kind == "reference":
@@ -509,6 +568,11 @@ class VariantReport:
             }
         if self.type_ok is not None:
             out["type_ok"] = self.type_ok.to_json()
+        if self.chc_invariants:
+            out["chc_invariants"] = self.chc_invariants
+        if self.any_n:
+            out["any_number_of_tasks"] = {
+                "results": self.any_n, "side_conditions": self.any_n_side_conditions}
         return out
 
 
@@ -574,6 +638,26 @@ def _from_symbolic(r: CheckResult) -> Verdict:
             for s in r.trace.steps
         ]
     return Verdict(r.status, r.depth, method=r.method, trace=trace)
+
+
+CHC_VARIANTS = ("seed",)
+"""Variants also checked by the unbounded CHC engine (:mod:`refexec.models.chc`): the seed, whose
+deepest finding (EX-NO-SELF-BLOCK, 104 steps) is far beyond the BMC bound."""
+
+CHC_DEEP_ONLY: dict[str, tuple[str, ...]] = {"seed": ("EX-NO-SELF-BLOCK",)}
+"""(variant, property) pairs whose CHC check takes minutes: run with ``--deep`` only."""
+
+
+ANY_N_DEFAULT = ("EX-FINAL", "EX-ONE-POLLER")
+"""The seed properties proved for any number of tasks in the default run (seconds each); the
+others that hold (EX-RUN-END) are tried with ``--deep``."""
+
+
+def chc_timeout(variant: str, pid: str, deep: bool) -> float:
+    """Seconds Spacer may spend on one property before it reports ``unknown``."""
+    if pid in CHC_DEEP_ONLY.get(variant, ()):
+        return 900.0
+    return 120.0 if deep else 30.0
 
 
 def bmc_bound(variant: str, deep: bool) -> int:
@@ -667,10 +751,41 @@ def check_variant(
                        if q.kind == "invariant" and q.id in proof.inductive]
                 report.termination = termination(ts, inv, progress)
 
+    chc: dict[str, Verdict] = {}
+    if symbolic and variant in CHC_VARIANTS:
+        from refexec.models.chc import chc_check  # noqa: PLC0415
+
+        aux = seed_aux_invariants(ts) if variant == "seed" else []
+        pre = prove(ts, [], aux, max_k=1)
+        assume = [q for q in [type_ok_property(), *aux] if q.id in pre.inductive]
+        if TYPE_OK in pre.inductive:
+            report.type_ok = Verdict("proved", 1, method="inductive invariant + AUX-SEED-TASKS")
+        progress(f"{variant}: proved first, assumed by CHC: {', '.join(q.id for q in assume)}")
+        for p in props:
+            if p.id in CHC_DEEP_ONLY.get(variant, ()) and not deep:
+                continue
+            progress(f"{variant}: {p.id}: z3 CHC/Spacer (unbounded) ...")
+            cres = chc_check(ts, p, timeout=chc_timeout(variant, p.id, deep), assume=assume,
+                             progress=progress)
+            chc[p.id] = _from_symbolic(cres.result)
+            if cres.invariant:
+                report.chc_invariants[p.id] = cres.invariant
+        if variant == "seed":
+            from refexec.models.parametric import seed_any_n  # noqa: PLC0415
+
+            pids = [p.id for p in props if expected.get(p.id) is not False
+                    and (deep or p.id in ANY_N_DEFAULT)]
+            progress(f"{variant}: any number of tasks (parametric CHC): {', '.join(pids)} ...")
+            par = seed_any_n(pids, timeout=chc_timeout(variant, "", deep), progress=progress,
+                             **dict(bounds.extra))
+            report.any_n = {pid: r.summary() for pid, r in par.results.items()}
+            report.any_n_side_conditions = par.side_conditions
+
     for p in props:
         cells[p.id] = Cell(
             variant, p.id, expected.get(p.id),
             ex.get(p.id, Verdict("skipped")), sym.get(p.id, Verdict("skipped")),
+            chc.get(p.id, Verdict("skipped")),
         )
     report.seconds = time.perf_counter() - t0
     progress(f"{variant}: {report.status_text()} ({report.seconds:.1f}s)")

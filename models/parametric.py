@@ -1,0 +1,152 @@
+"""Proofs for any number of tasks, where the model allows them.
+
+**The seed (counter abstraction).** The seed variant counts tasks per class instead of naming
+them, so its state has the same shape for every number of tasks N. This module builds the seed
+model with N a z3 integer *constant* — ``Bounds(n_tasks=z3.Int("N"))`` passed to the very same
+builder, :func:`refexec.models.seed.build` — so N enters exactly where the model's own code puts
+it (the sort bounds of the counters and the initial ``unspawned = N``) and nowhere else: any
+Python use of N (``range(N)``, ``if N``, ``N * (..)`` into a tuple length) raises at build time,
+because a z3 term cannot be iterated or truth-tested. The Horn clauses of
+:mod:`refexec.models.chc` are then solved with N free in the initial clause::
+
+    unspawned = N  /\\  (every other variable as in init)  /\\  TypeOK_N(s)  ->  Reach(s)
+    Reach(s) /\\ T(s, s')  ->  Reach(s')        (T does not mention N: checked, see below)
+    Reach(s) /\\ Bad_P(s)  ->  false
+
+An answer ``unsat`` (with Spacer's invariant re-checked for a symbolic N) proves ``P`` for every
+N >= 0 at once. The side condition "T does not depend on N" is checked by z3: the step formula of
+the parametric build is compared with that of the concrete builds for N = 1, 2, 3 (validity of
+``T_N <-> T_n``), and it is checked syntactically that N does not occur in ``T`` or ``Bad_P``.
+
+What this proves is a fact about the counter abstraction, which over-approximates the seed for
+every N (``models/seed.py``: the dequeued task is any task with an entry), so a property proved
+here holds in the seed for every number of tasks; it is exact for one task.
+
+**The reference design.** Its model is not parametric in this sense: its effects iterate over
+``range(n_tasks)`` (a wake's targets, ``has_waker``'s join scan, the ``waited`` update for every
+SCHEDULED task, ``idle_check``'s "no inbox, no lost task" over all tasks), its queue is an array of
+``n + 1`` task ids with ``n`` as the empty-slot sentinel, and ``waited`` saturates at ``n``. A
+parametric interpretation would need the DSL to express those loops as quantified operations
+(``o.forall_tasks``, ``o.count_tasks`` over an uninterpreted task sort) — a change of the model
+language and of ``models/reference.py``; so the reference is proved for N = 1, 2 (CI) and 3, 4
+(``--deep``) only, as ``spec/PROOFS.md`` says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3  # type: ignore[import-untyped]
+from refexec.models import seed
+from refexec.models.chc import chc_check
+from refexec.models.symbolic import CheckResult, Unroller, Z3Ops
+from refexec.models.system import Bounds, TransitionSystem
+
+__all__ = ["ParametricReport", "seed_any_n", "seed_parametric", "transition_independent_of_n"]
+
+ProgressFn = Callable[[str], None]
+
+N = z3.Int("N")
+"""The number of tasks, as a z3 constant."""
+
+
+def _noop(_msg: str) -> None:
+    return None
+
+
+@dataclass
+class ParametricReport:
+    """What is proved about the seed for every number of tasks."""
+
+    results: dict[str, CheckResult]
+    side_conditions: dict[str, bool] = field(default_factory=dict)
+    invariants: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def proved(self) -> list[str]:
+        return [pid for pid, r in self.results.items() if r.status == "proved"]
+
+    @property
+    def sound(self) -> bool:
+        return all(self.side_conditions.values())
+
+
+def seed_parametric(**extra: int) -> TransitionSystem:
+    """The seed model built by its own builder with the number of tasks a z3 constant ``N``."""
+    bounds = Bounds(N, dict(seed.default_bounds(1, **extra).extra))
+    return seed.build(bounds)
+
+
+def _mentions(term: Any, const: Any) -> bool:
+    seen: set[int] = set()
+    stack = [term]
+    while stack:
+        e = stack.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_const(e) and bool(e.eq(const)):
+            return True
+        stack.extend(e.children())
+    return False
+
+
+def transition_independent_of_n(
+    ts_n: TransitionSystem, sizes: Sequence[int] = (1, 2, 3), **extra: int
+) -> dict[str, bool]:
+    """The side conditions of the parametric argument, each checked by z3.
+
+    * ``T`` and every ``Bad_P`` of the parametric build do not mention ``N``;
+    * for each concrete size ``n``, ``T_n(s, s') <-> T_N(s, s')`` is valid (the concrete build's
+      step formula is the parametric one), and the initial states agree when ``N = n``.
+    """
+    u = Unroller(ts_n, Z3Ops(), tag="p.")
+    out: dict[str, bool] = {
+        "T does not mention N": not _mentions(u.trans(0), N),
+        "no property mentions N": not any(
+            _mentions(u.bad(p, 1), N) for p in ts_n.properties),
+    }
+    for n in sizes:
+        ts = seed.build(seed.default_bounds(n, **extra))
+        un = Unroller(ts, Z3Ops(), tag="p.")  # same tag: the same variable names
+        sv = z3.Solver()
+        sv.add(z3.Not(z3.And(
+            un.trans(0) == u.trans(0),
+            z3.Implies(n == N, un.init(0) == u.init(0)),
+        )))
+        out[f"T and I agree with the N={n} build"] = sv.check() == z3.unsat
+    return out
+
+
+def seed_any_n(
+    properties: Sequence[str] | None = None,
+    *,
+    timeout: float = 60.0,
+    progress: ProgressFn = _noop,
+    **extra: int,
+) -> ParametricReport:
+    """Prove the seed's properties for every number of tasks (see the module docstring).
+
+    Properties that are violated already for one task are reported ``violated`` (with Spacer's
+    trace, in which ``N`` is whatever the refutation chose).
+    """
+    t0 = time.perf_counter()
+    ts = seed_parametric(**extra)
+    report = ParametricReport({})
+    report.side_conditions = transition_independent_of_n(ts, (1, 2, 3), **extra)
+    progress(f"seed, any N: side conditions {report.side_conditions}")
+    for p in ts.properties:
+        if properties is not None and p.id not in properties:
+            continue
+        res = chc_check(ts, p, timeout=timeout, params=[N], progress=progress)
+        r = res.result
+        if r.status == "proved":
+            r.method = "CHC/Spacer, any number of tasks"
+            report.invariants[p.id] = res.invariant
+        report.results[p.id] = r
+    report.seconds = time.perf_counter() - t0
+    return report
