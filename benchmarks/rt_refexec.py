@@ -5,7 +5,9 @@ Tasks are spawned from outside before ``run()``, so the timed region is spawn pl
 every other runtime. The yield is ``refexec.yield_now()``, the channel ``refexec.sync.channel``,
 and the park a minimal leaf future written the Rust way (:class:`Park`): its poll stores
 ``cx.waker.clone()`` and returns ``Pending``; the cross-thread wake is ``Waker.wake()`` on that
-stored clone, called from the waking thread.
+stored clone, called from the waking thread. The memory workload parks every task on one shared
+:class:`Gate` future (each waiting task leaves one waker clone in it), as asyncio's parks every
+task on one shared ``asyncio.Future`` (each waiting task leaves one callback in it).
 """
 
 from __future__ import annotations
@@ -254,13 +256,47 @@ def _park_class() -> Any:
     return Park
 
 
+def _gate_class() -> Any:
+    """:class:`Gate`: one future every task of the memory workload waits on, as asyncio's
+    memory workload awaits one shared ``asyncio.Future`` (the cheapest pending task each
+    runtime has). Its poll keeps ``cx.waker.clone()`` (one Waker handle per waiting task, as
+    asyncio keeps one callback per waiting task); ``open()`` wakes them all."""
+    base = _lookup("refexec:FutureBase", "refexec.future:FutureBase")
+    ready = _lookup("refexec:Ready", "refexec.poll:Ready")
+    pending = _lookup("refexec:Pending", "refexec.poll:Pending")
+    if base is None or ready is None or pending is None:
+        raise NotSupported("refexec.future.FutureBase does not exist yet")
+    done = ready(None)
+
+    class Gate(base):  # type: ignore[misc, valid-type]
+        __slots__ = ("is_open", "wakers")
+
+        def __init__(self) -> None:
+            self.is_open = False
+            self.wakers: list[Any] = []
+
+        def poll(self, cx: Any) -> Any:
+            if self.is_open:
+                return done
+            self.wakers.append(cx.waker.clone())
+            return pending
+
+        def open(self) -> None:
+            self.is_open = True
+            wakers, self.wakers = self.wakers, []
+            for w in wakers:
+                w.wake()
+
+    return Gate
+
+
 def park_cycle(variant: str, n: int, mark: Mark) -> None:
-    park_cls = _park_class()
+    gate = _gate_class()()
     ex = _executor(variant, n)
-    sink: list[Any] = []
+    sink = gate.wakers
 
     def park() -> Any:
-        return park_cls(sink)
+        return gate
 
     Count.reset()
     mark("start")
@@ -273,9 +309,7 @@ def park_cycle(variant: str, n: int, mark: Mark) -> None:
         if len(sink) != n:
             raise AssertionError(f"{len(sink)} of {n} tasks parked")
         mark("parked")
-        for p in sink:
-            p.waker.wake()
-        sink.clear()
+        gate.open()
 
     sp(all_parked())
     ex.run()

@@ -83,7 +83,13 @@ class Cell:
             "ops_per_s": self.ops_per_s,
             "samples": self.samples,
         }
-        for name in ("bytes_per_task", "rss_bytes_per_task", "peak_rss_bytes"):
+        for name in (
+            "bytes_per_task",
+            "coroutine_bytes",
+            "overhead_bytes_per_task",
+            "rss_bytes_per_task",
+            "peak_rss_bytes",
+        ):
             value = self.metric(name)
             if value is not None:
                 out[name] = value
@@ -100,6 +106,9 @@ class Results:
     verify: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
+    hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The paired tracing-hooks comparison (``--hooks-reps``): workload -> ``{"size": N,
+    "pairs": [[refexec seconds, refexec-nohooks seconds], ...]}``."""
 
     def get(self, workload: str, runtime: str, size: int) -> Cell | None:
         return self.cells.get((workload, runtime, size))
@@ -123,6 +132,7 @@ class Results:
             ],
             "errors": self.errors,
             "verify": self.verify,
+            "hooks": self.hooks,
         }
 
 
@@ -239,9 +249,50 @@ def collect(args: argparse.Namespace, log: Any) -> Results:
                         f"[{done:4d}/{total} {time.monotonic() - started:6.0f}s] rep {rep + 1} "
                         f"{workload:9s} {runtime:15s} n={size:<8d} {status}"
                     )
+    hooks_reps = int(getattr(args, "hooks_reps", 0) or 0)
+    if hooks_reps:
+        size = int(getattr(args, "hooks_size", 0) or min(max(sizes), 100_000))
+        res.hooks = collect_hooks(hooks_reps, size, args, log)
     if args.verify:
         res.verify = verify.run_probes(log, budget=args.verify_budget)
     return res
+
+
+#: The workloads of the tracing-off comparison (memory has no tracing cost to time).
+HOOKS_WORKLOADS = ("spawn", "pingpong", "prodcons", "xthread")
+
+
+def collect_hooks(
+    reps: int, size: int, args: argparse.Namespace, log: Any
+) -> dict[str, dict[str, Any]]:
+    """The tracing-off cost, measured to resolve a few percent on a noisy machine: ``reps``
+    *pairs* of fresh processes per workload, ``refexec`` and ``refexec-nohooks`` back to back,
+    the order alternating (ABBA) so that a drift in the machine's load hits both alike."""
+    out: dict[str, dict[str, Any]] = {}
+    for workload in HOOKS_WORKLOADS:
+        pairs: list[list[float]] = []
+        for rep in range(reps):
+            order = ["refexec", "refexec-nohooks"]
+            if rep % 2:
+                order.reverse()
+            got: dict[str, float] = {}
+            for runtime in order:
+                answer = run_one(
+                    runtime, workload, size, in_process=args.in_process, timeout=args.timeout
+                )
+                if not answer.get("ok"):
+                    break
+                got[runtime] = float(answer["sample"]["seconds"])
+            if len(got) == 2:
+                pairs.append([got["refexec"], got["refexec-nohooks"]])
+                with_ms, without_ms = got["refexec"] * 1e3, got["refexec-nohooks"] * 1e3
+                log(
+                    f"[hooks {workload:9s} pair {rep + 1}/{reps}] refexec {with_ms:8.1f} ms, "
+                    f"nohooks {without_ms:8.1f} ms"
+                )
+        if pairs:
+            out[workload] = {"size": size, "pairs": pairs}
+    return out
 
 
 def load(path: Path) -> Results:
@@ -255,6 +306,7 @@ def load(path: Path) -> Results:
         )
     for s in data["skipped"]:
         res.skipped[(s["runtime"], s["workload"])] = s["reason"]
+    res.hooks = data.get("hooks", {})
     return res
 
 
@@ -298,4 +350,20 @@ def main(argv: list[str] | None = None) -> int:
         "bare coroutine loop; every measurement in a fresh process.",
     )
     add_arguments(parser)
+    parser.add_argument(
+        "--hooks-reps",
+        type=int,
+        default=0,
+        metavar="R",
+        help="also measure the tracing-off cost precisely: R interleaved pairs of fresh "
+        "processes (refexec, refexec-nohooks) per workload, reported as min-of-R and median "
+        "paired ratio with a bootstrap 95%% interval",
+    )
+    parser.add_argument(
+        "--hooks-size",
+        type=int,
+        default=0,
+        metavar="N",
+        help="size of the --hooks-reps comparison (default: the largest size run, at most 10^5)",
+    )
     return run(parser.parse_args(argv))

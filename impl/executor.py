@@ -48,7 +48,7 @@ from collections import deque
 from collections.abc import Awaitable, Generator
 from dataclasses import dataclass, fields
 from types import CoroutineType
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
 from refexec.errors import Cancelled, Stalled, TaskLost
 from refexec.future import (
@@ -63,7 +63,7 @@ from refexec.future import (
 from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
 from refexec.trace import Trace
-from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
+from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, _register_raw_type
 
 __all__ = [
     "Executor",
@@ -291,6 +291,16 @@ class JoinHandle(FutureBase[T], Generic[T]):
     def __init__(self) -> None:
         raise TypeError("JoinHandles are made by Executor.spawn() or refexec.spawn()")
 
+    # A JoinHandle is its own raw waker (see refexec.waker._RAW_TYPES): the wakers of the task
+    # hold the handle itself, read as RawWaker(data=the handle, vtable=_VTABLE). No RawWaker
+    # object per waker, as Rust keeps the RawWaker inline in the Waker.
+    vtable: ClassVar[RawWakerVTable]
+
+    @property
+    def data(self) -> JoinHandle[T]:
+        """The raw waker's data pointer: the task itself."""
+        return self
+
     # -- public view --------------------------------------------------------------------------
 
     @property
@@ -450,7 +460,7 @@ class _TaskContext(Context):
         self._poll = task._n
 
     def _lent_raw(self) -> RawWaker:
-        return RawWaker(self._task, _VTABLE)
+        return cast(RawWaker, self._task)  # the task is its own raw waker
 
     def _is_live(self) -> bool:
         t = self._task
@@ -471,7 +481,7 @@ def _vt_clone(t: JoinHandle[Any]) -> RawWaker:
             tr.record("waker_clone", t._id, t._n)
     else:
         ex._post((_CLONE, t))
-    return RawWaker(t, _VTABLE)
+    return cast(RawWaker, t)  # the task is its own raw waker: (data=t, vtable=_VTABLE)
 
 
 def _vt_wake(t: JoinHandle[Any]) -> None:
@@ -502,6 +512,8 @@ def _vt_drop(t: JoinHandle[Any]) -> None:
 
 
 _VTABLE: Final = RawWakerVTable(_vt_clone, _vt_wake, _vt_wake_by_ref, _vt_drop)
+JoinHandle.vtable = _VTABLE
+_register_raw_type(JoinHandle)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1094,10 +1106,11 @@ class Executor:
             self._loop_ident = _get_ident()
         try:
             self._drain()
-            doomed = [*self._ready, *self._idle.values()]
-            self._ready.clear()
-            self._idle.clear()
-            for t in doomed:
+            # One task at a time, taken out of its structure first: dropping a future can wake
+            # another unfinished task (one that awaits it), which moves it from _idle to _ready.
+            ready, idle = self._ready, self._idle
+            while ready or idle:
+                t = ready.popleft() if ready else idle.pop(next(iter(idle)))
                 self._drop_future(t, lost=False)
         finally:
             self._loop_ident = None

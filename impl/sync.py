@@ -27,6 +27,14 @@ the middle of one of our own critical sections (a garbage collection can start a
 allocation), so it never blocks on the lock: it queues its work, and whoever holds the lock
 runs that work right after releasing it.
 
+**Fast path.** ``await tx.send(v)`` and ``await rx.recv()`` first try to complete at once: under
+the lock, exactly as the first poll would, but without building a Context, a ``Ready`` or an
+action list when no waker has to be called (the common case of a channel that is neither empty
+nor full). Only when the operation must wait do they fall back to polling (parking a waker
+clone). The first poll of the future never uses its Context when it completes, so the fast path
+and the poll are the same transition; the lock is still taken, so every method stays safe from
+any thread.
+
 **End of an mpsc stream.** ``await rx.recv()`` raises :class:`ChannelClosed` once every sender
 is closed and the buffer is drained (``None`` is a legitimate item, so it cannot double as an
 end marker); ``async for item in rx`` simply stops there.
@@ -36,12 +44,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from refexec.errors import RefexecError
-from refexec.future import FutureBase
+from refexec.future import FutureBase, _local
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import Context, Waker
 
@@ -80,6 +88,7 @@ class ChannelFull(RefexecError):
 
 # ---------------------------------------------------------------------------------------------
 # Locking and the wait queue shared by all three structures.
+
 
 _Action = tuple[Waker, bool]
 """A waker to act on after the lock is released: ``True`` to wake it, ``False`` to drop it."""
@@ -468,8 +477,13 @@ class Sender(Generic[T]):
 
     def send(self, value: T) -> FutureBase[None]:
         """``await tx.send(v)``: deliver ``v``, waiting for room if the channel is bounded."""
-        self._check_open()
-        return _SendFuture(self, value)
+        if self._closed:
+            self._check_open()
+        f = _SendFuture()
+        f._sender = self
+        f._value = value
+        f._entry = None
+        return f
 
     def try_send(self, value: T) -> None:
         """Deliver ``value`` now or raise: :class:`ChannelFull` (bounded, at capacity) or
@@ -518,18 +532,53 @@ class _SendFuture(FutureBase[None]):
     """``tx.send(v)``: Ready once ``v`` is in the buffer; parks while a bounded buffer is full."""
 
     __slots__ = ("_entry", "_sender", "_value")
+    # Made only by Sender.send (no __init__: a plain allocation is the cheapest).
+    _sender: Sender[Any] | None  # keeps the handle (and the stream) open; None once done
+    _value: object
+    _entry: _Waiter | None  # the parked waiter, if the future waits for room
 
-    def __init__(self, sender: Sender[Any], value: object) -> None:
-        self._sender: Sender[Any] | None = sender  # keeps the handle (and the stream) open
-        self._value: object = value
-        self._entry: _Waiter | None = None
+    def __await__(self) -> Generator[Any, None, None]:
+        """Fast path: room in the buffer, so the value goes in now (the first poll's Ready
+        transition, without a Context); otherwise poll (and park) as any future does."""
+        sender = self._sender
+        try:
+            in_task = _local.runner.current is not None  # else FutureBase.__await__ raises
+        except AttributeError:
+            in_task = False
+        if in_task and sender is not None and self._entry is None:
+            shared = sender._shared
+            lock = shared._lock
+            out: list[_Action] | None = None
+            lock.acquire()
+            try:
+                cap = shared.capacity
+                buffer = shared.buffer
+                done = not shared.receiver_closed and not sender._closed and (
+                    cap is None or len(buffer) < cap
+                )
+                if done:
+                    buffer.append(self._value)
+                    if shared.recv_waiters._entries:
+                        out = []
+                        shared.recv_waiters.wake_one(out)
+            finally:
+                lock.release()
+            if done:
+                self._value = None
+                self._sender = None
+                if out is not None or shared._deferred:
+                    shared._run(out or [])
+                return None
+        return (yield from FutureBase.__await__(self))
 
     def poll(self, cx: Context) -> Poll[None]:
         sender = self._sender
         if sender is None:
             raise RuntimeError("send future polled again after it completed")
         shared = sender._shared
-        with _locked(shared) as out:
+        out: list[_Action] = []
+        shared._lock.acquire()
+        try:
             if shared.receiver_closed or sender._closed:
                 shared.send_waiters.leave(self._entry, out)
                 self._entry = None
@@ -545,7 +594,23 @@ class _SendFuture(FutureBase[None]):
                 self._sender = None
                 return Ready(None)
             self._entry = shared.send_waiters.park(self._entry, cx, out)
+            if type(self) is _SendFuture:
+                self.__class__ = _ParkedSendFuture  # from now on, dropping it must abandon
             return Pending
+        finally:
+            shared._lock.release()
+            shared._run(out)
+
+
+
+class _ParkedSendFuture(_SendFuture):
+    """A ``_SendFuture`` that parked once: dropping it takes its waiter out of the queue.
+
+    A send future that never parked holds no waiter, so it needs no finalizer: the class is
+    switched on the first park (same slots), which keeps ``__del__`` off the fast path.
+    """
+
+    __slots__ = ()
 
     def __del__(self) -> None:
         entry, sender = self._entry, self._sender
@@ -571,7 +636,10 @@ class Receiver(Generic[T]):
 
     def recv(self) -> FutureBase[T]:
         """The next item; raises :class:`ChannelClosed` when the stream has ended."""
-        return _RecvFuture(self)
+        f: _RecvFuture[T] = _RecvFuture()
+        f._receiver = self
+        f._entry = None
+        return f
 
     def try_recv(self) -> T:
         """The next item now, or :class:`ChannelEmpty` (senders still open) /
@@ -595,7 +663,7 @@ class Receiver(Generic[T]):
 
     async def __anext__(self) -> T:
         try:
-            return await _RecvFuture(self)
+            return await self.recv()
         except ChannelClosed:
             raise StopAsyncIteration from None
 
@@ -609,17 +677,50 @@ class _RecvFuture(FutureBase[T]):
     """``rx.recv()``: Ready with the oldest item; parks while the buffer is empty."""
 
     __slots__ = ("_entry", "_receiver")
+    # Made only by Receiver.recv (no __init__: a plain allocation is the cheapest).
+    _receiver: Receiver[T] | None  # keeps the receiving side open; None once done
+    _entry: _Waiter | None  # the parked waiter, if the future waits for an item
 
-    def __init__(self, receiver: Receiver[T]) -> None:
-        self._receiver: Receiver[T] | None = receiver  # keeps the receiving side open
-        self._entry: _Waiter | None = None
+    def __await__(self) -> Generator[Any, None, T]:
+        """Fast path: an item is buffered, so take it now (the first poll's Ready transition,
+        without a Context); otherwise poll (and park) as any future does."""
+        receiver = self._receiver
+        try:
+            in_task = _local.runner.current is not None  # else FutureBase.__await__ raises
+        except AttributeError:
+            in_task = False
+        if in_task and receiver is not None and self._entry is None:
+            shared = receiver._shared
+            lock = shared._lock
+            out: list[_Action] | None = None
+            lock.acquire()
+            try:
+                buffer = shared.buffer
+                if buffer:
+                    item = buffer.popleft()
+                    if shared.capacity is not None and shared.send_waiters._entries:
+                        out = []
+                        shared.send_waiters.wake_one(out)
+                    got = True
+                else:
+                    got = False
+            finally:
+                lock.release()
+            if got:
+                self._receiver = None
+                if out is not None or shared._deferred:
+                    shared._run(out or [])
+                return item
+        return (yield from FutureBase.__await__(self))
 
     def poll(self, cx: Context) -> Poll[T]:
         receiver = self._receiver
         if receiver is None:
             raise RuntimeError("recv future polled again after it completed")
         shared = receiver._shared
-        with _locked(shared) as out:
+        out: list[_Action] = []
+        shared._lock.acquire()
+        try:
             if shared.buffer:
                 shared.recv_waiters.leave(self._entry, out)
                 self._entry = None
@@ -631,7 +732,21 @@ class _RecvFuture(FutureBase[T]):
                 self._receiver = None
                 raise ChannelClosed("channel closed: every sender was closed or dropped")
             self._entry = shared.recv_waiters.park(self._entry, cx, out)
+            if type(self) is _RecvFuture:
+                self.__class__ = _ParkedRecvFuture  # from now on, dropping it must abandon
             return Pending
+        finally:
+            shared._lock.release()
+            shared._run(out)
+
+
+
+class _ParkedRecvFuture(_RecvFuture[T]):
+    """A ``_RecvFuture`` that parked once: dropping it takes its waiter out of the queue (and
+    hands on a wake it had not used). Switched to on the first park, like ``_ParkedSendFuture``.
+    """
+
+    __slots__ = ()
 
     def __del__(self) -> None:
         entry, receiver = self._entry, self._receiver

@@ -72,6 +72,18 @@ class RawWaker:
         return f"RawWaker({self.data!r}, {self.vtable!r})"
 
 
+_RAW_TYPES: set[type] = {RawWaker}
+"""The types a :class:`Waker` accepts as its raw waker: ``RawWaker``, and the task types of
+refexec's executors, which carry ``data`` and ``vtable`` themselves. Rust keeps the RawWaker
+inline in the Waker, with no allocation; here a task that *is* its own raw waker (``data`` the
+task, ``vtable`` its executor's) spares an object per stored waker."""
+
+
+def _register_raw_type(cls: type) -> None:
+    """Let ``cls`` instances (with ``data`` and ``vtable`` attributes) serve as raw wakers."""
+    _RAW_TYPES.add(cls)
+
+
 _CONSUMED = (
     "this Waker was already consumed by wake() or drop(); a handle cannot be used after it "
     "ended. Call wake_by_ref() to wake and keep the handle, or clone() it first."
@@ -93,7 +105,7 @@ class Waker:
 
     def __init__(self, raw: RawWaker, _cx: Context | None = None) -> None:
         self._cx = _cx  # None: an owned handle; else the Context this view is borrowed from
-        if type(raw) is not RawWaker:
+        if type(raw) not in _RAW_TYPES:
             self._raw: RawWaker | None = None
             raise TypeError(f"Waker needs a RawWaker, got {raw!r}")
         self._raw = raw
@@ -127,7 +139,7 @@ class Waker:
         """A new handle that wakes the same task (keeps it wakeable until it ends)."""
         raw = self._check()
         new = raw.vtable.clone(raw.data)
-        if type(new) is not RawWaker:
+        if type(new) not in _RAW_TYPES:
             raise TypeError(f"RawWakerVTable.clone must return a RawWaker, got {new!r}")
         w = Waker.__new__(Waker)
         w._raw = new

@@ -631,3 +631,22 @@ def test_run_report_counts_this_run_only() -> None:
     r2 = ex.run()
     assert (r1.polls, r2.polls) == (2, 3)
     assert r2.stats.polls == 5 and r2.stats.spawned == 2 and r2.this_run.completed == 1
+
+
+def test_close_cancels_a_task_whose_awaited_task_it_cancels_first() -> None:
+    """Found by the lockstep machine: dropping an awaited task wakes its waiter during close()."""
+
+    async def child() -> None:
+        await refexec.Event().wait()
+
+    async def parent(h: refexec.JoinHandle[None]) -> None:
+        await h
+
+    ex = refexec.Executor()
+    c = ex.spawn(child())
+    p = ex.spawn(parent(c))
+    assert ex.step() and ex.step()  # both IDLE now: parent awaits child
+    ex.close()
+    assert c.cancelled() and p.cancelled()
+    assert ex.stats.cancelled == 2
+    ex.check_invariants()
