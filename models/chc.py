@@ -42,9 +42,11 @@ from refexec.models.symbolic import (
     TYPE_OK,
     CheckResult,
     Step,
+    Sym,
     Trace,
     Unroller,
     Z3Ops,
+    _wrap,
     _z,
     bmc,
     new_solver,
@@ -105,15 +107,10 @@ class _Clauses:
 
 
 def _value(t: Z3Term) -> Value:
-    if z3.is_true(t):
-        return True
-    if z3.is_false(t):
-        return False
-    if z3.is_int_value(t):
-        return t.as_long()
-    if z3.is_bv_value(t):
-        return t.as_signed_long()
-    raise ValueError(f"not a ground value: {t}")
+    v = _wrap(t)
+    if isinstance(v, Sym):
+        raise ValueError(f"not a ground value: {t}")
+    return v
 
 
 def _is_ground_value(t: Z3Term) -> bool:
