@@ -144,8 +144,9 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         "cancelled-wake-requeues",
         Edges(table_override=_row(S.CANCELLED, E.WAKE, S.SCHEDULED)),
         "row (CANCELLED, wake) -> SCHEDULED instead of CANCELLED",
-        "A late wake resurrects a cancelled task: its dropped future is polled again.",
-        ("EX-FINAL",),
+        "A late wake resurrects a cancelled task: its dropped future is polled again (and, "
+        "with step() giving the loop back between polls, it can also overtake the queue).",
+        ("EX-FINAL", "EX-FIFO"),
         default_bounds(2, **_LOCAL),
     ),
     MutantSpec(

@@ -665,6 +665,14 @@ class _Builder:
             ("loop", "lock"),
             "No sender remains (no spawner, no waker of an unfinished task, nothing queued or "
             "posted): run() returns, releasing the lock.")
+
+        add("step_return", {},
+            lambda s, o: o.And(s.loop == Loop.DISPATCH, o.Not(s.lock)),
+            lambda s, o: {"loop": Loop.NOT_STARTED},
+            ("loop",),
+            "step(), run_until_stalled() or block_on() gives the loop thread back to its caller "
+            "between polls, with work possibly left: the executor is open for more, and a later "
+            "drive call starts dispatching again (run_start).")
         return tuple(acts)
 
     def system(self, name: str, properties: tuple[Any, ...]) -> TransitionSystem:

@@ -389,7 +389,8 @@ class _ReferenceRefinement(_Refinement):
 
     @staticmethod
     def _leave(s: StateDict) -> StateDict | None:
-        """A drive call returns between polls: the loop goes back to NOT_STARTED."""
+        """A drive call returns from a loop state the model's ``step_return`` does not leave
+        (deciding, asleep on a stall, returned): the loop goes back to NOT_STARTED."""
         if s["loop"] in (Loop.NOT_STARTED, Loop.POLLING):
             return None
         out = dict(s)
@@ -589,6 +590,8 @@ class _ReferenceRefinement(_Refinement):
         # run_end: only run() returns because no sender remains; other calls stop early
         if self.drive == "run" and ev.detail == "done":
             nxt = self.take(s, "run_end", h)
+        elif s["loop"] == Loop.DISPATCH:  # step()/run_until_stalled() between polls
+            nxt = self.take(s, "step_return", h)
         else:
             nxt = self._leave(s)
             if nxt is None:

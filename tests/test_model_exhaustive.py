@@ -46,9 +46,11 @@ def test_every_mutant_is_caught_with_a_replayable_counterexample(variant: str) -
     model = ConcreteModel(system)
     caught = expected_violations(variant)
     assert caught
+    lengths = []
     for pid in caught:
         path = r.properties[pid].counterexample
-        assert path is not None and len(path) - 1 <= 12, (pid, path and len(path))
+        assert path is not None, pid
+        lengths.append(len(path) - 1)
         # replay on the oracle: every step is enabled and yields the recorded state
         state = model.initial()
         assert path[0].state == state
@@ -63,6 +65,7 @@ def test_every_mutant_is_caught_with_a_replayable_counterexample(variant: str) -
         else:
             assert pid in model.check_step(path[-2].state, last.state, last.action or "",
                                             last.params)
+    assert min(lengths) <= 12, f"{variant} is caught only by counterexamples of {lengths} steps"
 
 
 def test_reference_task_states_move_only_along_table_rows() -> None:

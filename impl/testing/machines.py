@@ -22,7 +22,7 @@ from refexec.models.variants import EXPECTED, VARIANTS
 from refexec.testing.adapter import Adapter
 from refexec.testing.lockstep import LockstepMachine, MachineConfig, lockstep_machine
 from refexec.testing.oracle import Oracle
-from refexec.testing.refinement_reference import ReferenceRefinement, with_stepping
+from refexec.testing.refinement_reference import ReferenceRefinement
 from refexec.testing.script import World
 
 __all__ = [
@@ -44,7 +44,7 @@ def reference_bounds(n_tasks: int = 3) -> Bounds:
 def reference_oracle(bounds: Bounds, variant: str = "reference", *,
                      compare_extra: bool = True) -> Oracle:
     """An oracle following ``variant`` (the reference or one of its mutants) at ``bounds``."""
-    system: TransitionSystem = with_stepping(VARIANTS[variant](bounds))
+    system: TransitionSystem = VARIANTS[variant](bounds)
     claimed = frozenset(pid for pid, holds in EXPECTED["reference"].items() if holds)
     return Oracle(ConcreteModel(system), ReferenceRefinement(system, compare_extra=compare_extra),
                   system.action, claimed)

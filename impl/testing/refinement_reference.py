@@ -18,7 +18,8 @@ logged event             model action(s)
 ``cancel``               ``cancel(t)``
 ``spawner_new/drop``     ``spawner_new`` / ``spawner_drop(remote)``
 ``run_start/run_end``    ``run_start`` / ``run_end``
-``step_start/step_end``  ``run_start`` / ``step_return`` (see :func:`with_stepping`)
+``step_start/step_end``  ``run_start`` / ``step_return`` (the model's edge for a drive call
+                         that gives the loop thread back between polls)
 =======================  ====================================================================
 
 Internal actions (taken by the executor without a logged event): ``inbox_drain``, ``lost``,
@@ -35,43 +36,17 @@ through the properties.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from refexec.models.system import Action, Ops, TransitionSystem, View
+from refexec.models.system import TransitionSystem
 from refexec.testing.adapter import Observation
 from refexec.testing.oracle import ModelStep
 from refexec.testing.script import Event
 
-__all__ = ["ReferenceRefinement", "with_stepping"]
+__all__ = ["ReferenceRefinement"]
 
 _DISPATCH, _NOT_STARTED = 1, 0
-
-
-def with_stepping(system: TransitionSystem) -> TransitionSystem:
-    """The model plus ``step_return``: the loop leaves dispatching without returning.
-
-    The model describes one ``run()``; ``Executor.step()`` and ``run_until_stalled()`` are
-    partial runs that start dispatching (``run_start``) and give the loop thread back to the
-    caller between polls, with the executor open for more work. ``step_return`` is that edge:
-    ``DISPATCH -> NOT_STARTED``, allowed whenever the loop is between polls and does not hold
-    the lock. It adds no state and no way to violate a property (it only re-enables what
-    ``NOT_STARTED`` allows); it is a harness extension reported to the model's owner, not a
-    change of the model.
-    """
-    if any(a.name == "step_return" for a in system.actions):
-        return system
-
-    def guard(s: View, o: Ops) -> Any:
-        return o.And(s.loop == _DISPATCH, o.Not(s.lock))
-
-    def effect(s: View, o: Ops) -> dict[str, Any]:
-        return {"loop": _NOT_STARTED}
-
-    extra = Action("step_return", {}, guard, effect, frozenset({"loop"}),
-                   "step()/run_until_stalled() return: the loop stops dispatching (harness).")
-    return dataclasses.replace(system, actions=(*system.actions, extra))
 
 
 class ReferenceRefinement:
