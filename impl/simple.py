@@ -139,14 +139,21 @@ class SimpleExecutor:
 
     # -- the channel ----------------------------------------------------------------------------
 
-    def _send(self, task: _SimpleTask) -> None:
-        """``sender.send(Arc::clone(task))``: wait for room, or raise on a self-deadlock."""
+    def _send(self, task: _SimpleTask, event: str) -> None:
+        """``sender.send(Arc::clone(task))``: wait for room, or raise on a self-deadlock.
+
+        ``event`` (``spawn``, ``wake`` or ``wake_by_ref``) is traced under the channel's lock at
+        the moment the send takes effect, after any wait for room: a trace lists a waiting
+        send after the receive that made room for it, as the model orders them.
+        """
         with self._lock:
             if self._disconnected:
+                self._note(task, event)
                 return  # `let _ = send(...)`: the receiver is gone, the send is ignored
             if len(self._queue) >= self.capacity:
                 own = self._run_ident if self._run_ident is not None else self._owner
                 if _get_ident() == own:
+                    self._note(task, event)
                     raise DeadlockError(
                         f"SimpleExecutor: sending task {task.id} into its own full queue "
                         f"(capacity {self.capacity}) from the executor's own thread would "
@@ -157,10 +164,16 @@ class SimpleExecutor:
                 while len(self._queue) >= self.capacity and not self._disconnected:
                     self._not_full.wait()
                 if self._disconnected:
+                    self._note(task, event)
                     return
+            self._note(task, event)
             self._queue.append(task)
             task.refs += 1
             self._not_empty.notify()
+
+    def _note(self, task: _SimpleTask, event: str) -> None:
+        if self._trace is not None:
+            self._trace.record(event, task.id, task.poll_count, self._where())
 
     def _recv(self) -> _SimpleTask | None:
         """``rx.recv()``: the next task, or None once the queue is empty and no sender lives."""
@@ -213,11 +226,9 @@ class SimpleExecutor:
             self._senders += 1  # the task's own sender clone
         self.poll_counts[task.id] = 0
         self.stats["spawned"] += 1
-        if self._trace is not None:
-            self._trace.record("spawn", task.id, 0, self._where())
         task.refs += 1  # Arc::new
         try:
-            self._send(task)
+            self._send(task, "spawn")
         finally:
             self._release(task)  # the Arc from Arc::new goes out of scope
         return task.id
@@ -334,9 +345,9 @@ class SimpleExecutor:
         own = self._run_ident if self._run_ident is not None else self._owner
         return None if _get_ident() == own else "thread"
 
-    def _schedule(self, task: _SimpleTask) -> None:
+    def _schedule(self, task: _SimpleTask, event: str) -> None:
         self.stats["wakes"] += 1
-        self._send(task)
+        self._send(task, event)
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -372,10 +383,8 @@ def _s_clone(task: _SimpleTask) -> RawWaker:
 
 def _s_wake(task: _SimpleTask) -> None:
     ex = task.executor
-    if ex._trace is not None:
-        ex._trace.record("wake", task.id, task.poll_count, ex._where())
     try:
-        ex._schedule(task)
+        ex._schedule(task, "wake")
     finally:
         with ex._lock:
             task.wakers -= 1
@@ -383,10 +392,7 @@ def _s_wake(task: _SimpleTask) -> None:
 
 
 def _s_wake_by_ref(task: _SimpleTask) -> None:
-    ex = task.executor
-    if ex._trace is not None:
-        ex._trace.record("wake_by_ref", task.id, task.poll_count, ex._where())
-    ex._schedule(task)
+    task.executor._schedule(task, "wake_by_ref")
 
 
 def _s_drop(task: _SimpleTask) -> None:

@@ -176,8 +176,10 @@ class _Seed:
             if remote:
                 where = o.And(s.spawners > 0, s.qlen < CAP, s.loop != RETURNED)
             else:
+                # a sender to clone: the executor's own (before run()), a spawner's, or the
+                # running task's (the seed's exercise 1: spawn from inside a future)
                 where = o.And(self.local_ok(s, o),
-                              o.Or(s.loop == NOT_STARTED, s.spawners > 0))
+                              o.Or(s.loop == NOT_STARTED, s.loop == POLLING, s.spawners > 0))
             return o.And(s.unspawned > 0, where)
 
         def f_spawn(s: View, o: Ops, remote: int) -> dict[str, Value]:
@@ -188,8 +190,9 @@ class _Seed:
         add("spawn", {"remote": R}, g_spawn, f_spawn,
             ("unspawned", "cnt", "qlen", "blocked"),
             "A new Arc<Task> (future, sender clone) is sent into the channel: before run() by "
-            "the executor, after it only through a spawner (a sender clone), from a poll or "
-            "from another thread.")
+            "the executor; after it from inside a poll (the running task's sender: the seed's "
+            "exercise 1) or through a spawner (a sender clone), from the loop's thread or "
+            "another.")
 
         if SP > 0:
             add("spawner_new", {},

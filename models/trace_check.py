@@ -673,10 +673,12 @@ class _SeedRefinement(_Refinement):
       ``discard`` is taken, in FIFO order, before the next poll and before ``run_end``.
     * ``lost`` (detail ``silent``) reports a task freed while pending, which the model has
       counted in its ghost ``lost`` already.
-    * A spawn from inside a task after ``run()`` needs a sender clone (the seed model's
-      spawner); SimpleExecutor does not trace it, so when the trace spawns after ``run_start``
-      the checker makes one just before ``run_start`` and drops it right after the last spawn
-      (as the task that spawned would drop its clone).
+    * A spawn from inside a running task uses that task's sender (the model's local spawn
+      while ``POLLING``). A spawn from another thread (detail ``thread``) traced after
+      ``run_start`` began before ``run()`` dropped the executor's sender (SimpleExecutor
+      refuses later ones) and waited for room holding a clone of it: the model's spawner,
+      which SimpleExecutor does not trace, so the checker makes one just before ``run_start``
+      and drops it right after the last such spawn.
     """
 
     variant = "seed"
@@ -691,7 +693,8 @@ class _SeedRefinement(_Refinement):
         self.cls = seed_model.classes(wakers)
         self.n = n
         starts = [i for i, e in enumerate(events) if e.event == "run_start"]
-        late = [i for i, e in enumerate(events) if e.event == "spawn" and starts and i > starts[0]]
+        late = [i for i, e in enumerate(events)
+                if e.event == "spawn" and e.detail == "thread" and starts and i > starts[0]]
         self.needs_spawner = bool(late)
         self.last_late_spawn = late[-1] if late else -1
 
@@ -783,8 +786,8 @@ class _SeedRefinement(_Refinement):
         else:
             self.reasons.append(
                 f"the model predicts the executor blocks on its own full channel ({aux.aborted})"
-                f", but the trace goes on as if the send had waited or succeeded (was it sent "
-                "from another thread? SimpleExecutor records a send before it waits for room)")
+                f", but the trace goes on as if the send had waited or succeeded (a send from "
+                "another thread is traced only once it has room; was its thread mislabelled?)")
 
     def _discard(self, s: StateDict, aux: _SeedAux, h: list[Hits]
                  ) -> tuple[StateDict, _SeedAux] | None:
@@ -830,7 +833,10 @@ class _SeedRefinement(_Refinement):
         elif ev.task is None or ev.task not in self.ids:
             self.reasons.append(f"task {ev.task} was never spawned in this trace")
         elif ev.event == "spawn":
-            yield from self._spawn(s, aux, hits, self.ids[ev.task])
+            # before run() any thread spawns with the executor's own sender (the model's local
+            # spawn); after it, another thread's spawn is one that waited for room
+            late = ev.detail == "thread" and s["loop"] != seed_model.NOT_STARTED
+            yield from self._spawn(s, aux, hits, self.ids[ev.task], int(late))
         else:
             t = self.ids[ev.task]
             if t >= len(aux.tasks):
@@ -867,30 +873,29 @@ class _SeedRefinement(_Refinement):
         if nxt is not None:
             yield from self._ok(nxt, aux, h[0])
 
-    def _spawn(self, s: StateDict, aux: _SeedAux, hits: Hits, t: int
+    def _spawn(self, s: StateDict, aux: _SeedAux, hits: Hits, t: int, remote: int
                ) -> Iterator[tuple[Cand, Hits]]:
         if t != len(aux.tasks):
             self.reasons.append(f"t{t} is spawned twice")
             return
-        for remote in (0, 1):
-            h = [hits]
-            nxt = self.take(s, "spawn", h, remote=remote)
-            if nxt is None:
-                continue
-            if nxt["blocked"]:
-                # the model blocks before the task is queued; SimpleExecutor raises instead
-                a2 = replace(aux, tasks=(*aux.tasks, _Task(_PENDING, 0, 0, 0, False)))
-                yield from self._abort(nxt, a2, h[0], f"spawn of t{t} into the full channel",
-                                       ("lost", t))
-                continue
-            a2 = replace(aux, tasks=(*aux.tasks, _Task(_PENDING, 0, 1, 0, False)),
-                         queue=(*aux.queue, t))
-            if self.index == self.last_late_spawn and nxt["spawners"]:
-                dropped = self.take(nxt, "spawner_drop", h, remote=1)
-                if dropped is None:
-                    continue
-                nxt = dropped
-            yield from self._ok(nxt, a2, h[0])
+        h = [hits]
+        nxt = self.take(s, "spawn", h, remote=remote)
+        if nxt is None:
+            return
+        if nxt["blocked"]:
+            # the model blocks before the task is queued; SimpleExecutor raises instead
+            a2 = replace(aux, tasks=(*aux.tasks, _Task(_PENDING, 0, 0, 0, False)))
+            yield from self._abort(nxt, a2, h[0], f"spawn of t{t} into the full channel",
+                                   ("lost", t))
+            return
+        a2 = replace(aux, tasks=(*aux.tasks, _Task(_PENDING, 0, 1, 0, False)),
+                     queue=(*aux.queue, t))
+        if self.index == self.last_late_spawn and nxt["spawners"]:
+            dropped = self.take(nxt, "spawner_drop", h, remote=1)
+            if dropped is None:
+                return
+            nxt = dropped
+        yield from self._ok(nxt, a2, h[0])
 
     def _task_event(self, s: StateDict, aux: _SeedAux, hits: Hits, ev: TraceEvent, t: int
                     ) -> Iterator[tuple[Cand, Hits]]:

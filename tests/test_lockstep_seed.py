@@ -12,7 +12,7 @@ import pytest
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import seed_machine
 from refexec.testing.oracle import Divergence
-from refexec.testing.script import Keep, PendingStep, Script, WakeSelf
+from refexec.testing.script import Keep, PendingStep, ReadyStep, Script, SpawnChild, WakeSelf
 
 SeedLockstep = seed_machine()
 SeedLockstep.TestCase.settings = lockstep_settings()
@@ -39,6 +39,36 @@ def test_seed_lockstep_follows_duplicate_entries() -> None:
     state.run(plan=["drop"], pause=0.0, later=0)
     assert state.totals["event:poll"] >= 2
     state.teardown()
+
+
+def test_seed_lockstep_follows_a_spawn_from_inside_a_running_task() -> None:
+    """The seed's exercise 1: a task spawns during ``run()`` with its own sender; the model's
+    local spawn while POLLING matches it, and the child is polled in the same run."""
+    state = SeedLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(ReadyStep(SpawnChild(Script(ReadyStep())))))
+    state.run(plan=[], pause=0.0, later=0)
+    assert state.world.spawned() == 2
+    assert state.totals["event:spawn"] >= 2
+    assert any(s["freed"] == 2 for s in state.o.states())
+    state.teardown()
+
+
+def test_seed_model_spawns_after_run_only_with_a_sender() -> None:
+    """After run() dropped the executor's sender, a spawn needs one: a running task's (the
+    loop is POLLING) or a spawner's; between polls, with neither, it is not enabled."""
+    from refexec.models import seed  # noqa: PLC0415
+    from refexec.models.concrete import ConcreteModel  # noqa: PLC0415
+
+    system = seed.build(seed.default_bounds(2, capacity=4, spawners=0))
+    m = ConcreteModel(system)
+    s = m.step(m.step(m.initial(), "spawn", remote=0), "run_start")
+    assert s["loop"] == seed.RECV
+    assert not m.is_enabled(s, system.action("spawn"), {"remote": 0})
+    c = seed.class_index(seed.CLASSES, seed.PENDING, 0, 1)
+    s = m.step(s, "poll", c=c, k=0)
+    assert m.is_enabled(s, system.action("spawn"), {"remote": 0})
+    assert not m.is_enabled(s, system.action("spawn"), {"remote": 1})
 
 
 def test_seed_machine_rejects_a_wrong_count() -> None:

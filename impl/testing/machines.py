@@ -132,7 +132,6 @@ def seed_machine(*, n_tasks: int = 2, capacity: int = 100, name: str = "seed",
         joins=False,
         cancels=False,
         raises=False,
-        child_depth=0,  # the seed model spawns after run() only through a spawner: see report
         **options,
     )
     return lockstep_machine(config)

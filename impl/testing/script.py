@@ -431,8 +431,11 @@ class ScriptRunner:
                 return  # the model's bound on held wakers: skipped, and not logged
             handle = env.clone_waker()
             w = StoredWaker(len(world.wakers), self.task, handle)
-            world.wakers.append(w)
-            world.record("waker_clone", self.task, w.id)
+            # Published and logged under one lock: another thread that finds the waker in
+            # ``wakers`` and wakes it must log its wake after this clone.
+            with world.lock:
+                world.wakers.append(w)
+                world.record("waker_clone", self.task, w.id)
         elif isinstance(effect, WakeSelf):
             for _ in range(effect.times):
                 world.record("wake_by_ref", self.task)
