@@ -78,3 +78,29 @@ def test_known_difference_cancel_outside_run_posts_the_join_wake() -> None:
         state.observe()
     state.teardown()
     assert TaskRef(0).task == 0
+
+
+def test_generated_work_never_awaits_in_a_cycle() -> None:
+    """Found under load by the machine itself: task 0 awaited task 1 while task 1 awaited task
+    0, an await cycle in which ``run()`` rightly waits for ever (the model's
+    ``await_deadlock``), reported as a stall. The kit now skips an await that would close a
+    cycle, so the same program runs to its end."""
+    from refexec.testing.script import AwaitJoin, Keep, PendingStep, Script, WakeStored  # noqa: PLC0415
+
+    state = ExecutorLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(PendingStep(Keep(), WakeStored(0, by_ref=False), Keep()),
+                              AwaitJoin(1)))
+    state.spawn(script=Script(AwaitJoin(0)))
+    state.run(plan=[], pause=0.0, later=0)
+    assert all(h.done() for h in state.world.handles)
+    state.teardown()
+
+
+def test_waits_on_follows_chains_of_awaits() -> None:
+    from refexec.testing.script import World  # noqa: PLC0415
+
+    w = World()
+    w.awaiting = {0: 1, 1: 2}  # 1 awaits 0, 2 awaits 1
+    assert w.waits_on(2, 0) and w.waits_on(1, 0) and w.waits_on(3, 3)
+    assert not w.waits_on(0, 2) and not w.waits_on(3, 0)

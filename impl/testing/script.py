@@ -172,8 +172,10 @@ class AwaitJoin:
 
     Like ``handle.await`` in Rust: while the target is unfinished the poll returns Pending and
     the join handle holds this task's waker; once it has finished, the step is consumed and the
-    next step runs *in the same poll*. Awaiting oneself, or a task another task already awaits
-    (the model gives each JoinHandle one waiter), is skipped: the step is consumed at once.
+    next step runs *in the same poll*. Awaiting oneself, a task another task already awaits
+    (the model gives each JoinHandle one waiter), or a task that awaits this one, directly or
+    through others (an await cycle never ends: the model's ``await_deadlock``, in which
+    ``run()`` rightly waits for ever), is skipped: the step is consumed at once.
     """
 
     task: int
@@ -311,6 +313,17 @@ class World:
             out, self.log = self.log, []
         return out
 
+    def waits_on(self, task: int, other: int) -> bool:
+        """Whether ``task`` is ``other`` or awaits it, directly or through a chain of awaits."""
+        waiting_for = {waiter: target for target, waiter in self.awaiting.items()}
+        seen: set[int] = set()
+        while task != other:
+            if task in seen or task not in waiting_for:
+                return False
+            seen.add(task)
+            task = waiting_for[task]
+        return True
+
     def live_wakers(self) -> list[StoredWaker]:
         return [w for w in self.wakers if w.live]
 
@@ -398,7 +411,8 @@ class ScriptRunner:
             if isinstance(step, AwaitJoin):
                 n = len(world.handles)
                 target = step.task % n
-                if target == self.task or world.awaiting.get(target, self.task) != self.task:
+                if (world.awaiting.get(target, self.task) != self.task
+                        or world.waits_on(target, self.task)):
                     self.pc += 1
                     continue
                 joined = env.poll_join(target)
