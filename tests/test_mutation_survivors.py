@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from refexec import (
+    Cancelled,
     Context,
     Executor,
     FutureBase,
@@ -22,10 +23,14 @@ from refexec import (
     Poll,
     Ready,
     Stats,
+    TaskLost,
     TaskState,
+    Trace,
     Waker,
+    WakerError,
     yield_now,
 )
+from refexec.models.trace_check import check_trace
 
 BOUND = 5.0  # seconds: stall_timeout that turns a lost wake-up into a failure, not a hang
 
@@ -454,3 +459,490 @@ def test_a_merged_wake_is_counted_in_the_wake_split() -> None:
     s = ex.stats
     assert (s.wakes, s.wakes_enqueued, s.wakes_merged) == (2, 1, 1)
     ex.check_invariants()
+
+
+# -- third batch: the real gaps left by the 2026-11-26 run (mutation/RESULTS.md) ---------------
+
+
+class KeepOnce(FutureBase[None]):
+    """Poll 1: keep one clone of the waker in ``slot``. Every later poll: Pending, keeping
+    nothing (so once that clone is used up, nothing can wake the task again)."""
+
+    def __init__(self, slot: list[Waker]) -> None:
+        self.slot = slot
+        self.polls = 0
+
+    def poll(self, cx: Context) -> Poll[None]:
+        self.polls += 1
+        if self.polls == 1:
+            self.slot.append(cx.waker.clone())
+        return Pending
+
+
+class NeverWakeable(FutureBase[None]):
+    """Always Pending and keeps no waker: a task awaiting it is lost after its first poll."""
+
+    def poll(self, cx: Context) -> Poll[None]:
+        return Pending
+
+
+class WakeSelfThenReady(FutureBase[None]):
+    """Wakes its own task and returns Ready: the task stays NOTIFIED for the rest of the poll."""
+
+    def poll(self, cx: Context) -> Poll[None]:
+        cx.waker.wake_by_ref()
+        return Ready(None)
+
+
+def test_a_wake_on_the_loop_thread_uses_up_the_last_handle() -> None:
+    """Kills ``t._wakers -= 0`` in ``_wake``: ``wake()`` ends its handle, so a task woken through
+    its only handle that returns Pending without a new clone is reported lost."""
+    slot: list[Waker] = []
+    ex = Executor()
+    h = ex.spawn(KeepOnce(slot))
+
+    async def waker() -> None:
+        slot.pop().wake()
+
+    ex.spawn(waker())
+    report = ex.run_until_stalled()
+    assert report.lost == (h,)
+    assert h.poll_count == 2
+    with pytest.raises(TaskLost):
+        h.result()
+
+
+def test_a_wake_posted_while_no_loop_runs_uses_up_the_last_handle() -> None:
+    """Kills ``_wake(t, False, "inbox")`` for a posted ``wake()``: taken in from the inbox, the
+    wake still ends its handle, so the task is lost after its next Pending."""
+    slot: list[Waker] = []
+    ex = Executor()
+    h = ex.spawn(KeepOnce(slot))
+    ex.run_until_stalled()
+    slot.pop().wake()  # no loop runs: posted
+    report = ex.run_until_stalled()
+    assert report.lost == (h,)
+    assert h.poll_count == 2
+
+
+def test_dropping_one_of_two_handles_on_the_loop_thread_keeps_the_task_wakeable() -> None:
+    """Kills ``t._wakers -= 2`` in the waker vtable's drop: one drop ends one handle; the task,
+    still holding the other, is not reported lost and is woken by it later."""
+    slot: list[Waker] = []
+    ex = Executor()
+    h = ex.spawn(KeepTwoThenReady(slot))
+
+    async def dropper() -> None:
+        slot.pop().drop()
+
+    ex.spawn(dropper())
+    assert ex.run_until_stalled().lost == ()
+    assert not h.done()
+    slot.pop().wake()
+    ex.run(stall_timeout=BOUND)
+    assert h.result() == "done"
+
+
+def test_a_posted_clone_and_the_drop_of_both_handles_make_the_task_lost() -> None:
+    """Kills ``t._wakers += 2`` for a posted clone: clone, then drop of both handles, all while
+    no loop runs, leaves no live handle, so the task is reported lost."""
+    slot: list[Waker] = []
+    ex = Executor()
+    h = ex.spawn(Park(slot))
+    ex.run_until_stalled()
+    w2 = slot[0].clone()
+    slot.pop().drop()
+    w2.drop()
+    assert ex.run_until_stalled().lost == (h,)
+
+
+def test_a_task_spawned_from_outside_the_loop_starts_with_no_poll_and_no_waker() -> None:
+    """Kills the start values ``_n``/``_wakers`` +-1 of the thread-safe spawn: such a task is
+    lost only if it keeps no waker, and counts exactly the polls it had."""
+    slot: list[Waker] = []
+    ex = Executor()
+    with ex.spawner() as sp:  # no loop runs: both spawns go through the inbox
+        keeper = sp.spawn(Park(slot))
+        forgetter = sp.spawn(NeverWakeable())
+    assert (keeper.state, keeper.poll_count) == (None, 0)
+    report = ex.run_until_stalled()
+    assert report.lost == (forgetter,)
+    assert (keeper.state, keeper.poll_count, forgetter.poll_count) == (TaskState.IDLE, 1, 1)
+    slot.pop().wake()
+    ex.run(stall_timeout=BOUND)
+    assert keeper.result() is None
+    assert keeper.poll_count == 2
+
+
+def test_a_spawn_not_yet_taken_in_shares_no_id_with_an_accepted_task() -> None:
+    """Kills ``t._id = 1`` in the thread-safe spawn: ids are unique within an executor, so a
+    handle the loop has not numbered yet must not carry the id of task 1."""
+    ex = Executor()
+    first = ex.spawn(yield_now())
+    with ex.spawner() as sp:
+        later = sp.spawn(yield_now())
+    assert later.state is None
+    assert later.id != first.id
+    ex.run()
+    assert (first.id, later.id) == (1, 2)
+
+
+def test_trace_events_without_a_poll_carry_poll_0() -> None:
+    """Kills the poll field +-1 of the inbox ``spawn``, ``run_start`` and ``run_end`` events:
+    the trace checker (``refexec check-trace``) rejects any other value."""
+    tr = Trace()
+    ex = Executor(trace=tr)
+    with ex.spawner() as sp:
+        sp.spawn(yield_now())
+    ex.run()
+    marks = [(e.event, e.task, e.poll, e.detail) for e in tr
+             if e.event in ("spawn", "run_start", "run_end")]
+    assert marks == [
+        ("run_start", None, 0, "run"),
+        ("spawn", 1, 0, "inbox"),
+        ("run_end", None, 0, "done"),
+    ]
+    assert check_trace(tr).ok
+
+
+def test_a_poll_based_future_can_poll_a_join_handle() -> None:
+    """Kills the mutated test of ``JoinHandle.poll``: polled before the task ends it is Pending
+    (and registers the waker), polled after it is ``Ready(result)``."""
+    slot: list[Waker] = []
+    ex = Executor()
+
+    async def target() -> int:
+        await Park(slot)
+        return 7
+
+    t = ex.spawn(target())
+    seen: list[Poll[int]] = []
+
+    class PollHandle(FutureBase[int]):
+        def poll(self, cx: Context) -> Poll[int]:
+            r = t.poll(cx)
+            seen.append(r)
+            return r
+
+    o = ex.spawn(PollHandle())
+    ex.run_until_stalled()
+    assert seen == [Pending]
+    assert not o.done()
+    slot.pop().wake()
+    ex.run_until_stalled()  # t ends, which wakes o, whose second poll is Ready
+    assert seen == [Pending, Ready(7)]
+    assert o.result() == 7
+
+
+def test_a_borrowed_context_waker_expires_with_its_poll() -> None:
+    """Kills ``==`` -> ``>=`` and ``and`` -> ``or`` in ``_TaskContext._is_live``: ``cx.waker``
+    kept past its poll raises WakerError after that poll and during a later one; a clone works."""
+    kept: list[Waker] = []
+    during_later_poll: list[str] = []
+
+    class KeepBorrowed(FutureBase[None]):
+        def __init__(self) -> None:
+            self.polls = 0
+
+        def poll(self, cx: Context) -> Poll[None]:
+            self.polls += 1
+            if self.polls == 1:
+                kept.extend([cx.waker, cx.waker.clone()])
+                return Pending
+            if self.polls == 2:
+                try:
+                    kept[0].wake_by_ref()
+                except WakerError:
+                    during_later_poll.append("expired")
+                kept[1].wake_by_ref()
+                return Pending
+            return Ready(None)
+
+    ex = Executor()
+    h = ex.spawn(KeepBorrowed())
+    ex.run_until_stalled()
+    with pytest.raises(WakerError):
+        kept[0].wake_by_ref()  # after its poll
+    kept[1].wake_by_ref()
+    ex.run_until_stalled()
+    assert during_later_poll == ["expired"]
+    kept.pop().drop()
+    assert h.done()
+    assert h.result() is None
+
+
+@pytest.mark.parametrize("notified", [False, True], ids=["running", "notified"])
+def test_a_task_that_cancels_itself_is_cancelled_when_its_poll_returns_pending(
+    notified: bool,
+) -> None:
+    """Kills ``is NOTIFIED`` -> ``is not`` in ``_cancel`` and the ``t is polled`` and
+    ``_polled`` tests of ``check_invariants``: a self-cancel while RUNNING or NOTIFIED is
+    deferred (a legal state the checker accepts) and applied when the poll returns Pending."""
+    ex = Executor()
+    me: list[Any] = []
+    seen: list[Any] = []
+
+    async def selfish() -> str:
+        if notified:
+            await WakeSelfThenReady()
+        seen.append(me[0].state)
+        seen.append(me[0].cancel())
+        ex.check_invariants()
+        seen.append(ex.snapshot().task(me[0].id).cancel_requested)
+        await yield_now()
+        return "not cancelled"
+
+    me.append(ex.spawn(selfish()))
+    ex.run()
+    assert seen == [TaskState.NOTIFIED if notified else TaskState.RUNNING, True, True]
+    assert me[0].cancelled()
+    with pytest.raises(Cancelled):
+        me[0].result()
+    ex.check_invariants()
+
+
+def test_cancelling_a_task_whose_finally_awaits_keeps_the_error_as_the_cause() -> None:
+    """Kills the narrowed ``except`` around ``coro.close()`` in ``_drop_future``: ``cancel()``
+    returns normally and the RuntimeError of the awaiting ``finally`` is the Cancelled's
+    ``__cause__``."""
+    slot: list[Waker] = []
+    ex = Executor()
+
+    async def stubborn() -> None:
+        try:
+            await Park(slot)
+        finally:
+            await yield_now()  # a coroutine being closed cannot await: RuntimeError
+
+    h = ex.spawn(stubborn())
+    ex.run_until_stalled()
+    assert h.cancel() is True
+    assert h.cancelled()
+    exc = h.exception()
+    assert isinstance(exc, Cancelled)
+    assert isinstance(exc.__cause__, RuntimeError)
+    slot.pop().drop()
+    ex.run(stall_timeout=BOUND)
+    assert ex.stats.cancelled == 1
+
+
+def test_block_on_of_a_non_awaitable_raises_type_error_and_leaves_the_executor_usable() -> None:
+    """Kills the narrowed ``except`` in ``block_on``: when spawning fails, the executor still
+    leaves the running state, so it can be driven again."""
+    ex = Executor()
+    with pytest.raises(TypeError):
+        ex.block_on(42)  # type: ignore[arg-type]
+    assert not ex.snapshot().running
+    assert ex.block_on(yield_now()) is None
+
+
+def test_block_on_of_its_own_handle_spawns_no_extra_task() -> None:
+    """Kills ``aw._executor is not self`` in ``block_on``: a handle of this executor is driven
+    as it is, not wrapped in a new task."""
+    ex = Executor()
+
+    async def three() -> int:
+        return 3
+
+    h = ex.spawn(three())
+    assert ex.block_on(h) == 3
+    assert ex.stats.spawned == 1
+
+
+def test_a_cancel_from_a_thread_that_is_not_the_loops_is_applied_by_the_loop() -> None:
+    """Kills ``li != _get_ident()`` -> ``>`` in ``cancel()``: whichever thread id is larger, a
+    cancel from another thread is posted (the task is untouched while the loop is busy) and
+    applied on the loop thread, where the task's ``finally`` runs."""
+    errors: list[BaseException] = []
+
+    class Case:
+        """One executor whose loop is blocked inside a poll while another thread cancels."""
+
+        def __init__(self) -> None:
+            self.ex = Executor()
+            self.slot: list[Waker] = []
+            self.loop_thread: list[int] = []
+            self.finally_thread: list[int] = []
+            self.in_poll = threading.Event()
+            self.cancel_done = threading.Event()
+            self.seen: list[Any] = []
+
+            async def victim() -> None:
+                try:
+                    await Park(self.slot)
+                finally:
+                    self.finally_thread.append(threading.get_ident())
+
+            async def holder() -> None:
+                self.loop_thread.append(threading.get_ident())
+                self.in_poll.set()
+                self.cancel_done.wait(BOUND)  # the loop stays in this poll meanwhile
+
+            self.victim = self.ex.spawn(victim())
+            self.ex.spawn(holder())
+
+        def run_loop(self) -> None:
+            try:
+                self.ex.run(stall_timeout=BOUND)
+            except BaseException as e:
+                errors.append(e)
+
+        def cancel(self) -> None:
+            try:
+                assert self.in_poll.wait(BOUND)
+                self.seen.append(self.victim.cancel())
+                self.seen.append(self.victim.state)  # posted: not applied yet
+            except BaseException as e:
+                errors.append(e)
+            finally:
+                self.cancel_done.set()
+
+    loop_here, loop_there = Case(), Case()
+
+    def worker() -> None:  # one worker thread plays both roles, so one case has li < caller
+        loop_here.cancel()
+        loop_there.run_loop()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    loop_here.run_loop()
+    loop_there.cancel()
+    th.join()
+    assert errors == []
+    for case in (loop_here, loop_there):
+        assert case.seen == [True, TaskState.IDLE]
+        assert case.victim.cancelled()
+        assert case.finally_thread == case.loop_thread
+        case.slot.pop().drop()
+
+
+def test_a_task_that_keeps_yielding_does_not_starve_a_spawn_from_another_thread() -> None:
+    """Kills ``if not inbox`` after a round of polls in ``_drive``: while a task keeps
+    yielding, the inbox is still taken in between rounds, so a spawn posted meanwhile runs."""
+    ex = Executor()
+    sp = ex.spawner()
+    flag: list[bool] = []
+
+    async def setter() -> None:
+        flag.append(True)
+
+    async def spin() -> int:
+        # Posted for sure: the spawn is made (and joined) on a thread that is not the loop's.
+        th = threading.Thread(target=sp.spawn, args=(setter(),))
+        th.start()
+        th.join()
+        sp.close()
+        for n in range(5000):  # far more than a round of polls
+            if flag:
+                return n
+            await yield_now()
+        return -1  # starved: the posted spawn never ran while this task kept yielding
+
+    h = ex.spawn(spin())
+    ex.run(stall_timeout=BOUND)
+    assert flag == [True]
+    assert h.result() >= 0
+
+
+@pytest.mark.parametrize(
+    "corruption", ["idle_key_below_id", "asleep_not_running", "wake_split_too_big", "few_polls"]
+)
+def test_check_invariants_catches_more_corruptions(corruption: str) -> None:
+    """Kills ``t._id >= i``, ``_loop_ident is None``, ``wakes <=`` and the skipped polls check
+    in ``check_invariants``: each of these corrupted states must be reported."""
+    slot: list[Waker] = []
+    ex = Executor()
+
+    async def sleeper() -> None:
+        await Park(slot)
+
+    h = ex.spawn(sleeper())
+    ex.run_until_stalled()  # h is IDLE with one live waker, polled once
+    ex.check_invariants()
+    undo: Any
+    if corruption == "idle_key_below_id":
+        ex._idle[h._id - 1] = ex._idle.pop(h._id)
+        undo = lambda: ex._idle.__setitem__(h._id, ex._idle.pop(h._id - 1))  # noqa: E731
+    elif corruption == "asleep_not_running":
+        ex._sleeping = True
+        undo = lambda: setattr(ex, "_sleeping", False)  # noqa: E731
+    elif corruption == "wake_split_too_big":
+        ex._c.wakes_enqueued += 1  # the split adds up to more than the wakes
+        undo = lambda: setattr(ex._c, "wakes_enqueued", ex._c.wakes_enqueued - 1)  # noqa: E731
+    else:
+        ex._c.polls -= 1
+        undo = lambda: setattr(ex._c, "polls", ex._c.polls + 1)  # noqa: E731
+    with pytest.raises(AssertionError, match="invariant violated"):
+        ex.check_invariants()
+    undo()
+    ex.check_invariants()
+    slot.pop().wake()
+    ex.run()
+
+
+def test_check_invariants_accepts_an_open_spawner_and_an_ignored_wake() -> None:
+    """Kills ``_spawners == 0`` and ``- c.wakes_ignored`` in ``check_invariants``: a live
+    Spawner and a wake of a finished task are legal states, not corruptions."""
+    slot: list[Waker] = []
+    ex = Executor()
+    sp = ex.spawner()
+    ex.check_invariants()
+    h = ex.spawn(Park(slot))
+    ex.run_until_stalled()
+    w = slot.pop()
+    w.wake_by_ref()
+    ex.run_until_stalled()
+    assert h.done()
+    w.wake()  # the task has finished: ignored
+    ex.run_until_stalled()
+    assert ex.stats.wakes_ignored == 1
+    ex.check_invariants()
+    sp.close()
+    ex.run()
+    ex.check_invariants()
+
+
+def test_run_reports_and_task_snapshots_are_immutable() -> None:
+    """Kills ``frozen=False`` of ``RunReport`` and ``TaskSnapshot``: both are documented as
+    frozen views that a checker can keep."""
+    slot: list[Waker] = []
+    ex = Executor()
+    ex.spawn(Park(slot))
+    report = ex.run_until_stalled()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.lost = ()  # type: ignore[misc]
+    snap = ex.snapshot().tasks[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.wakers = 3  # type: ignore[misc]
+    slot.pop().wake()
+    ex.run()
+
+
+def test_report_completed_and_spawner_closed_are_attributes() -> None:
+    """Kills the removed ``@property`` of ``RunReport.completed`` and ``Spawner.closed``."""
+    ex = Executor()
+    sp = ex.spawner()
+    assert sp.closed is False
+    sp.close()
+    assert sp.closed is True
+    ex.spawn(yield_now())
+    report = ex.run()
+    assert report.completed == 1
+
+
+def test_snapshot_task_returns_exactly_that_task_or_raises_key_error() -> None:
+    """Kills ``==`` -> ``<=``/``>=`` in ``ExecutorSnapshot.task``: the lookup returns the task of
+    that id, and a finished task's id is not found."""
+    slot: list[Waker] = []
+    ex = Executor()
+    ex.spawn(yield_now())  # task 1: finishes
+    a, b = ex.spawn(Park(slot)), ex.spawn(Park(slot))
+    ex.run_until_stalled()
+    snap = ex.snapshot()
+    assert snap.task(a.id).id == a.id
+    assert snap.task(b.id).id == b.id
+    with pytest.raises(KeyError):
+        snap.task(1)
+    for w in slot:
+        w.wake()
+    ex.run()
