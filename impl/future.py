@@ -205,7 +205,8 @@ class _YieldNow:
     __slots__ = ()
 
     # A builtin bound method, not a function: it is no descriptor, so ``await`` calls it with
-    # no argument and no Python frame is made (about a third of a yield's cost in a tight loop).
+    # no argument and no Python frame is made (8 % of the instructions of a yield on Executor;
+    # benchmarks/RESULTS.md).
     __await__: Final = (YIELD,).__iter__
 
     def __repr__(self) -> str:
