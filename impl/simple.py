@@ -147,10 +147,7 @@ class SimpleExecutor:
         send after the receive that made room for it, as the model orders them.
         """
         with self._lock:
-            if self._disconnected:
-                self._note(task, event)
-                return  # `let _ = send(...)`: the receiver is gone, the send is ignored
-            if len(self._queue) >= self.capacity:
+            if not self._disconnected and len(self._queue) >= self.capacity:
                 own = self._run_ident if self._run_ident is not None else self._owner
                 if _get_ident() == own:
                     self._note(task, event)
@@ -163,10 +160,9 @@ class SimpleExecutor:
                     )
                 while len(self._queue) >= self.capacity and not self._disconnected:
                     self._not_full.wait()
-                if self._disconnected:
-                    self._note(task, event)
-                    return
             self._note(task, event)
+            if self._disconnected:
+                return  # `let _ = send(...)`: the receiver is gone, the send is ignored
             self._queue.append(task)
             task.refs += 1
             self._not_empty.notify()

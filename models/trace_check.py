@@ -695,6 +695,7 @@ class _SeedRefinement(_Refinement):
         starts = [i for i, e in enumerate(events) if e.event == "run_start"]
         late = [i for i, e in enumerate(events)
                 if e.event == "spawn" and e.detail == "thread" and starts and i > starts[0]]
+        self.late_spawns = frozenset(late)
         self.needs_spawner = bool(late)
         self.last_late_spawn = late[-1] if late else -1
 
@@ -835,8 +836,8 @@ class _SeedRefinement(_Refinement):
         elif ev.event == "spawn":
             # before run() any thread spawns with the executor's own sender (the model's local
             # spawn); after it, another thread's spawn is one that waited for room
-            late = ev.detail == "thread" and s["loop"] != seed_model.NOT_STARTED
-            yield from self._spawn(s, aux, hits, self.ids[ev.task], int(late))
+            remote = int(self.index in self.late_spawns)
+            yield from self._spawn(s, aux, hits, self.ids[ev.task], remote)
         else:
             t = self.ids[ev.task]
             if t >= len(aux.tasks):

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from refexec import (
     Context,
     Executor,
     FutureBase,
+    JoinHandle,
     Pending,
     Poll,
     Ready,
@@ -404,10 +405,43 @@ def test_yields_are_counted_as_wakes_during_poll() -> None:
     ex.check_invariants()
 
 
-@pytest.mark.parametrize("corruption", ["not_scheduled", "idle_key", "counters", "wake_split"])
+def _shift_idle_key(ex: Executor, h: JoinHandle[Any], by: int) -> None:
+    ex._idle[h._id + by] = ex._idle.pop(h._id)
+
+
+def _bump(obj: object, name: str, by: int) -> None:
+    setattr(obj, name, getattr(obj, name) + by)
+
+
+_Corruption = tuple[Callable[[Executor, JoinHandle[Any], JoinHandle[Any]], None],
+                    Callable[[Executor, JoinHandle[Any], JoinHandle[Any]], None]]
+_CORRUPTIONS: dict[str, _Corruption] = {
+    "not_scheduled": (lambda ex, h, q: setattr(q, "_state", TaskState.IDLE),
+                      lambda ex, h, q: setattr(q, "_state", TaskState.SCHEDULED)),
+    "idle_key": (lambda ex, h, q: _shift_idle_key(ex, h, 100),
+                 lambda ex, h, q: ex._idle.__setitem__(h._id, ex._idle.pop(h._id + 100))),
+    "idle_key_below_id": (lambda ex, h, q: _shift_idle_key(ex, h, -1),
+                          lambda ex, h, q: ex._idle.__setitem__(h._id, ex._idle.pop(h._id - 1))),
+    # a spawn not accounted for
+    "counters": (lambda ex, h, q: _bump(ex, "_spawned", 1),
+                 lambda ex, h, q: _bump(ex, "_spawned", -1)),
+    "wake_split": (lambda ex, h, q: _bump(ex._c, "wakes", 1),
+                   lambda ex, h, q: _bump(ex._c, "wakes", -1)),
+    # the split adds up to more than the wakes
+    "wake_split_too_big": (lambda ex, h, q: _bump(ex._c, "wakes_enqueued", 1),
+                           lambda ex, h, q: _bump(ex._c, "wakes_enqueued", -1)),
+    "asleep_not_running": (lambda ex, h, q: setattr(ex, "_sleeping", True),
+                           lambda ex, h, q: setattr(ex, "_sleeping", False)),
+    "few_polls": (lambda ex, h, q: _bump(ex._c, "polls", -1),
+                  lambda ex, h, q: _bump(ex._c, "polls", 1)),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(_CORRUPTIONS))
 def test_check_invariants_catches_each_corruption(corruption: str) -> None:
     """Kills the weakened checks of ``check_invariants`` (loops that check nothing, ``==`` to
-    ``>=``/``or``): each corrupted state must be reported."""
+    ``>=``/``<=``/``or``, ``t._id >= i``, ``_loop_ident is None``, the skipped polls check):
+    each corrupted state must be reported, and the state restored must pass again."""
     slot: list[Waker] = []
     ex = Executor()
 
@@ -415,25 +449,14 @@ def test_check_invariants_catches_each_corruption(corruption: str) -> None:
         await Park(slot)
 
     h = ex.spawn(sleeper())
-    ex.run_until_stalled()  # h is IDLE with one live waker
+    ex.run_until_stalled()  # h is IDLE with one live waker, polled once
     queued = ex.spawn(yield_now())
     ex.check_invariants()
-    undo: Any
-    if corruption == "not_scheduled":
-        queued._state = TaskState.IDLE
-        undo = lambda: setattr(queued, "_state", TaskState.SCHEDULED)  # noqa: E731
-    elif corruption == "idle_key":
-        ex._idle[h._id + 100] = ex._idle.pop(h._id)
-        undo = lambda: ex._idle.__setitem__(h._id, ex._idle.pop(h._id + 100))  # noqa: E731
-    elif corruption == "counters":
-        ex._spawned += 1  # a spawn not accounted for
-        undo = lambda: setattr(ex, "_spawned", ex._spawned - 1)  # noqa: E731
-    else:
-        ex._c.wakes += 1
-        undo = lambda: setattr(ex._c, "wakes", ex._c.wakes - 1)  # noqa: E731
+    corrupt, undo = _CORRUPTIONS[corruption]
+    corrupt(ex, h, queued)
     with pytest.raises(AssertionError, match="invariant violated"):
         ex.check_invariants()
-    undo()
+    undo(ex, h, queued)
     ex.check_invariants()
     slot.pop().wake()
     ex.run()
@@ -842,42 +865,6 @@ def test_a_task_that_keeps_yielding_does_not_starve_a_spawn_from_another_thread(
     ex.run(stall_timeout=BOUND)
     assert flag == [True]
     assert h.result() >= 0
-
-
-@pytest.mark.parametrize(
-    "corruption", ["idle_key_below_id", "asleep_not_running", "wake_split_too_big", "few_polls"]
-)
-def test_check_invariants_catches_more_corruptions(corruption: str) -> None:
-    """Kills ``t._id >= i``, ``_loop_ident is None``, ``wakes <=`` and the skipped polls check
-    in ``check_invariants``: each of these corrupted states must be reported."""
-    slot: list[Waker] = []
-    ex = Executor()
-
-    async def sleeper() -> None:
-        await Park(slot)
-
-    h = ex.spawn(sleeper())
-    ex.run_until_stalled()  # h is IDLE with one live waker, polled once
-    ex.check_invariants()
-    undo: Any
-    if corruption == "idle_key_below_id":
-        ex._idle[h._id - 1] = ex._idle.pop(h._id)
-        undo = lambda: ex._idle.__setitem__(h._id, ex._idle.pop(h._id - 1))  # noqa: E731
-    elif corruption == "asleep_not_running":
-        ex._sleeping = True
-        undo = lambda: setattr(ex, "_sleeping", False)  # noqa: E731
-    elif corruption == "wake_split_too_big":
-        ex._c.wakes_enqueued += 1  # the split adds up to more than the wakes
-        undo = lambda: setattr(ex._c, "wakes_enqueued", ex._c.wakes_enqueued - 1)  # noqa: E731
-    else:
-        ex._c.polls -= 1
-        undo = lambda: setattr(ex._c, "polls", ex._c.polls + 1)  # noqa: E731
-    with pytest.raises(AssertionError, match="invariant violated"):
-        ex.check_invariants()
-    undo()
-    ex.check_invariants()
-    slot.pop().wake()
-    ex.run()
 
 
 def test_check_invariants_accepts_an_open_spawner_and_an_ignored_wake() -> None:
