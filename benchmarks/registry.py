@@ -38,6 +38,12 @@ RUNTIMES: dict[str, Runtime] = {
         Runtime("uvloop", "benchmarks.rt_asyncio", "uvloop", "asyncio on uvloop's event loop"),
         Runtime("trio", "benchmarks.rt_trio", "trio", "trio, one nursery"),
         Runtime("bare", "benchmarks.rt_bare", "bare", "bare loop: deque + coro.send(None)"),
+        Runtime(
+            "bare-task",
+            "benchmarks.rt_bare",
+            "task",
+            "bare loop + the least task object and spawn() call: the floor for task executors",
+        ),
     ]
 }
 

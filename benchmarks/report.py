@@ -116,13 +116,20 @@ def _ratio_target(
 
 def targets(res: Results) -> list[Target]:
     """Issue 5 §2, each target next to this run's figure. A report, not a test."""
-    out = [
-        _ratio_target(res, "spawn+complete vs asyncio", "spawn", "asyncio", 5.0),
-        _ratio_target(res, "spawn+complete vs bare loop", "spawn", "bare", 0.40),
-        _ratio_target(res, "yield ping-pong vs asyncio", "pingpong", "asyncio", 4.0),
-        _ratio_target(res, "cross-thread wakes vs asyncio", "xthread", "asyncio", 1.0),
-        _ratio_target(res, "memory per pending task", "memory", "asyncio", 0.5, at_least=False),
-    ]
+    out = []
+    for name, workload, base, goal in (
+        ("spawn+complete vs asyncio", "spawn", "asyncio", 5.0),
+        ("spawn+complete vs bare loop", "spawn", "bare", 0.40),
+        ("yield ping-pong vs asyncio", "pingpong", "asyncio", 4.0),
+        ("cross-thread wakes vs asyncio", "xthread", "asyncio", 1.0),
+    ):
+        out.append(_ratio_target(res, name, workload, base, goal))
+        by_ir = _instruction_target(res, name, workload, base, goal)
+        if by_ir is not None:
+            out.append(by_ir)
+    out.append(
+        _ratio_target(res, "memory per pending task", "memory", "asyncio", 0.5, at_least=False)
+    )
     for workload in WORKLOADS:
         k = exponent(res, workload, REFEXEC)
         sizes = res.sizes(workload)
@@ -141,6 +148,29 @@ def targets(res: Results) -> list[Target]:
             )
     out.extend(_tracing_targets(res))
     return out
+
+
+def ir_ratio(res: Results, workload: str, runtime: str, base: str) -> float | None:
+    """``base``'s instructions per op / ``runtime``'s (higher: ``runtime`` does less work)."""
+    mine, theirs = res.ir_per_op(workload, runtime), res.ir_per_op(workload, base)
+    return theirs / mine if mine and theirs is not None else None
+
+
+def _instruction_target(
+    res: Results, name: str, workload: str, base: str, goal: float
+) -> Target | None:
+    """The same goal judged on instructions per op (``--instructions``), if they were counted."""
+    r = ir_ratio(res, workload, REFEXEC, base)
+    if r is None:
+        return None
+    mine, theirs = res.ir_per_op(workload, REFEXEC), res.ir_per_op(workload, base)
+    unit = WORKLOADS[workload].unit
+    return Target(
+        f"{name}, by instructions",
+        f"{base}'s instructions per {unit} / refexec's >= {goal:g}",
+        f"{r:.2f} ({mine:,.0f} vs {theirs:,.0f} per {unit})",
+        r >= goal,
+    )
 
 
 def hooks_cost(pairs: Sequence[Sequence[float]]) -> dict[str, float]:
@@ -207,6 +237,17 @@ def _tracing_targets(res: Results) -> list[Target]:
             r = ratio(res, workload, REFEXEC, "refexec-traced", size)
             if r is not None:
                 on_costs.append(f"{workload} {(r - 1) * 100:+.0f}%")
+    for workload in WORKLOADS:
+        r = ir_ratio(res, workload, "refexec-nohooks", REFEXEC)
+        if r is not None:
+            out.append(
+                Target(
+                    f"tracing off: {workload}, by instructions",
+                    "instructions with the hooks off / without hooks - 1 < 5%",
+                    f"{(r - 1) * 100:+.1f}%",
+                    r - 1 < 0.05,
+                )
+            )
     if not out:
         out.append(
             Target(
@@ -335,6 +376,35 @@ def workload_table(res: Results, workload: str) -> str:
     return f"### {workload}: {w.about}\n\n{_table(header, rows)}{growth}"
 
 
+def instructions_table(res: Results) -> str:
+    """Instructions per op, and the same ratios as the timed tables, computed from them."""
+    rows = []
+    for row in res.instructions:
+        w, r = row["workload"], row["runtime"]
+        rows.append(
+            [
+                w,
+                r,
+                f"{row['ir_per_op']:,.0f}",
+                _r(ir_ratio(res, w, r, "asyncio")),
+                _r(ir_ratio(res, w, r, "bare")),
+                _r(ir_ratio(res, w, r, "bare-task")),
+            ]
+        )
+    size = res.instructions[0]["size"] if res.instructions else 0
+    head = (
+        f"Counted by callgrind at N={size:,} and N={2 * size:,} in fresh processes: "
+        "(I(2N) - I(N)) / (ops(2N) - ops(N)), so start-up and imports cancel. Exact and "
+        "repeatable on one machine, whatever its load; `x asyncio` = asyncio's instructions "
+        "per op / this runtime's. Instructions are not time: cache misses and the GC's "
+        "memory traffic cost time, not instructions."
+    )
+    table = _table(
+        ["workload", "runtime", "instructions/op", "x asyncio", "x bare", "x bare-task"], rows
+    )
+    return f"{head}\n\n{table}"
+
+
 def summary_table(res: Results) -> str:
     """One line per runtime: its ratio vs asyncio in each workload at the largest size."""
     workloads = [w for w in WORKLOADS if res.sizes(w)]
@@ -368,6 +438,9 @@ def render(res: Results, plot_files: Sequence[Path] = (), relative_to: Path | No
     parts.append(summary_table(res))
     parts.append("## Targets")
     parts.append(targets_table(res))
+    if res.instructions:
+        parts.append("## Instructions per operation (callgrind)")
+        parts.append(instructions_table(res))
     parts.append("## Per workload")
     parts += [workload_table(res, w) for w in WORKLOADS if res.sizes(w)]
     if plot_files:
@@ -425,6 +498,9 @@ run, on a shared machine: read the **ratios**, not the absolute times.
 
 Ratios: `x asyncio` = asyncio's median time / this runtime's for the same work (higher is
 faster); `x bare` the same against the bare coroutine loop (the pure-Python floor).
+`bare-task` is the floor for executors with task objects: the bare loop plus one two-slot task
+object per task made by a `spawn()` call. Where a target is not met, the profile that says why
+is in [ANALYSIS.md](ANALYSIS.md) (hand-written; this file is generated).
 
 Memory, defined: *total bytes per pending task* is the Python-heap growth (tracemalloc) from
 before the first spawn to the moment every task is pending, divided by the number of tasks: the

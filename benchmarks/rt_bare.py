@@ -13,6 +13,12 @@ Three loops, each as lean as its workload allows:
   re-queued, until the test wakes it by putting it back.
 * :func:`run_threaded` (xthread): as ``run_parking``, plus an inbox another thread appends to and
   a ``threading.Event`` the loop sleeps on when it has nothing to run.
+
+Variant ``"task"`` (runtime ``bare-task``) is a second floor, for executors that have task
+objects: :class:`MinimalExecutor`, a ``spawn()`` method that makes a two-slot task object and a
+run loop that re-queues it, and nothing else (no states beyond "done", no wakers, no counters,
+no join). It measures what the task object and the spawn call alone cost in pure Python, which
+bounds what any executor with tasks can reach (spawn, pingpong and prodcons only).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from benchmarks.common import (
@@ -29,6 +35,7 @@ from benchmarks.common import (
     YIELDS_PER_TASK,
     Count,
     Mark,
+    NotSupported,
     Sample,
     WakerThread,
     consumer,
@@ -54,8 +61,75 @@ def bare_park() -> Generator[object, None, None]:
     yield PARK
 
 
+NOTES = {
+    "bare": "a deque of coroutines driven by `coro.send(None)`; yield: a bare `yield`.",
+    "task": "`MinimalExecutor`: the bare loop plus one two-slot task object per task, made by "
+    "a `spawn()` method call, re-queued after each yield and marked done at the end: the least "
+    "an executor with task objects does (spawn, pingpong, prodcons only).",
+}
+
+
 def available(variant: str) -> str | None:
     return None
+
+
+class MinimalTask:
+    """The least task object: the coroutine, and whether it finished."""
+
+    __slots__ = ("coro", "done")
+
+
+_new = object.__new__
+
+
+class MinimalExecutor:
+    """The bare loop, with a task object per coroutine and a ``spawn()`` method: the floor."""
+
+    def __init__(self) -> None:
+        self.ready: deque[MinimalTask] = deque()
+
+    def spawn(self, coro: Coro) -> MinimalTask:
+        t = _new(MinimalTask)
+        t.coro = coro
+        t.done = False
+        self.ready.append(t)
+        return t
+
+    def run(self) -> None:
+        ready = self.ready
+        pop = ready.popleft
+        push = ready.append
+        while ready:
+            t = pop()
+            try:
+                t.coro.send(None)
+            except StopIteration:
+                t.done = True
+                t.coro = None
+                continue
+            push(t)
+
+
+def _run(variant: str, coros: Callable[[], list[Coro]]) -> float:
+    """Make the coroutines and run them to completion on ``variant``'s loop; the seconds."""
+    t0 = time.perf_counter()
+    if variant == "task":
+        ex = MinimalExecutor()
+        sp = ex.spawn
+        for coro in coros():
+            sp(coro)
+        ex.run()
+    else:
+        run_plain(deque(coros()))
+    return time.perf_counter() - t0
+
+
+def _only_bare(variant: str, workload: str) -> None:
+    if variant != "bare":
+        raise NotSupported(
+            f"the task-object floor (bare-task) is defined for spawn, pingpong and prodcons, "
+            f"not {workload}"
+        )
 
 
 def run_plain(ready: deque[Coro]) -> None:
@@ -87,19 +161,15 @@ def run_parking(ready: deque[Coro], parked_list: list[Coro]) -> None:
 
 def spawn(variant: str, n: int) -> Sample:
     Count.reset()
-    t0 = time.perf_counter()
-    run_plain(deque([trivial() for _ in range(n)]))
-    seconds = time.perf_counter() - t0
-    Count.check(n, "bare spawn")
+    seconds = _run(variant, lambda: [trivial() for _ in range(n)])
+    Count.check(n, f"{variant} spawn")
     return {"seconds": seconds, "ops": n}
 
 
 def pingpong(variant: str, n: int) -> Sample:
     Count.reset()
-    t0 = time.perf_counter()
-    run_plain(deque([yielder(bare_yield) for _ in range(n)]))
-    seconds = time.perf_counter() - t0
-    Count.check(n, "bare pingpong")
+    seconds = _run(variant, lambda: [yielder(bare_yield) for _ in range(n)])
+    Count.check(n, f"{variant} pingpong")
     return {"seconds": seconds, "ops": n * YIELDS_PER_TASK}
 
 
@@ -125,15 +195,14 @@ class _PolledChannel:
 
 def prodcons(variant: str, n: int) -> Sample:
     Count.reset()
-    t0 = time.perf_counter()
     ch = _PolledChannel(CHANNEL_CAPACITY)
-    run_plain(deque([producer(ch.send, n), consumer(ch.recv)]))
-    seconds = time.perf_counter() - t0
-    Count.check(n, "bare prodcons")
+    seconds = _run(variant, lambda: [producer(ch.send, n), consumer(ch.recv)])
+    Count.check(n, f"{variant} prodcons")
     return {"seconds": seconds, "ops": n}
 
 
 def park_cycle(variant: str, n: int, mark: Mark) -> None:
+    _only_bare(variant, "memory")
     Count.reset()
     parked_list: list[Coro] = []
     mark("start")
@@ -146,6 +215,7 @@ def park_cycle(variant: str, n: int, mark: Mark) -> None:
 
 
 def xthread(variant: str, n: int) -> Sample:
+    _only_bare(variant, "xthread")
     Count.reset()
     ready: deque[Coro] = deque(parked(bare_park) for _ in range(n))
     parked_list: list[Coro] = []

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report, verify
+from benchmarks import instructions, report, verify
 from benchmarks.registry import RUNTIMES, WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +109,15 @@ class Results:
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The paired tracing-hooks comparison (``--hooks-reps``): workload -> ``{"size": N,
     "pairs": [[refexec seconds, refexec-nohooks seconds], ...]}``."""
+    instructions: list[dict[str, Any]] = field(default_factory=list)
+    """Instructions per op under callgrind (``--instructions N``): rows ``{"workload",
+    "runtime", "size", "ir_per_op"}`` (see :mod:`benchmarks.instructions`)."""
+
+    def ir_per_op(self, workload: str, runtime: str) -> float | None:
+        for row in self.instructions:
+            if row["workload"] == workload and row["runtime"] == runtime:
+                return float(row["ir_per_op"])
+        return None
 
     def get(self, workload: str, runtime: str, size: int) -> Cell | None:
         return self.cells.get((workload, runtime, size))
@@ -133,6 +142,7 @@ class Results:
             "errors": self.errors,
             "verify": self.verify,
             "hooks": self.hooks,
+            "instructions": self.instructions,
         }
 
 
@@ -253,6 +263,20 @@ def collect(args: argparse.Namespace, log: Any) -> Results:
     if hooks_reps:
         size = int(getattr(args, "hooks_size", 0) or min(max(sizes), 100_000))
         res.hooks = collect_hooks(hooks_reps, size, args, log)
+    ir_size = int(getattr(args, "instructions", 0) or 0)
+    if ir_size:
+        why = instructions.unavailable()
+        if why is not None:
+            log(f"[instructions] not counted: {why}")
+            res.config["instructions_unavailable"] = why
+        else:
+            rows, skipped, errors = instructions.collect(
+                ir_size, runtimes, workloads, ROOT, args.timeout, log
+            )
+            res.instructions = rows
+            res.errors += errors
+            for key, reason in skipped.items():
+                res.skipped.setdefault(key, reason)
     if args.verify:
         res.verify = verify.run_probes(log, budget=args.verify_budget)
     return res
@@ -307,6 +331,7 @@ def load(path: Path) -> Results:
     for s in data["skipped"]:
         res.skipped[(s["runtime"], s["workload"])] = s["reason"]
     res.hooks = data.get("hooks", {})
+    res.instructions = data.get("instructions", [])
     return res
 
 

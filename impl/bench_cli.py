@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtimes",
         metavar="A,B,...",
-        help="only these runtimes (refexec, refexec-traced, simple, asyncio, uvloop, trio, bare)",
+        help="only these runtimes (refexec, refexec-traced, refexec-nohooks, simple, asyncio, "
+        "uvloop, trio, bare, bare-task)",
     )
     parser.add_argument(
         "--workloads",
@@ -88,6 +89,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds each bounded verification probe may run (default 30)",
     )
     parser.add_argument(
+        "--instructions",
+        type=_size,
+        default=0,
+        metavar="N",
+        help="also count instructions per op under valgrind's callgrind (exact and repeatable, "
+        "unlike time), each runtime at sizes N and 2N, for spawn, pingpong and prodcons "
+        "(e.g. 1e4; needs valgrind)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=900.0,
@@ -115,6 +125,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _size(text: str) -> int:
+    sizes = _sizes(text)
+    if len(sizes) != 1:
+        raise argparse.ArgumentTypeError(f"one size, such as 1e4: {text!r}")
+    return sizes[0]
 
 
 def _sizes(text: str) -> list[int]:

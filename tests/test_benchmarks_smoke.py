@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 from refexec import bench_cli  # noqa: E402
 from refexec.cli import main  # noqa: E402
 
-from benchmarks import report, verify, worker  # noqa: E402
+from benchmarks import instructions, report, verify, worker  # noqa: E402
 from benchmarks.registry import RUNTIMES, WORKLOADS  # noqa: E402
 from benchmarks.runner import Cell, Results  # noqa: E402
 
@@ -158,3 +158,102 @@ def test_time_command_and_time_callable() -> None:
 
 def test_bench_cli_finds_this_checkout() -> None:
     assert bench_cli.checkout_root() == ROOT
+
+
+def test_bare_task_floor_runs_its_workloads_through_task_objects() -> None:
+    from benchmarks import rt_bare  # noqa: PLC0415
+
+    ex = rt_bare.MinimalExecutor()
+    tasks = [ex.spawn(common_trivial()) for _ in range(3)]
+    ex.run()
+    assert all(t.done and t.coro is None for t in tasks) and not ex.ready
+    for workload in ("xthread", "memory"):  # defined for the bare loop only: a reason, no crash
+        assert "bare-task" in worker.outcome("bare-task", workload, 3)["skip"]
+
+
+def common_trivial() -> object:
+    from benchmarks.common import trivial  # noqa: PLC0415
+
+    return trivial()
+
+
+_CALLGRIND_TAIL = "==12== Events    : Ir\n==12== Collected : 123456789\n==12== \n"
+
+
+def test_instruction_count_parses_the_worker_answer_and_callgrind_total() -> None:
+    ok = json.dumps({"ok": True, "sample": {"seconds": 0.1, "ops": 40}})
+    answer = instructions.parse(f"noise\n{ok}\n", _CALLGRIND_TAIL)
+    assert answer["ir"] == 123456789 and answer["sample"]["ops"] == 40
+    # a skip passes through; a missing count or a missing answer is an error, never a zero
+    skip = json.dumps({"ok": False, "skip": "not here"})
+    assert instructions.parse(skip, _CALLGRIND_TAIL) == {"ok": False, "skip": "not here"}
+    assert "no instruction count" in instructions.parse(ok, "valgrind: oops")["error"]
+    assert "no answer" in instructions.parse("", _CALLGRIND_TAIL)["error"]
+
+
+def test_instructions_per_op_cancel_the_fixed_costs() -> None:
+    small = {"ir": 1_000_000 + 50 * 100, "sample": {"ops": 100}}
+    large = {"ir": 1_000_000 + 50 * 200, "sample": {"ops": 200}}
+    assert instructions.per_op(small, large) == 50
+    with pytest.raises(ValueError, match="no more ops"):
+        instructions.per_op(large, large)
+
+
+@pytest.mark.skipif(instructions.unavailable() is not None, reason="valgrind is not installed")
+def test_instruction_count_under_callgrind_for_real() -> None:
+    logged: list[str] = []
+    rows, skipped, errors = instructions.collect(
+        200, ["bare", "bare-task"], ["spawn", "memory"], ROOT, 600, logged.append
+    )
+    assert not errors and not skipped, errors
+    got = {r["runtime"]: r["ir_per_op"] for r in rows}
+    assert set(got) == {"bare", "bare-task"} and all(r["workload"] == "spawn" for r in rows)
+    # a spawn costs instructions, and the task object and spawn() call cost some more
+    assert 0 < got["bare"] < got["bare-task"]
+    assert len(logged) == 2
+
+
+def test_instruction_ratios_and_targets_in_the_report() -> None:
+    res = Results()
+    for runtime, ir in (("asyncio", 30_000.0), ("refexec", 10_000.0), ("bare", 5_000.0)):
+        res.instructions.append(
+            {"workload": "spawn", "runtime": runtime, "size": 10, "ir_per_op": ir}
+        )
+    res.instructions.append(
+        {"workload": "spawn", "runtime": "refexec-nohooks", "size": 10, "ir_per_op": 9_800.0}
+    )
+    assert report.ir_ratio(res, "spawn", "refexec", "asyncio") == pytest.approx(3.0)
+    marks = {t.name: t for t in report.targets(res)}
+    assert marks["spawn+complete vs asyncio, by instructions"].ok is False  # 3 < 5
+    assert marks["spawn+complete vs bare loop, by instructions"].ok is True  # 0.5 >= 0.4
+    hooks = marks["tracing off: spawn, by instructions"]
+    assert hooks.ok is True and hooks.measured == "+2.0%"
+    text = report.render(res)
+    assert "## Instructions per operation (callgrind)" in text
+    assert "| spawn | refexec | 10,000 |" in text
+
+
+def test_bench_without_valgrind_says_so_and_still_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.runner import main as bench_main  # noqa: PLC0415
+
+    monkeypatch.setattr(instructions, "unavailable", lambda: "valgrind is not installed")
+    out = tmp_path / "r.json"
+    args = ["--in-process", "--quiet", "--sizes", "8", "--reps", "1", "--runtimes", "bare"]
+    args += ["--workloads", "spawn", "--instructions", "10", "--json", str(out)]
+    assert bench_main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["instructions"] == []
+    assert data["config"]["instructions_unavailable"] == "valgrind is not installed"
+
+
+def test_instructions_option_takes_one_size() -> None:
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser()
+    bench_cli.add_arguments(parser)
+    assert parser.parse_args(["--instructions", "1e4"]).instructions == 10_000
+    assert parser.parse_args([]).instructions == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--instructions", "1e3,1e4"])
