@@ -20,16 +20,13 @@ same in every process.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shlex
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.worker import answer_of, run_fresh
 
 #: The workloads whose instruction count depends on N alone.
 WORKLOADS = ("spawn", "pingpong", "prodcons")
@@ -44,51 +41,33 @@ def unavailable() -> str | None:
     return None
 
 
-def worker_command(runtime: str, workload: str, size: int) -> list[str]:
-    return [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        "-m",
-        "benchmarks.worker",
-        runtime,
-        workload,
-        str(size),
-    ]
+#: What the worker runs under: callgrind, counting and discarding its per-function profile.
+CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 
 
 def parse(stdout: str, stderr: str) -> dict[str, Any]:
     """The worker's JSON answer plus ``ir``, the instructions callgrind collected."""
-    lines = stdout.strip().splitlines()
-    try:
-        answer: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = f"{stdout[-2000:]}{stderr[-2000:]}"
-        return {"ok": False, "error": f"no answer from the worker:\n{tail}"}
+    return with_count(answer_of(stdout, stderr, "the worker"), stderr)
+
+
+def with_count(answer: dict[str, Any], stderr: str) -> dict[str, Any]:
+    """``answer`` with ``ir`` added from callgrind's summary on ``stderr`` (if it succeeded)."""
     if not answer.get("ok"):
         return answer
     found = _COLLECTED.findall(stderr)
     if not found:
         return {"ok": False, "error": f"callgrind printed no instruction count:\n{stderr[-2000:]}"}
-    answer["ir"] = int(found[-1])
-    return answer
+    return {**answer, "ir": int(found[-1])}
 
 
 def count(runtime: str, workload: str, size: int, root: Path, timeout: float) -> dict[str, Any]:
     """One worker run under callgrind: ``{"ok": True, "ir": ..., "sample": ...}`` or a
     skip/error answer, as :mod:`benchmarks.worker` gives them."""
-    cmd = worker_command(runtime, workload, size)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    env["PYTHONHASHSEED"] = "0"
-    try:
-        proc = subprocess.run(
-            cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"timed out after {timeout:.0f} s: {shlex.join(cmd)}"}
-    return parse(proc.stdout, proc.stderr)
+    answer, stderr = run_fresh(
+        runtime, workload, size, root=root, timeout=timeout, prefix=CALLGRIND,
+        env={"PYTHONHASHSEED": "0"},
+    )
+    return with_count(answer, stderr)
 
 
 def per_op(small: dict[str, Any], large: dict[str, Any]) -> float:

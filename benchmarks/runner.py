@@ -177,28 +177,11 @@ def parse_names(text: str, known: dict[str, Any], what: str) -> list[str]:
 
 def run_one(runtime: str, workload: str, size: int, *, in_process: bool, timeout: float) -> Any:
     """One measurement, as the worker's JSON answer (a dict)."""
-    if in_process:
-        from benchmarks import worker
+    from benchmarks import worker
 
+    if in_process:
         return worker.outcome(runtime, workload, size)
-    cmd = [sys.executable, "-m", "benchmarks.worker", runtime, workload, str(size)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    try:
-        proc = subprocess.run(
-            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"timed out after {timeout:.0f} s: {shlex.join(cmd)}"}
-    lines = proc.stdout.strip().splitlines()
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return {
-            "ok": False,
-            "error": f"exit {proc.returncode}, no result from {shlex.join(cmd)}:\n"
-            f"{proc.stdout[-2000:]}{proc.stderr[-4000:]}",
-        }
+    return worker.run_fresh(runtime, workload, size, root=ROOT, timeout=timeout)[0]
 
 
 def collect(args: argparse.Namespace, log: Any) -> Results:

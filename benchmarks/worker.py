@@ -13,8 +13,13 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
+import shlex
+import subprocess
 import sys
 import traceback
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks import common
@@ -49,6 +54,44 @@ def outcome(runtime: str, workload: str, n: int) -> dict[str, Any]:
         return {"ok": False, "skip": str(e)}
     except Exception:
         return {"ok": False, "error": traceback.format_exc()}
+
+
+def answer_of(stdout: str, stderr: str, what: str) -> dict[str, Any]:
+    """The JSON answer on the worker's last line of output, or an error that shows its output."""
+    lines = stdout.strip().splitlines()
+    try:
+        answer: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = f"{stdout[-2000:]}{stderr[-4000:]}"
+        return {"ok": False, "error": f"no answer from {what}:\n{tail}"}
+    return answer
+
+
+def run_fresh(
+    runtime: str,
+    workload: str,
+    size: int,
+    *,
+    root: Path,
+    timeout: float,
+    prefix: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Run one measurement in a fresh interpreter (under ``prefix``, e.g. valgrind, if given):
+    the worker's answer and its stderr."""
+    cmd = [*prefix, sys.executable, "-m", "benchmarks.worker", runtime, workload, str(size)]
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), full_env.get("PYTHONPATH")]))
+    full_env.update(env or {})
+    try:
+        proc = subprocess.run(
+            cmd, cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s: {shlex.join(cmd)}"}, ""
+    what = f"{shlex.join(cmd)} (exit {proc.returncode})"
+    return answer_of(proc.stdout, proc.stderr, what), proc.stderr
 
 
 def main(argv: list[str] | None = None) -> int:
