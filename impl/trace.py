@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
 __all__ = [
+    "DETAILS",
     "EVENTS",
     "FORMAT",
     "FORMAT_VERSION",
@@ -83,6 +84,29 @@ EVENTS = frozenset(
 
 RUN_EVENTS = frozenset({"run_start", "run_end"})
 """The executor-wide events: their ``task`` is ``null``; every other event names a task."""
+
+_WHERE = frozenset({None, "inbox", "thread"})
+DETAILS: Mapping[str, frozenset[str | None] | None] = {
+    "spawn": _WHERE,
+    "poll": frozenset({None}),
+    "pending": frozenset({None}),
+    "ready": None,  # any: the type name of the exception the poll raised
+    "wake": _WHERE,
+    "wake_by_ref": _WHERE,
+    "waker_clone": _WHERE | {"make_waker"},
+    "waker_drop": _WHERE,
+    "cancel": frozenset({None}),
+    "lost": frozenset({None, "silent"}),
+    "run_start": frozenset({None, "run", "run_until_stalled", "block_on"}),  # None: "run"
+    "run_end": frozenset({"done", "stalled", "interrupted", "raised"}),
+}
+"""The ``detail`` values the format defines for each event (``spec/TRACE-FORMAT.md`` §3.2);
+``None`` for ``ready``: any string. Another value is read as is and reported by the reader
+(:attr:`TraceReader.unknown_details`), not refused: a detail refines an event rather than
+changing what it is, and a new executor feature should not make old readers reject its traces."""
+
+MAX_UNKNOWN_DETAILS = 10
+"""How many distinct unknown ``(event, detail)`` pairs a reader keeps to report."""
 
 FORMAT = "refexec-trace"
 """The value of the header's ``format`` field: what marks a line as the header."""
@@ -365,6 +389,9 @@ class TraceReader:
         self._first: TraceEvent | None = None
         self.header: TraceHeader | None = None
         """The file's header, or None for a file without one."""
+        self.unknown_details: dict[tuple[str, str | None], int] = {}
+        """``(event, detail)`` pairs the format does not define, each with the first line it
+        is on (at most :data:`MAX_UNKNOWN_DETAILS`)."""
         for text in self._texts():
             if not text.strip():
                 continue
@@ -372,7 +399,7 @@ class TraceReader:
             if "format" in obj:
                 self.header = _header(obj, self.line)
             else:
-                self._first = _event(obj, self.line)
+                self._first = self._checked(_event(obj, self.line))
             break
         self._events_start = self.line if self._first is None else self.line - 1
         # line of event #i = _events_start + 1 + i + (blank lines before it)
@@ -416,8 +443,18 @@ class TraceReader:
                 raise TraceFormatError(
                     "a header ('format' field) may only be the first line of a trace", self.line)
             ev = _event(obj, self.line)
+            known = DETAILS[ev.event]
+            if known is not None and ev.detail not in known:
+                self._checked(ev)
             self.events_read += 1
             yield ev
+
+    def _checked(self, ev: TraceEvent) -> TraceEvent:
+        known = DETAILS[ev.event]
+        unknown = self.unknown_details
+        if (known is not None and ev.detail not in known and len(unknown) < MAX_UNKNOWN_DETAILS):
+            unknown.setdefault((ev.event, ev.detail), self.line)
+        return ev
 
     def line_of(self, index: int) -> int:
         """The file line of event ``index`` (0-based, among the events already read)."""

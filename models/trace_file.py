@@ -256,4 +256,8 @@ def _check_stream(stream: IO[Any], label: str, variant: str | None, capacity: in
         raise TraceFileError(label, f"cannot be read: {e.strerror or e}") from None
     v = result.violation
     line = reader.line_of(v.index) if v is not None and v.index < reader.events_read else None
+    notes += tuple(
+        f"line {n}: detail {d!r} of a {e} event is not one the trace format defines "
+        "(spec/TRACE-FORMAT.md, section 3.2); it was read as is"
+        for (e, d), n in reader.unknown_details.items())
     return TraceFileResult(label, reader.header, var, params, result, line, notes)
