@@ -121,6 +121,8 @@ BAD_LINES = [
     ('{"event": "poll", "tsak": 1, "poll": 1}', "unknown field.*'tsak'"),
     ('{"event": "poll", "poll": 1}', "needs the field 'task'"),
     ('{"event": "poll", "task": 1, "task": 2, "poll": 1}', "'task' appears twice"),
+    ('{"event": "poll", "task" : 1, "task" :2, "poll": 1}', "'task' appears twice"),
+    ('{"event": "poll", "task": {"id": 1}, "poll": 1}', "'task' of a poll event.*an object"),
     ('{"event": {}, "task": 1, "poll": 0}', "'event' must be a string.*an object"),
     ('{"event": ["spawn"], "task": 1, "poll": 0}', "'event' must be a string.*an array"),
     ('{"event": 3, "task": 1, "poll": 0}', "'event' must be a string.*the number 3"),
@@ -163,6 +165,24 @@ def test_a_malformed_header_is_refused_naming_its_line(line: str, reason: str) -
     with pytest.raises(TraceFormatError, match=reason) as info:
         Trace.from_jsonl(f"\n{line}\n{SPAWN}\n")
     assert info.value.line == 2
+
+
+def test_the_fast_path_reads_what_the_strict_parse_reads() -> None:
+    """Well-formed lines take an inlined fast path; spacing, key order, colons inside strings
+    and explicit nulls take the strict one. Both give the same events."""
+    text = "\n".join([
+        SPAWN,
+        '{"poll": 1, "task": 1, "event": "poll"}',
+        '{ "event" : "wake_by_ref" , "task" : 1 , "poll" : 1 , "detail" : null }',
+        '{"event": "ready", "task": 1, "poll": 1, "detail": "Error: a:b"}',
+        '{"event": "run_end", "task": null, "poll": 0, "detail": "done"}',
+    ])
+    reader = TraceReader(text.splitlines())
+    assert list(reader) == [
+        TraceEvent("spawn", 1, 0), TraceEvent("poll", 1, 1), TraceEvent("wake_by_ref", 1, 1),
+        TraceEvent("ready", 1, 1, "Error: a:b"), TraceEvent("run_end", None, 0, "done")]
+    assert all(type(e) is TraceEvent for e in Trace.from_jsonl(text))
+    assert reader.unknown_details == {}
 
 
 def test_bytes_that_are_not_utf8_are_refused_naming_the_line() -> None:
