@@ -398,7 +398,7 @@ class TraceReader:
         self.events_read = 0
         """How many events have been yielded so far."""
         self._blanks: list[list[int]] = []
-        # blank lines after the first event, run-length: [events read before them, how many]
+        # blank lines after the header or first event, run-length: [events before them, count]
         self._started = False
         self._first: TraceEvent | None = None
         self.header: TraceHeader | None = None
