@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Protocol
 
@@ -54,7 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     command = _load(name)
     sub_parser = argparse.ArgumentParser(prog=f"refexec {name}", description=SUBCOMMANDS[name][1])
     command.add_arguments(sub_parser)
-    return command.run(sub_parser.parse_args(args_list[1:]))
+    args = sub_parser.parse_args(args_list[1:])
+    try:
+        status = command.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (``refexec run hello | head -1``): the rest was
+        # not wanted. Point stdout at /dev/null so the flush at exit cannot fail again, and end
+        # with the status a shell gives a program killed by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + 13
+    return status
 
 
 if __name__ == "__main__":

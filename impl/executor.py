@@ -62,7 +62,7 @@ from refexec.future import (
 )
 from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
-from refexec.trace import Trace
+from refexec.trace import Trace, attach_trace
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, _register_raw_type
 
 __all__ = [
@@ -570,7 +570,7 @@ class Executor:
     """The reference executor. See the module docstring for its invariants and protocol."""
 
     def __init__(self, *, trace: Trace | None = None) -> None:
-        self._trace = trace
+        self._trace = attach_trace(trace, "refexec.Executor", "reference")
         self._ready: deque[JoinHandle[Any]] = deque()
         # Invariant: set(self._ready) == {every task in SCHEDULED}, each queued once
         self._idle: dict[int, JoinHandle[Any]] = {}

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from refexec.errors import DeadlockError, TaskLost
 from refexec.future import PENDING, YIELD, _runner, as_coroutine, bad_yield_error
-from refexec.trace import Trace
+from refexec.trace import Trace, attach_trace
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class SimpleExecutor:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity: Final = capacity
-        self._trace = trace
+        self._trace = attach_trace(trace, "refexec.SimpleExecutor", "seed", {"capacity": capacity})
         self._queue: deque[_SimpleTask] = deque()
         self._lock = threading.RLock()
         self._not_empty = threading.Condition(self._lock)

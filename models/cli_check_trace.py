@@ -1,69 +1,107 @@
-"""``refexec check-trace FILE``: check a saved trace (JSON lines) against the model.
+"""``refexec check-trace FILE``: check a saved trace file against the model it names.
 
-Save a trace with ``Trace.dump(path)`` (or ``refexec run NAME --save-trace`` where available),
-then ``refexec check-trace trace.jsonl`` replays it on the ``reference`` model (the design of
-``refexec.Executor``) or, with ``--variant seed``, on the seed's model (``SimpleExecutor``).
+Save a trace with ``Trace.dump(path)``: its first line, the header (``spec/TRACE-FORMAT.md``),
+names the model variant and its parameters, so ``refexec check-trace trace.jsonl`` needs no
+flags. ``--variant`` (and ``--capacity`` for ``seed``) are for files without a header (an older
+producer's, or another executor's); given for a file whose header says otherwise, they are
+refused, never obeyed: a verdict against the wrong model is a wrong verdict. ``-`` reads
+standard input, as a stream.
 
-Exit status: 0 the trace is a behaviour of the model (properties it violates are listed: a
+Exit status: 0 the trace is a whole run the model allows (properties it violates are listed: a
 SimpleExecutor trace can be valid *and* show the seed's deadlock), 1 it is not (the report names
-the first event nothing in the model explains), 2 usage errors (missing or malformed file,
-unknown variant).
+the first event nothing in the model explains, and its line), 2 the file cannot be checked
+(unreadable, malformed, empty, meant for another model, a bad option): one line on standard
+error, never a traceback, 3 the events are valid but the trace stops inside a run (a prefix).
+
+Output is written for pipes: ``refexec check-trace t.jsonl | head -1`` ends quietly when the
+reader stops reading, with the verdict's exit status.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from refexec.models.trace_check import VARIANTS, TraceCheckError, check_trace
+from refexec.models.trace_check import TraceCheckError
+from refexec.models.trace_file import MODEL_PARAMS, TraceFileError, check_trace_file
 
 __all__ = ["add_arguments", "run"]
 
+PROG = "refexec check-trace"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="a trace saved as JSON lines ('-': stdin)")
+    parser.add_argument("file", metavar="FILE", help="a trace file, JSON lines ('-': stdin)")
     parser.add_argument(
-        "--variant", choices=VARIANTS, default="reference",
-        help="the model to check against: reference (Executor, default) or seed "
-        "(SimpleExecutor)")
+        "--variant", choices=tuple(MODEL_PARAMS), default=None,
+        help="the model to check against, for a file whose header does not name it: reference "
+        "(Executor) or seed (SimpleExecutor); must agree with the header when it does")
     parser.add_argument(
-        "--capacity", type=int, default=100, metavar="N",
-        help="channel capacity of the SimpleExecutor that recorded a seed trace (default 100)")
+        "--capacity", default=None, metavar="N",
+        help="channel capacity of the SimpleExecutor that recorded a seed trace, for a file "
+        "whose header does not give it (default 100, the seed's own)")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+
+
+def _capacity(text: str | None) -> int | None:
+    """``--capacity``, parsed here rather than by argparse so a bad value is one line."""
+    if text is None:
+        return None
+    try:
+        n = int(text, 10)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"--capacity must be a positive integer (a channel capacity), got "
+                         f"{text!r}")
+    return n
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _emit(text: str) -> None:
+    """Print and flush, so a closed pipe shows up here rather than at interpreter exit; then
+    point stdout at /dev/null so the exit-time flush has nowhere to fail."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _fail(args: argparse.Namespace, message: str, line: int | None = None) -> int:
+    """A file that cannot be checked: exit status 2, one line on stderr (and one JSON object
+    on stdout with ``--json``, so a tool reading stdout sees the error too)."""
+    message = _one_line(message)
+    if getattr(args, "json", False):
+        _emit(json.dumps({"file": args.file, "valid": None, "error": message, "line": line}))
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return 2
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        capacity = _capacity(args.capacity)
+    except ValueError as e:
+        return _fail(args, str(e))
+    try:
         if args.file == "-":
-            from refexec.trace import Trace  # noqa: PLC0415
-
-            source: object = Trace.from_jsonl(sys.stdin.read())
+            if sys.stdin is None:
+                return _fail(args, "'-' reads standard input, but there is none")
+            result = check_trace_file(sys.stdin.buffer, args.variant, capacity=capacity,
+                                      name="<stdin>")
         else:
-            source = args.file
-        result = check_trace(source, args.variant, capacity=args.capacity)  # type: ignore[arg-type]
-    except FileNotFoundError:
-        print(f"refexec check-trace: no such file: {args.file}", file=sys.stderr)
-        return 2
-    except (TraceCheckError, ValueError) as e:
-        print(f"refexec check-trace: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        v = result.violation
-        print(json.dumps({
-            "valid": result.ok,
-            "variant": result.variant,
-            "events": result.events,
-            "tasks": len(result.tasks),
-            "violation": None if v is None else {
-                "index": v.index, "event": v.event._asdict(), "reason": v.reason,
-                "state": v.state,
-            },
-            "properties_violated": [
-                {"id": p.id, "event": p.index, "title": p.title} for p in result.properties
-            ],
-            "notes": list(result.notes),
-        }, indent=2))
-    else:
-        print(result.report())
-    return 0 if result.ok else 1
+            result = check_trace_file(args.file, args.variant, capacity=capacity)
+    except TraceFileError as e:
+        return _fail(args, str(e), e.line)
+    except TraceCheckError as e:
+        return _fail(args, f"{args.file}: {e}")
+    status = result.exit_status()
+    _emit(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
+    return status

@@ -552,7 +552,9 @@ def test_trace_round_trips_through_json_lines(tmp_path: Any) -> None:
     tr.dump(path)
     back = Trace.load(path)
     assert back.events == tr.events
-    first = path.read_text().splitlines()[0]
+    assert back.header == tr.header
+    header, first = path.read_text().splitlines()[:2]
+    assert header.startswith('{"format": "refexec-trace", "version": 1, ')
     assert first == '{"event": "spawn", "task": 1, "poll": 0}'
     assert tr.kinds()[2] == "run_start" and tr.kinds()[-1] == "run_end"
     with pytest.raises(ValueError, match="unknown trace event"):

@@ -522,7 +522,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     good = tmp_path / "good.jsonl"
     Trace(_hello_trace()).dump(good)
-    ok = _cli(str(good))
+    ok = _cli(str(good), "--variant", "reference")  # a header naming no variant
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "trace VALID" in ok.stdout
 
@@ -530,11 +530,11 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     del bad_events[_index(bad_events, "wake_by_ref")]
     bad = tmp_path / "bad.jsonl"
     Trace(bad_events).dump(bad)
-    no = _cli(str(bad))
+    no = _cli(str(bad), "--variant", "reference")
     assert no.returncode == 1
     assert "trace INVALID" in no.stdout and "event #" in no.stdout
 
-    js = _cli(str(bad), "--json")
+    js = _cli(str(bad), "--json", "--variant", "reference")
     assert js.returncode == 1
     data = json.loads(js.stdout)
     assert data["valid"] is False and data["violation"]["index"] >= 0
