@@ -63,7 +63,14 @@ from refexec.future import (
 from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
 from refexec.trace import Trace
-from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, _register_raw_type
+from refexec.waker import (
+    Context,
+    RawWaker,
+    RawWakerVTable,
+    Waker,
+    _register_raw_type,
+    _wake_all,
+)
 
 __all__ = [
     "Executor",
@@ -797,11 +804,12 @@ class Executor:
             self._wake_waiters(x)
 
     def _wake_waiters(self, x: _Extra) -> None:
+        """Wake every task awaiting this one. If a waker raises, the others are still woken
+        and the exception (noted with the waker) leaves the loop afterwards: see _wake_all."""
         ws = x.waiters
         if ws is not None:
             x.waiters = None
-            for w in ws:
-                w.wake()
+            _wake_all(ws)
 
     def _fail(self, t: JoinHandle[Any], e: BaseException) -> None:
         """RUNNING/NOTIFIED --ready--> COMPLETE, with an exception."""
