@@ -245,18 +245,34 @@ class _Unretrieved:
         self.armed = True
 
     def report(self) -> None:
+        """Warn once (a ``RuntimeWarning``) naming the task and its exception.
+
+        ``warn_explicit`` with a registry of its own, not ``warnings.warn``: the default action
+        files every distinct message in the calling module's ``__warningregistry__`` for ever,
+        and each message names its task, so a long run with many failed tasks would grow that
+        registry by one entry per task. Here the registry is thrown away, so every unretrieved
+        failure is still shown (each is a separate event) and memory stays flat. Filters apply
+        as usual (``error`` raises, ``ignore`` hides, matched on module ``refexec.executor``);
+        only an explicit ``once`` filter files messages, in Python's own ``onceregistry``.
+        """
         if self.armed:
             self.armed = False
-            warnings.warn(
+            warnings.warn_explicit(
                 f"{self.desc} raised {self.exc!r} and nobody retrieved it: call result() or "
                 "exception() on its JoinHandle, or await it, to handle task errors",
                 RuntimeWarning,
-                stacklevel=2,
+                __file__,
+                _REPORT_LINE,
+                module=__name__,
+                registry={},
             )
 
     def __del__(self) -> None:
         if self.armed:
             self.report()
+
+
+_REPORT_LINE: Final = _Unretrieved.report.__code__.co_firstlineno
 
 
 class _Extra:
@@ -685,7 +701,11 @@ class Executor:
     # -- the door for other threads -----------------------------------------------------------
 
     def _post(self, msg: tuple[str, JoinHandle[Any]]) -> None:
+        """Append a message for the loop; a closed executor ignores it (every task of it is
+        final, so a wake, clone or drop changes nothing, and nobody would ever drain it)."""
         with self._lock:
+            if self._closed:
+                return
             self._inbox.append(msg)
             if self._sleeping:
                 self._cond.notify()
@@ -1025,7 +1045,9 @@ class Executor:
         self._runner = _runner()
 
     def _exit(self) -> None:
-        self._runner.current = None
+        r = self._runner
+        r.current = None
+        r.cx = None  # the last poll's Context: it holds that task, hence its result and us
         self._loop_ident = None
         self._gate = -1 if self._closed else None
 

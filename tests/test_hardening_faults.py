@@ -9,6 +9,10 @@ channel operation for ``refexec.sync``), with a note naming the waker.
 
 from __future__ import annotations
 
+import gc
+import sys
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -246,3 +250,85 @@ def test_a_waker_failure_inside_a_task_fails_only_that_task_and_wakes_the_rest()
     assert isinstance(s.exception(), Boom)
     assert [h.result() for h in hs] == ["woken"] * 3
     del first
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 3: retention and growth
+
+
+def _registry_size() -> int:
+    """Entries of every warnings registry a warning from refexec could have been filed in."""
+    n = 0
+    for mod in list(sys.modules.values()):
+        reg = getattr(mod, "__warningregistry__", None)
+        if isinstance(reg, dict):
+            n += len(reg)
+    return n + len(warnings.onceregistry)  # type: ignore[attr-defined]
+
+
+def test_unretrieved_exception_warnings_do_not_grow_the_warnings_registry() -> None:
+    async def fails(i: int) -> None:
+        raise ValueError(f"failure {i}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # Python's default: files each message it shows
+        shown: list[warnings.WarningMessage] = []
+        warnings.showwarning = lambda *a, **k: shown.append(a[0])  # type: ignore[assignment]
+        before = _registry_size()
+        for i in range(300):
+            ex = Executor()
+            ex.spawn(fails(i))
+            ex.run()
+            ex.close()
+            del ex
+        gc.collect()
+        after = _registry_size()
+    assert len(shown) == 300  # every unretrieved failure is still reported
+    assert "failure 299" in str(shown[-1])
+    assert after - before <= 1
+
+
+def test_a_closed_executor_ignores_wakes_clones_and_drops_of_its_wakers() -> None:
+    ex = Executor()
+    kept: list[Waker] = []
+
+    class Park(FutureBase[None]):
+        def poll(self, cx: Context) -> Poll[None]:
+            kept.append(cx.waker.clone())
+            return Pending
+
+    async def parked() -> None:
+        await Park()
+
+    ex.spawn(parked())
+    ex.run_until_stalled()
+    ex.close()
+    w = kept[0]
+    for _ in range(100_000):
+        w.wake_by_ref()
+    for _ in range(1000):
+        w.clone().drop()
+    w.wake()
+    assert ex.snapshot().inbox == 0
+
+
+def test_the_thread_runner_keeps_nothing_of_a_finished_run_alive() -> None:
+    class Payload:
+        pass
+
+    class ReadyNow(FutureBase[None]):
+        def poll(self, cx: Context) -> Poll[None]:
+            cx.waker.wake_by_ref()  # asks for the Context, so the runner caches one
+            return Ready(None)
+
+    async def task() -> Payload:
+        await ReadyNow()
+        return Payload()
+
+    ex = Executor()
+    h = ex.spawn(task())
+    ex.run()
+    refs = [weakref.ref(ex), weakref.ref(h.result())]  # the result: only the task holds it
+    del h, ex
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
