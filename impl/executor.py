@@ -41,6 +41,9 @@ exactly this):
 
 from __future__ import annotations
 
+import inspect
+import math
+import numbers
 import threading
 import warnings
 import weakref
@@ -630,6 +633,8 @@ class Executor:
             self._refuse_spawn(aw)
         if type(aw) is not CoroutineType:
             aw = as_coroutine(aw)
+        elif aw.cr_await is not None:  # suspended elsewhere: one cheap load (not cr_frame)
+            raise _stale_coroutine(aw, "spawn()")
         t: JoinHandle[T] = _new(JoinHandle)
         t._id = tid = self._spawned = self._spawned + 1
         t._executor = self
@@ -673,6 +678,10 @@ class Executor:
         if self._loop_ident == _get_ident():
             return self.spawn(aw)
         coro = aw if type(aw) is CoroutineType else as_coroutine(aw)
+        if type(aw) is CoroutineType and (
+            aw.cr_await is not None or aw.cr_frame is None or aw.cr_running
+        ):
+            raise _stale_coroutine(aw, "Spawner.spawn()")
         t: JoinHandle[T] = _new(JoinHandle)
         t._id = 0  # numbered when the loop takes the spawn in
         t._executor = self
@@ -834,6 +843,10 @@ class Executor:
     def _fail(self, t: JoinHandle[Any], e: BaseException) -> None:
         """RUNNING/NOTIFIED --ready--> COMPLETE, with an exception."""
         desc = t._desc()
+        if t._n == 1 and type(e) is RuntimeError and e.args == (_REUSED,):
+            # spawn() cannot see that a coroutine finished without a costly cr_frame load, so
+            # its first poll fails; say why, as spawn() does for a suspended one (rare path)
+            e = _stale_coroutine(t._coro, f"the first poll of {desc}")
         t._state = COMPLETE
         t._coro = None
         c = self._c
@@ -856,11 +869,26 @@ class Executor:
         self._wake_waiters(x)
 
     def _bad_yield(self, t: JoinHandle[Any], y: object) -> object:
-        """The coroutine yielded something refexec cannot drive: throw a TypeError into it."""
+        """The coroutine yielded something refexec cannot drive: throw a TypeError into it.
+
+        Once per poll: a coroutine that catches that TypeError and yields a foreign object
+        again would otherwise make this poll loop for ever (no other task could run). So the
+        second refusal in one poll closes the coroutine and fails the task with a TypeError.
+        """
         coro = t._coro
-        while y is not YIELD and y is not PENDING:
-            y = coro.throw(bad_yield_error(t._desc(), y))
-        return y
+        y = coro.throw(bad_yield_error(t._desc(), y))
+        if y is YIELD or y is PENDING:
+            return y
+        err = TypeError(
+            f"{t._desc()} caught refexec's TypeError for a foreign awaitable and then yielded "
+            f"{y!r} again in the same poll; refexec failed the task instead of refusing it for "
+            "ever. Do not retry an await that refexec refused: await refexec futures only."
+        )
+        try:
+            coro.close()
+        except Exception as close_err:  # e.g. it caught GeneratorExit too
+            err.__context__ = close_err
+        raise err
 
     # -- THE place where tasks are polled ---------------------------------------------------------
 
@@ -908,6 +936,8 @@ class Executor:
                 if trace is not None:
                     trace.record("poll", t._id, n)
                 try:
+                    if n == 1 and t._coro.cr_await is not None:  # started by someone else
+                        raise _stale_coroutine(t._coro, f"the first poll of {t._desc()}")
                     y = t._coro.send(None)
                     if y is not YIELD and y is not PENDING:
                         y = self._bad_yield(t, y)
@@ -1078,9 +1108,15 @@ class Executor:
         While a live waker could be woken from another thread, waits without spinning. With
         ``stall_timeout``, raises ``Stalled`` when nothing happens for that many seconds.
         ``KeyboardInterrupt``/``SystemExit`` propagate; ``run()`` may then be called again.
+
+        ``stall_timeout`` is ``None`` (wait for ever) or a positive number of seconds; ``inf``
+        (or anything beyond ``threading.TIMEOUT_MAX``) means for ever too. Zero, negatives, NaN
+        and non-numbers raise ``ValueError``/``TypeError`` here, before anything runs (for
+        "return as soon as nothing is ready" call ``run_until_stalled()``).
         """
+        timeout = _stall_timeout(stall_timeout)
         self._enter("run()")
-        return self._reported(lambda: self._traced_drive("run", None, True, stall_timeout))
+        return self._reported(lambda: self._traced_drive("run", None, True, timeout))
 
     def run_until_stalled(self) -> RunReport:
         """Poll until nothing is ready (after taking in other threads' messages and reaping
@@ -1108,7 +1144,14 @@ class Executor:
     def block_on(self, aw: Awaitable[T], *, stall_timeout: float | None = None) -> T:
         """Spawn ``aw`` (or take this executor's JoinHandle), run until it finishes, and return
         its output or raise its exception. Other tasks are driven too (and may stay unfinished).
-        Raises ``TaskLost`` if ``aw``'s task can never be woken again."""
+        Raises ``TaskLost`` if ``aw``'s task can never be woken again. ``stall_timeout`` as for
+        :meth:`run` (checked before ``aw`` is spawned; a refused coroutine is closed)."""
+        try:
+            stall_timeout = _stall_timeout(stall_timeout)
+        except (TypeError, ValueError):
+            if type(aw) is CoroutineType:
+                aw.close()  # it will never run: no "never awaited" warning on top of the error
+            raise
         self._enter("block_on()", aw)
         try:
             if isinstance(aw, JoinHandle) and aw._executor is self:
@@ -1264,3 +1307,54 @@ _RUN_READY_CODE: Final = Executor._run_ready.__code__
 
 def _task_id(t: JoinHandle[Any]) -> int:
     return t._id
+
+
+_REUSED: Final = "cannot reuse already awaited coroutine"  # CPython's error for a closed one
+
+
+def _stale_coroutine(coro: Any, where: str) -> RuntimeError:
+    """The error for a coroutine that is not fresh where a task must start it.
+
+    A coroutine object runs once, in one place. Spawned after it started (awaited elsewhere,
+    run by asyncio, or spawned before), a task would resume someone else's computation.
+    ``spawn()`` refuses a suspended coroutine (one load of ``cr_await``; ``cr_frame`` would
+    build a frame object per task: +50 % on a trivial spawn and run). Two cases are caught at
+    the task's first poll instead, which fails that task with this error without touching the
+    coroutine: the same object spawned twice (still fresh at the second spawn; the later task
+    finds it started), and a finished one (CPython refuses to resume it; the error is renamed).
+    """
+    state = inspect.getcoroutinestate(coro)
+    return RuntimeError(
+        f"{where}: the coroutine {getattr(coro, '__qualname__', coro)!r} is {state}, not "
+        "CORO_CREATED: it was already started (awaited, run by another task or event loop, or "
+        "spawned twice). A coroutine object runs once; call the async function again for a "
+        "fresh one."
+    )
+
+
+def _stall_timeout(value: object) -> float | None:
+    """``run(stall_timeout=value)`` checked at the call: ``None`` for no timeout, else seconds.
+
+    Why here: an unchecked value fails far from the call (``OverflowError``/``TypeError`` from
+    inside ``threading``) or, for zero, a negative number or NaN, raises ``Stalled`` at once,
+    which reads as a bug in the tasks rather than in the argument.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"stall_timeout must be a number of seconds or None, got {value!r} of type "
+            f"{type(value).__name__}"
+        )
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float: longer than anyone waits
+        return None
+    if math.isnan(seconds) or seconds <= 0:
+        raise ValueError(
+            f"stall_timeout must be a positive number of seconds (or None to wait for ever), got "
+            f"{value!r}; to return as soon as nothing is ready, call run_until_stalled()"
+        )
+    if seconds > threading.TIMEOUT_MAX:  # inf included: no timeout
+        return None
+    return seconds

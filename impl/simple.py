@@ -38,6 +38,7 @@ counters ``poll_counts`` (2), and ``block_on`` (3).
 from __future__ import annotations
 
 import itertools
+import numbers
 import threading
 from collections import deque
 from collections.abc import Awaitable, Coroutine
@@ -115,6 +116,15 @@ class SimpleExecutor:
     """The seed's executor. ``spawn`` tasks, then ``run()`` once (it consumes the executor)."""
 
     def __init__(self, capacity: int = 100, *, trace: Trace | None = None) -> None:
+        if type(capacity) is not int and (
+            isinstance(capacity, bool) or not isinstance(capacity, numbers.Integral)
+        ):
+            # A float or bool would be accepted by the comparisons below and fail far away
+            # (or, for NaN, never compare as full): only whole numbers of queue slots.
+            raise TypeError(
+                f"capacity must be a positive int (queue slots), got {capacity!r} of type "
+                f"{type(capacity).__name__}"
+            )
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity: Final = capacity
