@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import refexec
-from refexec import Executor, SimpleExecutor
+from refexec import Executor, SimpleExecutor, cli
 from refexec.future import FutureBase, yield_now
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
@@ -278,3 +278,36 @@ def test_simple_executor_capacity_must_be_positive(bad: int) -> None:
 
 def test_simple_executor_accepts_a_positive_int_capacity() -> None:
     assert SimpleExecutor(1).capacity == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Numeric command-line options: a usage error (exit status 2) naming the option
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["explain", "seed", "EX-FIFO", "--bound", "-1"], "--bound"),
+        (["explain", "seed", "EX-FIFO", "--depth", "0"], "--bound"),
+        (["explain", "seed", "EX-FIFO", "--bound", "2.5"], "--bound"),
+        (["verify", "--bound", "-1"], "--bound"),
+        (["verify", "--bound", "0"], "--bound"),
+        (["verify", "--jobs", "0"], "--jobs"),
+        (["verify", "-j", "-2"], "--jobs"),
+        (["bench", "--timeout", "nan"], "--timeout"),
+        (["bench", "--timeout", "inf"], "--timeout"),
+        (["bench", "--timeout", "-5"], "--timeout"),
+        (["bench", "--verify-budget", "0"], "--verify-budget"),
+        (["bench", "--sizes", "inf"], "--sizes"),
+        (["bench", "--reps", "0"], "--reps"),
+        (["bench", "--instructions", "-1"], "--instructions"),
+    ],
+)
+def test_cli_refuses_bad_numbers_with_exit_status_2(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err, err
