@@ -61,7 +61,7 @@ from refexec.future import (
     _Runner,
     _runner,
     as_coroutine,
-    bad_yield_error,
+    refuse_foreign,
 )
 from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
@@ -869,26 +869,9 @@ class Executor:
         self._wake_waiters(x)
 
     def _bad_yield(self, t: JoinHandle[Any], y: object) -> object:
-        """The coroutine yielded something refexec cannot drive: throw a TypeError into it.
-
-        Once per poll: a coroutine that catches that TypeError and yields a foreign object
-        again would otherwise make this poll loop for ever (no other task could run). So the
-        second refusal in one poll closes the coroutine and fails the task with a TypeError.
-        """
-        coro = t._coro
-        y = coro.throw(bad_yield_error(t._desc(), y))
-        if y is YIELD or y is PENDING:
-            return y
-        err = TypeError(
-            f"{t._desc()} caught refexec's TypeError for a foreign awaitable and then yielded "
-            f"{y!r} again in the same poll; refexec failed the task instead of refusing it for "
-            "ever. Do not retry an await that refexec refused: await refexec futures only."
-        )
-        try:
-            coro.close()
-        except Exception as close_err:  # e.g. it caught GeneratorExit too
-            err.__context__ = close_err
-        raise err
+        """The coroutine yielded something refexec cannot drive: throw a TypeError into it,
+        once per poll (a second refusal fails the task: see ``refuse_foreign``)."""
+        return refuse_foreign(t._coro, t._desc(), y)
 
     # -- THE place where tasks are polled ---------------------------------------------------------
 

@@ -47,7 +47,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from refexec.errors import DeadlockError, TaskLost
-from refexec.future import PENDING, YIELD, _runner, as_coroutine, bad_yield_error
+from refexec.future import PENDING, YIELD, _runner, as_coroutine, refuse_foreign
 from refexec.trace import Trace
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
@@ -281,8 +281,8 @@ class SimpleExecutor:
                     runner.current = task
                     try:
                         y = fut.send(None)
-                        while y is not YIELD and y is not PENDING:
-                            y = fut.throw(bad_yield_error(f"task {task.id}", y))
+                        if y is not YIELD and y is not PENDING:  # once: see refuse_foreign
+                            y = refuse_foreign(fut, f"task {task.id}", y)
                         if y is YIELD:
                             waker.wake_by_ref()
                     except StopIteration:

@@ -226,19 +226,28 @@ class _Foreign:
         yield self
 
 
+async def _stubborn(refusals: list[int]) -> str:
+    while len(refusals) < 1000:  # bounded, so a test cannot hang on broken code
+        try:
+            await _Foreign()
+        except TypeError:
+            refusals.append(1)
+    return "gave up"
+
+
+def test_simple_executor_fails_a_retried_foreign_await_after_one_refusal() -> None:
+    refusals: list[int] = []
+    ex = SimpleExecutor()
+    ex.spawn(_stubborn(refusals))
+    with pytest.raises(TypeError, match="again in the same poll"):
+        ex.run()
+    assert len(refusals) == 1
+
+
 def test_retrying_a_refused_foreign_await_fails_the_task_after_one_refusal() -> None:
-    refusals = []
-
-    async def stubborn() -> str:
-        while len(refusals) < 1000:  # bounded, so this test cannot hang on broken code
-            try:
-                await _Foreign()
-            except TypeError:
-                refusals.append(1)
-        return "gave up"
-
+    refusals: list[int] = []
     ex = Executor()
-    h = ex.spawn(stubborn())
+    h = ex.spawn(_stubborn(refusals))
     other = ex.spawn(_twice())
     ex.run()
     assert len(refusals) == 1
