@@ -826,7 +826,8 @@ class Executor:
         if tr is not None:
             tr.record("lost" if lost else "cancel", t._id, t._n)
         try:
-            coro.close()
+            if t._n or coro.cr_await is None:  # else another task runs it (spawned twice)
+                coro.close()
         except Exception as err:  # e.g. a finally block that awaited
             exc.__cause__ = err
         finally:

@@ -127,6 +127,18 @@ def test_the_same_coroutine_spawned_twice_runs_in_one_task_only() -> None:
     ex.check_invariants()
 
 
+def test_cancelling_the_unpolled_duplicate_leaves_the_coroutine_to_the_task_running_it() -> None:
+    ex = Executor()
+    c = _twice()
+    first = ex.spawn(c)
+    second = ex.spawn(c)
+    assert ex.step()  # first starts c; it waits at its yield_now
+    assert second.cancel()
+    ex.run()
+    assert first.result() == 1
+    assert second.cancelled()
+
+
 def test_a_task_spawning_its_own_running_coroutine_gets_an_error_not_a_second_run() -> None:
     ex = Executor()
     runs = []
