@@ -678,9 +678,7 @@ class Executor:
         if self._loop_ident == _get_ident():
             return self.spawn(aw)
         coro = aw if type(aw) is CoroutineType else as_coroutine(aw)
-        if type(aw) is CoroutineType and (
-            aw.cr_await is not None or aw.cr_frame is None or aw.cr_running
-        ):
+        if type(aw) is CoroutineType and aw.cr_await is not None:  # as in spawn()
             raise _stale_coroutine(aw, "Spawner.spawn()")
         t: JoinHandle[T] = _new(JoinHandle)
         t._id = 0  # numbered when the loop takes the spawn in
