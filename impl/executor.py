@@ -26,7 +26,8 @@ exactly this):
   from another thread (or while no loop runs) appends one message to ``_inbox`` *under
   ``_lock``* and, if ``_sleeping`` is set, notifies ``_cond``. Messages are applied in FIFO
   order, so a clone is always counted before the drop of that clone: a count never reaches 0
-  while a handle lives.
+  while a handle lives. Once ``_closed`` is set (under ``_lock``) messages are dropped: every
+  task is final, or is cancelled by the ``close()`` that set it, so nobody would drain them.
 * The loop drains the inbox between rounds of polls and whenever it runs out of ready tasks.
   With nothing ready it reaps lost tasks (IDLE, zero live wakers), then takes ``_lock`` and
   re-checks: inbox non-empty -> release and drain; no unfinished task and no live spawner ->
@@ -72,7 +73,7 @@ from refexec.waker import (
     RawWakerVTable,
     Waker,
     _register_raw_type,
-    _wake_all,
+    _waker_failed,
 )
 
 __all__ = [
@@ -832,12 +833,22 @@ class Executor:
             self._wake_waiters(x)
 
     def _wake_waiters(self, x: _Extra) -> None:
-        """Wake every task awaiting this one. If a waker raises, the others are still woken
-        and the exception (noted with the waker) leaves the loop afterwards: see _wake_all."""
+        """Wake every task awaiting this one. A waker runs code of whoever registered it; if
+        one raises, the others are innocent: they are still woken (a waker skipped would be
+        dropped and its task reported lost), and the first failure, noted with the waker that
+        raised it (``refexec.waker._waker_failed``), leaves the loop afterwards, once."""
         ws = x.waiters
         if ws is not None:
             x.waiters = None
-            _wake_all(ws)
+            failure: BaseException | None = None
+            for w in ws:
+                raw = w._raw  # for the note: wake() consumes the handle before the vtable call
+                try:
+                    w.wake()
+                except BaseException as e:  # raised below, after the other waiters
+                    failure = _waker_failed(failure, e, raw, "wake")
+            if failure is not None:
+                raise failure
 
     def _fail(self, t: JoinHandle[Any], e: BaseException) -> None:
         """RUNNING/NOTIFIED --ready--> COMPLETE, with an exception."""

@@ -199,7 +199,7 @@ class _Shared:
 
         Every action is taken even if a waker raises (the other waiters are innocent, and a
         waker skipped would leave its task waiting for ever); the first failure is raised at
-        the end, noted with the waker that raised it (see ``refexec.waker._wake_all``).
+        the end, noted with the waker that raised it (see ``refexec.waker._waker_failed``).
         """
         failure: BaseException | None = None
         while True:

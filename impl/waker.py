@@ -104,7 +104,14 @@ def _waker_failed(
     failure: BaseException | None, err: BaseException, raw: object, op: str
 ) -> BaseException:
     """Record that one waker's ``op`` raised ``err`` while waking a group; return the failure
-    to raise once the whole group is done (see :func:`_wake_all`).
+    to raise once the whole group is done.
+
+    Why not stop at the first exception: a waker runs code of whoever registered it (a custom
+    vtable). The other waiters of the same event are innocent, and the wakers not yet called
+    would be dropped unwoken, so their tasks would wait for ever (the reference executor
+    reports them lost). So the executor (a task's awaiters) and ``refexec.sync`` (wake-all
+    paths) act on every waker first, then raise the failure once, to the caller of the
+    operation that woke them (which itself took effect).
 
     ``err`` gets a note naming the waker (its raw waker: the data and vtable, which identify
     the code that built it). The first failure is the one raised, with the later ones named in
@@ -134,27 +141,6 @@ def _add_note(err: BaseException, note: str) -> None:
         except AttributeError:  # an exception type without a __dict__: keep it unnoted
             return
     notes.append(note)
-
-
-def _wake_all(wakers: list[Waker]) -> None:
-    """``wake()`` every waker of a group (the waiters of one event), then raise the first
-    failure, if any, with a note naming the waker that raised.
-
-    Why not stop at the first exception: a waker runs code of whoever registered it (a custom
-    vtable). The other waiters are innocent, and the wakers not yet called would be dropped
-    unwoken, so their tasks would wait for ever (the reference executor reports them lost).
-    So the failure is reported once, after everyone was woken, to the caller of the operation
-    that woke them (which itself took effect).
-    """
-    failure: BaseException | None = None
-    for w in wakers:
-        raw = w._raw  # for the note: wake() consumes the handle before calling the vtable
-        try:
-            w.wake()
-        except BaseException as e:  # re-raised below, after the others were woken
-            failure = _waker_failed(failure, e, raw, "wake")
-    if failure is not None:
-        raise failure
 
 
 def _register_raw_type(cls: type) -> None:
