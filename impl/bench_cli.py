@@ -16,6 +16,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from refexec.cli import positive_seconds
+
 __all__ = ["BENCH_EXTRA", "add_arguments", "checkout_root", "missing_extra", "run"]
 
 #: The import names the ``bench`` extra provides (uvloop does not exist on Windows).
@@ -83,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--verify-budget",
-        type=float,
+        type=positive_seconds,
         default=30.0,
         metavar="S",
         help="seconds each bounded verification probe may run (default 30)",
@@ -99,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=900.0,
         metavar="S",
         help="give up on one measurement after S seconds (default 900)",
@@ -137,7 +139,7 @@ def _size(text: str) -> int:
 def _sizes(text: str) -> list[int]:
     try:
         sizes = sorted({int(float(part)) for part in text.split(",") if part.strip()})
-    except ValueError:
+    except (ValueError, OverflowError):  # "x", "nan"; "inf"
         raise argparse.ArgumentTypeError(f"sizes are numbers such as 1e3,1e4: {text!r}") from None
     if not sizes or sizes[0] < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive: {text!r}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from typing import Protocol
 
-__all__ = ["main"]
+__all__ = ["main", "positive_int", "positive_seconds"]
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
@@ -23,6 +24,33 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("refexec.examples.cli_run", "run a bundled example program and show its trace"),
     "bench": ("refexec.bench_cli", "run the side-by-side benchmarks (needs the 'bench' extra)"),
 }
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts and bounds (``--bound``, ``--jobs``): a whole number >= 1.
+
+    Why not ``type=int``: a zero or negative bound was accepted and quietly meant something
+    else (``--jobs -1`` ran one job; ``--bound -1`` checked nothing), where the user deserves
+    a usage error (exit status 2) naming the option.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type`` for durations in seconds: a finite number > 0 (not NaN or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
 
 
 class _Subcommand(Protocol):

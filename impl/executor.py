@@ -26,7 +26,8 @@ exactly this):
   from another thread (or while no loop runs) appends one message to ``_inbox`` *under
   ``_lock``* and, if ``_sleeping`` is set, notifies ``_cond``. Messages are applied in FIFO
   order, so a clone is always counted before the drop of that clone: a count never reaches 0
-  while a handle lives.
+  while a handle lives. Once ``_closed`` is set (under ``_lock``) messages are dropped: every
+  task is final, or is cancelled by the ``close()`` that set it, so nobody would drain them.
 * The loop drains the inbox between rounds of polls and whenever it runs out of ready tasks.
   With nothing ready it reaps lost tasks (IDLE, zero live wakers), then takes ``_lock`` and
   re-checks: inbox non-empty -> release and drain; no unfinished task and no live spawner ->
@@ -41,6 +42,9 @@ exactly this):
 
 from __future__ import annotations
 
+import inspect
+import math
+import numbers
 import threading
 import warnings
 import weakref
@@ -58,12 +62,19 @@ from refexec.future import (
     _Runner,
     _runner,
     as_coroutine,
-    bad_yield_error,
+    refuse_foreign,
 )
 from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
 from refexec.trace import Trace, attach_trace
-from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, _register_raw_type
+from refexec.waker import (
+    Context,
+    RawWaker,
+    RawWakerVTable,
+    Waker,
+    _register_raw_type,
+    _waker_failed,
+)
 
 __all__ = [
     "Executor",
@@ -238,18 +249,34 @@ class _Unretrieved:
         self.armed = True
 
     def report(self) -> None:
+        """Warn once (a ``RuntimeWarning``) naming the task and its exception.
+
+        ``warn_explicit`` with a registry of its own, not ``warnings.warn``: the default action
+        files every distinct message in the calling module's ``__warningregistry__`` for ever,
+        and each message names its task, so a long run with many failed tasks would grow that
+        registry by one entry per task. Here the registry is thrown away, so every unretrieved
+        failure is still shown (each is a separate event) and memory stays flat. Filters apply
+        as usual (``error`` raises, ``ignore`` hides, matched on module ``refexec.executor``);
+        only an explicit ``once`` filter files messages, in Python's own ``onceregistry``.
+        """
         if self.armed:
             self.armed = False
-            warnings.warn(
+            warnings.warn_explicit(
                 f"{self.desc} raised {self.exc!r} and nobody retrieved it: call result() or "
                 "exception() on its JoinHandle, or await it, to handle task errors",
                 RuntimeWarning,
-                stacklevel=2,
+                __file__,
+                _REPORT_LINE,
+                module=__name__,
+                registry={},
             )
 
     def __del__(self) -> None:
         if self.armed:
             self.report()
+
+
+_REPORT_LINE: Final = _Unretrieved.report.__code__.co_firstlineno
 
 
 class _Extra:
@@ -607,6 +634,8 @@ class Executor:
             self._refuse_spawn(aw)
         if type(aw) is not CoroutineType:
             aw = as_coroutine(aw)
+        elif aw.cr_await is not None:  # suspended elsewhere: one cheap load (not cr_frame)
+            raise _stale_coroutine(aw, "spawn()")
         t: JoinHandle[T] = _new(JoinHandle)
         t._id = tid = self._spawned = self._spawned + 1
         t._executor = self
@@ -650,6 +679,8 @@ class Executor:
         if self._loop_ident == _get_ident():
             return self.spawn(aw)
         coro = aw if type(aw) is CoroutineType else as_coroutine(aw)
+        if type(aw) is CoroutineType and aw.cr_await is not None:  # as in spawn()
+            raise _stale_coroutine(aw, "Spawner.spawn()")
         t: JoinHandle[T] = _new(JoinHandle)
         t._id = 0  # numbered when the loop takes the spawn in
         t._executor = self
@@ -678,7 +709,11 @@ class Executor:
     # -- the door for other threads -----------------------------------------------------------
 
     def _post(self, msg: tuple[str, JoinHandle[Any]]) -> None:
+        """Append a message for the loop; a closed executor ignores it (every task of it is
+        final, so a wake, clone or drop changes nothing, and nobody would ever drain it)."""
         with self._lock:
+            if self._closed:
+                return
             self._inbox.append(msg)
             if self._sleeping:
                 self._cond.notify()
@@ -790,22 +825,38 @@ class Executor:
         if tr is not None:
             tr.record("lost" if lost else "cancel", t._id, t._n)
         try:
-            coro.close()
+            if t._n or coro.cr_await is None:  # else another task runs it (spawned twice)
+                coro.close()
         except Exception as err:  # e.g. a finally block that awaited
             exc.__cause__ = err
         finally:
             self._wake_waiters(x)
 
     def _wake_waiters(self, x: _Extra) -> None:
+        """Wake every task awaiting this one. A waker runs code of whoever registered it; if
+        one raises, the others are innocent: they are still woken (a waker skipped would be
+        dropped and its task reported lost), and the first failure, noted with the waker that
+        raised it (``refexec.waker._waker_failed``), leaves the loop afterwards, once."""
         ws = x.waiters
         if ws is not None:
             x.waiters = None
+            failure: BaseException | None = None
             for w in ws:
-                w.wake()
+                raw = w._raw  # for the note: wake() consumes the handle before the vtable call
+                try:
+                    w.wake()
+                except BaseException as e:  # raised below, after the other waiters
+                    failure = _waker_failed(failure, e, raw, "wake")
+            if failure is not None:
+                raise failure
 
     def _fail(self, t: JoinHandle[Any], e: BaseException) -> None:
         """RUNNING/NOTIFIED --ready--> COMPLETE, with an exception."""
         desc = t._desc()
+        if t._n == 1 and type(e) is RuntimeError and e.args == (_REUSED,):
+            # spawn() cannot see that a coroutine finished without a costly cr_frame load, so
+            # its first poll fails; say why, as spawn() does for a suspended one (rare path)
+            e = _stale_coroutine(t._coro, f"the first poll of {desc}")
         t._state = COMPLETE
         t._coro = None
         c = self._c
@@ -828,11 +879,9 @@ class Executor:
         self._wake_waiters(x)
 
     def _bad_yield(self, t: JoinHandle[Any], y: object) -> object:
-        """The coroutine yielded something refexec cannot drive: throw a TypeError into it."""
-        coro = t._coro
-        while y is not YIELD and y is not PENDING:
-            y = coro.throw(bad_yield_error(t._desc(), y))
-        return y
+        """The coroutine yielded something refexec cannot drive: throw a TypeError into it,
+        once per poll (a second refusal fails the task: see ``refuse_foreign``)."""
+        return refuse_foreign(t._coro, t._desc(), y)
 
     # -- THE place where tasks are polled ---------------------------------------------------------
 
@@ -880,6 +929,8 @@ class Executor:
                 if trace is not None:
                     trace.record("poll", t._id, n)
                 try:
+                    if n == 1 and t._coro.cr_await is not None:  # started by someone else
+                        raise _stale_coroutine(t._coro, f"the first poll of {t._desc()}")
                     y = t._coro.send(None)
                     if y is not YIELD and y is not PENDING:
                         y = self._bad_yield(t, y)
@@ -1017,7 +1068,9 @@ class Executor:
         self._runner = _runner()
 
     def _exit(self) -> None:
-        self._runner.current = None
+        r = self._runner
+        r.current = None
+        r.cx = None  # the last poll's Context: it holds that task, hence its result and us
         self._loop_ident = None
         self._gate = -1 if self._closed else None
 
@@ -1048,9 +1101,15 @@ class Executor:
         While a live waker could be woken from another thread, waits without spinning. With
         ``stall_timeout``, raises ``Stalled`` when nothing happens for that many seconds.
         ``KeyboardInterrupt``/``SystemExit`` propagate; ``run()`` may then be called again.
+
+        ``stall_timeout`` is ``None`` (wait for ever) or a positive number of seconds; ``inf``
+        (or anything beyond ``threading.TIMEOUT_MAX``) means for ever too. Zero, negatives, NaN
+        and non-numbers raise ``ValueError``/``TypeError`` here, before anything runs (for
+        "return as soon as nothing is ready" call ``run_until_stalled()``).
         """
+        timeout = _stall_timeout(stall_timeout)
         self._enter("run()")
-        return self._reported(lambda: self._traced_drive("run", None, True, stall_timeout))
+        return self._reported(lambda: self._traced_drive("run", None, True, timeout))
 
     def run_until_stalled(self) -> RunReport:
         """Poll until nothing is ready (after taking in other threads' messages and reaping
@@ -1078,7 +1137,14 @@ class Executor:
     def block_on(self, aw: Awaitable[T], *, stall_timeout: float | None = None) -> T:
         """Spawn ``aw`` (or take this executor's JoinHandle), run until it finishes, and return
         its output or raise its exception. Other tasks are driven too (and may stay unfinished).
-        Raises ``TaskLost`` if ``aw``'s task can never be woken again."""
+        Raises ``TaskLost`` if ``aw``'s task can never be woken again. ``stall_timeout`` as for
+        :meth:`run` (checked before ``aw`` is spawned; a refused coroutine is closed)."""
+        try:
+            stall_timeout = _stall_timeout(stall_timeout)
+        except (TypeError, ValueError):
+            if type(aw) is CoroutineType:
+                aw.close()  # it will never run: no "never awaited" warning on top of the error
+            raise
         self._enter("block_on()", aw)
         try:
             if isinstance(aw, JoinHandle) and aw._executor is self:
@@ -1234,3 +1300,54 @@ _RUN_READY_CODE: Final = Executor._run_ready.__code__
 
 def _task_id(t: JoinHandle[Any]) -> int:
     return t._id
+
+
+_REUSED: Final = "cannot reuse already awaited coroutine"  # CPython's error for a closed one
+
+
+def _stale_coroutine(coro: Any, where: str) -> RuntimeError:
+    """The error for a coroutine that is not fresh where a task must start it.
+
+    A coroutine object runs once, in one place. Spawned after it started (awaited elsewhere,
+    run by asyncio, or spawned before), a task would resume someone else's computation.
+    ``spawn()`` refuses a suspended coroutine (one load of ``cr_await``; ``cr_frame`` would
+    build a frame object per task: +50 % on a trivial spawn and run). Two cases are caught at
+    the task's first poll instead, which fails that task with this error without touching the
+    coroutine: the same object spawned twice (still fresh at the second spawn; the later task
+    finds it started), and a finished one (CPython refuses to resume it; the error is renamed).
+    """
+    state = inspect.getcoroutinestate(coro)
+    return RuntimeError(
+        f"{where}: the coroutine {getattr(coro, '__qualname__', coro)!r} is {state}, not "
+        "CORO_CREATED: it was already started (awaited, run by another task or event loop, or "
+        "spawned twice). A coroutine object runs once; call the async function again for a "
+        "fresh one."
+    )
+
+
+def _stall_timeout(value: object) -> float | None:
+    """``run(stall_timeout=value)`` checked at the call: ``None`` for no timeout, else seconds.
+
+    Why here: an unchecked value fails far from the call (``OverflowError``/``TypeError`` from
+    inside ``threading``) or, for zero, a negative number or NaN, raises ``Stalled`` at once,
+    which reads as a bug in the tasks rather than in the argument.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"stall_timeout must be a number of seconds or None, got {value!r} of type "
+            f"{type(value).__name__}"
+        )
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float: longer than anyone waits
+        return None
+    if math.isnan(seconds) or seconds <= 0:
+        raise ValueError(
+            f"stall_timeout must be a positive number of seconds (or None to wait for ever), got "
+            f"{value!r}; to return as soon as nothing is ready, call run_until_stalled()"
+        )
+    if seconds > threading.TIMEOUT_MAX:  # inf included: no timeout
+        return None
+    return seconds

@@ -265,6 +265,29 @@ def bad_yield_error(task: str, value: object) -> TypeError:
     )
 
 
+def refuse_foreign(coro: Coroutine[Any, Any, Any], task: str, value: object) -> object:
+    """``coro`` yielded ``value``, which refexec cannot drive: throw a TypeError into it, once.
+
+    Returns what the coroutine yields next if it is refexec's (it handled the error and awaited
+    a refexec future). A coroutine that catches the TypeError and yields a foreign object again
+    in the same poll would make the poll loop for ever (no other task could run), so that
+    second refusal closes the coroutine and raises a TypeError that fails the task.
+    """
+    y = coro.throw(bad_yield_error(task, value))
+    if y is YIELD or y is PENDING:
+        return y
+    err = TypeError(
+        f"{task} caught refexec's TypeError for a foreign awaitable and then yielded {y!r} "
+        "again in the same poll; refexec failed the task instead of refusing it for ever. "
+        "Do not retry an await that refexec refused: await refexec futures only."
+    )
+    try:
+        coro.close()
+    except Exception as close_err:  # e.g. it caught GeneratorExit too
+        err.__context__ = close_err
+    raise err
+
+
 def spawn(aw: Awaitable[T]) -> JoinHandle[T]:
     """Spawn ``aw`` on the executor of the task running now and return its ``JoinHandle``.
 

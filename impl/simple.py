@@ -38,6 +38,7 @@ counters ``poll_counts`` (2), and ``block_on`` (3).
 from __future__ import annotations
 
 import itertools
+import numbers
 import threading
 from collections import deque
 from collections.abc import Awaitable, Coroutine
@@ -46,7 +47,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from refexec.errors import DeadlockError, TaskLost
-from refexec.future import PENDING, YIELD, _runner, as_coroutine, bad_yield_error
+from refexec.future import PENDING, YIELD, _runner, as_coroutine, refuse_foreign
 from refexec.trace import Trace, attach_trace
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
@@ -115,6 +116,15 @@ class SimpleExecutor:
     """The seed's executor. ``spawn`` tasks, then ``run()`` once (it consumes the executor)."""
 
     def __init__(self, capacity: int = 100, *, trace: Trace | None = None) -> None:
+        if type(capacity) is not int and (
+            isinstance(capacity, bool) or not isinstance(capacity, numbers.Integral)
+        ):
+            # A float or bool would be accepted by the comparisons below and fail far away
+            # (or, for NaN, never compare as full): only whole numbers of queue slots.
+            raise TypeError(
+                f"capacity must be a positive int (queue slots), got {capacity!r} of type "
+                f"{type(capacity).__name__}"
+            )
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity: Final = capacity
@@ -271,8 +281,8 @@ class SimpleExecutor:
                     runner.current = task
                     try:
                         y = fut.send(None)
-                        while y is not YIELD and y is not PENDING:
-                            y = fut.throw(bad_yield_error(f"task {task.id}", y))
+                        if y is not YIELD and y is not PENDING:  # once: see refuse_foreign
+                            y = refuse_foreign(fut, f"task {task.id}", y)
                         if y is YIELD:
                             waker.wake_by_ref()
                     except StopIteration:

@@ -51,7 +51,7 @@ from typing import Any, Generic, TypeVar
 from refexec.errors import RefexecError
 from refexec.future import FutureBase, _local
 from refexec.poll import Pending, Poll, Ready
-from refexec.waker import Context, Waker
+from refexec.waker import Context, Waker, _waker_failed
 
 __all__ = [
     "ChannelClosed",
@@ -195,26 +195,44 @@ class _Shared:
         self._deferred: deque[Callable[[list[_Action]], None]] = deque()
 
     def _run(self, actions: list[_Action]) -> None:
-        """After releasing the lock: act on the wakers, then run any work ``__del__`` queued."""
+        """After releasing the lock: act on the wakers, then run any work ``__del__`` queued.
+
+        Every action is taken even if a waker raises (the other waiters are innocent, and a
+        waker skipped would leave its task waiting for ever); the first failure is raised at
+        the end, noted with the waker that raised it (see ``refexec.waker._waker_failed``).
+        """
+        failure: BaseException | None = None
         while True:
-            for waker, wake in actions:
-                if wake:
-                    waker.wake()
-                else:
-                    waker.drop()
+            failure = _act_all(actions, failure)
             if not self._deferred or not self._lock.acquire(blocking=False):
-                return  # nothing queued, or the current holder will run it after releasing
+                break  # nothing queued, or the current holder will run it after releasing
             actions = []
             try:
                 while self._deferred:
                     self._deferred.popleft()(actions)
             finally:
                 self._lock.release()
+        if failure is not None:
+            raise failure
 
     def _defer(self, work: Callable[[list[_Action]], None]) -> None:
         """Run ``work`` under the lock now if it is free, else right after its holder releases."""
         self._deferred.append(work)
         self._run([])
+
+
+def _act_all(actions: list[_Action], failure: BaseException | None) -> BaseException | None:
+    """Wake or drop each waker of ``actions``; return the failure to raise once all are done."""
+    for waker, wake in actions:
+        raw = waker._raw  # for the note: wake()/drop() end the handle before the vtable call
+        try:
+            if wake:
+                waker.wake()
+            else:
+                waker.drop()
+        except BaseException as e:  # raised by _run after every other action was taken
+            failure = _waker_failed(failure, e, raw, "wake" if wake else "drop")
+    return failure
 
 
 @contextmanager

@@ -39,7 +39,12 @@ __all__ = ["Context", "RawWaker", "RawWakerVTable", "Waker", "noop_waker"]
 class RawWakerVTable:
     """The four functions behind a waker: ``clone(data) -> RawWaker``, and ``wake(data)``,
     ``wake_by_ref(data)``, ``drop(data)`` returning ``None``. Compared by identity, as Rust
-    compares vtable pointers in ``will_wake``."""
+    compares vtable pointers in ``will_wake``.
+
+    Each must be callable, checked here: a vtable is called long after it is built (on some
+    other task's completion, possibly from another thread), where a ``TypeError`` would name
+    neither the vtable nor the code that built it.
+    """
 
     __slots__ = ("clone", "drop", "wake", "wake_by_ref")
 
@@ -50,6 +55,13 @@ class RawWakerVTable:
         wake_by_ref: Callable[[Any], None],
         drop: Callable[[Any], None],
     ) -> None:
+        for name, fn in (("clone", clone), ("wake", wake), ("wake_by_ref", wake_by_ref),
+                         ("drop", drop)):
+            if not callable(fn):
+                raise TypeError(
+                    f"RawWakerVTable {name} must be a callable taking the waker's data, got "
+                    f"{fn!r}; pass functions: RawWakerVTable(clone, wake, wake_by_ref, drop)"
+                )
         self.clone = clone
         self.wake = wake
         self.wake_by_ref = wake_by_ref
@@ -60,11 +72,20 @@ class RawWakerVTable:
 
 
 class RawWaker:
-    """The data pointer and vtable of one waker handle (Rust's ``RawWaker``)."""
+    """The data pointer and vtable of one waker handle (Rust's ``RawWaker``).
+
+    ``vtable`` must be a :class:`RawWakerVTable` (checked here, not at the first wake, which
+    may happen far away and on another thread).
+    """
 
     __slots__ = ("data", "vtable")
 
     def __init__(self, data: Any, vtable: RawWakerVTable) -> None:
+        if type(vtable) is not RawWakerVTable and not isinstance(vtable, RawWakerVTable):
+            raise TypeError(
+                f"RawWaker needs a RawWakerVTable as its vtable, got {vtable!r}; build one "
+                "with RawWakerVTable(clone, wake, wake_by_ref, drop)"
+            )
         self.data = data
         self.vtable = vtable
 
@@ -77,6 +98,49 @@ _RAW_TYPES: set[type] = {RawWaker}
 refexec's executors, which carry ``data`` and ``vtable`` themselves. Rust keeps the RawWaker
 inline in the Waker, with no allocation; here a task that *is* its own raw waker (``data`` the
 task, ``vtable`` its executor's) spares an object per stored waker."""
+
+
+def _waker_failed(
+    failure: BaseException | None, err: BaseException, raw: object, op: str
+) -> BaseException:
+    """Record that one waker's ``op`` raised ``err`` while waking a group; return the failure
+    to raise once the whole group is done.
+
+    Why not stop at the first exception: a waker runs code of whoever registered it (a custom
+    vtable). The other waiters of the same event are innocent, and the wakers not yet called
+    would be dropped unwoken, so their tasks would wait for ever (the reference executor
+    reports them lost). So the executor (a task's awaiters) and ``refexec.sync`` (wake-all
+    paths) act on every waker first, then raise the failure once, to the caller of the
+    operation that woke them (which itself took effect).
+
+    ``err`` gets a note naming the waker (its raw waker: the data and vtable, which identify
+    the code that built it). The first failure is the one raised, with the later ones named in
+    a note, except that an interrupt (a ``BaseException`` that is not an ``Exception``, e.g.
+    ``KeyboardInterrupt``) outranks an ordinary error, so it is never swallowed.
+    """
+    _add_note(
+        err,
+        f"raised by {op}() of the waker {raw!r}; refexec still woke every other waiter of the "
+        "same event, then re-raised this",
+    )
+    if failure is None:
+        return err
+    if isinstance(failure, Exception) and not isinstance(err, Exception):
+        _add_note(err, f"an earlier waker of the same event also failed: {failure!r}")
+        return err
+    _add_note(failure, f"another waker of the same event also failed: {raw!r} raised {err!r}")
+    return failure
+
+
+def _add_note(err: BaseException, note: str) -> None:
+    """``err.add_note(note)``, also on Python 3.10 (where ``__notes__`` is kept, not shown)."""
+    notes = getattr(err, "__notes__", None)
+    if not isinstance(notes, list):
+        try:
+            err.__notes__ = notes = []  # type: ignore[attr-defined]
+        except AttributeError:  # an exception type without a __dict__: keep it unnoted
+            return
+    notes.append(note)
 
 
 def _register_raw_type(cls: type) -> None:

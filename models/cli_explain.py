@@ -15,6 +15,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from refexec.cli import positive_int
+
 __all__ = ["add_arguments", "mermaid", "run", "step_table"]
 
 
@@ -23,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("property", help="a property ID, e.g. EX-QUEUE-EXACT")
     parser.add_argument("--checker", choices=("exhaustive", "z3"), default="exhaustive",
                         help="where the trace comes from (default: exhaustive)")
-    parser.add_argument("--bound", "--depth", dest="depth", type=int, default=30, metavar="K",
-                        help="z3 BMC depth (default 30)")
+    parser.add_argument("--bound", "--depth", dest="depth", type=positive_int, default=30,
+                        metavar="K", help="z3 BMC depth, at least 1 (default 30)")
     parser.add_argument("--no-mermaid", action="store_true", help="only the table")
 
 

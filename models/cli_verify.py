@@ -15,6 +15,8 @@ import argparse
 import sys
 import time
 
+from refexec.cli import positive_int
+
 __all__ = ["add_arguments", "render_table", "run"]
 
 
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="check only this variant (repeatable); see --list")
     parser.add_argument("--property", action="append", metavar="ID",
                         help="check only this property ID (repeatable), e.g. EX-FIFO")
-    parser.add_argument("--bound", "--depth", dest="depth", type=int, metavar="K",
+    parser.add_argument("--bound", "--depth", dest="depth", type=positive_int, metavar="K",
                         help="BMC depth of the symbolic checker and depth limit of the "
                              "exhaustive one (default: per variant, see PROOFS.md)")
     parser.add_argument("--deep", action="store_true",
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive checker")
     parser.add_argument("--no-symbolic", action="store_true", help="skip the z3 checker")
-    parser.add_argument("--jobs", "-j", type=int, default=2,
+    parser.add_argument("--jobs", "-j", type=positive_int, default=2,
                         help="worker processes (default 2; 1 runs everything in-process)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--list", action="store_true", help="list variants and properties")
