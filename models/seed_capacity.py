@@ -29,36 +29,38 @@ of the free constants (``C``, and where stated the number of tasks ``N`` and a q
   ``C >= 1 /\\ Q(s) /\\ blocked /\\ T_a(s, s')
   /\\ (act in LS u {poll, discard, pending, ready, run_end} \\/ not (blocked' /\\ qlen' = C))``.
 
-**Reachability, for every C >= 1** (one task, as in the seed's program): acceleration of the
-repeated self-wake. ``S(k)`` is the state "the task is being polled and has made k
-``wake_by_ref`` calls": ``loop = POLLING``, ``qlen = k``, the task in class
-``running/w0/e min(k, 2)``, ``blocked = false``, nothing else (everything 0). ``a(k)`` is the
-instance ``wake_by_ref(c = running/w0/e min(k, 2), remote = 0)``. With ``k`` a free integer:
+**Reachability, for every C >= 1 and N >= 1** (acceleration of the repeated send). ``S(k)``
+is the state "one task is being polled and has made k ``wake_by_ref`` calls": ``loop =
+POLLING``, ``qlen = k``, one task in class ``running/w0/e min(k, 2)``, the other ``N - 1``
+unspawned, ``blocked = false``, everything else 0. ``a(k)`` is the instance
+``wake_by_ref(c = running/w0/e min(k, 2), remote = 0)``. With ``k`` a free integer too:
 
 * ``CAP-BASE``: ``init --spawn(remote=0)--> p1 --run_start--> p2 --poll(pending/w0/e1)--> S(0)``,
-  each step valid in ``T`` for every C >= 1 (``p1``, ``p2`` are computed by the model's own
-  effects; the query is ``C >= 1 /\\ s = p /\\ act = i /\\ not (T(s, s') <-> s' = p')``: the step is
-  enabled and leads exactly to ``p'``);
-* ``CAP-STEP``:
-  ``C >= 1 /\\ 0 <= k < C /\\ s = S(k) /\\ act = a(k) /\\ not (T(s, s') <-> s' = S(k+1))``
-  (a wake into a channel with room enqueues and does not block);
-* ``CAP-FINAL``:
-  ``C >= 1 /\\ s = S(C) /\\ act = a(C) /\\ not (T(s, s') <-> s' = S(C)[blocked := true])``.
+  each step valid in ``T`` (``p1``, ``p2`` computed by the model's own effects; per step the
+  query ``C >= 1 /\\ N >= 1 /\\ s = p /\\ act = i /\\ not (T(s, s') <-> s' = p')``: the step is
+  enabled and leads exactly to ``p'``), and ``p3 = S(0)``;
+* ``CAP-STEP``: ``C >= 1 /\\ N >= 1 /\\ 0 <= k < C /\\ s = S(k) /\\ act = a(k)
+  /\\ not (T(s, s') <-> s' = S(k+1))`` (a wake into a channel with room enqueues, no block);
+* ``CAP-FINAL``: ``C >= 1 /\\ N >= 1 /\\ s = S(C) /\\ act = a(C)
+  /\\ not (T(s, s') <-> s' = S(C)[blocked := true])``.
 
 Induction on k: ``S(0)`` is reachable in 3 steps (CAP-BASE); if ``S(k)`` is reachable in
 ``3 + k`` steps and ``k < C`` then ``S(k+1)`` is reachable in ``4 + k`` (CAP-STEP). So ``S(C)`` is
 reached in ``C + 3`` steps with ``blocked = false`` all along (the first C wakes never block), and
 the (C+1)-th wake blocks the loop at step ``C + 4`` (CAP-FINAL): 101 sends at capacity 100, step
-104, as the exhaustive checker measures.
+104, as the exhaustive checker measures. ``CAP-SPAWN`` is the same argument for sends before
+``run()``: ``P(k)`` = k tasks spawned by the executor, ``qlen = k``, ``loop = NOT_STARTED``;
+``I = P(0)``; ``P(k) --spawn(remote=0)--> P(k+1)`` for ``0 <= k < C, k < N``; and for ``N > C``,
+``P(C) --spawn(remote=0)--> P(C)[blocked := true]``: the (C+1)-th spawn blocks at step C + 1.
 
-**No shorter path, for every C >= 1 and N <= C**: the potential
+**No shorter path, for every C >= 1**: the potential
 ``phi(s) = qlen + [loop != NOT_STARTED] + 2 [loop = POLLING] + [blocked]`` starts at 0 and grows by
 at most 1 per step (``CAP-PHI``, per action, any N), and every reachable blocked state has
 ``phi >= C + 4`` when ``N <= C`` (``CAP-PHI-BLOCKED``, by the inductive ``CAP-BEFORE-RUN``: before
-``run()`` the channel holds one entry per spawned task and no waker exists, so a loop-thread send
-can find the channel full only inside a poll). Hence a blocked state is at least ``C + 4`` steps
-from the start: C + 4 is the exact shortest length for one task. With more tasks than capacity
-(N > C), ``phi >= C + 1`` still holds (spawning C + 1 tasks before ``run()`` blocks at step C + 1).
+``run()`` the channel holds one entry per spawned task and no waker exists, so with at most C
+tasks a loop-thread send can find the channel full only inside a poll), ``phi >= C + 1`` for any
+N. Hence with ``N <= C`` a blocked state is at least ``C + 4`` steps from the start (exactly
+``C + 4`` by CAP-FINAL), and with ``N > C`` at least ``C + 1`` (exactly, by CAP-SPAWN).
 
 The whole argument is re-checked against the concrete builds: for C = 2, 3, 5 the parametric
 ``T`` and ``I`` equal the concrete ones under ``C = c`` (:func:`agreement`), and the tests show that
@@ -169,11 +171,12 @@ class CapacityReport:
 
     def headline(self) -> str:
         if self.proved:
-            return ("EX-NO-SELF-BLOCK threshold: proved for every capacity C >= 1 (the loop "
-                    "blocks exactly at a loop-thread send into a full channel; one task waking "
-                    "itself C+1 times in one poll blocks at step C+4, its first C wakes never "
-                    f"block, no run blocks sooner; {len(self.lemmas)} z3 lemmas, "
-                    f"{self.seconds:.1f}s)")
+            return ("EX-NO-SELF-BLOCK threshold: proved for every capacity C >= 1 and every "
+                    "number of tasks (the loop blocks exactly at a loop-thread send that finds "
+                    "qlen = C, and forever; a task waking itself C+1 times in one poll blocks "
+                    "at step C+4, C+1 spawns before run() at step C+1, the first C sends never "
+                    f"block, no run blocks sooner; {len(self.lemmas)} z3 lemmas with C and N "
+                    f"symbolic, {self.seconds:.1f}s)")
         bad = [lem.summary() for lem in self.lemmas.values() if not lem.proved]
         bad += [k for k, ok in self.agreement.items() if not ok]
         return "EX-NO-SELF-BLOCK threshold: NOT proved for every capacity: " + "; ".join(bad)
@@ -397,8 +400,8 @@ def wake_state(ts: TransitionSystem, k: Any, *, blocked: bool = False) -> dict[s
     e = _emin(k)
     cnt = tuple(
         z3.If(e == ce, 1, 0) if (p, w) == (seed.RUNNING, 0) else 0 for (p, w, ce) in cls)
-    return {"cnt": cnt, "unspawned": 0, "qlen": k, "spawners": 0, "loop": seed.POLLING,
-            "blocked": blocked, "lost": 0, "freed": 0}
+    return {"cnt": cnt, "unspawned": ts.bounds.n_tasks - 1, "qlen": k, "spawners": 0,
+            "loop": seed.POLLING, "blocked": blocked, "lost": 0, "freed": 0}
 
 
 def _wake_act(ctx: _Ctx, k: Any) -> Z3Term:
@@ -427,14 +430,15 @@ def lemma_base(ctx: _Ctx) -> Lemma:
         cur = ts.apply(a, p, cur, ctx.o)
         path.append(cur)
     stmt = "init reaches S(0) in 3 steps: spawn, run_start, poll"
-    ok, cex = ctx.unsat(cap >= 1, ctx.u.eq_state(ctx.s0, path[0]), z3.Not(ctx.u.init(0)))
+    hyp = z3.And(cap >= 1, ctx.ts.bounds.n_tasks >= 1)
+    ok, cex = ctx.unsat(hyp, ctx.u.eq_state(ctx.s0, path[0]), z3.Not(ctx.u.init(0)))
     if not ok:
         return Lemma("CAP-BASE", stmt, False, time.perf_counter() - t0, "init", cex)
     for lab, pre, post in zip(labels, path[:-1], path[1:], strict=True):
-        ok, cex = ctx.unsat(cap >= 1, _exact_step(ctx, pre, ctx.index(lab), post))
+        ok, cex = ctx.unsat(hyp, _exact_step(ctx, pre, ctx.index(lab), post))
         if not ok:
             return Lemma("CAP-BASE", stmt, False, time.perf_counter() - t0, lab, cex)
-    ok, cex = ctx.unsat(cap >= 1, z3.Not(ctx.u.eq_state(path[-1], wake_state(ts, 0))))
+    ok, cex = ctx.unsat(hyp, z3.Not(ctx.u.eq_state(path[-1], wake_state(ts, 0))))
     if not ok:
         return Lemma("CAP-BASE", stmt, False, time.perf_counter() - t0, "S(0)", cex)
     return Lemma("CAP-BASE", stmt, True, time.perf_counter() - t0)
@@ -445,7 +449,7 @@ def lemma_step(ctx: _Ctx, *, upto: Callable[[Any, Any], Any] = lambda k, c: k < 
     ``upto`` replaces ``k < C`` (the test that ``k <= C`` fails)."""
     t0 = time.perf_counter()
     cap, ts = ctx.ts.bounds["capacity"], ctx.ts
-    ok, cex = ctx.unsat(cap >= 1, K >= 0, upto(K, cap),
+    ok, cex = ctx.unsat(cap >= 1, ctx.ts.bounds.n_tasks >= 1, K >= 0, upto(K, cap),
                         _exact_step(ctx, wake_state(ts, K), _wake_act(ctx, K),
                                     wake_state(ts, K + 1)))
     return Lemma("CAP-STEP", "for 0 <= k < C the (k+1)-th wake enqueues: S(k) -> S(k+1)", ok,
@@ -456,10 +460,44 @@ def lemma_final(ctx: _Ctx) -> Lemma:
     """CAP-FINAL: ``S(C) --a(C)--> S(C)[blocked := true]``, the only successor by ``a(C)``."""
     t0 = time.perf_counter()
     cap, ts = ctx.ts.bounds["capacity"], ctx.ts
-    ok, cex = ctx.unsat(cap >= 1, _exact_step(ctx, wake_state(ts, cap), _wake_act(ctx, cap),
+    ok, cex = ctx.unsat(cap >= 1, ctx.ts.bounds.n_tasks >= 1,
+                        _exact_step(ctx, wake_state(ts, cap), _wake_act(ctx, cap),
                                               wake_state(ts, cap, blocked=True)))
     return Lemma("CAP-FINAL", "the (C+1)-th wake blocks: S(C) -> S(C) with blocked", ok,
                  time.perf_counter() - t0, "" if ok else "k = C", cex)
+
+
+def spawn_state(ts: TransitionSystem, k: Any, *, blocked: bool = False) -> dict[str, Value]:
+    """``P(k)``: before ``run()``, ``k`` tasks spawned by the executor, each with its one entry."""
+    cls = seed.classes(int(ts.bounds["wakers"]))
+    fresh = seed.class_index(cls, seed.PENDING, 0, 1)
+    cnt = tuple(k if i == fresh else 0 for i in range(len(cls)))
+    return {"cnt": cnt, "unspawned": ts.bounds.n_tasks - k, "qlen": k, "spawners": 0,
+            "loop": seed.NOT_STARTED, "blocked": blocked, "lost": 0, "freed": 0}
+
+
+def lemma_spawn(ctx: _Ctx) -> Lemma:
+    """CAP-SPAWN, the "before run()" form, any N: ``I = P(0)``; for ``0 <= k < C, k < N``:
+    ``P(k) --spawn(remote=0)--> P(k+1)`` only; for ``N > C``: ``P(C) --spawn(remote=0)-->
+    P(C)[blocked := true]`` only. So C spawns before ``run()`` never block and the (C+1)-th
+    blocks at step C + 1 (the shortest possible: CAP-PHI-BLOCKED's ``phi >= C + 1``)."""
+    t0 = time.perf_counter()
+    cap, ts, n = ctx.ts.bounds["capacity"], ctx.ts, ctx.ts.bounds.n_tasks
+    stmt = "C spawns before run() never block; the (C+1)-th blocks (N > C): P(k) -> P(k+1)"
+    spawn = ctx.index("spawn(remote=0)")
+    queries = {
+        "init = P(0)": [cap >= 1, n >= 0, ctx.u.eq_state(ctx.s0, spawn_state(ts, 0)),
+                        z3.Not(ctx.u.init(0))],
+        "0 <= k < C, k < N": [cap >= 1, K >= 0, cap > K, n > K, _exact_step(
+            ctx, spawn_state(ts, K), spawn, spawn_state(ts, K + 1))],
+        "k = C < N": [cap >= 1, n > cap, _exact_step(
+            ctx, spawn_state(ts, cap), spawn, spawn_state(ts, cap, blocked=True))],
+    }
+    for case, q in queries.items():
+        ok, cex = ctx.unsat(*q)
+        if not ok:
+            return Lemma("CAP-SPAWN", stmt, False, time.perf_counter() - t0, case, cex)
+    return Lemma("CAP-SPAWN", stmt, True, time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,13 +529,10 @@ def agreement(sizes: Sequence[int] = (2, 3, 5), mutant: str | None = None) -> di
 def prove_capacity(progress: ProgressFn = _noop, mutant: str | None = None) -> CapacityReport:
     """Every lemma of the module docstring, and :func:`agreement` for C = 2, 3, 5."""
     t0 = time.perf_counter()
-    any_n = _Ctx(capacity_system(n_tasks=NT, mutant=mutant), "n.")
-    one = _Ctx(capacity_system(n_tasks=1, mutant=mutant), "o.")
+    ctx = _Ctx(capacity_system(n_tasks=NT, mutant=mutant), "n.")  # C and N both free
     lemmas: dict[str, Lemma] = {}
-    for fn, ctx in ((lemma_range, any_n), (lemma_block_step, any_n),
-                    (lemma_block_forever, any_n), (lemma_phi, any_n), (lemma_before_run, any_n),
-                    (lemma_phi_blocked, any_n), (lemma_base, one), (lemma_step, one),
-                    (lemma_final, one)):
+    for fn in (lemma_range, lemma_block_step, lemma_block_forever, lemma_phi, lemma_before_run,
+               lemma_phi_blocked, lemma_base, lemma_step, lemma_final, lemma_spawn):
         lem = fn(ctx)
         lemmas[lem.id] = lem
         progress(f"seed, any capacity: {lem.summary()} ({lem.seconds:.2f}s)")
