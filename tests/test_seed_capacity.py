@@ -34,7 +34,7 @@ from refexec.models.seed_capacity import (
     lemma_step,
     prove_capacity,
 )
-from refexec.models.symbolic import _z, bmc
+from refexec.models.symbolic import SymbolicMisuse, _z, bmc, encoding_width
 
 
 def test_every_lemma_is_proved_for_every_capacity() -> None:
@@ -225,3 +225,10 @@ def test_lemmas_hold_at_concrete_capacities(c: int) -> None:
                lemma_spawn):
         lem = fn(ctx)
         assert lem.proved, lem.summary()
+
+
+def test_bit_vector_encoding_refuses_a_symbolic_capacity() -> None:
+    """The default bit-vector width is computed from the sort bounds; with C symbolic there is
+    none, and the encoder says so instead of failing inside z3."""
+    with pytest.raises(SymbolicMisuse, match="exact integers"):
+        encoding_width(capacity_system())
