@@ -809,10 +809,13 @@ def check_variant(
 
 def _capacity_theorem(report: VariantReport, bounds: Bounds, chc: dict[str, Verdict],
                       progress: ProgressFn) -> None:
-    """The seed's EX-NO-SELF-BLOCK threshold for every capacity (``seed_capacity``). For one
-    task it also gives z3's verdict at this instance's capacity c: violated, shortest path
-    exactly c + 4 steps (CAP-BASE/STEP/FINAL reach it, CAP-PHI* exclude a shorter one), which
-    then takes part in the agreement check against the exhaustive checker's length."""
+    """The seed's EX-NO-SELF-BLOCK threshold for every capacity (``seed_capacity``). At this
+    instance's capacity c and N tasks it also gives z3's verdict: violated, shortest path
+    exactly c + 4 steps for 1 <= N <= c (CAP-BASE/STEP/FINAL reach it, CAP-PHI* exclude a
+    shorter one) and c + 1 for N > c (CAP-SPAWN), which then takes part in the agreement check
+    against the exhaustive checker's length. Only for the instance the lemmas are about (the
+    default wakers and spawners bounds)."""
+    from refexec.models import seed  # noqa: PLC0415
     from refexec.models.seed_capacity import prove_capacity  # noqa: PLC0415
 
     progress("seed: EX-NO-SELF-BLOCK for every capacity (z3 lemmas, C symbolic) ...")
@@ -820,11 +823,13 @@ def _capacity_theorem(report: VariantReport, bounds: Bounds, chc: dict[str, Verd
     report.capacity = cap.headline()
     report.capacity_ok = cap.proved
     report.capacity_lemmas = {lid: lem.summary() for lid, lem in cap.lemmas.items()}
-    c = dict(bounds.extra).get("capacity")
+    c, n = dict(bounds.extra).get("capacity"), bounds.n_tasks
     pid = "EX-NO-SELF-BLOCK"
-    if cap.proved and bounds.n_tasks == 1 and isinstance(c, int) and c >= 1 and (
-            pid not in chc or chc[pid].status in ("unknown", "skipped")):
-        chc[pid] = Verdict("violated", c + 4,
+    if not (isinstance(c, int) and c >= 1 and n >= 1
+            and dict(bounds.extra) == dict(seed.default_bounds(1, capacity=c).extra)):
+        return
+    if cap.proved and (pid not in chc or chc[pid].status in ("unknown", "skipped")):
+        chc[pid] = Verdict("violated", c + 4 if n <= c else c + 1,
                            method=f"z3 capacity theorem (every C >= 1), at C = {c}")
 
 

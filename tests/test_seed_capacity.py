@@ -232,3 +232,23 @@ def test_bit_vector_encoding_refuses_a_symbolic_capacity() -> None:
     none, and the encoder says so instead of failing inside z3."""
     with pytest.raises(SymbolicMisuse, match="exact integers"):
         encoding_width(capacity_system())
+
+
+@pytest.mark.parametrize(("n", "c", "shortest"), [
+    (1, 2, 6),
+    pytest.param(2, 3, 7, marks=pytest.mark.deep),
+    pytest.param(4, 3, 4, marks=pytest.mark.deep),
+])
+def test_verify_enters_the_theorem_verdict_and_it_agrees(n: int, c: int, shortest: int) -> None:
+    """refexec verify puts the theorem's length at the instance's capacity into the seed's
+    EX-NO-SELF-BLOCK cell (C + 4 for N <= C, C + 1 for N > C), and the agreement check compares
+    it with the exhaustive checker's shortest counterexample."""
+    from refexec.models.verify import check_variant  # noqa: PLC0415
+
+    rep = check_variant("seed", properties=["EX-NO-SELF-BLOCK"],
+                        bounds=seed.default_bounds(n, capacity=c), depth=shortest + 1)
+    cell = rep.cells["EX-NO-SELF-BLOCK"]
+    assert rep.capacity_ok is True and "every capacity" in rep.capacity
+    assert "capacity theorem" in cell.chc.method
+    assert cell.chc.depth == cell.exhaustive.depth == shortest
+    assert cell.agree
