@@ -83,10 +83,11 @@ def render_table(report: object) -> str:
         "proved: for unbounded depth (z3 inductive invariant / k-induction);  <=k: no violation "
         "within k steps (z3 BMC);  holds: every reachable state of the instance (exhaustive);  "
         "viol@n: shortest counterexample has n steps (both checkers; * = exhaustive only, "
-        "deeper than the z3 bound);  c: z3's unbounded CHC engine (Spacer) confirms it beyond "
-        "the BMC bound (viol@nc: its counterexample has n steps; provedc: Spacer's inductive "
-        "invariant, re-checked by z3; the seed's 104-step EX-NO-SELF-BLOCK is tried with "
-        "--deep only and is not confirmed by z3 within its budget: spec/PROOFS.md section 9);  "
+        "deeper than the z3 bound);  c: z3 confirms it beyond the BMC bound, by its unbounded "
+        "CHC engine Spacer or by a parametric theorem (viol@nc: its counterexample has n "
+        "steps; provedc: Spacer's inductive invariant, re-checked by z3; the seed's 104-step "
+        "EX-NO-SELF-BLOCK is confirmed by the z3 capacity theorem for every C instead: "
+        "spec/PROOFS.md section 11);  "
         "!: differs from the expectation;  DISAGREE: the checkers contradict each other"
     )
     extras = []
@@ -102,7 +103,8 @@ def render_table(report: object) -> str:
             aux = [x for x in v.inductive if x.startswith("AUX-")]
             extras.append(f"{v.name}: inductive invariant = TYPE-OK + properties + "
                           f"{len(aux)} auxiliary invariants ({', '.join(aux)})")
-        chc = {pid: c.chc.text() for pid, c in v.cells.items() if c.chc.status != "skipped"}
+        chc = {pid: c.chc.text() for pid, c in v.cells.items()
+               if c.chc.status != "skipped" and "capacity theorem" not in c.chc.method}
         if chc:
             extras.append(f"{v.name}: z3 CHC/Spacer (unbounded): "
                           + ", ".join(f"{pid} {t}" for pid, t in chc.items()))
@@ -112,6 +114,11 @@ def render_table(report: object) -> str:
                 f"{v.name}: for ANY number of tasks (z3 CHC on the counter abstraction, N "
                 f"symbolic; side conditions {'checked' if ok else 'FAILED'}): "
                 + ", ".join(f"{pid} {t}" for pid, t in v.any_n.items()))
+        if v.capacity:
+            at = [f"; at this instance's {c.chc.method.rsplit(', at ', 1)[-1]}: "
+                  f"{pid} {c.chc.text()}, shortest (exhaustive: {c.exhaustive.text()})"
+                  for pid, c in v.cells.items() if "capacity theorem" in c.chc.method]
+            extras.append(f"{v.name}: {v.capacity}{''.join(at)}")
         if v.never_fired:
             extras.append(f"{v.name}: actions never fired: {', '.join(v.never_fired)}")
         if v.witnesses_missing:

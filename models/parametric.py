@@ -42,8 +42,8 @@ from typing import Any
 import z3  # type: ignore[import-untyped]
 from refexec.models import seed
 from refexec.models.chc import chc_check
-from refexec.models.symbolic import CheckResult, Unroller, Z3Ops
-from refexec.models.system import Bounds, TransitionSystem
+from refexec.models.symbolic import CheckResult, Unroller, Z3Ops, type_ok_property
+from refexec.models.system import Bounds, Property, TransitionSystem
 
 __all__ = ["ParametricReport", "seed_any_n", "seed_parametric", "transition_independent_of_n"]
 
@@ -122,6 +122,41 @@ def transition_independent_of_n(
     return out
 
 
+def counting_invariants(
+    ts_n: TransitionSystem, aux: Sequence[Property] | None = None
+) -> tuple[list[Property], bool]:
+    """``TYPE-OK`` and ``AUX-SEED-TASKS`` (``sum cnt + unspawned + lost + freed = N``), proved
+    inductive with N symbolic, for :func:`refexec.models.chc.chc_check`'s ``assume``::
+
+        N >= 0 /\\ I(s) /\\ not A(s)                 unsat   (initiation)
+        A(s) /\\ T_a(s, s') /\\ not A(s')            unsat   for every action a (consecution)
+
+    with ``A = TypeOK /\\ AUX-SEED-TASKS``. The CHC initial clause holds only for N >= 0 (it
+    contains ``TypeOK``, and ``0 <= unspawned = N``), so ``A`` holds in every state that
+    ``Reach`` can contain and assuming it changes no answer. Returns ``(A, proved)``; ``A`` is
+    empty if a query fails. ``aux`` replaces AUX-SEED-TASKS (the test that TypeOK alone is not
+    inductive: a class count could go negative while another exceeds N).
+    """
+    from refexec.models.verify import seed_aux_invariants  # noqa: PLC0415
+
+    cands = [type_ok_property(), *(seed_aux_invariants(ts_n) if aux is None else aux)]
+    u = Unroller(ts_n, Z3Ops(), tag="inv.")
+
+    def holds(k: int) -> Any:
+        return z3.And(*[z3.Not(u.bad(c, k)) for c in cands])
+
+    queries = [z3.And(N >= 0, u.init(0), z3.Not(holds(0)))]
+    queries += [z3.And(holds(0), u.trans(0, u.action_indices(a.name)), z3.Not(holds(1)))
+                for a in ts_n.actions]
+    for q in queries:
+        sv = z3.Solver()
+        sv.set("timeout", 60_000)
+        sv.add(q)
+        if sv.check() != z3.unsat:
+            return [], False
+    return cands, True
+
+
 def seed_any_n(
     properties: Sequence[str] | None = None,
     *,
@@ -138,11 +173,13 @@ def seed_any_n(
     ts = seed_parametric(**extra)
     report = ParametricReport({})
     report.side_conditions = transition_independent_of_n(ts, (1, 2, 3), **extra)
+    assume, ok = counting_invariants(ts)
+    report.side_conditions["TYPE-OK and AUX-SEED-TASKS inductive for every N"] = ok
     progress(f"seed, any N: side conditions {report.side_conditions}")
     for p in ts.properties:
         if properties is not None and p.id not in properties:
             continue
-        res = chc_check(ts, p, timeout=timeout, params=[N], progress=progress)
+        res = chc_check(ts, p, timeout=timeout, params=[N], assume=assume, progress=progress)
         r = res.result
         if r.status == "proved":
             r.method = "CHC/Spacer, any number of tasks"

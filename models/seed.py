@@ -135,6 +135,14 @@ class _Seed:
         lb = self.lb_total(cnt, o)
         return o.And(lb <= qlen, o.Or(self.many(cnt, o) > 0, lb == qlen))
 
+    def room(self, qlen: Value) -> Value:
+        """A send from another thread waits until the channel has room: its guard."""
+        return qlen < self.CAP
+
+    def full(self, qlen: Value) -> Value:
+        """A send from the loop's own thread finds the channel full: it blocks the loop."""
+        return qlen >= self.CAP
+
     def local_ok(self, s: View, o: Ops) -> Value:
         return o.And(o.Or(s.loop == NOT_STARTED, s.loop == POLLING), o.Not(s.blocked))
 
@@ -145,7 +153,7 @@ class _Seed:
 
     def actions(self) -> tuple[Action, ...]:
         acts: list[Action] = []
-        cls, CAP, W, SP = self.cls, self.CAP, self.W, self.SP
+        cls, W, SP = self.cls, self.W, self.SP
         R = (0, 1)
         class_names = tuple(class_name(c) for c in cls)
 
@@ -163,18 +171,18 @@ class _Seed:
             moved["qlen"] = s.qlen + 1
             if remote:
                 return moved
-            full = s.qlen >= CAP
+            full = self.full(s.qlen)
             res = {k: o.If(full, getattr(s, k), v) for k, v in moved.items()}
             res["blocked"] = full
             return res
 
         def g_where(s: View, o: Ops, remote: int) -> Value:
-            return s.qlen < CAP if remote else self.local_ok(s, o)
+            return self.room(s.qlen) if remote else self.local_ok(s, o)
 
         # spawn
         def g_spawn(s: View, o: Ops, remote: int) -> Value:
             if remote:
-                where = o.And(s.spawners > 0, s.qlen < CAP, s.loop != RETURNED)
+                where = o.And(s.spawners > 0, self.room(s.qlen), s.loop != RETURNED)
             else:
                 # a sender to clone: the executor's own (before run()), a spawner's, or the
                 # running task's (the seed's exercise 1: spawn from inside a future)

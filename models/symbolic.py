@@ -627,6 +627,10 @@ def encoding_width(ts: TransitionSystem) -> int:
     total = 64
     for v in ts.variables:
         if v.sort.kind == "int":
+            if not (isinstance(v.sort.lo, int) and isinstance(v.sort.hi, int)):
+                raise SymbolicMisuse(
+                    f"{ts.name}: {v.name} has a symbolic sort bound ({v.sort.lo}..{v.sort.hi}); "
+                    "a parametric model needs exact integers: pass ops=Z3Ops()")
             total += max(abs(v.sort.lo), abs(v.sort.hi), 1) * max(v.length, 1)
     return max(8, (4 * total).bit_length() + 1)
 

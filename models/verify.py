@@ -484,6 +484,11 @@ class VariantReport:
     any_n: dict[str, str] = field(default_factory=dict)
     """property -> verdict for every number of tasks (:mod:`refexec.models.parametric`)."""
     any_n_side_conditions: dict[str, bool] = field(default_factory=dict)
+    capacity: str = ""
+    """The seed's self-deadlock threshold for every capacity (:mod:`refexec.models.seed_capacity`):
+    its headline, or empty when not run."""
+    capacity_ok: bool | None = None
+    capacity_lemmas: dict[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -538,7 +543,8 @@ class VariantReport:
             return self.proved and self.as_expected
         if self.kind == "mutant":
             return self.caught and not self.disagreements()
-        return self.as_expected and all(self.any_n_side_conditions.values())
+        return (self.as_expected and all(self.any_n_side_conditions.values())
+                and self.capacity_ok is not False)
 
     def status_text(self) -> str:
         if self.kind == "reference":
@@ -573,6 +579,9 @@ class VariantReport:
         if self.any_n:
             out["any_number_of_tasks"] = {
                 "results": self.any_n, "side_conditions": self.any_n_side_conditions}
+        if self.capacity:
+            out["every_capacity"] = {"ok": self.capacity_ok, "headline": self.capacity,
+                                     "lemmas": self.capacity_lemmas}
         return out
 
 
@@ -642,15 +651,19 @@ def _from_symbolic(r: CheckResult) -> Verdict:
 
 CHC_VARIANTS = ("seed",)
 """Variants also checked by the unbounded CHC engine (:mod:`refexec.models.chc`): the seed, whose
-deepest finding (EX-NO-SELF-BLOCK, 104 steps) is far beyond the BMC bound."""
+deepest finding (EX-NO-SELF-BLOCK, 104 steps) is far beyond the BMC bound. That one is
+confirmed by z3 on every run through the capacity theorem (:mod:`refexec.models.seed_capacity`)
+instead."""
 
 CHC_DEEP_ONLY: dict[str, tuple[str, ...]] = {"seed": ("EX-NO-SELF-BLOCK",)}
-"""(variant, property) pairs whose CHC check takes minutes: run with ``--deep`` only."""
+"""(variant, property) pairs whose CHC check takes minutes: run with ``--deep`` only (Spacer does
+not finish EX-NO-SELF-BLOCK at capacity 100; kept as a record, spec/PROOFS.md section 9)."""
 
 
-ANY_N_DEFAULT = ("EX-FINAL", "EX-ONE-POLLER")
-"""The seed properties proved for any number of tasks in the default run (seconds each); the
-others that hold (EX-RUN-END) are tried with ``--deep``."""
+ANY_N_DEFAULT = ("EX-FINAL", "EX-ONE-POLLER", "EX-RUN-END")
+"""The seed properties proved for any number of tasks in the default run (under a second each,
+with TYPE-OK and AUX-SEED-TASKS proved for every N and assumed:
+:func:`refexec.models.parametric.counting_invariants`)."""
 
 
 def chc_timeout(variant: str, pid: str, deep: bool) -> float:
@@ -780,6 +793,8 @@ def check_variant(
                              **dict(bounds.extra))
             report.any_n = {pid: r.summary() for pid, r in par.results.items()}
             report.any_n_side_conditions = par.side_conditions
+            if "EX-NO-SELF-BLOCK" in {p.id for p in props}:
+                _capacity_theorem(report, bounds, chc, progress)
 
     for p in props:
         cells[p.id] = Cell(
@@ -790,6 +805,32 @@ def check_variant(
     report.seconds = time.perf_counter() - t0
     progress(f"{variant}: {report.status_text()} ({report.seconds:.1f}s)")
     return report
+
+
+def _capacity_theorem(report: VariantReport, bounds: Bounds, chc: dict[str, Verdict],
+                      progress: ProgressFn) -> None:
+    """The seed's EX-NO-SELF-BLOCK threshold for every capacity (``seed_capacity``). At this
+    instance's capacity c and N tasks it also gives z3's verdict: violated, shortest path
+    exactly c + 4 steps for 1 <= N <= c (CAP-BASE/STEP/FINAL reach it, CAP-PHI* exclude a
+    shorter one) and c + 1 for N > c (CAP-SPAWN), which then takes part in the agreement check
+    against the exhaustive checker's length. Only for the instance the lemmas are about (the
+    default wakers and spawners bounds)."""
+    from refexec.models import seed  # noqa: PLC0415
+    from refexec.models.seed_capacity import prove_capacity  # noqa: PLC0415
+
+    progress("seed: EX-NO-SELF-BLOCK for every capacity (z3 lemmas, C symbolic) ...")
+    cap = prove_capacity(progress)
+    report.capacity = cap.headline()
+    report.capacity_ok = cap.proved
+    report.capacity_lemmas = {lid: lem.summary() for lid, lem in cap.lemmas.items()}
+    c, n = dict(bounds.extra).get("capacity"), bounds.n_tasks
+    pid = "EX-NO-SELF-BLOCK"
+    if not (isinstance(c, int) and c >= 1 and n >= 1
+            and dict(bounds.extra) == dict(seed.default_bounds(1, capacity=c).extra)):
+        return
+    if cap.proved and (pid not in chc or chc[pid].status in ("unknown", "skipped")):
+        chc[pid] = Verdict("violated", c + 4 if n <= c else c + 1,
+                           method=f"z3 capacity theorem (every C >= 1), at C = {c}")
 
 
 def _check_variant_job(args: tuple[str, dict[str, Any]]) -> VariantReport:
