@@ -182,7 +182,8 @@ class WaitQueue:
         waiters, self._waiters = self._waiters, {}
         wakers = []
         for e in waiters:
-            wakers.append(_chosen(e, how))
+            if e.state == _QUEUED:  # else dropped meanwhile (a __del__ run by the GC)
+                wakers.append(_chosen(e, how))
         _call(wakers)
         return len(wakers)
 
@@ -311,7 +312,7 @@ class Wait(FutureBase[T], Generic[T]):
         e.state = _DONE
         q = self._queue
         if st == _QUEUED:
-            del q._waiters[e]
+            q._waiters.pop(e, None)  # absent only while notify_all/close is taking it out
             w = e.waker
             e.waker = None
             assert w is not None
