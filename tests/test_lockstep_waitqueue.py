@@ -14,6 +14,8 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.waitqueue_lockstep import (
+    ExecutorSemaphore2Lockstep,
+    ExecutorSemaphoreLockstep,
     SemaphoreWaitQueueLockstep,
     WaitQueueLockstep,
 )
@@ -24,6 +26,10 @@ WaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
 SemaphoreWaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
 TestWaitQueueLockstep = WaitQueueLockstep.TestCase
 TestSemaphoreWaitQueueLockstep = SemaphoreWaitQueueLockstep.TestCase
+ExecutorSemaphoreLockstep.TestCase.settings = lockstep_settings(max_examples=200, steps=30)
+ExecutorSemaphore2Lockstep.TestCase.settings = lockstep_settings(max_examples=200, steps=30)
+TestLockOnExecutorLockstep = ExecutorSemaphoreLockstep.TestCase
+TestSemaphoreOnExecutorLockstep = ExecutorSemaphore2Lockstep.TestCase
 
 
 class _Lifo(WaitQueue):
@@ -105,3 +111,25 @@ def test_cancel_of_a_granted_waiter_passes_the_lock_on() -> None:
     assert m.counters[1].wakes == 1
     assert m.counters[2].wakes == 1
     assert [c.live for c in m.counters] == [0, 0, 0]
+
+
+def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine on the real executor can fail: with pass-on removed from ``Wait.drop`` a
+    cancelled chosen task takes its permit with it, and the abstraction differs from the
+    model."""
+    original = Wait.drop
+
+    def swallowing_drop(self: Wait[Any]) -> None:
+        if self.state in (Woken.GRANTED, Woken.NOTIFIED):
+            self._entry = None
+            self._fin = 6
+            return
+        original(self)
+
+    monkeypatch.setattr(Wait, "drop", swallowing_drop)
+    with pytest.raises(AssertionError, match="abstraction"):
+        run_state_machine_as_test(ExecutorSemaphoreLockstep, settings=settings(
+            lockstep_settings(max_examples=1000, steps=30), database=None,
+            phases=[Phase.generate]))

@@ -39,7 +39,13 @@ from refexec.poll import Pending, Ready
 from refexec.waitqueue import Wait, WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
-__all__ = ["CountingWaker", "WaitQueueLockstep", "abstraction"]
+__all__ = [
+    "CountingWaker",
+    "ExecutorSemaphore2Lockstep",
+    "ExecutorSemaphoreLockstep",
+    "WaitQueueLockstep",
+    "abstraction",
+]
 
 N_TASKS = 3
 
@@ -241,5 +247,131 @@ class WaitQueueLockstep(RuleBasedStateMachine):
 
 class SemaphoreWaitQueueLockstep(WaitQueueLockstep):
     """The same machine with two permits."""
+
+    permits = 2
+
+
+class ExecutorSemaphoreLockstep(RuleBasedStateMachine):
+    """``refexec.Semaphore`` used by tasks of a real :class:`refexec.Executor`, against the model.
+
+    Task t runs ``await sem.acquire()`` and finishes holding the permit; the machine releases
+    it later from outside (``release``). Polls happen only in ``ex.step()``, one per rule or a
+    short run of them, each fired in the model as what it was: a fresh task's first poll is
+    ``acquire(t)`` (it finished) or ``park(t)`` (it waits); a chosen task's poll is
+    ``poll_chosen(t)``. ``JoinHandle.cancel()`` is ``cancel_queued`` / ``cancel_chosen``. The
+    abstraction reads the semaphore's queue (a queued entry's waker is the task's own
+    JoinHandle) and the tasks' states.
+    """
+
+    permits = 1
+
+    def __init__(self) -> None:
+        from refexec import Executor, Semaphore  # noqa: PLC0415
+
+        super().__init__()
+        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
+        self.m = ConcreteModel(self.system)
+        self.s = self.m.initial()
+        self.ex = Executor()
+        self.sem = Semaphore(self.permits)
+        self.handles: list[Any] = [None] * N_TASKS
+        self.held = [0] * N_TASKS
+
+    def enabled(self, name: str, **params: int) -> bool:
+        return bool(self.m.is_enabled(self.s, self.system.action(name), params))
+
+    def fire(self, name: str, **params: int) -> None:
+        before = self.s
+        self.s = self.m.step(before, name, **params)
+        bad = self.m.check_step(before, self.s, name, params)
+        assert not bad, f"{name}{params} breaks {bad}"
+
+    def task_of(self, handle: Any) -> int:
+        return next(t for t, h in enumerate(self.handles) if h is handle)
+
+    def step_once(self) -> int:
+        """One ``ex.step()``; fire what the polled task did; return the task."""
+        before = [h.poll_count if h is not None else 0 for h in self.handles]
+        assert self.ex.step()
+        after = [h.poll_count if h is not None else 0 for h in self.handles]
+        (t,) = [t for t in range(N_TASKS) if after[t] != before[t]]
+        h = self.handles[t]
+        if after[t] == 1:
+            self.fire("acquire" if h.done() else "park", t=t)
+        else:
+            assert h.done()
+            self.fire("poll_chosen", t=t)
+        if h.done():
+            h.result()
+            self.held[t] = 1
+        return t
+
+    def chosen(self) -> list[int]:
+        return [t for t in range(N_TASKS) if self.s["ws"][t] >= model.GRANTED]
+
+    @precondition(lambda self: any(
+        self.enabled("acquire", t=t) or self.enabled("park", t=t) for t in range(N_TASKS)))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def spawn_waiter(self, k: int) -> None:
+        ts = [t for t in range(N_TASKS)
+              if self.enabled("acquire", t=t) or self.enabled("park", t=t)]
+        t = ts[k % len(ts)]
+        self.handles[t] = self.ex.spawn(self.sem.acquire())
+        while self.step_once() != t:  # chosen tasks queued before it are polled first
+            pass
+
+    @precondition(lambda self: bool(self.chosen()))
+    @rule()
+    def step(self) -> None:
+        self.step_once()
+
+    @precondition(lambda self: any(self.enabled("release", t=t) for t in range(N_TASKS)))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def release(self, k: int) -> None:
+        ts = [t for t in range(N_TASKS) if self.enabled("release", t=t)]
+        t = ts[k % len(ts)]
+        self.held[t] = 0
+        self.handles[t] = None
+        self.sem.release()
+        self.fire("release", t=t)
+
+    @precondition(lambda self: any(
+        self.enabled("cancel_queued", t=t) or self.enabled("cancel_chosen", t=t)
+        for t in range(N_TASKS)))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def cancel(self, k: int) -> None:
+        ts = [t for t in range(N_TASKS)
+              if self.enabled("cancel_queued", t=t) or self.enabled("cancel_chosen", t=t)]
+        t = ts[k % len(ts)]
+        queued = self.s["ws"][t] == model.QUEUED
+        assert self.handles[t].cancel()
+        self.handles[t] = None
+        self.fire("cancel_queued" if queued else "cancel_chosen", t=t)
+
+    @invariant()
+    def refines_the_model(self) -> None:
+        wq = self.sem._q
+        q = [self.task_of(e.waker._raw.data) for e in wq.waiters()]  # type: ignore[union-attr]
+        ws = []
+        for t, h in enumerate(self.handles):
+            if h is None or h.done():
+                ws.append(model.OUT)
+            elif t in q:
+                ws.append(model.QUEUED)
+            else:
+                ws.append(model.GRANTED)  # woken by a release, not yet polled
+        got = {
+            "ws": tuple(ws), "held": tuple(self.held), "permits": wq.permits,
+            "q": tuple(q + [N_TASKS] * (N_TASKS - len(q))), "qlen": len(q), "closed": False,
+        }
+        want = {k: self.s[k] for k in got}
+        assert got == want, f"abstraction {got} != model {want}"
+        assert self.m.check(self.s) == []
+        wq.check_invariants()
+        self.ex.check_invariants()
+
+
+class ExecutorSemaphore2Lockstep(ExecutorSemaphoreLockstep):
+    """Two permits."""
 
     permits = 2
