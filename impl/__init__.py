@@ -16,6 +16,16 @@ from refexec.executor import (
     TaskSnapshot,
 )
 from refexec.future import Future, FutureBase, spawn, yield_now
+from refexec.locks import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Lock,
+    Queue,
+    QueueEmpty,
+    QueueFull,
+    Semaphore,
+)
 from refexec.poll import Pending, PendingType, Poll, Ready
 from refexec.simple import SimpleExecutor, SimpleSnapshot, SimpleTaskSnapshot
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
@@ -32,9 +42,20 @@ from refexec.sync import (
     oneshot,
 )
 from refexec.trace import Trace, TraceEvent
+from refexec.waitqueue import WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, noop_waker
 
 __all__ = [
+    "Barrier",
+    "BoundedSemaphore",
+    "Condition",
+    "Lock",
+    "Queue",
+    "QueueEmpty",
+    "QueueFull",
+    "Semaphore",
+    "WaitQueue",
+    "Woken",
     "ChannelClosed",
     "ChannelEmpty",
     "ChannelFull",

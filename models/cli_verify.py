@@ -4,9 +4,9 @@ With no arguments: the reference design, the seed and every mutant, each through
 checker and the z3 checker (BMC, and for the reference an unbounded proof plus termination);
 progress on stderr, then a table variant x property -> ``proved`` / ``<=k`` (holds up to bound
 k) / ``viol@n`` (violated, shortest counterexample has n steps), and a summary line. Exit status
-0 exactly when the reference design is proved, every mutant is caught by both checkers, the
-seed's findings are as expected and the two checkers agree everywhere; 1 otherwise; 2 for a
-usage error.
+0 exactly when the reference design and the wait queue are proved, every mutant is caught by
+both checkers, the seed's findings are as expected and the two checkers agree everywhere; 1
+otherwise; 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -128,9 +128,11 @@ def render_table(report: object) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from refexec.models import variants as registry  # noqa: PLC0415
-    from refexec.models.properties import ALL_IDS  # noqa: PLC0415
+    from refexec.models.properties import ALL_IDS as EX_IDS  # noqa: PLC0415
     from refexec.models.verify import verify  # noqa: PLC0415
+    from refexec.models.waitqueue import WQ_IDS  # noqa: PLC0415
 
+    ALL_IDS = (*EX_IDS, *WQ_IDS)
     if args.list:
         print("variants:  " + ", ".join(registry.VARIANTS))
         print("properties: " + ", ".join(ALL_IDS))

@@ -2,7 +2,9 @@
 
 * :data:`VARIANTS` — name -> builder ``(Bounds) -> TransitionSystem``: ``"reference"`` (the design
   of ``refexec.Executor``), ``"seed"`` (the seed's design, counter-abstracted, at capacity 100),
-  and one ``"mutant:<slug>"`` per mutant of :mod:`refexec.models.mutants`.
+  and one ``"mutant:<slug>"`` per mutant of :mod:`refexec.models.mutants`; ``"waitqueue"``
+  (the wait queue of the sync primitives, :mod:`refexec.models.waitqueue`) and one
+  ``"mutant:wq-<slug>"`` per wait-queue mutant.
 * :data:`MUTANTS` — the mutant variant names, in a fixed order.
 * :func:`default_bounds` — the small bounds the default ``refexec verify`` run uses.
 * :data:`EXPECTED` — variant -> property ID -> ``True`` (expected to hold) / ``False`` (expected
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from refexec.models import reference, seed
+from refexec.models import reference, seed, waitqueue
 from refexec.models.mutants import MUTANT_SPECS
 from refexec.models.properties import Witness
 from refexec.models.reference import Loop
@@ -57,12 +59,31 @@ def _mutant_builder(i: int) -> Callable[[Bounds], TransitionSystem]:
     return build_mutant
 
 
-MUTANTS: list[str] = [f"mutant:{m.slug}" for m in MUTANT_SPECS]
+def _waitqueue(bounds: Bounds) -> TransitionSystem:
+    return waitqueue.build(bounds)
+
+
+def _wq_mutant_builder(i: int) -> Callable[[Bounds], TransitionSystem]:
+    spec = waitqueue.WQ_MUTANTS[i]
+
+    def build_mutant(bounds: Bounds) -> TransitionSystem:
+        return waitqueue.build(bounds, spec.edges, name=f"mutant:{spec.slug}")
+
+    build_mutant.__doc__ = f"Wait-queue mutant {spec.slug}: {spec.bug}"
+    return build_mutant
+
+
+WQ_MUTANTS: list[str] = [f"mutant:{m.slug}" for m in waitqueue.WQ_MUTANTS]
+"""The wait-queue mutants (:data:`refexec.models.waitqueue.WQ_MUTANTS`), also in MUTANTS."""
+
+MUTANTS: list[str] = [f"mutant:{m.slug}" for m in MUTANT_SPECS] + WQ_MUTANTS
 
 VARIANTS: dict[str, Callable[[Bounds], TransitionSystem]] = {
     "reference": _reference,
     "seed": _seed,
-    **{name: _mutant_builder(i) for i, name in enumerate(MUTANTS)},
+    **{f"mutant:{m.slug}": _mutant_builder(i) for i, m in enumerate(MUTANT_SPECS)},
+    "waitqueue": _waitqueue,
+    **{name: _wq_mutant_builder(i) for i, name in enumerate(WQ_MUTANTS)},
 }
 
 
@@ -78,6 +99,11 @@ def default_bounds(variant: str) -> Bounds:
         return reference.default_bounds(2)
     if variant == "seed":
         return seed.default_bounds()
+    if variant == "waitqueue":
+        return waitqueue.default_bounds()
+    for w in waitqueue.WQ_MUTANTS:
+        if variant == f"mutant:{w.slug}":
+            return w.bounds
     for m in MUTANT_SPECS:
         if variant == f"mutant:{m.slug}":
             return m.bounds
@@ -86,6 +112,8 @@ def default_bounds(variant: str) -> Bounds:
 
 def deep_bounds(variant: str) -> Bounds:
     """Larger bounds for ``--deep`` runs (3 tasks for the reference; minutes, not seconds)."""
+    if variant == "waitqueue" or variant in WQ_MUTANTS:
+        return waitqueue.default_bounds(4, permits=2)
     if variant == "reference" or variant.startswith("mutant:"):
         base = default_bounds(variant)
         return reference.default_bounds(max(3, base.n_tasks), **dict(base.extra))
@@ -138,6 +166,8 @@ EXPECTED: dict[str, dict[str, bool]] = {
         f"mutant:{m.slug}": _expect(_REF_IDS, (*m.catches, *_ALSO_VIOLATED.get(m.slug, ())))
         for m in MUTANT_SPECS
     },
+    "waitqueue": _expect(waitqueue.WQ_IDS, ()),
+    **{f"mutant:{m.slug}": _expect(waitqueue.WQ_IDS, m.catches) for m in waitqueue.WQ_MUTANTS},
 }
 
 
@@ -192,8 +222,30 @@ def _reference_witnesses(n: int) -> list[Witness]:
     ]
 
 
+def _waitqueue_witnesses(n: int) -> list[Witness]:
+    Q, G, N, B = waitqueue.QUEUED, waitqueue.GRANTED, waitqueue.NOTIFIED, waitqueue.BROADCAST
+    return [
+        Witness("granted-with-waiter", "a waiter holds a handed-over permit while another waits "
+                "(the state in which cancelling it must pass the permit on)",
+                lambda s, o: o.And(_any(n, o, lambda t: s.ws[t] == G),
+                                   _any(n, o, lambda t: s.ws[t] == Q))),
+        Witness("notified-with-waiter", "a notified waiter that has not run while another waits",
+                lambda s, o: o.And(_any(n, o, lambda t: s.ws[t] == N),
+                                   _any(n, o, lambda t: s.ws[t] == Q))),
+        Witness("all-but-holder-queued", "every task but the permit's holder waits",
+                lambda s, o: s.qlen == n - 1),
+        Witness("closed-after-wake", "the queue was closed with a woken waiter not yet run",
+                lambda s, o: o.And(s.closed, _any(n, o, lambda t: s.ws[t] == B))),
+        Witness("broadcast-then-parked", "a broadcast waiter has not run while a newer one waits "
+                "(cancelling it must not release the newer one)",
+                lambda s, o: o.And(_any(n, o, lambda t: s.ws[t] == B),
+                                   _any(n, o, lambda t: s.ws[t] == Q))),
+    ]
+
+
 WITNESSES: dict[str, list[Witness]] = {
     "reference": _reference_witnesses(2),
+    "waitqueue": _waitqueue_witnesses(waitqueue.default_bounds().n_tasks),
     "seed": seed.witnesses(seed.default_bounds()),
     **{name: [] for name in MUTANTS},
 }
@@ -214,6 +266,8 @@ MAY_NOT_FIRE: dict[str, frozenset[str]] = {
         f"mutant:{m.slug}": _may_not_fire(m.slug, not m.bounds.extra.get("remote", 1))
         for m in MUTANT_SPECS
     },
+    "waitqueue": frozenset(),
+    **{name: frozenset() for name in WQ_MUTANTS},
 }
 """Actions allowed never to fire at a variant's default bounds (with no other threads, nothing
 signals the loop; a mutant that skips the loop's checks may never report a lost task)."""

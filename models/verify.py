@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from refexec.models import variants as registry
+from refexec.models import waitqueue
 from refexec.models.properties import Witness
 from refexec.models.symbolic import (
     TYPE_OK,
@@ -248,8 +249,13 @@ def seed_aux_invariants(ts: TransitionSystem) -> list[Property]:
 
 AUX_INVARIANTS: dict[str, Callable[[TransitionSystem], list[Property]]] = {
     "reference": aux_invariants,
+    "waitqueue": waitqueue.aux_invariants,
 }
-"""variant -> its auxiliary invariants (only the reference design is proved unbounded)."""
+"""variant -> its auxiliary invariants (the models proved unbounded: the reference design and
+the wait queue)."""
+
+PROVED_MODELS = ("reference", "waitqueue")
+"""Variants that must be proved for unbounded depth (reported with kind ``"reference"``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,7 +498,7 @@ class VariantReport:
 
     @property
     def kind(self) -> str:
-        if self.name == "reference":
+        if self.name in PROVED_MODELS:
             return "reference"
         if self.name == "seed":
             return "seed"
@@ -597,9 +603,10 @@ class Report:
 
     def summary(self) -> str:
         parts = []
-        ref = self.variants.get("reference")
-        if ref is not None:
-            parts.append(f"reference {ref.status_text()}")
+        for name in PROVED_MODELS:
+            ref = self.variants.get(name)
+            if ref is not None:
+                parts.append(f"{name} {ref.status_text()}")
         muts = [v for v in self.variants.values() if v.kind == "mutant"]
         if muts:
             parts.append(f"{sum(v.ok for v in muts)}/{len(muts)} mutants caught")
@@ -675,7 +682,7 @@ def chc_timeout(variant: str, pid: str, deep: bool) -> float:
 
 def bmc_bound(variant: str, deep: bool) -> int:
     """The default BMC depth of the symbolic checker for ``variant``."""
-    if variant == "reference":
+    if variant in ("reference", "waitqueue"):
         return 12 if deep else 6
     if variant == "seed":
         return 12 if deep else 6

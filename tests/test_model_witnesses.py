@@ -14,7 +14,7 @@ def result(variant: str) -> ExhaustiveResult:
     return explore(build(variant), witnesses=witnesses_for(variant))
 
 
-@pytest.mark.parametrize("variant", ["reference", "seed"])
+@pytest.mark.parametrize("variant", ["reference", "seed", "waitqueue"])
 def test_every_action_fires_and_every_witness_is_reachable(variant: str) -> None:
     r = result(variant)
     system = build(variant)

@@ -1,0 +1,135 @@
+"""``refexec.WaitQueue`` against the ``waitqueue`` model, in lockstep (one thread, deterministic).
+
+The machines (``refexec.testing.waitqueue_lockstep``) fire one model action per rule and check
+the refinement mapping after each; the tests below show that the check can fail: a wait queue
+with one of the model's mutants built in is caught.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+from refexec.testing.lockstep_settings import lockstep_settings
+from refexec.testing.waitqueue_lockstep import (
+    ExecutorSemaphore2Lockstep,
+    ExecutorSemaphoreLockstep,
+    SemaphoreWaitQueueLockstep,
+    WaitQueueLockstep,
+)
+from refexec.waitqueue import Wait, WaitQueue, Woken, _chosen
+from refexec.waker import Waker
+
+WaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
+SemaphoreWaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
+TestWaitQueueLockstep = WaitQueueLockstep.TestCase
+TestSemaphoreWaitQueueLockstep = SemaphoreWaitQueueLockstep.TestCase
+ExecutorSemaphoreLockstep.TestCase.settings = lockstep_settings(max_examples=200, steps=30)
+ExecutorSemaphore2Lockstep.TestCase.settings = lockstep_settings(max_examples=200, steps=30)
+TestLockOnExecutorLockstep = ExecutorSemaphoreLockstep.TestCase
+TestSemaphoreOnExecutorLockstep = ExecutorSemaphore2Lockstep.TestCase
+
+
+class _Lifo(WaitQueue):
+    """Mutant wq-lifo: the newest waiter is chosen."""
+
+    __slots__ = ()
+
+    def _choose(self, how: Woken) -> Waker:
+        e = list(self._waiters)[-1]
+        del self._waiters[e]
+        return _chosen(e, how)
+
+
+class _SwallowingWait(Wait[Any]):
+    """Mutant wq-cancel-swallows-grant: a dropped chosen waiter keeps its grant."""
+
+    __slots__ = ()
+
+    def drop(self) -> None:
+        if self.state == 1:
+            super().drop()
+        else:
+            self._entry = None
+            self._fin = 6
+
+
+class _Swallowing(WaitQueue):
+    __slots__ = ()
+
+    def acquire(self) -> Wait[Woken]:
+        return _SwallowingWait(self, True)
+
+    def wait(self) -> Wait[Woken]:
+        return _SwallowingWait(self, False)
+
+
+class _ReleaseTwice(WaitQueue):
+    """Mutant wq-release-twice: a hand-off also returns the permit to the pool."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        if self._waiters:
+            self._permits += 1
+        super().release()
+
+
+@pytest.mark.parametrize("bug", [_Lifo, _Swallowing, _ReleaseTwice],
+                         ids=["lifo", "cancel-swallows-grant", "release-twice"])
+def test_lockstep_catches_a_buggy_wait_queue(bug: type[WaitQueue]) -> None:
+    class Buggy(WaitQueueLockstep):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wq = bug(self.permits)
+
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(Buggy, settings=settings(
+            lockstep_settings(max_examples=1000, steps=20), database=None,
+            phases=[Phase.generate]))
+
+
+def test_cancel_of_a_granted_waiter_passes_the_lock_on() -> None:
+    """The race the issue names, step by step: A holds, B and C wait; A releases (B is
+    chosen), B is cancelled before it ran: C gets the lock, no permit appears or vanishes."""
+    m = WaitQueueLockstep()
+    m.start()
+    m.acquire(0)  # k-th enabled task: task 0
+    m.park(0, notify_style=False)  # tasks 1 and 2 may park: task 1
+    m.park(0, notify_style=False)  # task 2
+    m.release(0)  # only task 0 holds
+    assert m.s["ws"] == (0, 2, 1)
+    m.cancel_chosen(0)  # only task 1 is chosen
+    assert m.s["ws"] == (0, 0, 2)
+    m.check()
+    m.poll_chosen(0)  # task 2
+    assert m.held == [0, 0, 1]
+    assert m.wq.permits == 0
+    m.check()
+    assert m.counters[1].wakes == 1
+    assert m.counters[2].wakes == 1
+    assert [c.live for c in m.counters] == [0, 0, 0]
+
+
+def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine on the real executor can fail: with pass-on removed from ``Wait.drop`` a
+    cancelled chosen task takes its permit with it, and the abstraction differs from the
+    model."""
+    original = Wait.drop
+
+    def swallowing_drop(self: Wait[Any]) -> None:
+        if self.state in (Woken.GRANTED, Woken.NOTIFIED):
+            self._entry = None
+            self._fin = 6
+            return
+        original(self)
+
+    monkeypatch.setattr(Wait, "drop", swallowing_drop)
+    with pytest.raises(AssertionError, match="abstraction"):
+        run_state_machine_as_test(ExecutorSemaphoreLockstep, settings=settings(
+            lockstep_settings(max_examples=1000, steps=30), database=None,
+            phases=[Phase.generate]))
