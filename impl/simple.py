@@ -79,7 +79,7 @@ class _SimpleTask:
         assert cx is not None
         return cx
 
-    def _spawn(self, aw: Any) -> JoinHandle[Any]:
+    def _spawn(self, aw: Any, **kw: Any) -> JoinHandle[Any]:
         if type(aw) is CoroutineType:
             aw.close()
         raise RuntimeError(
