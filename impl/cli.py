@@ -41,6 +41,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+VERIFY_EXTRA = frozenset({"z3", "hypothesis"})
+"""Import names the ``verify`` extra provides: the executor runs without them (``refexec run``
+does), the checkers do not."""
+
+
 def _bench_available() -> bool:
     """``refexec bench`` runs the benchmarks/ folder of a source checkout; an installed wheel has
     none, so there the subcommand is not offered (calling it still explains why)."""
@@ -131,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         # with the status a shell gives a program killed by SIGPIPE.
         _silence_stdout()
         return 128 + 13
+    except ModuleNotFoundError as e:
+        if e.name not in VERIFY_EXTRA:
+            raise
+        _last_words(f"{what}: needs the 'verify' extra (z3-solver and hypothesis), which is not "
+                    f"installed: pip install 'refexec[verify]' (a checkout: pip install -e "
+                    "'.[dev]', which includes it)")
+        return 2
     except KeyboardInterrupt:
         _last_words(f"{what}: interrupted")
         return 128 + signal.SIGINT
