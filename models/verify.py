@@ -698,7 +698,11 @@ def check_variant(
         witnesses: list[Witness] = (
             registry.witnesses_for(variant) if bounds == registry.default_bounds(variant) else []
         )
-        res = explore(ts, max_depth=depth, witnesses=witnesses)
+        res = explore(
+            ts, max_depth=depth, witnesses=witnesses,
+            progress=lambda n, d: progress(
+                f"{variant}: exhaustive: {n} states so far, depth {d} ..."),
+        )
         report.exhaustive_states = res.states
         report.exhaustive_complete = res.complete
         report.never_fired = [

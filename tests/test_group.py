@@ -414,3 +414,13 @@ def test_join_handle_type_is_exported() -> None:
     h = refexec.block_on(main())
     assert isinstance(h, JoinHandle) and isinstance(Cancelled("x"), Exception)
     time.sleep(0)  # keeps `time` imported for the README's to_thread(time.sleep) advice
+
+
+def test_asyncio_sleep_in_a_simple_executor_task_gets_the_same_message() -> None:
+    async def main() -> None:
+        await asyncio.sleep(0.1)
+
+    ex = refexec.SimpleExecutor()
+    ex.spawn(main())
+    with pytest.raises(RuntimeError, match=r"task 1 called asyncio.sleep\(\).*refexec.to_thread"):
+        ex.run()
