@@ -72,6 +72,8 @@ def test_metadata_license_classifiers_keywords(sdist_root: Path) -> None:
     requires = meta.get_all("Requires-Dist") or []
     z3 = [r for r in requires if r.startswith("z3-solver")]
     assert z3 and all('extra == "verify"' in r for r in z3), requires
+    # the Quick start's `pip install -e '.[dev]'` installs the checkers too
+    assert any(r.startswith("refexec[verify]") and 'extra == "dev"' in r for r in requires)
     assert (sdist_root / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
 
 
