@@ -30,9 +30,10 @@ with no contradiction otherwise) and every expected-to-hold property holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -850,6 +851,25 @@ class Heartbeat:
             self._last_said = now
 
 
+@contextlib.contextmanager
+def _sigint_ignored_while_spawning() -> Iterator[None]:
+    """The workers are started (at the first submit) while SIGINT is ignored, so they start
+    with it ignored (an ignored signal stays ignored across exec, and Python then installs no
+    handler): a Ctrl-C while a worker is still importing cannot print that worker's traceback.
+    Only the main thread can change signal handlers; elsewhere this does nothing."""
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _end_pool(pool: Any) -> None:
     """Stop a ProcessPoolExecutor now: cancel what has not started and terminate the workers
     (``shutdown`` alone waits for the running jobs, which can take minutes). Called on every
@@ -905,7 +925,8 @@ def verify(
         pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
                                       initializer=_worker_init, initargs=(lines,))
         try:
-            futs = {pool.submit(_check_variant_job, (v, kw)): v for v in order}
+            with _sigint_ignored_while_spawning():
+                futs = {pool.submit(_check_variant_job, (v, kw)): v for v in order}
             started: list[str] = []
             waiting = set(futs)
             while waiting:

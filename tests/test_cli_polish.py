@@ -97,10 +97,13 @@ def _start_verify_and_wait_for_workers() -> tuple[subprocess.Popen[str], set[int
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stderr is not None
     seen = []
-    for line in proc.stderr:  # a worker's own line proves the workers are running
+    started = set()
+    for line in proc.stderr:  # a worker's own line proves it is running: wait for both
         seen.append(line)
         if "exhaustive exploration" in line:
-            break
+            started.add(line.split("]", 1)[1].split(":")[0])
+            if len(started) == 2:
+                break
     else:
         pytest.fail(f"verify ended before a worker reported: {''.join(seen)}")
     workers = {pid for pid in _children(proc.pid) if "resource_tracker" not in _cmdline(pid)}
