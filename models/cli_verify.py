@@ -5,7 +5,7 @@ checker and the z3 checker (BMC, and for the reference an unbounded proof plus t
 progress on stderr (at least every few seconds: which variant, which phase), then a table
 variant x property -> ``proved`` / ``<=k`` (holds up to bound k) / ``viol@n`` (violated,
 shortest counterexample has n steps), wrapped to 100 columns, with a legend, and a summary
-line. The default run takes about a minute on 2 cores (``--deep``: many minutes). Exit status
+line. The default run takes one to two minutes on 2 cores (``--deep``: many minutes). Exit status
 0 exactly when the reference design is proved, every mutant is caught by both checkers, the
 seed's findings are as expected and the two checkers agree everywhere; 1 otherwise; 2 for a
 usage error.
@@ -25,7 +25,7 @@ HEARTBEAT_SECONDS = 5.0  # refexec.models.verify.HEARTBEAT_SECONDS (not imported
 __all__ = ["add_arguments", "render_table", "run"]
 
 
-DURATION = ("The default run (every variant, both checkers, 2 workers) takes about a minute on "
+DURATION = ("The default run (every variant, both checkers, 2 workers) takes one to two minutes on "
             "2 cores; --deep takes many minutes. Progress goes to stderr at least every "
             f"{HEARTBEAT_SECONDS:g} seconds; Ctrl-C or SIGTERM stops it and its workers.")
 

@@ -224,5 +224,5 @@ def test_verify_help_says_how_long_the_default_run_takes(
     with pytest.raises(SystemExit):
         main(["verify", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "takes about a minute on 2 cores" in out
+    assert "takes one to two minutes on 2 cores" in out
     assert cli_verify.HEARTBEAT_SECONDS == verify.HEARTBEAT_SECONDS
