@@ -116,12 +116,18 @@ async def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> list[
     _require_task("refexec.gather()", aws)
     handles = _start(aws, "gather()")
     try:
-        pending = list(handles)
+        pending = handles
         while pending:
-            h = await _FirstDone(pending)
-            pending.remove(h)
-            if not return_exceptions and h.exception() is not None:
-                h.result()  # raises the child's exception (its traceback intact)
+            await _FirstDone(pending)
+            # Every child finished by now is taken in one pass (not one per await): a wake of
+            # this task costs one scan of the unfinished children, whatever finished meanwhile.
+            still = []
+            for h in pending:
+                if not h.done():
+                    still.append(h)
+                elif not return_exceptions and h.exception() is not None:
+                    h.result()  # raises the child's exception (its traceback intact)
+            pending = still
         if return_exceptions:
             return [h.exception() or h.result() for h in handles]
         return [h.result() for h in handles]
