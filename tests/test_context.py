@@ -250,3 +250,29 @@ def test_with_block_reports_lost_tasks_through_their_handles() -> None:
     with Executor() as ex:
         h = ex.spawn(forgets())
     assert h.lost() and ex.closed
+
+
+def test_refexec_spawn_and_spawner_take_a_context_too() -> None:
+    given = contextvars.copy_context()
+    given.run(VAR.set, "given")
+
+    async def parent() -> str:
+        VAR.set("parent")
+        return await refexec.spawn(_get_var(), context=given)
+
+    assert refexec.block_on(parent()) == "given"
+    ex = Executor()
+    with ex.spawner() as sp:
+        h = sp.spawn(_get_var(), context=given)
+    ex.run()
+    assert h.result() == "given" and h.context is given
+
+
+def test_simple_executor_tasks_cannot_be_given_a_context() -> None:
+    async def parent() -> None:
+        refexec.spawn(_get_var(), context=contextvars.copy_context())
+
+    ex = refexec.SimpleExecutor()
+    ex.spawn(parent())
+    with pytest.raises(RuntimeError, match="SimpleExecutor"):
+        ex.run()
