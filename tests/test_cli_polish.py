@@ -226,3 +226,9 @@ def test_verify_help_says_how_long_the_default_run_takes(
     out = " ".join(capsys.readouterr().out.split())
     assert "takes one to two minutes on 2 cores" in out
     assert cli_verify.HEARTBEAT_SECONDS == verify.HEARTBEAT_SECONDS
+
+
+def test_verify_accepts_a_mutant_without_its_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--variant", "lost-unreported", "--jobs", "1", "-q",
+                 "--no-symbolic", "--bound", "5"]) != 2
+    assert "mutant:lost-unreported" in capsys.readouterr().out

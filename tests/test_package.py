@@ -7,6 +7,7 @@ is in the full tier only (``SLOW_MODULES`` in conftest.py).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -136,3 +137,31 @@ def test_mypy_finds_refexec_after_the_documented_editable_install(
     # refexec's types were read: the one wrong assignment is found, the right one is not
     assert res.stdout.count("error:") == 1 and "user.py:9:" in res.stdout, res.stdout
     assert refexec.__version__ in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def _collect(
+    args: list[str], env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REFEXEC_DEEP", "REFEXEC_PROFILE")}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False, env=env,
+    )
+
+
+def test_fast_tier_leaves_out_exactly_the_slow_modules() -> None:
+    from conftest import SLOW_MODULES  # noqa: PLC0415
+
+    full = _collect([])
+    fast = _collect(["-m", "not slow"])
+    assert full.returncode == 0 and fast.returncode == 0, fast.stderr
+    fast_files = {line.split("::")[0] for line in fast.stdout.splitlines() if "::" in line}
+    full_files = {line.split("::")[0] for line in full.stdout.splitlines() if "::" in line}
+    assert {Path(f).stem for f in full_files - fast_files} == set(SLOW_MODULES)
+    assert "tests/test_executor.py" in fast_files
+
+
+def test_the_old_deep_switch_is_refused_not_ignored() -> None:
+    res = _collect([], {"REFEXEC_DEEP": "1"})
+    assert res.returncode != 0 and "REFEXEC_PROFILE=deep" in (res.stdout + res.stderr)
