@@ -16,6 +16,7 @@ from refexec.executor import (
     TaskSnapshot,
 )
 from refexec.future import Future, FutureBase, spawn, yield_now
+from refexec.group import TaskGroup, TaskGroupError, gather, race, select
 from refexec.locks import (
     Barrier,
     BoundedSemaphore,
@@ -41,6 +42,8 @@ from refexec.sync import (
     channel,
     oneshot,
 )
+from refexec.tasks import current_task
+from refexec.threads import to_thread
 from refexec.trace import Trace, TraceEvent
 from refexec.waitqueue import WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, noop_waker
@@ -91,6 +94,8 @@ __all__ = [
     "Stalled",
     "Stats",
     "TaskEvent",
+    "TaskGroup",
+    "TaskGroupError",
     "TaskLost",
     "TaskSnapshot",
     "TaskState",
@@ -99,8 +104,13 @@ __all__ = [
     "Waker",
     "WakerError",
     "block_on",
+    "current_task",
+    "gather",
     "noop_waker",
+    "race",
+    "select",
     "spawn",
+    "to_thread",
     "yield_now",
 ]
 __version__ = "0.1.0"

@@ -42,6 +42,7 @@ exactly this):
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import math
 import numbers
@@ -62,6 +63,8 @@ from refexec.future import (
     _Runner,
     _runner,
     as_coroutine,
+    foreign_loop_error,
+    is_no_loop_error,
     refuse_foreign,
 )
 from refexec.poll import Pending, Poll, Ready
@@ -99,6 +102,8 @@ _ROUND: Final = 256
 """Polls per round: the inbox is drained (foreign wakes/spawns taken in) at least this often."""
 
 _get_ident = threading.get_ident
+_copy_context = contextvars.copy_context
+_coro_send = CoroutineType.send
 _new = object.__new__
 
 # Inbox message kinds (the ops another thread can perform on the executor).
@@ -303,12 +308,16 @@ class JoinHandle(FutureBase[T], Generic[T]):
     (``None`` while a spawn from another thread has not reached the loop yet).
     """
 
-    __slots__ = ("_coro", "_executor", "_id", "_n", "_result", "_state", "_wakers", "_x")
+    __slots__ = (
+        "_coro", "_ctx", "_executor", "_id", "_n", "_name", "_result", "_state", "_wakers", "_x"
+    )
 
     # Field meanings (set in Executor.spawn; no __init__, for speed):
     _id: int
     _executor: Executor
     _coro: Any  # the coroutine; None once final (the future is dropped)
+    _ctx: contextvars.Context  # every poll runs in it: a copy of the spawner's, or the one given
+    _name: str  # the user's coroutine (or awaitable), kept after the future is dropped
     _state: TaskState | None
     _n: int  # poll count
     _wakers: int  # live waker handles; Invariant: >= 0
@@ -346,17 +355,34 @@ class JoinHandle(FutureBase[T], Generic[T]):
 
     @property
     def name(self) -> str:
-        coro = self._coro
-        return getattr(coro, "__qualname__", "?") if coro is not None else "?"
+        """The qualified name of the coroutine the task runs (for another awaitable, its type's
+        name), kept once the task finished: it names the user's code, never refexec's wrapper."""
+        return self._name
+
+    @property
+    def context(self) -> contextvars.Context:
+        """The ``contextvars.Context`` every poll of this task runs in (a copy of the spawner's
+        context taken at spawn, or the one passed as ``spawn(..., context=...)``)."""
+        return self._ctx
 
     def done(self) -> bool:
-        """True once the task is COMPLETE (returned or raised) or CANCELLED (incl. lost)."""
+        """True once the task is COMPLETE (returned or raised), CANCELLED or lost."""
         st = self._state
         return st is COMPLETE or st is CANCELLED
 
     def cancelled(self) -> bool:
-        """True if the task was cancelled or lost."""
-        return self._state is CANCELLED
+        """True if the task was cancelled (``result()`` raises ``Cancelled``). A *lost* task is
+        not cancelled, nobody cancelled it: see :meth:`lost` (``result()`` raises ``TaskLost``)."""
+        if self._state is not CANCELLED:
+            return False
+        x = self._x
+        return x is None or not isinstance(x.exc, TaskLost)
+
+    def lost(self) -> bool:
+        """True if the task was lost: it returned Pending and every waker for it was dropped, so
+        the executor moved it to CANCELLED and ``result()`` raises ``TaskLost``."""
+        x = self._x
+        return self._state is CANCELLED and x is not None and isinstance(x.exc, TaskLost)
 
     def result(self) -> T:
         """The task's return value; raises its exception, ``Cancelled`` or ``TaskLost``.
@@ -459,15 +485,15 @@ class JoinHandle(FutureBase[T], Generic[T]):
             cx = r.cx = _TaskContext(self)
         return cx  # type: ignore[no-any-return]
 
-    def _spawn(self, aw: Any) -> JoinHandle[Any]:
-        return self._executor.spawn(aw)
+    def _spawn(self, aw: Any, **kw: Any) -> JoinHandle[Any]:
+        return self._executor.spawn(aw, **kw)
 
     def _desc(self) -> str:
         return f"task {self._id} ({self.name})"
 
     def __repr__(self) -> str:
-        st = "SPAWNING" if self._state is None else self._state.name
-        return f"<JoinHandle task={self._id} {st} polls={self._n} {self.name}>"
+        st = "SPAWNING" if self._state is None else "LOST" if self.lost() else self._state.name
+        return f"<JoinHandle task={self._id} {st} polls={self._n} {self._name}>"
 
 
 class _TaskContext(Context):
@@ -557,13 +583,17 @@ class Spawner:
         self._executor = executor
         self._closed = False
 
-    def spawn(self, aw: Awaitable[T]) -> JoinHandle[T]:
-        """Spawn ``aw``; from another thread the task starts once the loop takes it in."""
+    def spawn(
+        self, aw: Awaitable[T], *, context: contextvars.Context | None = None
+    ) -> JoinHandle[T]:
+        """Spawn ``aw``; from another thread the task starts once the loop takes it in. The task
+        runs in a copy of the calling thread's context (or in ``context``), as for
+        ``Executor.spawn``."""
         if self._closed:
             if type(aw) is CoroutineType:
                 aw.close()
             raise RuntimeError("spawn() on a closed Spawner; get a new one with ex.spawner()")
-        return self._executor._spawn_threadsafe(aw)
+        return self._executor._spawn_threadsafe(aw, context)
 
     def close(self) -> None:
         """Give up this spawner (idempotent). ``run()`` may return once none is left."""
@@ -622,24 +652,38 @@ class Executor:
 
     # -- spawning -------------------------------------------------------------------------------
 
-    def spawn(self, aw: Awaitable[T]) -> JoinHandle[T]:
+    def spawn(
+        self, aw: Awaitable[T], *, context: contextvars.Context | None = None
+    ) -> JoinHandle[T]:
         """Spawn ``aw`` (a coroutine, a refexec future, any awaitable) and return its handle.
 
+        The task runs in its own ``contextvars`` context: a copy of the caller's, taken now (so
+        a ``ContextVar`` set in one task is not seen by its siblings, nor by the caller after
+        ``run()``), or ``context`` if given (then changes the task makes are made in it).
+
         Call it from the thread that drives the executor or from inside its tasks; from other
-        threads, use :meth:`spawner`. Raises ``TypeError`` for a non-awaitable and
-        ``RuntimeError`` on a closed executor.
+        threads, use :meth:`spawner`. Raises ``TypeError`` for a non-awaitable or a
+        ``context`` that is not a ``contextvars.Context``, ``RuntimeError`` on a closed
+        executor.
         """
         gate = self._gate
         if gate is not None and gate != _get_ident():
             self._refuse_spawn(aw)
+        if context is not None:
+            context = _check_context(context, aw)
         if type(aw) is not CoroutineType:
+            name = _awaitable_name(aw)
             aw = as_coroutine(aw)
         elif aw.cr_await is not None:  # suspended elsewhere: one cheap load (not cr_frame)
             raise _stale_coroutine(aw, "spawn()")
+        else:
+            name = aw.__qualname__
         t: JoinHandle[T] = _new(JoinHandle)
         t._id = tid = self._spawned = self._spawned + 1
         t._executor = self
         t._coro = aw
+        t._name = name
+        t._ctx = _copy_context() if context is None else context
         t._state = SCHEDULED
         t._n = 0
         t._wakers = 0
@@ -675,9 +719,14 @@ class Executor:
             if self._sleeping:
                 self._cond.notify()
 
-    def _spawn_threadsafe(self, aw: Awaitable[T]) -> JoinHandle[T]:
+    def _spawn_threadsafe(
+        self, aw: Awaitable[T], context: contextvars.Context | None = None
+    ) -> JoinHandle[T]:
         if self._loop_ident == _get_ident():
-            return self.spawn(aw)
+            return self.spawn(aw, context=context)
+        if context is not None:
+            context = _check_context(context, aw)
+        name = _awaitable_name(aw)
         coro = aw if type(aw) is CoroutineType else as_coroutine(aw)
         if type(aw) is CoroutineType and aw.cr_await is not None:  # as in spawn()
             raise _stale_coroutine(aw, "Spawner.spawn()")
@@ -685,6 +734,8 @@ class Executor:
         t._id = 0  # numbered when the loop takes the spawn in
         t._executor = self
         t._coro = coro
+        t._name = name
+        t._ctx = _copy_context() if context is None else context
         t._state = None
         t._n = 0
         t._wakers = 0
@@ -826,7 +877,7 @@ class Executor:
             tr.record("lost" if lost else "cancel", t._id, t._n)
         try:
             if t._n or coro.cr_await is None:  # else another task runs it (spawned twice)
-                coro.close()
+                _close_in(t._ctx, coro)  # its finally blocks see the task's context
         except Exception as err:  # e.g. a finally block that awaited
             exc.__cause__ = err
         finally:
@@ -857,6 +908,8 @@ class Executor:
             # spawn() cannot see that a coroutine finished without a costly cr_frame load, so
             # its first poll fails; say why, as spawn() does for a suspended one (rare path)
             e = _stale_coroutine(t._coro, f"the first poll of {desc}")
+        elif is_no_loop_error(e):  # asyncio code inside a task: say so, and what to use
+            e = foreign_loop_error(desc, e)
         t._state = COMPLETE
         t._coro = None
         c = self._c
@@ -881,7 +934,7 @@ class Executor:
     def _bad_yield(self, t: JoinHandle[Any], y: object) -> object:
         """The coroutine yielded something refexec cannot drive: throw a TypeError into it,
         once per poll (a second refusal fails the task: see ``refuse_foreign``)."""
-        return refuse_foreign(t._coro, t._desc(), y)
+        return t._ctx.run(refuse_foreign, t._coro, t._desc(), y)
 
     # -- THE place where tasks are polled ---------------------------------------------------------
 
@@ -931,7 +984,7 @@ class Executor:
                 try:
                     if n == 1 and t._coro.cr_await is not None:  # started by someone else
                         raise _stale_coroutine(t._coro, f"the first poll of {t._desc()}")
-                    y = t._coro.send(None)
+                    y = t._ctx.run(_coro_send, t._coro, None)  # in the task's own contextvars
                     if y is not YIELD and y is not PENDING:
                         y = self._bad_yield(t, y)
                 except StopIteration as e:  # --ready--> COMPLETE
@@ -1190,8 +1243,19 @@ class Executor:
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, et: object, exc: BaseException | None, tb: object) -> None:
+        """``with Executor() as ex:`` is a nursery: leaving the block normally runs the executor
+        to completion (``run()``, so a task spawned in the block is never dropped unpolled), then
+        closes it. If the block raises, nothing more runs: ``close()`` cancels every unfinished
+        task (a started coroutine's ``finally`` blocks run) and the exception propagates. If
+        ``run()`` itself raises (``Stalled``, ``KeyboardInterrupt``), the executor is closed the
+        same way and that exception propagates. Tasks lost during the final ``run()`` raise
+        ``TaskLost`` from their handles, as after any ``run()``."""
+        try:
+            if exc is None and not self._closed:
+                self.run()
+        finally:
+            self.close()
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -1300,6 +1364,40 @@ _RUN_READY_CODE: Final = Executor._run_ready.__code__
 
 def _task_id(t: JoinHandle[Any]) -> int:
     return t._id
+
+
+def _check_context(context: object, aw: object) -> contextvars.Context:
+    """``spawn(..., context=...)`` checked at the call (a wrong object would otherwise fail at
+    the task's first poll, far from the mistake)."""
+    if type(context) is not contextvars.Context:
+        if type(aw) is CoroutineType:
+            aw.close()
+        raise TypeError(
+            f"spawn(context=...) needs a contextvars.Context (e.g. contextvars.copy_context()), "
+            f"got {context!r} of type {type(context).__name__}"
+        )
+    return context
+
+
+def _awaitable_name(aw: object) -> str:
+    """A task's name: the coroutine's qualified name; for another awaitable, the JoinHandle's
+    own name or the type's name (never ``_await_it``, the wrapper that drives it)."""
+    if type(aw) is CoroutineType:
+        return aw.__qualname__
+    if isinstance(aw, JoinHandle):
+        return f"await {aw._name}"
+    return type(aw).__qualname__
+
+
+def _close_in(ctx: contextvars.Context, coro: Any) -> None:
+    """Close ``coro`` in ``ctx`` (where its code ran), or in the current context if ``ctx`` is
+    entered already (a context shared with the task doing the cancelling)."""
+    try:
+        ctx.run(coro.close)
+    except RuntimeError as e:
+        if "already entered" not in str(e):
+            raise
+        coro.close()
 
 
 _REUSED: Final = "cannot reuse already awaited coroutine"  # CPython's error for a closed one

@@ -19,6 +19,7 @@ binds once per ``run()`` and updates with a single attribute store per poll.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import threading
 from abc import ABC, abstractmethod
@@ -69,7 +70,7 @@ class _Polled(Protocol):
 
     def _context(self) -> Context: ...
 
-    def _spawn(self, aw: Any) -> JoinHandle[Any]: ...
+    def _spawn(self, aw: Any, **kw: Any) -> JoinHandle[Any]: ...
 
 
 class _Runner:
@@ -288,10 +289,12 @@ def refuse_foreign(coro: Coroutine[Any, Any, Any], task: str, value: object) -> 
     raise err
 
 
-def spawn(aw: Awaitable[T]) -> JoinHandle[T]:
+def spawn(aw: Awaitable[T], *, context: contextvars.Context | None = None) -> JoinHandle[T]:
     """Spawn ``aw`` on the executor of the task running now and return its ``JoinHandle``.
 
-    Raises ``RuntimeError`` outside a refexec task: use ``Executor.spawn`` or a ``Spawner``.
+    The new task runs in a copy of the running task's ``contextvars`` context (or in
+    ``context``), as ``Executor.spawn`` says. Raises ``RuntimeError`` outside a refexec task:
+    use ``Executor.spawn`` or a ``Spawner``.
     """
     task = _runner().current
     if task is None:
@@ -299,4 +302,57 @@ def spawn(aw: Awaitable[T]) -> JoinHandle[T]:
             "refexec.spawn() was called outside a running refexec task, so there is no "
             "executor to spawn on; use Executor.spawn(...) or Executor.spawner().spawn(...)"
         )
-    return task._spawn(aw)
+    if context is None:
+        return task._spawn(aw)
+    return task._spawn(aw, context=context)
+
+
+_NO_LOOP: Final = ("no running event loop",)
+"""The args of the RuntimeError asyncio raises when one of its calls finds no running loop."""
+
+_ASYNCIO_EQUIVALENTS: Final = {
+    "sleep": "`await refexec.yield_now()` for sleep(0); for a delay, "
+    "`await refexec.to_thread(time.sleep, seconds)` (it blocks a pool thread, not the executor)",
+    "create_task": "`refexec.spawn(coro)`",
+    "ensure_future": "`refexec.spawn(coro)`",
+    "gather": "`await refexec.gather(...)`",
+    "wait": "`await refexec.gather(...)` or a `refexec.TaskGroup`",
+    "wait_for": "`await refexec.race(...)` (a timer driver is not there yet)",
+    "to_thread": "`await refexec.to_thread(fn, *args)`",
+    "run_in_executor": "`await refexec.to_thread(fn, *args)`",
+    "TaskGroup": "`async with refexec.TaskGroup() as tg:`",
+}
+
+
+def is_no_loop_error(e: BaseException) -> bool:
+    """``e`` is asyncio's "no running event loop" (cheap: tested only when a task fails)."""
+    return type(e) is RuntimeError and e.args == _NO_LOOP
+
+
+def foreign_loop_error(task: str, e: BaseException) -> RuntimeError:
+    """The error a task fails with when asyncio code it called found no running event loop.
+
+    Why rewrite it: ``asyncio.sleep(0.1)`` awaited in a refexec task raises asyncio's bare "no
+    running event loop", which reads as a broken setup rather than as "this is asyncio's call,
+    here is refexec's". The outermost asyncio frame of the traceback names the call the user
+    made; the message names it and its refexec equivalent. The original is the ``__cause__``.
+    """
+    call = None
+    tb = e.__traceback__
+    while tb is not None:
+        mod = tb.tb_frame.f_globals.get("__name__", "")
+        if isinstance(mod, str) and (mod == "asyncio" or mod.startswith("asyncio.")):
+            call = tb.tb_frame.f_code.co_name
+            break
+        tb = tb.tb_next
+    what = f"asyncio.{call}()" if call is not None else "an asyncio call"
+    instead = _ASYNCIO_EQUIVALENTS.get(call or "")
+    hint = (f"The refexec equivalent: {instead}." if instead is not None else
+            "Use refexec's own API (refexec.spawn, gather, TaskGroup, select, to_thread, Event, "
+            "channel), or run asyncio code under asyncio.")
+    err = RuntimeError(
+        f"{task} called {what}, which needs a running asyncio event loop: refexec tasks are "
+        f"not run by asyncio, so asyncio's functions cannot work inside them. {hint}"
+    )
+    err.__cause__ = e
+    return err.with_traceback(e.__traceback__)

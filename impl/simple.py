@@ -47,7 +47,15 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from refexec.errors import DeadlockError, TaskLost
-from refexec.future import PENDING, YIELD, _runner, as_coroutine, refuse_foreign
+from refexec.future import (
+    PENDING,
+    YIELD,
+    _runner,
+    as_coroutine,
+    foreign_loop_error,
+    is_no_loop_error,
+    refuse_foreign,
+)
 from refexec.trace import Trace, attach_trace
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
@@ -79,7 +87,7 @@ class _SimpleTask:
         assert cx is not None
         return cx
 
-    def _spawn(self, aw: Any) -> JoinHandle[Any]:
+    def _spawn(self, aw: Any, **kw: Any) -> JoinHandle[Any]:
         if type(aw) is CoroutineType:
             aw.close()
         raise RuntimeError(
@@ -292,6 +300,8 @@ class SimpleExecutor:
                     except BaseException as e:
                         if tr is not None:
                             tr.record("ready", task.id, n, type(e).__name__)
+                        if is_no_loop_error(e):  # asyncio code in a task: name it, and what to use
+                            raise foreign_loop_error(f"task {task.id}", e) from e
                         raise
                     else:
                         task.future = fut  # *slot = Some(fut)

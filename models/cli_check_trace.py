@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
+from refexec.cli import emit as _emit
 from refexec.models.trace_check import TraceCheckError
 from refexec.models.trace_file import MODEL_PARAMS, TraceFileError, check_trace_file
 
@@ -61,18 +61,6 @@ def _capacity(text: str | None) -> int | None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _emit(text: str) -> None:
-    """Print and flush, so a closed pipe shows up here rather than at interpreter exit; then
-    point stdout at /dev/null so the exit-time flush has nowhere to fail."""
-    try:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 def _fail(args: argparse.Namespace, message: str, line: int | None = None) -> int:

@@ -4,8 +4,13 @@ Prints the counterexample as a numbered table of steps (action, task, ready queu
 wakers, inbox, run-loop state, and whatever else changed) and as a Mermaid ``sequenceDiagram``
 with the run loop, the tasks and another thread as participants. The trace comes from the
 exhaustive checker (breadth-first, so shortest) and, with ``--checker z3``, from z3's BMC (also
-shortest; the two have the same length, which ``refexec verify`` checks). Exit status 0 when a
-counterexample was printed, 2 when the names are unknown or the property holds for the variant.
+shortest; the two have the same length, which ``refexec verify`` checks). Rows are numbered as
+events are everywhere (``refexec run``, ``check-trace``): row 0 is the initial state, row n the
+state after the n-th step. A mutant is named with or without its ``mutant:`` prefix.
+
+Exit status 0 when a counterexample was printed, and 0 too when the property holds for the
+variant (a verdict, not a mistake: "nothing to explain (holds)" on stdout), 2 when the names are
+unknown.
 """
 
 from __future__ import annotations
@@ -17,11 +22,22 @@ from typing import Any
 
 from refexec.cli import positive_int
 
-__all__ = ["add_arguments", "mermaid", "run", "step_table"]
+__all__ = ["add_arguments", "mermaid", "resolve_variant", "run", "step_table"]
+
+
+def resolve_variant(name: str, known: Sequence[str]) -> str | None:
+    """``name`` as the registry spells it: mutants are accepted without ``mutant:`` (as the
+    mutants' own list and the docs name them) and with it; ``None`` if unknown."""
+    if name in known:
+        return name
+    if not name.startswith("mutant:") and f"mutant:{name}" in known:
+        return f"mutant:{name}"
+    return None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("variant", help="a variant, e.g. seed or mutant:double-enqueue")
+    parser.add_argument("variant", help="a variant, e.g. seed, double-enqueue or "
+                        "mutant:double-enqueue")
     parser.add_argument("property", help="a property ID, e.g. EX-QUEUE-EXACT")
     parser.add_argument("--checker", choices=("exhaustive", "z3"), default="exhaustive",
                         help="where the trace comes from (default: exhaustive)")
@@ -131,10 +147,13 @@ def mermaid(ts: Any, steps: Sequence[StepT], pid: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from refexec.models import variants as registry  # noqa: PLC0415
 
-    if args.variant not in registry.VARIANTS:
+    variant = resolve_variant(args.variant, tuple(registry.VARIANTS))
+    if variant is None:
         print(f"refexec explain: unknown variant {args.variant!r}; valid: "
-              f"{', '.join(registry.VARIANTS)}", file=sys.stderr)
+              f"{', '.join(registry.VARIANTS)} (a mutant also without 'mutant:')",
+              file=sys.stderr)
         return 2
+    args.variant = variant
     ts = registry.build(args.variant)
     ids = [p.id for p in ts.properties]
     if args.property not in ids:
@@ -161,9 +180,9 @@ def run(args: argparse.Namespace) -> int:
         holds_text = (f"holds in all {ex.states} reachable states" if ex.complete
                       else f"holds up to depth {ex.depth}")
     if not steps:
-        print(f"refexec explain: {prop.id} ({prop.title}) {holds_text} of {args.variant}: "
-              "there is no counterexample to explain.", file=sys.stderr)
-        return 2
+        print(f"nothing to explain (holds): {prop.id} ({prop.title}) {holds_text} of "
+              f"{args.variant}, so there is no counterexample.")
+        return 0
     print(f"{args.variant}: {prop.id} — {prop.title}")
     print(f"shortest counterexample: {len(steps) - 1} steps ({args.checker})")
     print()

@@ -2,10 +2,12 @@
 
 With no arguments: the reference design, the seed and every mutant, each through the exhaustive
 checker and the z3 checker (BMC, and for the reference an unbounded proof plus termination);
-progress on stderr, then a table variant x property -> ``proved`` / ``<=k`` (holds up to bound
-k) / ``viol@n`` (violated, shortest counterexample has n steps), and a summary line. Exit status
-0 exactly when the reference design and the wait queue are proved, every mutant is caught by
-both checkers, the seed's findings are as expected and the two checkers agree everywhere; 1
+progress on stderr (at least every few seconds: which variant, which phase), then a table
+variant x property -> ``proved`` / ``<=k`` (holds up to bound k) / ``viol@n`` (violated,
+shortest counterexample has n steps), wrapped to 100 columns, with a legend, and a summary
+line. The default run takes one to two minutes on 2 cores (``--deep``: many minutes). Exit
+status 0 exactly when the reference design and the wait queue are proved, every mutant is caught
+by both checkers, the seed's findings are as expected and the two checkers agree everywhere; 1
 otherwise; 2 for a usage error.
 """
 
@@ -13,14 +15,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 
 from refexec.cli import positive_int
 
+HEARTBEAT_SECONDS = 5.0  # refexec.models.verify.HEARTBEAT_SECONDS (not imported: that loads z3)
+
 __all__ = ["add_arguments", "render_table", "run"]
 
 
+DURATION = ("The default run (every variant, both checkers, 2 workers) takes one to two minutes on "
+            "2 cores; --deep takes many minutes. Progress goes to stderr at least every "
+            f"{HEARTBEAT_SECONDS:g} seconds; Ctrl-C or SIGTERM stops it and its workers.")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = DURATION
     parser.add_argument("--variant", action="append", metavar="NAME",
                         help="check only this variant (repeatable); see --list")
     parser.add_argument("--property", action="append", metavar="ID",
@@ -73,23 +84,9 @@ def render_table(report: object) -> str:
         row.append(v.status_text())
         rows.append(row)
     header = ["variant", *heads, "verdict"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        lines.append("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)))
+    lines = _blocks(header, rows, WIDTH)
     lines.append("")
-    lines.append(
-        "proved: for unbounded depth (z3 inductive invariant / k-induction);  <=k: no violation "
-        "within k steps (z3 BMC);  holds: every reachable state of the instance (exhaustive);  "
-        "viol@n: shortest counterexample has n steps (both checkers; * = exhaustive only, "
-        "deeper than the z3 bound);  c: z3 confirms it beyond the BMC bound, by its unbounded "
-        "CHC engine Spacer or by a parametric theorem (viol@nc: its counterexample has n "
-        "steps; provedc: Spacer's inductive invariant, re-checked by z3; the seed's 104-step "
-        "EX-NO-SELF-BLOCK is confirmed by the z3 capacity theorem for every C instead: "
-        "spec/PROOFS.md section 11);  "
-        "!: differs from the expectation;  DISAGREE: the checkers contradict each other"
-    )
+    lines += LEGEND
     extras = []
     for v in report.variants.values():
         if v.disagreements():
@@ -123,7 +120,55 @@ def render_table(report: object) -> str:
             extras.append(f"{v.name}: actions never fired: {', '.join(v.never_fired)}")
         if v.witnesses_missing:
             extras.append(f"{v.name}: witnesses not reached: {', '.join(v.witnesses_missing)}")
-    return "\n".join(lines + extras)
+    wrapped = [textwrap.fill(x, WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+               for x in extras]
+    return "\n".join(lines + wrapped)
+
+
+WIDTH = 100
+"""The table and its notes fit a terminal of this many columns (wider tables are wrapped into
+blocks of property columns, each repeating the variant column)."""
+
+LEGEND = [
+    "proved   holds for unbounded depth (z3 inductive invariant / k-induction)",
+    "<=k      no violation within k steps (z3 BMC)",
+    "holds    true in every reachable state of the instance (exhaustive checker)",
+    "viol@n   violated; the shortest counterexample has n steps (both checkers)",
+    "  *      ... found by the exhaustive checker only, deeper than the z3 bound",
+    "  c      z3 confirms the verdict beyond the BMC bound: its unbounded CHC engine (Spacer),",
+    "         or a parametric theorem (the seed's 104-step EX-NO-SELF-BLOCK: for every C)",
+    "  !      differs from what the variant is expected to show",
+    "(blank)  not checked: the variant's model does not define this property (spec/SPEC.md),",
+    "         or --property left it out",
+    "DISAGREE the two checkers contradict each other",
+    "Details: refexec explain VARIANT PROPERTY; spec/PROOFS.md (section 11: the capacity theorem)",
+]
+"""One short line per mark, so the legend reads as a list, not a paragraph."""
+
+
+def _blocks(header: list[str], rows: list[list[str]], width: int) -> list[str]:
+    """Lay out the table in blocks of columns no wider than ``width``: column 0 (the variant)
+    starts every block, the other columns are packed in order."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    blocks: list[list[int]] = []
+    cur: list[int] = []
+    used = widths[0]
+    for i in range(1, len(header)):
+        if cur and used + 2 + widths[i] > width:
+            blocks.append(cur)
+            cur, used = [], widths[0]
+        cur.append(i)
+        used += 2 + widths[i]
+    blocks.append(cur)
+    out: list[str] = []
+    for b, cols in enumerate(blocks):
+        if b:
+            out.append("")
+        idx = [0, *cols]
+        out.append("  ".join(header[i].ljust(widths[i]) for i in idx).rstrip())
+        out.append("  ".join("-" * widths[i] for i in idx))
+        out += ["  ".join(r[i].ljust(widths[i]) for i in idx).rstrip() for r in rows]
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,11 +182,17 @@ def run(args: argparse.Namespace) -> int:
         print("variants:  " + ", ".join(registry.VARIANTS))
         print("properties: " + ", ".join(ALL_IDS))
         return 0
+    from refexec.models.cli_explain import resolve_variant  # noqa: PLC0415
+
+    chosen = []
     for v in args.variant or []:
-        if v not in registry.VARIANTS:
-            print(f"refexec verify: unknown variant {v!r}; valid: {', '.join(registry.VARIANTS)}",
-                  file=sys.stderr)
+        name = resolve_variant(v, tuple(registry.VARIANTS))
+        if name is None:
+            print(f"refexec verify: unknown variant {v!r}; valid: {', '.join(registry.VARIANTS)}"
+                  " (a mutant also without 'mutant:')", file=sys.stderr)
             return 2
+        chosen.append(name)
+    args.variant = chosen or None
     for p in args.property or []:
         if p not in ALL_IDS:
             print(f"refexec verify: unknown property {p!r}; valid: {', '.join(ALL_IDS)}",
@@ -163,6 +214,12 @@ def run(args: argparse.Namespace) -> int:
         jobs=max(1, args.jobs),
         progress=progress,  # type: ignore[arg-type]
     )
+    for pid in args.property or []:
+        skipped = [v.name for v in report.variants.values() if pid not in v.cells]
+        if skipped:
+            print(f"refexec verify: {pid} is not a property of {', '.join(skipped)} (its model "
+                  "does not define it), so it was not checked there: the cell is blank",
+                  file=sys.stderr)
     if args.json:
         print(report.to_json())
     else:

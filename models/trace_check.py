@@ -95,7 +95,8 @@ class TraceViolation:
     """Why the trace is not a behaviour of the model: the first event nothing explains."""
 
     index: int
-    """0-based index of the offending event in the trace."""
+    """0-based index of the offending event in the trace (reports show it as #index+1: events
+    are numbered from 1 everywhere a person reads them, as ``refexec run`` numbers them)."""
     event: TraceEvent
     state: str
     """The model state before the event (the first of the explanations, shown readably)."""
@@ -106,7 +107,7 @@ class TraceViolation:
     """The few events before the offending one, with their indices (context for the report)."""
 
     def format(self) -> str:
-        lines = [f"event #{self.index}: {_fmt_event(self.event)}"]
+        lines = [f"event #{self.index + 1}: {_fmt_event(self.event)}"]  # shown from 1, as run
         lines.append(f"  why: {self.reason}")
         lines.append(f"  model state before it: {self.state}")
         if self.explanations > 1:
@@ -114,7 +115,7 @@ class TraceViolation:
                          "none accepts this event; the reason is given for the first)")
         if self.before:
             lines.append("  preceding events:")
-            lines.extend(f"    #{i}: {_fmt_event(e)}" for i, e in self.before)
+            lines.extend(f"    #{i + 1}: {_fmt_event(e)}" for i, e in self.before)
         return "\n".join(lines)
 
 
@@ -127,7 +128,7 @@ class PropertyHit:
     title: str
 
     def format(self) -> str:
-        return f"{self.id} ({self.title}) violated at event #{self.index}"
+        return f"{self.id} ({self.title}) violated at event #{self.index + 1}"
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,8 @@ def _run(ref: _Refinement, events: Sequence[TraceEvent]) -> TraceCheckResult:
         cands = ref.closure(new)
         if len(cands) > MAX_EXPLANATIONS:
             raise TraceCheckError(
-                f"more than {MAX_EXPLANATIONS} model states explain the trace up to event #{i}; "
+                f"more than {MAX_EXPLANATIONS} model states explain the trace up to event "
+                f"#{i + 1}; "
                 "the trace is too ambiguous to check (is it a trace of this executor?)"
             )
     return _result(ref, len(events), None, cands)
@@ -776,9 +778,9 @@ class _SeedRefinement(_Refinement):
         t_ev = self.ids.get(ev.task) if ev.task is not None else None
         if (kind == "lost" and ev.event == "lost" and t_ev == t) or (
                 kind == "raised" and ev.event == "ready" and ev.detail == "DeadlockError"):
-            note = (f"event #{self.index}: the model blocks on the executor's own full channel "
-                    f"({aux.aborted}); SimpleExecutor raised DeadlockError instead, and the "
-                    "events after this one are beyond the model (not checked)")
+            note = (f"event #{self.index + 1}: the model blocks on the executor's own full "
+                    f"channel ({aux.aborted}); SimpleExecutor raised DeadlockError instead, and "
+                    "the events after this one are beyond the model (not checked)")
             if note not in self.notes:
                 self.notes.append(note)
             yield (cand[0], replace(aux, confirm=None)), hits
@@ -987,7 +989,8 @@ class _SeedRefinement(_Refinement):
         if ev.event == "ready" and ev.detail is not None:
             why = (f"{ev.detail} raised by t{t}'s poll propagates out of run() (a panic: the "
                    "seed model does not continue from it)")
-            self.notes.append(f"event #{self.index}: {why}; the events after it are not checked")
+            self.notes.append(f"event #{self.index + 1}: {why}; the events after it are not "
+                              "checked")
             yield from self._abort(nxt, aux.with_task(t, new), h[0], why)
             return
         expect = ("ctx_drop", t) if task.ctx else None
@@ -1054,7 +1057,7 @@ def check_trace(
     evs = load_events(events)
     for i, e in enumerate(evs):
         if not isinstance(e, TraceEvent):
-            raise TraceCheckError(f"event #{i} is not a TraceEvent: {e!r}")
+            raise TraceCheckError(f"event #{i + 1} is not a TraceEvent: {e!r}")
     ref: _Refinement
     if variant == "reference":
         ref = _ReferenceRefinement(evs)

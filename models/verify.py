@@ -30,9 +30,10 @@ with no contradiction otherwise) and every expected-to-hold property holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -718,7 +719,11 @@ def check_variant(
         witnesses: list[Witness] = (
             registry.witnesses_for(variant) if bounds == registry.default_bounds(variant) else []
         )
-        res = explore(ts, max_depth=depth, witnesses=witnesses)
+        res = explore(
+            ts, max_depth=depth, witnesses=witnesses,
+            progress=lambda n, d: progress(
+                f"{variant}: exhaustive: {n} states so far, depth {d} ..."),
+        )
         report.exhaustive_states = res.states
         report.exhaustive_complete = res.complete
         report.never_fired = [
@@ -840,9 +845,94 @@ def _capacity_theorem(report: VariantReport, bounds: Bounds, chc: dict[str, Verd
                            method=f"z3 capacity theorem (every C >= 1), at C = {c}")
 
 
+HEARTBEAT_SECONDS = 5.0
+"""With worker processes, the longest the parent stays silent: after this long without a
+progress line it prints which variants are still being checked and their last step."""
+
+_worker_queue: Any = None  # in a worker process: where its progress lines go
+
+
+def _worker_init(queue: Any) -> None:
+    """In each worker process: send progress to the parent, and leave Ctrl-C to the parent
+    (which ends the workers itself), so an interrupt prints one line, not one per worker."""
+    import signal  # noqa: PLC0415
+
+    global _worker_queue
+    _worker_queue = queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_progress(msg: str) -> None:
+    if _worker_queue is not None:
+        _worker_queue.put(msg)
+
+
 def _check_variant_job(args: tuple[str, dict[str, Any]]) -> VariantReport:
     variant, kw = args
-    return check_variant(variant, **kw)
+    return check_variant(variant, progress=_worker_progress, **kw)
+
+
+class Heartbeat:
+    """What the parent says while workers run: their progress lines as they come, and, after
+    ``every`` seconds of silence, one line naming the variants still running and the last step
+    each reported. ``clock`` is injectable so the rule is tested without waiting."""
+
+    def __init__(self, progress: ProgressFn, every: float = HEARTBEAT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._progress = progress
+        self._every = every
+        self._clock = clock
+        self._last_said = clock()
+        self.last_step: dict[str, str] = {}
+
+    def say(self, msg: str, variant: str | None = None) -> None:
+        if variant is not None:
+            self.last_step[variant] = msg
+        self._progress(msg)
+        self._last_said = self._clock()
+
+    def tick(self, running: Sequence[str]) -> None:
+        now = self._clock()
+        if now - self._last_said >= self._every and running:
+            steps = "; ".join(self.last_step.get(v, f"{v}: starting") for v in running)
+            self._progress(f"still checking {len(running)} variant(s): {steps}")
+            self._last_said = now
+
+
+@contextlib.contextmanager
+def _sigint_ignored_while_spawning() -> Iterator[None]:
+    """The workers are started (at the first submit) while SIGINT is ignored, so they start
+    with it ignored (an ignored signal stays ignored across exec, and Python then installs no
+    handler): a Ctrl-C while a worker is still importing cannot print that worker's traceback.
+    Only the main thread can change signal handlers; elsewhere this does nothing."""
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _end_pool(pool: Any) -> None:
+    """Stop a ProcessPoolExecutor now: cancel what has not started and terminate the workers
+    (``shutdown`` alone waits for the running jobs, which can take minutes). Called on every
+    abnormal exit (Ctrl-C, SIGTERM as ``refexec.cli.Terminated``, an error), so no worker
+    outlives ``refexec verify``."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
 def verify(
@@ -875,16 +965,64 @@ def verify(
 
         # the slowest first, so that the two workers finish together
         order = sorted(names, key=lambda v: (v != "reference", v != "seed"))
+        import queue as queue_mod  # noqa: PLC0415
+
         ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futs = {pool.submit(_check_variant_job, (v, kw)): v for v in order}
-            for fut in cf.as_completed(futs):
-                rep = fut.result()
-                reports[rep.name] = rep
-                progress(f"{rep.name}: {rep.status_text()} ({rep.seconds:.1f}s)")
+        lines = ctx.Queue()
+        beat = Heartbeat(progress)
+        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                      initializer=_worker_init, initargs=(lines,))
+        try:
+            with _sigint_ignored_while_spawning():
+                futs = {pool.submit(_check_variant_job, (v, kw)): v for v in order}
+            started: list[str] = []
+            waiting = set(futs)
+            while waiting:
+                done, waiting = cf.wait(waiting, timeout=0.25,
+                                        return_when=cf.FIRST_COMPLETED)
+                while True:
+                    try:
+                        msg = lines.get_nowait()
+                    except queue_mod.Empty:
+                        break
+                    name = next((v for v in order if msg.startswith(v + ":")), None)
+                    beat.say(msg, name)
+                    if name is not None and name not in started:
+                        started.append(name)
+                for fut in done:
+                    rep = fut.result()
+                    reports[rep.name] = rep
+                running = [v for v in started if v not in reports]
+                beat.tick(running)
+        except BaseException:
+            _end_pool(pool)
+            raise
+        else:
+            pool.shutdown()
+        finally:
+            lines.close()
+            lines.join_thread()
         reports = {v: reports[v] for v in names}
     else:
-        for v in names:
-            reports[v] = check_variant(v, progress=progress, **kw)
+        import threading  # noqa: PLC0415
+
+        beat = Heartbeat(progress)
+        stop = threading.Event()
+        current: list[str] = []
+
+        def ticker() -> None:  # the same silence rule as with workers, from a thread
+            while not stop.wait(0.5):
+                beat.tick(list(current))
+
+        thread = threading.Thread(target=ticker, name="refexec-verify-heartbeat", daemon=True)
+        thread.start()
+        try:
+            for v in names:
+                current[:] = [v]
+                reports[v] = check_variant(
+                    v, progress=lambda m, v=v: beat.say(m, v), **kw)  # type: ignore[misc]
+        finally:
+            stop.set()
+            thread.join()
     opts = {**kw, "variants": names, "jobs": jobs}
     return Report(reports, time.perf_counter() - t0, opts)

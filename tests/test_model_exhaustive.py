@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 
 import pytest
 from refexec.models import reference
@@ -103,7 +102,6 @@ def test_depth_limit_reports_incomplete() -> None:
 
 
 @pytest.mark.deep
-@pytest.mark.skipif(not os.environ.get("REFEXEC_DEEP"), reason="deep tier: REFEXEC_DEEP=1")
 def test_reference_holds_for_three_tasks() -> None:
     r = explore(reference.build(reference.default_bounds(3, join=0)))
     assert r.complete and not r.violated()

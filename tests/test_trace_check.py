@@ -422,7 +422,7 @@ def _rejected(events: list[TraceEvent], at: int, reason: str, variant: str = "re
     assert r.violation is not None
     assert r.violation.index == at, r.report()
     assert reason in r.violation.reason, r.report()
-    assert f"event #{at}" in r.report()
+    assert f"event #{at + 1}" in r.report()  # events are shown numbered from 1
 
 
 def test_rejects_a_missing_wake() -> None:

@@ -1,7 +1,8 @@
 """``refexec.testing``: check an executor against the model, step by step, with Hypothesis.
 
-This subpackage imports Hypothesis; ``import refexec`` never imports it. See
-``docs_snippets_testing.md`` for the walk-through; the pieces:
+This subpackage imports Hypothesis (the ``verify`` extra); ``import refexec`` never imports it.
+The README section "Checking an executor against the model: refexec.testing" walks through
+it; the pieces:
 
 * scripted tasks (:mod:`refexec.testing.script`) whose every poll does what a test says and
   logs it;

@@ -1,8 +1,8 @@
 """The adapter: the few operations the lockstep machine needs from an executor under test.
 
 A runtime author checks their executor against the model by writing one class with these
-methods (see ``docs_snippets_testing.md``); the machine does the rest. Everything the machine
-needs to know about what tasks *did* comes from the scripted tasks' log
+methods (the README's section on ``refexec.testing`` shows one); the machine does the rest.
+Everything the machine needs to know about what tasks *did* comes from the scripted tasks' log
 (:mod:`refexec.testing.script`); the adapter only runs them and reports what the executor
 *holds* — :meth:`Adapter.observe` — so that the abstraction of the executor's state can be
 compared with the model's state after every step.

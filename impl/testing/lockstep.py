@@ -15,7 +15,7 @@ model's guard of that action in the current model state. After every rule the ma
 
 Arguments are small ints and scripts whose ``repr`` is Python, so a failure prints a program
 that replays it. :func:`lockstep_machine` builds the machine for one adapter and one variant;
-``docs_snippets_testing.md`` walks a runtime author through it.
+the README's section "Checking an executor against the model" walks a runtime author through it.
 """
 
 from __future__ import annotations
