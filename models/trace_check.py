@@ -150,6 +150,10 @@ class TraceCheckResult:
     complete: bool = True
     spawned: int = 0
     """How many tasks the trace spawned."""
+    slots: int = 0
+    """The most tasks the model had to hold at once: the reference model's task slots (grown
+    by doubling), the seed checker's most live tasks. Bounded by the tasks alive at once, not
+    by the tasks ever spawned."""
 
     @property
     def ok(self) -> bool:
@@ -360,6 +364,9 @@ class _Checker:
     def titles(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def slots(self) -> int:
+        raise NotImplementedError
+
     def compact(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
         return cands
 
@@ -452,7 +459,7 @@ def _result(ck: _Checker, n: int, violation: TraceViolation | None,
     return TraceCheckResult(
         ck.variant, n, violation, props if violation is None else (), tuple(ck.notes),
         len(cands), dict(ck.task_map()), final, complete=not ck.open_drive,
-        spawned=ck.spawned,
+        spawned=ck.spawned, slots=ck.slots(),
     )
 
 
@@ -518,6 +525,9 @@ class _ReferenceChecker(_Checker):
 
     def task_map(self) -> dict[int, int]:
         return dict(self.slot_of)
+
+    def slots(self) -> int:
+        return self.n
 
     def initial(self) -> dict[Any, Hits]:
         sid = self.mach.intern_state(self.mach.model.initial())
@@ -949,6 +959,7 @@ class _SeedChecker(_Checker):
         self.capacity = capacity
         self.props = props
         self.lookup: dict[tuple[int, int, int], int] = {}
+        self.live_max = 0
         self._build(1)
 
     @staticmethod
@@ -999,6 +1010,9 @@ class _SeedChecker(_Checker):
         if ev.event == "spawn":
             self.spawned += 1
         return cands
+
+    def slots(self) -> int:
+        return self.live_max
 
     def c(self, task: _Task) -> int:
         return self.lookup[(task.phase, task.w, min(task.e, seed_model.E_MAX))]
@@ -1103,6 +1117,7 @@ class _SeedChecker(_Checker):
             if r is None:
                 continue
             sid, aux, h = r
+            self.live_max = max(self.live_max, len(aux.tasks))
             if not aux.aborted and (bad := self.mismatch(sid, aux)) is not None:
                 self.reject(f"after the loop's recv(), model and trace disagree: {bad}")
                 continue
