@@ -53,6 +53,8 @@ class Reading:
     """Which waker handle the reading consumes or drops: ``held`` (a clone counted by the
     model) or ``per_poll`` (the seed's per-poll waker, implicit in the model)."""
     doc: str = ""
+    streams: frozenset[str] = frozenset({"trace", "log"})
+    """The observation streams whose events this reading explains."""
 
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.steps)
@@ -93,11 +95,34 @@ class Declaration:
     environment: tuple[str, ...] = ()
     """Checker steps that are not model actions (documented, never hidden)."""
 
-    def readings(self, event: str, origin: str) -> tuple[Reading, ...]:
+    def readings(self, event: str, origin: str, stream: str = "trace") -> tuple[Reading, ...]:
+        """The readings of ``event`` from ``origin`` (LOOP or THREAD) in ``stream``."""
         em = self.events.get(event)
         if em is None:
             return ()
-        return tuple(r for r in em.readings if origin in r.origins)
+        return tuple(r for r in em.readings if origin in r.origins and stream in r.streams)
+
+    def log_steps(self, event: str, remote: bool, handle: str = "held"
+                  ) -> list[list[tuple[str, dict[str, int]]]]:
+        """What a lockstep log event stands for: each reading's steps, without the implicit
+        actions the oracle's closure takes on its own (:meth:`internal` of ``log``)."""
+        internal = self.internal("log")
+        out: list[list[tuple[str, dict[str, int]]]] = []
+        em = self.events.get(event)
+        for r in em.readings if em is not None else ():
+            if "log" not in r.streams:
+                continue
+            if r.handle and r.handle != handle:
+                continue
+            if any(k == "remote" and v != int(remote) for _, p in r.steps for k, v in p):
+                continue  # the log says which thread took the event in: no second reading
+            steps = [(n, dict(p)) for n, p in r.steps if n not in internal]
+            if steps not in out:
+                out.append(steps)
+        if event in self.events and not out:
+            raise ValueError(f"{self.variant}: no reading of a log event {event!r} "
+                             f"(remote={remote}, handle={handle})")
+        return out
 
     def internal(self, stream: str) -> frozenset[str]:
         """Names of the implicit actions the given stream (``trace`` or ``log``) does not see."""
@@ -112,14 +137,17 @@ class Declaration:
 
 
 def _r(*steps: tuple[str, dict[str, int]] | str, origins: tuple[str, ...] = (LOOP, THREAD),
-       handle: str = "", doc: str = "") -> Reading:
+       handle: str = "", doc: str = "", streams: tuple[str, ...] = ("trace", "log")) -> Reading:
     out: list[Step] = []
     for s in steps:
         if isinstance(s, str):
             out.append((s, ()))
         else:
             out.append((s[0], tuple(sorted(s[1].items()))))
-    return Reading(tuple(out), frozenset(origins), handle, doc)
+    return Reading(tuple(out), frozenset(origins), handle, doc, frozenset(streams))
+
+
+TRACE_ONLY, LOG_ONLY = ("trace",), ("log",)
 
 
 def _map(event: str, *readings: Reading, doc: str = "") -> tuple[str, EventMap]:
@@ -133,19 +161,29 @@ SEED = Declaration(
     variant="seed",
     events=dict([
         _map("spawn",
-             _r(("spawn", {"remote": 0}), origins=(LOOP, THREAD),
+             _r(("spawn", {"remote": 0}), origins=L, streams=LOG_ONLY),
+             _r(("spawn", {"remote": 1}), origins=T_, streams=LOG_ONLY,
+                doc="the log's remote spawn goes through a spawner it logged"),
+             _r(("spawn", {"remote": 0}), origins=(LOOP, THREAD), streams=TRACE_ONLY,
                 doc="with the executor's own sender before run(), or the running task's "
                     "sender from inside a poll (the seed's exercise 1)"),
-             _r(("spawn", {"remote": 1}), origins=T_,
+             _r(("spawn", {"remote": 1}), origins=T_, streams=TRACE_ONLY,
                 doc="after run_start, from another thread: a spawn that began before run() "
                     "dropped the executor's sender and waited for room holding a clone of it "
                     "(the model's spawner, made at run_start)"),
              _r(("spawn", {"remote": 1}), ("spawner_drop", {"remote": 1}), origins=T_,
+                streams=TRACE_ONLY,
                 doc="the same, by the last such waiting spawn: its sender clone goes")),
+        _map("spawner_new", _r("spawner_new", origins=L, streams=LOG_ONLY)),
+        _map("spawner_drop", _r(("spawner_drop", {"remote": 0}), origins=L, streams=LOG_ONLY),
+             _r(("spawner_drop", {"remote": 1}), origins=T_, streams=LOG_ONLY)),
         _map("make_waker", _r(origins=L, doc=(
             "the per-poll waker: observes that recv() took t (the implicit poll action) "))),
-        _map("poll", _r(origins=L, doc="the poll starts: the poll counter of t is incremented "
-                                       "(observed; the model's poll action was the take)")),
+        _map("poll", _r(origins=L, streams=TRACE_ONLY,
+                        doc="the poll starts: the poll counter of t is incremented (observed; "
+                            "the model's poll action was the take)"),
+             _r("poll", origins=L, streams=LOG_ONLY,
+                doc="the log names the poll itself (recv() and the take)")),
         _map("pending", _r(("pending", {}), origins=L)),
         _map("ready", _r(("ready", {}), origins=L, doc="also a poll that raised")),
         _map("wake",
@@ -171,10 +209,13 @@ SEED = Declaration(
         _map("lost", _r(doc="a pending task freed in silence: the model freed it (ghost lost) "
                             "in the step that dropped its last reference")),
         _map("run_start", _r("run_start", origins=L),
-             _r("spawner_new", "run_start", origins=L,
+             _r("spawner_new", "run_start", origins=L, streams=TRACE_ONLY,
                 doc="a spawn from another thread is waiting for room with a clone of the "
                     "executor's sender (traced later, as a late spawn)")),
         _map("run_end", _r("run_end", origins=L)),
+        _map("deadlock", _r(origins=L, streams=LOG_ONLY, doc="marker: the model's blocked")),
+        _map("lost_reported", _r(origins=L, streams=LOG_ONLY, doc="marker")),
+        _map("join_ready", _r(origins=L, streams=LOG_ONLY, doc="marker")),
     ]),
     implicit=(
         Implicit("discard", "the loop is in recv() and the channel's head is an entry of a "
@@ -201,7 +242,7 @@ REFERENCE = Declaration(
                 doc="posted through a Spawner; the trace records it when the loop drains it")),
         _map("poll", _r("poll", origins=L)),
         _map("pending", _r("pending", origins=L),
-             _r("cancel", "pending", origins=L,
+             _r("cancel", "pending", origins=L, streams=TRACE_ONLY,
                 doc="a cancel requested during the poll, recorded when the poll returns "
                     "(the 'cancel' event must come next)")),
         _map("ready", _r("ready", origins=L)),
@@ -218,8 +259,20 @@ REFERENCE = Declaration(
         _map("lost", _r("lost", origins=L)),
         _map("run_start", _r("run_start", origins=L)),
         _map("run_end", _r("run_end", origins=L, doc="run() returns: no sender remains"),
-             _r("step_return", origins=L,
+             _r("step_return", origins=L, streams=TRACE_ONLY,
                 doc="step(), run_until_stalled() or block_on() returns between polls")),
+        _map("step_start", _r("run_start", origins=L, streams=LOG_ONLY)),
+        _map("step_end", _r("step_return", origins=L, streams=LOG_ONLY)),
+        _map("spawner_new", _r("spawner_new", origins=L, streams=LOG_ONLY)),
+        _map("spawner_drop", _r(("spawner_drop", {"remote": 0}), origins=L, streams=LOG_ONLY),
+             _r(("spawner_drop", {"remote": 1}), origins=T_, streams=LOG_ONLY)),
+        _map("join_pending", _r("join", origins=L, streams=LOG_ONLY,
+                                doc="the first time a waiter parks on a JoinHandle: the target "
+                                    "holds the waiter's join waker (t=target, u=waiter)")),
+        _map("deadlock", _r(origins=L, streams=LOG_ONLY, doc="marker")),
+        _map("lost_reported", _r(origins=L, streams=LOG_ONLY, doc="marker: the lost action is "
+                                 "internal in the log")),
+        _map("join_ready", _r(origins=L, streams=LOG_ONLY, doc="marker")),
     ]),
     implicit=(
         Implicit("idle_check", "the loop is between polls with nothing queued or posted"),

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,8 @@ class _Machine:
         self.pos = {name: i for i, name in enumerate(self.model.names)}
         self.ai: dict[tuple[Any, ...], int] = {}
         for i, (a, p) in enumerate(self.model.instances):
-            self.ai[(a.name, *p.values())] = i
+            key = (a.name, *p.values())
+            self.ai[key] = i
         self.na = len(self.model.instances)
         self.states: list[Frozen] = []
         self.ids: dict[Frozen, int] = {}
@@ -868,9 +869,7 @@ class _Task:
         return f"{_PHASE[self.phase]}, {self.w} held waker(s), {self.e} {ent}"
 
     def re(self, **kw: Any) -> _Task:
-        d = {"phase": self.phase, "w": self.w, "e": self.e, "polls": self.polls, "ctx": self.ctx}
-        d.update(kw)
-        return _Task(**d)
+        return replace(self, **kw)
 
 
 @dataclass(frozen=True)
@@ -900,11 +899,7 @@ class _SeedAux:
                 self.ctx_out, self.lost_unreported, self.aborted, self.confirm)
 
     def with_(self, **kw: Any) -> _SeedAux:
-        d = {"tasks": self.tasks, "queue": self.queue, "taken": self.taken, "made": self.made,
-             "ctx_out": self.ctx_out, "lost_unreported": self.lost_unreported,
-             "aborted": self.aborted, "confirm": self.confirm}
-        d.update(kw)
-        return _SeedAux(**d)
+        return replace(self, **kw)
 
     def set_task(self, tid: int, task: _Task, **kw: Any) -> _SeedAux:
         tasks = dict(self.tasks)
@@ -1057,7 +1052,8 @@ class _SeedChecker(_Checker):
 
     def take(self, sid: int, hits: Hits, name: str, *params: int, why: str = ""
              ) -> tuple[int, Hits] | None:
-        ai = self.mach.ai[(name, *params)]
+        key = (name, *params)
+        ai = self.mach.ai[key]
         res = self.mach.step(sid, ai)
         if res is None:
             self.reject((f"as {why}: " if why else "") + self.why_disabled(sid, ai))
