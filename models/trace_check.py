@@ -40,6 +40,7 @@ never VALID; such a result is falsy.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -226,6 +227,7 @@ executor starts with the states and transitions the earlier ones taught (bounded
 
 def _machine(key: tuple[Any, ...], build: Callable[[], TransitionSystem], props: bool,
              canon: Callable[[dict[str, Any]], dict[str, Any]], fresh: bool = False) -> _Machine:
+    key = (threading.get_ident(), *key)  # a machine's tables are never shared by threads
     m = _MACHINES.get(key)
     if m is None or fresh or m.full():
         if len(_MACHINES) > 16:
