@@ -11,6 +11,7 @@ asyncio's). The total bytes per pending task, coroutine included, are reported n
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import random
 import statistics
@@ -429,6 +430,22 @@ def targets_table(res: Results) -> str:
     return _table(["target (issue 5 §2)", "goal", "measured", ""], rows)
 
 
+TRACE_CHECK_JSON = Path(__file__).resolve().parent / "trace_check.json"
+"""The trace-checker figures (``python -m benchmarks.trace_check --json`` writes them)."""
+
+
+def _trace_check_section() -> str:
+    """The trace checker's throughput and memory (issue 10 §4), from :data:`TRACE_CHECK_JSON`."""
+    if not TRACE_CHECK_JSON.exists():
+        return ""
+    from benchmarks.trace_check import table
+
+    figs = json.loads(TRACE_CHECK_JSON.read_text(encoding="utf-8"))
+    return ("## Trace checking\n\n`python -m benchmarks.trace_check --json "
+            "benchmarks/trace_check.json`: one core, a fresh process, the trace streamed from "
+            "its file.\n\n" + table(figs))
+
+
 def render(res: Results, plot_files: Sequence[Path] = (), relative_to: Path | None = None) -> str:
     """The whole report as Markdown (what ``python -m benchmarks`` prints)."""
     parts = [
@@ -456,6 +473,9 @@ def render(res: Results, plot_files: Sequence[Path] = (), relative_to: Path | No
                 [[v["name"], v["result"]] for v in res.verify],
             )
         )
+    trace_check = _trace_check_section()
+    if trace_check:
+        parts.append(trace_check)
     notes = runtime_notes()
     if notes:
         parts.append("## How each runtime is driven")

@@ -281,11 +281,16 @@ class SimpleExecutor:
                     task.future = None  # slot.take()
                     waker = self._make_waker(task)
                     cx = task.cx = Context(waker)
-                    n = task.poll_count = task.poll_count + 1
+                    if tr is not None:
+                        # under the lock other threads trace under: no event of theirs can
+                        # carry the new poll number before the 'poll' event itself
+                        with self._lock:
+                            n = task.poll_count = task.poll_count + 1
+                            tr.record("poll", task.id, n)
+                    else:
+                        n = task.poll_count = task.poll_count + 1
                     self.poll_counts[task.id] = n
                     stats["polls"] += 1
-                    if tr is not None:
-                        tr.record("poll", task.id, n)
                     runner.current = task
                     try:
                         y = fut.send(None)
@@ -352,8 +357,8 @@ class SimpleExecutor:
         with self._lock:
             task.refs += 1
             task.wakers += 1
-        if self._trace is not None:
-            self._trace.record("waker_clone", task.id, task.poll_count, "make_waker")
+            if self._trace is not None:
+                self._trace.record("waker_clone", task.id, task.poll_count, "make_waker")
         return Waker.from_raw(RawWaker(task, _SIMPLE_VTABLE))
 
     def _where(self) -> str | None:
@@ -392,8 +397,8 @@ def _s_clone(task: _SimpleTask) -> RawWaker:
     with ex._lock:
         task.refs += 1
         task.wakers += 1
-    if ex._trace is not None:
-        ex._trace.record("waker_clone", task.id, task.poll_count, ex._where())
+        if ex._trace is not None:
+            ex._trace.record("waker_clone", task.id, task.poll_count, ex._where())
     return RawWaker(task, _SIMPLE_VTABLE)
 
 
@@ -413,9 +418,9 @@ def _s_wake_by_ref(task: _SimpleTask) -> None:
 
 def _s_drop(task: _SimpleTask) -> None:
     ex = task.executor
-    if ex._trace is not None:
-        ex._trace.record("waker_drop", task.id, task.poll_count, ex._where())
     with ex._lock:
+        if ex._trace is not None:
+            ex._trace.record("waker_drop", task.id, task.poll_count, ex._where())
         task.wakers -= 1
     ex._release(task)
 

@@ -2,55 +2,55 @@
 
 An executor run with ``trace=Trace()`` records what it did, event by event (``refexec.trace``).
 :func:`check_trace` replays those events on the model's concrete interpretation
-(:class:`~refexec.models.concrete.ConcreteModel`) through the *refinement mapping* of
-``spec/SPEC.md``: each event becomes one model action, or a short sequence of them, which must be
-*enabled* in the state the model is in (its guard holds), and whose *effect* must match what the
-event reports (the task's poll number, the task state the event implies). The first event that no
-explanation accepts makes the trace invalid, and the report names the event index, the event,
-the model state and the reason.
+(:class:`~refexec.models.concrete.ConcreteModel`) through the refinement mapping declared once
+in :mod:`refexec.models.refinement` (the lockstep oracle reads the same declaration): each event
+has one or more *readings* (model action sequences, each for the threads it may come from),
+which must be *enabled* in the state the model is in, and whose effect must match what the
+event reports (poll number, implied task state). The first event no reading accepts makes the
+trace invalid; the report names the event, the model state, and for each reading tried, why its
+guard failed.
 
-Why a search and not a single replay: some of what the model distinguishes is not in the trace.
+Why a set of explanations: what the model distinguishes is not all in the trace (which handle
+woke a task, whether a wake on the loop thread was posted, the loop's unrecorded sleep/return
+decision, a cancel deferred to the end of a poll). The checker keeps the set of model states
+that explain the trace so far (usually one or two) and advances all of them. Implicit actions
+(the seed loop's ``recv()``: ``discard`` and the take that starts a poll; the reference loop's
+``idle_check``/``sleep``/``unpark`` and the untraced ``Spawner`` handles) are interleaved where
+the declaration says the executor can take them; the seed's are *urgent* (taken as soon as
+enabled, which dominates taking them later; see :class:`~refexec.models.refinement.Implicit`).
 
-* Unobserved actions. The run loop's sleep/return decision (``idle_check``, ``sleep``,
-  ``unpark``) and the ``Spawner`` handles (``spawner_new``, ``spawner_drop``) leave no event;
-  between two events the checker lets the model take any number of them.
-* Which thread. A wake on the loop thread outside any poll (a join waiter woken when the task it
-  awaits ends) is, in the model, a wake posted by another thread and drained at once
-  (``wake(remote=1)``, then ``inbox_drain``): the trace does not say, so both readings are tried.
-* Deferred effects. A cancel requested during the task's own poll is recorded only when the poll
-  returns (``pending`` then ``cancel``); the model takes it earlier (``cancel`` while polling
-  sets ``creq``), so ``pending`` is also read as "a cancel was requested during this poll".
-* SimpleExecutor's per-poll waker is implicit in the seed model (the running task's context
-  waker), and a ``wake`` during a poll may consume it or a held clone.
-
-So the checker keeps the *set* of model states that explain the trace so far (usually one or
-two; deduplicated) and advances all of them. A trace is valid when the set is non-empty after
-the last event.
+Scale. The trace is consumed in one pass (any iterable, or a JSON-lines file read line by line)
+and never held. Model states are interned and transitions memoized, and states are kept
+*canonical*: a reference task slot is recycled once its task is finished and nothing (waker,
+queue entry, posted wake) refers to it, and the seed's ghost counters are normalised (see
+:meth:`_SeedChecker.canon`). So the model is as large as the tasks alive at once, not the tasks
+ever spawned, and a long trace of a steady workload revisits the same few states: the cost per
+event is a handful of dictionary look-ups once the states are known.
 
 Beyond validity, the checker reports the properties (``spec/SPEC.md`` IDs) that every
-explanation violates, and at which event: a trace of ``SimpleExecutor`` that ends in its
+explanation violates, and at which event. A trace of ``SimpleExecutor`` that ends in its
 ``DeadlockError`` is *valid* against the ``seed`` model (the model predicts exactly that block)
-and is reported with ``EX-NO-SELF-BLOCK``; against the ``reference`` model it is invalid.
+and reported with ``EX-NO-SELF-BLOCK``; against the ``reference`` model it is invalid.
 
-Drive calls. The model describes one ``run()``; the executor also has ``step()``,
-``run_until_stalled()`` and ``block_on()``. They are checked as a ``run()`` cut short: when a
-drive call returns for another reason than "no sender remains", the model's loop goes back to
-``NOT_STARTED`` (an environment step of the checker, not a model action), and a ``step()``
-outside any ``run_start``/``run_end`` pair enters and leaves the loop the same way.
+A trace that stops inside a run (a ``run_start`` without its ``run_end``) is checked as a
+*prefix*: every event is checked, but the result is ``complete=False`` and reported INCOMPLETE,
+never VALID; such a result is falsy.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from refexec.models import reference as ref_model
 from refexec.models import seed as seed_model
-from refexec.models.concrete import ConcreteModel, Frozen, StateDict
+from refexec.models.concrete import ConcreteModel, Frozen
 from refexec.models.reference import Loop
+from refexec.models.refinement import LOOP, REFERENCE, SEED, THREAD, Declaration, Reading
 from refexec.models.system import TransitionSystem
 from refexec.state import TRANSITIONS, TaskEvent, TaskState
 from refexec.trace import Trace, TraceEvent
@@ -62,19 +62,23 @@ __all__ = [
     "TraceCheckResult",
     "TraceViolation",
     "check_trace",
+    "iter_events",
     "load_events",
 ]
 
 VARIANTS = ("reference", "seed")
 """The model variants a trace can be checked against (the two executors' designs)."""
 
-PROPERTY_TASKS = 8
-"""Up to this many tasks the model's properties are evaluated on every step by default; some
-formulas (FIFO fairness) grow with the cube of the task count, so larger traces are checked for
-validity only unless ``properties=True`` is passed."""
-
 MAX_EXPLANATIONS = 20_000
 """Bound on the set of explaining states; past it the check gives up (``TraceCheckError``)."""
+
+MAX_STATES = 400_000
+"""Interned model states kept before the tables are rebuilt from the live explanations only
+(bounds memory on traces that keep reaching new states)."""
+
+_BIG = 1 << 40
+"""The unbounded parameters (poll counts, held wakers, seed task supply): the concrete
+interpretation only checks a value against its sort, so a large bound costs nothing."""
 
 
 class TraceCheckError(ValueError):
@@ -84,10 +88,6 @@ class TraceCheckError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------
-
-
-def _fmt_event(e: TraceEvent) -> str:
-    return e.to_json()
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class TraceViolation:
     """The few events before the offending one, with their indices (context for the report)."""
 
     def format(self) -> str:
-        lines = [f"event #{self.index + 1}: {_fmt_event(self.event)}"]  # shown from 1, as run
+        lines = [f"event #{self.index + 1}: {self.event.to_json()}"]  # shown from 1, as run
         lines.append(f"  why: {self.reason}")
         lines.append(f"  model state before it: {self.state}")
         if self.explanations > 1:
@@ -115,7 +115,7 @@ class TraceViolation:
                          "none accepts this event; the reason is given for the first)")
         if self.before:
             lines.append("  preceding events:")
-            lines.extend(f"    #{i + 1}: {_fmt_event(e)}" for i, e in self.before)
+            lines.extend(f"    #{i + 1}: {e.to_json()}" for i, e in self.before)
         return "\n".join(lines)
 
 
@@ -133,7 +133,12 @@ class PropertyHit:
 
 @dataclass(frozen=True)
 class TraceCheckResult:
-    """The verdict of :func:`check_trace`. Truthy exactly when the trace is valid."""
+    """The verdict of :func:`check_trace`.
+
+    ``ok``: no event contradicts the model (the trace is valid *as far as it goes*).
+    ``complete``: the trace does not stop inside a run (every ``run_start`` has its
+    ``run_end``). Truthy exactly when both hold: a cut trace is a valid prefix, not a valid run.
+    """
 
     variant: str
     events: int
@@ -142,15 +147,26 @@ class TraceCheckResult:
     notes: tuple[str, ...] = ()
     explanations: int = 0
     tasks: Mapping[int, int] = field(default_factory=dict)
-    """Trace task id -> model task index (spawn order)."""
+    """Trace task id -> model task index, for the tasks still live at the end (slots recycle)."""
     final_state: str = ""
+    complete: bool = True
+    spawned: int = 0
+    """How many tasks the trace spawned."""
+    slots: int = 0
+    """The most tasks the model had to hold at once: the reference model's task slots (grown
+    by doubling), the seed checker's most live tasks. Bounded by the tasks alive at once, not
+    by the tasks ever spawned."""
 
     @property
     def ok(self) -> bool:
         return self.violation is None
 
+    @property
+    def valid(self) -> bool:
+        return self.ok and self.complete
+
     def __bool__(self) -> bool:
-        return self.ok
+        return self.valid
 
     def violated(self) -> list[str]:
         """IDs of the properties every explanation of the trace violates."""
@@ -158,12 +174,15 @@ class TraceCheckResult:
 
     def report(self) -> str:
         """A human-readable verdict (what ``refexec check-trace`` prints)."""
-        head = (
-            f"trace VALID against the '{self.variant}' model: {self.events} events, "
-            f"{len(self.tasks)} task(s)"
-            if self.ok
-            else f"trace INVALID against the '{self.variant}' model"
-        )
+        what = f"{self.events} events, {self.spawned} task(s)"
+        if not self.ok:
+            head = f"trace INVALID against the '{self.variant}' model"
+        elif not self.complete:
+            head = (f"trace INCOMPLETE against the '{self.variant}' model: {what}; a run "
+                    "started and the trace ends before its run_end, so only the prefix was "
+                    "checked (valid as a prefix)")
+        else:
+            head = f"trace VALID against the '{self.variant}' model: {what}"
         lines = [head]
         if self.violation is not None:
             lines.append(self.violation.format())
@@ -179,17 +198,17 @@ class TraceCheckResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# The search
+# Interned states and memoized transitions
 # ---------------------------------------------------------------------------------------------
 
-# A candidate: (frozen model state, checker-side auxiliary data), both hashable.
-Cand = tuple[Frozen, Any]
-# Properties violated on a candidate's path: property id -> first event index.
 Hits = tuple[tuple[str, int], ...]
+"""Properties violated on a candidate's path: (property id, first event index), sorted."""
 
 
 def _merge_hits(a: Hits, b: Hits) -> Hits:
     """Two paths reach the same candidate: keep what both violate (the charitable reading)."""
+    if a == b:
+        return a
     db = dict(b)
     return tuple(sorted((pid, min(i, db[pid])) for pid, i in a if pid in db))
 
@@ -201,63 +220,166 @@ def _add_hits(h: Hits, ids: Iterable[str], index: int) -> Hits:
     return tuple(sorted(d.items()))
 
 
-class _Refinement:
-    """One variant's refinement mapping: how each event advances a candidate."""
+_MACHINES: dict[tuple[Any, ...], _Machine] = {}
+"""Machines by (variant, bounds, properties), kept across checks: a later trace of the same
+executor starts with the states and transitions the earlier ones taught (bounded by
+:data:`MAX_STATES` per machine)."""
 
-    variant = ""
 
-    def __init__(self, system: TransitionSystem) -> None:
+def _machine(key: tuple[Any, ...], build: Callable[[], TransitionSystem], props: bool,
+             canon: Callable[[dict[str, Any]], dict[str, Any]], fresh: bool = False) -> _Machine:
+    key = (threading.get_ident(), *key)  # a machine's tables are never shared by threads
+    m = _MACHINES.get(key)
+    if m is None or fresh or m.full():
+        if len(_MACHINES) > 16:
+            _MACHINES.clear()
+        m = _MACHINES[key] = _Machine(build(), props, canon)
+    return m
+
+
+def _identity(s: dict[str, Any]) -> dict[str, Any]:
+    return s
+
+
+class _Machine:
+    """One model's concrete interpretation with interned states and memoized steps.
+
+    A state is an int (its index in ``states``); ``step(sid, ai)`` is the successor by action
+    instance ``ai`` (an index into ``ConcreteModel.instances``) with the properties the
+    transition violates, or None when the guard is false. Each distinct transition is evaluated
+    once by the generic interpreter; after that it is a dictionary look-up.
+    """
+
+    def __init__(self, system: TransitionSystem, props: bool,
+                 canon: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         self.system = system
         self.model = ConcreteModel(system)
-        self.reasons: list[str] = []
+        self.props = props
+        self.canon = canon
+        self.pos = {name: i for i, name in enumerate(self.model.names)}
+        self.ai: dict[tuple[Any, ...], int] = {}
+        for i, (a, p) in enumerate(self.model.instances):
+            key = (a.name, *p.values())
+            self.ai[key] = i
+        self.na = len(self.model.instances)
+        self.states: list[Frozen] = []
+        self.ids: dict[Frozen, int] = {}
+        self.memo: dict[int, tuple[int, tuple[str, ...]] | None] = {}
+        self.closure_memo: dict[tuple[int, bool], tuple[tuple[int, tuple[str, ...]], ...]] = {}
+        self.reset_memo: dict[tuple[int, int], int] = {}
+        self.inv_memo: dict[int, tuple[str, ...]] = {}
+
+    def full(self) -> bool:
+        return len(self.states) > MAX_STATES
+
+    def intern(self, frozen: Frozen) -> int:
+        sid = self.ids.get(frozen)
+        if sid is None:
+            sid = self.ids[frozen] = len(self.states)
+            self.states.append(frozen)
+        return sid
+
+    def intern_state(self, state: dict[str, Any]) -> int:
+        return self.intern(self.model.freeze(self.canon(state)))
+
+    def val(self, sid: int, name: str) -> Any:
+        return self.states[sid][self.pos[name]]
+
+    def thaw(self, sid: int) -> dict[str, Any]:
+        return self.model.thaw(self.states[sid])
+
+    def step(self, sid: int, ai: int) -> tuple[int, tuple[str, ...]] | None:
+        key = sid * self.na + ai
+        try:
+            return self.memo[key]
+        except KeyError:
+            pass
+        m = self.model
+        s = m.thaw(self.states[sid])
+        action, params = m.instances[ai]
+        out: tuple[int, tuple[str, ...]] | None = None
+        if m.is_enabled(s, action, params):
+            nxt = m.successor(s, action, params)
+            bad: tuple[str, ...] = ()
+            nid = self.intern_state(nxt)
+            if self.props:
+                bad = self.invariants(nid) + tuple(m.check_step(s, nxt, action, params))
+            out = (nid, bad)
+        self.memo[key] = out
+        return out
+
+    def invariants(self, sid: int) -> tuple[str, ...]:
+        """The invariants violated in a state: evaluated once per distinct state."""
+        got = self.inv_memo.get(sid)
+        if got is None:
+            got = self.inv_memo[sid] = tuple(self.model.check(self.thaw(sid)))
+        return got
+
+    def label(self, ai: int) -> str:
+        a, p = self.model.instances[ai]
+        return a.label(p)
+
+    def show(self, sid: int) -> str:
+        return self.model.show(self.thaw(sid), ghosts=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver: one streaming pass
+# ---------------------------------------------------------------------------------------------
+
+
+class _Checker:
+    """What both variants share: the candidate set, the failure report, the verdict."""
+
+    variant = ""
+    decl: Declaration
+
+    def __init__(self) -> None:
         self.index = 0
+        self.reasons: list[str] = []
         self.notes: list[str] = []
-        self.check_properties = True
+        self.spawned = 0
+        self.open_drive = False
 
-    # -- helpers shared by the variants ---------------------------------------------------------
-
-    def take(self, state: StateDict, name: str, hits: list[Hits], **params: int
-             ) -> StateDict | None:
-        """Take a model action if enabled (recording why not otherwise) and check properties."""
-        action = self.system.action(name)
-        if not self.model.is_enabled(state, action, params):
-            self.reasons.append(self.why_disabled(state, name, params))
-            return None
-        nxt = self.model.successor(state, action, params)
-        if not self.check_properties:
-            return nxt
-        bad = self.model.check(nxt) + self.model.check_step(state, nxt, action, params)
-        if bad:
-            hits[0] = _add_hits(hits[0], bad, self.index)
-        return nxt
-
-    def why_disabled(self, state: StateDict, name: str, params: Mapping[str, int]) -> str:
-        label = self.system.action(name).label(params)
-        return f"the model's {label} is not enabled here (its guard is false)"
-
-    def show(self, cand: Cand) -> str:
-        return self.model.show(self.model.thaw(cand[0]), ghosts=False)
-
-    # -- to be provided ---------------------------------------------------------------------------
-
-    def initial(self) -> list[Cand]:
+    # to be provided
+    def initial(self) -> dict[Any, Hits]:
         raise NotImplementedError
 
-    def advance(self, cand: Cand, hits: Hits, event: TraceEvent
-                ) -> Iterator[tuple[Cand, Hits]]:
+    def advance(self, cand: Any, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Any, Hits]]:
         raise NotImplementedError
 
-    def closure(self, cands: dict[Cand, Hits]) -> dict[Cand, Hits]:
+    def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        """Whole-set work before an event (a slot for a spawned task, a larger model)."""
         return cands
 
-    def before_event(self, event: TraceEvent) -> None:
-        """Called before every event is advanced (for trace-wide context, e.g. drive calls)."""
+    def after_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        return cands
 
-    def after_event(self, event: TraceEvent) -> None:
-        """Called after every event was accepted."""
+    def grow(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        """A larger model for an event that needs it (:class:`_Grow`)."""
+        raise NotImplementedError
+
+    def show(self, cand: Any) -> str:
+        raise NotImplementedError
 
     def task_map(self) -> dict[int, int]:
         return {}
+
+    def titles(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def slots(self) -> int:
+        raise NotImplementedError
+
+    def compact(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        return cands
+
+    def reject(self, why: str) -> None:
+        self.reasons.append(why)
+
+    @staticmethod
+    def origin(ev: TraceEvent) -> str:
+        return THREAD if ev.detail in ("thread", "inbox") else LOOP
 
 
 def _malformed(ev: TraceEvent) -> str | None:
@@ -272,53 +394,77 @@ def _malformed(ev: TraceEvent) -> str | None:
     return None
 
 
-def _run(ref: _Refinement, events: Sequence[TraceEvent]) -> TraceCheckResult:
-    cands: dict[Cand, Hits] = dict.fromkeys(ref.initial(), ())
-    cands = ref.closure(cands)
+def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
+    cands = ck.initial()
+    recent: list[tuple[int, TraceEvent]] = []
+    n = 0
     for i, ev in enumerate(events):
-        ref.index = i
-        ref.reasons = []
-        ref.before_event(ev)
+        if not isinstance(ev, TraceEvent):
+            raise TraceCheckError(f"event #{i + 1} is not a TraceEvent: {ev!r}")
+        n = i + 1
+        ck.index = i
+        ck.reasons = []
         malformed = _malformed(ev)
-        new: dict[Cand, Hits] = {}
+        if ev.event == "run_end" and not ck.open_drive and malformed is None:
+            malformed = ("run_end with no run_start before it: no run of the executor is open "
+                         "here (a trace starts before its run, not in the middle of one)")
+        new: dict[Any, Hits] = {}
         if malformed:
-            ref.reasons.append(malformed)
-            cands_now: dict[Cand, Hits] = {}
+            ck.reasons.append(malformed)
         else:
-            cands_now = cands
-        for cand, hits in cands_now.items():
-            for nxt, h in ref.advance(cand, hits, ev):
-                new[nxt] = _merge_hits(new[nxt], h) if nxt in new else h
+            cands = ck.before_event(ev, cands)
+            while True:
+                try:
+                    for cand, hits in cands.items():
+                        for nxt, h in ck.advance(cand, hits, ev):
+                            old = new.get(nxt)
+                            new[nxt] = h if old is None else _merge_hits(old, h)
+                    break
+                except _Grow:
+                    cands = ck.grow(cands)
+                    new = {}
+                    ck.reasons = []
+        if new:
+            if ev.event == "run_start":
+                ck.open_drive = True
+            elif ev.event == "run_end":
+                ck.open_drive = False
+            new = ck.after_event(ev, new)
         if not new:
             first = next(iter(cands))
-            reason = ref.reasons[0] if ref.reasons else "no model action corresponds to it"
-            before = tuple((j, events[j]) for j in range(max(0, i - 4), i))
-            violation = TraceViolation(i, ev, ref.show(first), reason, len(cands), before)
-            return _result(ref, len(events), violation, cands)
-        ref.after_event(ev)
-        cands = ref.closure(new)
+            reason = ck.reasons[0] if ck.reasons else "no model action corresponds to it"
+            violation = TraceViolation(i, ev, ck.show(first), reason, len(cands),
+                                       tuple(recent))
+            return _result(ck, n, violation, cands)
+        cands = new
         if len(cands) > MAX_EXPLANATIONS:
             raise TraceCheckError(
                 f"more than {MAX_EXPLANATIONS} model states explain the trace up to event "
                 f"#{i + 1}; "
-                "the trace is too ambiguous to check (is it a trace of this executor?)"
-            )
-    return _result(ref, len(events), None, cands)
+                "the trace is too ambiguous to check (is it a trace of this executor?)")
+        cands = ck.compact(cands)
+        recent.append((i, ev))
+        if len(recent) > 4:
+            del recent[0]
+    if n == 0:
+        raise TraceCheckError("the trace has no events: nothing to check (an executor's trace "
+                              "has at least its run_start)")
+    return _result(ck, n, None, cands)
 
 
-def _result(ref: _Refinement, n: int, violation: TraceViolation | None,
-            cands: dict[Cand, Hits]) -> TraceCheckResult:
-    # properties every explanation violates
+def _result(ck: _Checker, n: int, violation: TraceViolation | None,
+            cands: dict[Any, Hits]) -> TraceCheckResult:
     common: Hits | None = None
     for h in cands.values():
         common = h if common is None else _merge_hits(common, h)
-    titles = {p.id: p.title for p in ref.system.properties}
+    titles = ck.titles()
     props = tuple(PropertyHit(pid, i, titles.get(pid, ""))
                   for pid, i in sorted(common or (), key=lambda x: (x[1], x[0])))
-    final = ref.show(next(iter(cands))) if cands and violation is None else ""
+    final = ck.show(next(iter(cands))) if cands and violation is None else ""
     return TraceCheckResult(
-        ref.variant, n, violation, props if violation is None else (), tuple(ref.notes),
-        len(cands), dict(ref.task_map()), final,
+        ck.variant, n, violation, props if violation is None else (), tuple(ck.notes),
+        len(cands), dict(ck.task_map()), final, complete=not ck.open_drive,
+        spawned=ck.spawned, slots=ck.slots(),
     )
 
 
@@ -334,112 +480,203 @@ _EVENT_ROW = {
     "lost": TaskEvent.LOST,
 }
 _NONE = -1
+_FINISHED_KEPT = 1024
+_FINAL = (int(S.COMPLETE), int(S.CANCELLED))
+_WANT = {"poll": (int(S.RUNNING),), "pending": (int(S.IDLE), int(S.SCHEDULED), int(S.CANCELLED)),
+         "ready": (int(S.COMPLETE),), "cancel": (int(S.CANCELLED),),
+         "lost": (int(S.CANCELLED),), "spawn": (int(S.SCHEDULED),)}
 
 
-def _task_ids(events: Sequence[TraceEvent]) -> dict[int, int]:
-    """Trace task id -> model index, in the order the tasks were spawned."""
-    out: dict[int, int] = {}
-    for e in events:
-        if e.event == "spawn" and e.task is not None and e.task not in out:
-            out[e.task] = len(out)
-    return out
-
-
-def _max_wakers(events: Sequence[TraceEvent], extra: Callable[[TraceEvent], int]) -> int:
-    """The most live waker handles any task has at once, counting as the trace reports them."""
-    live: dict[int | None, int] = {}
-    most = 1
-    for e in events:
-        d = {"waker_clone": 1, "wake": -1, "waker_drop": -1}.get(e.event, 0) + extra(e)
-        if d:
-            live[e.task] = live.get(e.task, 0) + d
-            most = max(most, live[e.task])
-    return most
-
-
-class _ReferenceRefinement(_Refinement):
+class _ReferenceChecker(_Checker):
     """Event -> action(s) for ``refexec.Executor`` and the ``reference`` model.
 
-    Candidate auxiliary data: the model index of a task whose cancel the model has applied when
-    its poll returned (a cancel requested during its own poll) and whose ``cancel`` event must
-    come next, or -1.
+    A candidate is ``(state id, deferred)``: ``deferred`` is the slot of a task whose cancel the
+    model applied when its poll returned (a cancel requested during its own poll) and whose
+    ``cancel`` event must come next, or -1.
+
+    Trace task ids map to model slots, lowest free slot first; a slot is recycled once its
+    task is finished and nothing refers to it in any explanation (then no action of the model
+    can concern it again), and the model grows (twice the slots, states re-embedded) when more
+    tasks are alive at once than it has slots.
     """
 
     variant = "reference"
+    decl = REFERENCE
 
-    def __init__(self, events: Sequence[TraceEvent]) -> None:
-        self.ids = _task_ids(events)
-        n = max(1, len(self.ids))
-        polls = max([e.poll for e in events if e.task is not None] + [0]) + 1
-        wakers = _max_wakers(events, lambda e: 0)
-        bounds = ref_model.default_bounds(
-            n, polls=polls, wakers=wakers, inbox=1, spawners=1, remote=1, join=0)
-        super().__init__(ref_model.build(bounds))
-        self.in_drive = False
+    def __init__(self, props: bool) -> None:
+        super().__init__()
+        self.props = props
+        self.slot_of: dict[int, int] = {}
+        self.finished: dict[int, str] = {}
+        """The last few finished tasks' final states, for the message about a later event."""
+        self.n = 0
         self.drive = ""
-        self.hidden = [(a, p) for a, p in self.model.instances
-                       if a.name in ("idle_check", "sleep", "unpark", "spawner_new",
-                                     "spawner_drop")]
+        self.hidden_names = sorted(self.decl.internal("trace"))
+        self._build(4)
+
+    def _build(self, n: int, fresh: bool = False) -> None:
+        bounds = ref_model.default_bounds(
+            n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, join=0)
+        self.n = n
+        self.mach = _machine(("reference", n, self.props), lambda: ref_model.build(bounds),
+                             self.props, _identity, fresh)
+        self.hidden = [i for i, (a, _) in enumerate(self.mach.model.instances)
+                       if a.name in self.hidden_names]
+        self.closure_memo = self.mach.closure_memo
+        self.reset_memo = self.mach.reset_memo
+
+    def titles(self) -> dict[str, str]:
+        return {p.id: p.title for p in self.mach.system.properties}
 
     def task_map(self) -> dict[int, int]:
-        return self.ids
+        return dict(self.slot_of)
 
-    def initial(self) -> list[Cand]:
-        return [(self.model.freeze(self.model.initial()), _NONE)]
+    def slots(self) -> int:
+        return self.n
 
-    # -- environment steps (not model actions; see the module docstring) ---------------------------
+    def initial(self) -> dict[Any, Hits]:
+        sid = self.mach.intern_state(self.mach.model.initial())
+        return self.closure({(sid, _NONE): ()})
 
-    @staticmethod
-    def _leave(s: StateDict) -> StateDict | None:
+    def show(self, cand: Any) -> str:
+        return self.mach.show(cand[0])
+
+    # -- environment steps (not model actions; see refinement.REFERENCE.environment) ----------
+
+    def _leave(self, sid: int) -> int | None:
         """A drive call returns from a loop state the model's ``step_return`` does not leave
         (deciding, asleep on a stall, returned): the loop goes back to NOT_STARTED."""
-        if s["loop"] in (Loop.NOT_STARTED, Loop.POLLING):
+        if self.mach.val(sid, "loop") in (Loop.NOT_STARTED, Loop.POLLING):
             return None
-        out = dict(s)
-        out.update(loop=Loop.NOT_STARTED, lock=False, signal=False)
-        return out
+        s = self.mach.thaw(sid)
+        s.update(loop=Loop.NOT_STARTED, lock=False, signal=False)
+        return self.mach.intern_state(s)
 
-    @staticmethod
-    def _enter(s: StateDict) -> StateDict | None:
+    def _enter(self, sid: int) -> int | None:
         """``step()`` outside run(): the caller's thread polls, as the loop would."""
-        if s["loop"] != Loop.NOT_STARTED:
+        if self.mach.val(sid, "loop") != Loop.NOT_STARTED:
             return None
-        out = dict(s)
-        out["loop"] = Loop.DISPATCH
-        return out
+        s = self.mach.thaw(sid)
+        s["loop"] = Loop.DISPATCH
+        return self.mach.intern_state(s)
 
-    def closure(self, cands: dict[Cand, Hits]) -> dict[Cand, Hits]:
-        """Add every state reachable by unobserved actions (the loop's decision, spawners)."""
-        out = dict(cands)
-        todo = list(cands)
-        m = self.model
+    def _closure_of(self, sid: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """States reachable from ``sid`` by implicit actions, with the properties violated on
+        the way (memoized per state and drive status)."""
+        key = (sid, self.open_drive)
+        got = self.closure_memo.get(key)
+        if got is not None:
+            return got
+        seen: dict[int, tuple[str, ...]] = {sid: ()}
+        todo = [sid]
         while todo:
-            key = todo.pop()
-            state_key, aux = key
-            if aux != _NONE:
-                continue  # a deferred cancel must be reported by the very next event
-            s = m.thaw(state_key)
-            hits = out[key]
-            succ: list[StateDict] = []
-            for a, p in self.hidden:
-                if m.is_enabled(s, a, p):
-                    succ.append(m.successor(s, a, p))
-            if not self.in_drive:
+            cur = todo.pop()
+            bad0 = seen[cur]
+            succ: list[tuple[int, tuple[str, ...]]] = []
+            for ai in self.hidden:
+                r = self.mach.step(cur, ai)
+                if r is not None:
+                    succ.append(r)
+            if not self.open_drive:
                 for f in (self._enter, self._leave):
-                    r = f(s)
-                    if r is not None:
-                        succ.append(r)
-            for s2 in succ:
-                k2 = (m.freeze(s2), aux)
-                if k2 not in out:
-                    out[k2] = hits
-                    todo.append(k2)
-                    if len(out) > MAX_EXPLANATIONS:
-                        return out
+                    r2 = f(cur)
+                    if r2 is not None:
+                        succ.append((r2, ()))
+            for nxt, bad in succ:
+                if nxt not in seen:
+                    seen[nxt] = tuple(sorted(set(bad0) | set(bad)))
+                    todo.append(nxt)
+                    if len(seen) > MAX_EXPLANATIONS:
+                        break
+        out = tuple(seen.items())
+        self.closure_memo[key] = out
         return out
 
-    def why_disabled(self, state: StateDict, name: str, params: Mapping[str, int]) -> str:
-        base = super().why_disabled(state, name, params)
+    def closure(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        out: dict[Any, Hits] = {}
+        for (sid, deferred), hits in cands.items():
+            if deferred != _NONE:  # a deferred cancel must be reported by the very next event
+                reach: tuple[tuple[int, tuple[str, ...]], ...] = ((sid, ()),)
+            else:
+                reach = self._closure_of(sid)
+            for s2, bad in reach:
+                h = _add_hits(hits, bad, self.index) if bad else hits
+                k = (s2, deferred)
+                old = out.get(k)
+                out[k] = h if old is None else _merge_hits(old, h)
+        return out
+
+    # -- slots ---------------------------------------------------------------------------------
+
+    def _slot_free_in(self, sid: int, t: int) -> bool:
+        v = self.mach.val
+        if v(sid, "st")[t] not in _FINAL or v(sid, "wakers")[t] or v(sid, "inbox")[t]:
+            return False
+        if v(sid, "creq")[t] or v(sid, "join")[t] != self.n:
+            return False
+        qlen = v(sid, "qlen")
+        return t not in v(sid, "q")[:qlen] and t not in v(sid, "join")
+
+    def _reset(self, sid: int, t: int) -> int:
+        key = (sid, t)
+        got = self.reset_memo.get(key)
+        if got is not None:
+            return got
+        s = self.mach.thaw(sid)
+        init = self.mach.model.initial()
+        for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq", "inbox", "join",
+                     "waited"):
+            vals = list(s[name])
+            vals[t] = init[name][t]
+            s[name] = tuple(vals)
+        out = self.reset_memo[key] = self.mach.intern_state(s)
+        return out
+
+    def _grow(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        """Twice the slots: re-embed every explanation (empty-slot markers move to the new N)."""
+        old_n, old = self.n, self.mach
+        self._build(old_n * 2)
+        init = self.mach.model.initial()
+        new_n = self.n
+        out: dict[Any, Hits] = {}
+        for (sid, deferred), hits in cands.items():
+            s = old.thaw(sid)
+            for var in self.mach.system.variables:
+                if var.name in ("q", "join"):
+                    vals = tuple(new_n if x == old_n else x for x in s[var.name])
+                    s[var.name] = vals + init[var.name][len(vals):]
+                elif var.length:
+                    s[var.name] = tuple(s[var.name]) + init[var.name][old_n:]
+            out[(self.mach.intern_state(s), deferred)] = hits
+        return out
+
+    def compact(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if not self.mach.full():
+            return cands
+        old = self.mach
+        frozen = {k: old.states[k[0]] for k in cands}
+        self._build(self.n, fresh=True)
+        return {(self.mach.intern(frozen[k]), k[1]): h for k, h in cands.items()}
+
+    def after_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if ev.task is not None and ev.event != "spawn":
+            t = self.slot_of.get(ev.task)
+            if t is not None and all(self._slot_free_in(sid, t) for sid, _ in cands):
+                del self.slot_of[ev.task]
+                sid0 = next(iter(cands))[0]
+                self.finished[ev.task] = _ST_NAMES[self.mach.val(sid0, "st")[t]]
+                if len(self.finished) > _FINISHED_KEPT:
+                    del self.finished[next(iter(self.finished))]
+                cands = {(self._reset(sid, t), d): h for (sid, d), h in cands.items()}
+        return self.closure(cands)
+
+    # -- the mapping ---------------------------------------------------------------------------
+
+    def why_disabled(self, sid: int, ai: int) -> str:
+        state = self.mach.thaw(sid)
+        action, params = self.mach.model.instances[ai]
+        name = action.name
+        base = f"the model's {action.label(params)} is not enabled here (its guard is false)"
         t = params.get("t")
         loop = ref_model.LOOP_NAMES[state["loop"]]
         if t is None:
@@ -469,147 +706,143 @@ class _ReferenceRefinement(_Refinement):
             return f"{base}: t{t} is {st_name} with no live waker handle"
         if name == "lost":
             return (f"{base}: t{t} is {st_name} with {state['wakers'][t]} live waker(s); a task "
-                    "is lost only when IDLE with none (loop must be between polls, is {loop})")
+                    f"is lost only when IDLE with none (loop must be between polls, is {loop})")
         if name in ("pending", "ready"):
             return f"{base}: t{t} is {st_name}, not being polled"
         return f"{base} (t{t} is {st_name}, loop {loop})"
 
-    # -- the mapping ---------------------------------------------------------------------------
-
-    def options(self, ev: TraceEvent, t: int, state: StateDict
-                ) -> list[tuple[list[tuple[str, dict[str, int]]], Any]]:
-        """Alternative action sequences for one event, each with the aux it leaves."""
-        remote_only = ev.detail == "inbox"
-        kind = ev.event
-
-        def woken(name: str) -> list[tuple[list[tuple[str, dict[str, int]]], Any]]:
-            remote = [(name, {"t": t, "remote": 1}), ("inbox_drain", {"t": t})]
-            local = [(name, {"t": t, "remote": 0})]
-            return [(remote, _NONE)] if remote_only else [(local, _NONE), (remote, _NONE)]
-
-        if kind == "spawn":
-            if remote_only:
-                return [([("spawn", {"t": t, "remote": 1}), ("inbox_drain", {"t": t})], _NONE)]
-            return [([("spawn", {"t": t, "remote": 0})], _NONE)]
-        if kind == "poll":
-            return [([("poll", {"t": t})], _NONE)]
-        if kind == "pending":
-            return [([("pending", {"t": t})], _NONE),
-                    ([("cancel", {"t": t}), ("pending", {"t": t})], t)]
-        if kind == "ready":
-            return [([("ready", {"t": t})], _NONE)]
-        if kind in ("wake", "wake_by_ref"):
-            return woken(kind)
-        if kind == "waker_clone":
-            return [([("waker_clone", {"t": t})], _NONE)]
-        if kind == "waker_drop":
-            remote = [([("waker_drop", {"t": t, "remote": 1})], _NONE)]
-            return remote if remote_only else [
-                ([("waker_drop", {"t": t, "remote": 0})], _NONE), *remote]
-        if kind == "cancel":
-            return [([("cancel", {"t": t})], _NONE)]
-        if kind == "lost":
-            return [([("lost", {"t": t})], _NONE)]
-        raise TraceCheckError(f"event {kind!r} has no refinement for the reference model")
-
-    def advance(self, cand: Cand, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Cand, Hits]]:
-        m = self.model
-        state_key, deferred = cand
-        s = m.thaw(state_key)
+    def advance(self, cand: Any, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Any, Hits]]:
+        sid, deferred = cand
         kind = ev.event
         if kind in ("run_start", "run_end"):
             if deferred != _NONE:
-                self.reasons.append(f"the cancel of t{deferred} applied when its poll returned "
-                                    "was not reported by a 'cancel' event")
+                self.reject(f"the cancel of t{deferred} applied when its poll returned was not "
+                            "reported by a 'cancel' event")
                 return
-            yield from self._drive_event(s, hits, ev)
+            yield from self._drive_event(sid, hits, ev)
             return
-        if ev.task is None or ev.task not in self.ids:
-            self.reasons.append(f"task {ev.task} was never spawned in this trace")
+        if ev.task is None or ev.task not in self.slot_of:
+            st = self.finished.get(ev.task) if ev.task is not None else None
+            row = _EVENT_ROW.get(kind)
+            if st is not None:
+                no_row = f": TRANSITIONS has no row ({st}, {row.value})" if row else ""
+                self.reject(f"task {ev.task} is {st} with nothing left referring to it (no "
+                            f"waker, no queue entry), so no model action can concern it{no_row}")
+            else:
+                self.reject(f"task {ev.task} was never spawned in this trace")
             return
-        t = self.ids[ev.task]
+        t = self.slot_of[ev.task]
         if deferred != _NONE:
             if kind == "cancel" and deferred == t:
-                yield from self._observe(s, hits, ev, t, _NONE)
+                yield from self._observe(sid, hits, ev, t, _NONE)
             else:
-                self.reasons.append(f"the cancel of t{deferred} applied when its poll returned "
-                                    "was not reported by a 'cancel' event next")
+                self.reject(f"the cancel of t{deferred} applied when its poll returned was not "
+                            "reported by a 'cancel' event next")
             return
-        for seq, aux in self.options(ev, t, s):
-            h = [hits]
-            cur: StateDict | None = s
-            for i, (name, params) in enumerate(seq):
+        readings = self.decl.readings(kind, self.origin(ev))
+        if not readings:
+            self.reject(f"'{kind}' with detail {ev.detail!r} has no reading in the refinement "
+                        "of the reference model")
+            return
+        for r in readings:
+            h = hits
+            cur: int | None = sid
+            for name, fixed in r.steps:
                 assert cur is not None
-                if i > 0 and name == "inbox_drain":
-                    # the loop may have to wake up before it drains (the post signalled it)
-                    cur = self._wake_loop(cur, h)
-                cur = self.take(cur, name, h, **params)
-                if cur is None:
+                if name == "inbox_drain":
+                    cur, h = self._wake_loop(cur, h)
+                key = (name, t, *(v for _, v in fixed)) if name != "inbox_drain" else (name, t)
+                ai = self.mach.ai[key]
+                res = self.mach.step(cur, ai)
+                if res is None:
+                    self.reject(f"as {r.label()}: {self.why_disabled(cur, ai)}")
+                    cur = None
                     break
+                cur, bad = res
+                if bad:
+                    h = _add_hits(h, bad, self.index)
             if cur is not None:
-                yield from self._observe(cur, h[0], ev, t, aux)
+                aux = t if r.names() == ("cancel", "pending") else _NONE
+                yield from self._observe(cur, h, ev, t, aux)
 
-    def _wake_loop(self, s: StateDict, h: list[Hits]) -> StateDict:
-        if s["loop"] == Loop.ASLEEP and s["signal"]:
-            nxt = self.take(s, "unpark", h)
-            if nxt is not None:
-                return nxt
-        return s
+    def _wake_loop(self, sid: int, h: Hits) -> tuple[int, Hits]:
+        """The loop may have to wake up before it drains (the post signalled it)."""
+        if self.mach.val(sid, "loop") == Loop.ASLEEP and self.mach.val(sid, "signal"):
+            res = self.mach.step(sid, self.mach.ai[("unpark",)])
+            if res is not None:
+                return res[0], _add_hits(h, res[1], self.index) if res[1] else h
+        return sid, h
 
-    def _observe(self, s: StateDict, hits: Hits, ev: TraceEvent, t: int, aux: Any
-                 ) -> Iterator[tuple[Cand, Hits]]:
+    def _observe(self, sid: int, hits: Hits, ev: TraceEvent, t: int, aux: int
+                 ) -> Iterator[tuple[Any, Hits]]:
         """The effect must match what the event reports: poll number and implied task state."""
-        polls = s["polls"][t]
+        polls = self.mach.val(sid, "polls")[t]
         if polls != ev.poll:
-            self.reasons.append(
-                f"the event reports poll number {ev.poll} but the model's poll counter of "
-                f"t{t} is {polls}")
+            self.reject(f"the event reports poll number {ev.poll} but the model's poll counter "
+                        f"of t{t} is {polls}")
             return
-        st = s["st"][t]
-        want = {"poll": (S.RUNNING,), "pending": (S.IDLE, S.SCHEDULED, S.CANCELLED),
-                "ready": (S.COMPLETE,), "cancel": (S.CANCELLED,), "lost": (S.CANCELLED,),
-                "spawn": (S.SCHEDULED,)}.get(ev.event)
-        if want is not None and st not in [int(w) for w in want]:
-            self.reasons.append(f"after {ev.event} the model has t{t} {_ST_NAMES[st]}")
+        st = self.mach.val(sid, "st")[t]
+        want = _WANT.get(ev.event)
+        if want is not None and st not in want:
+            self.reject(f"after {ev.event} the model has t{t} {_ST_NAMES[st]}")
             return
         if ev.event == "pending" and aux == _NONE and st == int(S.CANCELLED):
-            self.reasons.append("a cancel applied at the end of the poll must be reported")
+            self.reject("a cancel applied at the end of the poll must be reported")
             return
-        yield (self.model.freeze(s), aux), hits
+        yield (sid, aux), hits
 
-    def _drive_event(self, s: StateDict, hits: Hits, ev: TraceEvent
-                     ) -> Iterator[tuple[Cand, Hits]]:
-        h = [hits]
+    def _drive_event(self, sid: int, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Any, Hits]]:
+        m = self.mach
         if ev.event == "run_start":
-            if s["loop"] == Loop.RETURNED:  # a later drive call: the loop may start again
-                left = self._leave(s)
+            if m.val(sid, "loop") == Loop.RETURNED:  # a later drive call: the loop starts again
+                left = self._leave(sid)
                 assert left is not None
-                s = left
-            nxt = self.take(s, "run_start", h)
-            if nxt is not None:
-                yield (self.model.freeze(nxt), _NONE), h[0]
+                sid = left
+            ai = m.ai[("run_start",)]
+            res = m.step(sid, ai)
+            if res is None:
+                self.reject(self.why_disabled(sid, ai))
+                return
+            yield (res[0], _NONE), _add_hits(hits, res[1], self.index)
             return
         # run_end: only run() returns because no sender remains; other calls stop early
+        nxt: int | None = None
+        bad: tuple[str, ...] = ()
         if self.drive == "run" and ev.detail == "done":
-            nxt = self.take(s, "run_end", h)
-        elif s["loop"] == Loop.DISPATCH:  # step()/run_until_stalled() between polls
-            nxt = self.take(s, "step_return", h)
+            ai = m.ai[("run_end",)]
+            res = m.step(sid, ai)
+            if res is None:
+                self.reject(self.why_disabled(sid, ai))
+            else:
+                nxt, bad = res
+        elif m.val(sid, "loop") == Loop.DISPATCH:  # step()/run_until_stalled() between polls
+            ai = m.ai[("step_return",)]
+            res = m.step(sid, ai)
+            if res is None:
+                self.reject(self.why_disabled(sid, ai))
+            else:
+                nxt, bad = res
         else:
-            nxt = self._leave(s)
+            nxt = self._leave(sid)
             if nxt is None:
-                self.reasons.append(f"{self.drive}() cannot return while the model's loop is "
-                                    f"{ref_model.LOOP_NAMES[s['loop']]}")
+                self.reject(f"{self.drive}() cannot return while the model's loop is "
+                            f"{ref_model.LOOP_NAMES[m.val(sid, 'loop')]}")
         if nxt is not None:
-            yield (self.model.freeze(nxt), _NONE), h[0]
+            yield (nxt, _NONE), _add_hits(hits, bad, self.index) if bad else hits
 
-    def before_event(self, ev: TraceEvent) -> None:
+
+    def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
         if ev.event == "run_start":
             self.drive = ev.detail or "run"
-            self.in_drive = True
-
-    def after_event(self, ev: TraceEvent) -> None:
-        if ev.event == "run_end":
-            self.in_drive = False
+        if ev.event == "spawn" and ev.task is not None and ev.task not in self.slot_of:
+            used = set(self.slot_of.values())
+            free = [t for t in range(self.n) if t not in used]
+            if not free:
+                cands = self._grow(cands)
+                free = [t for t in range(self.n) if t not in used]
+            self.slot_of[ev.task] = free[0]
+            self.spawned += 1
+        return cands
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,409 +850,518 @@ class _ReferenceRefinement(_Refinement):
 # ---------------------------------------------------------------------------------------------
 
 _PENDING, _RUNNING, _COMPLETE = seed_model.PENDING, seed_model.RUNNING, seed_model.COMPLETE
+_PHASE = ("pending", "running", "complete")
 
 
-class _Task(NamedTuple):
+@dataclass(frozen=True)
+class _Task:
     """One task as a SimpleExecutor trace shows it (the exact view behind the seed's counters)."""
 
     phase: int  # _PENDING (future in its slot), _RUNNING, _COMPLETE
     w: int  # held waker handles (clones), not counting the per-poll waker
     e: int  # entries in the channel (exact; the model keeps 0, 1, 2+)
     polls: int
-    ctx: bool  # the per-poll waker is live (only during a poll and until its drop)
-    reported: bool = False  # a 'lost' event reported it freed
+    ctx: bool = False  # the per-poll waker is live
 
     def freed(self) -> bool:
         """No reference is left (the per-poll waker aside, which the model folds into the
         poll): the model has freed the task (``lost`` if pending, ``freed`` if complete)."""
         return self.phase != _RUNNING and self.w == 0 and self.e == 0
 
+    def show(self) -> str:
+        ent = "entry" if self.e == 1 else "entries"
+        return f"{_PHASE[self.phase]}, {self.w} held waker(s), {self.e} {ent}"
+
+    def re(self, **kw: Any) -> _Task:
+        return replace(self, **kw)
+
 
 @dataclass(frozen=True)
 class _SeedAux:
-    """Per-candidate checker data for the seed."""
+    """Per-explanation checker data: the live tasks (by trace id) and the channel in order.
 
-    tasks: tuple[_Task, ...]
+    Only live tasks are kept (a freed task is dropped once nothing more can be said of it), so
+    the data is as large as the tasks alive at once.
+    """
+
+    tasks: Mapping[int, _Task]
     queue: tuple[int, ...]
-    """The channel's entries, as model task indices, in FIFO order."""
-    expect: tuple[str, int] | None = None
-    """An event that must come next: ("poll", t) after make_waker; ("ctx_drop", t) after a poll
-    ended with its per-poll waker still live."""
+    """The channel's entries, as trace task ids, in FIFO order."""
+    taken: int | None = None
+    """The task recv() took (the implicit poll), whose make_waker/poll events must follow."""
+    made: bool = False
+    """make_waker of ``taken`` was seen: its 'poll' event comes next from the loop."""
+    ctx_out: int | None = None
+    """A task whose poll ended with its per-poll waker live: the loop drops it next."""
+    lost_unreported: frozenset[int] = frozenset()
+    """Tasks freed while pending whose 'lost' event has not come yet."""
     aborted: str = ""
-    """Why the run ended by an exception the model does not continue from (a DeadlockError the
-    model predicts as ``blocked``, or a task's exception propagating like a panic)."""
     confirm: tuple[str, int] | None = None
-    """The event that shows the executor really raised where the model blocks: ("lost", t) for
-    the task whose spawn failed, ("raised", -1) for a poll ending in DeadlockError."""
 
-    def with_task(self, t: int, task: _Task, **kw: Any) -> _SeedAux:
-        tasks = list(self.tasks)
-        tasks[t] = task
-        return replace(self, tasks=tuple(tasks), **kw)
+    def key(self) -> tuple[Any, ...]:
+        return (tuple(sorted(self.tasks.items())), self.queue, self.taken, self.made,
+                self.ctx_out, self.lost_unreported, self.aborted, self.confirm)
+
+    def with_(self, **kw: Any) -> _SeedAux:
+        return replace(self, **kw)
+
+    def set_task(self, tid: int, task: _Task, **kw: Any) -> _SeedAux:
+        tasks = dict(self.tasks)
+        lost = self.lost_unreported
+        if task.freed():
+            del tasks[tid]
+            if task.phase == _PENDING:
+                lost = lost | {tid}
+        else:
+            tasks[tid] = task
+        return self.with_(tasks=tasks, lost_unreported=lost, **kw)
 
 
-class _SeedRefinement(_Refinement):
+class _SeedCand:
+    """A seed explanation: a state id and the aux data; equal when both are."""
+
+    __slots__ = ("_key", "aux", "sid")
+
+    def __init__(self, sid: int, aux: _SeedAux) -> None:
+        self.sid = sid
+        self.aux = aux
+        self._key: tuple[Any, ...] | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        if self._key is None:
+            self._key = (self.sid, self.aux.key())
+        return self._key
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SeedCand) and self.key() == other.key()
+
+
+class _SeedChecker(_Checker):
     """Event -> action for ``refexec.SimpleExecutor`` and the counter-abstracted ``seed`` model.
 
-    The seed model counts tasks per class ``(phase, held wakers, entries)``; a trace names tasks.
-    The checker keeps the exact per-task view the trace implies (:class:`_SeedAux`), picks the
-    class parameter of each action from it, and after every step checks that the model's
-    counters equal the counts of that view: the abstraction function of the refinement mapping.
-    The view also keeps the channel in FIFO order, which the model abstracts away, so the order
-    of polls is checked too.
-
-    * ``waker_clone`` with detail ``make_waker`` is the per-poll waker: no model action (the
-      running task's context waker is implicit in the model); the ``waker_drop`` right after the
-      poll ends is its drop.
-    * Entries of completed tasks are skipped by ``recv()`` without an event: the model's
-      ``discard`` is taken, in FIFO order, before the next poll and before ``run_end``.
-    * ``lost`` (detail ``silent``) reports a task freed while pending, which the model has
-      counted in its ghost ``lost`` already.
-    * A spawn from inside a running task uses that task's sender (the model's local spawn
-      while ``POLLING``). A spawn from another thread (detail ``thread``) traced after
-      ``run_start`` began before ``run()`` dropped the executor's sender (SimpleExecutor
-      refuses later ones) and waited for room holding a clone of it: the model's spawner,
-      which SimpleExecutor does not trace, so the checker makes one just before ``run_start``
-      and drops it right after the last such spawn.
+    The seed model counts tasks per class ``(phase, held wakers, entries)``; a trace names
+    tasks. The checker keeps the exact per-task view the trace implies (:class:`_SeedAux`),
+    picks the class parameter of each action from it, and after every step checks that the
+    model's class counts and channel length equal the counts of that view: the abstraction
+    function of the refinement mapping. The view keeps the channel in FIFO order, which the
+    model abstracts away, so the order of polls is checked too.
     """
 
     variant = "seed"
+    decl = SEED
 
-    def __init__(self, events: Sequence[TraceEvent], capacity: int) -> None:
-        self.ids = _task_ids(events)
-        n = max(1, len(self.ids))
-        wakers = _max_wakers(
-            events, lambda e: -1 if e.event == "waker_clone" and e.detail == "make_waker" else 0)
-        bounds = seed_model.default_bounds(n, capacity=capacity, wakers=wakers, spawners=1)
-        super().__init__(seed_model.build(bounds))
-        self.cls = seed_model.classes(wakers)
-        self.n = n
-        starts = [i for i, e in enumerate(events) if e.event == "run_start"]
-        late = [i for i, e in enumerate(events)
-                if e.event == "spawn" and e.detail == "thread" and starts and i > starts[0]]
-        self.late_spawns = frozenset(late)
-        self.needs_spawner = bool(late)
-        self.last_late_spawn = late[-1] if late else -1
+    def __init__(self, capacity: int, props: bool) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.props = props
+        self.lookup: dict[tuple[int, int, int], int] = {}
+        self.live_max = 0
+        self._build(1)
 
-    def task_map(self) -> dict[int, int]:
-        return self.ids
+    @staticmethod
+    def canon(s: dict[str, Any]) -> dict[str, Any]:
+        """Normalise what grows without bound but no guard or property reads: the supply of
+        unspawned tasks stays unbounded, ``freed`` is reset (no property reads it), and ``lost``
+        is kept as 0 or 1 (EX-LOST-REPORTED reads only ``lost == 0``)."""
+        if s["unspawned"] != _BIG or s["freed"] or s["lost"] > 1:
+            s = dict(s)
+            s.update(unspawned=_BIG, freed=0, lost=min(s["lost"], 1))
+        return s
 
-    def initial(self) -> list[Cand]:
-        return [(self.model.freeze(self.model.initial()), _SeedAux((), ()))]
+    def _build(self, w: int, fresh: bool = False) -> None:
+        bounds = seed_model.default_bounds(_BIG, capacity=self.capacity, wakers=w, spawners=1)
+        self.W = w
+        self.cls = seed_model.classes(w)
+        self.lookup = {c: i for i, c in enumerate(self.cls)}
+        self.mach = _machine(("seed", self.capacity, w, self.props),
+                             lambda: seed_model.build(bounds), self.props, self.canon, fresh)
 
-    def show(self, cand: Cand) -> str:
-        s = self.model.thaw(cand[0])
-        parts = [f"{s['cnt'][i]}x{seed_model.class_name(c)}"
-                 for i, c in enumerate(self.cls) if s["cnt"][i]]
-        aux: _SeedAux = cand[1]
-        queue = ",".join(f"t{x}" for x in aux.queue)
-        return (f"tasks=[{' '.join(parts)}] unspawned={s['unspawned']} qlen={s['qlen']} "
-                f"spawners={s['spawners']} loop={seed_model.LOOP_NAMES[s['loop']]} "
-                f"blocked={s['blocked']} lost={s['lost']} freed={s['freed']} | "
-                f"channel=[{queue}]")
+    def grow(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        """More held wakers per task than the model's classes have: twice as many classes,
+        counts moved to the same (phase, w, e) class of the larger model."""
+        old, old_cls = self.mach, self.cls
+        self._build(self.W * 2)
+        out: dict[Any, Hits] = {}
+        for c, hits in cands.items():
+            s = old.thaw(c.sid)
+            cnt = [0] * len(self.cls)
+            for i, k in enumerate(old_cls):
+                cnt[self.lookup[k]] += s["cnt"][i]
+            s["cnt"] = tuple(cnt)
+            out[_SeedCand(self.mach.intern_state(s), c.aux)] = hits
+        return out
+
+    def compact(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if not self.mach.full():
+            return cands
+        old = self.mach
+        self._build(self.W, fresh=True)
+        return {_SeedCand(self.mach.intern(old.states[c.sid]), c.aux): h
+                for c, h in cands.items()}
+
+    def titles(self) -> dict[str, str]:
+        return {p.id: p.title for p in self.mach.system.properties}
+
+    def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if ev.event == "spawn":
+            self.spawned += 1
+        return cands
+
+    def slots(self) -> int:
+        return self.live_max
 
     def c(self, task: _Task) -> int:
-        return seed_model.class_index(self.cls, task.phase, task.w,
-                                      min(task.e, seed_model.E_MAX))
+        return self.lookup[(task.phase, task.w, min(task.e, seed_model.E_MAX))]
 
-    def why_disabled(self, state: StateDict, name: str, params: Mapping[str, int]) -> str:
-        base = super().why_disabled(state, name, params)
-        loop = seed_model.LOOP_NAMES[state["loop"]]
+    def initial(self) -> dict[Any, Hits]:
+        sid = self.mach.intern_state(self.mach.model.initial())
+        return {_SeedCand(sid, _SeedAux({}, ())): ()}
+
+    def show(self, cand: Any) -> str:
+        s = self.mach.thaw(cand.sid)
+        parts = [f"{s['cnt'][i]}x{seed_model.class_name(c)}"
+                 for i, c in enumerate(self.cls) if s["cnt"][i]]
+        aux: _SeedAux = cand.aux
+        queue = ",".join(f"t{x}" for x in aux.queue)
+        return (f"tasks=[{' '.join(parts)}] qlen={s['qlen']} spawners={s['spawners']} "
+                f"loop={seed_model.LOOP_NAMES[s['loop']]} blocked={s['blocked']} "
+                f"lost={s['lost']} | channel=[{queue}]")
+
+    def why_disabled(self, sid: int, ai: int) -> str:
+        s = self.mach.thaw(sid)
+        action, params = self.mach.model.instances[ai]
+        base = f"the model's {action.label(params)} is not enabled here (its guard is false)"
+        loop = seed_model.LOOP_NAMES[s["loop"]]
+        name, remote = action.name, params.get("remote")
         if name == "run_end":
             return (f"{base}: recv() fails only when the channel is empty and no sender is "
-                    f"left (qlen={state['qlen']}, spawners={state['spawners']}, live tasks="
-                    f"{sum(state['cnt'])})")
-        if name == "spawn" and state["loop"] != seed_model.NOT_STARTED:
-            return f"{base}: after run() a spawn needs a live sender (loop {loop})"
-        return f"{base} (loop {loop}, blocked={state['blocked']})"
+                    f"left (qlen={s['qlen']}, spawners={s['spawners']}, live tasks="
+                    f"{sum(s['cnt'])})")
+        if remote == 1 and name in ("spawn", "wake", "wake_by_ref") and s["qlen"] >= self.capacity:
+            return (f"{base}: the channel is full (qlen={s['qlen']} of capacity "
+                    f"{self.capacity}); a send from another thread waits for room and is "
+                    "traced only once it has it")
+        if remote == 1 and name == "spawn":
+            return (f"{base}: after run() a spawn from another thread needs a live sender clone "
+                    f"(spawners={s['spawners']}, loop {loop})")
+        if remote == 0:
+            return (f"{base}: on the loop's own thread user code runs only before run() or "
+                    f"inside a poll (loop {loop}, blocked={s['blocked']})")
+        return f"{base} (loop {loop}, blocked={s['blocked']})"
 
-    # -- the abstraction function --------------------------------------------------------------
+    # -- model steps -----------------------------------------------------------------------------
 
-    def mismatch(self, s: StateDict, aux: _SeedAux) -> str | None:
+    def take(self, sid: int, hits: Hits, name: str, *params: int, why: str = ""
+             ) -> tuple[int, Hits] | None:
+        key = (name, *params)
+        ai = self.mach.ai[key]
+        res = self.mach.step(sid, ai)
+        if res is None:
+            self.reject((f"as {why}: " if why else "") + self.why_disabled(sid, ai))
+            return None
+        nxt, bad = res
+        return nxt, (_add_hits(hits, bad, self.index) if bad else hits)
+
+    def mismatch(self, sid: int, aux: _SeedAux) -> str | None:
         """The model's counters against the counts of the per-task view; None if equal."""
         cnt = [0] * len(self.cls)
-        lost = freed = 0
-        for task in aux.tasks:
-            if task.freed():
-                if task.phase == _PENDING:
-                    lost += 1
-                else:
-                    freed += 1
-            else:
-                cnt[self.c(task)] += 1
-        want = {"cnt": tuple(cnt), "qlen": len(aux.queue), "lost": lost, "freed": freed,
-                "unspawned": self.n - len(aux.tasks)}
-        for k, v in want.items():
-            if s[k] != v:
-                return (f"the model has {k}={s[k]} but the tasks as the trace shows them give "
-                        f"{k}={v}")
+        for task in aux.tasks.values():
+            cnt[self.c(task)] += 1
+        for k, v in (("cnt", tuple(cnt)), ("qlen", len(aux.queue))):
+            if self.mach.val(sid, k) != v:
+                return (f"the model has {k}={self.mach.val(sid, k)} but the tasks as the trace "
+                        f"shows them give {k}={v}")
         return None
 
-    def _ok(self, s: StateDict, aux: _SeedAux, hits: Hits) -> Iterator[tuple[Cand, Hits]]:
-        bad = self.mismatch(s, aux)
+    def _ok(self, sid: int, aux: _SeedAux, hits: Hits) -> Iterator[tuple[Any, Hits]]:
+        bad = self.mismatch(sid, aux)
         if bad is not None:
-            self.reasons.append(f"model and trace disagree: {bad}")
+            self.reject(f"model and trace disagree: {bad}")
             return
-        yield (self.model.freeze(s), aux), hits
+        yield _SeedCand(sid, aux), hits
 
-    def _abort(self, s: StateDict, aux: _SeedAux, hits: Hits, why: str,
-               confirm: tuple[str, int] | None = None) -> Iterator[tuple[Cand, Hits]]:
+    def urgent(self, sid: int, aux: _SeedAux, hits: Hits) -> tuple[int, _SeedAux, Hits] | None:
+        """The loop's recv(), taken as soon as the executor can (refinement.SEED.implicit):
+        entries of completed tasks are discarded, and the first entry of a pending task is
+        taken for its poll."""
+        m = self.mach
+        while (aux.queue and not aux.aborted and aux.taken is None
+               and m.val(sid, "loop") == seed_model.RECV and not m.val(sid, "blocked")):
+            tid = aux.queue[0]
+            task = aux.tasks[tid]
+            k = 1 if task.e - 1 >= seed_model.E_MAX else 0
+            if task.phase == _COMPLETE:
+                r = self.take(sid, hits, "discard", self.c(task), k)
+                if r is None:
+                    return None
+                sid, hits = r
+                aux = aux.set_task(tid, task.re(e=task.e - 1), queue=aux.queue[1:])
+            elif task.phase == _PENDING:
+                r = self.take(sid, hits, "poll", self.c(task), k)
+                if r is None:
+                    return None
+                sid, hits = r
+                aux = aux.set_task(tid, task.re(phase=_RUNNING, e=task.e - 1),
+                                   queue=aux.queue[1:], taken=tid, made=False)
+            else:
+                break
+        return sid, aux, hits
+
+    def after_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        out: dict[Any, Hits] = {}
+        for c, hits in cands.items():
+            r = self.urgent(c.sid, c.aux, hits)
+            if r is None:
+                continue
+            sid, aux, h = r
+            self.live_max = max(self.live_max, len(aux.tasks))
+            if not aux.aborted and (bad := self.mismatch(sid, aux)) is not None:
+                self.reject(f"after the loop's recv(), model and trace disagree: {bad}")
+                continue
+            k = _SeedCand(sid, aux)
+            old = out.get(k)
+            out[k] = h if old is None else _merge_hits(old, h)
+        return out
+
+    # -- aborts: where the model blocks and SimpleExecutor raises ------------------------------
+
+    def _abort(self, sid: int, aux: _SeedAux, hits: Hits, why: str,
+               confirm: tuple[str, int] | None = None) -> Iterator[tuple[Any, Hits]]:
         """The model has no successor the executor takes: it blocks (SimpleExecutor raises
         DeadlockError instead) or the run ends by a task's exception. The trace is checked up
         to here; what follows is the executor going on beyond the model's horizon."""
-        yield (self.model.freeze(s), replace(aux, expect=None, aborted=why, confirm=confirm)), hits
+        yield _SeedCand(sid, aux.with_(aborted=why, confirm=confirm)), hits
 
-    def _after_abort(self, cand: Cand, hits: Hits, ev: TraceEvent, aux: _SeedAux
-                     ) -> Iterator[tuple[Cand, Hits]]:
+    def _after_abort(self, cand: _SeedCand, hits: Hits, ev: TraceEvent
+                     ) -> Iterator[tuple[Any, Hits]]:
+        aux = cand.aux
         if aux.confirm is None:
             yield cand, hits  # beyond the model's horizon: not checked
             return
         kind, t = aux.confirm
-        t_ev = self.ids.get(ev.task) if ev.task is not None else None
-        if (kind == "lost" and ev.event == "lost" and t_ev == t) or (
+        if (kind == "lost" and ev.event == "lost" and ev.task == t) or (
                 kind == "raised" and ev.event == "ready" and ev.detail == "DeadlockError"):
-            note = (f"event #{self.index + 1}: the model blocks on the executor's own full "
-                    f"channel ({aux.aborted}); SimpleExecutor raised DeadlockError instead, and "
-                    "the events after this one are beyond the model (not checked)")
+            note = (f"event #{self.index + 1}: the model blocks on the executor's own full channel "
+                    f"({aux.aborted}); SimpleExecutor raised DeadlockError instead, and the "
+                    "events after this one are beyond the model (not checked)")
             if note not in self.notes:
                 self.notes.append(note)
-            yield (cand[0], replace(aux, confirm=None)), hits
+            yield _SeedCand(cand.sid, aux.with_(confirm=None)), hits
         elif ev.event in ("waker_drop", "lost"):
             yield cand, hits  # the exception unwinding frees what it held
         else:
-            self.reasons.append(
+            self.reject(
                 f"the model predicts the executor blocks on its own full channel ({aux.aborted})"
-                f", but the trace goes on as if the send had waited or succeeded (a send from "
+                ", but the trace goes on as if the send had waited or succeeded (a send from "
                 "another thread is traced only once it has room; was its thread mislabelled?)")
-
-    def _discard(self, s: StateDict, aux: _SeedAux, h: list[Hits]
-                 ) -> tuple[StateDict, _SeedAux] | None:
-        """recv() skips entries of completed tasks (no event): the model's ``discard``."""
-        while aux.queue and aux.tasks[aux.queue[0]].phase == _COMPLETE:
-            u = aux.queue[0]
-            task = aux.tasks[u]
-            k = 1 if task.e - 1 >= seed_model.E_MAX else 0
-            nxt = self.take(s, "discard", h, c=self.c(task), k=k)
-            if nxt is None:
-                return None
-            s, aux = nxt, aux.with_task(u, task._replace(e=task.e - 1), queue=aux.queue[1:])
-        return s, aux
-
-    @staticmethod
-    def _phase(task: _Task) -> str:
-        name = ("pending", "running", "complete")[task.phase]
-        return f"{name}, {task.w} held waker(s), {task.e} entr{'y' if task.e == 1 else 'ies'}"
 
     # -- the mapping ---------------------------------------------------------------------------
 
-    def advance(self, cand: Cand, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Cand, Hits]]:
-        s = self.model.thaw(cand[0])
-        aux: _SeedAux = cand[1]
+    def advance(self, cand: Any, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Any, Hits]]:
+        sid, aux = cand.sid, cand.aux
         if aux.aborted:
-            yield from self._after_abort(cand, hits, ev, aux)
+            yield from self._after_abort(cand, hits, ev)
             return
-        if aux.expect is not None:
-            kind, t = aux.expect
-            same = ev.task is not None and self.ids.get(ev.task) == t
-            if kind == "poll" and not (same and ev.event == "poll"):
-                self.reasons.append(f"SimpleExecutor makes a waker for t{t} and polls it at "
-                                    "once: a 'poll' event must follow 'make_waker'")
-                return
-            if kind == "ctx_drop" and not (same and ev.event == "waker_drop"):
-                self.reasons.append(f"the per-poll waker of t{t} is dropped when its poll ends: "
-                                    "a 'waker_drop' must follow pending/ready")
-                return
-        if ev.event == "run_start":
-            yield from self._run_start(s, aux, hits)
-        elif ev.event == "run_end":
-            yield from self._run_end(s, aux, hits)
-        elif ev.task is None or ev.task not in self.ids:
-            self.reasons.append(f"task {ev.task} was never spawned in this trace")
-        elif ev.event == "spawn":
-            # before run() any thread spawns with the executor's own sender (the model's local
-            # spawn); after it, another thread's spawn is one that waited for room
-            remote = int(self.index in self.late_spawns)
-            yield from self._spawn(s, aux, hits, self.ids[ev.task], remote)
-        else:
-            t = self.ids[ev.task]
-            if t >= len(aux.tasks):
-                self.reasons.append(f"task {ev.task} is used before it was spawned")
-                return
-            yield from self._task_event(s, aux, hits, ev, t)
-
-    def _run_start(self, s: StateDict, aux: _SeedAux, hits: Hits
-                   ) -> Iterator[tuple[Cand, Hits]]:
-        h = [hits]
-        cur: StateDict | None = s
-        if self.needs_spawner:
-            cur = self.take(s, "spawner_new", h)
-        if cur is not None:
-            cur = self.take(cur, "run_start", h)
-        if cur is not None:
-            yield (self.model.freeze(cur), aux), h[0]
-
-    def _run_end(self, s: StateDict, aux: _SeedAux, hits: Hits) -> Iterator[tuple[Cand, Hits]]:
-        h = [hits]
-        r = self._discard(s, aux, h)
-        if r is None:
+        origin = self.origin(ev)
+        kind = "make_waker" if (ev.event, ev.detail) == ("waker_clone", "make_waker") else ev.event
+        if aux.ctx_out is not None and origin == LOOP and kind != "lost" and not (
+                kind == "waker_drop" and ev.task == aux.ctx_out):
+            self.reject(f"the per-poll waker of task {aux.ctx_out} is dropped when its poll "
+                        "ends, before the loop's next event; a 'waker_drop' of it must come "
+                        f"before this '{kind}' from the loop's thread")
             return
-        s, aux = r
+        readings = self.decl.readings(kind, origin)
+        if not readings:
+            self.reject(f"SimpleExecutor has no '{kind}' event from the "
+                        f"{'loop' if origin == LOOP else 'another'} thread (the seed design "
+                        "has none)")
+            return
+        if kind == "run_start":
+            for r in readings:
+                cur: tuple[int, Hits] | None = (sid, hits)
+                for name, _ in r.steps:
+                    assert cur is not None
+                    cur = self.take(cur[0], cur[1], name, why=r.label())
+                    if cur is None:
+                        break
+                if cur is not None:
+                    yield from self._ok(cur[0], aux, cur[1])
+            return
+        if kind == "run_end":
+            yield from self._run_end(sid, aux, hits)
+            return
+        if ev.task is None:
+            self.reject(f"a '{kind}' event must name its task")
+            return
+        if kind == "spawn":
+            yield from self._spawn(sid, aux, hits, ev, readings)
+            return
+        task = aux.tasks.get(ev.task)
+        if task is None:
+            if kind == "waker_drop" and ev.task == aux.ctx_out and origin == LOOP:
+                yield _SeedCand(sid, aux.with_(ctx_out=None)), hits  # the model freed it
+                return
+            if kind == "lost" and ev.task in aux.lost_unreported:
+                yield _SeedCand(sid, aux.with_(
+                    lost_unreported=aux.lost_unreported - {ev.task})), hits
+                return
+            why = ("has not been freed while pending" if kind == "lost"
+                   else "was never spawned in this trace, or was freed")
+            self.reject(f"task {ev.task} {why}")
+            return
+        yield from self._task_event(sid, aux, hits, ev, kind=kind, task=task, readings=readings)
+
+    def _run_end(self, sid: int, aux: _SeedAux, hits: Hits) -> Iterator[tuple[Any, Hits]]:
         if aux.queue:
-            self.reasons.append(f"run() returned with {len(aux.queue)} entries in the channel")
+            self.reject(f"run() returned with {len(aux.queue)} entries in the channel")
             return
-        if s["spawners"]:
-            nxt = self.take(s, "spawner_drop", h, remote=1)
-            if nxt is None:
-                return
-            s = nxt
-        nxt = self.take(s, "run_end", h)
-        if nxt is not None:
-            yield from self._ok(nxt, aux, h[0])
+        r = self.take(sid, hits, "run_end")
+        if r is not None:
+            yield from self._ok(r[0], aux, r[1])
 
-    def _spawn(self, s: StateDict, aux: _SeedAux, hits: Hits, t: int, remote: int
-               ) -> Iterator[tuple[Cand, Hits]]:
-        if t != len(aux.tasks):
-            self.reasons.append(f"t{t} is spawned twice")
+    def _spawn(self, sid: int, aux: _SeedAux, hits: Hits, ev: TraceEvent,
+               readings: tuple[Reading, ...]) -> Iterator[tuple[Any, Hits]]:
+        tid = ev.task
+        assert tid is not None
+        if tid in aux.tasks:
+            self.reject(f"task {tid} is spawned twice")
             return
-        h = [hits]
-        nxt = self.take(s, "spawn", h, remote=remote)
-        if nxt is None:
-            return
-        if nxt["blocked"]:
-            # the model blocks before the task is queued; SimpleExecutor raises instead
-            a2 = replace(aux, tasks=(*aux.tasks, _Task(_PENDING, 0, 0, 0, False)))
-            yield from self._abort(nxt, a2, h[0], f"spawn of t{t} into the full channel",
-                                   ("lost", t))
-            return
-        a2 = replace(aux, tasks=(*aux.tasks, _Task(_PENDING, 0, 1, 0, False)),
-                     queue=(*aux.queue, t))
-        if self.index == self.last_late_spawn and nxt["spawners"]:
-            dropped = self.take(nxt, "spawner_drop", h, remote=1)
-            if dropped is None:
-                return
-            nxt = dropped
-        yield from self._ok(nxt, a2, h[0])
+        before_run = self.mach.val(sid, "loop") == seed_model.NOT_STARTED
+        for r in readings:
+            remote = dict(r.steps[0][1])["remote"]
+            if self.origin(ev) == THREAD and remote == 0 and not before_run:
+                continue  # the executor's own sender lives only until run() drops it
+            if self.origin(ev) == THREAD and remote == 1 and before_run:
+                continue
+            got = self.take(sid, hits, "spawn", remote, why=r.label())
+            if got is None:
+                continue
+            nxt, h = got
+            if self.mach.val(nxt, "blocked"):
+                new = aux.with_(tasks={**aux.tasks, tid: _Task(_PENDING, 0, 0, 0)})
+                yield from self._abort(nxt, new, h, f"spawn of task {tid} into the full "
+                                       "channel", ("lost", tid))
+                continue
+            for name, fixed in r.steps[1:]:
+                got = self.take(nxt, h, name, *(v for _, v in fixed), why=r.label())
+                if got is None:
+                    break
+                nxt, h = got
+            else:
+                new = aux.with_(tasks={**aux.tasks, tid: _Task(_PENDING, 0, 1, 0)},
+                                queue=(*aux.queue, tid))
+                yield from self._ok(nxt, new, h)
 
-    def _task_event(self, s: StateDict, aux: _SeedAux, hits: Hits, ev: TraceEvent, t: int
-                    ) -> Iterator[tuple[Cand, Hits]]:
-        task = aux.tasks[t]
-        kind = ev.event
-        h = [hits]
-        if kind != "poll" and ev.poll != task.polls:
-            self.reasons.append(f"the event reports poll number {ev.poll} but t{t} was polled "
-                                f"{task.polls} time(s)")
-            return
-        if kind == "waker_clone" and ev.detail == "make_waker":
-            r = self._discard(s, aux, h)
-            if r is None:
-                return
-            s, aux = r
-            if not aux.queue or aux.queue[0] != t:
-                queue = [f"t{x}" for x in aux.queue]
-                self.reasons.append(f"recv() returns the head of the channel {queue}, not t{t}")
-                return
-            if task.phase != _PENDING:
-                self.reasons.append(f"t{t}'s future is not in its slot ({self._phase(task)})")
-                return
-            yield (self.model.freeze(s), replace(aux, expect=("poll", t))), h[0]
-            return
+    def _task_event(self, sid: int, aux: _SeedAux, hits: Hits, ev: TraceEvent, *, kind: str,
+                    task: _Task, readings: tuple[Reading, ...]) -> Iterator[tuple[Any, Hits]]:
+        tid = ev.task
+        assert tid is not None
         if kind == "poll":
+            if aux.taken != tid or not aux.made:
+                self.reject(f"SimpleExecutor builds a new waker (make_waker) for the task recv() "
+                            f"returned before every poll; none was recorded for task {tid}")
+                return
             if ev.poll != task.polls + 1:
-                self.reasons.append(f"the event reports poll number {ev.poll}; t{t} was polled "
-                                    f"{task.polls} time(s) before")
+                self.reject(f"the event reports poll number {ev.poll}; task {tid} was polled "
+                            f"{task.polls} time(s) before")
                 return
-            if aux.expect != ("poll", t):
-                self.reasons.append("SimpleExecutor builds a new waker (make_waker) before "
-                                    "every poll; none was recorded")
+            yield _SeedCand(sid, aux.set_task(tid, task.re(polls=task.polls + 1), taken=None,
+                                              made=False)), hits
+            return
+        if ev.poll != task.polls:
+            self.reject(f"the event reports poll number {ev.poll} but task {tid} was polled "
+                        f"{task.polls} time(s)")
+            return
+        if kind == "make_waker":
+            if aux.taken != tid or aux.made:
+                queue = [f"t{x}" for x in aux.queue]
+                head = (f"recv() returned task {aux.taken}" if aux.taken is not None
+                        else f"recv() has not returned task {tid}")
+                self.reject(f"{head} (channel {queue}; task {tid} is {task.show()})")
                 return
-            k = 1 if task.e - 1 >= seed_model.E_MAX else 0
-            nxt = self.take(s, "poll", h, c=self.c(task), k=k)
-            if nxt is not None:
-                new = task._replace(phase=_RUNNING, e=task.e - 1, polls=task.polls + 1, ctx=True)
-                yield from self._ok(nxt, aux.with_task(t, new, queue=aux.queue[1:],
-                                                       expect=None), h[0])
+            yield _SeedCand(sid, aux.set_task(tid, task.re(ctx=True), made=True)), hits
             return
         if kind in ("pending", "ready"):
-            yield from self._poll_end(s, aux, h, ev, t=t, task=task)
-            return
-        if kind == "waker_drop":
-            if aux.expect == ("ctx_drop", t):
-                yield from self._ok(s, aux.with_task(t, task._replace(ctx=False), expect=None),
-                                    hits)
-                return
-            if task.w == 0:
-                self.reasons.append(f"t{t} has no held waker to drop ({self._phase(task)})")
-                return
-            for remote in (0, 1):
-                h2 = [hits]
-                nxt = self.take(s, "waker_drop", h2, c=self.c(task), remote=remote)
-                if nxt is not None:
-                    yield from self._ok(nxt, aux.with_task(t, task._replace(w=task.w - 1)), h2[0])
-            return
-        if kind == "waker_clone":
-            if task.w == 0 and not (task.phase == _RUNNING and task.ctx):
-                self.reasons.append(f"t{t} has no waker to clone ({self._phase(task)})")
-                return
-            nxt = self.take(s, "waker_clone", h, c=self.c(task))
-            if nxt is not None:
-                yield from self._ok(nxt, aux.with_task(t, task._replace(w=task.w + 1)), h[0])
-            return
-        if kind in ("wake", "wake_by_ref"):
-            yield from self._wake(s, aux, hits, kind, t=t, task=task)
+            yield from self._poll_end(sid, aux, hits, ev, tid=tid, task=task)
             return
         if kind == "lost":
-            if task.phase == _PENDING and task.freed() and not task.reported:
-                yield (self.model.freeze(s), aux.with_task(t, task._replace(reported=True))), hits
-            else:
-                self.reasons.append(f"t{t} has not been freed while pending "
-                                    f"({self._phase(task)})")
+            self.reject(f"task {tid} has not been freed while pending ({task.show()})")
             return
-        self.reasons.append(f"SimpleExecutor has no '{kind}' event (the seed design has none)")
+        if kind == "waker_clone" and task.w + 1 > self.W:
+            raise _Grow
+        for r in readings:
+            yield from self._reading(sid, aux, hits, kind=kind, tid=tid, task=task, r=r)
 
-    def _poll_end(self, s: StateDict, aux: _SeedAux, h: list[Hits], ev: TraceEvent, *, t: int,
-                  task: _Task) -> Iterator[tuple[Cand, Hits]]:
-        if task.phase != _RUNNING:
-            self.reasons.append(f"t{t} is not being polled ({self._phase(task)})")
+    def _reading(self, sid: int, aux: _SeedAux, hits: Hits, *, kind: str, tid: int, task: _Task,
+                 r: Reading) -> Iterator[tuple[Any, Hits]]:
+        name, fixed = r.steps[0] if r.steps else ("", ())
+        params = tuple(v for _, v in fixed)
+        label = f"{r.label()} [{r.handle or 'held'} waker]"
+        if r.handle == "per_poll":
+            if kind == "waker_drop":
+                if aux.ctx_out != tid:
+                    self.reject(f"as the per-poll waker's drop: task {tid}'s poll has not ended "
+                                "with it live")
+                    return
+                yield from self._ok(sid, aux.set_task(tid, task.re(ctx=False), ctx_out=None),
+                                    hits)
+                return
+            if not (task.phase == _RUNNING and task.ctx):
+                self.reject(f"as {label}: task {tid} is not being polled with its per-poll "
+                            f"waker live ({task.show()})")
+                return
+            new = task.re(e=task.e + 1, ctx=kind != "wake")
+        else:
+            if task.w == 0 and not (kind == "waker_clone" and task.phase == _RUNNING
+                                    and task.ctx):
+                self.reject(f"as {label}: task {tid} has no held waker ({task.show()})")
+                return
+            if kind == "waker_clone":
+                new = task.re(w=task.w + 1)
+            elif kind == "waker_drop":
+                new = task.re(w=task.w - 1)
+            else:
+                new = task.re(w=task.w - (kind == "wake"), e=task.e + 1)
+        got = self.take(sid, hits, name, self.c(task), *params, why=label)
+        if got is None:
             return
-        nxt = self.take(s, ev.event, h, c=self.c(task))
-        if nxt is None:
+        nxt, h = got
+        if kind in ("wake", "wake_by_ref"):
+            if self.mach.val(nxt, "blocked"):
+                running = self.mach.val(sid, "loop") == seed_model.POLLING
+                yield from self._abort(nxt, aux, h, f"{kind} of task {tid} into the full "
+                                       "channel from the loop's own thread",
+                                       ("raised", -1) if running else None)
+                return
+            yield from self._ok(nxt, aux.set_task(tid, new, queue=(*aux.queue, tid)), h)
             return
-        to = _PENDING if ev.event == "pending" else _COMPLETE
-        new = task._replace(phase=to)
+        yield from self._ok(nxt, aux.set_task(tid, new), h)
+
+    def _poll_end(self, sid: int, aux: _SeedAux, hits: Hits, ev: TraceEvent, *, tid: int,
+                  task: _Task) -> Iterator[tuple[Any, Hits]]:
+        if task.phase != _RUNNING or aux.taken is not None:
+            self.reject(f"task {tid} is not being polled ({task.show()})")
+            return
+        got = self.take(sid, hits, ev.event, self.c(task))
+        if got is None:
+            return
+        nxt, h = got
+        new = task.re(phase=_PENDING if ev.event == "pending" else _COMPLETE)
         if ev.event == "ready" and ev.detail is not None:
-            why = (f"{ev.detail} raised by t{t}'s poll propagates out of run() (a panic: the "
-                   "seed model does not continue from it)")
+            why = (f"{ev.detail} raised by task {tid}'s poll propagates out of run() (a panic: "
+                   "the seed model does not continue from it)")
             self.notes.append(f"event #{self.index + 1}: {why}; the events after it are not "
                               "checked")
-            yield from self._abort(nxt, aux.with_task(t, new), h[0], why)
+            yield from self._abort(nxt, aux.set_task(tid, new), h, why)
             return
-        expect = ("ctx_drop", t) if task.ctx else None
-        yield from self._ok(nxt, aux.with_task(t, new, expect=expect), h[0])
+        yield from self._ok(nxt, aux.set_task(tid, new, ctx_out=tid if task.ctx else None), h)
 
-    def _wake(self, s: StateDict, aux: _SeedAux, hits: Hits, kind: str, *, t: int, task: _Task
-              ) -> Iterator[tuple[Cand, Hits]]:
-        """Which handle woke: a held clone, or (during the poll) the per-poll waker."""
-        readings: list[tuple[str, _Task]] = []
-        if task.w >= 1:
-            readings.append((kind, task._replace(w=task.w - (kind == "wake"), e=task.e + 1)))
-        if task.phase == _RUNNING and task.ctx:
-            readings.append(("wake_by_ref",
-                             task._replace(e=task.e + 1, ctx=kind != "wake")))
-        if not readings:
-            self.reasons.append(f"t{t} has no live waker to wake it with ({self._phase(task)})")
-        for name, new in readings:
-            for remote in (0, 1):
-                h = [hits]
-                nxt = self.take(s, name, h, c=self.c(task), remote=remote)
-                if nxt is None:
-                    continue
-                if nxt["blocked"]:
-                    running = s["loop"] == seed_model.POLLING
-                    yield from self._abort(nxt, aux, h[0], f"{kind} of t{t} into the full "
-                                           "channel from the loop's own thread",
-                                           ("raised", -1) if running else None)
-                    continue
-                yield from self._ok(nxt, aux.with_task(t, new, queue=(*aux.queue, t)), h[0])
+
+class _Grow(Exception):
+    """The seed model needs more held-waker classes for this event (raised, then retried)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1027,16 +1369,32 @@ class _SeedRefinement(_Refinement):
 # ---------------------------------------------------------------------------------------------
 
 
-def load_events(source: str | Path | Trace | Iterable[TraceEvent]) -> list[TraceEvent]:
-    """Events from a :class:`Trace`, an iterable of events, or a JSON-lines file path."""
+def iter_events(source: str | Path | Trace | Iterable[TraceEvent]) -> Iterator[TraceEvent]:
+    """Events one at a time from a :class:`Trace`, an iterable, or a JSON-lines file (read line
+    by line, never whole)."""
     if isinstance(source, Trace):
-        return list(source.events)
+        yield from source.events
+        return
     if isinstance(source, (str, Path)):
         try:
-            return list(Trace.load(source).events)
-        except (json.JSONDecodeError, ValueError) as e:
-            raise TraceCheckError(f"{source}: not a refexec trace (JSON lines): {e}") from e
-    return list(source)
+            with Path(source).open(encoding="utf-8") as f:
+                for lineno, line in enumerate(f, 1):
+                    if line.strip():
+                        try:
+                            yield TraceEvent.from_json(line)
+                        except (json.JSONDecodeError, ValueError) as e:
+                            raise TraceCheckError(
+                                f"{source}:{lineno}: not a refexec trace line: {e}") from e
+        except OSError as e:
+            raise TraceCheckError(f"{source}: cannot read the trace: {e}") from e
+        return
+    yield from source
+
+
+def load_events(source: str | Path | Trace | Iterable[TraceEvent]) -> list[TraceEvent]:
+    """Events from a :class:`Trace`, an iterable of events, or a JSON-lines file path, as a
+    list (for callers that want them all; :func:`check_trace` streams instead)."""
+    return list(iter_events(source))
 
 
 def check_trace(
@@ -1048,28 +1406,20 @@ def check_trace(
 ) -> TraceCheckResult:
     """Check a trace against the ``reference`` or ``seed`` model; see the module docstring.
 
-    ``events``: a :class:`~refexec.trace.Trace`, its events, or the path of a JSON-lines file.
+    ``events``: a :class:`~refexec.trace.Trace`, any iterable of events (consumed once, in one
+    pass), or the path of a JSON-lines file (streamed).
     ``capacity``: the channel capacity of the ``SimpleExecutor`` that recorded a ``seed`` trace
-    (the trace does not record it; the seed's own is 100).
-    ``properties``: evaluate the model's properties along the trace (default: when the trace
-    has at most :data:`PROPERTY_TASKS` tasks).
+    (the seed's own is 100).
+    ``properties``: evaluate the model's properties along the trace (default: yes, for traces
+    of any number of tasks; ``False`` checks validity only).
     """
-    evs = load_events(events)
-    for i, e in enumerate(evs):
-        if not isinstance(e, TraceEvent):
-            raise TraceCheckError(f"event #{i + 1} is not a TraceEvent: {e!r}")
-    ref: _Refinement
+    props = True if properties is None else properties
+    ck: _Checker
     if variant == "reference":
-        ref = _ReferenceRefinement(evs)
+        ck = _ReferenceChecker(props)
     elif variant == "seed":
-        ref = _SeedRefinement(evs, capacity)
+        ck = _SeedChecker(capacity, props)
     else:
         raise TraceCheckError(f"unknown variant {variant!r}: a trace is checked against one of "
                               f"{', '.join(VARIANTS)}")
-    n = len(ref.task_map())
-    ref.check_properties = n <= PROPERTY_TASKS if properties is None else properties
-    if not ref.check_properties:
-        ref.notes.append(f"properties not evaluated ({n} tasks > {PROPERTY_TASKS}; pass "
-                         "properties=True to evaluate them)")
-    return _run(ref, evs)
-
+    return _run(ck, iter_events(events))

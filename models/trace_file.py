@@ -83,10 +83,15 @@ class TraceFileResult:
     @property
     def complete(self) -> bool:
         """False when the checker says the trace is a prefix of a run (see module docstring)."""
-        return bool(getattr(self.result, "complete", True))
+        return self.result.complete
+
+    @property
+    def valid(self) -> bool:
+        """A whole run the model allows: no event contradicts it, and the trace is complete."""
+        return self.result.valid
 
     def __bool__(self) -> bool:
-        return self.ok
+        return self.valid
 
     def exit_status(self) -> int:
         """``refexec check-trace``'s exit status: 0 valid, 1 invalid, 3 valid but incomplete."""
@@ -107,11 +112,7 @@ class TraceFileResult:
         """What ``refexec check-trace`` prints: the origin, the verdict, and where in the file."""
         lines = [self.origin()]
         body = self.result.report().splitlines()
-        lines.extend(body[:1])
-        if self.ok and not self.complete:
-            lines.append("INCOMPLETE (a prefix of a run): the trace ends before the run it "
-                         "records did; every event so far is a behaviour of the model")
-        lines.extend(body[1:])
+        lines.extend(body)
         if self.violation_line is not None:
             lines.append(f"the first unexplained event is line {self.violation_line} of "
                          f"{self.source}")
@@ -132,7 +133,7 @@ class TraceFileResult:
                 "producer": self.header.producer, "variant": self.header.variant,
                 "params": dict(self.header.params), "version": self.header.version},
             "events": r.events,
-            "tasks": len(r.tasks),
+            "tasks": r.spawned,
             "violation": None if v is None else {
                 "index": v.index, "line": self.violation_line, "event": v.event._asdict(),
                 "reason": v.reason, "state": v.state,

@@ -189,30 +189,21 @@ def test_json_mode_gives_the_line_of_the_violation(capsys: pytest.CaptureFixture
     path.write_text("\n".join(lines) + "\n")
     status, out, _ = _check(capsys, str(path), "--json")
     data = json.loads(out)
-    assert status == 1 and data["valid"] is False and data["complete"] is True
+    assert status == 1 and data["valid"] is False
     line = data["violation"]["line"]
     assert TraceEvent.from_json(lines[line - 1])._asdict() == data["violation"]["event"]
     assert data["header"]["producer"] == "refexec.Executor"
 
 
 def test_a_valid_prefix_exits_3_and_says_incomplete(capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    ref_file: Path) -> None:
-    import refexec.models.trace_file as tf  # noqa: PLC0415
-
-    real = tf.check_trace
-
-    class Cut:
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-            self.complete = False
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._inner, name)
-
-    monkeypatch.setattr(tf, "check_trace", lambda *a, **k: Cut(real(*a, **k)))
-    status, out, _ = _check(capsys, str(ref_file))
-    assert status == 3 and "INCOMPLETE (a prefix of a run)" in out
+                                                    tmp_path: Path, ref_file: Path) -> None:
+    """A real run's trace cut inside the run: every event valid, but no run_end."""
+    lines = ref_file.read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[:4]) + "\n")  # header, spawn, run_start, poll
+    status, out, _ = _check(capsys, str(cut))
+    assert status == 3 and "trace INCOMPLETE against the 'reference' model" in out
+    assert "VALID" not in out
 
 
 # ---------------------------------------------------------------------------------------------

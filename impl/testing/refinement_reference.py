@@ -1,7 +1,8 @@
 """The refinement mapping for the ``reference`` variant (``refexec.models.reference``).
 
-Executor event -> model action (the log's vocabulary is the model's; ``remote`` says whether
-the event happened on a thread other than the loop thread):
+Executor event -> model action, as declared once in :data:`refexec.models.refinement.REFERENCE`
+(the trace checker reads the same declaration; this table quotes it). The log's vocabulary is
+the model's; ``remote`` says whether the event happened on a thread other than the loop thread:
 
 =======================  ====================================================================
 logged event             model action(s)
@@ -39,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from refexec.models.refinement import REFERENCE
 from refexec.models.system import TransitionSystem
 from refexec.testing.adapter import Observation
 from refexec.testing.oracle import ModelStep
@@ -52,45 +54,33 @@ _DISPATCH, _NOT_STARTED = 1, 0
 class ReferenceRefinement:
     """Maps kit events onto the reference model's actions and its state onto Observations."""
 
-    internal = frozenset({"inbox_drain", "lost", "idle_check", "sleep", "unpark"})
+    internal = REFERENCE.internal("log")
 
     def __init__(self, system: TransitionSystem, *, compare_extra: bool = True) -> None:
         self.n = system.bounds.n_tasks
         self.compare_extra = compare_extra
+        self.params = {a.name: tuple(a.params) for a in system.actions}
 
     def steps(self, ev: Event, s: Mapping[str, Any]) -> Sequence[ModelStep]:
-        remote = int(ev.remote)
+        """The declaration's reading of ``ev`` (``refexec.models.refinement.REFERENCE``), with
+        the task parameter filled in; two state-dependent cases decide *whether* it applies."""
         k, t = ev.kind, ev.task
-        if k == "spawn":
-            return [("spawn", {"t": t, "remote": remote})]
-        if k in ("poll", "pending", "ready"):
-            return [(k, {"t": t})]
-        if k == "waker_clone":
-            return [("waker_clone", {"t": t})]
-        if k in ("wake", "wake_by_ref", "waker_drop"):
-            return [(k, {"t": t, "remote": remote})]
-        if k == "join_pending":
-            if s["join"][ev.other] == t:
-                return []
-            return [("join", {"t": ev.other, "u": t})]
-        if k == "cancel":
-            polling = s["st"][t] in (1, 2)
-            if polling and s["creq"][t]:
-                return []  # a second cancel during the same poll: already requested
-            return [("cancel", {"t": t})]
-        if k == "spawner_new":
-            return [("spawner_new", {})]
-        if k == "spawner_drop":
-            return [("spawner_drop", {"remote": remote})]
-        if k in ("run_start", "step_start"):
-            return [("run_start", {})]
-        if k == "run_end":
-            return [("run_end", {})]
-        if k == "step_end":
-            return [("step_return", {})]
-        if k in ("join_ready", "lost_reported", "deadlock"):
-            return []
-        raise ValueError(f"the reference refinement has no mapping for event {ev}")
+        if k not in REFERENCE.events:
+            raise ValueError(f"the reference refinement has no mapping for event {ev}")
+        if k == "join_pending" and s["join"][ev.other] == t:
+            return []  # the same waiter is registered already: the join waker is held
+        if k == "cancel" and s["st"][t] in (1, 2) and s["creq"][t]:
+            return []  # a second cancel during the same poll: already requested
+        (steps, *_) = REFERENCE.log_steps(k, ev.remote)
+        out: list[ModelStep] = []
+        for name, fixed in steps:
+            params = dict(fixed)
+            if name == "join":
+                params.update(t=ev.other, u=t)
+            elif "t" in self.params[name]:
+                params["t"] = t
+            out.append((name, params))
+        return out
 
     def project(self, s: Mapping[str, Any], spawned: int) -> Observation:
         n = spawned

@@ -8,7 +8,9 @@ oracle keeps every enabled one, and the next observation — the executor's own 
 prunes the wrong ones. The check is therefore as strong as the counts, which is what the model
 can say; with one or two tasks it is tight.
 
-Executor event -> model action: ``spawn`` -> ``spawn(remote)``, ``poll`` -> ``poll(c, k)``,
+Executor event -> model action, as declared once in :data:`refexec.models.refinement.SEED` (the
+trace checker reads the same declaration; this summary quotes it): ``spawn`` ->
+``spawn(remote)``, ``poll`` -> ``poll(c, k)``,
 ``pending``/``ready`` (also a raise) -> ``pending(c)``/``ready(c)``, ``waker_clone`` ->
 ``waker_clone(c)``, ``wake``/``wake_by_ref``/``waker_drop`` -> the same with ``remote``,
 ``run_start``/``run_end``. Internal: ``discard`` (an entry of a finished task received and
@@ -25,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from refexec.models.refinement import SEED
 from refexec.models.seed import CLASSES, E_MAX, PENDING, RUNNING, classes
 from refexec.models.system import TransitionSystem
 from refexec.testing.adapter import Observation
@@ -39,7 +42,7 @@ _ = CLASSES
 class SeedRefinement:
     """Maps kit events onto the seed model's class actions; see the module docstring."""
 
-    internal = frozenset({"discard"})
+    internal = SEED.internal("log")
 
     def __init__(self, system: TransitionSystem) -> None:
         self.w_max = dict(system.bounds.extra).get("wakers", 1)
@@ -53,37 +56,39 @@ class SeedRefinement:
         return alts[0] if alts else []
 
     def alternatives(self, ev: Event, s: Mapping[str, Any]) -> list[list[ModelStep]]:
-        k, remote = ev.kind, int(ev.remote)
+        """The declaration's readings of ``ev`` (``refexec.models.refinement.SEED``), each with
+        every class parameter ``c`` (and ``k``) the named task could be in."""
+        k = ev.kind
+        if k not in SEED.events:
+            raise ValueError(f"the seed refinement has no mapping for event {ev}")
         cnt = s["cnt"]
 
         def live(pred: Any) -> list[int]:
             return [c for c in self._where(pred) if cnt[c] > 0]
 
-        if k == "spawn":
-            return [[("spawn", {"remote": remote})]]
-        if k == "poll":
-            return [[("poll", {"c": c, "k": kk})]
-                    for c in live(lambda p, w, e: p == PENDING and e >= 1)
-                    for kk in ((0, 1) if self.cls[c][2] == E_MAX else (0,))]
-        if k in ("pending", "ready"):
-            return [[(k, {"c": c})] for c in live(lambda p, w, e: p == RUNNING)]
-        if k == "waker_clone":
-            return [[("waker_clone", {"c": c})]
-                    for c in live(lambda p, w, e: w < self.w_max and (w >= 1 or p == RUNNING))]
-        if k == "wake_by_ref" and ev.waker == -1:
-            return [[("wake_by_ref", {"c": c, "remote": 0})]
-                    for c in live(lambda p, w, e: p == RUNNING)]
-        if k in ("wake", "wake_by_ref", "waker_drop"):
-            return [[(k, {"c": c, "remote": remote})] for c in live(lambda p, w, e: w >= 1)]
-        if k in ("run_start", "run_end"):
-            return [[(k, {})]]
-        if k in ("spawner_new",):
-            return [[("spawner_new", {})]]
-        if k in ("spawner_drop",):
-            return [[("spawner_drop", {"remote": remote})]]
-        if k in ("deadlock", "lost_reported", "join_ready"):
-            return [[]]
-        raise ValueError(f"the seed refinement has no mapping for event {ev}")
+        handle = "per_poll" if ev.waker == -1 and k == "wake_by_ref" else "held"
+        out: list[list[ModelStep]] = []
+        for steps in SEED.log_steps(k, ev.remote, handle):
+            if not steps:
+                out.append([])
+                continue
+            ((name, fixed),) = steps
+            if name == "poll":
+                out += [[("poll", {"c": c, "k": kk})]
+                        for c in live(lambda p, w, e: p == PENDING and e >= 1)
+                        for kk in ((0, 1) if self.cls[c][2] == E_MAX else (0,))]
+            elif name in ("pending", "ready"):
+                out += [[(name, {"c": c})] for c in live(lambda p, w, e: p == RUNNING)]
+            elif name == "waker_clone":
+                out += [[(name, {"c": c})] for c in live(
+                    lambda p, w, e: w < self.w_max and (w >= 1 or p == RUNNING))]
+            elif handle == "per_poll":
+                out += [[(name, {"c": c, **fixed})] for c in live(lambda p, w, e: p == RUNNING)]
+            elif name in ("wake", "wake_by_ref", "waker_drop"):
+                out += [[(name, {"c": c, **fixed})] for c in live(lambda p, w, e: w >= 1)]
+            else:
+                out.append([(name, dict(fixed))])
+        return out
 
     def project(self, s: Mapping[str, Any], spawned: int) -> Observation:
         return Observation(

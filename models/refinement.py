@@ -1,0 +1,299 @@
+"""The refinement mapping, declared once: which model actions each observed event stands for.
+
+Two checkers follow an executor through the model: the trace checker
+(:mod:`refexec.models.trace_check`, reading a recorded :class:`~refexec.trace.Trace`) and the
+lockstep oracle (:mod:`refexec.testing.oracle`, reading the log of a driven run). Both read this
+module and nothing else for the mapping, so the two cannot drift apart: for each event, its
+*readings* (the sequences of model actions it may stand for, with the ``remote`` parameter each
+reading fixes, and on which thread the event may have happened for that reading), and the
+*implicit* actions (ones the executor takes without an event), with where they may be
+interleaved. The task or class parameter of an action (``t`` for the reference model, ``c`` and
+``k`` for the seed's counter abstraction) comes from the task the event names; only what the
+event cannot say is declared here.
+
+The two observation streams differ in what they see, and the declaration says so rather than
+hiding it in either checker: a trace records the seed loop's ``recv()`` only through the
+per-poll waker it builds (``waker_clone`` with detail ``make_waker``) and the ``poll`` event that
+follows, while the lockstep log names ``poll`` directly; a trace of ``Executor`` does not record
+``Spawner`` handles, while the lockstep log does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "DECLARATIONS",
+    "REFERENCE",
+    "SEED",
+    "Declaration",
+    "EventMap",
+    "Implicit",
+    "Reading",
+]
+
+LOOP, THREAD = "loop", "thread"
+"""Where an event happened: the executor's own thread (the loop's, or before ``run()`` the
+creator's), or another thread (trace detail ``thread`` for SimpleExecutor, ``inbox`` for
+Executor)."""
+
+Step = tuple[str, tuple[tuple[str, int], ...]]
+"""One model action of a reading and the parameters the declaration fixes (``remote``)."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way an event is explained: model actions taken in order, atomically."""
+
+    steps: tuple[Step, ...]
+    origins: frozenset[str] = frozenset({LOOP, THREAD})
+    """The threads the event may come from for this reading."""
+    handle: str = ""
+    """Which waker handle the reading consumes or drops: ``held`` (a clone counted by the
+    model) or ``per_poll`` (the seed's per-poll waker, implicit in the model)."""
+    doc: str = ""
+    streams: frozenset[str] = frozenset({"trace", "log"})
+    """The observation streams whose events this reading explains."""
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.steps)
+
+    def label(self) -> str:
+        inner = "; ".join(
+            f"{n}({', '.join(f'{k}={v}' for k, v in p)})" if p else n for n, p in self.steps)
+        return inner or "no model action"
+
+
+@dataclass(frozen=True)
+class EventMap:
+    event: str
+    readings: tuple[Reading, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Implicit:
+    """A model action the executor takes without an event, and where it may be interleaved."""
+
+    action: str
+    where: str
+    urgent: bool = False
+    """The executor's loop takes it as soon as it is enabled, and taking it at once *dominates*
+    taking it later: it only removes an entry from the channel (more room for a send, nothing
+    disabled that the trace can still show), so the checker need not keep the lazy
+    alternatives."""
+    unobserved_in: frozenset[str] = frozenset({"trace", "log"})
+    """The observation streams that do not record it (``trace``, ``log``)."""
+
+
+@dataclass(frozen=True)
+class Declaration:
+    variant: str
+    events: Mapping[str, EventMap]
+    implicit: tuple[Implicit, ...]
+    environment: tuple[str, ...] = ()
+    """Checker steps that are not model actions (documented, never hidden)."""
+
+    def readings(self, event: str, origin: str, stream: str = "trace") -> tuple[Reading, ...]:
+        """The readings of ``event`` from ``origin`` (LOOP or THREAD) in ``stream``."""
+        em = self.events.get(event)
+        if em is None:
+            return ()
+        return tuple(r for r in em.readings if origin in r.origins and stream in r.streams)
+
+    def log_steps(self, event: str, remote: bool, handle: str = "held"
+                  ) -> list[list[tuple[str, dict[str, int]]]]:
+        """What a lockstep log event stands for: each reading's steps, without the implicit
+        actions the oracle's closure takes on its own (:meth:`internal` of ``log``)."""
+        internal = self.internal("log")
+        out: list[list[tuple[str, dict[str, int]]]] = []
+        em = self.events.get(event)
+        for r in em.readings if em is not None else ():
+            if "log" not in r.streams:
+                continue
+            if r.handle and r.handle != handle:
+                continue
+            if any(k == "remote" and v != int(remote) for _, p in r.steps for k, v in p):
+                continue  # the log says which thread took the event in: no second reading
+            steps = [(n, dict(p)) for n, p in r.steps if n not in internal]
+            if steps not in out:
+                out.append(steps)
+        if event in self.events and not out:
+            raise ValueError(f"{self.variant}: no reading of a log event {event!r} "
+                             f"(remote={remote}, handle={handle})")
+        return out
+
+    def internal(self, stream: str) -> frozenset[str]:
+        """Names of the implicit actions the given stream (``trace`` or ``log``) does not see."""
+        return frozenset(i.action for i in self.implicit if stream in i.unobserved_in)
+
+    def action_names(self, event: str) -> tuple[str, ...]:
+        """The model actions an event's readings use, in declaration order (no duplicates)."""
+        out: list[str] = []
+        for r in self.events[event].readings:
+            out.extend(n for n in r.names() if n not in out)
+        return tuple(out)
+
+
+def _r(*steps: tuple[str, dict[str, int]] | str, origins: tuple[str, ...] = (LOOP, THREAD),
+       handle: str = "", doc: str = "", streams: tuple[str, ...] = ("trace", "log")) -> Reading:
+    out: list[Step] = []
+    for s in steps:
+        if isinstance(s, str):
+            out.append((s, ()))
+        else:
+            out.append((s[0], tuple(sorted(s[1].items()))))
+    return Reading(tuple(out), frozenset(origins), handle, doc, frozenset(streams))
+
+
+TRACE_ONLY, LOG_ONLY = ("trace",), ("log",)
+
+
+def _map(event: str, *readings: Reading, doc: str = "") -> tuple[str, EventMap]:
+    return event, EventMap(event, readings, doc)
+
+
+L, T_ = (LOOP,), (THREAD,)
+"""Shorthands for a reading's origins: the executor's own thread only, another thread only."""
+
+SEED = Declaration(
+    variant="seed",
+    events=dict([
+        _map("spawn",
+             _r(("spawn", {"remote": 0}), origins=L, streams=LOG_ONLY),
+             _r(("spawn", {"remote": 1}), origins=T_, streams=LOG_ONLY,
+                doc="the log's remote spawn goes through a spawner it logged"),
+             _r(("spawn", {"remote": 0}), origins=(LOOP, THREAD), streams=TRACE_ONLY,
+                doc="with the executor's own sender before run(), or the running task's "
+                    "sender from inside a poll (the seed's exercise 1)"),
+             _r(("spawn", {"remote": 1}), origins=T_, streams=TRACE_ONLY,
+                doc="after run_start, from another thread: a spawn that began before run() "
+                    "dropped the executor's sender and waited for room holding a clone of it "
+                    "(the model's spawner, made at run_start)"),
+             _r(("spawn", {"remote": 1}), ("spawner_drop", {"remote": 1}), origins=T_,
+                streams=TRACE_ONLY,
+                doc="the same, by the last such waiting spawn: its sender clone goes")),
+        _map("spawner_new", _r("spawner_new", origins=L, streams=LOG_ONLY)),
+        _map("spawner_drop", _r(("spawner_drop", {"remote": 0}), origins=L, streams=LOG_ONLY),
+             _r(("spawner_drop", {"remote": 1}), origins=T_, streams=LOG_ONLY)),
+        _map("make_waker", _r(origins=L, doc=(
+            "the per-poll waker: observes that recv() took t (the implicit poll action) "))),
+        _map("poll", _r(origins=L, streams=TRACE_ONLY,
+                        doc="the poll starts: the poll counter of t is incremented (observed; "
+                            "the model's poll action was the take)"),
+             _r("poll", origins=L, streams=LOG_ONLY,
+                doc="the log names the poll itself (recv() and the take)")),
+        _map("pending", _r(("pending", {}), origins=L)),
+        _map("ready", _r(("ready", {}), origins=L, doc="also a poll that raised")),
+        _map("wake",
+             _r(("wake", {"remote": 0}), origins=L, handle="held"),
+             _r(("wake", {"remote": 1}), handle="held",
+                doc="another thread, or the loop thread outside a poll"),
+             _r(("wake_by_ref", {"remote": 0}), origins=L, handle="per_poll",
+                doc="the per-poll waker consumed during the poll: the model's context waker "
+                    "is not a held handle")),
+        _map("wake_by_ref",
+             _r(("wake_by_ref", {"remote": 0}), origins=L, handle="held"),
+             _r(("wake_by_ref", {"remote": 1}), handle="held"),
+             _r(("wake_by_ref", {"remote": 0}), origins=L, handle="per_poll")),
+        _map("waker_clone", _r(("waker_clone", {}), handle="held")),
+        _map("waker_drop",
+             _r(("waker_drop", {"remote": 0}), origins=L, handle="held"),
+             _r(("waker_drop", {"remote": 1}), handle="held",
+                doc="another thread, or the loop thread outside a poll (a freed future's "
+                    "frame dropping the wakers it kept)"),
+             _r(origins=L, handle="per_poll",
+                doc="the per-poll waker goes out of scope after pending/ready, before the "
+                    "loop's next event; other threads' events may come in between")),
+        _map("lost", _r(doc="a pending task freed in silence: the model freed it (ghost lost) "
+                            "in the step that dropped its last reference")),
+        _map("run_start", _r("run_start", origins=L),
+             _r("spawner_new", "run_start", origins=L, streams=TRACE_ONLY,
+                doc="a spawn from another thread is waiting for room with a clone of the "
+                    "executor's sender (traced later, as a late spawn)")),
+        _map("run_end", _r("run_end", origins=L)),
+        _map("deadlock", _r(origins=L, streams=LOG_ONLY, doc="marker: the model's blocked")),
+        _map("lost_reported", _r(origins=L, streams=LOG_ONLY, doc="marker")),
+        _map("join_ready", _r(origins=L, streams=LOG_ONLY, doc="marker")),
+    ]),
+    implicit=(
+        Implicit("discard", "the loop is in recv() and the channel's head is an entry of a "
+                 "completed task: recv() returns it and it is dropped, unpolled", urgent=True),
+        Implicit("poll", "the loop is in recv() and the channel's head is an entry of a pending "
+                 "task: recv() returns it and the future is taken out of its slot; the trace "
+                 "shows it by the make_waker and poll events that follow", urgent=True,
+                 unobserved_in=frozenset({"trace"})),
+    ),
+    environment=(
+        "a send from another thread into the full channel waits (guard qlen < capacity) and is "
+        "traced once it has room; the loop thread's own send into the full channel is the "
+        "model's blocked state, where SimpleExecutor raises DeadlockError instead",
+        "a task's exception propagates out of run() like a panic: the events after it are "
+        "beyond the model",
+    ),
+)
+
+REFERENCE = Declaration(
+    variant="reference",
+    events=dict([
+        _map("spawn", _r(("spawn", {"remote": 0}), origins=L),
+             _r(("spawn", {"remote": 1}), "inbox_drain", origins=T_,
+                doc="posted through a Spawner; the trace records it when the loop drains it")),
+        _map("poll", _r("poll", origins=L)),
+        _map("pending", _r("pending", origins=L),
+             _r("cancel", "pending", origins=L, streams=TRACE_ONLY,
+                doc="a cancel requested during the poll, recorded when the poll returns "
+                    "(the 'cancel' event must come next)")),
+        _map("ready", _r("ready", origins=L)),
+        _map("wake", _r(("wake", {"remote": 0}), origins=L),
+             _r(("wake", {"remote": 1}), "inbox_drain",
+                doc="posted by another thread, recorded when drained; also a wake on the loop "
+                    "thread outside a poll (a join waiter woken as the task it awaits ends)")),
+        _map("wake_by_ref", _r(("wake_by_ref", {"remote": 0}), origins=L),
+             _r(("wake_by_ref", {"remote": 1}), "inbox_drain")),
+        _map("waker_clone", _r("waker_clone")),
+        _map("waker_drop", _r(("waker_drop", {"remote": 0}), origins=L),
+             _r(("waker_drop", {"remote": 1}))),
+        _map("cancel", _r("cancel", origins=L)),
+        _map("lost", _r("lost", origins=L)),
+        _map("run_start", _r("run_start", origins=L)),
+        _map("run_end", _r("run_end", origins=L, doc="run() returns: no sender remains"),
+             _r("step_return", origins=L, streams=TRACE_ONLY,
+                doc="step(), run_until_stalled() or block_on() returns between polls")),
+        _map("step_start", _r("run_start", origins=L, streams=LOG_ONLY)),
+        _map("step_end", _r("step_return", origins=L, streams=LOG_ONLY)),
+        _map("spawner_new", _r("spawner_new", origins=L, streams=LOG_ONLY)),
+        _map("spawner_drop", _r(("spawner_drop", {"remote": 0}), origins=L, streams=LOG_ONLY),
+             _r(("spawner_drop", {"remote": 1}), origins=T_, streams=LOG_ONLY)),
+        _map("join_pending", _r("join", origins=L, streams=LOG_ONLY,
+                                doc="the first time a waiter parks on a JoinHandle: the target "
+                                    "holds the waiter's join waker (t=target, u=waiter)")),
+        _map("deadlock", _r(origins=L, streams=LOG_ONLY, doc="marker")),
+        _map("lost_reported", _r(origins=L, streams=LOG_ONLY, doc="marker: the lost action is "
+                                 "internal in the log")),
+        _map("join_ready", _r(origins=L, streams=LOG_ONLY, doc="marker")),
+    ]),
+    implicit=(
+        Implicit("idle_check", "the loop is between polls with nothing queued or posted"),
+        Implicit("sleep", "the loop decided and a sender remains"),
+        Implicit("unpark", "the sleeping loop was signalled"),
+        Implicit("inbox_drain", "right after the posted wake or spawn it applies (the trace "
+                 "records a posted event when the loop drains it)",
+                 unobserved_in=frozenset({"log"})),
+        Implicit("lost", "the loop finds an IDLE task no waker can reach (the log reports it "
+                 "separately; a trace records it as the 'lost' event)",
+                 unobserved_in=frozenset({"log"})),
+        Implicit("spawner_new", "anywhere the loop thread runs (Spawner handles are not traced)",
+                 unobserved_in=frozenset({"trace"})),
+        Implicit("spawner_drop", "anywhere (Spawner handles are not traced)",
+                 unobserved_in=frozenset({"trace"})),
+    ),
+    environment=(
+        "a drive call (step, run_until_stalled, block_on) that returns for another reason than "
+        "'no sender remains' puts the loop back to NOT_STARTED; a step() outside run_start/"
+        "run_end enters and leaves the loop the same way",
+    ),
+)
+
+DECLARATIONS: Mapping[str, Declaration] = {"seed": SEED, "reference": REFERENCE}
