@@ -44,8 +44,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from refexec.errors import RefexecError
@@ -202,14 +201,19 @@ class _Shared:
                     waker.wake()
                 else:
                     waker.drop()
-            if not self._deferred or not self._lock.acquire(blocking=False):
-                return  # nothing queued, or the current holder will run it after releasing
+            if not self._deferred:
+                return
             actions = []
-            try:
+            held = False
+            try:  # entered before acquiring, so that an interrupt cannot strand the lock
+                held = self._lock.acquire(blocking=False)
+                if not held:
+                    return  # the current holder will run it after releasing
                 while self._deferred:
                     self._deferred.popleft()(actions)
             finally:
-                self._lock.release()
+                if held:
+                    self._lock.release()
 
     def _defer(self, work: Callable[[list[_Action]], None]) -> None:
         """Run ``work`` under the lock now if it is free, else right after its holder releases."""
@@ -217,16 +221,28 @@ class _Shared:
         self._run([])
 
 
-@contextmanager
-def _locked(shared: _Shared) -> Iterator[list[_Action]]:
-    """``with _locked(s) as out:`` runs the block under the lock, then acts on ``out``."""
-    actions: list[_Action] = []
-    shared._lock.acquire()
-    try:
-        yield actions
-    finally:
-        shared._lock.release()
-        shared._run(actions)
+class _locked:  # named as the function it replaced, and used like one
+    """``with _locked(s) as out, s._lock:`` runs the block under the lock, then acts on ``out``.
+
+    The lock is the *second* context manager, entered and exited by C code: ``with lock:`` is
+    the one form an interrupt cannot split between taking the lock and arming its release. A
+    helper that calls ``acquire()`` and then enters a ``try`` (or a generator context manager,
+    whose ``__enter__`` is Python code) can be interrupted in between, and the lock stays held
+    for ever: the next operation on the structure deadlocks its thread. This object only owns
+    the action list, acted on after the lock is released.
+    """
+
+    __slots__ = ("_actions", "_shared")
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+        self._actions: list[_Action] = []
+
+    def __enter__(self) -> list[_Action]:
+        return self._actions
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._shared._run(self._actions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +293,7 @@ class OneshotSender(Generic[T]):
         delivered), and ``RuntimeError`` if this sender already sent or was closed.
         """
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             if self._spent:
                 raise RuntimeError(
                     "this oneshot Sender was already used (send() or close() was called); "
@@ -298,7 +314,7 @@ class OneshotSender(Generic[T]):
         if self._spent:
             return
         self._spent = True
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.close_sender(out)
 
     def is_closed(self) -> bool:
@@ -335,7 +351,7 @@ class OneshotReceiver(FutureBase[T]):
     def poll(self, cx: Context) -> Poll[T]:
         """Ready with the value once sent; otherwise park this task's waker and stay Pending."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             state = shared.state
             if state == _SENT:
                 shared.waiters.leave(self._entry, out)
@@ -359,7 +375,7 @@ class OneshotReceiver(FutureBase[T]):
         """Take the value without waiting: raise :class:`ChannelEmpty` if not sent yet,
         :class:`ChannelClosed` if it never will be."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             if shared.state == _SENT:
                 shared.waiters.leave(self._entry, out)
                 self._entry = None
@@ -379,7 +395,7 @@ class OneshotReceiver(FutureBase[T]):
             return
         self._closed = True
         entry, self._entry = self._entry, None
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.close_receiver(entry, out)
 
     def __del__(self) -> None:
@@ -489,7 +505,7 @@ class Sender(Generic[T]):
         """Deliver ``value`` now or raise: :class:`ChannelFull` (bounded, at capacity) or
         :class:`ChannelClosed` (receiver gone). Thread-safe; never blocks."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             self._check_open()
             if shared.receiver_closed:
                 raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
@@ -499,7 +515,7 @@ class Sender(Generic[T]):
 
     def clone(self) -> Sender[T]:
         """Another handle on the same channel; the stream stays open until all are closed."""
-        with _locked(self._shared):
+        with _locked(self._shared), self._shared._lock:
             self._check_open()
             self._shared.senders += 1
         return Sender(self._shared)
@@ -509,7 +525,7 @@ class Sender(Generic[T]):
         if self._closed:
             return
         self._closed = True
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.release_sender(out)
 
     def is_closed(self) -> bool:
@@ -549,8 +565,7 @@ class _SendFuture(FutureBase[None]):
             shared = sender._shared
             lock = shared._lock
             out: list[_Action] | None = None
-            lock.acquire()
-            try:
+            with lock:  # not acquire() + try: see _locked
                 cap = shared.capacity
                 buffer = shared.buffer
                 done = not shared.receiver_closed and not sender._closed and (
@@ -561,8 +576,6 @@ class _SendFuture(FutureBase[None]):
                     if shared.recv_waiters._entries:
                         out = []
                         shared.recv_waiters.wake_one(out)
-            finally:
-                lock.release()
             if done:
                 self._value = None
                 self._sender = None
@@ -577,28 +590,29 @@ class _SendFuture(FutureBase[None]):
             raise RuntimeError("send future polled again after it completed")
         shared = sender._shared
         out: list[_Action] = []
-        shared._lock.acquire()
         try:
-            if shared.receiver_closed or sender._closed:
-                shared.send_waiters.leave(self._entry, out)
-                self._entry = None
-                self._sender = None
-                if sender._closed:
-                    raise RuntimeError("this Sender was closed while a send() was pending")
-                raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
-            if shared.has_room():
-                shared.send_waiters.leave(self._entry, out)
-                self._entry = None
-                shared.push(self._value, out)
-                self._value = None
-                self._sender = None
-                return Ready(None)
-            self._entry = shared.send_waiters.park(self._entry, cx, out)
-            if type(self) is _SendFuture:
-                self.__class__ = _ParkedSendFuture  # from now on, dropping it must abandon
-            return Pending
+            with shared._lock:  # not acquire() + try: see _locked
+                if shared.receiver_closed or sender._closed:
+                    shared.send_waiters.leave(self._entry, out)
+                    self._entry = None
+                    self._sender = None
+                    if sender._closed:
+                        raise RuntimeError("this Sender was closed while a send() was pending")
+                    raise ChannelClosed(
+                        "channel receiver was closed or dropped; value not delivered"
+                    )
+                if shared.has_room():
+                    shared.send_waiters.leave(self._entry, out)
+                    self._entry = None
+                    shared.push(self._value, out)
+                    self._value = None
+                    self._sender = None
+                    return Ready(None)
+                self._entry = shared.send_waiters.park(self._entry, cx, out)
+                if type(self) is _SendFuture:
+                    self.__class__ = _ParkedSendFuture  # from now on, dropping it must abandon
+                return Pending
         finally:
-            shared._lock.release()
             shared._run(out)
 
 
@@ -645,7 +659,7 @@ class Receiver(Generic[T]):
         """The next item now, or :class:`ChannelEmpty` (senders still open) /
         :class:`ChannelClosed` (stream ended). Thread-safe."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             if shared.buffer:
                 return shared.pop(out)
             if shared.senders == 0 or shared.receiver_closed:
@@ -655,7 +669,7 @@ class Receiver(Generic[T]):
     def close(self) -> None:
         """Stop accepting items: pending and later sends raise :class:`ChannelClosed`."""
         self._closed = True
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.close_receiver(out)
 
     def __aiter__(self) -> Receiver[T]:
@@ -693,8 +707,7 @@ class _RecvFuture(FutureBase[T]):
             shared = receiver._shared
             lock = shared._lock
             out: list[_Action] | None = None
-            lock.acquire()
-            try:
+            with lock:  # not acquire() + try: see _locked
                 buffer = shared.buffer
                 if buffer:
                     item = buffer.popleft()
@@ -704,8 +717,6 @@ class _RecvFuture(FutureBase[T]):
                     got = True
                 else:
                     got = False
-            finally:
-                lock.release()
             if got:
                 self._receiver = None
                 if out is not None or shared._deferred:
@@ -719,24 +730,23 @@ class _RecvFuture(FutureBase[T]):
             raise RuntimeError("recv future polled again after it completed")
         shared = receiver._shared
         out: list[_Action] = []
-        shared._lock.acquire()
         try:
-            if shared.buffer:
-                shared.recv_waiters.leave(self._entry, out)
-                self._entry = None
-                self._receiver = None
-                return Ready(shared.pop(out))
-            if shared.senders == 0 or shared.receiver_closed:
-                shared.recv_waiters.leave(self._entry, out)
-                self._entry = None
-                self._receiver = None
-                raise ChannelClosed("channel closed: every sender was closed or dropped")
-            self._entry = shared.recv_waiters.park(self._entry, cx, out)
-            if type(self) is _RecvFuture:
-                self.__class__ = _ParkedRecvFuture  # from now on, dropping it must abandon
-            return Pending
+            with shared._lock:  # not acquire() + try: see _locked
+                if shared.buffer:
+                    shared.recv_waiters.leave(self._entry, out)
+                    self._entry = None
+                    self._receiver = None
+                    return Ready(shared.pop(out))
+                if shared.senders == 0 or shared.receiver_closed:
+                    shared.recv_waiters.leave(self._entry, out)
+                    self._entry = None
+                    self._receiver = None
+                    raise ChannelClosed("channel closed: every sender was closed or dropped")
+                self._entry = shared.recv_waiters.park(self._entry, cx, out)
+                if type(self) is _RecvFuture:
+                    self.__class__ = _ParkedRecvFuture  # from now on, dropping it must abandon
+                return Pending
         finally:
-            shared._lock.release()
             shared._run(out)
 
 
@@ -790,7 +800,7 @@ class Event:
 
     def set(self) -> None:
         """Set the flag and wake every waiter. Thread-safe; idempotent."""
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             if not self._flag:
                 self._flag = True
                 self._generation += 1
@@ -798,7 +808,7 @@ class Event:
 
     def clear(self) -> None:
         """Reset the flag; later ``wait()`` calls park again."""
-        with _locked(self._shared):
+        with _locked(self._shared), self._shared._lock:
             self._flag = False
 
     def is_set(self) -> bool:
@@ -825,7 +835,7 @@ class _EventWait(FutureBase[None]):
         event = self._event
         if event is None:
             raise RuntimeError("Event.wait() future polled again after it completed")
-        with _locked(event._shared) as out:
+        with _locked(event._shared) as out, event._shared._lock:
             if self._generation is None:
                 self._generation = event._generation
             if event._flag or event._generation != self._generation:
@@ -837,7 +847,10 @@ class _EventWait(FutureBase[None]):
             return Pending
 
     def __del__(self) -> None:
-        entry, event = self._entry, self._event
+        try:
+            entry, event = self._entry, self._event
+        except AttributeError:  # __init__ was cut short (an interrupt): nothing was parked
+            return
         if entry is not None and event is not None:
             self._entry = None
             event._shared._defer(lambda out: event._abandon(entry, out))

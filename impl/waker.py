@@ -147,12 +147,15 @@ class Waker:
         return w
 
     def wake(self) -> None:
-        """Wake the task and end this handle (it cannot be used afterwards)."""
+        """Wake the task and end this handle (it cannot be used afterwards).
+
+        The handle ends as the vtable call returns, on the same line: if an interrupt stops
+        the wake before it took effect, the handle is still live (dropping it later keeps the
+        count right) instead of ended with its wake lost."""
         raw = self._check()
         if self._cx is not None:
             raise WakerError(_BORROWED.format(op="wake"))
-        self._raw = None
-        raw.vtable.wake(raw.data)
+        self._raw = raw.vtable.wake(raw.data) and None  # (wake returns None)
 
     def wake_by_ref(self) -> None:
         """Wake the task; this handle stays usable."""
@@ -164,8 +167,7 @@ class Waker:
         raw = self._check()
         if self._cx is not None:
             raise WakerError(_BORROWED.format(op="drop"))
-        self._raw = None
-        raw.vtable.drop(raw.data)
+        self._raw = raw.vtable.drop(raw.data) and None  # as in wake()
 
     def will_wake(self, other: Waker) -> bool:
         """Whether ``other`` wakes the same task: same data (by identity) and same vtable."""
@@ -201,8 +203,11 @@ class Waker:
             raw.vtable.drop(raw.data)
 
     def __del__(self) -> None:
-        raw = self._raw
-        if raw is not None and self._cx is None:
+        try:
+            raw, cx = self._raw, self._cx
+        except AttributeError:  # __init__ was cut short (an interrupt): no handle was made
+            return
+        if raw is not None and cx is None:
             self._raw = None
             raw.vtable.drop(raw.data)
 

@@ -1,0 +1,407 @@
+"""Interrupt-safety checks: an interrupt at every line, and at random instants by real signals.
+
+CPython delivers ``KeyboardInterrupt`` (and whatever a signal handler raises, e.g.
+``SystemExit``) between two bytecodes of whatever Python code runs on the main thread. An
+executor that promises "``run()`` may be called again after an interrupt" must therefore be
+consistent at *every* such instant, not only at the places a test happens to stop. This module
+checks that promise two ways, for :class:`refexec.Executor` or for any code a user builds on it:
+
+* :class:`LineInterrupter` raises an exception at the *k*-th ``line`` event inside chosen code
+  objects (a ``sys.settrace`` hook). :func:`sweep` counts the line events a scenario makes, then
+  replays the scenario once per *k*, so the interrupt lands at every line it executes, and
+  checks the executor after each. Deterministic: a failure names *k*, the function and the line.
+* :func:`signal_trials` interrupts a scenario at random instants with real signals
+  (``SIGALRM`` via ``signal.setitimer``, ``SIGINT`` via ``signal.pthread_kill`` and
+  ``_thread.interrupt_main()`` from another thread). Timers only choose *when* the signal
+  comes; the verdict is read from states, as in :func:`sweep`.
+
+What is checked after the interrupt (:func:`check_after_interrupt`), then again after the
+executor is driven on (``run_until_stalled()``, which never sleeps) and closed:
+
+* ``Executor.check_invariants()`` passes;
+* every unfinished task is in the ready queue (SCHEDULED) or the idle set (IDLE): none is left
+  RUNNING/NOTIFIED or outside both structures;
+* the executor is not marked running, and no lock of the scenario's sync structures is held;
+* after ``close()`` every task is done, exactly once: it returned, raised, or was reported
+  (``Cancelled`` / ``TaskLost``), and each ``finally`` of the scenario's tasks ran once.
+"""
+
+from __future__ import annotations
+
+import _thread
+import dis
+import random
+import signal
+import sys
+import threading
+import types
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import CodeType, FrameType
+from typing import Any
+
+from refexec.executor import Executor, JoinHandle
+from refexec.state import TaskState
+
+__all__ = [
+    "Built",
+    "LineInterrupter",
+    "Problem",
+    "check_after_interrupt",
+    "codes_of",
+    "signal_trials",
+    "sweep",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing where interrupts may land
+
+
+def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
+    """The code objects of ``objs`` (functions, classes, modules) and of everything nested in
+    them (methods, properties, lambdas, comprehensions), leaving out functions whose name is in
+    ``exclude``. Only code defined in the object's own module is taken (not imported names)."""
+    out: set[CodeType] = set()
+    seen: set[type] = set()
+
+    def add_code(code: CodeType) -> None:
+        if code.co_name in exclude or code in out:
+            return
+        out.add(code)
+        for const in code.co_consts:
+            if isinstance(const, CodeType):
+                add_code(const)
+
+    def add(obj: Any, module: str | None) -> None:
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        if isinstance(obj, property):
+            for f in (obj.fget, obj.fset, obj.fdel):
+                if f is not None:
+                    add(f, module)
+        elif isinstance(obj, types.FunctionType):
+            if module is None or obj.__module__ == module:
+                add_code(obj.__code__)
+        elif isinstance(obj, type):
+            if (module is None or obj.__module__ == module) and obj not in seen:
+                seen.add(obj)
+                for v in list(vars(obj).values()):
+                    add(v, obj.__module__)
+        elif isinstance(obj, types.ModuleType) and module is None:
+            for v in list(vars(obj).values()):
+                add(v, obj.__name__)
+
+    for o in objs:
+        add(o, None)
+    return frozenset(out)
+
+
+_UNDELIVERABLE: dict[CodeType, frozenset[int]] = {}
+
+
+def _undeliverable(code: CodeType) -> frozenset[int]:
+    """Offsets of ``code`` where a ``line`` event fires but CPython can never deliver an
+    interrupt: those whose exception handler differs from the one of the instruction before.
+
+    CPython raises an asynchronous exception (a signal handler's, ``interrupt_main``'s) only
+    at its eval-breaker checks (function entry, backward jumps, after calls), and the exception
+    is handled by the handler of the *checking* instruction. A ``line`` event at the first
+    instruction of a ``finally`` block, of an ``except`` clause, or of the ``__exit__`` call
+    that ends a ``with`` block comes right after an instruction with another handler, so
+    raising there would model an interrupt Python cannot produce (e.g. "between the last line
+    of a ``with lock:`` block and its release"); these events are not counted."""
+    try:
+        return _UNDELIVERABLE[code]
+    except KeyError:
+        pass
+    entries = dis.Bytecode(code).exception_entries
+
+    def handler(off: int) -> int | None:
+        for e in entries:
+            if e.start <= off < e.end:
+                return int(e.target)
+        return None
+
+    skip: set[int] = set()
+    prev: int | None = None
+    for ins in dis.get_instructions(code):
+        starts = ins.starts_line is not None
+        if prev is not None and starts and handler(ins.offset) != handler(prev):
+            skip.add(ins.offset)
+        prev = ins.offset
+    out = _UNDELIVERABLE[code] = frozenset(skip)
+    return out
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+class LineInterrupter:
+    """``with LineInterrupter(codes, at=k):`` raises ``exc()`` at the ``k``-th ``line`` event
+    (1-based) inside ``codes`` on this thread; with ``at=None`` it only counts the events
+    (``hits``). ``where`` names the function and line it fired at. The trace hook is removed on
+    exit and as soon as it fired (so exactly one interrupt is delivered).
+
+    ``skip_finalizers``: lines run by a ``__del__`` (directly or below it) are not counted.
+    Python swallows an exception raised in a finalizer (it prints "Exception ignored in"), so
+    an interrupt there never reaches the program; what refexec does about that point is
+    described in the README ("Interrupts"), and checked by its own tests."""
+
+    def __init__(
+        self,
+        codes: Collection[CodeType],
+        at: int | None,
+        exc: Callable[[], BaseException] = KeyboardInterrupt,
+        *,
+        skip_finalizers: bool = True,
+    ) -> None:
+        self.codes = codes
+        self.skip_finalizers = skip_finalizers
+        self.at = at
+        self.exc = exc
+        self.hits = 0
+        self.where: str | None = None
+
+    def _global(self, frame: FrameType, event: str, arg: object) -> Any:
+        if frame.f_code in self.codes and self.where is None:
+            return self._local
+        return None
+
+    def _local(self, frame: FrameType, event: str, arg: object) -> Any:
+        if event != "line" or self.where is not None:
+            return None if self.where is not None else self._local
+        if self.skip_finalizers and _in_finalizer(frame):
+            return self._local
+        if frame.f_lasti in _undeliverable(frame.f_code):
+            return self._local
+        self.hits += 1
+        if self.hits == self.at:
+            code = frame.f_code
+            self.where = f"{code.co_qualname} line {frame.f_lineno}"
+            sys.settrace(None)
+            raise self.exc()
+        return self._local
+
+    def __enter__(self) -> LineInterrupter:
+        sys.settrace(self._global)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.settrace(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a scenario gives the checker
+
+
+@dataclass
+class Built:
+    """One instance of a scenario: the executor, the handles of the tasks to account for, the
+    locks that must be free whenever no operation is in progress, and ``finally_runs`` (task
+    name -> how many times its ``finally`` block ran; each must end at exactly 1)."""
+
+    ex: Executor
+    handles: list[JoinHandle[Any]]
+    locks: list[Any] = field(default_factory=list)
+    finally_runs: dict[str, int] = field(default_factory=dict)
+    keep: list[Any] = field(default_factory=list)
+    """Objects the scenario's driver holds on to (as a real program's locals would)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One violated expectation: at which interrupt (``k``, ``where``) and what went wrong."""
+
+    k: int | None
+    where: str | None
+    what: str
+
+    def __str__(self) -> str:
+        at = f"interrupt #{self.k} at {self.where}" if self.k is not None else self.where
+        return f"{at}: {self.what}"
+
+
+def _structural(b: Built) -> list[str]:
+    """Problems of the state right now (between operations): invariants, structures, locks."""
+    out: list[str] = []
+    ex = b.ex
+    try:
+        ex.check_invariants()
+    except AssertionError as e:
+        out.append(str(e))
+    snap = ex.snapshot()
+    ready, idle = set(snap.ready), {t.id for t in snap.tasks if t.state is TaskState.IDLE}
+    for h in b.handles:
+        if h.done():
+            continue
+        st = h.state
+        where = "ready" if h.id in ready else "idle" if h.id in idle else None
+        if not ((st is TaskState.SCHEDULED and where == "ready") or
+                (st is TaskState.IDLE and where == "idle")):
+            out.append(f"task {h.id} is {st.name if st else st} in {where or 'no structure'}")
+    for lock in b.locks:
+        if lock.locked():
+            out.append(f"a lock is held: {lock!r}")
+    return out
+
+
+def check_after_interrupt(
+    b: Built, *, resume: bool = True, interrupt: BaseException | None = None
+) -> list[str]:
+    """Check ``b`` right after an interrupt left its executor; then (``resume``) drive it on
+    with ``run_until_stalled()``, close it, and check that every task finished exactly once and
+    every ``finally`` ran once. Returns the problems found (empty: all good).
+
+    ``interrupt`` is the exception that was delivered: a task it ended completes with it, so a
+    task awaiting that one re-raises the very same object, which leaves the resumed drive as
+    the first did; the drive is then simply resumed again. Any other exception is a problem."""
+    out = _structural(b)
+    if out or not resume:
+        return out
+    ex = b.ex
+    for what, op in (("run_until_stalled()", ex.run_until_stalled), ("close()", ex.close)):
+        for h in b.handles:
+            if h.done():
+                h.exception()  # retrieved: no unretrieved-exception warning for the scenario's
+        for _ in range(len(b.handles) + 1):
+            try:
+                op()
+                break
+            except BaseException as e:  # the resumed drive must not fail
+                if interrupt is None or e is not interrupt:
+                    return [f"{what} after the interrupt raised {e!r}"]
+        out += [f"after {what}: {p}" for p in _structural(b)]
+    for h in b.handles:
+        if not h.done():
+            out.append(f"task {h.id} is not done after close(): {h.state}")
+    for name, n in b.finally_runs.items():
+        if n != 1:
+            out.append(f"the finally block of {name} ran {n} times")
+    st = ex.stats
+    if st.spawned != st.completed + st.cancelled + st.tasks_lost:
+        out.append(f"counters do not add up after close(): {st}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Every line
+
+
+def sweep(
+    build: Callable[[], Built],
+    drive: Callable[[Built], object],
+    codes: Collection[CodeType],
+    *,
+    exc: Callable[[], BaseException] = KeyboardInterrupt,
+    ks: Iterable[int] | None = None,
+) -> tuple[int, list[Problem]]:
+    """Interrupt ``drive(build())`` at each line event inside ``codes`` in turn.
+
+    First runs the scenario once without interrupt, counting the line events (``hits``) and
+    checking it finishes cleanly; then for each ``k`` in ``ks`` (default ``1..hits``) runs a
+    fresh instance interrupted at the ``k``-th event and calls :func:`check_after_interrupt`.
+    Returns ``(hits, problems)``.
+    """
+    b = build()
+    with LineInterrupter(codes, None) as counter:
+        drive(b)
+    problems = [Problem(None, "uninterrupted run", p) for p in check_after_interrupt(b)]
+    hits = counter.hits
+    for k in ks if ks is not None else range(1, hits + 1):
+        b = build()
+        li = LineInterrupter(codes, k, exc)
+        caught: BaseException | None = None
+        try:
+            with li:
+                drive(b)
+        except BaseException as e:
+            if li.where is None:
+                problems.append(Problem(k, None, f"the scenario raised {e!r} by itself"))
+                continue
+            caught = e
+        problems += [Problem(k, li.where, p) for p in check_after_interrupt(b, interrupt=caught)]
+    return hits, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Random instants, real signals
+
+
+@contextmanager
+def _handler(signum: int, exc: Callable[[], BaseException]) -> Iterator[None]:
+    def raise_it(_sig: int, _frame: object) -> None:
+        raise exc()
+
+    old = signal.signal(signum, raise_it)
+    try:
+        yield
+    finally:
+        signal.signal(signum, old)
+
+
+def signal_trials(
+    build: Callable[[], Built],
+    drive: Callable[[Built], object],
+    n: int,
+    *,
+    seed: int = 0,
+    span: float = 0.01,
+) -> tuple[int, list[Problem]]:
+    """Interrupt ``drive(build())`` ``n`` times at random instants within ``span`` seconds by
+    real signals, rotating through ``SIGALRM`` (``setitimer``, raising ``SystemExit``),
+    ``SIGINT`` sent by another thread (``pthread_kill``, raising ``KeyboardInterrupt``) and
+    ``_thread.interrupt_main()``. Main thread only. Returns ``(interrupted, problems)``: how
+    many trials the signal actually interrupted (it may come after the scenario ended; such a
+    trial is still checked), and every problem found."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("signal_trials must run on the main thread (signals go there)")
+    rng = random.Random(seed)
+    main = threading.get_ident()
+    problems: list[Problem] = []
+    interrupted = 0
+    for i in range(n):
+        delay = rng.uniform(0.0, span)
+        kind = i % 3
+        b = build()
+        caught: BaseException | None = None
+        timer: threading.Timer | None = None
+        try:
+            if kind == 0:
+                with _handler(signal.SIGALRM, lambda: SystemExit("interrupt")):
+                    try:
+                        signal.setitimer(signal.ITIMER_REAL, max(delay, 1e-6))
+                        drive(b)
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                    finally:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+            else:
+                def send(kind: int = kind) -> None:
+                    if kind == 1:
+                        signal.pthread_kill(main, signal.SIGINT)
+                    else:
+                        _thread.interrupt_main()
+
+                with _handler(signal.SIGINT, KeyboardInterrupt):
+                    timer = threading.Timer(delay, send)
+                    timer.start()
+                    try:
+                        drive(b)
+                    finally:
+                        timer.cancel()
+                        timer.join()
+        except (KeyboardInterrupt, SystemExit) as e:
+            interrupted += 1
+            caught = e
+            if timer is not None:
+                timer.join()
+        problems += [Problem(i, f"trial {i} ({delay * 1e3:.2f} ms, signal kind {kind})", p)
+                     for p in check_after_interrupt(b, interrupt=caught)]
+    return interrupted, problems
+
