@@ -64,7 +64,14 @@ from refexec.future import (
 from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
 from refexec.trace import Trace
-from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, _register_raw_type
+from refexec.waker import (
+    DEFERRED_INTERRUPTS,
+    Context,
+    RawWaker,
+    RawWakerVTable,
+    Waker,
+    _register_raw_type,
+)
 
 __all__ = [
     "Executor",
@@ -1042,6 +1049,8 @@ class Executor:
         ready = self._ready
         inbox = self._inbox
         while True:
+            if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
+                raise DEFERRED_INTERRUPTS.pop(0)
             if ready:
                 self._run_ready(_ROUND)
                 if until is not None and until.done():
@@ -1142,6 +1151,8 @@ class Executor:
         try:
             self._drain()
             self._drive(until, sleep, timeout)
+            if DEFERRED_INTERRUPTS:  # one a finalizer swallowed during the last round
+                raise DEFERRED_INTERRUPTS.pop(0)
             detail = "done"
         except Stalled:
             detail = "stalled"

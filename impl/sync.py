@@ -50,7 +50,7 @@ from typing import Any, Generic, TypeVar
 from refexec.errors import RefexecError
 from refexec.future import FutureBase, _local
 from refexec.poll import Pending, Poll, Ready
-from refexec.waker import Context, Waker
+from refexec.waker import Context, Waker, _finalizer_interrupted
 
 __all__ = [
     "ChannelClosed",
@@ -201,24 +201,27 @@ class _Shared:
                     waker.wake()
                 else:
                     waker.drop()
-            if not self._deferred:
-                return
+            if not self._deferred or self._lock.locked():
+                return  # nothing queued, or the current holder will run it after releasing
             actions = []
-            held = False
-            try:  # entered before acquiring, so that an interrupt cannot strand the lock
-                held = self._lock.acquire(blocking=False)
-                if not held:
-                    return  # the current holder will run it after releasing
+            # Free a moment ago, so not held by this thread: a blocking ``with`` cannot deadlock
+            # here (at worst it waits for another thread), and unlike acquire(blocking=False)
+            # followed by a ``try``, no interrupt can land between taking the lock and arming
+            # its release.
+            with self._lock:
                 while self._deferred:
                     self._deferred.popleft()(actions)
-            finally:
-                if held:
-                    self._lock.release()
 
     def _defer(self, work: Callable[[list[_Action]], None]) -> None:
-        """Run ``work`` under the lock now if it is free, else right after its holder releases."""
-        self._deferred.append(work)
-        self._run([])
+        """Run ``work`` under the lock now if it is free, else right after its holder releases.
+        Called by finalizers only: an interrupt landing here is raised again later (Python
+        would swallow it; see ``refexec.waker._finalizer_interrupted``)."""
+        try:
+            self._deferred.append(work)
+            self._run([])
+        except BaseException as e:
+            _finalizer_interrupted(e)
+            raise
 
 
 class _locked:  # named as the function it replaced, and used like one

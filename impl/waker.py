@@ -209,7 +209,11 @@ class Waker:
             return
         if raw is not None and cx is None:
             self._raw = None
-            raw.vtable.drop(raw.data)
+            try:
+                raw.vtable.drop(raw.data)
+            except BaseException as e:
+                _finalizer_interrupted(e)
+                raise
 
     def __repr__(self) -> str:
         raw = self._raw
@@ -217,6 +221,21 @@ class Waker:
             return "<Waker (consumed)>"
         kind = "borrowed " if self._cx is not None else ""
         return f"<{kind}Waker data={raw.data!r}>"
+
+
+DEFERRED_INTERRUPTS: list[BaseException] = []
+"""Interrupts that landed in a finalizer, where Python swallows them: ``Executor``'s run loop
+raises them again at its next safe point (see :func:`_finalizer_interrupted`)."""
+
+
+def _finalizer_interrupted(e: BaseException) -> None:
+    """An exception is leaving a finalizer (``__del__``), where Python swallows it (it prints
+    "Exception ignored in ..."). If it is an interrupt (``KeyboardInterrupt``, ``SystemExit``
+    from a signal handler, any non-``Exception``), keep it so that the run loop raises it again
+    between two rounds of polls, or when it returns: the user's Ctrl-C is not lost. (Raising
+    it from here, even by ``_thread.interrupt_main()``, would only land in this finalizer.)"""
+    if not isinstance(e, Exception):
+        DEFERRED_INTERRUPTS.append(e)
 
 
 class Context:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import _thread
 import dis
+import inspect
 import random
 import signal
 import sys
@@ -50,6 +51,7 @@ __all__ = [
     "Problem",
     "check_after_interrupt",
     "codes_of",
+    "line_of",
     "signal_trials",
     "sweep",
 ]
@@ -135,6 +137,15 @@ def _undeliverable(code: CodeType) -> frozenset[int]:
     return out
 
 
+def line_of(func: Any, text: str) -> int:
+    """The line number of the first line of ``func``'s source that contains ``text``."""
+    lines, start = inspect.getsourcelines(func)
+    for i, ln in enumerate(lines):
+        if text in ln:
+            return start + i
+    raise ValueError(f"{text!r} is not in the source of {func!r}")
+
+
 def _in_finalizer(frame: FrameType | None) -> bool:
     while frame is not None:
         if frame.f_code.co_name == "__del__":
@@ -147,7 +158,9 @@ class LineInterrupter:
     """``with LineInterrupter(codes, at=k):`` raises ``exc()`` at the ``k``-th ``line`` event
     (1-based) inside ``codes`` on this thread; with ``at=None`` it only counts the events
     (``hits``). ``where`` names the function and line it fired at. The trace hook is removed on
-    exit and as soon as it fired (so exactly one interrupt is delivered).
+    exit and as soon as it fired (so exactly one interrupt is delivered). With ``line``, only
+    the events at that source line count (to aim at one statement, by its text: see
+    :func:`line_of`).
 
     ``skip_finalizers``: lines run by a ``__del__`` (directly or below it) are not counted.
     Python swallows an exception raised in a finalizer (it prints "Exception ignored in"), so
@@ -161,9 +174,11 @@ class LineInterrupter:
         exc: Callable[[], BaseException] = KeyboardInterrupt,
         *,
         skip_finalizers: bool = True,
+        line: int | None = None,
     ) -> None:
         self.codes = codes
         self.skip_finalizers = skip_finalizers
+        self.line = line
         self.at = at
         self.exc = exc
         self.hits = 0
@@ -180,6 +195,8 @@ class LineInterrupter:
         if self.skip_finalizers and _in_finalizer(frame):
             return self._local
         if frame.f_lasti in _undeliverable(frame.f_code):
+            return self._local
+        if self.line is not None and frame.f_lineno != self.line:
             return self._local
         self.hits += 1
         if self.hits == self.at:
@@ -266,7 +283,8 @@ def check_after_interrupt(
     if out or not resume:
         return out
     ex = b.ex
-    for what, op in (("run_until_stalled()", ex.run_until_stalled), ("close()", ex.close)):
+    ops = [("run_until_stalled()", ex.run_until_stalled)] if not ex.closed else []
+    for what, op in [*ops, ("close()", ex.close)]:
         for h in b.handles:
             if h.done():
                 h.exception()  # retrieved: no unretrieved-exception warning for the scenario's
