@@ -165,27 +165,33 @@ def close(b: Built) -> None:
 # -- every line -----------------------------------------------------------------------------------
 
 
-def _report(hits: int, problems: list[Any]) -> None:
-    assert hits > 150, f"the scenario ran only {hits} traced lines: the sweep would prove little"
+def _report(hits: int, problems: list[Any], least: int) -> None:
+    assert hits > least, f"the scenario ran only {hits} traced lines: the sweep would prove little"
     assert not problems, "\n".join(map(str, problems[:20]))
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_keyboard_interrupt_at_every_line_of_run_loop_wakers_and_sync() -> None:
-    _report(*sweep(everything, run, CODES))
+_POINTS = pytest.mark.parametrize("signal_points", [False, True], ids=["lines", "signal_points"])
 
 
+@_POINTS
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_keyboard_interrupt_at_every_line_of_close() -> None:
-    _report(*sweep(parked_for_close, close, CODES))
+def test_keyboard_interrupt_at_every_line_of_run_loop_wakers_and_sync(signal_points: bool) -> None:
+    _report(*sweep(everything, run, CODES, signal_points=signal_points), 150)
+
+
+@_POINTS
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_keyboard_interrupt_at_every_line_of_close(signal_points: bool) -> None:
+    _report(*sweep(parked_for_close, close, CODES, signal_points=signal_points), 40)
 
 
 @pytest.mark.deep
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("exc", [SystemExit, lambda: MemoryError("from a handler")])
 def test_any_base_exception_at_every_line(exc: Callable[[], BaseException]) -> None:
-    _report(*sweep(everything, run, CODES, exc=exc))
-    _report(*sweep(parked_for_close, close, CODES, exc=exc))
+    _report(*sweep(everything, run, CODES, exc=exc), 150)
+    _report(*sweep(parked_for_close, close, CODES, exc=exc), 100)
+    _report(*sweep(everything, run, CODES, exc=exc, signal_points=True), 150)
 
 
 # -- random instants, real signals ----------------------------------------------------------------
@@ -274,18 +280,22 @@ def test_interrupt_between_entry_and_try_leaves_no_running_mark() -> None:
     ex.close()
 
 
-def test_interrupt_after_acquire_in_sync_lock_helper_leaves_no_lock_held() -> None:
-    """At every line of refexec.sync that Event.set() runs (the lock helper included)."""
+@pytest.mark.parametrize("signal_points", [False, True], ids=["lines", "signal_points"])
+def test_interrupt_after_acquire_in_sync_lock_helper_leaves_no_lock_held(
+    signal_points: bool,
+) -> None:
+    """At every line (and every instruction where a signal can land) of refexec.sync that
+    Event.set() runs, the lock helper included: no lock is left held."""
     ev = Event()
     lock = ev._shared._lock
     codes = codes_of(sync_mod, exclude={"__del__"})
-    b0 = LineInterrupter(codes, None)
+    b0 = LineInterrupter(codes, None, signal_points=signal_points)
     with b0:
         ev.set()
     ev.clear()
     assert b0.hits > 0
     for k in range(1, b0.hits + 1):
-        li = LineInterrupter(codes, k)
+        li = LineInterrupter(codes, k, signal_points=signal_points)
         with pytest.raises(KeyboardInterrupt), li:
             ev.set()
         assert not lock.locked(), f"the Event's lock is held after an interrupt at {li.where}"

@@ -85,7 +85,7 @@ def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
                     add(f, module)
         elif isinstance(obj, types.FunctionType):
             if module is None or obj.__module__ == module:
-                add_code(obj.__code__)
+                add_code(inspect.unwrap(obj).__code__)  # the decorated function's own code
         elif isinstance(obj, type):
             if (module is None or obj.__module__ == module) and obj not in seen:
                 seen.add(obj)
@@ -98,6 +98,34 @@ def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
     for o in objs:
         add(o, None)
     return frozenset(out)
+
+
+_INSTRUCTIONS: dict[CodeType, dict[int, tuple[str, int, int | None]]] = {}
+
+
+def _handler_of(code: CodeType) -> Callable[[int], int | None]:
+    entries = dis.Bytecode(code).exception_entries
+
+    def handler(off: int) -> int | None:
+        for e in entries:
+            if e.start <= off < e.end:
+                return int(e.target)
+        return None
+
+    return handler
+
+
+def _instructions(code: CodeType) -> dict[int, tuple[str, int, int | None]]:
+    """offset -> (opname, arg, exception handler target) for every instruction of ``code``."""
+    try:
+        return _INSTRUCTIONS[code]
+    except KeyError:
+        pass
+    handler = _handler_of(code)
+    out = _INSTRUCTIONS[code] = {
+        i.offset: (i.opname, i.arg or 0, handler(i.offset)) for i in dis.get_instructions(code)
+    }
+    return out
 
 
 _UNDELIVERABLE: dict[CodeType, frozenset[int]] = {}
@@ -118,14 +146,7 @@ def _undeliverable(code: CodeType) -> frozenset[int]:
         return _UNDELIVERABLE[code]
     except KeyError:
         pass
-    entries = dis.Bytecode(code).exception_entries
-
-    def handler(off: int) -> int | None:
-        for e in entries:
-            if e.start <= off < e.end:
-                return int(e.target)
-        return None
-
+    handler = _handler_of(code)
     skip: set[int] = set()
     prev: int | None = None
     for ins in dis.get_instructions(code):
@@ -162,6 +183,11 @@ class LineInterrupter:
     the events at that source line count (to aim at one statement, by its text: see
     :func:`line_of`).
 
+    ``signal_points``: count instead the instructions where CPython itself can deliver a signal
+    (its eval-breaker checks: function entry, after each call, backward jumps). Slower, and
+    exact at the bytecode level: it finds the windows inside one line, such as the one between
+    ``lock.acquire()`` returning and the ``try`` that would release it.
+
     ``skip_finalizers``: lines run by a ``__del__`` (directly or below it) are not counted.
     Python swallows an exception raised in a finalizer (it prints "Exception ignored in"), so
     an interrupt there never reaches the program; what refexec does about that point is
@@ -175,10 +201,13 @@ class LineInterrupter:
         *,
         skip_finalizers: bool = True,
         line: int | None = None,
+        signal_points: bool = False,
     ) -> None:
         self.codes = codes
         self.skip_finalizers = skip_finalizers
         self.line = line
+        self.signal_points = signal_points
+        self._prev: dict[int, int] = {}
         self.at = at
         self.exc = exc
         self.hits = 0
@@ -186,15 +215,23 @@ class LineInterrupter:
 
     def _global(self, frame: FrameType, event: str, arg: object) -> Any:
         if frame.f_code in self.codes and self.where is None:
+            if self.signal_points:
+                frame.f_trace_opcodes = True
+                frame.f_trace_lines = False
             return self._local
         return None
 
     def _local(self, frame: FrameType, event: str, arg: object) -> Any:
-        if event != "line" or self.where is not None:
-            return None if self.where is not None else self._local
+        if self.where is not None:
+            return None
+        if self.signal_points:
+            if event != "opcode" or not self._signal_point(frame):
+                return self._local
+        elif event != "line":
+            return self._local
         if self.skip_finalizers and _in_finalizer(frame):
             return self._local
-        if frame.f_lasti in _undeliverable(frame.f_code):
+        if not self.signal_points and frame.f_lasti in _undeliverable(frame.f_code):
             return self._local
         if self.line is not None and frame.f_lineno != self.line:
             return self._local
@@ -205,6 +242,26 @@ class LineInterrupter:
             sys.settrace(None)
             raise self.exc()
         return self._local
+
+    def _signal_point(self, frame: FrameType) -> bool:
+        """Whether CPython could deliver a signal right before this instruction, as if there:
+        at a ``RESUME`` that checks (function entry, after a ``yield``), or right after a
+        ``CALL`` or backward jump (the checks run at their end) when this instruction has the
+        same exception handler as that one (so raising here is handled as raising there)."""
+        code, off = frame.f_code, frame.f_lasti
+        table = _instructions(code)
+        ins = table.get(off)
+        key = id(frame)
+        prev = self._prev.get(key)
+        self._prev[key] = off
+        if ins is None:
+            return False
+        if ins[0] == "RESUME":
+            return ins[1] < 2
+        if prev is None or prev not in table:
+            return False
+        pname, _, phandler = table[prev]
+        return pname in ("CALL", "JUMP_BACKWARD") and phandler == ins[2]
 
     def __enter__(self) -> LineInterrupter:
         sys.settrace(self._global)
@@ -319,22 +376,25 @@ def sweep(
     *,
     exc: Callable[[], BaseException] = KeyboardInterrupt,
     ks: Iterable[int] | None = None,
+    signal_points: bool = False,
 ) -> tuple[int, list[Problem]]:
     """Interrupt ``drive(build())`` at each line event inside ``codes`` in turn.
 
     First runs the scenario once without interrupt, counting the line events (``hits``) and
     checking it finishes cleanly; then for each ``k`` in ``ks`` (default ``1..hits``) runs a
     fresh instance interrupted at the ``k``-th event and calls :func:`check_after_interrupt`.
+    ``signal_points``: at every instruction where CPython can deliver a signal instead (see
+    :class:`LineInterrupter`).
     Returns ``(hits, problems)``.
     """
     b = build()
-    with LineInterrupter(codes, None) as counter:
+    with LineInterrupter(codes, None, signal_points=signal_points) as counter:
         drive(b)
     problems = [Problem(None, "uninterrupted run", p) for p in check_after_interrupt(b)]
     hits = counter.hits
     for k in ks if ks is not None else range(1, hits + 1):
         b = build()
-        li = LineInterrupter(codes, k, exc)
+        li = LineInterrupter(codes, k, exc, signal_points=signal_points)
         caught: BaseException | None = None
         try:
             with li:
