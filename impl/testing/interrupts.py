@@ -104,7 +104,8 @@ _INSTRUCTIONS: dict[CodeType, dict[int, tuple[str, int, int | None]]] = {}
 
 
 def _handler_of(code: CodeType) -> Callable[[int], int | None]:
-    entries = dis.Bytecode(code).exception_entries
+    # Python 3.11+ (zero-cost exceptions); before, no table: every instruction counts as one
+    entries = getattr(dis.Bytecode(code), "exception_entries", ())
 
     def handler(off: int) -> int | None:
         for e in entries:
@@ -238,7 +239,8 @@ class LineInterrupter:
         self.hits += 1
         if self.hits == self.at:
             code = frame.f_code
-            self.where = f"{code.co_qualname} line {frame.f_lineno}"
+            name = getattr(code, "co_qualname", code.co_name)
+            self.where = f"{name} line {frame.f_lineno}"
             sys.settrace(None)
             raise self.exc()
         return self._local
@@ -261,7 +263,8 @@ class LineInterrupter:
         if prev is None or prev not in table:
             return False
         pname, _, phandler = table[prev]
-        return pname in ("CALL", "JUMP_BACKWARD") and phandler == ins[2]
+        checks = pname.startswith("CALL") or pname in ("JUMP_BACKWARD", "JUMP_ABSOLUTE")
+        return checks and phandler == ins[2]
 
     def __enter__(self) -> LineInterrupter:
         sys.settrace(self._global)
