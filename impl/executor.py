@@ -712,7 +712,7 @@ class Executor:
         applied = True
         try:
             while inbox:
-                msg, wakes, applied = inbox[0], c.wakes, False
+                msg, wakes, applied, count = inbox[0], c.wakes, False, inbox[0][1]._wakers
                 op, t = msg
                 popleft()
                 if op is _WAKE:
@@ -738,6 +738,8 @@ class Executor:
                 op, t = msg
                 if op is _WAKE or op is _WAKE_BY_REF:
                     applied = c.wakes != wakes
+                    if applied and op is _WAKE and t._wakers == count:
+                        t._wakers -= 1  # the wake took effect, its handle's end did not
                 elif op is _SPAWN:
                     applied = t._state is not None
                 if not applied and not (inbox and inbox[0] is msg):
@@ -749,10 +751,11 @@ class Executor:
     def _wake(self, t: JoinHandle[Any], consume: bool, detail: str | None) -> None:
         """A wake of ``t``; ``consume``: by ``wake()``, which also ends that waker handle.
 
-        Each row is one step with no call in it (the state, the handle count and the counters
-        change together, so an interrupt sees the wake either applied or not); the only move
-        after it, IDLE's from ``_idle`` to the ready queue, is finished by the handler below if
-        an interrupt cuts it short."""
+        Interrupt safety: the counters of a row change together, on one line, and the handle's
+        count last of all: ``Waker.wake`` ends its handle only once this returns, so if an
+        interrupt stops this anywhere before, the handle is still live and its later drop keeps
+        the count right. IDLE's move from ``_idle`` to the ready queue is finished by the
+        handler below if an interrupt cuts it short."""
         c = self._c
         tr = self._trace
         if tr is not None:
@@ -760,20 +763,24 @@ class Executor:
         st = t._state
         if st is IDLE:  # IDLE --wake--> SCHEDULED
             try:
-                t._state, t._wakers, c.wakes, c.wakes_enqueued = SCHEDULED, t._wakers - consume, c.wakes + 1, c.wakes_enqueued + 1  # noqa: E501
+                t._state = SCHEDULED
+                c.wakes, c.wakes_enqueued = c.wakes + 1, c.wakes_enqueued + 1
                 self._ready.append(t)
                 del self._idle[t._id]
             except BaseException:  # interrupted: finish the move, then let it propagate
                 self._settle(t)
                 raise
         elif st is RUNNING:  # RUNNING --wake--> NOTIFIED: one more poll
-            t._state, t._wakers, c.wakes, c.wakes_during_poll = NOTIFIED, t._wakers - consume, c.wakes + 1, c.wakes_during_poll + 1  # noqa: E501
+            t._state = NOTIFIED
+            c.wakes, c.wakes_during_poll = c.wakes + 1, c.wakes_during_poll + 1
         elif st is NOTIFIED:  # merged into the pending re-poll
-            t._wakers, c.wakes, c.wakes_during_poll = t._wakers - consume, c.wakes + 1, c.wakes_during_poll + 1  # noqa: E501
+            c.wakes, c.wakes_during_poll = c.wakes + 1, c.wakes_during_poll + 1
         elif st is SCHEDULED:  # merged: queued once
-            t._wakers, c.wakes, c.wakes_merged = t._wakers - consume, c.wakes + 1, c.wakes_merged + 1  # noqa: E501
+            c.wakes, c.wakes_merged = c.wakes + 1, c.wakes_merged + 1
         else:  # COMPLETE / CANCELLED: ignored
-            t._wakers, c.wakes, c.wakes_ignored = t._wakers - consume, c.wakes + 1, c.wakes_ignored + 1  # noqa: E501
+            c.wakes, c.wakes_ignored = c.wakes + 1, c.wakes_ignored + 1
+        if consume:
+            t._wakers -= 1
 
     def _cancel(self, t: JoinHandle[Any]) -> None:
         st = t._state
