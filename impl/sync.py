@@ -227,12 +227,16 @@ class _Shared:
 class _locked:  # named as the function it replaced, and used like one
     """``with _locked(s) as out, s._lock:`` runs the block under the lock, then acts on ``out``.
 
-    The lock is the *second* context manager, entered and exited by C code: ``with lock:`` is
-    the one form an interrupt cannot split between taking the lock and arming its release. A
-    helper that calls ``acquire()`` and then enters a ``try`` (or a generator context manager,
-    whose ``__enter__`` is Python code) can be interrupted in between, and the lock stays held
-    for ever: the next operation on the structure deadlocks its thread. This object only owns
-    the action list, acted on after the lock is released.
+    Interrupt safety. CPython delivers an interrupt only at function entry, after a call, or at
+    a backward jump. So ``acquire(); try: ...`` can be interrupted right after ``acquire()``
+    returned, outside the ``try``: the lock stays held for ever and the next operation on the
+    structure deadlocks its thread (a generator context manager has the same gap: its
+    ``__enter__`` is Python code that returns after acquiring). Two forms have no gap:
+    ``with lock:`` (C code takes the lock and arms its release), used here, the lock being the
+    *second* context manager (this object only owns the action list, acted on after the lock
+    is released); and ``try: lock.acquire() ... finally: lock.release()``, with ``acquire()``
+    the first call inside the ``try`` (the first point an interrupt can land is after it
+    returned, inside the ``try``), used on the hot paths, where it is the cheaper of the two.
     """
 
     __slots__ = ("_actions", "_shared")
@@ -568,7 +572,8 @@ class _SendFuture(FutureBase[None]):
             shared = sender._shared
             lock = shared._lock
             out: list[_Action] | None = None
-            with lock:  # not acquire() + try: see _locked
+            try:
+                lock.acquire()  # inside the try: see _locked
                 cap = shared.capacity
                 buffer = shared.buffer
                 done = not shared.receiver_closed and not sender._closed and (
@@ -579,6 +584,8 @@ class _SendFuture(FutureBase[None]):
                     if shared.recv_waiters._entries:
                         out = []
                         shared.recv_waiters.wake_one(out)
+            finally:
+                lock.release()
             if done:
                 self._value = None
                 self._sender = None
@@ -594,28 +601,27 @@ class _SendFuture(FutureBase[None]):
         shared = sender._shared
         out: list[_Action] = []
         try:
-            with shared._lock:  # not acquire() + try: see _locked
-                if shared.receiver_closed or sender._closed:
-                    shared.send_waiters.leave(self._entry, out)
-                    self._entry = None
-                    self._sender = None
-                    if sender._closed:
-                        raise RuntimeError("this Sender was closed while a send() was pending")
-                    raise ChannelClosed(
-                        "channel receiver was closed or dropped; value not delivered"
-                    )
-                if shared.has_room():
-                    shared.send_waiters.leave(self._entry, out)
-                    self._entry = None
-                    shared.push(self._value, out)
-                    self._value = None
-                    self._sender = None
-                    return Ready(None)
-                self._entry = shared.send_waiters.park(self._entry, cx, out)
-                if type(self) is _SendFuture:
-                    self.__class__ = _ParkedSendFuture  # from now on, dropping it must abandon
-                return Pending
+            shared._lock.acquire()  # inside the try: see _locked
+            if shared.receiver_closed or sender._closed:
+                shared.send_waiters.leave(self._entry, out)
+                self._entry = None
+                self._sender = None
+                if sender._closed:
+                    raise RuntimeError("this Sender was closed while a send() was pending")
+                raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
+            if shared.has_room():
+                shared.send_waiters.leave(self._entry, out)
+                self._entry = None
+                shared.push(self._value, out)
+                self._value = None
+                self._sender = None
+                return Ready(None)
+            self._entry = shared.send_waiters.park(self._entry, cx, out)
+            if type(self) is _SendFuture:
+                self.__class__ = _ParkedSendFuture  # from now on, dropping it must abandon
+            return Pending
         finally:
+            shared._lock.release()
             shared._run(out)
 
 
@@ -710,7 +716,8 @@ class _RecvFuture(FutureBase[T]):
             shared = receiver._shared
             lock = shared._lock
             out: list[_Action] | None = None
-            with lock:  # not acquire() + try: see _locked
+            try:
+                lock.acquire()  # inside the try: see _locked
                 buffer = shared.buffer
                 if buffer:
                     item = buffer.popleft()
@@ -720,6 +727,8 @@ class _RecvFuture(FutureBase[T]):
                     got = True
                 else:
                     got = False
+            finally:
+                lock.release()
             if got:
                 self._receiver = None
                 if out is not None or shared._deferred:
@@ -734,22 +743,23 @@ class _RecvFuture(FutureBase[T]):
         shared = receiver._shared
         out: list[_Action] = []
         try:
-            with shared._lock:  # not acquire() + try: see _locked
-                if shared.buffer:
-                    shared.recv_waiters.leave(self._entry, out)
-                    self._entry = None
-                    self._receiver = None
-                    return Ready(shared.pop(out))
-                if shared.senders == 0 or shared.receiver_closed:
-                    shared.recv_waiters.leave(self._entry, out)
-                    self._entry = None
-                    self._receiver = None
-                    raise ChannelClosed("channel closed: every sender was closed or dropped")
-                self._entry = shared.recv_waiters.park(self._entry, cx, out)
-                if type(self) is _RecvFuture:
-                    self.__class__ = _ParkedRecvFuture  # from now on, dropping it must abandon
-                return Pending
+            shared._lock.acquire()  # inside the try: see _locked
+            if shared.buffer:
+                shared.recv_waiters.leave(self._entry, out)
+                self._entry = None
+                self._receiver = None
+                return Ready(shared.pop(out))
+            if shared.senders == 0 or shared.receiver_closed:
+                shared.recv_waiters.leave(self._entry, out)
+                self._entry = None
+                self._receiver = None
+                raise ChannelClosed("channel closed: every sender was closed or dropped")
+            self._entry = shared.recv_waiters.park(self._entry, cx, out)
+            if type(self) is _RecvFuture:
+                self.__class__ = _ParkedRecvFuture  # from now on, dropping it must abandon
+            return Pending
         finally:
+            shared._lock.release()
             shared._run(out)
 
 

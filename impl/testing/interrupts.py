@@ -130,11 +130,13 @@ def _instructions(code: CodeType) -> dict[int, tuple[str, int, int | None]]:
 
 
 _UNDELIVERABLE: dict[CodeType, frozenset[int]] = {}
+_ENDS_ENTRY = frozenset({"JUMP_BACKWARD", "RERAISE", "RETURN_VALUE", "RAISE_VARARGS"})
 
 
 def _undeliverable(code: CodeType) -> frozenset[int]:
     """Offsets of ``code`` where a ``line`` event fires but CPython can never deliver an
-    interrupt: those whose exception handler differs from the one of the instruction before.
+    interrupt: those whose exception handler differs from the one of the instruction before,
+    and those between the entry of an ``except``/``finally`` handler and its first call.
 
     CPython raises an asynchronous exception (a signal handler's, ``interrupt_main``'s) only
     at its eval-breaker checks (function entry, backward jumps, after calls), and the exception
@@ -142,18 +144,25 @@ def _undeliverable(code: CodeType) -> frozenset[int]:
     instruction of a ``finally`` block, of an ``except`` clause, or of the ``__exit__`` call
     that ends a ``with`` block comes right after an instruction with another handler, so
     raising there would model an interrupt Python cannot produce (e.g. "between the last line
-    of a ``with lock:`` block and its release"); these events are not counted."""
+    of a ``with lock:`` block and its release"); so would raising in a handler before its
+    first call (nothing there checks for signals: e.g. "before the ``lock.release()`` that
+    starts a ``finally``"). These events are not counted."""
     try:
         return _UNDELIVERABLE[code]
     except KeyError:
         pass
     handler = _handler_of(code)
+    targets = {int(e.target) for e in getattr(dis.Bytecode(code), "exception_entries", ())}
     skip: set[int] = set()
     prev: int | None = None
+    entering = False  # from a handler's first instruction up to its first delivery point
     for ins in dis.get_instructions(code):
         starts = ins.starts_line is not None
-        if prev is not None and starts and handler(ins.offset) != handler(prev):
+        entering = entering or ins.offset in targets
+        if starts and (entering or (prev is not None and handler(ins.offset) != handler(prev))):
             skip.add(ins.offset)
+        if ins.opname.startswith("CALL") or ins.opname in _ENDS_ENTRY:
+            entering = False
         prev = ins.offset
     out = _UNDELIVERABLE[code] = frozenset(skip)
     return out
