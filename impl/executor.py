@@ -970,17 +970,12 @@ class Executor:
         yields = 0
         done = 0
         try:
-            for i in range(budget):
-                # Interrupt safety (a KeyboardInterrupt can land between any two bytecodes):
-                # from here until the next task, ``runner.current`` names the task in hand, so
-                # if an interrupt cuts its transition short, _unwind_poll can finish or undo it.
-                try:
-                    t = ready[0]
-                except IndexError:
-                    emptied = i
-                    break
-                runner.current = t
-                popleft()
+            # Interrupt safety: the ``for`` takes the head of the queue and stores it in
+            # ``runner.current`` in one step (C code pops it: nothing in between checks for
+            # signals); from there until the next task, ``runner.current`` names the task in
+            # hand, so if an interrupt cuts its transition short, _unwind_poll finishes it.
+            for i, runner.current in zip(range(budget), iter(popleft, None)):  # noqa: B007, B905
+                t = runner.current
                 t._state = RUNNING
                 n = t._n + 1
                 t._n = n
@@ -1031,6 +1026,8 @@ class Executor:
                         append(t)
                     else:
                         self._after_pending(t)
+        except IndexError:  # popleft() on the empty queue: the round ends early
+            emptied = i + 1
         except BaseException as exc:
             self._unwind_poll(runner.current, exc)
             raise
