@@ -752,9 +752,8 @@ class Executor:
         """A wake of ``t``; ``consume``: by ``wake()``, which also ends that waker handle.
 
         Interrupt safety: the counters of a row change together, on one line, and the handle's
-        count last of all: ``Waker.wake`` ends its handle only once this returns, so if an
-        interrupt stops this anywhere before, the handle is still live and its later drop keeps
-        the count right. IDLE's move from ``_idle`` to the ready queue is finished by the
+        count last of all (an interrupt before it leaves the count one too high: the README's
+        "what remains"). IDLE's move from ``_idle`` to the ready queue is finished by the
         handler below if an interrupt cuts it short."""
         c = self._c
         tr = self._trace

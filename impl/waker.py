@@ -147,15 +147,12 @@ class Waker:
         return w
 
     def wake(self) -> None:
-        """Wake the task and end this handle (it cannot be used afterwards).
-
-        The handle ends as the vtable call returns, on the same line: if an interrupt stops
-        the wake before it took effect, the handle is still live (dropping it later keeps the
-        count right) instead of ended with its wake lost."""
+        """Wake the task and end this handle (it cannot be used afterwards)."""
         raw = self._check()
         if self._cx is not None:
             raise WakerError(_BORROWED.format(op="wake"))
-        self._raw = raw.vtable.wake(raw.data) and None  # (wake returns None)
+        self._raw = None  # first: the vtable's wake may free what holds this very handle
+        raw.vtable.wake(raw.data)
 
     def wake_by_ref(self) -> None:
         """Wake the task; this handle stays usable."""
@@ -167,7 +164,8 @@ class Waker:
         raw = self._check()
         if self._cx is not None:
             raise WakerError(_BORROWED.format(op="drop"))
-        self._raw = raw.vtable.drop(raw.data) and None  # as in wake()
+        self._raw = None
+        raw.vtable.drop(raw.data)
 
     def will_wake(self, other: Waker) -> bool:
         """Whether ``other`` wakes the same task: same data (by identity) and same vtable."""
