@@ -46,11 +46,12 @@ import contextvars
 import inspect
 import math
 import numbers
+import sys
 import threading
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, fields
 from types import CoroutineType
 from typing import Any, ClassVar, Final, Generic, TypeVar, cast
@@ -71,6 +72,7 @@ from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
 from refexec.trace import Trace, attach_trace
 from refexec.waker import (
+    DEFERRED_INTERRUPTS,
     Context,
     RawWaker,
     RawWakerVTable,
@@ -277,7 +279,7 @@ class _Unretrieved:
             )
 
     def __del__(self) -> None:
-        if self.armed:
+        if getattr(self, "armed", False):  # False if __init__ was cut short by an interrupt
             self.report()
 
 
@@ -679,7 +681,6 @@ class Executor:
         else:
             name = aw.__qualname__
         t: JoinHandle[T] = _new(JoinHandle)
-        t._id = tid = self._spawned = self._spawned + 1
         t._executor = self
         t._coro = aw
         t._name = name
@@ -688,7 +689,12 @@ class Executor:
         t._n = 0
         t._wakers = 0
         t._x = None
-        self._ready.append(t)
+        try:
+            t._id = tid = self._spawned = self._spawned + 1  # accepted: counted and ...
+            self._ready.append(t)  # ... queued, even if an interrupt lands in between
+        except BaseException:
+            self._settle(t)
+            raise
         if self._trace is not None:
             self._trace.record("spawn", tid, 0)
         return t
@@ -751,9 +757,12 @@ class Executor:
 
     def _accept(self, t: JoinHandle[Any]) -> None:
         """Take in a spawn posted by another thread (row: None --spawn--> SCHEDULED)."""
-        t._state = SCHEDULED
-        t._id = self._spawned = self._spawned + 1
-        self._ready.append(t)
+        t._state, t._id, self._spawned = SCHEDULED, self._spawned + 1, self._spawned + 1
+        try:
+            self._ready.append(t)
+        except BaseException:  # interrupted: the task is accepted, so queue it
+            self._settle(t)
+            raise
         if self._trace is not None:
             self._trace.record("spawn", t._id, 0, "inbox")
 
@@ -770,64 +779,91 @@ class Executor:
                 self._cond.notify()
 
     def _drain(self) -> None:
-        """Apply the inbox's messages in order (loop thread only)."""
+        """Apply the inbox's messages in order (loop thread only).
+
+        A message leaves the inbox only after it is read into locals, and an interrupt before
+        it took effect puts it back at the head (whether it did is read from the one-step
+        transitions: the wake counter, the live-waker count, the task's state)."""
         inbox = self._inbox
         popleft = inbox.popleft
         tr = self._trace
-        while inbox:
-            op, t = popleft()
-            if op is _WAKE:
-                self._wake(t, True, "inbox")
-            elif op is _WAKE_BY_REF:
-                self._wake(t, False, "inbox")
-            elif op is _CLONE:
-                t._wakers += 1
-                if tr is not None:
-                    tr.record("waker_clone", t._id, t._n, "inbox")
-            elif op is _DROP:
-                t._wakers -= 1
-                if tr is not None:
-                    tr.record("waker_drop", t._id, t._n, "inbox")
-            elif op is _SPAWN:
-                self._accept(t)
-            else:
-                assert op is _CANCEL
-                self._cancel(t)
+        c = self._c
+        msg: tuple[str, JoinHandle[Any]] | None = None
+        applied = True
+        try:
+            while inbox:
+                msg, wakes, applied, count = inbox[0], c.wakes, False, inbox[0][1]._wakers
+                op, t = msg
+                popleft()
+                if op is _WAKE:
+                    self._wake(t, True, "inbox")
+                elif op is _WAKE_BY_REF:
+                    self._wake(t, False, "inbox")
+                elif op is _CLONE:
+                    t._wakers, applied = t._wakers + 1, True
+                    if tr is not None:
+                        tr.record("waker_clone", t._id, t._n, "inbox")
+                elif op is _DROP:
+                    t._wakers, applied = t._wakers - 1, True
+                    if tr is not None:
+                        tr.record("waker_drop", t._id, t._n, "inbox")
+                elif op is _SPAWN:
+                    self._accept(t)
+                else:
+                    assert op is _CANCEL
+                    self._cancel(t)
+                applied = True
+        except BaseException:
+            if msg is not None and not applied:
+                op, t = msg
+                if op is _WAKE or op is _WAKE_BY_REF:
+                    applied = c.wakes != wakes
+                    if applied and op is _WAKE and t._wakers == count:
+                        t._wakers -= 1  # the wake took effect, its handle's end did not
+                elif op is _SPAWN:
+                    applied = t._state is not None
+                if not applied and not (inbox and inbox[0] is msg):
+                    inbox.appendleft(msg)
+            raise
 
     # -- state transitions (loop thread only) ---------------------------------------------------
 
     def _wake(self, t: JoinHandle[Any], consume: bool, detail: str | None) -> None:
-        """A wake of ``t``; ``consume``: by ``wake()``, which also ends that waker handle."""
+        """A wake of ``t``; ``consume``: by ``wake()``, which also ends that waker handle.
+
+        Interrupt safety: the counters of a row change together, on one line, and the handle's
+        count last of all (an interrupt before it leaves the count one too high: the README's
+        "what remains"). IDLE's move from ``_idle`` to the ready queue is finished by the
+        handler below if an interrupt cuts it short."""
         c = self._c
-        c.wakes += 1
-        if consume:
-            t._wakers -= 1
         tr = self._trace
         if tr is not None:
             tr.record("wake" if consume else "wake_by_ref", t._id, t._n, detail)
         st = t._state
         if st is IDLE:  # IDLE --wake--> SCHEDULED
-            t._state = SCHEDULED
-            del self._idle[t._id]
-            self._ready.append(t)
-            c.wakes_enqueued += 1
+            try:
+                t._state = SCHEDULED
+                c.wakes, c.wakes_enqueued = c.wakes + 1, c.wakes_enqueued + 1
+                self._ready.append(t)
+                del self._idle[t._id]
+            except BaseException:  # interrupted: finish the move, then let it propagate
+                self._settle(t)
+                raise
         elif st is RUNNING:  # RUNNING --wake--> NOTIFIED: one more poll
             t._state = NOTIFIED
-            c.wakes_during_poll += 1
+            c.wakes, c.wakes_during_poll = c.wakes + 1, c.wakes_during_poll + 1
         elif st is NOTIFIED:  # merged into the pending re-poll
-            c.wakes_during_poll += 1
+            c.wakes, c.wakes_during_poll = c.wakes + 1, c.wakes_during_poll + 1
         elif st is SCHEDULED:  # merged: queued once
-            c.wakes_merged += 1
+            c.wakes, c.wakes_merged = c.wakes + 1, c.wakes_merged + 1
         else:  # COMPLETE / CANCELLED: ignored
-            c.wakes_ignored += 1
+            c.wakes, c.wakes_ignored = c.wakes + 1, c.wakes_ignored + 1
+        if consume:
+            t._wakers -= 1
 
     def _cancel(self, t: JoinHandle[Any]) -> None:
         st = t._state
-        if st is SCHEDULED:
-            self._ready.remove(t)
-            self._drop_future(t, lost=False)
-        elif st is IDLE:
-            del self._idle[t._id]
+        if st is SCHEDULED or st is IDLE:
             self._drop_future(t, lost=False)
         elif st is RUNNING or st is NOTIFIED:  # deferred until the poll returns
             x = t._x
@@ -841,47 +877,110 @@ class Executor:
         x = t._x
         assert x is not None
         if x.cancel_requested:  # SCHEDULED (not queued yet) or IDLE --cancel--> CANCELLED
-            if t._state is IDLE:
-                del self._idle[t._id]
             self._drop_future(t, lost=False)
         elif t._state is SCHEDULED:
             self._ready.append(t)
 
     def _drop_future(self, t: JoinHandle[Any], *, lost: bool) -> None:
-        """SCHEDULED/IDLE --cancel--> CANCELLED, or IDLE --lost--> CANCELLED. ``t`` must
-        already be out of the ready queue and of ``_idle``. Closes the coroutine and wakes the
-        awaiters."""
-        assert t._state is SCHEDULED or t._state is IDLE
+        """SCHEDULED/IDLE --cancel--> CANCELLED, or IDLE --lost--> CANCELLED. ``t`` is still in
+        the ready queue or ``_idle`` (or is the task whose poll just returned Pending): it is
+        taken out right after the one step that makes it final, so an interrupt at any point
+        finds it either unfinished in its structure or final (``_settle`` finishes the rest).
+        Closes the coroutine and wakes the awaiters."""
+        st = t._state
+        assert st is SCHEDULED or st is IDLE
         desc = t._desc()
-        t._state = CANCELLED
-        coro, t._coro = t._coro, None
+        coro = t._coro
         x = t._x
         if x is None:
             x = t._x = _Extra()
-        x.cancel_requested = False
         c = self._c
         if lost:
-            c.tasks_lost += 1
-            self._lost_log.append(t)
             exc: Cancelled = TaskLost(
                 f"{desc} was lost: it returned Pending after poll {t._n} and then every waker "
                 "for it was dropped, so nothing could ever wake it. A future that returns "
                 "Pending must keep cx.waker.clone() and call wake() on it later."
             )
         else:
-            c.cancelled += 1
             exc = Cancelled(f"{desc} was cancelled")
         x.exc = exc
-        tr = self._trace
-        if tr is not None:
-            tr.record("lost" if lost else "cancel", t._id, t._n)
         try:
+            if lost:
+                t._state, t._coro, x.cancel_requested, c.tasks_lost = CANCELLED, None, False, c.tasks_lost + 1  # noqa: E501
+                self._lost_log.append(t)
+            else:
+                t._state, t._coro, x.cancel_requested, c.cancelled = CANCELLED, None, False, c.cancelled + 1  # noqa: E501
+            self._settle(t, st)  # out of its structure
+            tr = self._trace
+            if tr is not None:
+                tr.record("lost" if lost else "cancel", t._id, t._n)
             if t._n or coro.cr_await is None:  # else another task runs it (spawned twice)
                 _close_in(t._ctx, coro)  # its finally blocks see the task's context
         except Exception as err:  # e.g. a finally block that awaited
             exc.__cause__ = err
         finally:
-            self._wake_waiters(x)
+            if t._state is CANCELLED:  # else an interrupt came first: nothing happened
+                self._settle(t, st)
+                if coro.cr_frame is not None and (t._n or coro.cr_await is None):
+                    try:  # an interrupt came before close(): close now
+                        _close_in(t._ctx, coro)
+                    except Exception as err:
+                        exc.__cause__ = err
+                self._wake_waiters(x)
+
+    def _settle(self, t: JoinHandle[Any], was: TaskState | None = None) -> None:
+        """Put ``t`` where its state says: SCHEDULED in the ready queue (once), IDLE in
+        ``_idle``, any other state in neither. ``was`` (the state it left, if known) spares a
+        scan of the queue. The transitions change a task's state in one step and then move it;
+        this finishes the move, also when an interrupt cut it short (the slow path)."""
+        st = t._state
+        ready, idle = self._ready, self._idle
+        if st is not IDLE and idle.get(t._id) is t:
+            del idle[t._id]
+        if st is SCHEDULED:
+            if t not in ready:
+                ready.append(t)
+        elif was is None or was is SCHEDULED:
+            while t in ready:
+                ready.remove(t)
+        if st is IDLE and idle.get(t._id) is not t:
+            idle[t._id] = t
+
+    def _unwind_poll(self, t: object, exc: BaseException) -> None:
+        """An interrupt (or any exception) left ``_run_ready`` while ``t`` was in hand (from
+        ``runner.current = t`` until the next task): finish or redo its transition, so that
+        it is again in the ready queue, in ``_idle`` or final, and counted. Slow path only."""
+        if not isinstance(t, JoinHandle) or t._executor is not self:
+            return
+        st = t._state
+        x = t._x
+        if st is RUNNING or st is NOTIFIED:
+            coro = t._coro
+            if coro is not None and coro.cr_frame is not None:
+                # Not polled yet, or its Pending not filed yet: poll it again (a spurious poll
+                # is allowed by the Future contract; a lost wake would not be).
+                t._state = SCHEDULED
+                if x is not None and x.cancel_requested:
+                    self._drop_future(t, lost=False)
+                elif t not in self._ready:
+                    self._ready.appendleft(t)
+                return
+            try:  # it finished: did it return (its value is stored first)?
+                value = t._result
+            except AttributeError:
+                self._fail(t, exc)  # its outcome was lost to the interrupt: it is the outcome
+                return
+            c = self._c
+            t._state, t._coro, t._result, c.completed = COMPLETE, None, value, c.completed + 1
+            st = COMPLETE
+        if st is COMPLETE:
+            if x is not None:
+                x.cancel_requested = False
+                self._wake_waiters(x)
+        elif (st is SCHEDULED or st is IDLE) and x is not None and x.cancel_requested:
+            self._drop_future(t, lost=False)
+            return
+        self._settle(t)
 
     def _wake_waiters(self, x: _Extra) -> None:
         """Wake every task awaiting this one. A waker runs code of whoever registered it; if
@@ -910,11 +1009,6 @@ class Executor:
             e = _stale_coroutine(t._coro, f"the first poll of {desc}")
         elif is_no_loop_error(e):  # asyncio code inside a task: say so, and what to use
             e = foreign_loop_error(desc, e)
-        t._state = COMPLETE
-        t._coro = None
-        c = self._c
-        c.completed += 1
-        c.failed += 1
         tb = e.__traceback__
         if tb is not None and tb.tb_frame.f_code is _RUN_READY_CODE:
             e.__traceback__ = tb.tb_next  # start the traceback at the task's own code
@@ -922,7 +1016,8 @@ class Executor:
         if x is None:
             x = t._x = _Extra()
         x.exc = e
-        x.cancel_requested = False
+        c = self._c
+        t._state, t._coro, x.cancel_requested, c.completed, c.failed = COMPLETE, None, False, c.completed + 1, c.failed + 1  # noqa: E501
         if isinstance(e, Exception):
             u = x.unretrieved = _Unretrieved(desc, e)
             self._unretrieved.add(u)
@@ -963,35 +1058,36 @@ class Executor:
         idle = self._idle
         runner = self._runner
         trace = self._trace
+        c = self._c
         # Counters of this round, kept in locals and added to self._c when it ends.
         i = -1  # index of the current poll: i + 1 polls were started
         emptied = -1  # the index at which the queue ran empty, if it did
         yields = 0
         done = 0
         try:
-            for i in range(budget):
-                try:
-                    t = popleft()
-                except IndexError:
-                    emptied = i
-                    break
+            # Interrupt safety: the ``for`` takes the head of the queue and stores it in
+            # ``runner.current`` in one step (C code pops it: nothing in between checks for
+            # signals); from there until the next task, ``runner.current`` names the task in
+            # hand, so if an interrupt cuts its transition short, _unwind_poll finishes it.
+            for i, runner.current in zip(range(budget), iter(popleft, None)):  # noqa: B007, B905
+                t = runner.current
                 t._state = RUNNING
                 n = t._n + 1
                 t._n = n
-                runner.current = t
                 if trace is not None:
                     trace.record("poll", t._id, n)
+                if n == 1 and t._coro.cr_await is not None:  # started by someone else
+                    # before the try: an interrupt here leaves the task to _unwind_poll, as
+                    # one anywhere before the send does (it must not fail a task never run)
+                    self._fail(t, _stale_coroutine(t._coro, f"the first poll of {t._desc()}"))
+                    continue
                 try:
-                    if n == 1 and t._coro.cr_await is not None:  # started by someone else
-                        raise _stale_coroutine(t._coro, f"the first poll of {t._desc()}")
                     y = t._ctx.run(_coro_send, t._coro, None)  # in the task's own contextvars
                     if y is not YIELD and y is not PENDING:
                         y = self._bad_yield(t, y)
                 except StopIteration as e:  # --ready--> COMPLETE
-                    t._state = COMPLETE
                     t._result = e.value
-                    t._coro = None
-                    done += 1
+                    t._state, t._coro, done = COMPLETE, None, done + 1  # one step (no call)
                     if trace is not None:
                         trace.record("ready", t._id, n)
                     x = t._x
@@ -1030,25 +1126,24 @@ class Executor:
                         append(t)
                     else:
                         self._after_pending(t)
-        finally:
+        except IndexError:  # popleft() on the empty queue: the round ends early
+            emptied = i + 1
+        except BaseException as exc:
+            self._unwind_poll(runner.current, exc)
+            raise
+        finally:  # the round's counters, added in one step
+            polls, c.polls, c.completed, c.wakes, c.wakes_during_poll = (p := emptied if emptied >= 0 else i + 1), c.polls + p, c.completed + done, c.wakes + yields, c.wakes_during_poll + yields  # noqa: E501
             runner.current = None
-            polls = emptied if emptied >= 0 else i + 1
-            c = self._c
-            c.polls += polls
-            c.completed += done
-            c.wakes += yields
-            c.wakes_during_poll += yields
         return polls
 
     # -- driving --------------------------------------------------------------------------------
 
     def _reap_lost(self) -> bool:
         """IDLE --lost--> CANCELLED for every IDLE task with no live waker (loop thread)."""
-        idle = self._idle
-        lost = [t for t in idle.values() if t._wakers <= 0]
+        lost = [t for t in self._idle.values() if t._wakers <= 0]
         for t in lost:
-            del idle[t._id]
-            self._drop_future(t, lost=True)
+            if t._state is IDLE:
+                self._drop_future(t, lost=True)
         return bool(lost)
 
     def _drive(
@@ -1058,6 +1153,8 @@ class Executor:
         ready = self._ready
         inbox = self._inbox
         while True:
+            if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
+                raise DEFERRED_INTERRUPTS.pop(0)
             if ready:
                 self._run_ready(_ROUND)
                 if until is not None and until.done():
@@ -1099,6 +1196,36 @@ class Executor:
             waiting,
         )
 
+    def _session(self, what: str, aw: object, body: Callable[[], T]) -> T:
+        """Mark this thread as the loop's (``_enter``), run ``body``, and clear the mark on
+        every way out: the ``try`` begins before the mark is set, so an interrupt at any
+        instant after it is set still clears it. (A mark left by an interrupt inside this
+        cleanup is reclaimed by the next entry on this thread: see ``_stale``.)"""
+        me = _get_ident()
+        if self._loop_ident == me and self._stale():
+            self._runner.current = None
+            self._loop_ident = None
+        nested = self._loop_ident == me  # a loop of this executor runs below us: refused
+        try:
+            self._enter(what, aw)
+            return body()
+        finally:
+            if not nested and self._loop_ident == me:
+                r = self._runner
+                r.current = None
+                r.cx = None  # the last poll's Context: it holds that task, its result and us
+                self._loop_ident, self._gate = None, (-1 if self._closed else None)  # one step
+
+    def _stale(self) -> bool:
+        """Whether this thread's mark as the loop thread is a leftover: no ``_session`` or
+        ``close`` of this executor is running on this thread's stack. (Rare path only.)"""
+        f: Any = sys._getframe(2)  # above our caller (a _session or close frame itself)
+        while f is not None:
+            if f.f_code in _LOOP_CODES and f.f_locals.get("self") is self:
+                return False
+            f = f.f_back
+        return True
+
     def _enter(self, what: str, aw: object = None) -> None:
         cur = _runner().current
         problem = None
@@ -1113,19 +1240,12 @@ class Executor:
             if problem is None and self._loop_ident is not None:
                 problem = f"{what}: this Executor is already running on thread {self._loop_ident}"
             if problem is None:
+                self._runner = _runner()
                 self._loop_ident = self._gate = _get_ident()
         if problem is not None:
             if type(aw) is CoroutineType:
                 aw.close()
             raise RuntimeError(problem)
-        self._runner = _runner()
-
-    def _exit(self) -> None:
-        r = self._runner
-        r.current = None
-        r.cx = None  # the last poll's Context: it holds that task, hence its result and us
-        self._loop_ident = None
-        self._gate = -1 if self._closed else None
 
     def _traced_drive(
         self, what: str, until: JoinHandle[Any] | None, sleep: bool, timeout: float | None
@@ -1137,12 +1257,13 @@ class Executor:
         try:
             self._drain()
             self._drive(until, sleep, timeout)
+            if DEFERRED_INTERRUPTS:  # one a finalizer swallowed during the last round
+                raise DEFERRED_INTERRUPTS.pop(0)
             detail = "done"
         except Stalled:
             detail = "stalled"
             raise
         finally:
-            self._exit()
             if tr is not None:
                 tr.record("run_end", None, 0, detail)
 
@@ -1161,14 +1282,20 @@ class Executor:
         "return as soon as nothing is ready" call ``run_until_stalled()``).
         """
         timeout = _stall_timeout(stall_timeout)
-        self._enter("run()")
-        return self._reported(lambda: self._traced_drive("run", None, True, timeout))
+        return self._session(
+            "run()", None,
+            lambda: self._reported(lambda: self._traced_drive("run", None, True, timeout)),
+        )
 
     def run_until_stalled(self) -> RunReport:
         """Poll until nothing is ready (after taking in other threads' messages and reaping
         lost tasks); never sleeps. Tasks still waiting on live wakers stay IDLE."""
-        self._enter("run_until_stalled()")
-        return self._reported(lambda: self._traced_drive("run_until_stalled", None, False, None))
+        return self._session(
+            "run_until_stalled()", None,
+            lambda: self._reported(
+                lambda: self._traced_drive("run_until_stalled", None, False, None)
+            ),
+        )
 
     def _reported(self, body: Any) -> RunReport:
         before = self.stats
@@ -1180,12 +1307,11 @@ class Executor:
     def step(self) -> bool:
         """Take in other threads' messages, then poll exactly one task (the head of the ready
         queue). Returns False if no task was ready. Never reaps lost tasks or sleeps."""
-        self._enter("step()")
-        try:
-            self._drain()
-            return self._run_ready(1) == 1
-        finally:
-            self._exit()
+        return self._session("step()", None, self._step)
+
+    def _step(self) -> bool:
+        self._drain()
+        return self._run_ready(1) == 1
 
     def block_on(self, aw: Awaitable[T], *, stall_timeout: float | None = None) -> T:
         """Spawn ``aw`` (or take this executor's JoinHandle), run until it finishes, and return
@@ -1193,20 +1319,18 @@ class Executor:
         Raises ``TaskLost`` if ``aw``'s task can never be woken again. ``stall_timeout`` as for
         :meth:`run` (checked before ``aw`` is spawned; a refused coroutine is closed)."""
         try:
-            stall_timeout = _stall_timeout(stall_timeout)
+            timeout = _stall_timeout(stall_timeout)
         except (TypeError, ValueError):
             if type(aw) is CoroutineType:
                 aw.close()  # it will never run: no "never awaited" warning on top of the error
             raise
-        self._enter("block_on()", aw)
-        try:
-            if isinstance(aw, JoinHandle) and aw._executor is self:
-                h: JoinHandle[T] = aw
-            else:
-                h = self.spawn(aw)
-        except BaseException:
-            self._exit()
-            raise
+        return self._session("block_on()", aw, lambda: self._block_on(aw, timeout))
+
+    def _block_on(self, aw: Awaitable[T], stall_timeout: float | None) -> T:
+        if isinstance(aw, JoinHandle) and aw._executor is self:
+            h: JoinHandle[T] = aw
+        else:
+            h = self.spawn(aw)
         self._traced_drive("block_on", h, True, stall_timeout)
         return h.result()
 
@@ -1215,21 +1339,24 @@ class Executor:
     def close(self) -> None:
         """Cancel every unfinished task, refuse further spawns, and report (warn about) task
         exceptions nobody retrieved. Idempotent; ``RuntimeError`` while running."""
+        me = _get_ident()
         with self._lock:
-            if self._loop_ident is not None:
+            li = self._loop_ident
+            if li is not None and not (li == me and self._stale()):
                 raise RuntimeError("close() called while the executor is running")
-            if self._closed:
-                return
+            if self._closed and not (self._ready or self._idle or self._inbox):
+                return  # done; a close() cut short by an interrupt is finished by the next
             self._closed = True
             self._gate = -1
-            self._loop_ident = _get_ident()
+            self._loop_ident = me
         try:
             self._drain()
-            # One task at a time, taken out of its structure first: dropping a future can wake
+            # One task at a time, in its structure until _drop_future makes it final (so an
+            # interrupt leaves it there, for the next close()): dropping a future can wake
             # another unfinished task (one that awaits it), which moves it from _idle to _ready.
             ready, idle = self._ready, self._idle
             while ready or idle:
-                t = ready.popleft() if ready else idle.pop(next(iter(idle)))
+                t = ready[0] if ready else next(iter(idle.values()))
                 self._drop_future(t, lost=False)
         finally:
             self._loop_ident = None
@@ -1360,6 +1487,7 @@ class Executor:
 
 
 _RUN_READY_CODE: Final = Executor._run_ready.__code__
+_LOOP_CODES: Final = frozenset({Executor._session.__code__, Executor.close.__code__})
 
 
 def _task_id(t: JoinHandle[Any]) -> int:

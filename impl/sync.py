@@ -44,14 +44,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from refexec.errors import RefexecError
 from refexec.future import FutureBase, _local
 from refexec.poll import Pending, Poll, Ready
-from refexec.waker import Context, Waker, _waker_failed
+from refexec.waker import Context, Waker, _finalizer_interrupted, _waker_failed
 
 __all__ = [
     "ChannelClosed",
@@ -204,21 +203,29 @@ class _Shared:
         failure: BaseException | None = None
         while True:
             failure = _act_all(actions, failure)
-            if not self._deferred or not self._lock.acquire(blocking=False):
+            if not self._deferred or self._lock.locked():
                 break  # nothing queued, or the current holder will run it after releasing
             actions = []
-            try:
+            # Free a moment ago, so not held by this thread: a blocking ``with`` cannot deadlock
+            # here (at worst it waits for another thread), and unlike acquire(blocking=False)
+            # followed by a ``try``, no interrupt can land between taking the lock and arming
+            # its release.
+            with self._lock:
                 while self._deferred:
                     self._deferred.popleft()(actions)
-            finally:
-                self._lock.release()
         if failure is not None:
             raise failure
 
     def _defer(self, work: Callable[[list[_Action]], None]) -> None:
-        """Run ``work`` under the lock now if it is free, else right after its holder releases."""
-        self._deferred.append(work)
-        self._run([])
+        """Run ``work`` under the lock now if it is free, else right after its holder releases.
+        Called by finalizers only: an interrupt landing here is raised again later (Python
+        would swallow it; see ``refexec.waker._finalizer_interrupted``)."""
+        try:
+            self._deferred.append(work)
+            self._run([])
+        except BaseException as e:
+            _finalizer_interrupted(e)
+            raise
 
 
 def _act_all(actions: list[_Action], failure: BaseException | None) -> BaseException | None:
@@ -235,16 +242,32 @@ def _act_all(actions: list[_Action], failure: BaseException | None) -> BaseExcep
     return failure
 
 
-@contextmanager
-def _locked(shared: _Shared) -> Iterator[list[_Action]]:
-    """``with _locked(s) as out:`` runs the block under the lock, then acts on ``out``."""
-    actions: list[_Action] = []
-    shared._lock.acquire()
-    try:
-        yield actions
-    finally:
-        shared._lock.release()
-        shared._run(actions)
+class _locked:  # named as the function it replaced, and used like one
+    """``with _locked(s) as out, s._lock:`` runs the block under the lock, then acts on ``out``.
+
+    Interrupt safety. CPython delivers an interrupt only at function entry, after a call, or at
+    a backward jump. So ``acquire(); try: ...`` can be interrupted right after ``acquire()``
+    returned, outside the ``try``: the lock stays held for ever and the next operation on the
+    structure deadlocks its thread (a generator context manager has the same gap: its
+    ``__enter__`` is Python code that returns after acquiring). Two forms have no gap:
+    ``with lock:`` (C code takes the lock and arms its release), used here, the lock being the
+    *second* context manager (this object only owns the action list, acted on after the lock
+    is released); and ``try: lock.acquire() ... finally: lock.release()``, with ``acquire()``
+    the first call inside the ``try`` (the first point an interrupt can land is after it
+    returned, inside the ``try``), used on the hot paths, where it is the cheaper of the two.
+    """
+
+    __slots__ = ("_actions", "_shared")
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+        self._actions: list[_Action] = []
+
+    def __enter__(self) -> list[_Action]:
+        return self._actions
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._shared._run(self._actions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +318,7 @@ class OneshotSender(Generic[T]):
         delivered), and ``RuntimeError`` if this sender already sent or was closed.
         """
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             if self._spent:
                 raise RuntimeError(
                     "this oneshot Sender was already used (send() or close() was called); "
@@ -316,7 +339,7 @@ class OneshotSender(Generic[T]):
         if self._spent:
             return
         self._spent = True
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.close_sender(out)
 
     def is_closed(self) -> bool:
@@ -353,7 +376,7 @@ class OneshotReceiver(FutureBase[T]):
     def poll(self, cx: Context) -> Poll[T]:
         """Ready with the value once sent; otherwise park this task's waker and stay Pending."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             state = shared.state
             if state == _SENT:
                 shared.waiters.leave(self._entry, out)
@@ -377,7 +400,7 @@ class OneshotReceiver(FutureBase[T]):
         """Take the value without waiting: raise :class:`ChannelEmpty` if not sent yet,
         :class:`ChannelClosed` if it never will be."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             if shared.state == _SENT:
                 shared.waiters.leave(self._entry, out)
                 self._entry = None
@@ -397,7 +420,7 @@ class OneshotReceiver(FutureBase[T]):
             return
         self._closed = True
         entry, self._entry = self._entry, None
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.close_receiver(entry, out)
 
     def __del__(self) -> None:
@@ -507,7 +530,7 @@ class Sender(Generic[T]):
         """Deliver ``value`` now or raise: :class:`ChannelFull` (bounded, at capacity) or
         :class:`ChannelClosed` (receiver gone). Thread-safe; never blocks."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             self._check_open()
             if shared.receiver_closed:
                 raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
@@ -517,7 +540,7 @@ class Sender(Generic[T]):
 
     def clone(self) -> Sender[T]:
         """Another handle on the same channel; the stream stays open until all are closed."""
-        with _locked(self._shared):
+        with _locked(self._shared), self._shared._lock:
             self._check_open()
             self._shared.senders += 1
         return Sender(self._shared)
@@ -527,7 +550,7 @@ class Sender(Generic[T]):
         if self._closed:
             return
         self._closed = True
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.release_sender(out)
 
     def is_closed(self) -> bool:
@@ -567,8 +590,8 @@ class _SendFuture(FutureBase[None]):
             shared = sender._shared
             lock = shared._lock
             out: list[_Action] | None = None
-            lock.acquire()
             try:
+                lock.acquire()  # inside the try: see _locked
                 cap = shared.capacity
                 buffer = shared.buffer
                 done = not shared.receiver_closed and not sender._closed and (
@@ -595,8 +618,8 @@ class _SendFuture(FutureBase[None]):
             raise RuntimeError("send future polled again after it completed")
         shared = sender._shared
         out: list[_Action] = []
-        shared._lock.acquire()
         try:
+            shared._lock.acquire()  # inside the try: see _locked
             if shared.receiver_closed or sender._closed:
                 shared.send_waiters.leave(self._entry, out)
                 self._entry = None
@@ -663,7 +686,7 @@ class Receiver(Generic[T]):
         """The next item now, or :class:`ChannelEmpty` (senders still open) /
         :class:`ChannelClosed` (stream ended). Thread-safe."""
         shared = self._shared
-        with _locked(shared) as out:
+        with _locked(shared) as out, shared._lock:
             if shared.buffer:
                 return shared.pop(out)
             if shared.senders == 0 or shared.receiver_closed:
@@ -673,7 +696,7 @@ class Receiver(Generic[T]):
     def close(self) -> None:
         """Stop accepting items: pending and later sends raise :class:`ChannelClosed`."""
         self._closed = True
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             self._shared.close_receiver(out)
 
     def __aiter__(self) -> Receiver[T]:
@@ -711,8 +734,8 @@ class _RecvFuture(FutureBase[T]):
             shared = receiver._shared
             lock = shared._lock
             out: list[_Action] | None = None
-            lock.acquire()
             try:
+                lock.acquire()  # inside the try: see _locked
                 buffer = shared.buffer
                 if buffer:
                     item = buffer.popleft()
@@ -737,8 +760,8 @@ class _RecvFuture(FutureBase[T]):
             raise RuntimeError("recv future polled again after it completed")
         shared = receiver._shared
         out: list[_Action] = []
-        shared._lock.acquire()
         try:
+            shared._lock.acquire()  # inside the try: see _locked
             if shared.buffer:
                 shared.recv_waiters.leave(self._entry, out)
                 self._entry = None
@@ -808,7 +831,7 @@ class Event:
 
     def set(self) -> None:
         """Set the flag and wake every waiter. Thread-safe; idempotent."""
-        with _locked(self._shared) as out:
+        with _locked(self._shared) as out, self._shared._lock:
             if not self._flag:
                 self._flag = True
                 self._generation += 1
@@ -816,7 +839,7 @@ class Event:
 
     def clear(self) -> None:
         """Reset the flag; later ``wait()`` calls park again."""
-        with _locked(self._shared):
+        with _locked(self._shared), self._shared._lock:
             self._flag = False
 
     def is_set(self) -> bool:
@@ -843,7 +866,7 @@ class _EventWait(FutureBase[None]):
         event = self._event
         if event is None:
             raise RuntimeError("Event.wait() future polled again after it completed")
-        with _locked(event._shared) as out:
+        with _locked(event._shared) as out, event._shared._lock:
             if self._generation is None:
                 self._generation = event._generation
             if event._flag or event._generation != self._generation:
@@ -855,7 +878,10 @@ class _EventWait(FutureBase[None]):
             return Pending
 
     def __del__(self) -> None:
-        entry, event = self._entry, self._event
+        try:
+            entry, event = self._entry, self._event
+        except AttributeError:  # __init__ was cut short (an interrupt): nothing was parked
+            return
         if entry is not None and event is not None:
             self._entry = None
             event._shared._defer(lambda out: event._abandon(entry, out))

@@ -215,7 +215,7 @@ class Waker:
         raw = self._check()
         if self._cx is not None:
             raise WakerError(_BORROWED.format(op="wake"))
-        self._raw = None
+        self._raw = None  # first: the vtable's wake may free what holds this very handle
         raw.vtable.wake(raw.data)
 
     def wake_by_ref(self) -> None:
@@ -265,10 +265,17 @@ class Waker:
             raw.vtable.drop(raw.data)
 
     def __del__(self) -> None:
-        raw = self._raw
-        if raw is not None and self._cx is None:
+        try:
+            raw, cx = self._raw, self._cx
+        except AttributeError:  # __init__ was cut short (an interrupt): no handle was made
+            return
+        if raw is not None and cx is None:
             self._raw = None
-            raw.vtable.drop(raw.data)
+            try:
+                raw.vtable.drop(raw.data)
+            except BaseException as e:
+                _finalizer_interrupted(e)
+                raise
 
     def __repr__(self) -> str:
         raw = self._raw
@@ -276,6 +283,21 @@ class Waker:
             return "<Waker (consumed)>"
         kind = "borrowed " if self._cx is not None else ""
         return f"<{kind}Waker data={raw.data!r}>"
+
+
+DEFERRED_INTERRUPTS: list[BaseException] = []
+"""Interrupts that landed in a finalizer, where Python swallows them: ``Executor``'s run loop
+raises them again at its next safe point (see :func:`_finalizer_interrupted`)."""
+
+
+def _finalizer_interrupted(e: BaseException) -> None:
+    """An exception is leaving a finalizer (``__del__``), where Python swallows it (it prints
+    "Exception ignored in ..."). If it is an interrupt (``KeyboardInterrupt``, ``SystemExit``
+    from a signal handler, any non-``Exception``), keep it so that the run loop raises it again
+    between two rounds of polls, or when it returns: the user's Ctrl-C is not lost. (Raising
+    it from here, even by ``_thread.interrupt_main()``, would only land in this finalizer.)"""
+    if not isinstance(e, Exception):
+        DEFERRED_INTERRUPTS.append(e)
 
 
 class Context:

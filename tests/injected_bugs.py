@@ -89,12 +89,13 @@ _LIST = [
     Bug("lost-notified", "a wake during a poll is forgotten (RUNNING stays RUNNING)",
         E, "_wake", "t._state = NOTIFIED", "t._state = RUNNING", "lost-notified"),
     Bug("double-enqueue", "a wake of a SCHEDULED task enqueues it again",
-        E, "_wake", "c.wakes_merged += 1", "c.wakes_merged += 1; self._ready.append(t)",
+        E, "_wake", "c.wakes, c.wakes_merged = c.wakes + 1, c.wakes_merged + 1",
+        "c.wakes, c.wakes_merged = c.wakes + 1, c.wakes_merged + 1; self._ready.append(t)",
         "double-enqueue"),
     Bug("poll-after-complete", "a wake of a COMPLETE task schedules it again",
-        E, "_wake", "c.wakes_ignored += 1",
-        "c.wakes_ignored += 1; _ = st is COMPLETE and (setattr(t, '_state', SCHEDULED) "
-        "or self._ready.append(t))", "repoll-complete"),
+        E, "_wake", "c.wakes, c.wakes_ignored = c.wakes + 1, c.wakes_ignored + 1",
+        "c.wakes, c.wakes_ignored = c.wakes + 1, c.wakes_ignored + 1; _ = st is COMPLETE and "
+        "(setattr(t, '_state', SCHEDULED) or self._ready.append(t))", "repoll-complete"),
     Bug("wake-not-enqueued", "a wake of an IDLE task is counted and marks it SCHEDULED but "
         "does not enqueue it", E, "_wake", "self._ready.append(t)", "pass"),
     Bug("clone-not-counted", "a waker cloned on the loop thread is not counted (the task "
@@ -107,7 +108,7 @@ _LIST = [
         "cross-thread wake races the sleep decision and is lost", E, "_post",
         "if self._sleeping:", "if False:", "drop-no-unpark"),
     Bug("cancel-not-dequeued", "cancelling a SCHEDULED task leaves it in the ready queue",
-        E, "_cancel", "self._ready.remove(t)", "pass"),
+        E, "_settle", "ready.remove(t)", "break"),
     Bug("lost-not-reported", "a lost task is cancelled in silence, not reported",
         E, "_drop_future", "self._lost_log.append(t)", "pass", "lost-unreported"),
     Bug("poll-count-stale", "the poll counter is not incremented", E, "_run_ready",
@@ -117,7 +118,7 @@ _LIST = [
     Bug("deferred-cancel-ignored", "a cancel requested during a poll is never applied",
         E, "_after_pending", "if x.cancel_requested:", "if False:"),
     Bug("remote-drop-ignored", "a waker dropped on another thread is never uncounted",
-        E, "_drain", "t._wakers -= 1", "pass"),
+        E, "_drain", "t._wakers, applied = t._wakers - 1, True", "applied = True"),
     Bug("lifo", "the ready queue is polled from the back (LIFO)", E, "_run_ready",
         "popleft = ready.popleft", "popleft = ready.pop", "lifo"),
 ]

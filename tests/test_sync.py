@@ -325,7 +325,7 @@ def test_future_dropped_during_a_critical_section_is_handled_after_it() -> None:
     fut = rx.recv()
     assert p.poll(fut) is Pending
     shared = rx._shared
-    with sync._locked(shared):
+    with sync._locked(shared), shared._lock:
         del fut  # __del__ cannot take the lock: it queues its work
         assert p.kept == 1
     assert p.kept == 0  # ran right after the lock was released

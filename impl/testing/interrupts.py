@@ -1,0 +1,510 @@
+"""Interrupt-safety checks: an interrupt at every line, and at random instants by real signals.
+
+CPython delivers ``KeyboardInterrupt`` (and whatever a signal handler raises, e.g.
+``SystemExit``) between two bytecodes of whatever Python code runs on the main thread. An
+executor that promises "``run()`` may be called again after an interrupt" must therefore be
+consistent at *every* such instant, not only at the places a test happens to stop. This module
+checks that promise two ways, for :class:`refexec.Executor` or for any code a user builds on it:
+
+* :class:`LineInterrupter` raises an exception at the *k*-th ``line`` event inside chosen code
+  objects (a ``sys.settrace`` hook). :func:`sweep` counts the line events a scenario makes, then
+  replays the scenario once per *k*, so the interrupt lands at every line it executes, and
+  checks the executor after each. Deterministic: a failure names *k*, the function and the line.
+* :func:`signal_trials` interrupts a scenario at random instants with real signals
+  (``SIGALRM`` via ``signal.setitimer``, ``SIGINT`` via ``signal.pthread_kill`` and
+  ``_thread.interrupt_main()`` from another thread). Timers only choose *when* the signal
+  comes; the verdict is read from states, as in :func:`sweep`.
+
+What is checked after the interrupt (:func:`check_after_interrupt`), then again after the
+executor is driven on (``run_until_stalled()``, which never sleeps) and closed:
+
+* ``Executor.check_invariants()`` passes;
+* every unfinished task is in the ready queue (SCHEDULED) or the idle set (IDLE): none is left
+  RUNNING/NOTIFIED or outside both structures;
+* the executor is not marked running, and no lock of the scenario's sync structures is held;
+* after ``close()`` every task is done, exactly once: it returned, raised, or was reported
+  (``Cancelled`` / ``TaskLost``), and each ``finally`` of the scenario's tasks ran once.
+"""
+
+from __future__ import annotations
+
+import _thread
+import dis
+import inspect
+import random
+import signal
+import sys
+import threading
+import types
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import CodeType, FrameType
+from typing import Any
+
+from refexec.executor import Executor, JoinHandle
+from refexec.state import TaskState
+
+__all__ = [
+    "Built",
+    "LineInterrupter",
+    "Problem",
+    "check_after_interrupt",
+    "codes_of",
+    "line_of",
+    "signal_trials",
+    "sweep",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing where interrupts may land
+
+
+def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
+    """The code objects of ``objs`` (functions, classes, modules) and of everything nested in
+    them (methods, properties, lambdas, comprehensions), leaving out functions whose name is in
+    ``exclude``. Only code defined in the object's own module is taken (not imported names)."""
+    out: set[CodeType] = set()
+    seen: set[type] = set()
+
+    def add_code(code: CodeType) -> None:
+        if code.co_name in exclude or code in out:
+            return
+        out.add(code)
+        for const in code.co_consts:
+            if isinstance(const, CodeType):
+                add_code(const)
+
+    def add(obj: Any, module: str | None) -> None:
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        if isinstance(obj, property):
+            for f in (obj.fget, obj.fset, obj.fdel):
+                if f is not None:
+                    add(f, module)
+        elif isinstance(obj, types.FunctionType):
+            if module is None or obj.__module__ == module:
+                add_code(inspect.unwrap(obj).__code__)  # the decorated function's own code
+        elif isinstance(obj, type):
+            if (module is None or obj.__module__ == module) and obj not in seen:
+                seen.add(obj)
+                for v in list(vars(obj).values()):
+                    add(v, obj.__module__)
+        elif isinstance(obj, types.ModuleType) and module is None:
+            for v in list(vars(obj).values()):
+                add(v, obj.__name__)
+
+    for o in objs:
+        add(o, None)
+    return frozenset(out)
+
+
+_INSTRUCTIONS: dict[CodeType, dict[int, tuple[str, int, int | None]]] = {}
+
+
+def _handler_of(code: CodeType) -> Callable[[int], int | None]:
+    # Python 3.11+ (zero-cost exceptions); before, no table: every instruction counts as one
+    entries = getattr(dis.Bytecode(code), "exception_entries", ())
+
+    def handler(off: int) -> int | None:
+        for e in entries:
+            if e.start <= off < e.end:
+                return int(e.target)
+        return None
+
+    return handler
+
+
+def _instructions(code: CodeType) -> dict[int, tuple[str, int, int | None]]:
+    """offset -> (opname, arg, exception handler target) for every instruction of ``code``."""
+    try:
+        return _INSTRUCTIONS[code]
+    except KeyError:
+        pass
+    handler = _handler_of(code)
+    out = _INSTRUCTIONS[code] = {
+        i.offset: (i.opname, i.arg or 0, handler(i.offset)) for i in dis.get_instructions(code)
+    }
+    return out
+
+
+_UNDELIVERABLE: dict[CodeType, frozenset[int]] = {}
+_ENDS_ENTRY = frozenset({"JUMP_BACKWARD", "RERAISE", "RETURN_VALUE", "RAISE_VARARGS"})
+
+
+def _undeliverable(code: CodeType) -> frozenset[int]:
+    """Offsets of ``code`` where a ``line`` event fires but CPython can never deliver an
+    interrupt: those whose exception handler differs from the one of the instruction before,
+    and those between the entry of an ``except``/``finally`` handler and its first call.
+
+    CPython raises an asynchronous exception (a signal handler's, ``interrupt_main``'s) only
+    at its eval-breaker checks (function entry, backward jumps, after calls), and the exception
+    is handled by the handler of the *checking* instruction. A ``line`` event at the first
+    instruction of a ``finally`` block, of an ``except`` clause, or of the ``__exit__`` call
+    that ends a ``with`` block comes right after an instruction with another handler, so
+    raising there would model an interrupt Python cannot produce (e.g. "between the last line
+    of a ``with lock:`` block and its release"); so would raising in a handler before its
+    first call (nothing there checks for signals: e.g. "before the ``lock.release()`` that
+    starts a ``finally``"). These events are not counted."""
+    try:
+        return _UNDELIVERABLE[code]
+    except KeyError:
+        pass
+    handler = _handler_of(code)
+    targets = {int(e.target) for e in getattr(dis.Bytecode(code), "exception_entries", ())}
+    skip: set[int] = set()
+    prev: int | None = None
+    entering = False  # from a handler's first instruction up to its first delivery point
+    for ins in dis.get_instructions(code):
+        starts = ins.starts_line is not None
+        entering = entering or ins.offset in targets
+        if starts and (entering or (prev is not None and handler(ins.offset) != handler(prev))):
+            skip.add(ins.offset)
+        if ins.opname.startswith("CALL") or ins.opname in _ENDS_ENTRY:
+            entering = False
+        prev = ins.offset
+    out = _UNDELIVERABLE[code] = frozenset(skip)
+    return out
+
+
+def line_of(func: Any, text: str) -> int:
+    """The line number of the first line of ``func``'s source that contains ``text``."""
+    lines, start = inspect.getsourcelines(func)
+    for i, ln in enumerate(lines):
+        if text in ln:
+            return start + i
+    raise ValueError(f"{text!r} is not in the source of {func!r}")
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+class LineInterrupter:
+    """``with LineInterrupter(codes, at=k):`` raises ``exc()`` at the ``k``-th ``line`` event
+    (1-based) inside ``codes`` on this thread; with ``at=None`` it only counts the events
+    (``hits``). ``where`` names the function and line it fired at. The trace hook is removed on
+    exit and as soon as it fired (so exactly one interrupt is delivered). With ``line``, only
+    the events at that source line count (to aim at one statement, by its text: see
+    :func:`line_of`).
+
+    ``signal_points``: count instead the instructions where CPython itself can deliver a signal
+    (its eval-breaker checks: function entry, after each call, backward jumps). Slower, and
+    exact at the bytecode level: it finds the windows inside one line, such as the one between
+    ``lock.acquire()`` returning and the ``try`` that would release it.
+
+    ``skip_finalizers``: lines run by a ``__del__`` (directly or below it) are not counted.
+    Python swallows an exception raised in a finalizer (it prints "Exception ignored in"), so
+    an interrupt there never reaches the program; what refexec does about that point is
+    described in the README ("Interrupts"), and checked by its own tests."""
+
+    def __init__(
+        self,
+        codes: Collection[CodeType],
+        at: int | None,
+        exc: Callable[[], BaseException] = KeyboardInterrupt,
+        *,
+        skip_finalizers: bool = True,
+        line: int | None = None,
+        signal_points: bool = False,
+    ) -> None:
+        self.codes = codes
+        self.skip_finalizers = skip_finalizers
+        self.line = line
+        self.signal_points = signal_points
+        self._prev: dict[int, int] = {}
+        self.at = at
+        self.exc = exc
+        self.hits = 0
+        self.where: str | None = None
+        self.raised: BaseException | None = None
+
+    def _global(self, frame: FrameType, event: str, arg: object) -> Any:
+        if frame.f_code in self.codes and self.where is None:
+            if self.signal_points:
+                frame.f_trace_opcodes = True
+                frame.f_trace_lines = False
+            return self._local
+        return None
+
+    def _local(self, frame: FrameType, event: str, arg: object) -> Any:
+        if self.where is not None:
+            return None
+        if self.signal_points:
+            if event != "opcode" or not self._signal_point(frame):
+                return self._local
+        elif event != "line":
+            return self._local
+        if self.skip_finalizers and _in_finalizer(frame):
+            return self._local
+        if not self.signal_points and frame.f_lasti in _undeliverable(frame.f_code):
+            return self._local
+        if self.line is not None and frame.f_lineno != self.line:
+            return self._local
+        self.hits += 1
+        if self.hits == self.at:
+            code = frame.f_code
+            name = getattr(code, "co_qualname", code.co_name)
+            self.where = f"{name} line {frame.f_lineno}"
+            sys.settrace(None)
+            self.raised = self.exc()
+            raise self.raised
+        return self._local
+
+    def _signal_point(self, frame: FrameType) -> bool:
+        """Whether CPython could deliver a signal right before this instruction, as if there:
+        at a ``RESUME`` that checks (function entry, after a ``yield``), or right after a
+        ``CALL`` or backward jump (the checks run at their end) when this instruction has the
+        same exception handler as that one (so raising here is handled as raising there)."""
+        code, off = frame.f_code, frame.f_lasti
+        table = _instructions(code)
+        ins = table.get(off)
+        key = id(frame)
+        prev = self._prev.get(key)
+        self._prev[key] = off
+        if ins is None:
+            return False
+        if ins[0] == "RESUME":
+            return ins[1] < 2
+        if prev is None or prev not in table:
+            return False
+        pname, _, phandler = table[prev]
+        checks = pname.startswith("CALL") or pname in ("JUMP_BACKWARD", "JUMP_ABSOLUTE")
+        return checks and phandler == ins[2]
+
+    def __enter__(self) -> LineInterrupter:
+        sys.settrace(self._global)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.settrace(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a scenario gives the checker
+
+
+@dataclass
+class Built:
+    """One instance of a scenario: the executor, the handles of the tasks to account for, the
+    locks that must be free whenever no operation is in progress, and ``finally_runs`` (task
+    name -> how many times its ``finally`` block ran; each must end at exactly 1)."""
+
+    ex: Executor
+    handles: list[JoinHandle[Any]]
+    locks: list[Any] = field(default_factory=list)
+    finally_runs: dict[str, int] = field(default_factory=dict)
+    keep: list[Any] = field(default_factory=list)
+    """Objects the scenario's driver holds on to (as a real program's locals would)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One violated expectation: at which interrupt (``k``, ``where``) and what went wrong."""
+
+    k: int | None
+    where: str | None
+    what: str
+
+    def __str__(self) -> str:
+        at = f"interrupt #{self.k} at {self.where}" if self.k is not None else self.where
+        return f"{at}: {self.what}"
+
+
+def _structural(b: Built) -> list[str]:
+    """Problems of the state right now (between operations): invariants, structures, locks."""
+    out: list[str] = []
+    ex = b.ex
+    try:
+        ex.check_invariants()
+    except AssertionError as e:
+        out.append(str(e))
+    snap = ex.snapshot()
+    ready, idle = set(snap.ready), {t.id for t in snap.tasks if t.state is TaskState.IDLE}
+    for h in b.handles:
+        if h.done():
+            continue
+        st = h.state
+        where = "ready" if h.id in ready else "idle" if h.id in idle else None
+        if not ((st is TaskState.SCHEDULED and where == "ready") or
+                (st is TaskState.IDLE and where == "idle")):
+            out.append(f"task {h.id} is {st.name if st else st} in {where or 'no structure'}")
+    for lock in b.locks:
+        if lock.locked():
+            out.append(f"a lock is held: {lock!r}")
+    return out
+
+
+def check_after_interrupt(
+    b: Built,
+    *,
+    resume: bool = True,
+    interrupt: BaseException | None = None,
+    in_user_code: bool = False,
+) -> list[str]:
+    """Check ``b`` right after an interrupt left its executor; then (``resume``) drive it on
+    with ``run_until_stalled()``, close it, and check that every task finished exactly once and
+    every ``finally`` ran once. Returns the problems found (empty: all good).
+
+    ``interrupt`` is the exception that was delivered: a task it ended completes with it, so a
+    task awaiting that one re-raises the very same object, which leaves the resumed drive as
+    the first did; the drive is then simply resumed again. Any other exception is a problem.
+
+    ``in_user_code``: the interrupt may have landed in the tasks' own code (a real signal), for
+    instance at a coroutine's first instruction, before it entered its ``try``: its ``finally``
+    then rightly never runs, so a ``finally`` must run at most once instead of exactly once."""
+    out = _structural(b)
+    if out or not resume:
+        return out
+    ex = b.ex
+    ops = [("run_until_stalled()", ex.run_until_stalled)] if not ex.closed else []
+    for what, op in [*ops, ("close()", ex.close)]:
+        for h in b.handles:
+            if h.done():
+                h.exception()  # retrieved: no unretrieved-exception warning for the scenario's
+        for _ in range(len(b.handles) + 1):
+            try:
+                op()
+                break
+            except BaseException as e:  # the resumed drive must not fail
+                if interrupt is None or e is not interrupt:
+                    return [f"{what} after the interrupt raised {e!r}"]
+        out += [f"after {what}: {p}" for p in _structural(b)]
+    for h in b.handles:
+        if not h.done():
+            out.append(f"task {h.id} is not done after close(): {h.state}")
+    for name, n in b.finally_runs.items():
+        if n > 1 or (n == 0 and not in_user_code):
+            out.append(f"the finally block of {name} ran {n} times")
+    st = ex.stats
+    if st.spawned != st.completed + st.cancelled + st.tasks_lost:
+        out.append(f"counters do not add up after close(): {st}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Every line
+
+
+def sweep(
+    build: Callable[[], Built],
+    drive: Callable[[Built], object],
+    codes: Collection[CodeType],
+    *,
+    exc: Callable[[], BaseException] = KeyboardInterrupt,
+    ks: Iterable[int] | None = None,
+    signal_points: bool = False,
+) -> tuple[int, list[Problem]]:
+    """Interrupt ``drive(build())`` at each line event inside ``codes`` in turn.
+
+    First runs the scenario once without interrupt, counting the line events (``hits``) and
+    checking it finishes cleanly; then for each ``k`` in ``ks`` (default ``1..hits``) runs a
+    fresh instance interrupted at the ``k``-th event and calls :func:`check_after_interrupt`.
+    ``signal_points``: at every instruction where CPython can deliver a signal instead (see
+    :class:`LineInterrupter`).
+    Returns ``(hits, problems)``.
+    """
+    b = build()
+    with LineInterrupter(codes, None, signal_points=signal_points) as counter:
+        drive(b)
+    problems = [Problem(None, "uninterrupted run", p) for p in check_after_interrupt(b)]
+    hits = counter.hits
+    for k in ks if ks is not None else range(1, hits + 1):
+        b = build()
+        li = LineInterrupter(codes, k, exc, signal_points=signal_points)
+        caught: BaseException | None = None
+        try:
+            with li:
+                drive(b)
+        except BaseException as e:
+            if li.where is None:
+                problems.append(Problem(k, None, f"the scenario raised {e!r} by itself"))
+                continue
+            if e is not li.raised:  # e.g. Stalled: the interrupt was swallowed somewhere
+                problems.append(Problem(k, li.where, f"the run raised {e!r}, not the interrupt"))
+                continue
+            caught = e
+        problems += [Problem(k, li.where, p) for p in check_after_interrupt(b, interrupt=caught)]
+    return hits, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Random instants, real signals
+
+
+@contextmanager
+def _handler(signum: int, exc: Callable[[], BaseException]) -> Iterator[None]:
+    def raise_it(_sig: int, _frame: object) -> None:
+        raise exc()
+
+    old = signal.signal(signum, raise_it)
+    try:
+        yield
+    finally:
+        signal.signal(signum, old)
+
+
+def signal_trials(
+    build: Callable[[], Built],
+    drive: Callable[[Built], object],
+    n: int,
+    *,
+    seed: int = 0,
+    span: float = 0.01,
+) -> tuple[int, list[Problem]]:
+    """Interrupt ``drive(build())`` ``n`` times at random instants within ``span`` seconds by
+    real signals, rotating through ``SIGALRM`` (``setitimer``, raising ``SystemExit``),
+    ``SIGINT`` sent by another thread (``pthread_kill``, raising ``KeyboardInterrupt``) and
+    ``_thread.interrupt_main()``. Main thread only. Returns ``(interrupted, problems)``: how
+    many trials the signal actually interrupted (it may come after the scenario ended; such a
+    trial is still checked), and every problem found."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("signal_trials must run on the main thread (signals go there)")
+    rng = random.Random(seed)
+    main = threading.get_ident()
+    problems: list[Problem] = []
+    interrupted = 0
+    for i in range(n):
+        delay = rng.uniform(0.0, span)
+        kind = i % 3
+        b = build()
+        caught: BaseException | None = None
+        timer: threading.Timer | None = None
+        try:
+            if kind == 0:
+                with _handler(signal.SIGALRM, lambda: SystemExit("interrupt")):
+                    try:
+                        signal.setitimer(signal.ITIMER_REAL, max(delay, 1e-6))
+                        drive(b)
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                    finally:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+            else:
+                def send(kind: int = kind) -> None:
+                    if kind == 1:
+                        signal.pthread_kill(main, signal.SIGINT)
+                    else:
+                        _thread.interrupt_main()
+
+                with _handler(signal.SIGINT, KeyboardInterrupt):
+                    timer = threading.Timer(delay, send)
+                    timer.start()
+                    try:
+                        drive(b)
+                    finally:
+                        timer.cancel()
+                        timer.join()
+        except (KeyboardInterrupt, SystemExit) as e:
+            interrupted += 1
+            caught = e
+            if timer is not None:
+                timer.join()
+        problems += [Problem(i, f"trial {i} ({delay * 1e3:.2f} ms, signal kind {kind})", p)
+                     for p in check_after_interrupt(b, interrupt=caught, in_user_code=True)]
+    return interrupted, problems
+
