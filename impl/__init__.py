@@ -5,6 +5,7 @@
 """
 
 from refexec.blocking import block_on
+from refexec.clock import Clock, MonotonicClock, VirtualClock
 from refexec.errors import Cancelled, DeadlockError, RefexecError, Stalled, TaskLost, WakerError
 from refexec.executor import (
     Executor,
@@ -31,10 +32,20 @@ from refexec.sync import (
     channel,
     oneshot,
 )
+from refexec.timers import now, now_ns, sleep, sleep_until, timeout, with_timeout
 from refexec.trace import Trace, TraceEvent
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, noop_waker
 
 __all__ = [
+    "Clock",
+    "MonotonicClock",
+    "VirtualClock",
+    "now",
+    "now_ns",
+    "sleep",
+    "sleep_until",
+    "timeout",
+    "with_timeout",
     "ChannelClosed",
     "ChannelEmpty",
     "ChannelFull",

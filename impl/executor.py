@@ -54,6 +54,8 @@ from dataclasses import dataclass, fields
 from types import CoroutineType
 from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
+from refexec.clock import Clock, MonotonicClock
+from refexec.driver import Driver
 from refexec.errors import Cancelled, Stalled, TaskLost
 from refexec.future import (
     PENDING,
@@ -596,8 +598,15 @@ class Spawner:
 class Executor:
     """The reference executor. See the module docstring for its invariants and protocol."""
 
-    def __init__(self, *, trace: Trace | None = None) -> None:
+    def __init__(self, *, trace: Trace | None = None, clock: Clock | None = None) -> None:
         self._trace = attach_trace(trace, "refexec.Executor", "reference")
+        if clock is None:
+            clock = MonotonicClock()
+        elif not isinstance(clock, Clock):
+            raise TypeError(f"Executor(clock=) needs a refexec Clock, got {clock!r}")
+        # Time (refexec.driver): consulted between rounds of polls and parked in by _drive.
+        self._driver = Driver(clock, self._trace)
+        clock._subscribe(self._clock_moved)
         self._ready: deque[JoinHandle[Any]] = deque()
         # Invariant: set(self._ready) == {every task in SCHEDULED}, each queued once
         self._idle: dict[int, JoinHandle[Any]] = {}
@@ -1001,9 +1010,11 @@ class Executor:
     def _drive(
         self, until: JoinHandle[Any] | None, sleep: bool, stall_timeout: float | None
     ) -> None:
-        """Run rounds of polls, drain the inbox, reap lost tasks, and sleep or return."""
+        """Run rounds of polls, drain the inbox, fire due timers, reap lost tasks, and sleep
+        (park, with the next deadline as timeout when a timer is armed) or return."""
         ready = self._ready
         inbox = self._inbox
+        timers = self._driver._heap  # the driver hook: one truth test per round when unused
         while True:
             if ready:
                 self._run_ready(_ROUND)
@@ -1011,9 +1022,13 @@ class Executor:
                     return
                 if inbox:
                     self._drain()
+                if timers:  # after every round, not only when idle: no starvation
+                    self._driver.fire_due()
                 continue
             if inbox:
                 self._drain()
+                continue
+            if timers and self._driver.fire_due():
                 continue
             if self._reap_lost():
                 continue
@@ -1026,6 +1041,8 @@ class Executor:
                     continue
                 if not self._idle and self._spawners == 0:
                     return  # no sender remains
+                if timers and self._park_timed(stall_timeout):
+                    continue
                 self._sleeping = True
                 try:
                     woken = self._cond.wait(stall_timeout)
@@ -1033,6 +1050,43 @@ class Executor:
                     self._sleeping = False
                 if not woken and not inbox:
                     raise self._stalled(stall_timeout)
+
+    def _park_timed(self, stall_timeout: float | None) -> bool:
+        """The park when a timer may be armed (under ``_lock``, inbox empty, loop thread).
+        Returns False to take the plain condition-variable park (no timer armed, or a virtual
+        clock moved by hand), True when the loop should go round again: a timer is due, the
+        virtual clock jumped to it (autojump: nothing runnable, empty inbox, no open spawner,
+        checked under the lock posters take, so no wake is in flight), or the timed park
+        ended (a wake, or the deadline: the loop never parks past the next deadline)."""
+        drv = self._driver
+        deadline = drv.next_deadline()
+        if deadline is None:
+            return False
+        clock = drv.clock
+        now = clock.now_ns()
+        if deadline <= now:
+            return True
+        if not clock.real:
+            if clock.autojump and self._spawners == 0:
+                tr = self._trace
+                if tr is not None:
+                    tr.record("clock_jump", None, 0, str(deadline))
+                clock._jump_to(deadline)
+                return True
+            return False  # VirtualClock.advance() nudges the plain park
+        self._sleeping = True
+        try:
+            self._cond.wait(min((deadline - now) / 1e9, threading.TIMEOUT_MAX))
+        finally:
+            self._sleeping = False
+        return True
+
+    def _clock_moved(self) -> None:
+        """A virtual clock was advanced by hand: wake the parked loop so it fires what is due
+        (the clock stored the new time before calling, so a loop deciding to park sees it)."""
+        with self._lock:
+            if self._sleeping:
+                self._cond.notify()
 
     def _stalled(self, timeout: float | None) -> Stalled:
         waiting = list(self._idle.values())
@@ -1194,6 +1248,11 @@ class Executor:
         self.close()
 
     # -- inspection -----------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this executor's timers read (``Executor(clock=...)``)."""
+        return self._driver.clock
 
     @property
     def trace(self) -> Trace | None:
