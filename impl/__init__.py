@@ -17,6 +17,14 @@ from refexec.executor import (
     TaskSnapshot,
 )
 from refexec.future import Future, FutureBase, spawn, yield_now
+from refexec.net import (
+    Server,
+    Stream,
+    open_connection,
+    start_server,
+    wait_readable,
+    wait_writable,
+)
 from refexec.poll import Pending, PendingType, Poll, Ready
 from refexec.simple import SimpleExecutor, SimpleSnapshot, SimpleTaskSnapshot
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
@@ -46,6 +54,12 @@ __all__ = [
     "sleep_until",
     "timeout",
     "with_timeout",
+    "Server",
+    "Stream",
+    "open_connection",
+    "start_server",
+    "wait_readable",
+    "wait_writable",
     "ChannelClosed",
     "ChannelEmpty",
     "ChannelFull",

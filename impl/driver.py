@@ -23,7 +23,12 @@ Loop-thread only: timers are armed, cancelled and fired on the thread that runs 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import selectors
+import socket
+import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -33,7 +38,7 @@ if TYPE_CHECKING:
     from refexec.trace import Trace
     from refexec.waker import Waker
 
-__all__ = ["Driver", "Timer"]
+__all__ = ["Driver", "DoorCondition", "IoWait", "Timer"]
 
 _COMPACT_MIN: Final = 64
 """Rebuild the heap only once at least this many cancelled entries sit in it."""
@@ -65,11 +70,18 @@ class Timer:
 class Driver:
     """The clock and the timer heap of one executor (see the module docstring)."""
 
-    __slots__ = ("_cancelled", "_heap", "_seq", "clock", "fired", "trace")
+    __slots__ = ("__weakref__", "_cancelled", "_heap", "_regs", "_sel", "_seq", "_wake_r",
+                 "_wake_w", "clock", "fired", "trace")
 
     def __init__(self, clock: Clock, trace: Trace | None) -> None:
         self.clock = clock
         self.trace = trace
+        # I/O readiness (a selectors reactor, made on first registration): (fd, event) -> wait.
+        # Mutated in place only (the run loop holds this dict).
+        self._regs: dict[tuple[int, int], IoWait] = {}
+        self._sel: selectors.BaseSelector | None = None
+        self._wake_r: socket.socket | None = None  # the wakeup socketpair (see DoorCondition)
+        self._wake_w: socket.socket | None = None
         self._heap: list[tuple[int, int, Timer]] = []
         # Invariant: self._cancelled == number of entries in _heap whose timer is not armed
         self._cancelled = 0
@@ -153,3 +165,154 @@ class Driver:
         dead = sum(1 for e in self._heap if e[2].waker is None)
         if dead != self._cancelled:
             raise AssertionError(f"driver: {dead} cancelled entries, counted {self._cancelled}")
+
+
+# -- I/O readiness -------------------------------------------------------------------------------
+
+
+class IoWait:
+    """One task waiting for one fd to become readable or writable; holds a clone of the task's
+    waker while registered (a sender, as a timer is). ``ready`` once the reactor saw it."""
+
+    __slots__ = ("event", "fd", "ready", "task", "waker")
+
+    def __init__(self, fd: int, event: int, waker: Waker, task: int) -> None:
+        self.fd = fd
+        self.event = event
+        self.waker: Waker | None = waker
+        self.task = task
+        self.ready = False
+
+
+def _close_reactor(sel: selectors.BaseSelector, r: socket.socket, w: socket.socket) -> None:
+    sel.close()
+    r.close()
+    w.close()
+
+
+def _events(regs: dict[tuple[int, int], IoWait], fd: int) -> int:
+    return (selectors.EVENT_READ if (fd, selectors.EVENT_READ) in regs else 0) | (
+        selectors.EVENT_WRITE if (fd, selectors.EVENT_WRITE) in regs else 0)
+
+
+def _register(  # noqa: PLR0917 (internal: one call site, in refexec.net)
+    drv: Driver, fd: int, event: int, waker: Waker, task: int, poll: int,
+) -> IoWait:
+    """Register ``waker`` for ``event`` on ``fd`` (loop thread). ``RuntimeError`` if another
+    wait already holds that fd and direction."""
+    key = (fd, event)
+    regs = drv._regs
+    other = regs.get(key)
+    if other is not None:
+        waker.drop()  # the clone made for this registration: nobody will hold it
+        direction = "readable" if event == selectors.EVENT_READ else "writable"
+        raise RuntimeError(
+            f"fd {fd} is already awaited {direction} by task {other.task}; two tasks cannot "
+            "wait on the same fd in the same direction (one would never be woken): give the "
+            "socket to one task, or pass data between tasks over a channel"
+        )
+    sel = drv._sel
+    if sel is None:
+        sel = drv._sel = selectors.DefaultSelector()
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        w.setblocking(False)
+        drv._wake_r, drv._wake_w = r, w
+        sel.register(r, selectors.EVENT_READ, None)
+        weakref.finalize(drv, _close_reactor, sel, r, w)  # released with the executor
+    before = _events(regs, fd)
+    w_ = IoWait(fd, event, waker, task)
+    regs[key] = w_
+    try:
+        if before:
+            sel.modify(fd, before | event)
+        else:
+            sel.register(fd, event)
+    except (OSError, ValueError) as e:
+        del regs[key]
+        w_.waker = None
+        waker.drop()
+        raise ValueError(f"cannot wait on fd {fd}: {e} (is it closed?)") from e
+    if drv.trace is not None:
+        drv.trace.record("io_register", task, poll, f"fd={fd} {'r' if event == 1 else 'w'}")
+    return w_
+
+
+def _unregister(drv: Driver, w_: IoWait) -> None:
+    """Take ``w_`` out of the reactor and drop its waker, if still registered."""
+    key = (w_.fd, w_.event)
+    regs = drv._regs
+    if regs.get(key) is w_:
+        del regs[key]
+        sel = drv._sel
+        assert sel is not None
+        rest = _events(regs, w_.fd)
+        try:
+            if rest:
+                sel.modify(w_.fd, rest)
+            else:
+                sel.unregister(w_.fd)
+        except (KeyError, OSError, ValueError):  # the fd was closed under the registration
+            pass
+    w = w_.waker
+    if w is not None:
+        w_.waker = None
+        w.drop()
+
+
+def _select(drv: Driver, timeout: float | None) -> int:
+    """Wait up to ``timeout`` seconds (None: no limit) for readiness or the wakeup socket and
+    wake the tasks whose fds are ready; return how many were woken."""
+    sel = drv._sel
+    assert sel is not None
+    n = 0
+    for key, mask in sel.select(timeout):
+        if key.data is None and key.fileobj is drv._wake_r:
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                while key.fileobj.recv(4096):
+                    pass
+            continue
+        for ev in (selectors.EVENT_READ, selectors.EVENT_WRITE):
+            if mask & ev:
+                w_ = drv._regs.get((key.fd, ev))
+                if w_ is not None:
+                    _unregister_keep(drv, w_)
+                    w_.ready = True
+                    w = w_.waker
+                    w_.waker = None
+                    n += 1
+                    if drv.trace is not None:
+                        drv.trace.record("io_ready", w_.task, 0, f"fd={w_.fd}")
+                    if w is not None:
+                        w.wake()
+    return n
+
+
+def _unregister_keep(drv: Driver, w_: IoWait) -> None:
+    """Take ``w_`` out of the reactor, keeping its waker (about to be woken)."""
+    w = w_.waker
+    w_.waker = None
+    _unregister(drv, w_)
+    w_.waker = w
+
+
+class DoorCondition(threading.Condition):
+    """The door's condition variable. While the loop is parked in ``select()`` (``selecting``)
+    a ``notify()`` (which posters call under the door's lock, exactly as before) writes one
+    byte to the wakeup socketpair instead, so the select returns: the same protocol, one more
+    way to be woken. The loop sets ``selecting`` under the lock before it releases the lock to
+    select, so a post either is seen by the loop's inbox check or finds ``selecting`` set."""
+
+    def __init__(self, lock: threading.RLock, driver: Driver) -> None:
+        super().__init__(lock)
+        self.driver = driver
+        self.selecting = False
+
+    def notify(self, n: int = 1) -> None:
+        if self.selecting:
+            w = self.driver._wake_w
+            if w is not None:
+                with contextlib.suppress(BlockingIOError, InterruptedError):
+                    w.send(b"\0")  # a full pipe already wakes the loop
+            return
+        super().notify(n)

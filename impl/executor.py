@@ -55,7 +55,7 @@ from types import CoroutineType
 from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
 from refexec.clock import Clock, MonotonicClock
-from refexec.driver import Driver
+from refexec.driver import DoorCondition, Driver, _select
 from refexec.errors import Cancelled, Stalled, TaskLost
 from refexec.future import (
     PENDING,
@@ -621,7 +621,7 @@ class Executor:
         # The door for other threads (see the module docstring):
         self._inbox: deque[tuple[str, JoinHandle[Any]]] = deque()
         self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
+        self._cond = DoorCondition(self._lock, self._driver)  # notify() also ends a select()
         self._sleeping = False  # Invariant: only set by the loop thread, under _lock
         self._spawners = 0  # changed under _lock; Invariant: >= 0
         self._loop_ident: int | None = None  # the thread running the loop, None when idle
@@ -1015,6 +1015,7 @@ class Executor:
         ready = self._ready
         inbox = self._inbox
         timers = self._driver._heap  # the driver hook: one truth test per round when unused
+        io = self._driver._regs  # I/O registrations (mutated in place by the driver)
         while True:
             if ready:
                 self._run_ready(_ROUND)
@@ -1024,6 +1025,8 @@ class Executor:
                     self._drain()
                 if timers:  # after every round, not only when idle: no starvation
                     self._driver.fire_due()
+                if io:
+                    _select(self._driver, 0)
                 continue
             if inbox:
                 self._drain()
@@ -1041,7 +1044,7 @@ class Executor:
                     continue
                 if not self._idle and self._spawners == 0:
                     return  # no sender remains
-                if timers and self._park_timed(stall_timeout):
+                if (timers or io) and self._park_timed(stall_timeout):
                     continue
                 self._sleeping = True
                 try:
@@ -1052,31 +1055,52 @@ class Executor:
                     raise self._stalled(stall_timeout)
 
     def _park_timed(self, stall_timeout: float | None) -> bool:
-        """The park when a timer may be armed (under ``_lock``, inbox empty, loop thread).
-        Returns False to take the plain condition-variable park (no timer armed, or a virtual
-        clock moved by hand), True when the loop should go round again: a timer is due, the
-        virtual clock jumped to it (autojump: nothing runnable, empty inbox, no open spawner,
-        checked under the lock posters take, so no wake is in flight), or the timed park
-        ended (a wake, or the deadline: the loop never parks past the next deadline)."""
+        """The park when a timer or an I/O registration may exist (under ``_lock``, inbox
+        empty, loop thread). Returns False to take the plain condition-variable park (nothing
+        armed or registered, or a virtual clock moved by hand), True when the loop should go
+        round again: a timer is due, the virtual clock jumped to it (autojump: nothing
+        runnable, empty inbox, no open spawner, checked under the lock posters take, so no wake
+        is in flight), or the park ended (a wake, ready I/O, or the deadline: the loop never
+        parks past the next deadline). With I/O registered it parks in ``select()``: it sets
+        ``_sleeping`` and ``selecting`` under the lock, releases it, selects; a poster (under
+        the lock) then sees them and writes the wakeup byte, so no wake is lost."""
         drv = self._driver
         deadline = drv.next_deadline()
-        if deadline is None:
+        io = drv._regs
+        if deadline is None and not io:
             return False
         clock = drv.clock
         now = clock.now_ns()
-        if deadline <= now:
+        if deadline is not None and deadline <= now:
             return True
+        timeout: float | None = None
         if not clock.real:
-            if clock.autojump and self._spawners == 0:
+            if clock.autojump and self._spawners == 0 and deadline is not None:
+                if io and _select(drv, 0):  # ready I/O first: it is not "nothing to do"
+                    return True
                 tr = self._trace
                 if tr is not None:
                     tr.record("clock_jump", None, 0, str(deadline))
                 clock._jump_to(deadline)
                 return True
-            return False  # VirtualClock.advance() nudges the plain park
+            if not io:
+                return False  # VirtualClock.advance() nudges the plain park
+        elif deadline is not None:
+            timeout = min((deadline - now) / 1e9, threading.TIMEOUT_MAX)
+        cond = self._cond
         self._sleeping = True
+        if io:  # park in select(); a post under the lock writes the wakeup byte instead
+            cond.selecting = True
+            self._lock.release()
+            try:
+                _select(drv, timeout)
+            finally:
+                self._lock.acquire()
+                cond.selecting = False
+                self._sleeping = False
+            return True
         try:
-            self._cond.wait(min((deadline - now) / 1e9, threading.TIMEOUT_MAX))
+            cond.wait(timeout)
         finally:
             self._sleeping = False
         return True
