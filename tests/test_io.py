@@ -178,3 +178,13 @@ def test_wake_from_another_thread_interrupts_the_select_park(
     finally:
         th.join()
     assert r.result() == b"go"
+
+
+def test_bundled_echo_example_parks_on_readiness() -> None:
+    from refexec.examples.cli_run import run_example  # noqa: PLC0415
+
+    out = run_example("echo")
+    assert out.error is None and out.result == ["hello", "refexec", "bye"]
+    kinds = out.trace.kinds()
+    assert kinds.count("io_ready") >= 3  # at least one readiness per echoed line
+    assert kinds.count("io_register") >= kinds.count("io_ready")
