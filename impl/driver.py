@@ -262,12 +262,14 @@ def _unregister(drv: Driver, w_: IoWait) -> None:
 
 def _select(drv: Driver, timeout: float | None) -> int:
     """Wait up to ``timeout`` seconds (None: no limit) for readiness or the wakeup socket and
-    wake the tasks whose fds are ready; return how many were woken."""
+    wake the tasks whose fds are ready; return how many events there were (tasks woken, plus
+    one for a wakeup byte: 0 means the timeout passed with nothing happening)."""
     sel = drv._sel
     assert sel is not None
     n = 0
     for key, mask in sel.select(timeout):
         if key.data is None and key.fileobj is drv._wake_r:
+            n += 1
             with contextlib.suppress(BlockingIOError, InterruptedError):
                 while key.fileobj.recv(4096):
                     pass

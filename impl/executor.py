@@ -1090,14 +1090,17 @@ class Executor:
         cond = self._cond
         self._sleeping = True
         if io:  # park in select(); a post under the lock writes the wakeup byte instead
+            stall = deadline is None and stall_timeout is not None  # only sockets to wait for
             cond.selecting = True
             self._lock.release()
             try:
-                _select(drv, timeout)
+                events = _select(drv, stall_timeout if stall else timeout)
             finally:
                 self._lock.acquire()
                 cond.selecting = False
                 self._sleeping = False
+            if stall and not events and not self._inbox:
+                raise self._stalled(stall_timeout)
             return True
         try:
             cond.wait(timeout)

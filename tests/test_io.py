@@ -188,3 +188,15 @@ def test_bundled_echo_example_parks_on_readiness() -> None:
     kinds = out.trace.kinds()
     assert kinds.count("io_ready") >= 3  # at least one readiness per echoed line
     assert kinds.count("io_register") >= kinds.count("io_ready")
+
+
+def test_stall_timeout_reports_a_task_waiting_on_a_silent_socket(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    a, _ = pair
+    ex = Executor()
+    h = ex.spawn(refexec.wait_readable(a))
+    with pytest.raises(refexec.Stalled) as info:
+        ex.run(stall_timeout=0.05)  # nothing will ever be written: run() must not return
+    assert "1 live waker" in str(info.value) and h.state is TaskState.IDLE
+    h.cancel()
+    assert ex._driver._regs == {}
