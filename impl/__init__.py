@@ -5,6 +5,7 @@
 """
 
 from refexec.blocking import block_on
+from refexec.clock import Clock, MonotonicClock, VirtualClock
 from refexec.errors import Cancelled, DeadlockError, RefexecError, Stalled, TaskLost, WakerError
 from refexec.executor import (
     Executor,
@@ -27,6 +28,14 @@ from refexec.locks import (
     QueueFull,
     Semaphore,
 )
+from refexec.net import (
+    Server,
+    Stream,
+    open_connection,
+    start_server,
+    wait_readable,
+    wait_writable,
+)
 from refexec.poll import Pending, PendingType, Poll, Ready
 from refexec.simple import SimpleExecutor, SimpleSnapshot, SimpleTaskSnapshot
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
@@ -44,6 +53,7 @@ from refexec.sync import (
 )
 from refexec.tasks import current_task
 from refexec.threads import to_thread
+from refexec.timers import now, now_ns, sleep, sleep_until, timeout, with_timeout
 from refexec.trace import Trace, TraceEvent
 from refexec.waitqueue import WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker, noop_waker
@@ -59,6 +69,21 @@ __all__ = [
     "Semaphore",
     "WaitQueue",
     "Woken",
+    "Clock",
+    "MonotonicClock",
+    "VirtualClock",
+    "now",
+    "now_ns",
+    "sleep",
+    "sleep_until",
+    "timeout",
+    "with_timeout",
+    "Server",
+    "Stream",
+    "open_connection",
+    "start_server",
+    "wait_readable",
+    "wait_writable",
     "ChannelClosed",
     "ChannelEmpty",
     "ChannelFull",

@@ -56,6 +56,8 @@ from dataclasses import dataclass, fields
 from types import CoroutineType
 from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
+from refexec.clock import Clock, MonotonicClock
+from refexec.driver import DoorCondition, Driver, _select
 from refexec.errors import Cancelled, Stalled, TaskLost
 from refexec.future import (
     PENDING,
@@ -628,8 +630,15 @@ class Spawner:
 class Executor:
     """The reference executor. See the module docstring for its invariants and protocol."""
 
-    def __init__(self, *, trace: Trace | None = None) -> None:
+    def __init__(self, *, trace: Trace | None = None, clock: Clock | None = None) -> None:
         self._trace = attach_trace(trace, "refexec.Executor", "reference")
+        if clock is None:
+            clock = MonotonicClock()
+        elif not isinstance(clock, Clock):
+            raise TypeError(f"Executor(clock=) needs a refexec Clock, got {clock!r}")
+        # Time (refexec.driver): consulted between rounds of polls and parked in by _drive.
+        self._driver = Driver(clock, self._trace)
+        clock._subscribe(self._clock_moved)
         self._ready: deque[JoinHandle[Any]] = deque()
         # Invariant: set(self._ready) == {every task in SCHEDULED}, each queued once
         self._idle: dict[int, JoinHandle[Any]] = {}
@@ -644,7 +653,7 @@ class Executor:
         # The door for other threads (see the module docstring):
         self._inbox: deque[tuple[str, JoinHandle[Any]]] = deque()
         self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
+        self._cond = DoorCondition(self._lock, self._driver)  # notify() also ends a select()
         self._sleeping = False  # Invariant: only set by the loop thread, under _lock
         self._spawners = 0  # changed under _lock; Invariant: >= 0
         self._loop_ident: int | None = None  # the thread running the loop, None when idle
@@ -1149,9 +1158,12 @@ class Executor:
     def _drive(
         self, until: JoinHandle[Any] | None, sleep: bool, stall_timeout: float | None
     ) -> None:
-        """Run rounds of polls, drain the inbox, reap lost tasks, and sleep or return."""
+        """Run rounds of polls, drain the inbox, fire due timers, reap lost tasks, and sleep
+        (park, with the next deadline as timeout when a timer is armed) or return."""
         ready = self._ready
         inbox = self._inbox
+        timers = self._driver._heap  # the driver hook: one truth test per round when unused
+        io = self._driver._regs  # I/O registrations (mutated in place by the driver)
         while True:
             if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
                 raise DEFERRED_INTERRUPTS.pop(0)
@@ -1161,9 +1173,15 @@ class Executor:
                     return
                 if inbox:
                     self._drain()
+                if timers:  # after every round, not only when idle: no starvation
+                    self._driver.fire_due()
+                if io:
+                    _select(self._driver, 0)
                 continue
             if inbox:
                 self._drain()
+                continue
+            if timers and self._driver.fire_due():
                 continue
             if self._reap_lost():
                 continue
@@ -1176,6 +1194,8 @@ class Executor:
                     continue
                 if not self._idle and self._spawners == 0:
                     return  # no sender remains
+                if (timers or io) and self._park_timed(stall_timeout):
+                    continue
                 self._sleeping = True
                 try:
                     woken = self._cond.wait(stall_timeout)
@@ -1183,6 +1203,67 @@ class Executor:
                     self._sleeping = False
                 if not woken and not inbox:
                     raise self._stalled(stall_timeout)
+
+    def _park_timed(self, stall_timeout: float | None) -> bool:
+        """The park when a timer or an I/O registration may exist (under ``_lock``, inbox
+        empty, loop thread). Returns False to take the plain condition-variable park (nothing
+        armed or registered, or a virtual clock moved by hand), True when the loop should go
+        round again: a timer is due, the virtual clock jumped to it (autojump: nothing
+        runnable, empty inbox, no open spawner, checked under the lock posters take, so no wake
+        is in flight), or the park ended (a wake, ready I/O, or the deadline: the loop never
+        parks past the next deadline). With I/O registered it parks in ``select()``: it sets
+        ``_sleeping`` and ``selecting`` under the lock, releases it, selects; a poster (under
+        the lock) then sees them and writes the wakeup byte, so no wake is lost."""
+        drv = self._driver
+        deadline = drv.next_deadline()
+        io = drv._regs
+        if deadline is None and not io:
+            return False
+        clock = drv.clock
+        now = clock.now_ns()
+        if deadline is not None and deadline <= now:
+            return True
+        timeout: float | None = None
+        if not clock.real:
+            if clock.autojump and self._spawners == 0 and deadline is not None:
+                if io and _select(drv, 0):  # ready I/O first: it is not "nothing to do"
+                    return True
+                tr = self._trace
+                if tr is not None:
+                    tr.record("clock_jump", None, 0, str(deadline))
+                clock._jump_to(deadline)
+                return True
+            if not io:
+                return False  # VirtualClock.advance() nudges the plain park
+        elif deadline is not None:
+            timeout = min((deadline - now) / 1e9, threading.TIMEOUT_MAX)
+        cond = self._cond
+        self._sleeping = True
+        if io:  # park in select(); a post under the lock writes the wakeup byte instead
+            stall = deadline is None and stall_timeout is not None  # only sockets to wait for
+            cond.selecting = True
+            self._lock.release()
+            try:
+                events = _select(drv, stall_timeout if stall else timeout)
+            finally:
+                self._lock.acquire()
+                cond.selecting = False
+                self._sleeping = False
+            if stall and not events and not self._inbox:
+                raise self._stalled(stall_timeout)
+            return True
+        try:
+            cond.wait(timeout)
+        finally:
+            self._sleeping = False
+        return True
+
+    def _clock_moved(self) -> None:
+        """A virtual clock was advanced by hand: wake the parked loop so it fires what is due
+        (the clock stored the new time before calling, so a loop deciding to park sees it)."""
+        with self._lock:
+            if self._sleeping:
+                self._cond.notify()
 
     def _stalled(self, timeout: float | None) -> Stalled:
         waiting = list(self._idle.values())
@@ -1385,6 +1466,11 @@ class Executor:
             self.close()
 
     # -- inspection -----------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this executor's timers read (``Executor(clock=...)``)."""
+        return self._driver.clock
 
     @property
     def trace(self) -> Trace | None:

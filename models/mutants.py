@@ -46,6 +46,8 @@ def changed_edges(edges: Edges) -> list[str]:
 
 _LOCAL = {"remote": 0, "join": 0, "spawners": 0}
 _REMOTE = {"join": 0}
+_TIMERS_LOCAL = {**_LOCAL, "timers": 1}
+_TIMERS_REMOTE = {"join": 0, "spawners": 0, "timers": 1}
 
 MUTANT_SPECS: tuple[MutantSpec, ...] = (
     MutantSpec(
@@ -175,5 +177,43 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         "sleeps forever instead of returning.",
         ("EX-SLEEP-SAFE",),
         default_bounds(1, **_REMOTE),
+    ),
+    # -- the driver (time) ------------------------------------------------------------------
+    MutantSpec(
+        "driver-only-when-idle",
+        Edges(driver_each_round=False),
+        "the driver is consulted only when the ready queue is empty",
+        "Timers are fired only when nothing is runnable: a task that keeps waking itself (a "
+        "busy loop of yield_now) starves every due timer, and sleeps never end.",
+        ("EX-TIMER-PROMPT",),
+        default_bounds(1, **_TIMERS_LOCAL),
+    ),
+    MutantSpec(
+        "exit-with-timer-armed",
+        Edges(timer_holds_sender=False),
+        "run() does not count an armed timer as a sender",
+        "The loop exits while a task sleeps: the timer's waker is not seen as keeping the "
+        "task wakeable, so run() returns with the sleeping task unfinished.",
+        ("EX-TIMER-RUN-END",),
+        default_bounds(1, **_TIMERS_LOCAL),
+    ),
+    MutantSpec(
+        "jump-with-wake-in-flight",
+        Edges(jump_checks_inbox=False),
+        "the virtual clock jumps whenever the ready queue is empty, outside the locked decision",
+        "Autojump checks only the ready queue: a wake posted by another thread is still in the "
+        "inbox when the clock jumps, so virtual time passes while work was pending (timeouts "
+        "fire that should not have).",
+        ("EX-CLOCK-JUMP",),
+        default_bounds(1, **_TIMERS_REMOTE),
+    ),
+    MutantSpec(
+        "cancelled-timer-armed",
+        Edges(cancel_disarms=False),
+        "cancelling a task leaves its timer in the heap, armed",
+        "The timer of a cancelled task stays armed with its waker: memory grows with every "
+        "cancelled timeout and the stale timer fires into a finished task.",
+        ("EX-TIMER-FINAL",),
+        default_bounds(1, **_TIMERS_LOCAL),
     ),
 )

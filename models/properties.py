@@ -24,7 +24,7 @@ from typing import Any
 from refexec.models.system import Action, Bounds, Ops, Property, Value, View
 from refexec.state import FINAL_STATES, TaskState
 
-__all__ = ["ALL_IDS", "INFO", "Witness", "action_name", "make_properties", "prop"]
+__all__ = ["ALL_IDS", "DRIVER_IDS", "INFO", "Witness", "action_name", "make_properties", "prop"]
 
 S = TaskState
 _RUNNING = (int(S.RUNNING), int(S.NOTIFIED))
@@ -104,8 +104,45 @@ INFO: dict[str, tuple[str, str]] = {
         "waiter woken) and released. Invariant: st[t] in {COMPLETE, CANCELLED} => join[t] = "
         "none.",
     ),
+    "EX-TIMER-EARLY": (
+        "a timer never fires before its deadline",
+        "The loop fires t's timer only when the clock has reached its deadline. Step property "
+        "on timer_fire(t): clock >= deadline[t].",
+    ),
+    "EX-TIMER-PROMPT": (
+        "a due timer is fired before the next round of polls",
+        "No poll starts while an armed timer is due: the driver is consulted between rounds, "
+        "not only when the ready queue is empty, so a task that wakes itself for ever cannot "
+        "starve a due timer (its task is then polled within the FIFO bound). Step property on "
+        "poll: not exists t. armed[t] and deadline[t] <= clock.",
+    ),
+    "EX-TIMER-RUN-END": (
+        "run() never returns while a timer of an unfinished task is armed",
+        "An armed timer holds its task's waker, so it is a sender. Step property on run_end: "
+        "no t with armed[t] and t unfinished.",
+    ),
+    "EX-TIMER-PARK": (
+        "the loop never parks past a due timer",
+        "Asleep with no signal pending (the park's timeout has not come), no armed timer is "
+        "due. Invariant: loop = ASLEEP and not signal => no t with armed[t] and deadline[t] <= "
+        "clock.",
+    ),
+    "EX-CLOCK-JUMP": (
+        "the virtual clock never jumps while something is runnable or in the inbox",
+        "Step property on clock_jump: the queue is empty, the inbox is empty and no task is "
+        "being polled.",
+    ),
+    "EX-TIMER-FINAL": (
+        "a finished task has no armed timer",
+        "Cancelling or finishing a task cancels its timer (the waker it holds is dropped). "
+        "Invariant: st[t] in {COMPLETE, CANCELLED} => not armed[t].",
+    ),
 }
 """ID -> (title, statement). The statements are the text spec/SPEC.md quotes."""
+
+DRIVER_IDS = ("EX-TIMER-EARLY", "EX-TIMER-PROMPT", "EX-TIMER-RUN-END", "EX-TIMER-PARK",
+              "EX-CLOCK-JUMP", "EX-TIMER-FINAL")
+"""The driver's properties: present only in instances with ``timers`` = 1."""
 
 ALL_IDS = tuple(INFO)
 
@@ -137,13 +174,15 @@ def _final(o: Ops, st: Value) -> Value:
     return o.Or(*[st == f for f in _FINAL])
 
 
-def _live_waker(s: View, o: Ops, n: int, t: int) -> Value:
-    """A live waker of t exists: held by a future / thread, or kept as another task's join waker."""
-    return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in range(n)])
+def _live_waker(s: View, o: Ops, n: int, t: int, timers: bool = False) -> Value:
+    """A live waker of t exists: held by a future / thread, kept as another task's join waker,
+    or held by t's armed timer (in instances with the driver)."""
+    timer = [s.armed[t]] if timers else []
+    return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in range(n)], *timer)
 
 
-def _senders(s: View, o: Ops, n: int) -> Value:
-    held = [o.And(o.Not(_final(o, s.st[t])), _live_waker(s, o, n, t)) for t in range(n)]
+def _senders(s: View, o: Ops, n: int, timers: bool = False) -> Value:
+    held = [o.And(o.Not(_final(o, s.st[t])), _live_waker(s, o, n, t, timers)) for t in range(n)]
     return s.spawners + o.count(held)
 
 
@@ -165,6 +204,7 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
     """The properties over the reference model's variables, for ``bounds.n_tasks`` tasks."""
     n = bounds.n_tasks
     T = range(n)
+    tm = bool(bounds.extra.get("timers", 0))
 
     def final_(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
         if action_name(action) in ("poll", "ready"):
@@ -193,14 +233,14 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         if action_name(action) != "run_end":
             return True
         return o.And(
-            s.qlen == 0, _inbox_empty(s, o, n), _senders(s, o, n) == 0,
+            s.qlen == 0, _inbox_empty(s, o, n), _senders(s, o, n, tm) == 0,
             *[o.And(*[s.st[t] != r for r in _RUNNING]) for t in T],
         )
 
     def sleep_safe(s: View, o: Ops) -> Value:
         return o.Implies(
             o.And(s.loop == _ASLEEP, o.Not(s.signal)),
-            o.And(s.qlen == 0, _inbox_empty(s, o, n), _senders(s, o, n) > 0),
+            o.And(s.qlen == 0, _inbox_empty(s, o, n), _senders(s, o, n, tm) > 0),
         )
 
     def no_self_block(s: View, o: Ops) -> Value:
@@ -209,7 +249,8 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
     def lost_reported(s: View, o: Ops) -> Value:
         decided = o.Or(s.loop == _DECIDING, s.loop == _RETURNED,
                        o.And(s.loop == _ASLEEP, o.Not(s.signal)))
-        lost = [o.And(s.st[t] == int(S.IDLE), o.Not(_live_waker(s, o, n, t)), s.inbox[t] == 0)
+        lost = [o.And(s.st[t] == int(S.IDLE), o.Not(_live_waker(s, o, n, t, tm)),
+                      s.inbox[t] == 0)
                 for t in T]
         return o.Implies(decided, o.Not(o.Or(*lost)))
 
@@ -225,6 +266,46 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
     def join_released(s: View, o: Ops) -> Value:
         return o.And(*[o.Implies(_final(o, s.st[t]), s.join[t] == n) for t in T])
 
+    def due(s: View, o: Ops) -> Value:
+        return o.Or(*[o.And(s.armed[t], s.deadline[t] <= s.clock) for t in T])
+
+    def timer_early(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) != "timer_fire":
+            return True
+        return s.clock >= s.deadline[params["t"]]
+
+    def timer_prompt(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) != "poll":
+            return True
+        return o.Not(due(s, o))
+
+    def timer_run_end(s: View, s2: View, o: Ops, action: Any,
+                      params: Mapping[str, int]) -> Value:
+        if action_name(action) != "run_end":
+            return True
+        return o.Not(o.Or(*[o.And(s.armed[t], o.Not(_final(o, s.st[t]))) for t in T]))
+
+    def timer_park(s: View, o: Ops) -> Value:
+        return o.Implies(o.And(s.loop == _ASLEEP, o.Not(s.signal)), o.Not(due(s, o)))
+
+    def clock_jump(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) != "clock_jump":
+            return True
+        return o.And(s.qlen == 0, _inbox_empty(s, o, n),
+                     *[o.And(*[s.st[t] != r for r in _RUNNING]) for t in T])
+
+    def timer_final(s: View, o: Ops) -> Value:
+        return o.And(*[o.Implies(_final(o, s.st[t]), o.Not(s.armed[t])) for t in T])
+
+    driver = (
+        prop("EX-TIMER-EARLY", "step", timer_early),
+        prop("EX-TIMER-PROMPT", "step", timer_prompt),
+        prop("EX-TIMER-RUN-END", "step", timer_run_end),
+        prop("EX-TIMER-PARK", "invariant", timer_park),
+        prop("EX-CLOCK-JUMP", "step", clock_jump),
+        prop("EX-TIMER-FINAL", "invariant", timer_final),
+    ) if tm else ()
+
     return (
         prop("EX-FINAL", "step", final_),
         prop("EX-ONE-POLLER", "invariant", one_poller),
@@ -237,4 +318,5 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         prop("EX-FIFO", "invariant", fifo),
         prop("EX-POLL-COUNT", "invariant", poll_count),
         prop("EX-JOIN-RELEASED", "invariant", join_released),
+        *driver,
     )

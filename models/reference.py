@@ -30,6 +30,15 @@ State (N tasks, per-task arrays have length N):
 ``signal``       a wake-up (condition notify / unpark) posted to the sleeping loop
 ``blocked``      the loop thread blocked on its own full queue (a deadlock)
 ===============  ===========================================================================
+
+The driver (bounds key ``timers`` = 1; absent or 0 leaves every existing instance unchanged):
+
+===============  ===========================================================================
+``clock``        the executor's clock, 0..D (``horizon``); moved by ``tick`` (real time
+                 passing, or ``VirtualClock.advance``) and ``clock_jump`` (autojump)
+``deadline[t]``  the deadline of t's timer
+``armed[t]``     t has an armed timer, which holds a clone of t's waker (a sender)
+===============  ===========================================================================
 """
 
 from __future__ import annotations
@@ -135,6 +144,16 @@ class Edges:
     """The loop reports every lost task before deciding to sleep or return."""
     single_poller: bool = True
     """A poll starts only between polls (no re-entrant poll from inside a poll)."""
+    driver_each_round: bool = True
+    """The driver is consulted after every round of polls (a poll never starts while a timer is
+    due and unfired); ``False``: only when the ready queue is empty."""
+    timer_holds_sender: bool = True
+    """``run()`` counts an armed timer as a sender (it holds its task's waker)."""
+    jump_checks_inbox: bool = True
+    """The virtual clock jumps only in the locked decision (empty queue *and* inbox, no open
+    spawner); ``False``: whenever the ready queue is empty, without the lock."""
+    cancel_disarms: bool = True
+    """Cancelling a task (dropping its future) cancels its timer."""
 
 
 REFERENCE_EDGES = Edges()
@@ -145,7 +164,8 @@ def default_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
 
     Keys of ``extra``: ``polls`` (P: a future returns Ready by its P-th poll), ``wakers`` (W: held
     wakers per task), ``inbox`` (I: wakes in flight per task), ``spawners`` (SP), ``remote`` (1:
-    other threads act), ``join`` (1: tasks await JoinHandles).
+    other threads act), ``join`` (1: tasks await JoinHandles), ``timers`` (1: the driver: a
+    clock, one timer per task; 0 by default), ``horizon`` (D: the clock's bound, default 2).
     """
     base = {"polls": 2, "wakers": 1, "inbox": 1, "spawners": 1, "remote": 1, "join": 1}
     base.update(extra)
@@ -205,6 +225,8 @@ class _Builder:
         self.SP = ex.get("spawners", 1)
         self.remote = bool(ex.get("remote", 1))
         self.joins = bool(ex.get("join", 1))
+        self.timers = bool(ex.get("timers", 0))
+        self.D = ex.get("horizon", 2)
         # The array is one longer than the reference ever needs, so that a duplicate entry (a
         # mutant) shows in the queue before anything overflows; a bounded-queue mutant sets cap.
         self.C = edges.queue_capacity if edges.queue_capacity is not None else self.n + 1
@@ -250,6 +272,17 @@ class _Builder:
             Var("lock", Sort.bool_(), 0, "the door's lock, held by the deciding loop"),
             Var("signal", Sort.bool_(), 0, "a wake-up posted to the sleeping loop"),
             Var("blocked", Sort.bool_(), 0, "the loop thread blocked on its own full queue"),
+            *self.driver_variables(),
+        )
+
+    def driver_variables(self) -> tuple[Var, ...]:
+        if not self.timers:
+            return ()
+        clock = Sort.int_(0, self.D)
+        return (
+            Var("clock", clock, 0, "the executor's clock"),
+            Var("deadline", clock, self.n, "the deadline of the task's timer"),
+            Var("armed", Sort.bool_(), self.n, "an armed timer holds a clone of the task's waker"),
         )
 
     def init(self, o: Ops) -> dict[str, Value]:
@@ -272,6 +305,7 @@ class _Builder:
             "lock": False,
             "signal": False,
             "blocked": False,
+            **({"clock": 0, "deadline": (0,) * n, "armed": (False,) * n} if self.timers else {}),
         }
 
     # -- shared pieces -------------------------------------------------------------------------
@@ -286,19 +320,29 @@ class _Builder:
     def final(self, o: Ops, st: Value) -> Value:
         return o.Or(*[st == f for f in FINAL])
 
-    def has_waker(self, s: View, o: Ops, t: int) -> Value:
-        """A live waker of t exists: a held one, or a join waker kept by another task."""
-        if not self.joins:
-            return s.wakers[t] > 0
-        return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in range(self.n)])
+    def has_waker(self, s: View, o: Ops, t: int, timers: bool = True) -> Value:
+        """A live waker of t exists: a held one, a join waker kept by another task, or the one
+        an armed timer holds (unless ``timers`` is False: the mutant that forgets it)."""
+        held = [s.wakers[t] > 0]
+        if self.joins:
+            held += [s.join[u] == t for u in range(self.n)]
+        if self.timers and timers:
+            held.append(s.armed[t])
+        return o.Or(*held) if len(held) > 1 else held[0]
+
+    def due(self, s: View, o: Ops) -> Value:
+        """Some armed timer is due (its deadline has come)."""
+        if not self.timers:
+            return False
+        return o.Or(*[o.And(s.armed[t], s.deadline[t] <= s.clock) for t in range(self.n)])
 
     def lost(self, s: View, o: Ops, t: int) -> Value:
         """Task t can never be woken again: IDLE, no live waker, nothing in flight."""
         return o.And(s.st[t] == int(S.IDLE), o.Not(self.has_waker(s, o, t)), s.inbox[t] == 0)
 
-    def senders(self, s: View, o: Ops) -> Value:
+    def senders(self, s: View, o: Ops, timers: bool = True) -> Value:
         """Number of senders: live spawners plus tasks that are unfinished and hold a waker."""
-        held = [o.And(o.Not(self.final(o, s.st[t])), self.has_waker(s, o, t))
+        held = [o.And(o.Not(self.final(o, s.st[t])), self.has_waker(s, o, t, timers))
                 for t in range(self.n)]
         return s.spawners + o.count(held)
 
@@ -371,6 +415,7 @@ class _Builder:
         T = range(n)
         R = (0, 1) if self.remote else (0,)
         ARR = ("st", "woken", "join", "q", "qlen", "blocked", "ended")
+        TM = ("armed",) if self.timers else ()
         acts: list[Action] = []
 
         def add(name: str, params: dict[str, Sequence[int]], guard: Any, effect: Any,  # noqa: PLR0917
@@ -451,8 +496,11 @@ class _Builder:
         def g_poll(s: View, o: Ops, t: int) -> Value:
             where = (s.loop == Loop.DISPATCH if e.single_poller
                      else o.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING))
-            return o.And(where, s.qlen > 0, s.q[0] == t, o.Not(s.blocked),
-                         self.has(o, s.st[t], E.POLL), s.done[t] <= P)
+            conj = [where, s.qlen > 0, s.q[0] == t, o.Not(s.blocked),
+                    self.has(o, s.st[t], E.POLL), s.done[t] <= P]
+            if self.timers and e.driver_each_round:
+                conj.append(o.Not(self.due(s, o)))  # the driver is consulted between rounds
+            return o.And(*conj)
 
         def f_poll(s: View, o: Ops, t: int) -> dict[str, Value]:
             q = (*s.q[1:], self.EMPTY)
@@ -495,11 +543,13 @@ class _Builder:
                 "ended": o.store(s.ended, t, o.Or(s.ended[t], apply_cancel)),
                 "creq": o.store(s.creq, t, False), "loop": loop,
             }
+            if self.timers and e.cancel_disarms:
+                out["armed"] = o.store(s.armed, t, o.And(s.armed[t], o.Not(apply_cancel)))
             if e.decide_after_pending:
                 out["lock"] = True
             return out
 
-        add("pending", {"t": T}, g_pending, f_pending, (*ARR, "creq", "loop", "lock"),
+        add("pending", {"t": T}, g_pending, f_pending, (*ARR, "creq", "loop", "lock", *TM),
             "The poll returns Pending (PENDING row; NOTIFIED re-enters the queue). A cancel "
             "requested during the poll is applied now (CANCEL row). Environment bound: a future "
             "returns Ready by its P-th poll.")
@@ -511,13 +561,16 @@ class _Builder:
             d = _Draft(s)
             d.st[t] = self.nxt(o, s.st[t], E.READY)
             self.finish(s, o, d, t, True)
-            return {
+            out = {
                 **d.updates(),
                 "ended": o.store(s.ended, t, True), "creq": o.store(s.creq, t, False),
                 "loop": Loop.DISPATCH,
             }
+            if self.timers:  # the future is dropped, and with it the sleep that armed it
+                out["armed"] = o.store(s.armed, t, False)
+            return out
 
-        add("ready", {"t": T}, g_ready, f_ready, (*ARR, "creq", "loop"),
+        add("ready", {"t": T}, g_ready, f_ready, (*ARR, "creq", "loop", *TM),
             "The poll returns Ready (or raises): READY row; the task's join waiter is woken.")
 
         # wakers ----------------------------------------------------------------------------
@@ -610,13 +663,16 @@ class _Builder:
             d.st[t] = new
             self.remove(o, d, t, o.And(now, s.st[t] == int(S.SCHEDULED)))
             self.finish(s, o, d, t, finishing)
-            return {
+            out = {
                 **d.updates(),
                 "ended": o.store(s.ended, t, o.Or(s.ended[t], finishing)),
                 "creq": o.store(s.creq, t, o.Or(s.creq[t], o.Not(now))),
             }
+            if self.timers and e.cancel_disarms:
+                out["armed"] = o.store(s.armed, t, o.And(s.armed[t], o.Not(finishing)))
+            return out
 
-        add("cancel", {"t": T}, g_cancel, f_cancel, (*ARR, "creq"),
+        add("cancel", {"t": T}, g_cancel, f_cancel, (*ARR, "creq", *TM),
             "JoinHandle.cancel() on the loop thread: CANCEL row (a SCHEDULED task leaves the "
             "queue); during t's poll the cancel is deferred until the poll returns.")
 
@@ -639,6 +695,8 @@ class _Builder:
             conj = [s.loop == Loop.DISPATCH, s.qlen == 0, no_inbox, o.Not(s.lock)]
             if e.report_lost_before_deciding:
                 conj.append(o.Not(o.Or(*[self.lost(s, o, t) for t in T])))
+            if self.timers:
+                conj.append(o.Not(self.due(s, o)))  # due timers are fired before deciding
             return o.And(*conj)
 
         add("idle_check", {}, g_idle,
@@ -648,7 +706,8 @@ class _Builder:
             "task reported) and decides, holding the lock, whether to sleep or return.")
 
         add("sleep", {},
-            lambda s, o: o.And(s.loop == Loop.DECIDING, self.senders(s, o) > 0),
+            lambda s, o: o.And(s.loop == Loop.DECIDING, self.senders(s, o) > 0,
+                               o.Not(self.due(s, o))),
             lambda s, o: {"loop": Loop.ASLEEP, "lock": False},
             ("loop", "lock"),
             "A sender remains: the loop waits on the condition, releasing the lock atomically.")
@@ -660,7 +719,8 @@ class _Builder:
             "The sleeping loop is woken by a signal and goes back to dispatching.")
 
         add("run_end", {},
-            lambda s, o: o.And(s.loop == Loop.DECIDING, self.senders(s, o) == 0),
+            lambda s, o: o.And(s.loop == Loop.DECIDING,
+                               self.senders(s, o, e.timer_holds_sender) == 0),
             lambda s, o: {"loop": Loop.RETURNED, "lock": False},
             ("loop", "lock"),
             "No sender remains (no spawner, no waker of an unfinished task, nothing queued or "
@@ -673,7 +733,81 @@ class _Builder:
             "step(), run_until_stalled() or block_on() gives the loop thread back to its caller "
             "between polls, with work possibly left: the executor is open for more, and a later "
             "drive call starts dispatching again (run_start).")
+
+        if self.timers:
+            self.driver_actions(add)
         return tuple(acts)
+
+    def driver_actions(self, add: Any) -> None:
+        """The driver: timers armed and cancelled by a task's own poll, fired by the loop between
+        rounds, the clock moved by time (``tick``) or by the loop (``clock_jump``), and the park
+        with a timeout (a ``tick`` that makes a timer due ends the timed park)."""
+        n, e, D = self.n, self.e, self.D
+        T = range(n)
+
+        def g_arm(s: View, o: Ops, t: int, d: int) -> Value:
+            return o.And(self.polling(s, o, t), o.Not(s.armed[t]), s.clock <= d)
+
+        add("timer_arm", {"t": T, "d": range(D + 1)}, g_arm,
+            lambda s, o, t, d: {"armed": o.store(s.armed, t, True),
+                                "deadline": o.store(s.deadline, t, d)},
+            ("armed", "deadline"),
+            "During t's poll a sleep / timeout arms a timer for deadline d (not in the past): it "
+            "keeps a clone of t's waker.")
+
+        add("timer_cancel", {"t": T},
+            lambda s, o, t: o.And(self.polling(s, o, t), s.armed[t]),
+            lambda s, o, t: {"armed": o.store(s.armed, t, False)},
+            ("armed",),
+            "During t's poll its timer is cancelled (a timeout block ends first, a sleep is "
+            "dropped): the waker it held is dropped.")
+
+        def g_fire(s: View, o: Ops, t: int) -> Value:
+            where = s.loop == Loop.DISPATCH
+            if not e.driver_each_round:
+                where = o.And(where, s.qlen == 0)
+            return o.And(where, o.Not(s.lock), s.armed[t], s.deadline[t] <= s.clock)
+
+        def f_fire(s: View, o: Ops, t: int) -> dict[str, Value]:
+            d = _Draft(s)
+            self.wake(o, d, [v == t for v in T])
+            return {**d.updates(), "armed": o.store(s.armed, t, False)}
+
+        add("timer_fire", {"t": T}, g_fire, f_fire,
+            ("armed", "st", "woken", "q", "qlen", "blocked"),
+            "Between rounds the loop fires a due timer: its waker is consumed by wake() on the "
+            "loop thread (WAKE row).")
+
+        def f_tick(s: View, o: Ops) -> dict[str, Value]:
+            c = s.clock + 1
+            due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= c) for t in T])
+            return {"clock": c, "signal": o.Or(s.signal, o.And(s.loop == Loop.ASLEEP, due))}
+
+        add("tick", {}, lambda s, o: s.clock < D, f_tick, ("clock", "signal"),
+            "Time passes (a real clock, or VirtualClock.advance from another thread); if a "
+            "timer becomes due, the loop's timed park ends (its timeout was that deadline).")
+
+        def g_jump(s: View, o: Ops) -> Value:
+            later = o.Or(*[o.And(s.armed[t], s.deadline[t] > s.clock) for t in T])
+            if e.jump_checks_inbox:
+                where = o.And(s.loop == Loop.DECIDING, s.spawners == 0)
+            else:
+                where = o.And(s.loop == Loop.DISPATCH, s.qlen == 0, o.Not(s.lock))
+            return o.And(where, s.clock < D, o.Not(self.due(s, o)), later)
+
+        add("park_due", {},
+            lambda s, o: o.And(s.loop == Loop.DECIDING, self.due(s, o)),
+            lambda s, o: {"loop": Loop.DISPATCH, "lock": False},
+            ("loop", "lock"),
+            "Deciding, the loop finds a timer due (time passed since it looked): it does not "
+            "park past it, releases the lock and goes back to fire it.")
+
+        add("clock_jump", {}, g_jump,
+            lambda s, o: {"clock": s.clock + 1, "loop": Loop.DISPATCH, "lock": False},
+            ("clock", "loop", "lock"),
+            "VirtualClock(autojump=True): deciding (lock held, queue and inbox empty) with no "
+            "open spawner and a timer armed for later, the loop moves the clock towards it "
+            "instead of parking, releases the lock and dispatches again.")
 
     def system(self, name: str, properties: tuple[Any, ...]) -> TransitionSystem:
         return TransitionSystem(

@@ -100,6 +100,7 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
     C = ts.var("q").length
     EMPTY = n
     T = range(n)
+    tm = "armed" in names  # the driver (timers) is part of this instance
 
     def running(s: View, o: Ops, t: int) -> Value:
         return o.Or(s.st[t] == RUNNING, s.st[t] == NOTIFIED)
@@ -108,7 +109,8 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
         return o.Or(*[x == f for f in FINAL])
 
     def live_waker(s: View, o: Ops, t: int) -> Value:
-        return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in T])
+        timer = [s.armed[t]] if tm else []
+        return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in T], *timer)
 
     def poll_loop(s: View, o: Ops) -> Value:
         # exactly one task is being polled iff the loop is POLLING
@@ -129,6 +131,7 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
                 s.polls[t] == 0, s.done[t] == 0, o.Not(s.woken[t]), o.Not(s.ended[t]),
                 o.Not(s.creq[t]), s.wakers[t] == 0, s.join[t] == EMPTY, s.waited[t] == 0,
                 *[s.join[u] != t for u in T],
+                *([o.Not(s.armed[t])] if tm else []),
             ]
             parts.append(o.Implies(s.st[t] == UNSPAWNED, o.And(*facts)))
         return o.And(*parts)
@@ -229,6 +232,14 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
         _inv("AUX-SIGNAL", "a pending signal is for a sleeping loop",
              signal_ok),
     ]
+    if tm:
+        def timer_ok(s: View, o: Ops) -> Value:
+            # an armed timer's deadline is within the clock's range (the sort says so) and a
+            # timer is armed only for a task that can still be woken
+            return o.And(*[o.Implies(s.armed[t], o.Or(s.st[t] == SCHED, s.st[t] == IDLE,
+                                                       running(s, o, t))) for t in T])
+        out.append(_inv("AUX-TIMER", "an armed timer belongs to an unfinished, spawned task",
+                        timer_ok))
     return [p for p in out if _uses_known(p, names)]
 
 
@@ -251,11 +262,12 @@ def seed_aux_invariants(ts: TransitionSystem) -> list[Property]:
 AUX_INVARIANTS: dict[str, Callable[[TransitionSystem], list[Property]]] = {
     "reference": aux_invariants,
     "waitqueue": waitqueue.aux_invariants,
+    "driver": aux_invariants,
 }
 """variant -> its auxiliary invariants (the models proved unbounded: the reference design and
 the wait queue)."""
 
-PROVED_MODELS = ("reference", "waitqueue")
+PROVED_MODELS = ("reference", "driver", "waitqueue")
 """Variants that must be proved for unbounded depth (reported with kind ``"reference"``)."""
 
 
@@ -265,6 +277,7 @@ PROVED_MODELS = ("reference", "waitqueue")
 
 ENVIRONMENT_ACTIONS = (
     "spawn", "spawner_new", "waker_clone", "join", "cancel", "run_start", "wake_by_ref",
+    "timer_arm",
 )
 """Actions of the program / other threads that *add* work or may repeat without bound (a
 ``wake_by_ref`` keeps its handle, so a thread could call it forever); termination assumes each
@@ -289,6 +302,8 @@ def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value
     n = ts.bounds.n_tasks
     top = ts.var("done").sort.hi
     T = range(n)
+    tm = any(v.name == "armed" for v in ts.variables)
+    horizon = ts.var("clock").sort.hi if tm else 0
 
     def stage(o: Ops, x: Value) -> Value:
         return o.If(o.Or(x == RUNNING, x == NOTIFIED), 3, o.If(o.Or(*[x == f for f in FINAL]),
@@ -300,8 +315,12 @@ def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value
             + o.If(s.join[t] != n, 1, 0)
             for t in T
         ]
+        if tm:  # an armed timer is a held waker; time still to pass is work left
+            per = [p + 2 * o.If(s.armed[t], 1, 0) for t, p in zip(T, per, strict=True)]
+            per.append(horizon - s.clock)
         work = o.Sum([*per, s.spawners])
-        loop = o.If(s.loop == DISPATCH, 3, o.If(s.loop == DECIDING, 2,
+        due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= s.clock) for t in T]) if tm else False
+        loop = o.If(s.loop == DISPATCH, 3, o.If(s.loop == DECIDING, o.If(due, 4, 2),
                     o.If(s.loop == ASLEEP, o.If(s.signal, 4, 1), 0)))
         return [work, loop]
 
@@ -312,10 +331,12 @@ def await_deadlock(s: View, o: Ops, n: int) -> Value:
     """The program's own deadlock, which no executor can resolve: the loop sleeps, no spawner
     and no held waker or posted wake of an unfinished task is left, so every remaining sender
     is a join waker held by a task that is itself waiting (an await cycle)."""
+    tm = hasattr(s, "armed")
     return o.And(
         s.loop == ASLEEP, o.Not(s.signal), s.spawners == 0,
         *[o.Implies(o.Not(o.Or(*[s.st[t] == f for f in FINAL])),
-                    o.And(s.wakers[t] == 0, s.inbox[t] == 0)) for t in range(n)],
+                    o.And(s.wakers[t] == 0, s.inbox[t] == 0,
+                          *([o.Not(s.armed[t])] if tm else []))) for t in range(n)],
     )
 
 
@@ -344,9 +365,13 @@ def termination(
     progress(f"{ts.name}: termination by ranking function: {'ok' if res.ok else res.failures}")
     return TerminationReport(
         res.ok, res.failures, fair,
-        "finitely many spawns, spawner creations, waker clones, joins, cancels and "
-        "wake_by_ref calls; every future returns Ready by its P-th poll (the model's bound); "
-        "every held waker is eventually woken or dropped and every spawner dropped (these are "
+        "finitely many spawns, spawner creations, waker clones, joins, cancels"
+        + (", timer arms" if any(x.name == "timer_arm" for x in ts.actions) else "")
+        + " and wake_by_ref calls; every future returns Ready by its P-th poll (the model's "
+        "bound); "
+        + ("time passes (tick is in the fair set) up to the clock's horizon; "
+           if any(x.name == "tick" for x in ts.actions) else "")
+        + "every held waker is eventually woken or dropped and every spawner dropped (these are "
         "actions of the fair set); run() is called. Then run() returns, or the program is in "
         "an await cycle (await_deadlock)",
     )
@@ -683,7 +708,7 @@ def chc_timeout(variant: str, pid: str, deep: bool) -> float:
 
 def bmc_bound(variant: str, deep: bool) -> int:
     """The default BMC depth of the symbolic checker for ``variant``."""
-    if variant in ("reference", "waitqueue"):
+    if variant in ("reference", "driver", "waitqueue"):
         return 12 if deep else 6
     if variant == "seed":
         return 12 if deep else 6
@@ -771,7 +796,7 @@ def check_variant(
                     sym[p.id] = Verdict("proved", r.depth, method=r.method)
             if TYPE_OK in proof.inductive:
                 report.type_ok = Verdict("proved", 1, method="inductive invariant")
-            if variant == "reference" and not properties:
+            if variant in ("reference", "driver") and not properties:
                 inv = [q for q in [type_ok_property(), *props, *aux]
                        if q.kind == "invariant" and q.id in proof.inductive]
                 report.termination = termination(ts, inv, progress)
@@ -964,7 +989,7 @@ def verify(
         import multiprocessing as mp  # noqa: PLC0415
 
         # the slowest first, so that the two workers finish together
-        order = sorted(names, key=lambda v: (v != "reference", v != "seed"))
+        order = sorted(names, key=lambda v: (v != "reference", v != "driver", v != "seed"))
         import queue as queue_mod  # noqa: PLC0415
 
         ctx = mp.get_context("spawn")

@@ -34,6 +34,7 @@ EXAMPLES: tuple[str, ...] = (
     "threads",
     "lost",
     "deadlock",
+    "echo",
 )
 """The bundled examples, in the order a newcomer should read them."""
 
@@ -54,6 +55,12 @@ LEGEND: dict[str, str] = {
     "cancel": "the task was cancelled",
     "lost": "the task could never be woken again: Executor reports it (its handle raises "
     "TaskLost); SimpleExecutor drops it without a word (detail silent)",
+    "timer_arm": "a sleep/timeout armed a timer (detail: deadline in ns); it holds a waker",
+    "timer_fire": "the deadline came: the timer woke its task",
+    "timer_cancel": "the timer was cancelled (its sleep dropped, its block left)",
+    "clock_jump": "a virtual clock with autojump moved to the next deadline",
+    "io_register": "the task waits for a socket to be readable (r) or writable (w)",
+    "io_ready": "the reactor saw the socket ready and woke the task",
 }
 
 

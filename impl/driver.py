@@ -1,0 +1,320 @@
+"""The driver: the one component the run loop consults between rounds of polls and parks in.
+
+It owns the executor's clock and a heap of timers. A timer is a waker holder like any other: it
+keeps a *clone* of its task's waker while armed (so the task's live-waker count stays positive,
+the task is never reaped as lost, and ``run()`` does not return: "no sender remains" stays the
+one rule), and when it fires it *consumes* that waker with ``wake()``. Cancelling a timer drops
+the waker.
+
+Loop-thread only: timers are armed, cancelled and fired on the thread that runs the executor
+(futures are polled and dropped there). Rules, each stated as the model states them
+(``spec/SPEC.md``, EX-TIMER-*):
+
+* a timer never fires before its deadline: ``fire_due`` fires exactly the timers with
+  ``deadline <= clock.now_ns()``;
+* the loop consults ``fire_due`` after every round of polls (``_ROUND`` polls at most), not
+  only when the ready queue is empty, so a task that wakes itself for ever cannot starve a
+  due timer;
+* the loop never parks past the next deadline (``next_deadline`` is its park timeout);
+* a cancelled timer is out of the count of armed timers at once and out of the heap lazily;
+  when cancelled entries are more than half the heap it is rebuilt, so arming and cancelling
+  any number of timers keeps memory bounded by the armed ones (amortised O(1) per cancel).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import selectors
+import socket
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from refexec.clock import Clock
+
+if TYPE_CHECKING:
+    from refexec.trace import Trace
+    from refexec.waker import Waker
+
+__all__ = ["Driver", "DoorCondition", "IoWait", "Timer"]
+
+_COMPACT_MIN: Final = 64
+"""Rebuild the heap only once at least this many cancelled entries sit in it."""
+
+
+class Timer:
+    """One armed deadline. ``waker`` is the clone it holds (None once fired or cancelled)."""
+
+    __slots__ = ("deadline", "on_fire", "task", "waker")
+
+    def __init__(
+        self, deadline: int, waker: Waker, task: int, on_fire: Callable[[], None] | None
+    ) -> None:
+        self.deadline = deadline
+        self.waker: Waker | None = waker
+        self.task = task
+        self.on_fire = on_fire
+
+    @property
+    def armed(self) -> bool:
+        """True until the timer fires or is cancelled."""
+        return self.waker is not None
+
+    def __repr__(self) -> str:
+        st = "armed" if self.waker is not None else "done"
+        return f"<Timer task={self.task} deadline={self.deadline} ns {st}>"
+
+
+class Driver:
+    """The clock and the timer heap of one executor (see the module docstring)."""
+
+    __slots__ = ("__weakref__", "_cancelled", "_heap", "_regs", "_sel", "_seq", "_wake_r",
+                 "_wake_w", "clock", "fired", "trace")
+
+    def __init__(self, clock: Clock, trace: Trace | None) -> None:
+        self.clock = clock
+        self.trace = trace
+        # I/O readiness (a selectors reactor, made on first registration): (fd, event) -> wait.
+        # Mutated in place only (the run loop holds this dict).
+        self._regs: dict[tuple[int, int], IoWait] = {}
+        self._sel: selectors.BaseSelector | None = None
+        self._wake_r: socket.socket | None = None  # the wakeup socketpair (see DoorCondition)
+        self._wake_w: socket.socket | None = None
+        self._heap: list[tuple[int, int, Timer]] = []
+        # Invariant: self._cancelled == number of entries in _heap whose timer is not armed
+        self._cancelled = 0
+        self._seq = 0  # FIFO among equal deadlines
+        self.fired = 0
+
+    @property
+    def armed(self) -> int:
+        """How many timers are armed (hold a waker)."""
+        return len(self._heap) - self._cancelled
+
+    @property
+    def heap_size(self) -> int:
+        """Entries in the heap, cancelled ones included (bounded by 2 * armed + 64)."""
+        return len(self._heap)
+
+    def arm(
+        self, deadline: int, waker: Waker, task: int, poll: int,
+        on_fire: Callable[[], None] | None = None,
+    ) -> Timer:
+        """Arm a timer that wakes ``waker`` (a clone, now owned by the timer) at ``deadline``."""
+        tm = Timer(deadline, waker, task, on_fire)
+        self._seq += 1
+        heapq.heappush(self._heap, (deadline, self._seq, tm))
+        if self.trace is not None:
+            self.trace.record("timer_arm", task, poll, str(deadline))
+        return tm
+
+    def cancel(self, tm: Timer, poll: int = 0) -> None:
+        """Disarm ``tm`` and drop its waker (no-op if it already fired or was cancelled)."""
+        w = tm.waker
+        if w is None:
+            return
+        tm.waker = None
+        tm.on_fire = None
+        self._cancelled += 1
+        if self.trace is not None:
+            self.trace.record("timer_cancel", tm.task, poll)
+        if self._cancelled >= _COMPACT_MIN and 2 * self._cancelled > len(self._heap):
+            heap = self._heap  # in place: the run loop holds this list
+            heap[:] = [e for e in heap if e[2].waker is not None]
+            heapq.heapify(heap)
+            self._cancelled = 0
+        w.drop()
+
+    def next_deadline(self) -> int | None:
+        """The earliest armed deadline (dropping cancelled entries off the top), or None."""
+        heap = self._heap
+        while heap:
+            tm = heap[0][2]
+            if tm.waker is not None:
+                return tm.deadline
+            heapq.heappop(heap)
+            self._cancelled -= 1
+        return None
+
+    def fire_due(self) -> int:
+        """Fire every armed timer whose deadline has come; return how many fired."""
+        heap = self._heap
+        now = self.clock.now_ns()
+        n = 0
+        while heap and heap[0][0] <= now:
+            tm = heapq.heappop(heap)[2]
+            w = tm.waker
+            if w is None:
+                self._cancelled -= 1
+                continue
+            tm.waker = None
+            cb, tm.on_fire = tm.on_fire, None
+            n += 1
+            if self.trace is not None:
+                self.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
+            if cb is not None:
+                cb()
+            w.wake()
+        self.fired += n
+        return n
+
+    def check_invariants(self) -> None:
+        """The cancelled count matches the heap; raises AssertionError if not."""
+        dead = sum(1 for e in self._heap if e[2].waker is None)
+        if dead != self._cancelled:
+            raise AssertionError(f"driver: {dead} cancelled entries, counted {self._cancelled}")
+
+
+# -- I/O readiness -------------------------------------------------------------------------------
+
+
+class IoWait:
+    """One task waiting for one fd to become readable or writable; holds a clone of the task's
+    waker while registered (a sender, as a timer is). ``ready`` once the reactor saw it."""
+
+    __slots__ = ("event", "fd", "ready", "task", "waker")
+
+    def __init__(self, fd: int, event: int, waker: Waker, task: int) -> None:
+        self.fd = fd
+        self.event = event
+        self.waker: Waker | None = waker
+        self.task = task
+        self.ready = False
+
+
+def _close_reactor(sel: selectors.BaseSelector, r: socket.socket, w: socket.socket) -> None:
+    sel.close()
+    r.close()
+    w.close()
+
+
+def _events(regs: dict[tuple[int, int], IoWait], fd: int) -> int:
+    return (selectors.EVENT_READ if (fd, selectors.EVENT_READ) in regs else 0) | (
+        selectors.EVENT_WRITE if (fd, selectors.EVENT_WRITE) in regs else 0)
+
+
+def _register(  # noqa: PLR0917 (internal: one call site, in refexec.net)
+    drv: Driver, fd: int, event: int, waker: Waker, task: int, poll: int,
+) -> IoWait:
+    """Register ``waker`` for ``event`` on ``fd`` (loop thread). ``RuntimeError`` if another
+    wait already holds that fd and direction."""
+    key = (fd, event)
+    regs = drv._regs
+    other = regs.get(key)
+    if other is not None:
+        waker.drop()  # the clone made for this registration: nobody will hold it
+        direction = "readable" if event == selectors.EVENT_READ else "writable"
+        raise RuntimeError(
+            f"fd {fd} is already awaited {direction} by task {other.task}; two tasks cannot "
+            "wait on the same fd in the same direction (one would never be woken): give the "
+            "socket to one task, or pass data between tasks over a channel"
+        )
+    sel = drv._sel
+    if sel is None:
+        sel = drv._sel = selectors.DefaultSelector()
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        w.setblocking(False)
+        drv._wake_r, drv._wake_w = r, w
+        sel.register(r, selectors.EVENT_READ, None)
+        weakref.finalize(drv, _close_reactor, sel, r, w)  # released with the executor
+    before = _events(regs, fd)
+    w_ = IoWait(fd, event, waker, task)
+    regs[key] = w_
+    try:
+        if before:
+            sel.modify(fd, before | event)
+        else:
+            sel.register(fd, event)
+    except (OSError, ValueError) as e:
+        del regs[key]
+        w_.waker = None
+        waker.drop()
+        raise ValueError(f"cannot wait on fd {fd}: {e} (is it closed?)") from e
+    if drv.trace is not None:
+        drv.trace.record("io_register", task, poll, f"fd={fd} {'r' if event == 1 else 'w'}")
+    return w_
+
+
+def _unregister(drv: Driver, w_: IoWait) -> None:
+    """Take ``w_`` out of the reactor and drop its waker, if still registered."""
+    key = (w_.fd, w_.event)
+    regs = drv._regs
+    if regs.get(key) is w_:
+        del regs[key]
+        sel = drv._sel
+        assert sel is not None
+        rest = _events(regs, w_.fd)
+        try:
+            if rest:
+                sel.modify(w_.fd, rest)
+            else:
+                sel.unregister(w_.fd)
+        except (KeyError, OSError, ValueError):  # the fd was closed under the registration
+            pass
+    w = w_.waker
+    if w is not None:
+        w_.waker = None
+        w.drop()
+
+
+def _select(drv: Driver, timeout: float | None) -> int:
+    """Wait up to ``timeout`` seconds (None: no limit) for readiness or the wakeup socket and
+    wake the tasks whose fds are ready; return how many events there were (tasks woken, plus
+    one for a wakeup byte: 0 means the timeout passed with nothing happening)."""
+    sel = drv._sel
+    assert sel is not None
+    n = 0
+    for key, mask in sel.select(timeout):
+        if key.data is None and key.fileobj is drv._wake_r:
+            n += 1
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                while key.fileobj.recv(4096):
+                    pass
+            continue
+        for ev in (selectors.EVENT_READ, selectors.EVENT_WRITE):
+            if mask & ev:
+                w_ = drv._regs.get((key.fd, ev))
+                if w_ is not None:
+                    _unregister_keep(drv, w_)
+                    w_.ready = True
+                    w = w_.waker
+                    w_.waker = None
+                    n += 1
+                    if drv.trace is not None:
+                        drv.trace.record("io_ready", w_.task, 0, f"fd={w_.fd}")
+                    if w is not None:
+                        w.wake()
+    return n
+
+
+def _unregister_keep(drv: Driver, w_: IoWait) -> None:
+    """Take ``w_`` out of the reactor, keeping its waker (about to be woken)."""
+    w = w_.waker
+    w_.waker = None
+    _unregister(drv, w_)
+    w_.waker = w
+
+
+class DoorCondition(threading.Condition):
+    """The door's condition variable. While the loop is parked in ``select()`` (``selecting``)
+    a ``notify()`` (which posters call under the door's lock, exactly as before) writes one
+    byte to the wakeup socketpair instead, so the select returns: the same protocol, one more
+    way to be woken. The loop sets ``selecting`` under the lock before it releases the lock to
+    select, so a post either is seen by the loop's inbox check or finds ``selecting`` set."""
+
+    def __init__(self, lock: threading.RLock, driver: Driver) -> None:
+        super().__init__(lock)
+        self.driver = driver
+        self.selecting = False
+
+    def notify(self, n: int = 1) -> None:
+        if self.selecting:
+            w = self.driver._wake_w
+            if w is not None:
+                with contextlib.suppress(BlockingIOError, InterruptedError):
+                    w.send(b"\0")  # a full pipe already wakes the loop
+            return
+        super().notify(n)

@@ -1,0 +1,262 @@
+"""Time for tasks: ``sleep``, ``sleep_until``, ``now``, ``timeout`` and ``with_timeout``.
+
+Each reads the clock of the executor running the current task (``Executor(clock=...)``) and
+arms timers in its driver (:mod:`refexec.driver`). A sleeping task holds no thread: its timer
+holds a clone of its waker, so it is IDLE with a live waker, and ``run()`` waits for it.
+
+Timers end with what owns them: a ``sleep`` whose future is dropped (its task cancelled, or the
+coroutine closed) cancels its timer and drops the waker; a ``timeout`` block cancels its timer on
+the way out however it leaves.
+
+``timeout(seconds)`` raises the built-in ``TimeoutError`` out of the block. When its deadline
+comes, the task is woken and its next poll throws a private ``BaseException`` at the ``await``
+the block is suspended in (so ``except Exception`` inside cannot swallow it, and ``finally``
+blocks of what was awaited run); the block's exit turns it into ``TimeoutError``. The throw is
+still one poll made by the one place that polls (``Executor._run_ready``): the task's coroutine
+is wrapped for exactly that poll.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Coroutine
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from refexec.clock import NS_PER_S, to_ns
+from refexec.future import FutureBase, _runner, yield_now
+from refexec.poll import Pending, Poll, Ready
+from refexec.waker import Context
+
+if TYPE_CHECKING:
+    from refexec.driver import Driver, Timer
+    from refexec.executor import JoinHandle
+
+__all__ = ["now", "now_ns", "sleep", "sleep_until", "timeout", "with_timeout"]
+
+T = TypeVar("T")
+
+
+def _current(what: str) -> JoinHandle[Any]:
+    task = _runner().current
+    ex = getattr(task, "_executor", None)
+    if task is None or getattr(ex, "_driver", None) is None:
+        where = "outside a refexec task" if task is None else (
+            "in a task of an executor without a clock")
+        raise RuntimeError(
+            f"refexec.{what} was called {where}: time belongs to the executor that runs the "
+            "task; run it on refexec.Executor (optionally Executor(clock=VirtualClock()))"
+        )
+    return task  # type: ignore[return-value]
+
+
+def _driver(task: JoinHandle[Any]) -> Driver:
+    return task._executor._driver
+
+
+def now_ns() -> int:
+    """The current task's executor clock, in integer nanoseconds."""
+    return _driver(_current("now_ns()")).clock.now_ns()
+
+
+def now() -> float:
+    """The current task's executor clock, in seconds."""
+    return now_ns() / NS_PER_S
+
+
+class _Sleep(FutureBase[None]):
+    """Ready once the clock reaches the deadline; while pending, its timer holds the waker."""
+
+    __slots__ = ("_deadline", "_delay", "_drv", "_timer")
+
+    def __init__(self, delay: int, deadline: int | None) -> None:
+        self._delay = delay
+        self._deadline = deadline
+        self._timer: Timer | None = None
+        self._drv: Driver | None = None
+
+    def poll(self, cx: Context) -> Poll[None]:
+        task = _current("sleep()")
+        drv = _driver(task)
+        t = drv.clock.now_ns()
+        deadline = self._deadline
+        if deadline is None:
+            deadline = self._deadline = t + self._delay
+        if t >= deadline:
+            tm = self._timer
+            if tm is not None:
+                self._timer = None
+                drv.cancel(tm, task._n)  # due but not fired yet: no stray wake later
+            return Ready(None)
+        tm = self._timer
+        if tm is None or tm.waker is None:
+            self._timer = drv.arm(deadline, cx.waker.clone(), task._id, task._n)
+            self._drv = drv
+        return Pending
+
+    def __del__(self) -> None:
+        """Dropped while armed (its task cancelled, its coroutine closed): cancel the timer,
+        which drops the waker it holds."""
+        tm = self._timer
+        drv = self._drv
+        if tm is not None and drv is not None:
+            self._timer = None
+            drv.cancel(tm)
+
+    def __repr__(self) -> str:
+        return f"<refexec sleep deadline={self._deadline} ns>"
+
+
+class _Forever(FutureBase[None]):
+    """``sleep(inf)``: never Ready; holds one waker so the task is waiting, not lost."""
+
+    __slots__ = ("_waker",)
+
+    def __init__(self) -> None:
+        self._waker: Any = None
+
+    def poll(self, cx: Context) -> Poll[None]:
+        if self._waker is None:
+            self._waker = cx.waker.clone()
+        return Pending
+
+
+def sleep(seconds: float) -> Awaitable[None]:
+    """``await sleep(s)``: suspend the task for at least ``s`` seconds of its executor's clock.
+
+    ``0`` yields once (as ``yield_now()``); ``inf`` sleeps until the task is cancelled;
+    negative or NaN raise ``ValueError`` here, at the call.
+    """
+    ns = to_ns(seconds, "sleep()")
+    if ns == 0:
+        return yield_now()
+    if ns < 0:
+        return _Forever()
+    return _Sleep(ns, None)
+
+
+def sleep_until(deadline: float) -> Awaitable[None]:
+    """``await sleep_until(t)``: suspend until the executor's clock reads ``t`` seconds (as
+    ``now()`` returns); a deadline already past yields once."""
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
+        raise TypeError(f"sleep_until() needs a time in seconds, got {deadline!r}")
+    if math.isnan(deadline):
+        raise ValueError("sleep_until(): the deadline is NaN")
+    if deadline == float("inf"):
+        return _Forever()
+    ns = int(deadline * NS_PER_S) if isinstance(deadline, int) else -int(-deadline * NS_PER_S // 1)
+    return _Sleep(0, ns)
+
+
+class _Expired(BaseException):
+    """Thrown into a task at the ``await`` its ``timeout`` block is suspended in; turned into
+    ``TimeoutError`` by that block's exit (a BaseException, so ``except Exception`` inside the
+    block does not swallow it)."""
+
+    def __init__(self, scope: timeout) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+class _Throw:
+    """Stands in for a task's coroutine for exactly one poll: that poll throws ``exc`` into
+    the coroutine instead of sending None, and puts the coroutine back first."""
+
+    __slots__ = ("_coro", "_exc", "_task")
+
+    def __init__(self, task: JoinHandle[Any], coro: Coroutine[Any, Any, Any],
+                 exc: BaseException) -> None:
+        self._task = task
+        self._coro = coro
+        self._exc = exc
+
+    def send(self, value: None) -> Any:
+        coro = self._task._coro = self._coro
+        return coro.throw(self._exc)
+
+    def throw(self, exc: BaseException) -> Any:
+        coro = self._task._coro = self._coro
+        return coro.throw(exc)
+
+    def close(self) -> None:
+        self._task._coro = self._coro
+        self._coro.close()
+
+    @property
+    def cr_await(self) -> Any:
+        return getattr(self._coro, "cr_await", None)
+
+
+class timeout:
+    """``async with timeout(s):`` raises ``TimeoutError`` out of the block if it has not ended
+    ``s`` seconds (of the executor's clock) after it began; what the block was awaiting is
+    cancelled (a coroutine gets the throw at its ``await`` and its ``finally`` runs).
+
+    ``expired`` tells afterwards whether the deadline ended the block. ``inf`` never expires;
+    negative and NaN raise ``ValueError`` at the call.
+    """
+
+    __slots__ = ("_ns", "_task", "_timer", "expired")
+
+    def __init__(self, seconds: float) -> None:
+        self._ns = to_ns(seconds, "timeout()")
+        self._timer: Timer | None = None
+        self._task: JoinHandle[Any] | None = None
+        self.expired = False
+
+    async def __aenter__(self) -> timeout:
+        if self._task is not None:
+            raise RuntimeError("a refexec.timeout() block cannot be entered twice")
+        task = self._task = _current("timeout()")
+        if self._ns >= 0:
+            drv = _driver(task)
+            self._timer = drv.arm(drv.clock.now_ns() + self._ns, task._context().waker.clone(),
+                                  task._id, task._n, self._fire)
+        return self
+
+    def _fire(self) -> None:
+        """Between rounds, on the loop thread: the task is suspended inside the block."""
+        task = self._task
+        assert task is not None
+        coro = task._coro
+        if coro is not None and type(coro) is not _Throw:  # an earlier expiry is already due
+            task._coro = _Throw(task, coro, _Expired(self))
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        task = self._task
+        tm = self._timer
+        if tm is not None:
+            self._timer = None
+            if task is not None:
+                _driver(task).cancel(tm, task._n)
+        if isinstance(exc, _Expired) and exc.scope is self:
+            self.expired = True
+            raise TimeoutError(f"the refexec.timeout() block did not end in time ({self._ns} ns)")
+        return False
+
+    def __repr__(self) -> str:
+        return f"<refexec timeout {self._ns} ns expired={self.expired}>"
+
+
+def with_timeout(aw: Awaitable[T], seconds: float) -> Coroutine[Any, Any, T]:
+    """``await with_timeout(aw, s)``: ``aw``'s result, or ``TimeoutError`` after ``s`` seconds,
+    with ``aw`` cancelled (a coroutine is closed at its ``await``; a ``JoinHandle``'s task is
+    cancelled). ``seconds`` is checked here, at the call."""
+    scope = timeout(seconds)
+    return _with_timeout(aw, scope)
+
+
+async def _with_timeout(aw: Awaitable[T], scope: timeout) -> T:
+    try:
+        async with scope:
+            result = await aw
+    except TimeoutError:
+        if scope.expired:
+            cancel = getattr(aw, "cancel", None)
+            if cancel is not None and hasattr(aw, "_executor"):
+                cancel()
+        raise
+    return result

@@ -1,0 +1,306 @@
+"""Time: clocks, sleep, timeouts and the driver's rules (issue 14 §1).
+
+Verdicts come from states: with ``VirtualClock`` every run is deterministic; the few real-clock
+tests assert only what the clock guarantees (never earlier than asked), never durations.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import pytest
+import refexec
+from refexec import Executor, SimpleExecutor, Stalled, Trace, VirtualClock, yield_now
+from refexec.executor import _ROUND
+
+S = 1_000_000_000
+
+
+def test_autojump_runs_an_hour_of_sleeps_in_deadline_order() -> None:
+    clock = VirtualClock(autojump=True)
+    ex = Executor(clock=clock)
+    log: list[tuple[float, int]] = []
+
+    async def sleeper(s: float) -> None:
+        await refexec.sleep(s)
+        log.append((s, refexec.now_ns()))
+
+    for s in (3600, 1, 2.5, 1):
+        ex.spawn(sleeper(s))
+    ex.run()
+    assert log == [(1, S), (1, S), (2.5, 5 * S // 2), (3600, 3600 * S)]
+    assert clock.now_ns() == 3600 * S
+    assert ex._driver.armed == 0
+
+
+def test_timer_never_fires_before_its_deadline_advance_by_hand() -> None:
+    clock = VirtualClock()
+    ex = Executor(clock=clock)
+
+    async def sleeper() -> int:
+        await refexec.sleep(1)
+        return refexec.now_ns()
+
+    h = ex.spawn(sleeper())
+    ex.run_until_stalled()
+    assert h.state is refexec.TaskState.IDLE and ex._driver.armed == 1
+    clock.advance_ns(S - 1)
+    ex.run_until_stalled()
+    assert not h.done() and ex._driver.armed == 1  # one nanosecond early: not fired
+    clock.advance_ns(1)
+    ex.run_until_stalled()
+    assert h.result() == S and ex._driver.armed == 0
+
+
+def test_run_does_not_return_while_a_timer_of_an_unfinished_task_is_armed() -> None:
+    ex = Executor(clock=VirtualClock())  # no autojump: the timer can never fire by itself
+    ex.spawn(refexec.sleep(5))
+    with pytest.raises(Stalled) as info:
+        ex.run(stall_timeout=0.05)  # the guard: run() would otherwise wait for ever
+    assert "1 live waker" in str(info.value)
+    assert ex.snapshot().task(1).state is refexec.TaskState.IDLE
+
+
+def test_armed_timer_is_not_reaped_as_lost() -> None:
+    clock = VirtualClock()
+    ex = Executor(clock=clock)
+    h = ex.spawn(refexec.sleep(1))
+    report = ex.run_until_stalled()
+    assert report.tasks_lost == 0 and not h.done()
+    clock.advance(1)
+    ex.run_until_stalled()
+    assert h.done() and h.exception() is None
+
+
+def test_self_waking_task_cannot_starve_a_due_timer() -> None:
+    clock = VirtualClock()
+    ex = Executor(clock=clock)
+    fired = threading.Event()
+    spins = 0
+
+    async def sleeper() -> None:
+        await refexec.sleep(1)
+        fired.set()
+
+    async def spinner() -> None:
+        nonlocal spins
+        while not fired.is_set():
+            spins += 1
+            await yield_now()
+
+    ex.spawn(sleeper())
+    assert ex.step()  # the sleeper arms its timer
+    clock.advance(1)  # the timer is due before the spinner exists
+    ex.spawn(spinner())
+    ex.run()
+    assert fired.is_set()
+    assert spins <= _ROUND + 1  # fired after the first round of polls, not "when idle"
+
+
+def test_thread_advancing_the_clock_wakes_the_parked_loop() -> None:
+    clock = VirtualClock()
+    ex = Executor(clock=clock)
+    done = threading.Event()
+
+    async def sleeper() -> None:
+        await refexec.sleep(3)
+        done.set()
+
+    def ticker() -> None:
+        for _ in range(10_000):  # bounded; each advance nudges the loop through its door
+            if done.wait(0.001):
+                return
+            clock.advance(1)
+
+    ex.spawn(sleeper())
+    th = threading.Thread(target=ticker)
+    th.start()
+    try:
+        ex.run(stall_timeout=10)  # a guard against a lost nudge, not a timing assertion
+    finally:
+        th.join()
+    assert done.is_set() and clock.now_ns() >= 3 * S
+
+
+def test_cancelling_a_sleeping_task_cancels_its_timer() -> None:
+    trace = Trace()
+    ex = Executor(clock=VirtualClock(), trace=trace)
+    h = ex.spawn(refexec.sleep(10))
+    ex.run_until_stalled()
+    assert ex._driver.armed == 1 and h._wakers == 1
+    h.cancel()
+    assert ex._driver.armed == 0 and h.cancelled()
+    assert trace.kinds(1).count("timer_arm") == 1
+    assert trace.kinds(1).count("timer_cancel") == 1
+    ex._driver.check_invariants()
+
+
+def test_sleep_zero_yields_once() -> None:
+    ex = Executor(clock=VirtualClock())
+    log: list[str] = []
+
+    async def a() -> None:
+        log.append("a1")
+        await refexec.sleep(0)
+        log.append("a2")
+
+    async def b() -> None:
+        log.append("b")
+
+    ex.spawn(a())
+    ex.spawn(b())
+    ex.run()
+    assert log == ["a1", "b", "a2"]
+    assert ex._driver.heap_size == 0  # no timer for a zero sleep
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, math.nan])
+def test_negative_and_nan_durations_are_value_errors(bad: float) -> None:
+    with pytest.raises(ValueError, match="sleep"):
+        refexec.sleep(bad)
+    with pytest.raises(ValueError, match="timeout"):
+        refexec.timeout(bad)
+    with pytest.raises(ValueError, match="timeout"):
+        refexec.with_timeout(yield_now(), bad)
+
+
+def test_non_numbers_are_type_errors() -> None:
+    with pytest.raises(TypeError):
+        refexec.sleep("1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Executor(clock="monotonic")  # type: ignore[arg-type]
+
+
+def test_time_outside_a_task_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="outside a refexec task"):
+        refexec.now()
+
+    async def on_simple() -> None:
+        await refexec.sleep(1)
+
+    ex = SimpleExecutor()
+    ex.spawn(on_simple())
+    with pytest.raises(RuntimeError, match="executor without a clock"):
+        ex.run()
+
+
+def test_timeout_raises_timeout_error_and_runs_the_finally_inside() -> None:
+    ex = Executor(clock=VirtualClock(autojump=True))
+    log: list[Any] = []
+
+    async def slow() -> None:
+        try:
+            await refexec.sleep(10)
+        finally:
+            log.append(("finally", refexec.now()))
+
+    async def main() -> None:
+        scope = refexec.timeout(1)
+        with pytest.raises(TimeoutError):
+            async with scope:
+                try:
+                    await slow()
+                except Exception:
+                    log.append("swallowed")
+        log.append(("after", refexec.now(), scope.expired))
+
+    ex.block_on(main())
+    assert log == [("finally", 1.0), ("after", 1.0, True)]
+    assert ex._driver.armed == 0
+
+
+def test_timeout_that_does_not_expire_leaves_no_timer() -> None:
+    ex = Executor(clock=VirtualClock(autojump=True))
+
+    async def main() -> bool:
+        scope = refexec.timeout(5)
+        async with scope:
+            await refexec.sleep(1)
+        return scope.expired
+
+    assert ex.block_on(main()) is False
+    assert ex._driver.armed == 0 and ex.clock.now_ns() == S  # the 5 s timer never ran
+
+
+def test_nested_timeouts_the_earlier_deadline_wins() -> None:
+    ex = Executor(clock=VirtualClock(autojump=True))
+
+    async def main() -> tuple[bool, bool]:
+        outer = refexec.timeout(2)
+        inner = refexec.timeout(1)
+        async with outer:
+            with pytest.raises(TimeoutError):
+                async with inner:
+                    await refexec.sleep(10)
+            await refexec.sleep(0.5)
+        return outer.expired, inner.expired
+
+    assert ex.block_on(main()) == (False, True)
+
+
+def test_with_timeout_returns_the_result_or_cancels_the_task() -> None:
+    ex = Executor(clock=VirtualClock(autojump=True))
+
+    async def value() -> int:
+        await refexec.sleep(1)
+        return 7
+
+    async def main() -> tuple[int, bool]:
+        got = await refexec.with_timeout(value(), 2)
+        h = refexec.spawn(refexec.sleep(100))
+        with pytest.raises(TimeoutError):
+            await refexec.with_timeout(h, 1)
+        return got, h.cancelled()
+
+    assert ex.block_on(main()) == (7, True)
+    assert ex._driver.armed == 0
+
+
+def test_timeout_of_infinity_never_expires() -> None:
+    ex = Executor(clock=VirtualClock(autojump=True))
+
+    async def main() -> float:
+        async with refexec.timeout(math.inf):
+            await refexec.sleep(1)
+        return refexec.now()
+
+    assert ex.block_on(main()) == 1.0
+
+
+def test_sleep_until_a_past_deadline_returns() -> None:
+    ex = Executor(clock=VirtualClock(5 * S, autojump=True))
+
+    async def main() -> float:
+        await refexec.sleep_until(1)
+        await refexec.sleep_until(7)
+        return refexec.now()
+
+    assert ex.block_on(main()) == 7.0
+
+
+def test_cancelled_timeouts_leave_the_heap_bounded() -> None:
+    ex = Executor(clock=VirtualClock())
+
+    async def main() -> None:
+        for _ in range(10_000):
+            async with refexec.timeout(60):
+                pass
+
+    ex.block_on(main())
+    drv = ex._driver
+    drv.check_invariants()
+    assert drv.armed == 0 and drv.heap_size <= 64
+
+
+def test_real_clock_sleep_is_never_early() -> None:
+    ex = Executor()
+
+    async def main() -> tuple[int, int]:
+        t0 = refexec.now_ns()
+        await refexec.sleep(0.01)
+        return t0, refexec.now_ns()
+
+    t0, t1 = ex.block_on(main(), stall_timeout=10)
+    assert t1 - t0 >= 10_000_000  # a monotonic clock's promise, not a duration bound
