@@ -8,6 +8,8 @@ import io
 import itertools
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -443,3 +445,30 @@ def test_file_results_are_what_the_cli_prints() -> None:
     assert set(result.to_dict()) == {
         "file", "valid", "complete", "variant", "params", "header", "events", "tasks",
         "violation", "properties_violated", "notes"}
+
+
+def test_a_driver_trace_is_read_and_refused_by_the_checker_naming_the_event(
+        tmp_path: Path) -> None:
+    """The driver's events (timers, the virtual clock's jump) are part of the format: a trace
+    with them is written and read back; check-trace gives no verdict on it (exit 2, naming the
+    event) instead of a wrong INVALID."""
+    from refexec import VirtualClock, sleep  # noqa: PLC0415
+
+    tr = Trace()
+    ex = Executor(trace=tr, clock=VirtualClock(autojump=True))
+
+    async def nap() -> None:
+        await sleep(1)
+
+    ex.spawn(nap())
+    ex.run()
+    kinds = [e.event for e in tr]
+    assert {"timer_arm", "timer_fire", "clock_jump"} <= set(kinds)
+    path = tmp_path / "driver.jsonl"
+    tr.dump(path)
+    assert [e.event for e in Trace.load(path)] == kinds
+    proc = subprocess.run([sys.executable, "-m", "refexec.cli", "check-trace", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "'timer_arm'" in proc.stderr and "driver" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
