@@ -1149,9 +1149,9 @@ class Executor:
 
     def _reap_lost(self) -> bool:
         """IDLE --lost--> CANCELLED for every IDLE task with no live waker (loop thread)."""
-        lost = [t for t in self._idle.values() if t._wakers <= 0]
+        lost = [t for t in self._idle.values() if t._wakers <= 0 and t._state is IDLE]
         for t in lost:
-            if t._state is IDLE:
+            if t._state is IDLE:  # still: dropping one may have woken another's awaiters
                 self._drop_future(t, lost=True)
         return bool(lost)
 
