@@ -268,6 +268,9 @@ class _Machine:
         self.closure_memo: dict[tuple[int, bool], tuple[tuple[int, tuple[str, ...]], ...]] = {}
         self.reset_memo: dict[tuple[int, int], int] = {}
         self.inv_memo: dict[int, tuple[str, ...]] = {}
+        self.event_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], bool, str]] = {}
+        """Whole events: (candidates, event shape) -> (candidates after, slot freed, the freed
+        task's final state); see :meth:`_ReferenceChecker.recall`."""
 
     def full(self) -> bool:
         return len(self.states) > MAX_STATES
@@ -374,6 +377,21 @@ class _Checker:
     def compact(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
         return cands
 
+    def recall(self, ev: TraceEvent, cands: dict[Any, Hits]
+               ) -> tuple[dict[Any, Hits] | None, tuple[Any, ...] | None]:
+        """The candidates after ``ev`` from the whole-event memo, with the event's effects on
+        the checker applied; else None and the memo key to :meth:`remember` under (or None
+        when this event cannot be memoized)."""
+        return None, None
+
+    def snapshot(self, ev: TraceEvent) -> Any:
+        """What :meth:`remember` needs from before the slow path."""
+        return None
+
+    def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
+                 new: dict[Any, Hits]) -> None:
+        """Store the slow path's result for ``key`` (see :meth:`recall`)."""
+
     def reject(self, why: str) -> None:
         self.reasons.append(why)
 
@@ -409,9 +427,20 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
             malformed = ("run_end with no run_start before it: no run of the executor is open "
                          "here (a trace starts before its run, not in the middle of one)")
         new: dict[Any, Hits] = {}
+        key: tuple[Any, ...] | None = None
+        before: Any = None
         if malformed:
             ck.reasons.append(malformed)
         else:
+            fast, key = ck.recall(ev, cands)
+            if fast is not None:
+                # the whole event from the memo: its effects on the checker are applied
+                cands = fast
+                recent.append((i, ev))
+                if len(recent) > 4:
+                    del recent[0]
+                continue
+            before = ck.snapshot(ev)
             cands = ck.before_event(ev, cands)
             while True:
                 try:
@@ -430,6 +459,8 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
             elif ev.event == "run_end":
                 ck.open_drive = False
             new = ck.after_event(ev, new)
+            if key is not None:
+                ck.remember(key, ev, before, new)
         if not new:
             first = next(iter(cands))
             reason = ck.reasons[0] if ck.reasons else "no model action corresponds to it"
@@ -664,11 +695,79 @@ class _ReferenceChecker(_Checker):
             if t is not None and all(self._slot_free_in(sid, t) for sid, _ in cands):
                 del self.slot_of[ev.task]
                 sid0 = next(iter(cands))[0]
-                self.finished[ev.task] = _ST_NAMES[self.mach.val(sid0, "st")[t]]
-                if len(self.finished) > _FINISHED_KEPT:
-                    del self.finished[next(iter(self.finished))]
+                self._finish(ev.task, _ST_NAMES[self.mach.val(sid0, "st")[t]])
                 cands = {(self._reset(sid, t), d): h for (sid, d), h in cands.items()}
         return self.closure(cands)
+
+    # -- whole events, memoized -----------------------------------------------------------------
+
+    def recall(self, ev: TraceEvent, cands: dict[Any, Hits]
+               ) -> tuple[dict[Any, Hits] | None, tuple[Any, ...] | None]:
+        """Why: once the states are interned, an event of a steady workload is a function of
+        (the candidate set, the event's shape: kind, slot, poll number, detail, drive status),
+        and a long trace repeats a few hundred such pairs. Evaluating the readings, the
+        observation check and the implicit closure of every candidate again costs tens of
+        microseconds; the memo makes the event one look-up. Only candidate sets with no
+        property hit are memoized (a hit records the event index, which differs each time),
+        and the memo lives with the machine (rebuilt, hence emptied, when the machine is)."""
+        kind = ev.event
+        if kind == "spawn":
+            if ev.task in self.slot_of:
+                return None, None
+            used = set(self.slot_of.values())
+            t = next((x for x in range(self.n) if x not in used), _NONE)
+            if t == _NONE:  # the model grows: the slow path
+                return None, None
+        elif kind in ("run_start", "run_end"):
+            t = _NONE
+        else:
+            got_t = self.slot_of.get(ev.task) if ev.task is not None else None
+            if got_t is None:
+                return None, None
+            t = got_t
+        for h in cands.values():
+            if h:
+                return None, None
+        drive = (ev.detail or "run") if kind == "run_start" else self.drive
+        key = (tuple(cands), kind, t, ev.poll, ev.detail, self.open_drive, drive)
+        got = self.mach.event_memo.get(key)
+        if got is None:
+            return None, key
+        keys, free, fin = got
+        if kind == "spawn":
+            assert ev.task is not None
+            self.slot_of[ev.task] = t
+            self.spawned += 1
+        elif kind == "run_start":
+            self.drive = drive
+            self.open_drive = True
+        elif kind == "run_end":
+            self.open_drive = False
+        elif free:
+            assert ev.task is not None
+            del self.slot_of[ev.task]
+            self._finish(ev.task, fin)
+        return dict.fromkeys(keys, ()), None
+
+    def snapshot(self, ev: TraceEvent) -> Any:
+        return ev.task is not None and ev.task in self.slot_of
+
+    def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
+                 new: dict[Any, Hits]) -> None:
+        if not new or len(new) > MAX_EXPLANATIONS or any(new.values()):
+            return
+        memo = self.mach.event_memo
+        if len(memo) > MAX_STATES:
+            memo.clear()
+        free = ev.event not in ("spawn", "run_start", "run_end") and bool(before) \
+            and ev.task not in self.slot_of
+        fin = self.finished.get(ev.task, "") if free and ev.task is not None else ""
+        memo[key] = (tuple(new), free, fin)
+
+    def _finish(self, task: int, st_name: str) -> None:
+        self.finished[task] = st_name
+        if len(self.finished) > _FINISHED_KEPT:
+            del self.finished[next(iter(self.finished))]
 
     # -- the mapping ---------------------------------------------------------------------------
 
