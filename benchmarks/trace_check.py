@@ -129,21 +129,24 @@ def run_case(name: str, case: dict[str, Any], tmp: Path) -> dict[str, Any]:
         cmd = ["taskset", "-c", "0", *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, check=True)
     fig = json.loads(out.stdout.strip().splitlines()[-1])
+    # the machine is shared: the load average says how far to trust the absolute figures
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     fig.update(name=name, recorded=n, file_mb=path.stat().st_size / 1e6, alive=case["alive"],
-               variant=variant)
+               variant=variant, load_avg_1m=load)
     path.unlink()
     return fig
 
 
 def table(figs: list[dict[str, Any]]) -> str:
     head = ("| case | variant | events | tasks spawned | most alive (model slots) | file | "
-            "check time | events/s | peak RSS | verdict |")
-    rows = [head, "|" + "---|" * 10]
+            "check time | events/s | peak RSS | load avg | verdict |")
+    rows = [head, "|" + "---|" * 11]
     for f in figs:
         rows.append(
             f"| {f['name']} | {f['variant']} | {f['events']:,} | {f['tasks']:,} | "
             f"{f['alive']} ({f['slots']}) | {f['file_mb']:.1f} MB | {f['seconds']:.2f} s | "
             f"{f['events_per_s']:,.0f} | {f['peak_rss_mb']:.0f} MB | "
+            f"{f.get('load_avg_1m', 0.0):.1f} | "
             f"{'VALID' if f['valid'] else 'NOT VALID'} |")
     return "\n".join(rows)
 

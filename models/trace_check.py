@@ -268,6 +268,9 @@ class _Machine:
         self.closure_memo: dict[tuple[int, bool], tuple[tuple[int, tuple[str, ...]], ...]] = {}
         self.reset_memo: dict[tuple[int, int], int] = {}
         self.inv_memo: dict[int, tuple[str, ...]] = {}
+        self.event_memo: dict[tuple[Any, ...], Any] = {}
+        """Whole events: (candidates, event shape) -> (candidates after, slot freed, the freed
+        task's final state); see :meth:`_ReferenceChecker.recall`."""
 
     def full(self) -> bool:
         return len(self.states) > MAX_STATES
@@ -374,6 +377,21 @@ class _Checker:
     def compact(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
         return cands
 
+    def recall(self, ev: TraceEvent, cands: dict[Any, Hits]
+               ) -> tuple[dict[Any, Hits] | None, tuple[Any, ...] | None]:
+        """The candidates after ``ev`` from the whole-event memo, with the event's effects on
+        the checker applied; else None and the memo key to :meth:`remember` under (or None
+        when this event cannot be memoized)."""
+        return None, None
+
+    def snapshot(self, ev: TraceEvent) -> Any:
+        """What :meth:`remember` needs from before the slow path."""
+        return None
+
+    def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
+                 new: dict[Any, Hits]) -> None:
+        """Store the slow path's result for ``key`` (see :meth:`recall`)."""
+
     def reject(self, why: str) -> None:
         self.reasons.append(why)
 
@@ -415,9 +433,20 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
             malformed = ("run_end with no run_start before it: no run of the executor is open "
                          "here (a trace starts before its run, not in the middle of one)")
         new: dict[Any, Hits] = {}
+        key: tuple[Any, ...] | None = None
+        before: Any = None
         if malformed:
             ck.reasons.append(malformed)
         else:
+            fast, key = ck.recall(ev, cands)
+            if fast is not None:
+                # the whole event from the memo: its effects on the checker are applied
+                cands = fast
+                recent.append((i, ev))
+                if len(recent) > 4:
+                    del recent[0]
+                continue
+            before = ck.snapshot(ev)
             cands = ck.before_event(ev, cands)
             while True:
                 try:
@@ -436,6 +465,8 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
             elif ev.event == "run_end":
                 ck.open_drive = False
             new = ck.after_event(ev, new)
+            if key is not None:
+                ck.remember(key, ev, before, new)
         if not new:
             first = next(iter(cands))
             reason = ck.reasons[0] if ck.reasons else "no model action corresponds to it"
@@ -670,11 +701,79 @@ class _ReferenceChecker(_Checker):
             if t is not None and all(self._slot_free_in(sid, t) for sid, _ in cands):
                 del self.slot_of[ev.task]
                 sid0 = next(iter(cands))[0]
-                self.finished[ev.task] = _ST_NAMES[self.mach.val(sid0, "st")[t]]
-                if len(self.finished) > _FINISHED_KEPT:
-                    del self.finished[next(iter(self.finished))]
+                self._finish(ev.task, _ST_NAMES[self.mach.val(sid0, "st")[t]])
                 cands = {(self._reset(sid, t), d): h for (sid, d), h in cands.items()}
         return self.closure(cands)
+
+    # -- whole events, memoized -----------------------------------------------------------------
+
+    def recall(self, ev: TraceEvent, cands: dict[Any, Hits]
+               ) -> tuple[dict[Any, Hits] | None, tuple[Any, ...] | None]:
+        """Why: once the states are interned, an event of a steady workload is a function of
+        (the candidate set, the event's shape: kind, slot, poll number, detail, drive status),
+        and a long trace repeats a few hundred such pairs. Evaluating the readings, the
+        observation check and the implicit closure of every candidate again costs tens of
+        microseconds; the memo makes the event one look-up. Only candidate sets with no
+        property hit are memoized (a hit records the event index, which differs each time),
+        and the memo lives with the machine (rebuilt, hence emptied, when the machine is)."""
+        kind = ev.event
+        if kind == "spawn":
+            if ev.task in self.slot_of:
+                return None, None
+            used = set(self.slot_of.values())
+            t = next((x for x in range(self.n) if x not in used), _NONE)
+            if t == _NONE:  # the model grows: the slow path
+                return None, None
+        elif kind in ("run_start", "run_end"):
+            t = _NONE
+        else:
+            got_t = self.slot_of.get(ev.task) if ev.task is not None else None
+            if got_t is None:
+                return None, None
+            t = got_t
+        for h in cands.values():
+            if h:
+                return None, None
+        drive = (ev.detail or "run") if kind == "run_start" else self.drive
+        key = (tuple(cands), kind, t, ev.poll, ev.detail, self.open_drive, drive)
+        got = self.mach.event_memo.get(key)
+        if got is None:
+            return None, key
+        keys, free, fin = got
+        if kind == "spawn":
+            assert ev.task is not None
+            self.slot_of[ev.task] = t
+            self.spawned += 1
+        elif kind == "run_start":
+            self.drive = drive
+            self.open_drive = True
+        elif kind == "run_end":
+            self.open_drive = False
+        elif free:
+            assert ev.task is not None
+            del self.slot_of[ev.task]
+            self._finish(ev.task, fin)
+        return dict.fromkeys(keys, ()), None
+
+    def snapshot(self, ev: TraceEvent) -> Any:
+        return ev.task is not None and ev.task in self.slot_of
+
+    def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
+                 new: dict[Any, Hits]) -> None:
+        if not new or len(new) > MAX_EXPLANATIONS or any(new.values()):
+            return
+        memo = self.mach.event_memo
+        if len(memo) > MAX_STATES:
+            memo.clear()
+        free = ev.event not in ("spawn", "run_start", "run_end") and bool(before) \
+            and ev.task not in self.slot_of
+        fin = self.finished.get(ev.task, "") if free and ev.task is not None else ""
+        memo[key] = (tuple(new), free, fin)
+
+    def _finish(self, task: int, st_name: str) -> None:
+        self.finished[task] = st_name
+        if len(self.finished) > _FINISHED_KEPT:
+            del self.finished[next(iter(self.finished))]
 
     # -- the mapping ---------------------------------------------------------------------------
 
@@ -857,6 +956,9 @@ class _ReferenceChecker(_Checker):
 
 _PENDING, _RUNNING, _COMPLETE = seed_model.PENDING, seed_model.RUNNING, seed_model.COMPLETE
 _PHASE = ("pending", "running", "complete")
+_TASKS_KEPT = 4096
+"""Interned per-task views kept (their poll counts grow with the trace: a bound keeps the
+checker's memory that of the live tasks)."""
 
 
 @dataclass(frozen=True)
@@ -965,6 +1067,9 @@ class _SeedChecker(_Checker):
         self.props = props
         self.lookup: dict[tuple[int, int, int], int] = {}
         self.live_max = 0
+        self._pending: tuple[Any, ...] | None = None
+        self._tasks: dict[tuple[Any, ...], _Task] = {}
+        """Interned per-task views (a frozen dataclass is slow to build)."""
         self._build(1)
 
     @staticmethod
@@ -1131,6 +1236,114 @@ class _SeedChecker(_Checker):
             old = out.get(k)
             out[k] = h if old is None else _merge_hits(old, h)
         return out
+
+    # -- whole events, memoized -----------------------------------------------------------------
+
+    def _canon(self, cands: dict[Any, Hits], ev: TraceEvent
+               ) -> tuple[tuple[Any, ...], list[int], dict[int, int]] | None:
+        """The candidates with trace task ids renamed to their rank among the ids they name
+        (and the event's), and poll counts left out (they are the trace's, the same in every
+        explanation); None when the set cannot be memoized (a property hit, an abort)."""
+        idset: set[int] = set()
+        polls: dict[int, int] = {}
+        for c, h in cands.items():
+            a: _SeedAux = c.aux
+            if h or a.aborted or a.confirm is not None:
+                return None
+            for tid, task in a.tasks.items():
+                if polls.setdefault(tid, task.polls) != task.polls:
+                    return None
+            idset.update(a.tasks)
+            idset.update(a.queue)
+            idset.update(a.lost_unreported)
+            if a.taken is not None:
+                idset.add(a.taken)
+            if a.ctx_out is not None:
+                idset.add(a.ctx_out)
+        if ev.task is not None:
+            idset.add(ev.task)
+        ids = sorted(idset)
+        rank = {tid: i for i, tid in enumerate(ids)}
+        out = tuple(self._canon_one(c.sid, c.aux, rank, polls) for c in cands)
+        return out, ids, polls
+
+    @staticmethod
+    def _canon_one(sid: int, a: _SeedAux, rank: dict[int, int], polls: dict[int, int]
+                   ) -> tuple[Any, ...]:
+        tasks = tuple(sorted((rank[tid], t.phase, t.w, t.e, t.ctx, t.polls - polls.get(tid, 0))
+                             for tid, t in a.tasks.items()))
+        return (sid, tasks, tuple(rank[q] for q in a.queue),
+                None if a.taken is None else rank[a.taken], a.made,
+                None if a.ctx_out is None else rank[a.ctx_out],
+                frozenset(rank[x] for x in a.lost_unreported))
+
+    def recall(self, ev: TraceEvent, cands: dict[Any, Hits]
+               ) -> tuple[dict[Any, Hits] | None, tuple[Any, ...] | None]:
+        """Why: as for the reference checker, a steady workload repeats a few hundred (model
+        state, per-task view, event) shapes, once task ids are renamed by rank and poll
+        counts are taken relative to the trace's (the seed's per-task view is copied and
+        compared with the model's class counts on every slow step, about 200 us)."""
+        got = self._canon(cands, ev)
+        if got is None:
+            return None, None
+        canon, ids, polls = got
+        rel = ev.poll - polls.get(ev.task, 0) if ev.task is not None else ev.poll
+        key = (canon, ev.event, ev.detail, None if ev.task is None else ids.index(ev.task),
+               rel, self.open_drive)
+        hit = self.mach.event_memo.get(key)
+        if hit is None:
+            self._pending = (key, self.mach, ids, polls)
+            return None, key
+        results, live = hit
+        if ev.event == "spawn":
+            self.spawned += 1
+        elif ev.event == "run_start":
+            self.open_drive = True
+        elif ev.event == "run_end":
+            self.open_drive = False
+        self.live_max = max(self.live_max, live)
+        out: dict[Any, Hits] = {}
+        made_tasks = self._tasks
+        for sid, tasks, queue, taken, made, ctx_out, lost in results:
+            view: dict[int, _Task] = {}
+            for r, ph, w, e, ctx, dp in tasks:
+                tid = ids[r]
+                tk = (ph, w, e, polls.get(tid, 0) + dp, ctx)
+                task = made_tasks.get(tk)
+                if task is None:
+                    if len(made_tasks) > _TASKS_KEPT:
+                        made_tasks.clear()
+                    task = made_tasks[tk] = _Task(*tk)
+                view[tid] = task
+            aux = _SeedAux(
+                view,
+                tuple(ids[q] for q in queue), None if taken is None else ids[taken], made,
+                None if ctx_out is None else ids[ctx_out], frozenset(ids[x] for x in lost))
+            out[_SeedCand(sid, aux)] = ()
+        return out, None
+
+    def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
+                 new: dict[Any, Hits]) -> None:
+        pend, self._pending = self._pending, None
+        if pend is None or pend[0] is not key or pend[1] is not self.mach:
+            return  # the model grew on the way: the key names the old machine's states
+        if not new or len(new) > MAX_EXPLANATIONS:
+            return
+        _, _, ids, polls = pend
+        rank = {tid: i for i, tid in enumerate(ids)}
+        results = []
+        for c, h in new.items():
+            a: _SeedAux = c.aux
+            if h or a.aborted or a.confirm is not None:
+                return
+            named = set(a.tasks) | set(a.queue) | a.lost_unreported | {a.taken, a.ctx_out}
+            if not named <= set(rank) | {None}:
+                return
+            results.append(self._canon_one(c.sid, a, rank, polls))
+        memo = self.mach.event_memo
+        if len(memo) > MAX_STATES:
+            memo.clear()
+        memo[key] = (tuple(results), max(len(c.aux.tasks) for c in new))
 
     # -- aborts: where the model blocks and SimpleExecutor raises ------------------------------
 
