@@ -1091,7 +1091,11 @@ class Executor:
                     self._fail(t, _stale_coroutine(t._coro, f"the first poll of {t._desc()}"))
                     continue
                 try:
-                    y = t._ctx.run(_coro_send, t._coro, None)  # in the task's own contextvars
+                    coro = t._coro  # run in the task's own contextvars:
+                    if type(coro) is CoroutineType:
+                        y = t._ctx.run(_coro_send, coro, None)  # no bound method per poll
+                    else:  # a stand-in for one poll (refexec.timers' _Throw)
+                        y = t._ctx.run(coro.send, None)
                     if y is not YIELD and y is not PENDING:
                         y = self._bad_yield(t, y)
                 except StopIteration as e:  # --ready--> COMPLETE
