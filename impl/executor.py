@@ -46,6 +46,7 @@ import contextvars
 import inspect
 import math
 import numbers
+import operator
 import sys
 import threading
 import warnings
@@ -107,7 +108,9 @@ _ROUND: Final = 256
 
 _get_ident = threading.get_ident
 _copy_context = contextvars.copy_context
-_coro_send = CoroutineType.send
+# ``coro.send(None)`` without a bound method per poll (C code), for a coroutine and for the
+# one-poll stand-in refexec.timers puts in its place to deliver a timeout (``_Throw``).
+_send_none = operator.methodcaller("send", None)
 _new = object.__new__
 
 # Inbox message kinds (the ops another thread can perform on the executor).
@@ -1091,11 +1094,7 @@ class Executor:
                     self._fail(t, _stale_coroutine(t._coro, f"the first poll of {t._desc()}"))
                     continue
                 try:
-                    coro = t._coro  # run in the task's own contextvars:
-                    if type(coro) is CoroutineType:
-                        y = t._ctx.run(_coro_send, coro, None)  # no bound method per poll
-                    else:  # a stand-in for one poll (refexec.timers' _Throw)
-                        y = t._ctx.run(coro.send, None)
+                    y = t._ctx.run(_send_none, t._coro)  # in the task's own contextvars
                     if y is not YIELD and y is not PENDING:
                         y = self._bad_yield(t, y)
                 except StopIteration as e:  # --ready--> COMPLETE
