@@ -232,6 +232,10 @@ def _act_all(actions: list[_Action], failure: BaseException | None) -> BaseExcep
     """Wake or drop each waker of ``actions``; return the failure to raise once all are done."""
     for waker, wake in actions:
         raw = waker._raw  # for the note: wake()/drop() end the handle before the vtable call
+        if raw is None and not wake:
+            # already ended (an interrupt cut short the bookkeeping that would have forgotten
+            # it): dropping it again changes nothing, and from a finalizer an error is lost
+            continue
         try:
             if wake:
                 waker.wake()
