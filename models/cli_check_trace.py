@@ -24,6 +24,7 @@ import json
 import sys
 
 from refexec.cli import emit as _emit
+from refexec.cli import positive_int
 from refexec.models.trace_check import TraceCheckError
 from refexec.models.trace_file import MODEL_PARAMS, TraceFileError, check_trace_file
 
@@ -50,13 +51,10 @@ def _capacity(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        n = int(text, 10)
-    except ValueError:
-        n = 0
-    if n < 1:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
         raise ValueError(f"--capacity must be a positive integer (a channel capacity), got "
-                         f"{text!r}")
-    return n
+                         f"{text!r}") from None
 
 
 def _one_line(text: str) -> str:
