@@ -266,7 +266,7 @@ class PCT:
 def pct_bound(n: int, k: int, d: int) -> float:
     """PCT's guarantee: one run finds a depth-``d`` bug of an ``n``-task, ``k``-step program
     with probability at least ``1 / (n * k**(d-1))``."""
-    return 1.0 / (max(n, 1) * max(k, 1) ** (d - 1))
+    return 1.0 / (max(n, 1) * float(max(k, 1)) ** (d - 1))
 
 
 class Replay:
