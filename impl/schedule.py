@@ -77,7 +77,9 @@ __all__ = [
     "Replay",
     "Schedule",
     "ScheduleDivergence",
+    "StepLimit",
     "independent",
+    "pct_bound",
 ]
 
 WAIT: Final = -1
