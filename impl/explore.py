@@ -44,6 +44,7 @@ replayed exactly: ``refexec.replay(main, failure.schedule)``.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -285,10 +286,11 @@ def _run(
     if result_failure is None:
         for w in caught:
             text = str(w.message)
-            if issubclass(w.category, RuntimeWarning) and (
-                "never awaited" in text or "nobody retrieved" in text
-            ):
+            if issubclass(w.category, RuntimeWarning) and "never awaited" in text:
                 result_failure = Failure("never-awaited", text, rec.schedule, None, run)
+                break
+            if issubclass(w.category, RuntimeWarning) and "nobody retrieved" in text:
+                result_failure = Failure("exception", text, rec.schedule, None, run)
                 break
     return RunResult(
         rec.schedule, rec.steps, rec.tasks, result_failure, tuple(probe.seen),
@@ -471,6 +473,8 @@ def explore(
     if strategy not in STRATEGIES:
         raise ValueError(f"explore(strategy=) is one of {STRATEGIES}, got {strategy!r}")
     if not callable(main):
+        if inspect.iscoroutine(main):
+            main.close()  # refused: no "never awaited" warning on top of the error
         raise TypeError(
             f"explore() needs a callable returning a fresh coroutine (e.g. the async function "
             f"itself, or lambda: main(3)), got {main!r}"
