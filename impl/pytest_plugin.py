@@ -54,6 +54,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     marker = pyfuncitem.get_closest_marker("refexec")
     if marker is None:
         return None
+    __tracebackhide__ = True  # the failure is in the user's test, not in this hook
     fn = pyfuncitem.obj
     if not inspect.iscoroutinefunction(fn):
         raise pytest.UsageError(
@@ -93,16 +94,19 @@ def _replay_line(item: pytest.Function, failure: Failure) -> str:
 
 
 def _fail(item: pytest.Function, failure: Failure, head: str) -> None:
+    __tracebackhide__ = True
     msg = f"{head}\n{failure}\nreplay this run: {_replay_line(item, failure)}"
     raise RefexecTestFailed(msg) from failure.exception
 
 
 def _check_run(item: pytest.Function, res: RunResult) -> None:
+    __tracebackhide__ = True
     if res.failure is not None:
         _fail(item, res.failure, f"refexec: the run failed ({res.steps} steps)")
 
 
 def _check_report(item: pytest.Function, report: ExploreReport) -> None:
+    __tracebackhide__ = True
     if report.failure is not None:
         _fail(item, report.failure, str(report).split("\nFAILED", 1)[0])
     if report.sometimes_missed:
