@@ -78,7 +78,9 @@ def test_plain():
 '''
 
 
-def _pytest(tmp_path: Path, *args: str, source: str = USER_TESTS) -> subprocess.CompletedProcess[str]:
+def _pytest(
+    tmp_path: Path, *args: str, source: str = USER_TESTS
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_user.py").write_text(textwrap.dedent(source))
     cmd = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:refexec",
@@ -107,8 +109,8 @@ def test_marked_tests_run_and_an_explored_bug_fails_with_its_replay_line(tmp_pat
     m = re.search(r"--refexec-replay '([^']+)'", text)
     assert m is not None, text
     assert m.group(1) != "fifo"
-    assert f"replay this run: pytest 'test_user.py::test_overdraw' --refexec-replay '{m.group(1)}'" \
-        in text
+    line = f"replay this run: pytest 'test_user.py::test_overdraw' --refexec-replay '{m.group(1)}'"
+    assert line in text
     assert "pytest_plugin.py" not in text  # the plugin's own frames are hidden
 
 
