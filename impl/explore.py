@@ -56,6 +56,7 @@ from refexec.errors import RefexecError, Stalled, TaskLost
 from refexec.executor import Executor
 from refexec.schedule import (
     PCT,
+    WAIT,
     Fifo,
     Policy,
     RandomPolicy,
@@ -192,7 +193,8 @@ class ExploreReport:
     max_tasks_seen: int
     sometimes_missed: tuple[str, ...] = ()
     pruned: int = 0
-    """DFS runs cut short by the sleep sets (an equivalent schedule was run), not counted."""
+    """DFS alternatives the sleep sets skipped (an equivalent schedule was run), including runs
+    cut short when every option slept (those are not counted as schedules)."""
     schedules: tuple[str, ...] = field(default=(), repr=False)
     """Every distinct schedule run, in order (its string form)."""
 
@@ -364,6 +366,7 @@ class _Dfs:
         self.reduction = reduction
         self.stack: list[_DfsNode] = []
         self.capped = False  # an alternative was skipped for the bound
+        self.slept = 0  # alternatives skipped because they sleep (an equivalent one was run)
 
     def policy(self) -> _DfsRun:
         return _DfsRun(self)
@@ -404,14 +407,22 @@ class _DfsRun:
         opts = tuple(options)
         if pos < len(stack):
             node = stack[pos]
-            if node.options != opts:
-                raise ScheduleDivergence(
-                    f"the program is not deterministic under a fixed schedule: at step {pos} "
-                    f"the options were {list(node.options)} in an earlier run with the same "
-                    f"choices, now {list(opts)} (does it read the real time, random numbers, "
-                    "or depend on a thread's timing?)"
-                )
             i = node.chosen
+            if node.options != opts:
+                # A thread's message may reach the loop earlier or later than in the run that
+                # made this node: wait for the one this path delivers; any other difference
+                # means the program itself is not a function of its schedule.
+                label = node.options[i]
+                if _no_messages(node.options) != _no_messages(opts):
+                    raise ScheduleDivergence(
+                        f"the program is not deterministic under a fixed schedule: at step "
+                        f"{pos} the options were {list(node.options)} in an earlier run with "
+                        f"the same choices, now {list(opts)} (does it read the real time, "
+                        "random numbers, or depend on a thread's timing?)"
+                    )
+                if label not in opts:
+                    return WAIT
+                i = opts.index(label)
         else:
             sleep: frozenset[str] = frozenset()
             if dfs.reduction and stack:
@@ -421,6 +432,7 @@ class _DfsRun:
                     s for s in (*parent.sleep, *parent.done) if independent(s, taken)
                 )
             i = -1
+            dfs.slept += sum(1 for lab in opts if lab in sleep)  # never taken at this node
             for j, lab in enumerate(opts):
                 if lab in sleep:
                     continue
@@ -435,6 +447,10 @@ class _DfsRun:
             self.devs += 1
         self.pos = pos + 1
         return i
+
+
+def _no_messages(options: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(lab for lab in options if lab[0] != "d")
 
 
 def _derive(seed: int, run: int) -> int:
@@ -530,6 +546,8 @@ def explore(
             break
     if failure is not None and shrink and failure.kind not in ("nondeterministic",):
         failure = _shrink(main, failure, kw)
+    if dfs is not None:
+        pruned += dfs.slept
     coverage = _coverage(strategy, runs, finished, dfs, depth, max_n, max_k, pruned)
     return ExploreReport(
         strategy=strategy, seed=seed, schedules_run=runs, distinct=len(seen), coverage=coverage,
@@ -550,8 +568,8 @@ def _coverage(  # noqa: PLR0917 (private, one caller)
         within = "" if dfs.bound is None else f" with <= {dfs.bound} deviation(s) from FIFO"
         por = ""
         if dfs.reduction and pruned:
-            por = (f"; {pruned} run(s) skipped by sleep sets as equivalent to one run "
-                   "(independent thread/timer events reordered)")
+            por = (f"; sleep sets skipped {pruned} reordering(s) of independent thread/timer "
+                   "events equivalent to a schedule run")
         if finished:
             return f"exhaustive: all {runs:,} schedules{within}{por}"
         return f"incomplete DFS: {runs:,} schedules{within} run before the budget ran out{por}"

@@ -407,6 +407,21 @@ class Recorder:
         return Schedule(self._dev)
 
     @property
+    def wait_timeout(self) -> float:
+        """How long a ``WAIT`` of the wrapped policy waits for a thread's message."""
+        return float(getattr(self.policy, "wait_timeout", 10.0))
+
+    def timed_out(self, options: Sequence[str]) -> ScheduleDivergence:
+        """The wrapped policy's error for a message that never came."""
+        inner = getattr(self.policy, "timed_out", None)
+        if inner is not None:
+            return inner(options)  # type: ignore[no-any-return]
+        return ScheduleDivergence(
+            f"step {self.steps}: waited {self.wait_timeout} s for a message from another "
+            f"thread that the schedule delivers; the options are {list(options)}"
+        )
+
+    @property
     def tasks(self) -> int:
         return len(self._labels)
 
@@ -549,17 +564,13 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
                     )
                 if i < n_polls:
                     if i:
-                        t = ready[i]
-                        del ready[i]
-                        ready.appendleft(t)
+                        _to_front(ready, i)
                     ex._run_ready(1)
                 elif i == n_polls and held:
                     with lock:  # one message, alone in the inbox while it is applied
                         held.extend(inbox)
                         inbox.clear()
-                        inbox.append(held[0])
-                        held.popleft()
-                        ex._drain()
+                        _deliver_one(ex, held)
                 else:
                     drv.fire_due()
                 if until is not None and until.done():
@@ -603,6 +614,39 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
         if held:
             with lock:
                 inbox.extendleft(reversed(held))
+
+
+def _to_front(ready: deque[Any], i: int) -> None:
+    """Move ``ready[i]`` to the head, the others keeping their order (an interrupt between the
+    two steps puts the task back, so it is never out of the queue while SCHEDULED)."""
+    t = ready[i]
+    try:
+        del ready[i]
+        ready.appendleft(t)
+    except BaseException:
+        if t not in ready:
+            ready.appendleft(t)
+        raise
+
+
+def _deliver_one(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> None:
+    """Apply ``held[0]`` alone (under the door's lock, the inbox otherwise empty). If an
+    interrupt stops it before it took effect, it is back at the head of ``held``."""
+    inbox = ex._inbox
+    msg = held[0]
+    appended = False
+    try:
+        held.popleft()
+        inbox.append(msg)
+        appended = True
+        ex._drain()
+    except BaseException:
+        if inbox:  # not applied (``_drain`` puts an unapplied message back): oldest first
+            held.extendleft(reversed(inbox))
+            inbox.clear()
+        elif not appended and (not held or held[0] is not msg):
+            held.appendleft(msg)
+        raise
 
 
 def _wait_for_message(ex: Executor, policy: Policy, options: Sequence[str]) -> None:
