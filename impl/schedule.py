@@ -54,11 +54,12 @@ uses a virtual clock). ``step()`` ignores the policy (it polls the head of the q
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from collections import deque
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, overload, runtime_checkable
 
 from refexec.driver import _select
 from refexec.errors import RefexecError
@@ -71,6 +72,7 @@ __all__ = [
     "PCT",
     "WAIT",
     "Fifo",
+    "Options",
     "Policy",
     "RandomPolicy",
     "Recorder",
@@ -81,6 +83,8 @@ __all__ = [
     "independent",
     "pct_bound",
 ]
+
+_new = object.__new__
 
 WAIT: Final = -1
 """What ``choose`` returns to wait for an outside event (a thread's message) before choosing."""
@@ -253,12 +257,13 @@ class PCT:
 
     def choose(self, kind: str, options: Sequence[str]) -> int:
         self._step += 1
+        opts = list(options)
         prio = self._priority
-        best = max(range(len(options)), key=lambda i: prio(options[i]))
+        best = max(range(len(opts)), key=lambda i: prio(opts[i]))
         low = self._changes.get(self._step)
-        if low is not None and len(options) > 1:
-            self._prio[options[best]] = low
-            best = max(range(len(options)), key=lambda i: prio(options[i]))
+        if low is not None and len(opts) > 1:
+            self._prio[opts[best]] = low
+            best = max(range(len(opts)), key=lambda i: prio(opts[i]))
         return best
 
     def __repr__(self) -> str:
@@ -363,7 +368,7 @@ class Recorder:
 
     ``schedule`` is the run as a :class:`Schedule` (deviations from FIFO); ``choices`` every
     decision as ``(options, index)`` (for strategies that explore a tree of choices);
-    ``tasks`` how many distinct task labels appeared; ``steps`` how many decisions were made.
+    ``tasks`` how many distinct tasks were polled; ``steps`` how many decisions were made.
     ``max_steps`` (optional) bounds a run: the choice after it raises :class:`StepLimit`.
     """
 
@@ -392,19 +397,21 @@ class Recorder:
             return i
         if not 0 <= i < len(options):
             raise ValueError(f"{self.policy!r}.choose() returned {i} for {len(options)} options")
+        lab = options[i]
         if i:
-            self._dev.append((self.steps, options[i]))
+            self._dev.append((self.steps, lab))
         if self.keep_choices:
             self.choices.append((tuple(options), i))
-        for lab in options:
-            if lab[0] == "t":
-                self._labels.add(lab)
+        if lab[0] == "t":
+            self._labels.add(lab)  # every task that ran was chosen at least once
         self.steps += 1
         return i
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule(self._dev)
+        sched = _new(Schedule)  # steps increase and labels are the executor's: no checks
+        sched.entries = tuple(self._dev)
+        return sched
 
     @property
     def wait_timeout(self) -> float:
@@ -545,14 +552,16 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
                 with lock:
                     held.extend(inbox)
                     inbox.clear()
-            options = [f"t{t._id}" for t in ready]
-            n_polls = len(options)
+            n_polls = len(ready)
+            events: list[str] = []
             if held:
-                options.append(_message_label(held[0]))
-            due = _due_label(ex) if timers else None
-            if due is not None:
-                options.append(due)
-            if options:
+                events.append(_message_label(held[0]))
+            if timers:
+                due = _due_label(ex)
+                if due is not None:
+                    events.append(due)
+            if n_polls or events:
+                options = Options(ready, events)
                 i = choose(NEXT, options)
                 if i == WAIT:
                     _wait_for_message(ex, policy, options)
@@ -614,6 +623,54 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
         if held:
             with lock:
                 inbox.extendleft(reversed(held))
+
+
+class Options(Sequence[str]):
+    """The options of one decision, as a read-only sequence of labels, made lazily: a policy
+    that looks only at ``len(options)`` (FIFO, random) costs no string per ready task. Valid
+    during the ``choose`` call only (it reads the live ready queue): keep ``list(options)``."""
+
+    __slots__ = ("_events", "_n", "_ready")
+
+    def __init__(self, ready: deque[Any], events: list[str]) -> None:
+        self._ready = ready
+        self._n = len(ready)
+        self._events = events
+
+    def __len__(self) -> int:
+        return self._n + len(self._events)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = self._n
+        if i < 0:
+            i += n + len(self._events)
+        if 0 <= i < n:
+            return f"t{self._ready[i]._id}"
+        if i < 0:
+            raise IndexError(i)
+        return self._events[i - n]
+
+    def __iter__(self) -> Iterator[str]:
+        for t in itertools.islice(self._ready, self._n):
+            yield f"t{t._id}"
+        yield from self._events
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def _to_front(ready: deque[Any], i: int) -> None:
