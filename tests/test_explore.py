@@ -16,7 +16,7 @@ import refexec
 from hypothesis import HealthCheck, find, given, settings
 from refexec import Executor, Schedule
 from refexec.explore import ExplorationFailed, Failure
-from refexec.testing.schedules import schedules
+from refexec.testing import schedules
 
 
 def bank(*, fixed: bool = False) -> Any:
