@@ -321,7 +321,8 @@ def _verdict(
         stuck = ", ".join(f"task {t.id} ({ex_name(ex, t.id)}) {t.state.name} with {t.wakers} "
                           "live waker(s)" for t in snap.tasks)
         return ("stall", f"the run ended with {len(snap.tasks)} unfinished task(s), none of "
-                f"which can run: {stuck}", None)
+                f"which can run: {stuck} (a task that waits on another thread needs "
+                "explore(..., stall_timeout=seconds))", None)
     if h.done() and h.lost():
         return ("lost", str(h.exception()), None)
     return None
@@ -365,7 +366,6 @@ class _Dfs:
         self.bound = bound
         self.reduction = reduction
         self.stack: list[_DfsNode] = []
-        self.capped = False  # an alternative was skipped for the bound
         self.slept = 0  # alternatives skipped because they sleep (an equivalent one was run)
 
     def policy(self) -> _DfsRun:
@@ -384,7 +384,6 @@ class _Dfs:
                 if lab in node.sleep or lab in node.done:
                     continue
                 if bound is not None and before + 1 > bound:
-                    self.capped = True
                     break
                 node.chosen = j
                 return True
