@@ -566,7 +566,7 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
                 if i == WAIT:
                     _wait_for_message(ex, policy, options)
                     continue
-                if not 0 <= i < len(options) or isinstance(i, bool):
+                if type(i) is not int or not 0 <= i < len(options):
                     raise ValueError(
                         f"{policy!r}.choose() returned {i!r}; it must return an index into the "
                         f"{len(options)} options {options} (or WAIT)"
