@@ -191,6 +191,8 @@ class ExploreReport:
     failure: Failure | None
     max_steps_seen: int
     max_tasks_seen: int
+    steps: int = 0
+    """Scheduling steps taken over all counted runs (``seconds / steps``: the cost of a step)."""
     sometimes_missed: tuple[str, ...] = ()
     pruned: int = 0
     """DFS alternatives the sleep sets skipped (an equivalent schedule was run), including runs
@@ -505,7 +507,7 @@ def explore(
     sometimes_seen: dict[str, None] = {}
     sometimes_true: set[str] = set()
     max_k = max_n = 0
-    runs = pruned = 0
+    runs = pruned = total_steps = 0
     failure: Failure | None = None
     dfs = _Dfs(bound, reduction) if strategy == "dfs" else None
     finished = False
@@ -530,6 +532,7 @@ def explore(
             runs += 1
             seen[str(res.schedule)] = None
             max_k = max(max_k, res.steps)
+            total_steps += res.steps
             max_n = max(max_n, res.tasks)
             sometimes_seen.update(dict.fromkeys(res.sometimes_seen))
             sometimes_true |= res.sometimes_true
@@ -551,7 +554,7 @@ def explore(
     return ExploreReport(
         strategy=strategy, seed=seed, schedules_run=runs, distinct=len(seen), coverage=coverage,
         exhaustive=finished and dfs is not None, seconds=time.perf_counter() - started,
-        failure=failure, max_steps_seen=max_k, max_tasks_seen=max_n,
+        failure=failure, max_steps_seen=max_k, max_tasks_seen=max_n, steps=total_steps,
         sometimes_missed=tuple(m for m in sometimes_seen if m not in sometimes_true),
         pruned=pruned, schedules=tuple(seen),
     )

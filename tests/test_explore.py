@@ -108,6 +108,7 @@ def test_fixed_version_is_exhaustively_clean_within_the_bound() -> None:
     assert report.coverage.startswith(
         f"exhaustive: all {report.schedules_run} schedules with <= 2 deviation(s) from FIFO")
     assert report.distinct == report.schedules_run  # DFS never runs a schedule twice
+    assert report.steps >= report.schedules_run * 5  # every run takes at least the FIFO steps
 
 
 def test_pct_report_states_its_bound() -> None:
