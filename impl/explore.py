@@ -68,6 +68,7 @@ from refexec.schedule import (
     independent,
     pct_bound,
 )
+from refexec.trace import Trace
 
 __all__ = [
     "AlwaysViolated",
@@ -240,10 +241,11 @@ class _Pruned(RefexecError):
 def _run(
     main: Main, policy: Policy, *, max_steps: int, stall_timeout: float | None,
     on_failure: Callable[[Executor, Failure], object] | None, run: int = 0,
+    trace: Trace | None = None,
 ) -> RunResult:
     rec = Recorder(policy, max_steps=max_steps)
     probe = _Probe()
-    ex = Executor(policy=rec, clock=VirtualClock(autojump=True))
+    ex = Executor(policy=rec, clock=VirtualClock(autojump=True), trace=trace)
     failure: tuple[str, str, BaseException | None] | None = None
     value: Any = None
     with warnings.catch_warnings(record=True) as caught:
@@ -615,8 +617,12 @@ def replay(
     main: Main, schedule: Schedule | str, *, check: bool = True, max_steps: int = 10_000,
     stall_timeout: float | None = None,
     on_failure: Callable[[Executor, Failure], object] | None = None,
+    trace: Trace | None = None,
 ) -> RunResult:
     """Run ``main()`` once under ``schedule`` (a :class:`Schedule` or its string), exactly.
+
+    ``trace``: a :class:`~refexec.Trace` to record the run's events in (to read what the
+    failing schedule did, step by step).
 
     With ``check`` (the default) a failing run raises :class:`ExplorationFailed` (an
     ``AssertionError``; its ``failure`` has the kind, the message, and the original exception as
@@ -627,7 +633,7 @@ def replay(
     sched = Schedule.parse(schedule)
     lenient = any(lab.startswith("#") for _s, lab in sched.entries)
     res = _run(main, Replay(sched, strict=not lenient), max_steps=max_steps,
-               stall_timeout=stall_timeout, on_failure=on_failure)
+               stall_timeout=stall_timeout, on_failure=on_failure, trace=trace)
     if check and res.failure is not None:
         raise ExplorationFailed(res.failure) from res.failure.exception
     return res

@@ -38,6 +38,10 @@ The public API (stable names):
   ``str(schedule)`` / ``Schedule.parse(text)`` round-trip (``"fifo"``, ``"4:t2,9:d:wake:t1"``);
   an entry's label may be ``#i`` (the option with index ``i mod len(options)``: how schedules
   drawn by Hypothesis are written, before anyone knows the labels);
+* :class:`Options` -- what ``options`` is: a lazy, read-only sequence of labels, valid during
+  the ``choose`` call only (keep ``list(options)``);
+* :func:`independent` -- which two options commute (for partial-order reduction);
+  :func:`pct_bound` -- PCT's probability guarantee; :class:`StepLimit` -- ``Recorder``'s bound;
 * :class:`ScheduleDivergence` -- a replay found the program somewhere else than the schedule
   says (an option missing, or the run ended before the schedule did).
 

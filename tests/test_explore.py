@@ -16,6 +16,7 @@ import refexec
 from hypothesis import HealthCheck, find, given, settings
 from refexec import Executor, Schedule
 from refexec.explore import ExplorationFailed, Failure
+from refexec.models.trace_check import check_trace
 from refexec.testing import schedules
 
 
@@ -297,6 +298,31 @@ def test_nondeterministic_program_is_reported_by_dfs() -> None:
     assert report.failure is not None
     assert report.failure.kind == "nondeterministic"
     assert "not deterministic" in report.failure.message
+
+
+def test_replay_records_the_failing_run_in_a_trace() -> None:
+    found = refexec.explore(bank(), strategy="dfs", bound=1).failure
+    assert found is not None
+    tr = refexec.Trace()
+    res = refexec.replay(bank(), found.schedule, check=False, trace=tr)
+    assert res.failure is not None and res.failure.kind == "always"
+    polls = [e.task for e in tr.events if e.event == "poll"]
+    assert polls[:3] == [1, 2, 1]  # the run's polls, in the order the schedule took them
+    assert len(polls) == res.steps
+
+
+@pytest.mark.parametrize("program", ["bank", "thread-woken"])
+def test_fifo_policy_runs_are_valid_reference_traces(program: str) -> None:
+    """The policy-driven loop, taking option 0 every time, is the reference design: its trace
+    (held thread messages included) is accepted by the model's trace checker, which holds
+    polls to the FIFO rule. (The checker does not read timer events yet.)"""
+    main = bank(fixed=True) if program == "bank" else _thread_woken_program([])
+    tr = refexec.Trace()
+    res = refexec.replay(main, "fifo", trace=tr)
+    assert res.failure is None
+    result = check_trace(tr)
+    assert result.violation is None, result.violation
+    assert result.spawned >= 3
 
 
 def test_replay_of_a_foreign_schedule_diverges() -> None:
