@@ -508,7 +508,7 @@ def explore(
     seen: dict[str, None] = {}
     sometimes_seen: dict[str, None] = {}
     sometimes_true: set[str] = set()
-    max_k = max_n = 0
+    max_k = max_n = pct_n = 0
     runs = pruned = total_steps = 0
     failure: Failure | None = None
     dfs = _Dfs(bound, reduction) if strategy == "dfs" else None
@@ -536,6 +536,8 @@ def explore(
             max_k = max(max_k, res.steps)
             total_steps += res.steps
             max_n = max(max_n, res.tasks)
+            if isinstance(policy, PCT):  # PCT's n: every option that got a priority
+                pct_n = max(pct_n, policy.entities)
             sometimes_seen.update(dict.fromkeys(res.sometimes_seen))
             sometimes_true |= res.sometimes_true
             if res.failure is not None:
@@ -552,7 +554,7 @@ def explore(
         failure = _shrink(main, failure, kw)
     if dfs is not None:
         pruned += dfs.slept
-    coverage = _coverage(strategy, runs, finished, dfs, depth, max_n, max_k, pruned)
+    coverage = _coverage(strategy, runs, finished, dfs, depth, max(max_n, pct_n), max_k, pruned)
     return ExploreReport(
         strategy=strategy, seed=seed, schedules_run=runs, distinct=len(seen), coverage=coverage,
         exhaustive=finished and dfs is not None, seconds=time.perf_counter() - started,
@@ -574,6 +576,8 @@ def _coverage(  # noqa: PLR0917 (private, one caller)
         if dfs.reduction and pruned:
             por = (f"; sleep sets skipped {pruned} reordering(s) of independent thread/timer "
                    "events equivalent to a schedule run")
+            if dfs.bound is not None:
+                por += " (which may need more deviations: reduction=False for the literal claim)"
         if finished:
             return f"exhaustive: all {runs:,} schedules{within}{por}"
         return f"incomplete DFS: {runs:,} schedules{within} run before the budget ran out{por}"
@@ -582,7 +586,8 @@ def _coverage(  # noqa: PLR0917 (private, one caller)
         total = 1.0 - (1.0 - p) ** max(runs - 1, 0)
         return (
             f"PCT d={depth}: each run finds a bug of depth <= {depth} with p >= "
-            f"1/(n*k^(d-1)) = {p:.3g} (n={n} tasks, k={k} steps); {runs - 1} PCT run(s): "
+            f"1/(n*k^(d-1)) = {p:.3g} (n={n} tasks and event sources, k={k} steps); "
+            f"{runs - 1} PCT run(s): "
             f"found with p >= {total:.3g}"
         )
     return f"random: {runs} run(s), no coverage guarantee"

@@ -270,6 +270,11 @@ class PCT:
             best = max(range(len(opts)), key=lambda i: prio(opts[i]))
         return best
 
+    @property
+    def entities(self) -> int:
+        """How many distinct options (tasks, event sources) got a priority: PCT's ``n``."""
+        return len(self._prio)
+
     def __repr__(self) -> str:
         return f"PCT(seed={self.seed}, depth={self.depth}, max_steps_estimate={self.max_steps})"
 
