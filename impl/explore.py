@@ -322,7 +322,7 @@ def _verdict(
         return ("lost", "; ".join(str(t.exception()) for t in lost), None)
     snap = ex.snapshot()
     if snap.tasks:
-        stuck = ", ".join(f"task {t.id} ({ex_name(ex, t.id)}) {t.state.name} with {t.wakers} "
+        stuck = ", ".join(f"task {t.id} ({_task_name(ex, t.id)}) {t.state.name} with {t.wakers} "
                           "live waker(s)" for t in snap.tasks)
         return ("stall", f"the run ended with {len(snap.tasks)} unfinished task(s), none of "
                 f"which can run: {stuck} (a task that waits on another thread needs "
@@ -342,7 +342,7 @@ def _kind(exc: BaseException) -> str:
     return "exception"
 
 
-def ex_name(ex: Executor, task_id: int) -> str:
+def _task_name(ex: Executor, task_id: int) -> str:
     for t in ex._unfinished():
         if t._id == task_id:
             return t.name
