@@ -158,6 +158,44 @@ def test_unbounded_dfs_sees_every_interleaving_exactly_once() -> None:
     assert report.distinct == report.schedules_run == len(runs)
 
 
+def _leaf_deviations(main: Any) -> list[int]:
+    """Every leaf of the tree of choices of ``main``, walked independently of explore's DFS
+    (a policy that follows a prefix of indices, then FIFO): the deviations of each leaf."""
+
+    class Prefix:
+        def __init__(self, prefix: list[int]) -> None:
+            self.prefix = prefix
+            self.seen: list[int] = []  # the number of options at each step
+
+        def choose(self, kind: str, options: Any) -> int:
+            k = len(self.seen)
+            self.seen.append(len(options))
+            return self.prefix[k] if k < len(self.prefix) else 0
+
+    leaves: list[int] = []
+    stack: list[list[int]] = [[]]
+    while stack:
+        prefix = stack.pop()
+        pol = Prefix(prefix)
+        ex = Executor(policy=pol, clock=refexec.VirtualClock(autojump=True))
+        ex.block_on(main())
+        ex.close()
+        leaves.append(sum(1 for i in prefix if i))
+        for k in range(len(prefix), len(pol.seen)):  # branch off below the prefix
+            stack.extend([*prefix, *([0] * (k - len(prefix))), i] for i in range(1, pol.seen[k]))
+    return leaves
+
+
+@pytest.mark.parametrize("bound", [0, 1, 2, 3, None])
+def test_bounded_dfs_runs_exactly_the_schedules_within_the_bound(bound: int | None) -> None:
+    main = bank(fixed=True)
+    leaves = _leaf_deviations(main)
+    expected = sum(1 for d in leaves if bound is None or d <= bound)
+    report = refexec.explore(main, strategy="dfs", bound=bound, max_schedules=100_000)
+    assert report.exhaustive
+    assert report.schedules_run == report.distinct == expected
+
+
 def test_deviation_bound_limits_the_search() -> None:
     counts = [
         refexec.explore(bank(fixed=True), strategy="dfs", bound=b, max_schedules=10_000)
