@@ -170,3 +170,11 @@ def test_sometimes_never_true_fails_an_explored_test(tmp_path: Path) -> None:
     ''')
     assert out.returncode == 1
     assert "the interesting case" in out.stdout
+
+
+def test_plugin_works_under_xdist(tmp_path: Path) -> None:
+    out = _pytest(tmp_path, "-n", "2")
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert "1 failed, 3 passed" in text
+    assert "--refexec-replay '" in text
