@@ -19,6 +19,7 @@ Each run spawns ``main()`` on a fresh ``Executor(policy=..., clock=VirtualClock(
 * ``"never-awaited"``: Python warned that a coroutine was never awaited, or refexec that a task's
   exception was never retrieved (a ``RuntimeWarning`` during the run);
 * ``"livelock"``: more than ``max_steps`` scheduling steps;
+* ``"model"``: ``check_trace(trace)`` (if given) rejected the run's trace;
 * ``"nondeterministic"``: the same choices led to different options (the program reads real
   time, randomness or thread timing), so no schedule can replay it.
 
@@ -241,8 +242,10 @@ class _Pruned(RefexecError):
 def _run(
     main: Main, policy: Policy, *, max_steps: int, stall_timeout: float | None,
     on_failure: Callable[[Executor, Failure], object] | None, run: int = 0,
-    trace: Trace | None = None,
+    trace: Trace | None = None, check_trace: Callable[[Trace], str | None] | None = None,
 ) -> RunResult:
+    if check_trace is not None and trace is None:
+        trace = Trace()
     rec = Recorder(policy, max_steps=max_steps)
     probe = _Probe()
     ex = Executor(policy=rec, clock=VirtualClock(autojump=True), trace=trace)
@@ -276,6 +279,11 @@ def _run(
                     failure = ("divergence", str(e), e)
             if failure is None:
                 failure = _verdict(ex, h, report.lost, probe)
+            if failure is None and check_trace is not None:
+                assert trace is not None
+                problem = check_trace(trace)
+                if problem is not None:
+                    failure = ("model", problem, None)
             if failure is None:
                 value = h._result if h.done() else None
             result_failure = None
@@ -478,6 +486,7 @@ def explore(
     stall_timeout: float | None = None,
     shrink: bool = True,
     on_failure: Callable[[Executor, Failure], object] | None = None,
+    check_trace: Callable[[Trace], str | None] | None = None,
 ) -> ExploreReport:
     """Run ``main()`` (a fresh coroutine each time) under up to ``max_schedules`` schedules.
 
@@ -487,6 +496,9 @@ def explore(
     done, nothing can run (a deadlock is a ``"stall"`` failure), ``max_steps`` steps. A program
     whose tasks wait on threads passes ``stall_timeout`` (seconds to wait for an outside event
     before calling the run a stall); without it, a run never waits for other threads.
+    ``check_trace``: each run is recorded in a fresh :class:`~refexec.Trace` and passed to it;
+    a string returned is a failure of kind ``"model"`` (how a run is checked against the model
+    as it is explored, e.g. with ``refexec.models.trace_check.check_trace``).
     Stops at the first failure, shrinks it if ``shrink``, and returns the report.
     """
     if strategy not in STRATEGIES:
@@ -504,7 +516,7 @@ def explore(
         raise ValueError(f"explore(bound=) is an int >= 0 or None, got {bound!r}")
     started = time.perf_counter()
     kw: dict[str, Any] = {"max_steps": max_steps, "stall_timeout": stall_timeout,
-                          "on_failure": on_failure}
+                          "on_failure": on_failure, "check_trace": check_trace}
     seen: dict[str, None] = {}
     sometimes_seen: dict[str, None] = {}
     sometimes_true: set[str] = set()

@@ -363,6 +363,29 @@ def test_fifo_policy_runs_are_valid_reference_traces(program: str) -> None:
     assert result.spawned >= 3
 
 
+def test_every_explored_run_can_be_checked_against_the_model() -> None:
+    checked: list[int] = []
+
+    def model(tr: refexec.Trace) -> str | None:
+        checked.append(len(tr.events))
+        res = check_trace(tr)
+        return None if res.violation is None else res.violation.reason
+
+    report = refexec.explore(bank(fixed=True), strategy="fifo", check_trace=model)
+    assert report.failure is None
+    assert len(checked) == 1 and checked[0] > 0
+
+    def main_first(tr: refexec.Trace) -> str | None:  # a checker with an order of its own
+        polls = [e.task for e in tr.events if e.event == "poll"]
+        return "task 1 polled twice before task 2" if polls[:2] == [1, 1] else None
+
+    report = refexec.explore(bank(fixed=True), strategy="dfs", bound=1, check_trace=main_first)
+    f = report.failure
+    assert f is not None and f.kind == "model"
+    assert f.message == "task 1 polled twice before task 2"
+    assert str(f.schedule) == "1:t1"
+
+
 def test_replay_of_a_foreign_schedule_diverges() -> None:
     with pytest.raises(ExplorationFailed) as info:
         refexec.replay(bank(), "1:t9")
