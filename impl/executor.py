@@ -72,6 +72,8 @@ from refexec.future import (
     refuse_foreign,
 )
 from refexec.poll import Pending, Poll, Ready
+from refexec.schedule import Policy
+from refexec.schedule import drive as _drive_policy
 from refexec.state import TaskState
 from refexec.trace import Trace, attach_trace
 from refexec.waker import (
@@ -633,8 +635,15 @@ class Spawner:
 class Executor:
     """The reference executor. See the module docstring for its invariants and protocol."""
 
-    def __init__(self, *, trace: Trace | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, trace: Trace | None = None, clock: Clock | None = None,
+        policy: Policy | None = None,
+    ) -> None:
         self._trace = attach_trace(trace, "refexec.Executor", "reference")
+        if policy is not None and not callable(getattr(policy, "choose", None)):
+            raise TypeError(f"Executor(policy=) needs a refexec.schedule.Policy, got {policy!r}")
+        # The scheduling seam (refexec.schedule): None is the FIFO loop below, untouched.
+        self._policy = policy
         if clock is None:
             clock = MonotonicClock()
         elif not isinstance(clock, Clock):
@@ -1059,6 +1068,9 @@ class Executor:
           woken during the poll (NOTIFIED) or yielded ``yield_now()`` (wake_by_ref + Pending);
         * a cancel requested during the poll is applied right after a Pending;
         * foreign-thread messages are not looked at here (the caller drains between rounds).
+        * under a policy (``Executor(policy=...)``, :func:`refexec.schedule.drive`) the policy
+          picks: the chosen task is moved to the head of the queue and this polls it (budget
+          1); FIFO above is then the policy ``Fifo``, and other policies pick other orders.
 
         For speed, the counters of polls, completions and ``yield_now`` wakes are kept in
         locals and added to ``stats`` when the round ends, so code running *inside* a task
@@ -1163,6 +1175,9 @@ class Executor:
     ) -> None:
         """Run rounds of polls, drain the inbox, fire due timers, reap lost tasks, and sleep
         (park, with the next deadline as timeout when a timer is armed) or return."""
+        if self._policy is not None:  # every choice made by the policy (refexec.schedule)
+            _drive_policy(self, until, sleep, stall_timeout)
+            return
         ready = self._ready
         inbox = self._inbox
         timers = self._driver._heap  # the driver hook: one truth test per round when unused
@@ -1469,6 +1484,11 @@ class Executor:
             self.close()
 
     # -- inspection -----------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy | None:
+        """The scheduling policy (``Executor(policy=...)``); None: the reference FIFO loop."""
+        return self._policy
 
     @property
     def clock(self) -> Clock:
