@@ -39,12 +39,14 @@ never VALID; such a result is falsy.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from operator import add, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from refexec.models import reference as ref_model
 from refexec.models import seed as seed_model
@@ -220,6 +222,8 @@ def _add_hits(h: Hits, ids: Iterable[str], index: int) -> Hits:
     return tuple(sorted(d.items()))
 
 
+_CANON_IDS = itertools.count()
+
 _MACHINES: dict[tuple[Any, ...], _Machine] = {}
 """Machines by (variant, bounds, properties), kept across checks: a later trace of the same
 executor starts with the states and transitions the earlier ones taught (bounded by
@@ -271,6 +275,17 @@ class _Machine:
         self.event_memo: dict[tuple[Any, ...], Any] = {}
         """Whole events: (candidates, event shape) -> (candidates after, slot freed, the freed
         task's final state); see :meth:`_ReferenceChecker.recall`."""
+        self.canon_ids: dict[tuple[Any, ...], int] = {}
+
+    def canon_id(self, canon: tuple[Any, ...]) -> int:
+        """A small int naming a renamed seed candidate set; ids are never reused (a cleared
+        table only makes later look-ups miss)."""
+        cid = self.canon_ids.get(canon)
+        if cid is None:
+            if len(self.canon_ids) > MAX_STATES:
+                self.canon_ids.clear()
+            cid = self.canon_ids[canon] = next(_CANON_IDS)
+        return cid
 
     def full(self) -> bool:
         return len(self.states) > MAX_STATES
@@ -388,6 +403,11 @@ class _Checker:
         """What :meth:`remember` needs from before the slow path."""
         return None
 
+    def materialize(self, cands: Any) -> dict[Any, Hits]:
+        """The candidate set as a dict of candidates: :meth:`recall` may return a compact
+        form that only the memo reads (the seed's canonical set)."""
+        return cast("dict[Any, Hits]", cands)
+
     def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
                  new: dict[Any, Hits]) -> None:
         """Store the slow path's result for ``key`` (see :meth:`recall`)."""
@@ -446,6 +466,7 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
                 if len(recent) > 4:
                     del recent[0]
                 continue
+            cands = ck.materialize(cands)
             before = ck.snapshot(ev)
             cands = ck.before_event(ev, cands)
             while True:
@@ -468,6 +489,7 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
             if key is not None:
                 ck.remember(key, ev, before, new)
         if not new:
+            cands = ck.materialize(cands)
             first = next(iter(cands))
             reason = ck.reasons[0] if ck.reasons else "no model action corresponds to it"
             violation = TraceViolation(i, ev, ck.show(first), reason, len(cands),
@@ -486,7 +508,7 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
     if n == 0:
         raise TraceCheckError("the trace has no events: nothing to check (an executor's trace "
                               "has at least its run_start)")
-    return _result(ck, n, None, cands)
+    return _result(ck, n, None, ck.materialize(cands))
 
 
 def _result(ck: _Checker, n: int, violation: TraceViolation | None,
@@ -1047,6 +1069,29 @@ class _SeedCand:
         return isinstance(other, _SeedCand) and self.key() == other.key()
 
 
+def _picker(keep: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    """``seq -> tuple(seq[k] for k in keep)``, done in C where it can be."""
+    if len(keep) > 1:
+        return itemgetter(*keep)
+    if keep:
+        k = keep[0]
+        return lambda seq: (seq[k],)
+    return lambda seq: ()
+
+
+@dataclass(frozen=True)
+class _CanonSet:
+    """A seed candidate set in the memo's renamed form: trace ids by rank (``ids``, sorted),
+    poll counts relative to ``pbase`` (by rank); every candidate without property hits."""
+
+    cid: int
+    """The interned id of ``canon`` (:meth:`_Machine.canon_id`): the memo key hashes an int,
+    not the nested tuple."""
+    canon: tuple[Any, ...]
+    ids: tuple[int, ...]
+    pbase: tuple[int, ...]
+
+
 class _SeedChecker(_Checker):
     """Event -> action for ``refexec.SimpleExecutor`` and the counter-abstracted ``seed`` model.
 
@@ -1277,24 +1322,41 @@ class _SeedChecker(_Checker):
                 None if a.ctx_out is None else rank[a.ctx_out],
                 frozenset(rank[x] for x in a.lost_unreported))
 
-    def recall(self, ev: TraceEvent, cands: dict[Any, Hits]
-               ) -> tuple[dict[Any, Hits] | None, tuple[Any, ...] | None]:
+    def recall(self, ev: TraceEvent, cands: Any
+               ) -> tuple[Any, tuple[Any, ...] | None]:
         """Why: as for the reference checker, a steady workload repeats a few hundred (model
         state, per-task view, event) shapes, once task ids are renamed by rank and poll
-        counts are taken relative to the trace's (the seed's per-task view is copied and
-        compared with the model's class counts on every slow step, about 200 us)."""
-        got = self._canon(cands, ev)
-        if got is None:
-            return None, None
-        canon, ids, polls = got
-        rel = ev.poll - polls.get(ev.task, 0) if ev.task is not None else ev.poll
-        key = (canon, ev.event, ev.detail, None if ev.task is None else ids.index(ev.task),
-               rel, self.open_drive)
+        counts are taken relative to the trace's. A hit returns the next candidate set in
+        that renamed form (:class:`_CanonSet`), so a run of hits renames nothing: the next
+        key is read off the set, and the per-task views are rebuilt (:meth:`materialize`)
+        only when an event misses the memo."""
+        if isinstance(cands, _CanonSet):
+            cid, ids, pbase = cands.cid, cands.ids, cands.pbase
+            r = -1
+            if ev.task is not None:
+                try:
+                    r = ids.index(ev.task)
+                except ValueError:
+                    if ids and ev.task < ids[-1]:  # a new id among the old: rank anew
+                        return self.recall(ev, self.materialize(cands))
+                    r = len(ids)
+                    ids, pbase = (*ids, ev.task), (*pbase, 0)
+        else:
+            got = self._canon(cands, ev)
+            if got is None:
+                return None, None
+            canon, ids_l, polls = got
+            cid = self.mach.canon_id(canon)
+            ids = tuple(ids_l)
+            pbase = tuple(polls.get(tid, 0) for tid in ids)
+            r = -1 if ev.task is None else ids.index(ev.task)
+        rel = ev.poll - pbase[r] if r >= 0 else ev.poll
+        key = (cid, ev.event, ev.detail, r, rel, self.open_drive)
         hit = self.mach.event_memo.get(key)
         if hit is None:
-            self._pending = (key, self.mach, ids, polls)
+            self._pending = (key, self.mach, ids, pbase)
             return None, key
-        results, live = hit
+        out_cid, results, pick, dpolls, live = hit
         if ev.event == "spawn":
             self.spawned += 1
         elif ev.event == "run_start":
@@ -1302,35 +1364,47 @@ class _SeedChecker(_Checker):
         elif ev.event == "run_end":
             self.open_drive = False
         self.live_max = max(self.live_max, live)
+        kept = pick(pbase)
+        return _CanonSet(out_cid, results, pick(ids),
+                         kept if dpolls is None else tuple(map(add, kept, dpolls))), None
+
+    def materialize(self, cands: Any) -> dict[Any, Hits]:
+        """The per-task views of a renamed set, rebuilt (interned :class:`_Task` values)."""
+        if not isinstance(cands, _CanonSet):
+            return cast("dict[Any, Hits]", cands)
+        ids, pbase = cands.ids, cands.pbase
         out: dict[Any, Hits] = {}
         made_tasks = self._tasks
-        for sid, tasks, queue, taken, made, ctx_out, lost in results:
+        for sid, tasks, queue, taken, made, ctx_out, lost in cands.canon:
             view: dict[int, _Task] = {}
             for r, ph, w, e, ctx, dp in tasks:
-                tid = ids[r]
-                tk = (ph, w, e, polls.get(tid, 0) + dp, ctx)
+                tk = (ph, w, e, pbase[r] + dp, ctx)
                 task = made_tasks.get(tk)
                 if task is None:
                     if len(made_tasks) > _TASKS_KEPT:
                         made_tasks.clear()
                     task = made_tasks[tk] = _Task(*tk)
-                view[tid] = task
+                view[ids[r]] = task
             aux = _SeedAux(
                 view,
                 tuple(ids[q] for q in queue), None if taken is None else ids[taken], made,
                 None if ctx_out is None else ids[ctx_out], frozenset(ids[x] for x in lost))
             out[_SeedCand(sid, aux)] = ()
-        return out, None
+        return out
 
     def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
                  new: dict[Any, Hits]) -> None:
+        """Store the event's result in renamed form, renamed again for the ids it still names
+        (``keep``: old rank of each new rank) with poll counts relative to the new bases
+        (``dpolls``: each kept task's poll count moved by the event)."""
         pend, self._pending = self._pending, None
         if pend is None or pend[0] is not key or pend[1] is not self.mach:
             return  # the model grew on the way: the key names the old machine's states
         if not new or len(new) > MAX_EXPLANATIONS:
             return
-        _, _, ids, polls = pend
+        _, _, ids, pbase = pend
         rank = {tid: i for i, tid in enumerate(ids)}
+        polls = dict(zip(ids, pbase, strict=True))
         results = []
         for c, h in new.items():
             a: _SeedAux = c.aux
@@ -1340,10 +1414,30 @@ class _SeedChecker(_Checker):
             if not named <= set(rank) | {None}:
                 return
             results.append(self._canon_one(c.sid, a, rank, polls))
+        named_r: set[int] = set()
+        moved: dict[int, int] = {}
+        for _, tasks, queue, taken, _, ctx_out, lost in results:
+            named_r.update(queue, lost, (x for x in (taken, ctx_out) if x is not None))
+            for r, *_rest, dp in tasks:
+                named_r.add(r)
+                if moved.setdefault(r, dp) != dp:
+                    return  # explanations disagree on a poll count: not in renamed form
+        keep = tuple(sorted(named_r))
+        new_rank = {old: i for i, old in enumerate(keep)}
+        # a rank with no task view (a queued entry of a freed task, a lost one) gets base 0,
+        # as _canon gives it
+        dpolls = tuple(moved.get(k, -pbase[k]) for k in keep)
+        out = tuple(
+            (sid, tuple((new_rank[r], ph, w, e, ctx, 0) for r, ph, w, e, ctx, _ in tasks),
+             tuple(new_rank[q] for q in queue), None if taken is None else new_rank[taken],
+             made, None if ctx_out is None else new_rank[ctx_out],
+             frozenset(new_rank[x] for x in lost))
+            for sid, tasks, queue, taken, made, ctx_out, lost in results)
         memo = self.mach.event_memo
         if len(memo) > MAX_STATES:
             memo.clear()
-        memo[key] = (tuple(results), max(len(c.aux.tasks) for c in new))
+        memo[key] = (self.mach.canon_id(out), out, _picker(keep),
+                     dpolls if any(dpolls) else None, max(len(c.aux.tasks) for c in new))
 
     # -- aborts: where the model blocks and SimpleExecutor raises ------------------------------
 
