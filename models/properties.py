@@ -191,15 +191,19 @@ def _inbox_empty(s: View, o: Ops, n: int) -> Value:
     return o.And(*[s.inbox[t] == 0 for t in range(n)])
 
 
-def _ahead(s: View, o: Ops, t: int, upto: Sequence[Value]) -> Value:
-    """Entries before the first entry of ``t`` in the queue (``qlen`` if t is not queued).
-    Built from the back as "the first i with q[i] = t, capped at qlen" (``upto[i]`` is
-    min(i, qlen), shared by every t): one term per queue slot, so the checker of a trace
-    with 100 tasks alive at once pays O(queue length) per task, not its square."""
-    q = s.q
-    acc: Value = s.qlen
-    for i in reversed(range(len(q))):
-        acc = o.If(q[i] == t, upto[i], acc)
+def _queued(s: View, o: Ops, n: int) -> list[Value]:
+    """The queue with the slots past ``qlen`` read as ``n`` (no task): ``queued[i] == t`` is
+    "t is the live entry i". Built once per state, so the per-task formulas below compare
+    values only (O(queue length) each, cheap in every interpretation: a checker of 100 tasks
+    alive at once evaluates them for every new state)."""
+    return [o.If(i < s.qlen, x, n) for i, x in enumerate(s.q)]
+
+
+def _ahead(o: Ops, queued: Sequence[Value], qlen: Value, t: int) -> Value:
+    """Entries before the first entry of ``t`` in the queue (``qlen`` if t is not queued)."""
+    acc: Value = qlen
+    for i in reversed(range(len(queued))):
+        acc = o.If(queued[i] == t, i, acc)
     return acc
 
 
@@ -225,11 +229,9 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         ])
 
     def queue_exact(s: View, o: Ops) -> Value:
-        q, qlen = s.q, s.qlen
-        queued = [i < qlen for i in range(len(q))]
+        queued = _queued(s, o, n)
         return o.And(*[
-            o.count([o.And(live, q[i] == t) for i, live in enumerate(queued)])
-            == o.If(s.st[t] == int(S.SCHEDULED), 1, 0)
+            o.count([x == t for x in queued]) == o.If(s.st[t] == int(S.SCHEDULED), 1, 0)
             for t in T
         ])
 
@@ -259,9 +261,10 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         return o.Implies(decided, o.Not(o.Or(*lost)))
 
     def fifo(s: View, o: Ops) -> Value:
-        upto = [o.Min(i, s.qlen) for i in range(len(s.q))]
+        queued = _queued(s, o, n)
         return o.And(*[
-            o.Implies(s.st[t] == int(S.SCHEDULED), s.waited[t] + _ahead(s, o, t, upto) <= n - 1)
+            o.Implies(s.st[t] == int(S.SCHEDULED),
+                      s.waited[t] + _ahead(o, queued, s.qlen, t) <= n - 1)
             for t in T
         ])
 
