@@ -866,10 +866,23 @@ class _ReferenceChecker(_Checker):
         base = f"the model's {action.label(params)} is not enabled here (its guard is false)"
         t = params.get("t")
         loop = ref_model.LOOP_NAMES[state["loop"]]
+        armed = [u for u in range(self.n) if self.timers and state["armed"][u]]
+        due = [u for u in armed if state["deadline"][u] <= state["clock"]]
+        if name in ("poll", "idle_check", "clock_jump") and due:
+            return (f"{base}: the timer of t{due[0]} is due, and the loop fires due timers "
+                    "before it polls or decides (EX-TIMER-PROMPT)")
         if t is None:
             if name == "run_start":
                 return f"{base}: run() is already running (loop {loop})"
+            if name == "run_end" and armed:
+                return (f"{base}: the timer of t{armed[0]} is armed and holds its task's waker "
+                        "(a sender), so run() cannot return (EX-TIMER-RUN-END)")
             return f"{base} (loop {loop})"
+        if name == "timer_arm" and state["clock"] > params["d"]:
+            reached = self.time.points()[state["clock"] - 1]
+            return (f"{base}: the deadline is in the past: the clock has reached {reached} (a "
+                    "fired deadline or the virtual clock's instant), so a sleep or timeout "
+                    "arming it now would be over already")
         st = state["st"][t]
         st_name = _ST_NAMES[st]
         row_event = _EVENT_ROW.get(name)
@@ -902,8 +915,8 @@ class _ReferenceChecker(_Checker):
         """What a deferred candidate waits for, as a rejection reason."""
         if deferred >= _THEN:
             what, t = _THEN_EVENTS[deferred // _THEN], deferred % _THEN
-            return (f"the driver records the waker t{t}'s timer held, as it is consumed or "
-                    f"dropped, as a '{what}' of t{t} right after; none came")
+            return (f"t{t}'s timer held a waker, which the driver consumes or drops at once: "
+                    f"a '{what}' of t{t} comes right after the timer's event, not this one")
         return (f"the cancel of t{deferred} applied when its poll returned was not reported by "
                 "a 'cancel' event next")
 
