@@ -329,6 +329,11 @@ REFERENCE = Declaration(
         "order, the clock's level being how many of them it has reached; when an instant comes "
         "or goes, every explanation's clock and deadlines are renumbered (an arm inside the "
         "clock's interval keeps both readings: before it, or at it)",
+        "a task's second timer (a timeout around a sleep): the model's timer is the task's "
+        "earliest, a later one stays the held waker clone recorded before its timer_arm; when "
+        "the earlier fires or is cancelled the next becomes the model's timer (the clone moves "
+        "into it); an earlier one armed later takes the model's timer, the other becoming a "
+        "held clone (timer_cancel then waker_clone, during the poll)",
     ),
 )
 

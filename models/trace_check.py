@@ -42,7 +42,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from operator import add, itemgetter
@@ -554,6 +554,11 @@ _THEN_EVENTS = {1: "wake", 2: "waker_drop"}
 _THEN_CODE = {v: k for k, v in _THEN_EVENTS.items()}
 _TIMER_EVENTS = frozenset({"timer_arm", "timer_fire", "timer_cancel", "clock_jump"})
 _NO_TASK = ("run_start", "run_end", "clock_jump")
+_IN_POLL = (int(S.RUNNING), int(S.NOTIFIED))
+
+
+def _store(seq: tuple[Any, ...], i: int, v: Any) -> tuple[Any, ...]:
+    return (*seq[:i], v, *seq[i + 1:])
 _FINISHED_KEPT = 1024
 _FINAL = (int(S.COMPLETE), int(S.CANCELLED))
 _WANT = {"poll": (int(S.RUNNING),), "pending": (int(S.IDLE), int(S.SCHEDULED), int(S.CANCELLED)),
@@ -570,13 +575,22 @@ class _TimeLevels:
 
     def __init__(self) -> None:
         self.deadline_of: dict[int, int] = {}
+        """The model's timer of each task: its earliest armed one."""
+        self.extra: dict[int, list[int]] = {}
+        """A task's other armed timers, in firing order (refinement.REFERENCE.environment:
+        each is a held waker clone in the model until it becomes the task's timer)."""
         self.low: int | None = None
+        self.pinned: set[int] = set()
+        """Instants kept as levels for the event being checked (a timer being demoted)."""
 
     def points(self) -> list[int]:
-        pts = set(self.deadline_of.values())
+        pts = set(self.deadline_of.values()) | self.pinned
         if self.low is not None:
             pts.add(self.low)
         return sorted(pts)
+
+    def armed(self, task: int) -> bool:
+        return task in self.deadline_of or bool(self.extra.get(task))
 
     def level(self, at: int) -> int:
         return bisect_right(self.points(), at)
@@ -610,6 +624,10 @@ class _ReferenceChecker(_Checker):
                                    if "trace" in i.unobserved_in and not i.on_demand)
         self.timers = False
         """The model has the driver (clock, timers): from the trace's first driver event on."""
+        self.timer_mode = ""
+        """How the timer event being checked maps: "" (its readings), "extra" (a task's
+        later timer: its clone stays a held waker), "demote" (an earlier timer than the
+        task's: the model's timer becomes a held clone first)."""
         self.time = _TimeLevels()
         self._build(4)
 
@@ -765,16 +783,30 @@ class _ReferenceChecker(_Checker):
         return {(self.mach.intern(frozen[k]), k[1]): h for k, h in cands.items()}
 
     def after_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
-        if ev.event in ("timer_fire", "timer_cancel", "clock_jump"):
-            tm = self.time
+        tm = self.time
+        if ev.event == "timer_arm" and tm.pinned:
+            old = tm.points()
+            tm.pinned = set()
+            cands = self._relevel(cands, old, tm.points())
+        if ev.event == "timer_cancel" and self.timer_mode == "extra":
+            assert ev.task is not None
+            tm.extra[ev.task].pop()
+        elif ev.event in ("timer_fire", "timer_cancel", "clock_jump"):
             old = tm.points()
             at = _instant(ev)
             if ev.event != "clock_jump":
                 tm.deadline_of.pop(ev.task, None)  # type: ignore[arg-type]
             if at is not None and ev.event != "timer_cancel":
                 tm.low = at if tm.low is None else max(tm.low, at)
+            later = tm.extra.get(ev.task) if ev.task is not None else None
+            if later:
+                assert ev.task is not None
+                tm.deadline_of[ev.task] = later.pop(0)
             cands = self._relevel(cands, old, tm.points())
-        if ev.task is not None and ev.event != "spawn" and ev.task not in self.time.deadline_of:
+            if later is not None and ev.task in tm.deadline_of:
+                cands = self._promote(cands, self.slot_of[ev.task],
+                                      tm.level(tm.deadline_of[ev.task]))
+        if ev.task is not None and ev.event != "spawn" and not tm.armed(ev.task):
             t = self.slot_of.get(ev.task)
             if t is not None and all(d == _NONE and self._slot_free_in(sid, t)
                                      for sid, d in cands):
@@ -963,10 +995,21 @@ class _ReferenceChecker(_Checker):
         extra: tuple[int, ...] = ()
         starts: list[tuple[int, Hits]] = [(sid, hits)]
         if kind in _TIMER_EVENTS:
+            if self.timer_mode == "extra":  # the clone stays a held waker of the task
+                if kind == "timer_arm" and self.mach.val(sid, "st")[t] not in _IN_POLL:
+                    self.reject(f"a timer is armed during its task's poll; t{t} is "
+                                f"{_ST_NAMES[self.mach.val(sid, 'st')[t]]}")
+                    return
+                yield from self._observe(sid, hits, ev, t, _NONE)
+                return
             got = self._timer_event(sid, hits, ev, t)
             if got is None:
                 return
             extra, starts = got
+            if self.timer_mode == "demote":  # the earlier timer's waker becomes a held clone
+                starts = [r for r in (self._steps(s0, h0, (("timer_cancel", t),
+                                                           ("waker_clone", t)))
+                                      for s0, h0 in starts) if r is not None]
         for r in readings:
             for sid0, h0 in starts:
                 cur: int | None = sid0
@@ -1033,6 +1076,20 @@ class _ReferenceChecker(_Checker):
             return None
         return (), self._ticked(sid, hits, t)
 
+    def _steps(self, sid: int, hits: Hits, keys: tuple[tuple[Any, ...], ...]
+               ) -> tuple[int, Hits] | None:
+        """Model actions in sequence (their instance keys), or None with the reason."""
+        for key in keys:
+            ai = self.mach.ai[key]
+            res = self.mach.step(sid, ai)
+            if res is None:
+                self.reject(self.why_disabled(sid, ai))
+                return None
+            sid = res[0]
+            if res[1]:
+                hits = _add_hits(hits, res[1], self.index)
+        return sid, hits
+
     def _ticked(self, sid: int, hits: Hits, t: int) -> list[tuple[int, Hits]]:
         """Time passes until t's deadline is due (the fewest ticks: refinement.REFERENCE's
         on-demand ``tick``), then the loop's implicit actions (a timed park ends)."""
@@ -1075,6 +1132,23 @@ class _ReferenceChecker(_Checker):
                         "next one")
             return
         yield (nxt, _NONE), _add_hits(hits, bad, self.index) if bad else hits
+
+    def _promote(self, cands: dict[Any, Hits], t: int, level: int) -> dict[Any, Hits]:
+        """The task's next timer becomes the model's, once the earlier one has fired or been
+        cancelled (refinement.REFERENCE.environment): the held clone it kept moves into the
+        timer (wakers - 1, armed, its deadline's level)."""
+        m = self.mach
+        out: dict[Any, Hits] = {}
+        for (sid, d), h in cands.items():
+            s = m.thaw(sid)
+            if s["wakers"][t] < 1 or s["armed"][t]:
+                self.reject(f"t{t}'s next timer holds a waker clone the model does not count")
+                continue
+            s["wakers"] = _store(s["wakers"], t, s["wakers"][t] - 1)
+            s["armed"] = _store(s["armed"], t, True)
+            s["deadline"] = _store(s["deadline"], t, level)
+            out[(m.intern_state(s), d)] = h
+        return out
 
     def _relevel(self, cands: dict[Any, Hits], old: list[int], new: list[int]
                  ) -> dict[Any, Hits]:
@@ -1173,16 +1247,33 @@ class _ReferenceChecker(_Checker):
                 self.timers = True  # the driver enters the model: clock 0, no timer armed
                 cands = self._grow(cands, self.n)
             at = _instant(ev)
+            self.timer_mode = ""
+            tm = self.time
             if ev.event == "timer_arm" and ev.task in self.slot_of and at is not None:
-                if ev.task in self.time.deadline_of:
+                old = tm.points()
+                first = tm.deadline_of.get(ev.task)
+                if first is None:
+                    tm.deadline_of[ev.task] = at
+                elif at < first:  # the new timer fires first: it becomes the model's
+                    self.timer_mode = "demote"
+                    tm.pinned = {first}
+                    tm.deadline_of[ev.task] = at
+                    insort(tm.extra.setdefault(ev.task, []), first)
+                else:
+                    self.timer_mode = "extra"
+                    insort(tm.extra.setdefault(ev.task, []), at)
+                cands = self._relevel(cands, old, tm.points())
+            elif ev.event == "timer_cancel" and ev.task is not None and tm.extra.get(ev.task) \
+                    and cands:
+                t = self.slot_of.get(ev.task)
+                sid0 = next(iter(cands))[0]
+                if t is None or self.mach.val(sid0, "st")[t] not in _FINAL:
                     raise TraceCheckError(
-                        f"event #{self.index + 1}: task {ev.task} arms a second timer while its "
-                        f"timer for {self.time.deadline_of[ev.task]} is armed (a timeout around "
-                        "a sleep, say); the model has one timer per task, so this trace cannot "
-                        "be checked (no verdict rather than a wrong one)")
-                old = self.time.points()
-                self.time.deadline_of[ev.task] = at
-                cands = self._relevel(cands, old, self.time.points())
+                        f"event #{self.index + 1}: task {ev.task} cancels one of its "
+                        f"{1 + len(tm.extra[ev.task])} armed timers and the trace does not say "
+                        "which (a timer_cancel has no deadline), so the trace cannot be checked "
+                        "(no verdict rather than a wrong one)")
+                self.timer_mode = "extra"  # the task ended: its timers go, one by one
         if ev.event == "run_start":
             self.drive = ev.detail or "run"
         if ev.event == "spawn" and ev.task is not None and ev.task not in self.slot_of:
