@@ -97,11 +97,12 @@ def _flush(tr: Any, out: Any) -> int:
 
 
 def check_file(path: Path, variant: str) -> dict[str, Any]:
-    """Check a trace file in this process; wall time, events/s and peak RSS."""
-    from refexec.models.trace_check import check_trace
+    """Check a trace file in this process as ``refexec check-trace`` does (the streaming
+    reader, then the checker); wall and CPU time, events/s and peak RSS."""
+    from refexec.models.trace_file import check_trace_file
 
     t0, c0 = time.perf_counter(), time.process_time()
-    r = check_trace(path, variant)
+    r = check_trace_file(path, variant=variant).result
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "valid": r.ok and r.complete, "events": r.events, "tasks": r.spawned,
