@@ -849,7 +849,7 @@ class _ReferenceChecker(_Checker):
                 return None, None
         drive = (ev.detail or "run") if kind == "run_start" else self.drive
         key = (tuple(cands), kind, t, ev.poll, ev.detail, self.open_drive, drive,
-               ev.task in self.time.deadline_of)
+               ev.task is not None and self.time.armed(ev.task))
         got = self.mach.event_memo.get(key)
         if got is None:
             return None, key
