@@ -281,3 +281,20 @@ def test_a_due_timer_left_unfired_across_a_poll_is_invalid() -> None:
     poll = next(i for i in range(second, len(events)) if events[i].event == "poll")
     events[poll + 1:poll + 1] = moved
     invalid_at(events, poll, "EX-TIMER-PROMPT")
+
+
+def test_a_task_s_later_timer_firing_first_is_invalid() -> None:
+    """``timeout(5)`` around ``sleep(1)``: the sleep's timer, armed second, fires first (the
+    model's timer is the task's earliest); a trace in which the 5 s timer fires at that point
+    is refused."""
+
+    async def bounded_nap(ex: Executor) -> None:
+        async with timeout(5):
+            await sleep(1)
+
+    events = record(VirtualClock(autojump=True), bounded_nap)
+    valid(events)
+    i = _where(events, "timer_fire")
+    assert events[i].detail == "1000000000"
+    events[i] = TraceEvent("timer_fire", events[i].task, 0, "5000000000")
+    invalid_at(events, i, "was armed for 1000000000")
