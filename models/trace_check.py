@@ -32,6 +32,15 @@ explanation violates, and at which event. A trace of ``SimpleExecutor`` that end
 ``DeadlockError`` is *valid* against the ``seed`` model (the model predicts exactly that block)
 and reported with ``EX-NO-SELF-BLOCK``; against the ``reference`` model it is invalid.
 
+Timers. The timer driver's events (``timer_arm``/``timer_fire``/``timer_cancel``,
+``clock_jump``) are read as the reference model's driver actions, in a model with the driver
+from the first such event on. The trace gives instants (deadlines, a jump's target), the model
+a clock of levels: the checker keeps the instants that matter (armed deadlines, the latest the
+clock is known to have reached) in order (:class:`_TimeLevels`) and renumbers every
+explanation's clock and deadlines when one comes or goes; time passing (the model's ``tick``)
+is taken only before the ``timer_fire`` that needs it. A task's later timers are held waker
+clones in the model until its earliest has gone (refinement.REFERENCE.environment).
+
 A trace that stops inside a run (a ``run_start`` without its ``run_end``) is checked as a
 *prefix*: every event is checked, but the result is ``complete=False`` and reported INCOMPLETE,
 never VALID; such a result is falsy.
@@ -601,7 +610,8 @@ class _ReferenceChecker(_Checker):
 
     A candidate is ``(state id, deferred)``: ``deferred`` is the slot of a task whose cancel the
     model applied when its poll returned (a cancel requested during its own poll) and whose
-    ``cancel`` event must come next, or -1.
+    ``cancel`` event must come next, or ``_THEN * code + slot`` when a reading's ``then`` event
+    (the ``wake`` or ``waker_drop`` of a timer's clone) must come next, or -1.
 
     Trace task ids map to model slots, lowest free slot first; a slot is recycled once its
     task is finished and nothing refers to it in any explanation (then no action of the model
