@@ -17,7 +17,7 @@ builds its own formulas for the same IDs in ``models/seed.py`` with :func:`prop`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,7 +178,8 @@ def _live_waker(s: View, o: Ops, n: int, t: int, timers: bool = False) -> Value:
     """A live waker of t exists: held by a future / thread, kept as another task's join waker,
     or held by t's armed timer (in instances with the driver)."""
     timer = [s.armed[t]] if timers else []
-    return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in range(n)], *timer)
+    join = s.join
+    return o.Or(s.wakers[t] > 0, *[join[u] == t for u in range(n)], *timer)
 
 
 def _senders(s: View, o: Ops, n: int, timers: bool = False) -> Value:
@@ -190,14 +191,20 @@ def _inbox_empty(s: View, o: Ops, n: int) -> Value:
     return o.And(*[s.inbox[t] == 0 for t in range(n)])
 
 
-def _ahead(s: View, o: Ops, t: int) -> Value:
-    """Entries before the first entry of ``t`` in the queue."""
-    c = len(s.q)
-    terms = []
-    for i in range(c):
-        seen = o.Or(*[s.q[j] == t for j in range(i + 1)])
-        terms.append(o.If(o.And(i < s.qlen, o.Not(seen)), 1, 0))
-    return o.Sum(terms)
+def _queued(s: View, o: Ops, n: int) -> list[Value]:
+    """The queue with the slots past ``qlen`` read as ``n`` (no task): ``queued[i] == t`` is
+    "t is the live entry i". Built once per state, so the per-task formulas below compare
+    values only (O(queue length) each, cheap in every interpretation: a checker of 100 tasks
+    alive at once evaluates them for every new state)."""
+    return [o.If(i < s.qlen, x, n) for i, x in enumerate(s.q)]
+
+
+def _ahead(o: Ops, queued: Sequence[Value], qlen: Value, t: int) -> Value:
+    """Entries before the first entry of ``t`` in the queue (``qlen`` if t is not queued)."""
+    acc: Value = qlen
+    for i in reversed(range(len(queued))):
+        acc = o.If(queued[i] == t, i, acc)
+    return acc
 
 
 def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Property, ...]:
@@ -222,10 +229,9 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         ])
 
     def queue_exact(s: View, o: Ops) -> Value:
-        c = len(s.q)
+        queued = _queued(s, o, n)
         return o.And(*[
-            o.Sum([o.If(o.And(i < s.qlen, s.q[i] == t), 1, 0) for i in range(c)])
-            == o.If(s.st[t] == int(S.SCHEDULED), 1, 0)
+            o.count([x == t for x in queued]) == o.If(s.st[t] == int(S.SCHEDULED), 1, 0)
             for t in T
         ])
 
@@ -255,8 +261,10 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         return o.Implies(decided, o.Not(o.Or(*lost)))
 
     def fifo(s: View, o: Ops) -> Value:
+        queued = _queued(s, o, n)
         return o.And(*[
-            o.Implies(s.st[t] == int(S.SCHEDULED), s.waited[t] + _ahead(s, o, t) <= n - 1)
+            o.Implies(s.st[t] == int(S.SCHEDULED),
+                      s.waited[t] + _ahead(o, queued, s.qlen, t) <= n - 1)
             for t in T
         ])
 

@@ -55,6 +55,9 @@ class Reading:
     doc: str = ""
     streams: frozenset[str] = frozenset({"trace", "log"})
     """The observation streams whose events this reading explains."""
+    then: str = ""
+    """An event that must come next, for the same task, and stands for no further model action
+    (the driver's recording of the waker its timer consumes or drops: ``wake``, ``waker_drop``)."""
 
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.steps)
@@ -85,6 +88,9 @@ class Implicit:
     alternatives."""
     unobserved_in: frozenset[str] = frozenset({"trace", "log"})
     """The observation streams that do not record it (``trace``, ``log``)."""
+    on_demand: bool = False
+    """Taken only where an event needs it, the fewest times: taking it earlier never enables an
+    event the stream can show that taking it later would not (time passing: ``tick``)."""
 
 
 @dataclass(frozen=True)
@@ -137,14 +143,15 @@ class Declaration:
 
 
 def _r(*steps: tuple[str, dict[str, int]] | str, origins: tuple[str, ...] = (LOOP, THREAD),
-       handle: str = "", doc: str = "", streams: tuple[str, ...] = ("trace", "log")) -> Reading:
+       handle: str = "", doc: str = "", streams: tuple[str, ...] = ("trace", "log"),
+       then: str = "") -> Reading:
     out: list[Step] = []
     for s in steps:
         if isinstance(s, str):
             out.append((s, ()))
         else:
             out.append((s[0], tuple(sorted(s[1].items()))))
-    return Reading(tuple(out), frozenset(origins), handle, doc, frozenset(streams))
+    return Reading(tuple(out), frozenset(origins), handle, doc, frozenset(streams), then)
 
 
 TRACE_ONLY, LOG_ONLY = ("trace",), ("log",)
@@ -269,6 +276,25 @@ REFERENCE = Declaration(
         _map("join_pending", _r("join", origins=L, streams=LOG_ONLY,
                                 doc="the first time a waiter parks on a JoinHandle: the target "
                                     "holds the waiter's join waker (t=target, u=waiter)")),
+        # the timer driver (trace only; the deadline / instant in the detail is mapped to the
+        # model's clock level by the checker: see environment)
+        _map("timer_arm", _r(("waker_drop", {"remote": 0}), "timer_arm", origins=L,
+                             streams=TRACE_ONLY,
+                             doc="the waker_clone recorded just before is the clone the timer "
+                                 "keeps: it moves from the held count into the timer (armed[t]); "
+                                 "d is the deadline's level")),
+        _map("timer_fire", _r("timer_fire", origins=L, streams=TRACE_ONLY, then="wake",
+                              doc="after the fewest ticks that make the deadline due; the 'wake' "
+                                  "that follows is the timer's clone consumed")),
+        _map("timer_cancel",
+             _r("timer_cancel", origins=L, streams=TRACE_ONLY, then="waker_drop",
+                doc="during the task's poll; the 'waker_drop' that follows is the timer's clone"),
+             _r(origins=L, streams=TRACE_ONLY, then="waker_drop",
+                doc="the task ended (ready, cancel) and the model dropped the timer with its "
+                    "future: the executor records the cancel as the future is freed")),
+        _map("clock_jump", _r("clock_jump", origins=L, streams=TRACE_ONLY,
+                              doc="VirtualClock(autojump=True) jumps to the next deadline: one "
+                                  "clock level up")),
         _map("deadlock", _r(origins=L, streams=LOG_ONLY, doc="marker")),
         _map("lost_reported", _r(origins=L, streams=LOG_ONLY, doc="marker: the lost action is "
                                  "internal in the log")),
@@ -288,11 +314,26 @@ REFERENCE = Declaration(
                  unobserved_in=frozenset({"trace"})),
         Implicit("spawner_drop", "anywhere (Spawner handles are not traced)",
                  unobserved_in=frozenset({"trace"})),
+        Implicit("tick", "anywhere: time passes (a real clock, VirtualClock.advance); the trace "
+                 "checker takes the fewest before the timer_fire that needs them",
+                 unobserved_in=frozenset({"trace"}), on_demand=True),
+        Implicit("park_due", "the deciding loop finds a timer due and goes back to fire it",
+                 unobserved_in=frozenset({"trace"})),
     ),
     environment=(
         "a drive call (step, run_until_stalled, block_on) that returns for another reason than "
         "'no sender remains' puts the loop back to NOT_STARTED; a step() outside run_start/"
         "run_end enters and leaves the loop the same way",
+        "the model's clock is a level: the trace's instants (armed deadlines, and the latest "
+        "the clock is known to have reached: a fired deadline, a clock_jump's instant) in "
+        "order, the clock's level being how many of them it has reached; when an instant comes "
+        "or goes, every explanation's clock and deadlines are renumbered (an arm inside the "
+        "clock's interval keeps both readings: before it, or at it)",
+        "a task's second timer (a timeout around a sleep): the model's timer is the task's "
+        "earliest, a later one stays the held waker clone recorded before its timer_arm; when "
+        "the earlier fires or is cancelled the next becomes the model's timer (the clone moves "
+        "into it); an earlier one armed later takes the model's timer, the other becoming a "
+        "held clone (timer_cancel then waker_clone, during the poll)",
     ),
 )
 

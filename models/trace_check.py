@@ -32,6 +32,15 @@ explanation violates, and at which event. A trace of ``SimpleExecutor`` that end
 ``DeadlockError`` is *valid* against the ``seed`` model (the model predicts exactly that block)
 and reported with ``EX-NO-SELF-BLOCK``; against the ``reference`` model it is invalid.
 
+Timers. The timer driver's events (``timer_arm``/``timer_fire``/``timer_cancel``,
+``clock_jump``) are read as the reference model's driver actions, in a model with the driver
+from the first such event on. The trace gives instants (deadlines, a jump's target), the model
+a clock of levels: the checker keeps the instants that matter (armed deadlines, the latest the
+clock is known to have reached) in order (:class:`_TimeLevels`) and renumbers every
+explanation's clock and deadlines when one comes or goes; time passing (the model's ``tick``)
+is taken only before the ``timer_fire`` that needs it. A task's later timers are held waker
+clones in the model until its earliest has gone (refinement.REFERENCE.environment).
+
 A trace that stops inside a run (a ``run_start`` without its ``run_end``) is checked as a
 *prefix*: every event is checked, but the result is ``complete=False`` and reported INCOMPLETE,
 never VALID; such a result is falsy.
@@ -39,12 +48,15 @@ never VALID; such a result is falsy.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from operator import add, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from refexec.models import reference as ref_model
 from refexec.models import seed as seed_model
@@ -220,6 +232,8 @@ def _add_hits(h: Hits, ids: Iterable[str], index: int) -> Hits:
     return tuple(sorted(d.items()))
 
 
+_CANON_IDS = itertools.count()
+
 _MACHINES: dict[tuple[Any, ...], _Machine] = {}
 """Machines by (variant, bounds, properties), kept across checks: a later trace of the same
 executor starts with the states and transitions the earlier ones taught (bounded by
@@ -271,6 +285,17 @@ class _Machine:
         self.event_memo: dict[tuple[Any, ...], Any] = {}
         """Whole events: (candidates, event shape) -> (candidates after, slot freed, the freed
         task's final state); see :meth:`_ReferenceChecker.recall`."""
+        self.canon_ids: dict[tuple[Any, ...], int] = {}
+
+    def canon_id(self, canon: tuple[Any, ...]) -> int:
+        """A small int naming a renamed seed candidate set; ids are never reused (a cleared
+        table only makes later look-ups miss)."""
+        cid = self.canon_ids.get(canon)
+        if cid is None:
+            if len(self.canon_ids) > MAX_STATES:
+                self.canon_ids.clear()
+            cid = self.canon_ids[canon] = next(_CANON_IDS)
+        return cid
 
     def full(self) -> bool:
         return len(self.states) > MAX_STATES
@@ -388,6 +413,11 @@ class _Checker:
         """What :meth:`remember` needs from before the slow path."""
         return None
 
+    def materialize(self, cands: Any) -> dict[Any, Hits]:
+        """The candidate set as a dict of candidates: :meth:`recall` may return a compact
+        form that only the memo reads (the seed's canonical set)."""
+        return cast("dict[Any, Hits]", cands)
+
     def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
                  new: dict[Any, Hits]) -> None:
         """Store the slow path's result for ``key`` (see :meth:`recall`)."""
@@ -400,9 +430,17 @@ class _Checker:
         return THREAD if ev.detail in ("thread", "inbox") else LOOP
 
 
+def _instant(ev: TraceEvent) -> int | None:
+    """The deadline or instant a driver event gives in its detail (ns), or None."""
+    d = ev.detail
+    if d is None or not d.isdigit():
+        return None
+    return int(d)
+
+
 def _malformed(ev: TraceEvent) -> str | None:
     """Executor-wide events carry no task and poll 0; task events name a task."""
-    if ev.event in ("run_start", "run_end"):
+    if ev.event in ("run_start", "run_end", "clock_jump"):
         if ev.task is not None or ev.poll != 0:
             return f"an executor-wide event carries no task and poll 0, not {ev.task}/{ev.poll}"
     elif ev.task is None:
@@ -419,12 +457,11 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
     for i, ev in enumerate(events):
         if not isinstance(ev, TraceEvent):
             raise TraceCheckError(f"event #{i + 1} is not a TraceEvent: {ev!r}")
-        if ev.event in DRIVER_EVENTS:
+        if ev.event in DRIVER_EVENTS and ev.event not in ck.decl.events:
             raise TraceCheckError(
-                f"event #{i + 1} is '{ev.event}', an event of the time and I/O driver: such "
-                "traces are recorded and read, but the checker does not refine the driver's "
-                "events yet, so it gives no verdict (rather than a wrong one); check a run "
-                "without timers and sockets")
+                f"event #{i + 1} is '{ev.event}', an event of the time and I/O driver that the "
+                f"refinement of the '{ck.variant}' model does not map yet, so the checker gives "
+                "no verdict (rather than a wrong one)")
         n = i + 1
         ck.index = i
         ck.reasons = []
@@ -446,6 +483,7 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
                 if len(recent) > 4:
                     del recent[0]
                 continue
+            cands = ck.materialize(cands)
             before = ck.snapshot(ev)
             cands = ck.before_event(ev, cands)
             while True:
@@ -468,6 +506,7 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
             if key is not None:
                 ck.remember(key, ev, before, new)
         if not new:
+            cands = ck.materialize(cands)
             first = next(iter(cands))
             reason = ck.reasons[0] if ck.reasons else "no model action corresponds to it"
             violation = TraceViolation(i, ev, ck.show(first), reason, len(cands),
@@ -486,7 +525,7 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
     if n == 0:
         raise TraceCheckError("the trace has no events: nothing to check (an executor's trace "
                               "has at least its run_start)")
-    return _result(ck, n, None, cands)
+    return _result(ck, n, None, ck.materialize(cands))
 
 
 def _result(ck: _Checker, n: int, violation: TraceViolation | None,
@@ -517,6 +556,18 @@ _EVENT_ROW = {
     "lost": TaskEvent.LOST,
 }
 _NONE = -1
+_THEN = 1 << 20
+"""A deferred candidate ``_THEN * code + t``: the event the reading's ``then`` names must come
+next for t (codes in :data:`_THEN_CODE`)."""
+_THEN_EVENTS = {1: "wake", 2: "waker_drop"}
+_THEN_CODE = {v: k for k, v in _THEN_EVENTS.items()}
+_TIMER_EVENTS = frozenset({"timer_arm", "timer_fire", "timer_cancel", "clock_jump"})
+_NO_TASK = ("run_start", "run_end", "clock_jump")
+_IN_POLL = (int(S.RUNNING), int(S.NOTIFIED))
+
+
+def _store(seq: tuple[Any, ...], i: int, v: Any) -> tuple[Any, ...]:
+    return (*seq[:i], v, *seq[i + 1:])
 _FINISHED_KEPT = 1024
 _FINAL = (int(S.COMPLETE), int(S.CANCELLED))
 _WANT = {"poll": (int(S.RUNNING),), "pending": (int(S.IDLE), int(S.SCHEDULED), int(S.CANCELLED)),
@@ -524,12 +575,43 @@ _WANT = {"poll": (int(S.RUNNING),), "pending": (int(S.IDLE), int(S.SCHEDULED), i
          "lost": (int(S.CANCELLED),), "spawn": (int(S.SCHEDULED),)}
 
 
+class _TimeLevels:
+    """The trace's instants the model's clock is measured against (refinement.REFERENCE's
+    environment): each armed timer's deadline (by trace task id), and ``low``, the latest
+    instant the clock is known to have reached (a fired deadline, a clock_jump's instant).
+    Sorted and distinct, they are the levels: the model's clock is how many of them the real
+    clock has reached, a deadline its instant's rank (from 1)."""
+
+    def __init__(self) -> None:
+        self.deadline_of: dict[int, int] = {}
+        """The model's timer of each task: its earliest armed one."""
+        self.extra: dict[int, list[int]] = {}
+        """A task's other armed timers, in firing order (refinement.REFERENCE.environment:
+        each is a held waker clone in the model until it becomes the task's timer)."""
+        self.low: int | None = None
+        self.pinned: set[int] = set()
+        """Instants kept as levels for the event being checked (a timer being demoted)."""
+
+    def points(self) -> list[int]:
+        pts = set(self.deadline_of.values()) | self.pinned
+        if self.low is not None:
+            pts.add(self.low)
+        return sorted(pts)
+
+    def armed(self, task: int) -> bool:
+        return task in self.deadline_of or bool(self.extra.get(task))
+
+    def level(self, at: int) -> int:
+        return bisect_right(self.points(), at)
+
+
 class _ReferenceChecker(_Checker):
     """Event -> action(s) for ``refexec.Executor`` and the ``reference`` model.
 
     A candidate is ``(state id, deferred)``: ``deferred`` is the slot of a task whose cancel the
     model applied when its poll returned (a cancel requested during its own poll) and whose
-    ``cancel`` event must come next, or -1.
+    ``cancel`` event must come next, or ``_THEN * code + slot`` when a reading's ``then`` event
+    (the ``wake`` or ``waker_drop`` of a timer's clone) must come next, or -1.
 
     Trace task ids map to model slots, lowest free slot first; a slot is recycled once its
     task is finished and nothing refers to it in any explanation (then no action of the model
@@ -548,15 +630,24 @@ class _ReferenceChecker(_Checker):
         """The last few finished tasks' final states, for the message about a later event."""
         self.n = 0
         self.drive = ""
-        self.hidden_names = sorted(self.decl.internal("trace"))
+        self.hidden_names = sorted(i.action for i in self.decl.implicit
+                                   if "trace" in i.unobserved_in and not i.on_demand)
+        self.timers = False
+        """The model has the driver (clock, timers): from the trace's first driver event on."""
+        self.timer_mode = ""
+        """How the timer event being checked maps: "" (its readings), "extra" (a task's
+        later timer: its clone stays a held waker), "demote" (an earlier timer than the
+        task's: the model's timer becomes a held clone first)."""
+        self.time = _TimeLevels()
         self._build(4)
 
     def _build(self, n: int, fresh: bool = False) -> None:
+        extra = {"timers": 1, "horizon": n + 2} if self.timers else {}
         bounds = ref_model.default_bounds(
-            n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, join=0)
+            n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, join=0, **extra)
         self.n = n
-        self.mach = _machine(("reference", n, self.props), lambda: ref_model.build(bounds),
-                             self.props, _identity, fresh)
+        self.mach = _machine(("reference", n, self.props, self.timers),
+                             lambda: ref_model.build(bounds), self.props, _identity, fresh)
         self.hidden = [i for i, (a, _) in enumerate(self.mach.model.instances)
                        if a.name in self.hidden_names]
         self.closure_memo = self.mach.closure_memo
@@ -651,6 +742,8 @@ class _ReferenceChecker(_Checker):
             return False
         if v(sid, "creq")[t] or v(sid, "join")[t] != self.n:
             return False
+        if self.timers and v(sid, "armed")[t]:
+            return False
         qlen = v(sid, "qlen")
         return t not in v(sid, "q")[:qlen] and t not in v(sid, "join")
 
@@ -662,24 +755,28 @@ class _ReferenceChecker(_Checker):
         s = self.mach.thaw(sid)
         init = self.mach.model.initial()
         for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq", "inbox", "join",
-                     "waited"):
+                     "waited", *(("deadline", "armed") if self.timers else ())):
             vals = list(s[name])
             vals[t] = init[name][t]
             s[name] = tuple(vals)
         out = self.reset_memo[key] = self.mach.intern_state(s)
         return out
 
-    def _grow(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
-        """Twice the slots: re-embed every explanation (empty-slot markers move to the new N)."""
+    def _grow(self, cands: dict[Any, Hits], n: int | None = None) -> dict[Any, Hits]:
+        """Twice the slots (or the driver added, ``n`` = the same slots): re-embed every
+        explanation (empty-slot markers move to the new N, new variables start at their
+        initial values)."""
         old_n, old = self.n, self.mach
-        self._build(old_n * 2)
+        self._build(old_n * 2 if n is None else n)
         init = self.mach.model.initial()
         new_n = self.n
         out: dict[Any, Hits] = {}
         for (sid, deferred), hits in cands.items():
             s = old.thaw(sid)
             for var in self.mach.system.variables:
-                if var.name in ("q", "join"):
+                if var.name not in s:
+                    s[var.name] = init[var.name]
+                elif var.name in ("q", "join"):
                     vals = tuple(new_n if x == old_n else x for x in s[var.name])
                     s[var.name] = vals + init[var.name][len(vals):]
                 elif var.length:
@@ -696,9 +793,33 @@ class _ReferenceChecker(_Checker):
         return {(self.mach.intern(frozen[k]), k[1]): h for k, h in cands.items()}
 
     def after_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
-        if ev.task is not None and ev.event != "spawn":
+        tm = self.time
+        if ev.event == "timer_arm" and tm.pinned:
+            old = tm.points()
+            tm.pinned = set()
+            cands = self._relevel(cands, old, tm.points())
+        if ev.event == "timer_cancel" and self.timer_mode == "extra":
+            assert ev.task is not None
+            tm.extra[ev.task].pop()
+        elif ev.event in ("timer_fire", "timer_cancel", "clock_jump"):
+            old = tm.points()
+            at = _instant(ev)
+            if ev.event != "clock_jump":
+                tm.deadline_of.pop(ev.task, None)  # type: ignore[arg-type]
+            if at is not None and ev.event != "timer_cancel":
+                tm.low = at if tm.low is None else max(tm.low, at)
+            later = tm.extra.get(ev.task) if ev.task is not None else None
+            if later:
+                assert ev.task is not None
+                tm.deadline_of[ev.task] = later.pop(0)
+            cands = self._relevel(cands, old, tm.points())
+            if later is not None and ev.task in tm.deadline_of:
+                cands = self._promote(cands, self.slot_of[ev.task],
+                                      tm.level(tm.deadline_of[ev.task]))
+        if ev.task is not None and ev.event != "spawn" and not tm.armed(ev.task):
             t = self.slot_of.get(ev.task)
-            if t is not None and all(self._slot_free_in(sid, t) for sid, _ in cands):
+            if t is not None and all(d == _NONE and self._slot_free_in(sid, t)
+                                     for sid, d in cands):
                 del self.slot_of[ev.task]
                 sid0 = next(iter(cands))[0]
                 self._finish(ev.task, _ST_NAMES[self.mach.val(sid0, "st")[t]])
@@ -717,6 +838,8 @@ class _ReferenceChecker(_Checker):
         property hit are memoized (a hit records the event index, which differs each time),
         and the memo lives with the machine (rebuilt, hence emptied, when the machine is)."""
         kind = ev.event
+        if kind in DRIVER_EVENTS:
+            return None, None  # their details are instants, mapped to levels on the slow path
         if kind == "spawn":
             if ev.task in self.slot_of:
                 return None, None
@@ -735,7 +858,8 @@ class _ReferenceChecker(_Checker):
             if h:
                 return None, None
         drive = (ev.detail or "run") if kind == "run_start" else self.drive
-        key = (tuple(cands), kind, t, ev.poll, ev.detail, self.open_drive, drive)
+        key = (tuple(cands), kind, t, ev.poll, ev.detail, self.open_drive, drive,
+               ev.task is not None and self.time.armed(ev.task))
         got = self.mach.event_memo.get(key)
         if got is None:
             return None, key
@@ -784,10 +908,23 @@ class _ReferenceChecker(_Checker):
         base = f"the model's {action.label(params)} is not enabled here (its guard is false)"
         t = params.get("t")
         loop = ref_model.LOOP_NAMES[state["loop"]]
+        armed = [u for u in range(self.n) if self.timers and state["armed"][u]]
+        due = [u for u in armed if state["deadline"][u] <= state["clock"]]
+        if name in ("poll", "idle_check", "clock_jump") and due:
+            return (f"{base}: the timer of t{due[0]} is due, and the loop fires due timers "
+                    "before it polls or decides (EX-TIMER-PROMPT)")
         if t is None:
             if name == "run_start":
                 return f"{base}: run() is already running (loop {loop})"
+            if name == "run_end" and armed:
+                return (f"{base}: the timer of t{armed[0]} is armed and holds its task's waker "
+                        "(a sender), so run() cannot return (EX-TIMER-RUN-END)")
             return f"{base} (loop {loop})"
+        if name == "timer_arm" and state["clock"] > params["d"]:
+            reached = self.time.points()[state["clock"] - 1]
+            return (f"{base}: the deadline is in the past: the clock has reached {reached} (a "
+                    "fired deadline or the virtual clock's instant), so a sleep or timeout "
+                    "arming it now would be over already")
         st = state["st"][t]
         st_name = _ST_NAMES[st]
         row_event = _EVENT_ROW.get(name)
@@ -816,13 +953,24 @@ class _ReferenceChecker(_Checker):
             return f"{base}: t{t} is {st_name}, not being polled"
         return f"{base} (t{t} is {st_name}, loop {loop})"
 
+    def _owed(self, deferred: int) -> str:
+        """What a deferred candidate waits for, as a rejection reason."""
+        if deferred >= _THEN:
+            what, t = _THEN_EVENTS[deferred // _THEN], deferred % _THEN
+            return (f"t{t}'s timer held a waker, which the driver consumes or drops at once: "
+                    f"a '{what}' of t{t} comes right after the timer's event, not this one")
+        return (f"the cancel of t{deferred} applied when its poll returned was not reported by "
+                "a 'cancel' event next")
+
     def advance(self, cand: Any, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Any, Hits]]:
         sid, deferred = cand
         kind = ev.event
-        if kind in ("run_start", "run_end"):
+        if kind in _NO_TASK:
             if deferred != _NONE:
-                self.reject(f"the cancel of t{deferred} applied when its poll returned was not "
-                            "reported by a 'cancel' event")
+                self.reject(self._owed(deferred))
+                return
+            if kind == "clock_jump":
+                yield from self._clock_jump(sid, hits, ev)
                 return
             yield from self._drive_event(sid, hits, ev)
             return
@@ -838,37 +986,204 @@ class _ReferenceChecker(_Checker):
             return
         t = self.slot_of[ev.task]
         if deferred != _NONE:
-            if kind == "cancel" and deferred == t:
+            if deferred >= _THEN:
+                if (kind, t) == (_THEN_EVENTS[deferred // _THEN], deferred % _THEN) \
+                        and self.origin(ev) == LOOP:
+                    yield from self._observe(sid, hits, ev, t, _NONE)
+                else:
+                    self.reject(self._owed(deferred))
+            elif kind == "cancel" and deferred == t:
                 yield from self._observe(sid, hits, ev, t, _NONE)
             else:
-                self.reject(f"the cancel of t{deferred} applied when its poll returned was not "
-                            "reported by a 'cancel' event next")
+                self.reject(self._owed(deferred))
             return
         readings = self.decl.readings(kind, self.origin(ev))
         if not readings:
             self.reject(f"'{kind}' with detail {ev.detail!r} has no reading in the refinement "
                         "of the reference model")
             return
+        extra: tuple[int, ...] = ()
+        starts: list[tuple[int, Hits]] = [(sid, hits)]
+        if kind in _TIMER_EVENTS:
+            if self.timer_mode == "extra":  # the clone stays a held waker of the task
+                if kind == "timer_arm" and self.mach.val(sid, "st")[t] not in _IN_POLL:
+                    self.reject(f"a timer is armed during its task's poll; t{t} is "
+                                f"{_ST_NAMES[self.mach.val(sid, 'st')[t]]}")
+                    return
+                yield from self._observe(sid, hits, ev, t, _NONE)
+                return
+            got = self._timer_event(sid, hits, ev, t)
+            if got is None:
+                return
+            extra, starts = got
+            if self.timer_mode == "demote":  # the earlier timer's waker becomes a held clone
+                starts = [r for r in (self._steps(s0, h0, (("timer_cancel", t),
+                                                           ("waker_clone", t)))
+                                      for s0, h0 in starts) if r is not None]
         for r in readings:
-            h = hits
-            cur: int | None = sid
-            for name, fixed in r.steps:
-                assert cur is not None
-                if name == "inbox_drain":
-                    cur, h = self._wake_loop(cur, h)
-                key = (name, t, *(v for _, v in fixed)) if name != "inbox_drain" else (name, t)
-                ai = self.mach.ai[key]
-                res = self.mach.step(cur, ai)
-                if res is None:
-                    self.reject(f"as {r.label()}: {self.why_disabled(cur, ai)}")
-                    cur = None
-                    break
-                cur, bad = res
-                if bad:
-                    h = _add_hits(h, bad, self.index)
-            if cur is not None:
+            for sid0, h0 in starts:
+                cur: int | None = sid0
+                h = h0
+                for name, fixed in r.steps:
+                    assert cur is not None
+                    if name == "inbox_drain":
+                        cur, h = self._wake_loop(cur, h)
+                    key = (name, t, *(v for _, v in fixed)) if name != "inbox_drain" \
+                        else (name, t)
+                    if name == "timer_arm":
+                        key = (*key, *extra)
+                    ai = self.mach.ai[key]
+                    res = self.mach.step(cur, ai)
+                    if res is None:
+                        self.reject(f"as {r.label()}: {self.why_disabled(cur, ai)}")
+                        cur = None
+                        break
+                    cur, bad = res
+                    if bad:
+                        h = _add_hits(h, bad, self.index)
+                if cur is None:
+                    continue
+                if not r.steps and kind == "timer_cancel":
+                    st = self.mach.val(cur, "st")[t]
+                    if self.mach.val(cur, "armed")[t] or st not in _FINAL:
+                        self.reject(f"as {r.label()}: t{t} is {_ST_NAMES[st]}; the model drops "
+                                    "a timer without its task's poll only with its future "
+                                    "(the task ended)")
+                        continue
                 aux = t if r.names() == ("cancel", "pending") else _NONE
+                if r.then:
+                    aux = _THEN * _THEN_CODE[r.then] + t
                 yield from self._observe(cur, h, ev, t, aux)
+
+    # -- the driver: timers and the clock --------------------------------------------------------
+
+    def _timer_event(self, sid: int, hits: Hits, ev: TraceEvent, t: int
+                     ) -> tuple[tuple[int, ...], list[tuple[int, Hits]]] | None:
+        """The checks a timer event's detail needs, the deadline level ``timer_arm`` takes, and
+        the states the readings start from (after the fewest ticks, for ``timer_fire``)."""
+        assert ev.task is not None
+        kind, tm = ev.event, self.time
+        armed_at = tm.deadline_of.get(ev.task)
+        if kind == "timer_cancel":
+            if armed_at is None:
+                self.reject(f"task {ev.task} has no armed timer to cancel")
+                return None
+            return (), [(sid, hits)]
+        at = _instant(ev)
+        if at is None:
+            self.reject(f"a '{kind}' event gives the deadline in its detail, in the clock's "
+                        f"nanoseconds (a non-negative integer), not {ev.detail!r}")
+            return None
+        if kind == "timer_arm":
+            return (tm.level(at),), [(sid, hits)]
+        if armed_at is None:
+            self.reject(f"task {ev.task} has no armed timer: a timer fires only after its "
+                        "timer_arm")
+            return None
+        if armed_at != at:
+            self.reject(f"the timer of task {ev.task} was armed for {armed_at}; it cannot fire "
+                        f"as the timer of deadline {at}")
+            return None
+        return (), self._ticked(sid, hits, t)
+
+    def _steps(self, sid: int, hits: Hits, keys: tuple[tuple[Any, ...], ...]
+               ) -> tuple[int, Hits] | None:
+        """Model actions in sequence (their instance keys), or None with the reason."""
+        for key in keys:
+            ai = self.mach.ai[key]
+            res = self.mach.step(sid, ai)
+            if res is None:
+                self.reject(self.why_disabled(sid, ai))
+                return None
+            sid = res[0]
+            if res[1]:
+                hits = _add_hits(hits, res[1], self.index)
+        return sid, hits
+
+    def _ticked(self, sid: int, hits: Hits, t: int) -> list[tuple[int, Hits]]:
+        """Time passes until t's deadline is due (the fewest ticks: refinement.REFERENCE's
+        on-demand ``tick``), then the loop's implicit actions (a timed park ends)."""
+        m = self.mach
+        want = m.val(sid, "deadline")[t]
+        if not m.val(sid, "armed")[t] or m.val(sid, "clock") >= want:
+            return [(sid, hits)]
+        cur, h = sid, hits
+        tick = m.ai[("tick",)]
+        while m.val(cur, "clock") < want:
+            res = m.step(cur, tick)
+            if res is None:
+                self.reject(self.why_disabled(cur, tick))
+                return []
+            cur = res[0]
+            if res[1]:
+                h = _add_hits(h, res[1], self.index)
+        return [(s2, _add_hits(h, bad, self.index) if bad else h)
+                for s2, bad in self._closure_of(cur)]
+
+    def _clock_jump(self, sid: int, hits: Hits, ev: TraceEvent) -> Iterator[tuple[Any, Hits]]:
+        at = _instant(ev)
+        if at is None:
+            self.reject("a 'clock_jump' event gives the instant the clock jumped to in its "
+                        f"detail, in nanoseconds, not {ev.detail!r}")
+            return
+        if at not in self.time.deadline_of.values():
+            self.reject(f"the virtual clock jumps to the next armed deadline; no timer is armed "
+                        f"for {at}")
+            return
+        m = self.mach
+        ai = m.ai[("clock_jump",)]
+        res = m.step(sid, ai)
+        if res is None:
+            self.reject(self.why_disabled(sid, ai))
+            return
+        nxt, bad = res
+        if m.val(nxt, "clock") != self.time.level(at):
+            self.reject(f"the virtual clock jumps to the next armed deadline; {at} is not the "
+                        "next one")
+            return
+        yield (nxt, _NONE), _add_hits(hits, bad, self.index) if bad else hits
+
+    def _promote(self, cands: dict[Any, Hits], t: int, level: int) -> dict[Any, Hits]:
+        """The task's next timer becomes the model's, once the earlier one has fired or been
+        cancelled (refinement.REFERENCE.environment): the held clone it kept moves into the
+        timer (wakers - 1, armed, its deadline's level)."""
+        m = self.mach
+        out: dict[Any, Hits] = {}
+        for (sid, d), h in cands.items():
+            s = m.thaw(sid)
+            if s["wakers"][t] < 1 or s["armed"][t]:
+                self.reject(f"t{t}'s next timer holds a waker clone the model does not count")
+                continue
+            s["wakers"] = _store(s["wakers"], t, s["wakers"][t] - 1)
+            s["armed"] = _store(s["armed"], t, True)
+            s["deadline"] = _store(s["deadline"], t, level)
+            out[(m.intern_state(s), d)] = h
+        return out
+
+    def _relevel(self, cands: dict[Any, Hits], old: list[int], new: list[int]
+                 ) -> dict[Any, Hits]:
+        """Renumber every explanation's clock and armed deadlines when the instants change
+        (refinement.REFERENCE.environment): a deadline keeps its instant; the clock, known to lie
+        between two old instants, takes each level its interval allows among the new ones."""
+        if old == new:
+            return cands
+        m = self.mach
+        out: dict[Any, Hits] = {}
+        for (sid, d), h in cands.items():
+            s = m.thaw(sid)
+            c = s["clock"]
+            lo = old[c - 1] if c > 0 else None
+            hi = old[c] if c < len(old) else None
+            base = bisect_right(new, lo) if lo is not None else 0
+            top = bisect_left(new, hi) if hi is not None else len(new)
+            s["deadline"] = tuple(bisect_right(new, old[x - 1]) if on else 0
+                                  for x, on in zip(s["deadline"], s["armed"], strict=True))
+            for clock in range(base, max(base, top) + 1):
+                s["clock"] = clock
+                k = (m.intern_state(s), d)
+                old_h = out.get(k)
+                out[k] = h if old_h is None else _merge_hits(old_h, h)
+        return out
 
     def _wake_loop(self, sid: int, h: Hits) -> tuple[int, Hits]:
         """The loop may have to wake up before it drains (the post signalled it)."""
@@ -882,7 +1197,7 @@ class _ReferenceChecker(_Checker):
                  ) -> Iterator[tuple[Any, Hits]]:
         """The effect must match what the event reports: poll number and implied task state."""
         polls = self.mach.val(sid, "polls")[t]
-        if polls != ev.poll:
+        if polls != ev.poll and not (ev.event in _TIMER_EVENTS and ev.poll == 0):
             self.reject(f"the event reports poll number {ev.poll} but the model's poll counter "
                         f"of t{t} is {polls}")
             return
@@ -937,6 +1252,38 @@ class _ReferenceChecker(_Checker):
 
 
     def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if ev.event in _TIMER_EVENTS:
+            if not self.timers:
+                self.timers = True  # the driver enters the model: clock 0, no timer armed
+                cands = self._grow(cands, self.n)
+            at = _instant(ev)
+            self.timer_mode = ""
+            tm = self.time
+            if ev.event == "timer_arm" and ev.task in self.slot_of and at is not None:
+                old = tm.points()
+                first = tm.deadline_of.get(ev.task)
+                if first is None:
+                    tm.deadline_of[ev.task] = at
+                elif at < first:  # the new timer fires first: it becomes the model's
+                    self.timer_mode = "demote"
+                    tm.pinned = {first}
+                    tm.deadline_of[ev.task] = at
+                    insort(tm.extra.setdefault(ev.task, []), first)
+                else:
+                    self.timer_mode = "extra"
+                    insort(tm.extra.setdefault(ev.task, []), at)
+                cands = self._relevel(cands, old, tm.points())
+            elif ev.event == "timer_cancel" and ev.task is not None and tm.extra.get(ev.task) \
+                    and cands:
+                t = self.slot_of.get(ev.task)
+                sid0 = next(iter(cands))[0]
+                if t is None or self.mach.val(sid0, "st")[t] not in _FINAL:
+                    raise TraceCheckError(
+                        f"event #{self.index + 1}: task {ev.task} cancels one of its "
+                        f"{1 + len(tm.extra[ev.task])} armed timers and the trace does not say "
+                        "which (a timer_cancel has no deadline), so the trace cannot be checked "
+                        "(no verdict rather than a wrong one)")
+                self.timer_mode = "extra"  # the task ended: its timers go, one by one
         if ev.event == "run_start":
             self.drive = ev.detail or "run"
         if ev.event == "spawn" and ev.task is not None and ev.task not in self.slot_of:
@@ -1045,6 +1392,29 @@ class _SeedCand:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _SeedCand) and self.key() == other.key()
+
+
+def _picker(keep: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    """``seq -> tuple(seq[k] for k in keep)``, done in C where it can be."""
+    if len(keep) > 1:
+        return itemgetter(*keep)
+    if keep:
+        k = keep[0]
+        return lambda seq: (seq[k],)
+    return lambda seq: ()
+
+
+@dataclass(frozen=True)
+class _CanonSet:
+    """A seed candidate set in the memo's renamed form: trace ids by rank (``ids``, sorted),
+    poll counts relative to ``pbase`` (by rank); every candidate without property hits."""
+
+    cid: int
+    """The interned id of ``canon`` (:meth:`_Machine.canon_id`): the memo key hashes an int,
+    not the nested tuple."""
+    canon: tuple[Any, ...]
+    ids: tuple[int, ...]
+    pbase: tuple[int, ...]
 
 
 class _SeedChecker(_Checker):
@@ -1277,24 +1647,41 @@ class _SeedChecker(_Checker):
                 None if a.ctx_out is None else rank[a.ctx_out],
                 frozenset(rank[x] for x in a.lost_unreported))
 
-    def recall(self, ev: TraceEvent, cands: dict[Any, Hits]
-               ) -> tuple[dict[Any, Hits] | None, tuple[Any, ...] | None]:
+    def recall(self, ev: TraceEvent, cands: Any
+               ) -> tuple[Any, tuple[Any, ...] | None]:
         """Why: as for the reference checker, a steady workload repeats a few hundred (model
         state, per-task view, event) shapes, once task ids are renamed by rank and poll
-        counts are taken relative to the trace's (the seed's per-task view is copied and
-        compared with the model's class counts on every slow step, about 200 us)."""
-        got = self._canon(cands, ev)
-        if got is None:
-            return None, None
-        canon, ids, polls = got
-        rel = ev.poll - polls.get(ev.task, 0) if ev.task is not None else ev.poll
-        key = (canon, ev.event, ev.detail, None if ev.task is None else ids.index(ev.task),
-               rel, self.open_drive)
+        counts are taken relative to the trace's. A hit returns the next candidate set in
+        that renamed form (:class:`_CanonSet`), so a run of hits renames nothing: the next
+        key is read off the set, and the per-task views are rebuilt (:meth:`materialize`)
+        only when an event misses the memo."""
+        if isinstance(cands, _CanonSet):
+            cid, ids, pbase = cands.cid, cands.ids, cands.pbase
+            r = -1
+            if ev.task is not None:
+                try:
+                    r = ids.index(ev.task)
+                except ValueError:
+                    if ids and ev.task < ids[-1]:  # a new id among the old: rank anew
+                        return self.recall(ev, self.materialize(cands))
+                    r = len(ids)
+                    ids, pbase = (*ids, ev.task), (*pbase, 0)
+        else:
+            got = self._canon(cands, ev)
+            if got is None:
+                return None, None
+            canon, ids_l, polls = got
+            cid = self.mach.canon_id(canon)
+            ids = tuple(ids_l)
+            pbase = tuple(polls.get(tid, 0) for tid in ids)
+            r = -1 if ev.task is None else ids.index(ev.task)
+        rel = ev.poll - pbase[r] if r >= 0 else ev.poll
+        key = (cid, ev.event, ev.detail, r, rel, self.open_drive)
         hit = self.mach.event_memo.get(key)
         if hit is None:
-            self._pending = (key, self.mach, ids, polls)
+            self._pending = (key, self.mach, ids, pbase)
             return None, key
-        results, live = hit
+        out_cid, results, pick, dpolls, live = hit
         if ev.event == "spawn":
             self.spawned += 1
         elif ev.event == "run_start":
@@ -1302,35 +1689,47 @@ class _SeedChecker(_Checker):
         elif ev.event == "run_end":
             self.open_drive = False
         self.live_max = max(self.live_max, live)
+        kept = pick(pbase)
+        return _CanonSet(out_cid, results, pick(ids),
+                         kept if dpolls is None else tuple(map(add, kept, dpolls))), None
+
+    def materialize(self, cands: Any) -> dict[Any, Hits]:
+        """The per-task views of a renamed set, rebuilt (interned :class:`_Task` values)."""
+        if not isinstance(cands, _CanonSet):
+            return cast("dict[Any, Hits]", cands)
+        ids, pbase = cands.ids, cands.pbase
         out: dict[Any, Hits] = {}
         made_tasks = self._tasks
-        for sid, tasks, queue, taken, made, ctx_out, lost in results:
+        for sid, tasks, queue, taken, made, ctx_out, lost in cands.canon:
             view: dict[int, _Task] = {}
             for r, ph, w, e, ctx, dp in tasks:
-                tid = ids[r]
-                tk = (ph, w, e, polls.get(tid, 0) + dp, ctx)
+                tk = (ph, w, e, pbase[r] + dp, ctx)
                 task = made_tasks.get(tk)
                 if task is None:
                     if len(made_tasks) > _TASKS_KEPT:
                         made_tasks.clear()
                     task = made_tasks[tk] = _Task(*tk)
-                view[tid] = task
+                view[ids[r]] = task
             aux = _SeedAux(
                 view,
                 tuple(ids[q] for q in queue), None if taken is None else ids[taken], made,
                 None if ctx_out is None else ids[ctx_out], frozenset(ids[x] for x in lost))
             out[_SeedCand(sid, aux)] = ()
-        return out, None
+        return out
 
     def remember(self, key: tuple[Any, ...], ev: TraceEvent, before: Any,
                  new: dict[Any, Hits]) -> None:
+        """Store the event's result in renamed form, renamed again for the ids it still names
+        (``keep``: old rank of each new rank) with poll counts relative to the new bases
+        (``dpolls``: each kept task's poll count moved by the event)."""
         pend, self._pending = self._pending, None
         if pend is None or pend[0] is not key or pend[1] is not self.mach:
             return  # the model grew on the way: the key names the old machine's states
         if not new or len(new) > MAX_EXPLANATIONS:
             return
-        _, _, ids, polls = pend
+        _, _, ids, pbase = pend
         rank = {tid: i for i, tid in enumerate(ids)}
+        polls = dict(zip(ids, pbase, strict=True))
         results = []
         for c, h in new.items():
             a: _SeedAux = c.aux
@@ -1340,10 +1739,30 @@ class _SeedChecker(_Checker):
             if not named <= set(rank) | {None}:
                 return
             results.append(self._canon_one(c.sid, a, rank, polls))
+        named_r: set[int] = set()
+        moved: dict[int, int] = {}
+        for _, tasks, queue, taken, _, ctx_out, lost in results:
+            named_r.update(queue, lost, (x for x in (taken, ctx_out) if x is not None))
+            for r, *_rest, dp in tasks:
+                named_r.add(r)
+                if moved.setdefault(r, dp) != dp:
+                    return  # explanations disagree on a poll count: not in renamed form
+        keep = tuple(sorted(named_r))
+        new_rank = {old: i for i, old in enumerate(keep)}
+        # a rank with no task view (a queued entry of a freed task, a lost one) gets base 0,
+        # as _canon gives it
+        dpolls = tuple(moved.get(k, -pbase[k]) for k in keep)
+        out = tuple(
+            (sid, tuple((new_rank[r], ph, w, e, ctx, 0) for r, ph, w, e, ctx, _ in tasks),
+             tuple(new_rank[q] for q in queue), None if taken is None else new_rank[taken],
+             made, None if ctx_out is None else new_rank[ctx_out],
+             frozenset(new_rank[x] for x in lost))
+            for sid, tasks, queue, taken, made, ctx_out, lost in results)
         memo = self.mach.event_memo
         if len(memo) > MAX_STATES:
             memo.clear()
-        memo[key] = (tuple(results), max(len(c.aux.tasks) for c in new))
+        memo[key] = (self.mach.canon_id(out), out, _picker(keep),
+                     dpolls if any(dpolls) else None, max(len(c.aux.tasks) for c in new))
 
     # -- aborts: where the model blocks and SimpleExecutor raises ------------------------------
 

@@ -253,3 +253,54 @@ def test_a_closed_pipe_ends_quietly(ref_file: Path, args: list[str], status: int
         os.close(write_end)
     assert p.stderr == ""
     assert p.returncode == status
+
+
+def _timer_file(tmp_path: Path, body: Any, name: str) -> Path:
+    from refexec import VirtualClock  # noqa: PLC0415
+
+    tr = Trace()
+    ex = Executor(trace=tr, clock=VirtualClock(autojump=True))
+    ex.spawn(body())
+    ex.run()
+    path = tmp_path / name
+    tr.dump(path)
+    return path
+
+
+def test_a_run_that_sleeps_is_valid_and_a_fire_at_the_wrong_deadline_names_its_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from refexec import sleep  # noqa: PLC0415
+
+    async def nap() -> None:
+        await sleep(1)
+        await sleep(2)
+
+    path = _timer_file(tmp_path, nap, "nap.jsonl")
+    status, out, _ = _check(capsys, str(path))
+    assert status == 0, out
+    lines = path.read_text(encoding="utf-8").splitlines()
+    fire = next(i for i, line in enumerate(lines) if '"timer_fire"' in line)
+    lines[fire] = lines[fire].replace('"detail": "1000000000"', '"detail": "900000000"')
+    assert '"900000000"' in lines[fire]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    status, out, _ = _check(capsys, str(bad), "--json")
+    assert status == 1, out
+    got = json.loads(out)
+    assert got["violation"]["line"] == fire + 1
+    assert "was armed for 1000000000" in got["violation"]["reason"]
+
+
+def test_a_cancel_among_several_armed_timers_is_exit_2_and_one_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import contextlib  # noqa: PLC0415
+
+    from refexec import sleep, timeout  # noqa: PLC0415
+
+    async def deep() -> None:
+        with contextlib.suppress(TimeoutError):
+            async with timeout(3), timeout(1):
+                await sleep(2)
+
+    line = _refused(capsys, str(_timer_file(tmp_path, deep, "deep.jsonl")))
+    assert "does not say which" in line
