@@ -16,6 +16,15 @@ from refexec.executor import (
     Stats,
     TaskSnapshot,
 )
+from refexec.explore import (
+    AlwaysViolated,
+    ExplorationFailed,
+    ExploreReport,
+    always,
+    explore,
+    replay,
+    sometimes,
+)
 from refexec.future import Future, FutureBase, spawn, yield_now
 from refexec.group import TaskGroup, TaskGroupError, gather, race, select
 from refexec.locks import (
@@ -37,6 +46,7 @@ from refexec.net import (
     wait_writable,
 )
 from refexec.poll import Pending, PendingType, Poll, Ready
+from refexec.schedule import Schedule, ScheduleDivergence
 from refexec.simple import SimpleExecutor, SimpleSnapshot, SimpleTaskSnapshot
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
 from refexec.sync import (
@@ -137,5 +147,15 @@ __all__ = [
     "spawn",
     "to_thread",
     "yield_now",
+    # schedule exploration
+    "AlwaysViolated",
+    "ExplorationFailed",
+    "ExploreReport",
+    "Schedule",
+    "ScheduleDivergence",
+    "always",
+    "explore",
+    "replay",
+    "sometimes",
 ]
 __version__ = "0.1.0"

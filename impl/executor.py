@@ -72,6 +72,8 @@ from refexec.future import (
     refuse_foreign,
 )
 from refexec.poll import Pending, Poll, Ready
+from refexec.schedule import Policy
+from refexec.schedule import drive as _drive_policy
 from refexec.stall import DropSite, Verdict, diagnose, lost_verdict, note_drop
 from refexec.state import TaskState
 from refexec.trace import Trace, attach_trace
@@ -639,8 +641,15 @@ class Spawner:
 class Executor:
     """The reference executor. See the module docstring for its invariants and protocol."""
 
-    def __init__(self, *, trace: Trace | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, trace: Trace | None = None, clock: Clock | None = None,
+        policy: Policy | None = None,
+    ) -> None:
         self._trace = attach_trace(trace, "refexec.Executor", "reference")
+        if policy is not None and not callable(getattr(policy, "choose", None)):
+            raise TypeError(f"Executor(policy=) needs a refexec.schedule.Policy, got {policy!r}")
+        # The scheduling seam (refexec.schedule): None is the FIFO loop below, untouched.
+        self._policy = policy
         if clock is None:
             clock = MonotonicClock()
         elif not isinstance(clock, Clock):
@@ -1173,6 +1182,9 @@ class Executor:
     ) -> None:
         """Run rounds of polls, drain the inbox, fire due timers, reap lost tasks, and sleep
         (park, with the next deadline as timeout when a timer is armed) or return."""
+        if self._policy is not None:  # every choice made by the policy (refexec.schedule)
+            _drive_policy(self, until, sleep, stall_timeout)
+            return
         ready = self._ready
         inbox = self._inbox
         timers = self._driver._heap  # the driver hook: one truth test per round when unused
@@ -1492,6 +1504,11 @@ class Executor:
             self.close()
 
     # -- inspection -----------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy | None:
+        """The scheduling policy (``Executor(policy=...)``); None: the reference FIFO loop."""
+        return self._policy
 
     @property
     def clock(self) -> Clock:

@@ -26,6 +26,7 @@ from refexec.testing.machines import (
     seed_machine,
 )
 from refexec.testing.oracle import Divergence, Oracle
+from refexec.testing.schedules import schedules
 from refexec.testing.script import (
     AwaitJoin,
     CancelTask,
@@ -75,4 +76,5 @@ __all__ = [
     "reference_machine",
     "reference_oracle",
     "seed_machine",
+    "schedules",  # Hypothesis strategy of refexec.schedule.Schedule (schedule exploration)
 ]

@@ -1,0 +1,725 @@
+"""``refexec.schedule``: the one scheduling seam of ``Executor``, and the policies that fill it.
+
+The run loop has one choice to make, again and again: *what happens next* -- poll which ready
+task, or let which outside event reach the loop. ``Executor()`` with no policy makes it the
+reference way (FIFO, its own fast loop, untouched). ``Executor(policy=p)`` asks ``p`` instead,
+through one call, at every step of ``run()`` / ``run_until_stalled()`` / ``block_on()``::
+
+    i = policy.choose(kind, options)      # kind: "next"; options: labels; i: an index
+
+This module is that seam. The same core serves exploring a user's program
+(:mod:`refexec.explore`) and driving refexec's own threads deterministically in conformance
+checks (other ``kind`` values, e.g. ``"thread"``, with labels such as ``"thread:worker-1"``).
+
+Options (stable, printable labels), in this order:
+
+* ``"t3"``: poll task 3 (the ready tasks, in ready-queue order: index 0 is what FIFO polls);
+* ``"d:wake:t3"``: deliver the oldest message another thread posted (a wake, wake_by_ref
+  ``"wake"``, waker ``"clone"`` or ``"drop"`` of task 3; ``"d!spawn"``, ``"d!cancel:t3"``).
+  Under a policy, messages from other threads are *held* (taken out of the inbox as soon as the
+  loop sees them) and applied one at a time when chosen, oldest first, so when a thread's wake
+  reaches the loop is a recorded choice, not a race;
+* ``"f:t3+t5"``: fire the timers that are due now (they wake tasks 3 and 5; ``"f!"`` when one
+  of them holds a waker that is not a refexec task's, whose wake runs foreign code).
+
+Labels never contain ``,`` or whitespace. A label starting ``t`` is a poll; ``d`` / ``f`` an
+*event*; ``d:``/``f:`` a *pure* event (it changes only its target tasks' states and counts,
+runs no user code), which :func:`independent` uses for partial-order reduction.
+
+The public API (stable names):
+
+* :class:`Policy` -- the protocol: ``choose(kind, options) -> int``; it may return :data:`WAIT`
+  ("wait for an outside event, then ask again": how a replay waits for a thread's message);
+* :class:`Fifo` (always 0: the reference order), :class:`RandomPolicy` ``(seed)``,
+  :class:`PCT` ``(seed, depth, max_steps_estimate)``, :class:`Replay` ``(schedule)``;
+* :class:`Recorder` ``(policy)`` -- wraps any policy and records its choices as a
+  :class:`Schedule`: the *deviations from FIFO* (step number and label of every choice that was
+  not index 0), so FIFO is the empty schedule and a schedule is short;
+  ``str(schedule)`` / ``Schedule.parse(text)`` round-trip (``"fifo"``, ``"4:t2,9:d:wake:t1"``);
+  an entry's label may be ``#i`` (the option with index ``i mod len(options)``: how schedules
+  drawn by Hypothesis are written, before anyone knows the labels);
+* :class:`ScheduleDivergence` -- a replay found the program somewhere else than the schedule
+  says (an option missing, or the run ended before the schedule did).
+
+Steps are numbered from 0 and every decision counts, forced ones (one option) included.
+
+What is deterministic: with no other threads and a :class:`~refexec.VirtualClock`, a run is a
+function of the program and its schedule. With other threads, *when* their messages are applied
+is recorded and replayed (a replay waits for a message the schedule delivers); what a thread
+does on its own (its timing, what it reads of the world, the order two threads post in) is not
+controlled, so a replay is exact when each thread's messages depend only on what the loop did.
+A real clock's due timers and I/O readiness are read from the world: not replayable (explore
+uses a virtual clock). ``step()`` ignores the policy (it polls the head of the queue).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, overload, runtime_checkable
+
+from refexec.driver import _select
+from refexec.errors import RefexecError
+from refexec.waker import DEFERRED_INTERRUPTS
+
+if TYPE_CHECKING:
+    from refexec.executor import Executor, JoinHandle
+
+__all__ = [
+    "PCT",
+    "WAIT",
+    "Fifo",
+    "Options",
+    "Policy",
+    "RandomPolicy",
+    "Recorder",
+    "Replay",
+    "Schedule",
+    "ScheduleDivergence",
+    "StepLimit",
+    "independent",
+    "pct_bound",
+]
+
+_new = object.__new__
+
+WAIT: Final = -1
+"""What ``choose`` returns to wait for an outside event (a thread's message) before choosing."""
+
+NEXT: Final = "next"
+"""The ``kind`` of the run loop's choice: which ready task or event next."""
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Makes the executor's scheduling choices (see the module docstring)."""
+
+    def choose(self, kind: str, options: Sequence[str]) -> int:
+        """Return the index of the option to take (``0 <= i < len(options)``) or ``WAIT``."""
+        ...
+
+
+class ScheduleDivergence(RefexecError):
+    """A replayed program did not follow its schedule: it is not the program (or the version of
+    it) that produced the schedule, or it is not deterministic under a fixed schedule (it reads
+    the real time, a random number, a thread's timing). The message names the step."""
+
+
+# --------------------------------------------------------------------------------------------
+# Schedules
+
+
+class Schedule:
+    """A run's choices, as deviations from FIFO: ``((step, label), ...)``, steps increasing.
+
+    Every step not listed took option 0. ``str()`` is the short form (``"fifo"`` when empty,
+    else ``"step:label,..."``); :meth:`parse` reads it back.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: Sequence[tuple[int, str]] = ()) -> None:
+        last = -1
+        for step, label in entries:
+            if isinstance(step, bool) or not isinstance(step, int) or step <= last:
+                raise ValueError(
+                    f"a schedule's steps are increasing ints >= 0; got {step!r} after {last}"
+                )
+            _check_label(label)
+            last = step
+        self.entries: tuple[tuple[int, str], ...] = tuple((s, lab) for s, lab in entries)
+
+    @property
+    def deviations(self) -> int:
+        """How many choices differ from FIFO."""
+        return len(self.entries)
+
+    def __str__(self) -> str:
+        if not self.entries:
+            return "fifo"
+        return ",".join(f"{s}:{lab}" for s, lab in self.entries)
+
+    def __repr__(self) -> str:
+        return f"Schedule.parse({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schedule) and other.entries == self.entries
+
+    def __hash__(self) -> int:
+        return hash(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def without(self, index: int) -> Schedule:
+        """This schedule with its ``index``-th deviation removed (a shrinking step)."""
+        return Schedule(self.entries[:index] + self.entries[index + 1:])
+
+    @classmethod
+    def parse(cls, text: str | Schedule) -> Schedule:
+        """Read ``str(schedule)`` back. ``ValueError`` naming the bad part otherwise."""
+        if isinstance(text, Schedule):
+            return text
+        if not isinstance(text, str):
+            raise TypeError(f"a schedule is a string such as '4:t2,9:t1', got {text!r}")
+        s = text.strip()
+        if s in ("", "fifo"):
+            return cls(())
+        entries: list[tuple[int, str]] = []
+        for part in s.split(","):
+            step, sep, label = part.partition(":")
+            if not sep or not step.strip().isdigit():
+                raise ValueError(
+                    f"bad schedule entry {part!r} in {text!r}: each entry is STEP:LABEL "
+                    "(e.g. '4:t2'), entries separated by commas; 'fifo' is the empty schedule"
+                )
+            entries.append((int(step), label.strip()))
+        return cls(entries)
+
+
+def _check_label(label: object) -> None:
+    if not isinstance(label, str) or not label or any(c in label for c in ", \t\n"):
+        raise ValueError(f"a schedule label is a non-empty string without ',' or spaces: {label!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Policies
+
+
+class Fifo:
+    """The reference order: always option 0 (head of the ready queue; events once none is
+    ready, oldest message first)."""
+
+    __slots__ = ()
+
+    def choose(self, kind: str, options: Sequence[str]) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "Fifo()"
+
+
+class RandomPolicy:
+    """Uniformly random choices from ``random.Random(seed)``: same seed, same choices."""
+
+    __slots__ = ("_rng", "seed")
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+
+    def choose(self, kind: str, options: Sequence[str]) -> int:
+        n = len(options)
+        return 0 if n == 1 else self._rng.randrange(n)
+
+    def __repr__(self) -> str:
+        return f"RandomPolicy({self.seed})"
+
+
+class PCT:
+    """Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte, 2010).
+
+    Each option label (a task, or an event source) gets a random priority the first time it is
+    seen, all above ``depth``; at each step the highest-priority option runs. ``depth - 1``
+    change points are drawn uniformly among steps ``1..max_steps_estimate``: at the ``i``-th,
+    the option about to run drops to priority ``depth - i`` (below every initial one). For a
+    program with at most ``n`` tasks and ``k`` steps (``k <= max_steps_estimate``), one run
+    finds any bug of depth ``d <= depth`` (``d`` ordering constraints must hold) with
+    probability at least ``1 / (n * k**(d - 1))`` (:func:`pct_bound`).
+    """
+
+    __slots__ = ("_changes", "_next_low", "_prio", "_rng", "_step", "depth", "max_steps", "seed")
+
+    def __init__(self, seed: int = 0, depth: int = 3, max_steps_estimate: int = 1000) -> None:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"PCT depth is an int >= 1 (1: no change point), got {depth!r}")
+        if not isinstance(max_steps_estimate, int) or max_steps_estimate < 1:
+            raise ValueError(f"PCT max_steps_estimate is an int >= 1, got {max_steps_estimate!r}")
+        self.seed = seed
+        self.depth = depth
+        self.max_steps = max_steps_estimate
+        self._rng = random.Random(seed)
+        k = max_steps_estimate
+        picks = self._rng.sample(range(1, k + 1), min(depth - 1, k))
+        self._changes = {step: depth - 1 - i for i, step in enumerate(picks)}
+        self._prio: dict[str, float] = {}
+        self._step = -1
+        self._next_low = 0
+
+    def _priority(self, label: str) -> float:
+        p = self._prio.get(label)
+        if p is None:
+            p = self._prio[label] = self.depth + self._rng.random()
+        return p
+
+    def choose(self, kind: str, options: Sequence[str]) -> int:
+        self._step += 1
+        opts = list(options)
+        prio = self._priority
+        best = max(range(len(opts)), key=lambda i: prio(opts[i]))
+        low = self._changes.get(self._step)
+        if low is not None and len(opts) > 1:
+            self._prio[opts[best]] = low
+            best = max(range(len(opts)), key=lambda i: prio(opts[i]))
+        return best
+
+    def __repr__(self) -> str:
+        return f"PCT(seed={self.seed}, depth={self.depth}, max_steps_estimate={self.max_steps})"
+
+
+def pct_bound(n: int, k: int, d: int) -> float:
+    """PCT's guarantee: one run finds a depth-``d`` bug of an ``n``-task, ``k``-step program
+    with probability at least ``1 / (n * k**(d-1))``."""
+    return 1.0 / (max(n, 1) * float(max(k, 1)) ** (d - 1))
+
+
+class Replay:
+    """Follow a :class:`Schedule` (or its string): option 0 except at the listed steps.
+
+    ``strict`` (the default) raises :class:`ScheduleDivergence` when a listed label is not an
+    option (after waiting up to ``wait_timeout`` seconds for a thread's message the schedule
+    delivers); ``strict=False`` takes option 0 instead (what shrinking uses). Call
+    :meth:`finish` after the run: a strict replay raises if steps of the schedule were never
+    reached.
+    """
+
+    __slots__ = ("_entries", "_pos", "_step", "_waited", "schedule", "strict", "wait_timeout")
+
+    def __init__(
+        self, schedule: Schedule | str, *, strict: bool = True, wait_timeout: float = 10.0
+    ) -> None:
+        self.schedule = Schedule.parse(schedule)
+        self.strict = strict
+        self.wait_timeout = wait_timeout
+        self._entries = dict(self.schedule.entries)
+        self._pos = 0  # entries reached so far
+        self._step = -1
+        self._waited = False
+
+    @property
+    def step(self) -> int:
+        """The step number of the last choice made."""
+        return self._step
+
+    def choose(self, kind: str, options: Sequence[str]) -> int:
+        if not self._waited:
+            self._step += 1
+        self._waited = False
+        label = self._entries.get(self._step)
+        if label is None:
+            return 0
+        if label.startswith("#"):
+            self._pos += 1
+            return _index_label(label) % len(options)
+        try:
+            i = options.index(label)
+        except ValueError:
+            if label[0] == "d" and self.strict:
+                self._waited = True  # ask again, same step, once a message is in
+                return WAIT
+            if self.strict:
+                raise ScheduleDivergence(self._missing(label, options)) from None
+            i = 0
+        self._pos += 1
+        return i
+
+    def _missing(self, label: str, options: Sequence[str]) -> str:
+        return (
+            f"replay diverged at step {self._step}: the schedule {self.schedule} takes "
+            f"{label!r} there, but the options are {list(options)}. The program is not the one "
+            "that produced this schedule, or it is not deterministic under a fixed schedule "
+            "(real time, randomness, thread timing)."
+        )
+
+    def timed_out(self, options: Sequence[str]) -> ScheduleDivergence:
+        """The error when the message a replay waits for never came."""
+        label = self._entries.get(self._step, "?")
+        return ScheduleDivergence(
+            self._missing(label, options) + f" (waited {self.wait_timeout} s for a message "
+            "from another thread)"
+        )
+
+    def finish(self) -> None:
+        """Raise :class:`ScheduleDivergence` if a strict replay left entries unreached."""
+        if self.strict and self._pos < len(self._entries):
+            left = [f"{s}:{lab}" for s, lab in self.schedule.entries if s > self._step]
+            raise ScheduleDivergence(
+                f"replay diverged: the run ended after step {self._step}, but the schedule "
+                f"{self.schedule} still has {left}: the program took fewer steps than when it "
+                "was recorded"
+            )
+
+    def __repr__(self) -> str:
+        return f"Replay({str(self.schedule)!r})"
+
+
+def _index_label(label: str) -> int:
+    try:
+        return int(label[1:])
+    except ValueError:
+        raise ValueError(f"bad index label {label!r}: '#' is followed by an int") from None
+
+
+class Recorder:
+    """Wraps a policy and records every choice it makes.
+
+    ``schedule`` is the run as a :class:`Schedule` (deviations from FIFO); ``choices`` every
+    decision as ``(options, index)`` (for strategies that explore a tree of choices);
+    ``tasks`` how many distinct tasks were polled; ``steps`` how many decisions were made.
+    ``max_steps`` (optional) bounds a run: the choice after it raises :class:`StepLimit`.
+    """
+
+    __slots__ = ("_dev", "_labels", "choices", "keep_choices", "max_steps", "policy", "steps")
+
+    def __init__(
+        self, policy: Policy, *, keep_choices: bool = False, max_steps: int | None = None
+    ) -> None:
+        self.policy = policy
+        self.keep_choices = keep_choices
+        self.max_steps = max_steps
+        self.choices: list[tuple[tuple[str, ...], int]] = []
+        self._dev: list[tuple[int, str]] = []
+        self._labels: set[str] = set()
+        self.steps = 0
+
+    def choose(self, kind: str, options: Sequence[str]) -> int:
+        if self.max_steps is not None and self.steps >= self.max_steps:
+            raise StepLimit(
+                f"the run took more than {self.max_steps} scheduling steps (a livelock: tasks "
+                "that keep waking each other, or a loop over yield_now()); raise max_steps if "
+                "the program is meant to run that long"
+            )
+        i = self.policy.choose(kind, options)
+        if i == WAIT:
+            return i
+        if not 0 <= i < len(options):
+            raise ValueError(f"{self.policy!r}.choose() returned {i} for {len(options)} options")
+        lab = options[i]
+        if i:
+            self._dev.append((self.steps, lab))
+        if self.keep_choices:
+            self.choices.append((tuple(options), i))
+        if lab[0] == "t":
+            self._labels.add(lab)  # every task that ran was chosen at least once
+        self.steps += 1
+        return i
+
+    @property
+    def schedule(self) -> Schedule:
+        sched = _new(Schedule)  # steps increase and labels are the executor's: no checks
+        sched.entries = tuple(self._dev)
+        return sched
+
+    @property
+    def wait_timeout(self) -> float:
+        """How long a ``WAIT`` of the wrapped policy waits for a thread's message."""
+        return float(getattr(self.policy, "wait_timeout", 10.0))
+
+    def timed_out(self, options: Sequence[str]) -> ScheduleDivergence:
+        """The wrapped policy's error for a message that never came."""
+        inner = getattr(self.policy, "timed_out", None)
+        if inner is not None:
+            return inner(options)  # type: ignore[no-any-return]
+        return ScheduleDivergence(
+            f"step {self.steps}: waited {self.wait_timeout} s for a message from another "
+            f"thread that the schedule delivers; the options are {list(options)}"
+        )
+
+    @property
+    def tasks(self) -> int:
+        return len(self._labels)
+
+    def __repr__(self) -> str:
+        return f"Recorder({self.policy!r}, steps={self.steps})"
+
+
+class StepLimit(RefexecError):
+    """A run made more scheduling decisions than its bound (``Recorder(max_steps=...)``)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Independence (for partial-order reduction)
+
+
+def _targets(label: str) -> frozenset[str] | None:
+    """The tasks a pure event label touches (``d:wake:t3`` -> {t3}); None if not pure."""
+    if label[:2] == "d:":
+        return frozenset((label.rpartition(":")[2],))
+    if label[:2] == "f:":
+        return frozenset(label[2:].split("+"))
+    return None
+
+
+def independent(a: str, b: str) -> bool:
+    """Whether taking options ``a`` then ``b`` reaches the same executor state as ``b`` then
+    ``a`` (up to the ready queue's order and the counters), neither disabling the other.
+
+    Conservative: two polls are always dependent (user code can share anything). A *pure*
+    event (a thread's wake/clone/drop of a task, timers whose wakers are tasks') runs no user
+    code and only moves its target tasks along rows that commute (IDLE->SCHEDULED, merged
+    wakes, live-waker counts); so it is independent of another pure event and of a poll of any
+    task that is not its target. Impure events (spawn, cancel: they number tasks or run
+    ``finally`` blocks) are dependent on everything.
+    """
+    if a == b:
+        return False
+    ta, tb = _targets(a), _targets(b)
+    if ta is not None and tb is not None:
+        return True
+    if ta is not None and b[0] == "t":
+        return b not in ta
+    if tb is not None and a[0] == "t":
+        return a not in tb
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# The controlled loop (Executor._drive delegates here when a policy is set)
+
+
+_MSG_LABELS: Final = {"wake": "wake", "wake_by_ref": "wake", "waker_clone": "clone",
+                      "waker_drop": "drop"}
+
+
+def _message_label(msg: tuple[str, JoinHandle[Any]]) -> str:
+    op, t = msg
+    short = _MSG_LABELS.get(op)
+    if short is not None:
+        return f"d:{short}:t{t._id}"
+    if op == "spawn":
+        return "d!spawn"
+    return f"d!{op}:t{t._id}"
+
+
+def _due_label(ex: Executor) -> str | None:
+    """The label of firing the timers due now, or None if none is due."""
+    from refexec.executor import JoinHandle  # noqa: PLC0415 (executor imports this module)
+
+    drv = ex._driver
+    heap = drv._heap
+    if not heap:
+        return None
+    now = drv.clock.now_ns()
+    if heap[0][0] > now:
+        return None
+    targets: set[int] = set()
+    pure = True
+    for deadline, _seq, tm in heap:
+        if deadline > now or tm.waker is None:
+            continue
+        raw = tm.waker._raw
+        cb = tm.on_fire
+        if not isinstance(raw, JoinHandle) or raw._executor is not ex or (
+            cb is not None and type(getattr(cb, "__self__", None)).__module__ != "refexec.timers"
+        ):
+            pure = False
+        else:
+            targets.add(raw._id)
+    if not targets and pure:
+        return None  # only cancelled entries are due: fire_due will drop them
+    if not pure:
+        return "f!"
+    return "f:" + "+".join(f"t{i}" for i in sorted(targets))
+
+
+def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
+          stall_timeout: float | None) -> None:
+    """``Executor._drive`` under a policy: one decision per step (see the module docstring).
+
+    Between decisions, as in the FIFO loop: lost tasks are reaped and the loop parks only when
+    there is no option at all. With a ``VirtualClock(autojump=True)`` and no open Spawner the
+    clock jumps to the next deadline when nothing else can happen, also when ``sleep`` is False
+    (so ``run_until_stalled()`` under a policy runs a program's sleeps to their end).
+    Messages held when the loop returns go back to the inbox, oldest first.
+    """
+    policy: Policy = ex._policy  # type: ignore[assignment]
+    choose = policy.choose
+    ready = ex._ready
+    inbox = ex._inbox
+    drv = ex._driver
+    timers = drv._heap
+    io = drv._regs
+    lock = ex._lock
+    held: deque[tuple[str, JoinHandle[Any]]] = deque()
+    try:
+        while True:
+            if DEFERRED_INTERRUPTS:
+                raise DEFERRED_INTERRUPTS.pop(0)
+            if inbox:
+                with lock:
+                    held.extend(inbox)
+                    inbox.clear()
+            n_polls = len(ready)
+            events: list[str] = []
+            if held:
+                events.append(_message_label(held[0]))
+            if timers:
+                due = _due_label(ex)
+                if due is not None:
+                    events.append(due)
+            if n_polls or events:
+                options = Options(ready, events)
+                i = choose(NEXT, options)
+                if i == WAIT:
+                    _wait_for_message(ex, policy, options)
+                    continue
+                if not 0 <= i < len(options) or isinstance(i, bool):
+                    raise ValueError(
+                        f"{policy!r}.choose() returned {i!r}; it must return an index into the "
+                        f"{len(options)} options {options} (or WAIT)"
+                    )
+                if i < n_polls:
+                    if i:
+                        _to_front(ready, i)
+                    ex._run_ready(1)
+                elif i == n_polls and held:
+                    with lock:  # one message, alone in the inbox while it is applied
+                        held.extend(inbox)
+                        inbox.clear()
+                        _deliver_one(ex, held)
+                else:
+                    drv.fire_due()
+                if until is not None and until.done():
+                    return
+                continue
+            if io and _select(drv, 0):
+                continue
+            if ex._reap_lost():
+                continue
+            if until is not None and until.done():
+                return
+            clock = drv.clock
+            if timers and not clock.real and clock.autojump and ex._spawners == 0:
+                deadline = drv.next_deadline()
+                if deadline is not None:
+                    with lock:
+                        if inbox:
+                            continue
+                        tr = ex._trace
+                        if tr is not None:
+                            tr.record("clock_jump", None, 0, str(deadline))
+                        clock._jump_to(deadline)
+                    continue
+            if not sleep:
+                return
+            with lock:
+                if inbox:
+                    continue
+                if not ex._idle and ex._spawners == 0:
+                    return  # no sender remains
+                if (timers or io) and ex._park_timed(stall_timeout):
+                    continue
+                ex._sleeping = True
+                try:
+                    woken = ex._cond.wait(stall_timeout)
+                finally:
+                    ex._sleeping = False
+                if not woken and not inbox:
+                    raise ex._stalled(stall_timeout)
+    finally:
+        if held:
+            with lock:
+                inbox.extendleft(reversed(held))
+
+
+class Options(Sequence[str]):
+    """The options of one decision, as a read-only sequence of labels, made lazily: a policy
+    that looks only at ``len(options)`` (FIFO, random) costs no string per ready task. Valid
+    during the ``choose`` call only (it reads the live ready queue): keep ``list(options)``."""
+
+    __slots__ = ("_events", "_n", "_ready")
+
+    def __init__(self, ready: deque[Any], events: list[str]) -> None:
+        self._ready = ready
+        self._n = len(ready)
+        self._events = events
+
+    def __len__(self) -> int:
+        return self._n + len(self._events)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = self._n
+        if i < 0:
+            i += n + len(self._events)
+        if 0 <= i < n:
+            return f"t{self._ready[i]._id}"
+        if i < 0:
+            raise IndexError(i)
+        return self._events[i - n]
+
+    def __iter__(self) -> Iterator[str]:
+        for t in itertools.islice(self._ready, self._n):
+            yield f"t{t._id}"
+        yield from self._events
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+def _to_front(ready: deque[Any], i: int) -> None:
+    """Move ``ready[i]`` to the head, the others keeping their order (an interrupt between the
+    two steps puts the task back, so it is never out of the queue while SCHEDULED)."""
+    t = ready[i]
+    try:
+        del ready[i]
+        ready.appendleft(t)
+    except BaseException:
+        if t not in ready:
+            ready.appendleft(t)
+        raise
+
+
+def _deliver_one(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> None:
+    """Apply ``held[0]`` alone (under the door's lock, the inbox otherwise empty). If an
+    interrupt stops it before it took effect, it is back at the head of ``held``."""
+    inbox = ex._inbox
+    msg = held[0]
+    appended = False
+    try:
+        held.popleft()
+        inbox.append(msg)
+        appended = True
+        ex._drain()
+    except BaseException:
+        if inbox:  # not applied (``_drain`` puts an unapplied message back): oldest first
+            held.extendleft(reversed(inbox))
+            inbox.clear()
+        elif not appended and (not held or held[0] is not msg):
+            held.appendleft(msg)
+        raise
+
+
+def _wait_for_message(ex: Executor, policy: Policy, options: Sequence[str]) -> None:
+    """A replay waits for the message from another thread its schedule delivers next."""
+    timeout = float(getattr(policy, "wait_timeout", 10.0))
+    with ex._lock:
+        if ex._inbox:
+            return
+        ex._sleeping = True
+        try:
+            ex._cond.wait_for(lambda: bool(ex._inbox), min(timeout, threading.TIMEOUT_MAX))
+        finally:
+            ex._sleeping = False
+        if ex._inbox:
+            return
+    timed_out = getattr(policy, "timed_out", None)
+    if timed_out is not None:
+        raise timed_out(options)
+    raise ScheduleDivergence(f"{policy!r} waited {timeout} s for a message that never came")
