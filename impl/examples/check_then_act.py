@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from refexec.examples._types import AnyExecutor
+from refexec.executor import Executor
 from refexec.explore import always
 from refexec.future import spawn, yield_now
 from refexec.locks import Lock
@@ -81,6 +82,7 @@ async def fixed() -> int:
 
 def main(executor: AnyExecutor) -> str:
     """Run the buggy program once, under FIFO: it passes (the bug needs another schedule)."""
+    assert isinstance(executor, Executor), "runs on the reference Executor only"
     h = executor.spawn(buggy())
     executor.run()
     return (f"FIFO run: balance {h.result()} (fine by luck); refexec.explore(buggy) finds a "

@@ -14,6 +14,7 @@ from collections import deque
 from typing import Any
 
 from refexec.examples._types import AnyExecutor
+from refexec.executor import Executor
 from refexec.future import FutureBase, spawn, yield_now
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import Context, Waker
@@ -111,6 +112,7 @@ async def fixed() -> list[Any]:
 
 def main(executor: AnyExecutor) -> str:
     """Run the buggy program once, under FIFO: it passes (the bug needs another schedule)."""
+    assert isinstance(executor, Executor), "runs on the reference Executor only"
     h = executor.spawn(buggy())
     executor.run()
     return (f"FIFO run: received {h.result()} (fine by luck); refexec.explore(buggy) finds a "
