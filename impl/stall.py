@@ -37,7 +37,8 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeGuard, cast
 
@@ -58,8 +59,8 @@ LEGITIMATE_WAIT: Final = "legitimate wait"
 AWAIT_CYCLE: Final = "await cycle"
 
 _PKG_DIR: Final = os.path.dirname(os.path.abspath(__file__))
-_REACH_LIMIT: Final = 200_000
-"""Objects visited per reachability question at most (a stall diagnosis, not a hot path)."""
+_REACH_LIMIT: Final = 1_000_000
+"""Objects expanded by one diagnosis's walk of who-reaches-what (see ``_Reach``)."""
 
 
 @dataclass(frozen=True)
@@ -233,14 +234,23 @@ def diagnose(ex: Executor) -> tuple[Verdict, ...]:
                 s.waits_for = tuple(u for u in _holders(lock, s.task, unfinished, stuck))
                 s.edge = "lock"
     wakers = _wakers_by_task(ex, {t._id for t in tasks})
+    every = [w for ws in wakers.values() for w in ws]
+    kept = _holders_of(every, {id(wakers), id(every), *map(id, wakers.values())})
+    walked: list[_Reach] = []
+
+    def reach() -> _Reach:  # made on first need, then shared by every task's question
+        if not walked:
+            walked.append(_Reach(ex, stuck, unfinished))
+        return walked[0]
+
     out = []
     for s in stuck.values():
         cycle = _cycle(s.task._id, stuck)
         if cycle:
             out.append(_cycle_verdict(s, cycle, stuck))
         else:
-            mine = {id(wakers), *map(id, wakers.values())}
-            out.append(_wait_verdict(ex, s, unfinished, stuck, wakers.get(s.task._id, []), mine))
+            out.append(_wait_verdict(ex, s, unfinished, stuck, wakers.get(s.task._id, []), kept,
+                                     reach))
     return tuple(out)
 
 
@@ -278,7 +288,8 @@ def _wait_verdict(  # noqa: PLR0917 (one call site, all of the diagnosis's state
     unfinished: dict[int, JoinHandle[Any]],
     stuck: dict[int, _Stuck],
     wakers: list[Any],
-    mine: set[int],
+    kept: dict[int, list[Any]],
+    reach: Callable[[], _Reach],
 ) -> Verdict:
     t, leaf = s.task, s.leaf
 
@@ -289,9 +300,7 @@ def _wait_verdict(  # noqa: PLR0917 (one call site, all of the diagnosis's state
         u = unfinished.get(leaf._id)
         state = "not finished" if u is None else u._state.name if u._state else "?"
         return verdict(LEGITIMATE_WAIT, f"it awaits task {leaf._id} ({leaf._name}), {state}")
-    holders = []
-    for w in wakers:
-        holders += _referrers(w, mine)
+    holders = [h for w in wakers for h in kept.get(id(w), ())]
     for h in holders:
         if isinstance(h, Timer):
             return verdict(LEGITIMATE_WAIT, f"a timer holds its waker (deadline {h.deadline} ns)")
@@ -302,7 +311,7 @@ def _wait_verdict(  # noqa: PLR0917 (one call site, all of the diagnosis's state
         return verdict(LEGITIMATE_WAIT, f"it waits for {_describe(leaf)}, held by {who}")
     if t._wakers <= 0:
         return verdict(LOST_WAKE, "it has no live waker: nothing can ever wake it")
-    reacher = _reached_by(ex, s, unfinished, stuck, [*wakers, *holders])
+    reacher = reach().other_than(t._id, [*wakers, *holders])
     what = _describe(leaf)
     if _is_refexec(leaf):  # refexec's primitives keep their wakers; waiting on them is legit
         why = f"it waits on {what}"
@@ -311,13 +320,13 @@ def _wait_verdict(  # noqa: PLR0917 (one call site, all of the diagnosis's state
         else:
             why += f", which {reacher} can reach"
         return verdict(LEGITIMATE_WAIT, why)
-    kept = ", ".join(sorted({_describe(h) for h in holders})) or "an object"
+    keepers = ", ".join(sorted({_describe(h) for h in holders})) or "an object"
     if reacher is not None:
         return verdict(LEGITIMATE_WAIT,
-                       f"it waits on {what}; its waker is kept by {kept}, which {reacher} "
+                       f"it waits on {what}; its waker is kept by {keepers}, which {reacher} "
                        "can reach")
     return verdict(LOST_WAKE,
-                   f"it waits on {what}; its waker is kept by {kept}, which no other task, "
+                   f"it waits on {what}; its waker is kept by {keepers}, which no other task, "
                    "timer, I/O registration or thread can reach: nobody can ever wake it")
 
 
@@ -419,61 +428,96 @@ def _wakers_by_task(ex: Executor, ids: set[int]) -> dict[int, list[Any]]:
     return out
 
 
-def _referrers(obj: object, mine: set[int]) -> list[Any]:
-    """Who keeps ``obj``: its referrers, with containers replaced by the object owning them
-    (one level: a list or dict held by an instance stands for that instance). ``mine``: ids
-    of the diagnosis's own containers, left out."""
-    out: list[Any] = []
-    for r in gc.get_referrers(obj):
-        if id(r) in mine or isinstance(r, types.FrameType):
-            continue
-        if isinstance(r, (list, dict, tuple, set)):
-            owners = [o for o in gc.get_referrers(r)
-                      if id(o) not in mine and not isinstance(o, (types.FrameType, list))]
-            out.extend(owners or [r])
-        else:
-            out.append(r)
+def _holders_of(objs: list[Any], mine: set[int]) -> dict[int, list[Any]]:
+    """Who keeps each of ``objs`` (by id): its referrers, with containers replaced by the
+    objects owning them (one level: a list or dict held by an instance stands for that
+    instance). Two scans of the heap in all, whatever the number of objects. ``mine``: ids of
+    the diagnosis's own containers, left out."""
+    ids = {id(o) for o in objs}
+    if not ids:
+        return {}
+    direct = [r for r in gc.get_referrers(*objs)
+              if id(r) not in mine and not isinstance(r, types.FrameType)
+              and not (type(r) is tuple and all(id(x) in ids for x in r))]  # a call's args
+    mine = mine | {id(direct)}
+    boxes = {id(r) for r in direct if isinstance(r, (list, dict, tuple, set))}
+    owners: dict[int, list[Any]] = {}
+    if boxes:
+        for o in gc.get_referrers(*[r for r in direct if id(r) in boxes]):
+            if id(o) in mine or isinstance(o, (types.FrameType, list)):
+                continue
+            for c in gc.get_referents(o):
+                if id(c) in boxes:
+                    owners.setdefault(id(c), []).append(o)
+    out: dict[int, list[Any]] = {}
+    for r in direct:
+        keepers = owners.get(id(r)) or [r]
+        for x in gc.get_referents(r):
+            if id(x) in ids:
+                out.setdefault(id(x), []).extend(keepers)
     return out
 
 
-def _reached_by(
-    ex: Executor,
-    s: _Stuck,
-    unfinished: dict[int, JoinHandle[Any]],
-    stuck: dict[int, _Stuck],
-    targets: list[Any],
-) -> str | None:
-    """Which actor other than ``s``'s task can reach one of ``targets`` (another unfinished
-    task's suspended frames, another thread's stack, a timer or I/O registration), if any."""
-    goal = {id(x) for x in targets}
-    skip = {id(s.task), id(s.task._coro), *map(id, s.frames), id(ex), id(ex._idle),
-            id(ex._ready), id(ex._runner)}
-    skip |= {id(vars(m)) for m in list(sys.modules.values()) if m is not None}
-    budget = [_REACH_LIMIT]
+class _Reach:
+    """Who can reach what: one breadth-first walk of references from every actor at once (each
+    unfinished task's coroutine, the timers and I/O registrations, other threads' stacks),
+    labelling each object with up to two actors that reach it, so that "can an actor other
+    than task T reach this?" is a lookup. Each object is expanded at most twice, and the walk
+    stops after ``_REACH_LIMIT`` expansions (then an unlabelled object is "perhaps" reached).
+    It does not go into modules, classes, code, the executor, or another task's handle or
+    coroutine and frames."""
 
-    def reaches(roots: list[Any]) -> bool:
-        seen = set(skip)
-        todo = list(roots)
-        while todo and budget[0] > 0:
-            o = todo.pop()
-            if id(o) in goal:
-                return True
-            if id(o) in seen or o is ex or _is_task(o) or isinstance(
+    def __init__(self, ex: Executor, stuck: dict[int, _Stuck],
+                 unfinished: dict[int, JoinHandle[Any]]) -> None:
+        self.names: dict[object, str] = {}
+        owner: dict[int, object] = {}  # id of a task's coroutine/frames -> that task's label
+        roots: list[tuple[object, object]] = []
+        for tid, u in unfinished.items():
+            if u._coro is None:
+                continue
+            self.names[tid] = f"task {tid} ({u._name})"
+            s = stuck.get(tid)
+            frames = s.frames if s is not None else await_chain(u._coro)[2]
+            for o in (u._coro, *frames):
+                owner[id(o)] = tid
+            roots.append((u._coro, tid))
+        drv = ex._driver
+        self.names["timer"] = "a timer or I/O registration"
+        roots += [(list(drv._heap), "timer"), (list(drv._regs.values()), "timer")]
+        me = threading.get_ident()
+        self.names["thread"] = "another thread"
+        roots += [(f, "thread") for ident, f in sys._current_frames().items() if ident != me]
+        skip = {id(ex), id(ex._idle), id(ex._ready), id(ex._runner)}
+        skip |= {id(vars(m)) for m in list(sys.modules.values()) if m is not None}
+        self.labels: dict[int, tuple[object, ...]] = {}
+        self.keep: list[object] = []  # ids stay valid while the walk runs
+        budget = _REACH_LIMIT
+        todo = deque(roots)
+        while todo and budget > 0:
+            o, label = todo.popleft()
+            key = id(o)
+            have = self.labels.get(key, ())
+            if label in have or len(have) >= 2:
+                continue
+            own = owner.get(key)
+            if own is not None and own != label:
+                continue  # another task's coroutine: its own walk covers it
+            self.labels[key] = (*have, label)
+            if not have:
+                self.keep.append(o)
+            if key in skip or _is_task(o) or isinstance(
                     o, (type, types.ModuleType, types.CodeType)):
                 continue
-            seen.add(id(o))
-            budget[0] -= 1
-            todo.extend(gc.get_referents(o))
-        return False
+            budget -= 1
+            todo.extend((r, label) for r in gc.get_referents(o))
+        self.cut = budget <= 0
 
-    for tid, u in unfinished.items():
-        if u is not s.task and u._coro is not None and reaches([u._coro]):
-            return f"task {tid} ({u._name})"
-    drv = ex._driver
-    if reaches([list(drv._heap), list(drv._regs.values())]):
-        return "a timer or I/O registration"
-    me = threading.get_ident()
-    others = [f for ident, f in sys._current_frames().items() if ident != me]
-    if others and reaches(others):
-        return "another thread"
-    return None
+    def other_than(self, task: int, targets: list[Any]) -> str | None:
+        """An actor other than ``task`` that reaches one of ``targets``, in words, or None."""
+        for x in targets:
+            for label in self.labels.get(id(x), ()):
+                if label != task:
+                    return self.names[label]
+        if self.cut:
+            return f"perhaps another task (the search stopped after {_REACH_LIMIT:,} objects)"
+        return None

@@ -369,3 +369,18 @@ def test_spawn_inside_does_not_confuse_the_awaited_task(ex: Executor) -> None:
     ex.run_until_stalled()
     verdicts = by_task(ex.diagnose())
     assert verdicts[p.id].waits_for == (p.id + 1,)
+
+
+def test_many_waiting_tasks_each_get_a_verdict(ex: Executor) -> None:
+    never = Event()
+
+    async def waiter() -> None:
+        await never.wait()
+
+    handles = [ex.spawn(waiter()) for _ in range(500)]
+    ex.run_until_stalled()
+    verdicts = ex.diagnose()
+    assert [v.task for v in verdicts] == [h.id for h in handles]
+    assert {v.kind for v in verdicts} == {LEGITIMATE_WAIT}
+    never.set()
+    ex.run()
