@@ -9,6 +9,8 @@ no failure. Exploration is deterministic (seeded, virtual clock), so these do no
 from __future__ import annotations
 
 import inspect
+import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +20,12 @@ from refexec.examples import cancelled_waiter, check_then_act, lossy_channel, ti
 from refexec.explore import ExplorationFailed, Failure, explore, replay
 from refexec.schedule import Replay
 from refexec.stall import LEGITIMATE_WAIT, LOST_WAKE, FrameInfo, Verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the benchmarks package lives beside tests/, not installed
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import explore_bench  # noqa: E402
 
 EXAMPLES: dict[str, tuple[ModuleType, str]] = {
     "check_then_act": (check_then_act, "always"),
@@ -100,3 +108,16 @@ def test_cancelled_waiter_stall_verdicts_through_on_failure() -> None:
     assert worker.kind == LEGITIMATE_WAIT  # the main task could still notify it
     assert worker.chain == (_line(cancelled_waiter.worker, "await pool.signal.wait()"),
                             _line(cancelled_waiter.Signal.wait, "await _Park(w)"))
+
+
+def test_the_exploration_benchmark_runs_and_counts_schedules_to_each_bug() -> None:
+    rows = explore_bench.failure_rows(seeds=2, budget=100)
+    assert [r["example"] for r in rows] == list(explore_bench.EXAMPLES)
+    for r in rows:
+        assert isinstance(r["dfs"], int) and r["dfs"] >= 2  # FIFO (run 1) passes
+        for strategy in ("random", "pct"):
+            assert r[strategy]["found"] == "2/2"
+    cost = explore_bench.cost_rows(tasks=2, yields=2, runs=2)
+    assert {"refexec FIFO loop (exploration off)", "refexec.explore random"} <= {
+        c["what"] for c in cost}
+    assert all(c["steps_per_run"] == 6 and c["us_per_step"] > 0 for c in cost)
