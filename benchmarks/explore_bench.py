@@ -1,6 +1,8 @@
 """Exploration benchmark (issue 15 section 4): what exploring costs, and how fast it finds bugs.
 
-``python -m benchmarks.explore_bench [--quick] [--json FILE]`` prints three tables:
+``python -m benchmarks.explore_bench [--quick] [--instructions] [--json FILE]`` prints these
+tables (``--instructions`` adds instructions per scheduled step counted by valgrind's
+callgrind, which load does not disturb):
 
 1. **Cost per scheduled step**, exploration off and on, on one comparable program: ``tasks``
    tasks each yielding ``yields`` times (``refexec.yield_now()`` / ``asyncio.sleep(0)``), so a
@@ -27,10 +29,15 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import refexec
@@ -143,6 +150,61 @@ def cost_rows(tasks: int, yields: int, runs: int) -> list[dict[str, Any]]:
     return out
 
 
+# -- instructions per scheduled step (callgrind: exact, whatever the machine's load) ---------
+
+IR_WHAT = ("fifo", "random", "pct", "simloop-random", "simloop-pct", "simloom-random",
+           "simloom-pct")
+
+
+def ir_worker(what: str, runs: int, tasks: int, yields: int) -> None:
+    """One measured process: ``runs`` runs of the comparable program under ``what``."""
+    main, amain = refexec_program(tasks, yields), asyncio_program(tasks, yields)
+    if what == "fifo":
+        for _ in range(runs):
+            ex = Executor()
+            ex.spawn(main())
+            ex.run()
+            ex.close()
+    elif what in ("random", "pct"):
+        r = refexec.explore(main, strategy=what, max_schedules=runs, shrink=False)
+        assert r.failure is None and r.schedules_run == runs, r
+    elif what.startswith("simloop-"):
+        assert _optional("simloop").explore(amain, range(runs), policy=what[8:]) is None
+    else:
+        r = _optional("simloom").explore(amain, runs=runs, scheduler=what[8:], virtual_time=True)
+        assert not r.failed, r.summary()
+
+
+def instruction_rows(tasks: int, yields: int, runs: int) -> list[dict[str, Any]]:
+    """Instructions per scheduled step: (I(2R) - I(R)) / (R * steps per run), each count in a
+    fresh process under callgrind, so start-up and imports cancel (per-run set-up does not:
+    it is part of what exploring costs)."""
+    if shutil.which("valgrind") is None:
+        return []
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = []
+    for what in IR_WHAT:
+        if what.startswith("sim") and _optional(what.split("-")[0]) is None:
+            continue
+        counts = []
+        for n in (runs, 2 * runs):
+            p = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                 "-m", "benchmarks.explore_bench", "--ir-worker", what, "--runs", str(n),
+                 "--tasks", str(tasks), "--yields", str(yields)],
+                capture_output=True, text=True, env=env, cwd=root, check=False)
+            found = re.findall(r"Collected\s*:\s*(\d+)", p.stderr)
+            if p.returncode != 0 or not found:
+                raise RuntimeError(f"callgrind run of {what} failed:\n{p.stderr[-2000:]}")
+            counts.append(int(found[-1]))
+        steps = tasks * (yields + 1)
+        per_step = (counts[1] - counts[0]) / (runs * steps)
+        out.append({"what": what, "instructions_per_step": per_step})
+    return out
+
+
 # -- schedules to the first failure ----------------------------------------------------------
 
 
@@ -238,8 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=20, help="seeds per random/PCT figure")
     ap.add_argument("--budget", type=int, default=2000, help="schedules before giving up")
     ap.add_argument("--quick", action="store_true", help="a smoke run: few runs and seeds")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count instructions per scheduled step under callgrind")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--ir-worker", choices=IR_WHAT, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.ir_worker:
+        ir_worker(a.ir_worker, a.runs, a.tasks, a.yields)
+        return 0
     if a.quick:
         a.runs, a.seeds, a.budget = 10, 3, 200
     missing = [m for m in ("simloop", "simloom") if _optional(m) is None]
@@ -253,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {'what':52} | schedules/s | us/step |")
     for r in cost:
         print(f"| {r['what']:52} | {r['schedules_per_s']:11,.0f} | {r['us_per_step']:7.2f} |")
+    ir = instruction_rows(a.tasks, a.yields, 10) if a.instructions else []
+    if ir:
+        print("\nInstructions per scheduled step (callgrind, 10 vs 20 runs)")
+        for r in ir:
+            print(f"| {r['what']:16} | {r['instructions_per_step']:9,.0f} |")
     fails = failure_rows(a.seeds, a.budget)
     print(f"\nSchedules to the first failure (incl. the FIFO run); random/PCT: mean and worst "
           f"over {a.seeds} seeds")
@@ -269,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r['tool']:16} | {_fmt(r):18} |")
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
-            json.dump({"python": sys.version.split()[0], "cost": cost, "to_failure": fails,
+            json.dump({"python": sys.version.split()[0], "cost": cost, "instructions": ir,
+                       "to_failure": fails,
                        "foreign_to_failure": foreign, "missing": missing, "args": vars(a)},
                       f, indent=2)
     return 0
