@@ -1077,6 +1077,9 @@ class Executor:
           woken during the poll (NOTIFIED) or yielded ``yield_now()`` (wake_by_ref + Pending);
         * a cancel requested during the poll is applied right after a Pending;
         * foreign-thread messages are not looked at here (the caller drains between rounds).
+        * under a policy (``Executor(policy=...)``, :func:`refexec.schedule.drive`) the policy
+          picks: the chosen task is moved to the head of the queue and this polls it (budget
+          1); FIFO above is then the policy ``Fifo``, and other policies pick other orders.
 
         For speed, the counters of polls, completions and ``yield_now`` wakes are kept in
         locals and added to ``stats`` when the round ends, so code running *inside* a task

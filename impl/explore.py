@@ -19,6 +19,7 @@ Each run spawns ``main()`` on a fresh ``Executor(policy=..., clock=VirtualClock(
 * ``"never-awaited"``: Python warned that a coroutine was never awaited, or refexec that a task's
   exception was never retrieved (a ``RuntimeWarning`` during the run);
 * ``"livelock"``: more than ``max_steps`` scheduling steps;
+* ``"model"``: ``check_trace(trace)`` (if given) rejected the run's trace;
 * ``"nondeterministic"``: the same choices led to different options (the program reads real
   time, randomness or thread timing), so no schedule can replay it.
 
@@ -68,6 +69,7 @@ from refexec.schedule import (
     independent,
     pct_bound,
 )
+from refexec.trace import Trace
 
 __all__ = [
     "AlwaysViolated",
@@ -191,6 +193,8 @@ class ExploreReport:
     failure: Failure | None
     max_steps_seen: int
     max_tasks_seen: int
+    steps: int = 0
+    """Scheduling steps taken over all counted runs (``seconds / steps``: the cost of a step)."""
     sometimes_missed: tuple[str, ...] = ()
     pruned: int = 0
     """DFS alternatives the sleep sets skipped (an equivalent schedule was run), including runs
@@ -238,10 +242,13 @@ class _Pruned(RefexecError):
 def _run(
     main: Main, policy: Policy, *, max_steps: int, stall_timeout: float | None,
     on_failure: Callable[[Executor, Failure], object] | None, run: int = 0,
+    trace: Trace | None = None, check_trace: Callable[[Trace], str | None] | None = None,
 ) -> RunResult:
+    if check_trace is not None and trace is None:
+        trace = Trace()
     rec = Recorder(policy, max_steps=max_steps)
     probe = _Probe()
-    ex = Executor(policy=rec, clock=VirtualClock(autojump=True))
+    ex = Executor(policy=rec, clock=VirtualClock(autojump=True), trace=trace)
     failure: tuple[str, str, BaseException | None] | None = None
     value: Any = None
     with warnings.catch_warnings(record=True) as caught:
@@ -272,6 +279,11 @@ def _run(
                     failure = ("divergence", str(e), e)
             if failure is None:
                 failure = _verdict(ex, h, report.lost, probe)
+            if failure is None and check_trace is not None:
+                assert trace is not None
+                problem = check_trace(trace)
+                if problem is not None:
+                    failure = ("model", problem, None)
             if failure is None:
                 value = h._result if h.done() else None
             result_failure = None
@@ -318,10 +330,11 @@ def _verdict(
         return ("lost", "; ".join(str(t.exception()) for t in lost), None)
     snap = ex.snapshot()
     if snap.tasks:
-        stuck = ", ".join(f"task {t.id} ({ex_name(ex, t.id)}) {t.state.name} with {t.wakers} "
+        stuck = ", ".join(f"task {t.id} ({_task_name(ex, t.id)}) {t.state.name} with {t.wakers} "
                           "live waker(s)" for t in snap.tasks)
         return ("stall", f"the run ended with {len(snap.tasks)} unfinished task(s), none of "
-                f"which can run: {stuck}", None)
+                f"which can run: {stuck} (a task that waits on another thread needs "
+                "explore(..., stall_timeout=seconds))", None)
     if h.done() and h.lost():
         return ("lost", str(h.exception()), None)
     return None
@@ -337,7 +350,7 @@ def _kind(exc: BaseException) -> str:
     return "exception"
 
 
-def ex_name(ex: Executor, task_id: int) -> str:
+def _task_name(ex: Executor, task_id: int) -> str:
     for t in ex._unfinished():
         if t._id == task_id:
             return t.name
@@ -365,7 +378,6 @@ class _Dfs:
         self.bound = bound
         self.reduction = reduction
         self.stack: list[_DfsNode] = []
-        self.capped = False  # an alternative was skipped for the bound
         self.slept = 0  # alternatives skipped because they sleep (an equivalent one was run)
 
     def policy(self) -> _DfsRun:
@@ -384,7 +396,6 @@ class _Dfs:
                 if lab in node.sleep or lab in node.done:
                     continue
                 if bound is not None and before + 1 > bound:
-                    self.capped = True
                     break
                 node.chosen = j
                 return True
@@ -475,6 +486,7 @@ def explore(
     stall_timeout: float | None = None,
     shrink: bool = True,
     on_failure: Callable[[Executor, Failure], object] | None = None,
+    check_trace: Callable[[Trace], str | None] | None = None,
 ) -> ExploreReport:
     """Run ``main()`` (a fresh coroutine each time) under up to ``max_schedules`` schedules.
 
@@ -484,6 +496,9 @@ def explore(
     done, nothing can run (a deadlock is a ``"stall"`` failure), ``max_steps`` steps. A program
     whose tasks wait on threads passes ``stall_timeout`` (seconds to wait for an outside event
     before calling the run a stall); without it, a run never waits for other threads.
+    ``check_trace``: each run is recorded in a fresh :class:`~refexec.Trace` and passed to it;
+    a string returned is a failure of kind ``"model"`` (how a run is checked against the model
+    as it is explored, e.g. with ``refexec.models.trace_check.check_trace``).
     Stops at the first failure, shrinks it if ``shrink``, and returns the report.
     """
     if strategy not in STRATEGIES:
@@ -501,12 +516,12 @@ def explore(
         raise ValueError(f"explore(bound=) is an int >= 0 or None, got {bound!r}")
     started = time.perf_counter()
     kw: dict[str, Any] = {"max_steps": max_steps, "stall_timeout": stall_timeout,
-                          "on_failure": on_failure}
+                          "on_failure": on_failure, "check_trace": check_trace}
     seen: dict[str, None] = {}
     sometimes_seen: dict[str, None] = {}
     sometimes_true: set[str] = set()
-    max_k = max_n = 0
-    runs = pruned = 0
+    max_k = max_n = pct_n = 0
+    runs = pruned = total_steps = 0
     failure: Failure | None = None
     dfs = _Dfs(bound, reduction) if strategy == "dfs" else None
     finished = False
@@ -531,7 +546,10 @@ def explore(
             runs += 1
             seen[str(res.schedule)] = None
             max_k = max(max_k, res.steps)
+            total_steps += res.steps
             max_n = max(max_n, res.tasks)
+            if isinstance(policy, PCT):  # PCT's n: every option that got a priority
+                pct_n = max(pct_n, policy.entities)
             sometimes_seen.update(dict.fromkeys(res.sometimes_seen))
             sometimes_true |= res.sometimes_true
             if res.failure is not None:
@@ -548,11 +566,11 @@ def explore(
         failure = _shrink(main, failure, kw)
     if dfs is not None:
         pruned += dfs.slept
-    coverage = _coverage(strategy, runs, finished, dfs, depth, max_n, max_k, pruned)
+    coverage = _coverage(strategy, runs, finished, dfs, depth, max(max_n, pct_n), max_k, pruned)
     return ExploreReport(
         strategy=strategy, seed=seed, schedules_run=runs, distinct=len(seen), coverage=coverage,
         exhaustive=finished and dfs is not None, seconds=time.perf_counter() - started,
-        failure=failure, max_steps_seen=max_k, max_tasks_seen=max_n,
+        failure=failure, max_steps_seen=max_k, max_tasks_seen=max_n, steps=total_steps,
         sometimes_missed=tuple(m for m in sometimes_seen if m not in sometimes_true),
         pruned=pruned, schedules=tuple(seen),
     )
@@ -570,6 +588,8 @@ def _coverage(  # noqa: PLR0917 (private, one caller)
         if dfs.reduction and pruned:
             por = (f"; sleep sets skipped {pruned} reordering(s) of independent thread/timer "
                    "events equivalent to a schedule run")
+            if dfs.bound is not None:
+                por += " (which may need more deviations: reduction=False for the literal claim)"
         if finished:
             return f"exhaustive: all {runs:,} schedules{within}{por}"
         return f"incomplete DFS: {runs:,} schedules{within} run before the budget ran out{por}"
@@ -578,7 +598,8 @@ def _coverage(  # noqa: PLR0917 (private, one caller)
         total = 1.0 - (1.0 - p) ** max(runs - 1, 0)
         return (
             f"PCT d={depth}: each run finds a bug of depth <= {depth} with p >= "
-            f"1/(n*k^(d-1)) = {p:.3g} (n={n} tasks, k={k} steps); {runs - 1} PCT run(s): "
+            f"1/(n*k^(d-1)) = {p:.3g} (n={n} tasks and event sources, k={k} steps); "
+            f"{runs - 1} PCT run(s): "
             f"found with p >= {total:.3g}"
         )
     return f"random: {runs} run(s), no coverage guarantee"
@@ -613,8 +634,12 @@ def replay(
     main: Main, schedule: Schedule | str, *, check: bool = True, max_steps: int = 10_000,
     stall_timeout: float | None = None,
     on_failure: Callable[[Executor, Failure], object] | None = None,
+    trace: Trace | None = None,
 ) -> RunResult:
     """Run ``main()`` once under ``schedule`` (a :class:`Schedule` or its string), exactly.
+
+    ``trace``: a :class:`~refexec.Trace` to record the run's events in (to read what the
+    failing schedule did, step by step).
 
     With ``check`` (the default) a failing run raises :class:`ExplorationFailed` (an
     ``AssertionError``; its ``failure`` has the kind, the message, and the original exception as
@@ -625,7 +650,7 @@ def replay(
     sched = Schedule.parse(schedule)
     lenient = any(lab.startswith("#") for _s, lab in sched.entries)
     res = _run(main, Replay(sched, strict=not lenient), max_steps=max_steps,
-               stall_timeout=stall_timeout, on_failure=on_failure)
+               stall_timeout=stall_timeout, on_failure=on_failure, trace=trace)
     if check and res.failure is not None:
         raise ExplorationFailed(res.failure) from res.failure.exception
     return res

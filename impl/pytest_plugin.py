@@ -75,6 +75,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     options = dict(marker.kwargs)
     n = options.pop("explore", 0)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise pytest.UsageError(
+            f"@pytest.mark.refexec(explore=N) takes the number of schedules to run (an int "
+            f">= 1; 0 for one FIFO run), got {n!r} on {pyfuncitem.nodeid}"
+        )
     schedule = config.getoption("--refexec-replay")
     seed = config.getoption("--refexec-seed")
     if seed is not None:

@@ -38,6 +38,10 @@ The public API (stable names):
   ``str(schedule)`` / ``Schedule.parse(text)`` round-trip (``"fifo"``, ``"4:t2,9:d:wake:t1"``);
   an entry's label may be ``#i`` (the option with index ``i mod len(options)``: how schedules
   drawn by Hypothesis are written, before anyone knows the labels);
+* :class:`Options` -- what ``options`` is: a lazy, read-only sequence of labels, valid during
+  the ``choose`` call only (keep ``list(options)``);
+* :func:`independent` -- which two options commute (for partial-order reduction);
+  :func:`pct_bound` -- PCT's probability guarantee; :class:`StepLimit` -- ``Recorder``'s bound;
 * :class:`ScheduleDivergence` -- a replay found the program somewhere else than the schedule
   says (an option missing, or the run ended before the schedule did).
 
@@ -265,6 +269,11 @@ class PCT:
             self._prio[opts[best]] = low
             best = max(range(len(opts)), key=lambda i: prio(opts[i]))
         return best
+
+    @property
+    def entities(self) -> int:
+        """How many distinct options (tasks, event sources) got a priority: PCT's ``n``."""
+        return len(self._prio)
 
     def __repr__(self) -> str:
         return f"PCT(seed={self.seed}, depth={self.depth}, max_steps_estimate={self.max_steps})"
@@ -566,7 +575,7 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
                 if i == WAIT:
                     _wait_for_message(ex, policy, options)
                     continue
-                if not 0 <= i < len(options) or isinstance(i, bool):
+                if type(i) is not int or not 0 <= i < len(options):
                     raise ValueError(
                         f"{policy!r}.choose() returned {i!r}; it must return an index into the "
                         f"{len(options)} options {options} (or WAIT)"

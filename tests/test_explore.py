@@ -16,6 +16,7 @@ import refexec
 from hypothesis import HealthCheck, find, given, settings
 from refexec import Executor, Schedule
 from refexec.explore import ExplorationFailed, Failure
+from refexec.models.trace_check import check_trace
 from refexec.testing import schedules
 
 
@@ -108,6 +109,7 @@ def test_fixed_version_is_exhaustively_clean_within_the_bound() -> None:
     assert report.coverage.startswith(
         f"exhaustive: all {report.schedules_run} schedules with <= 2 deviation(s) from FIFO")
     assert report.distinct == report.schedules_run  # DFS never runs a schedule twice
+    assert report.steps >= report.schedules_run * 5  # every run takes at least the FIFO steps
 
 
 def test_pct_report_states_its_bound() -> None:
@@ -154,6 +156,44 @@ def test_unbounded_dfs_sees_every_interleaving_exactly_once() -> None:
     assert report.failure is None and report.exhaustive
     assert logs == _interleavings(3, 3)
     assert report.distinct == report.schedules_run == len(runs)
+
+
+def _leaf_deviations(main: Any) -> list[int]:
+    """Every leaf of the tree of choices of ``main``, walked independently of explore's DFS
+    (a policy that follows a prefix of indices, then FIFO): the deviations of each leaf."""
+
+    class Prefix:
+        def __init__(self, prefix: list[int]) -> None:
+            self.prefix = prefix
+            self.seen: list[int] = []  # the number of options at each step
+
+        def choose(self, kind: str, options: Any) -> int:
+            k = len(self.seen)
+            self.seen.append(len(options))
+            return self.prefix[k] if k < len(self.prefix) else 0
+
+    leaves: list[int] = []
+    stack: list[list[int]] = [[]]
+    while stack:
+        prefix = stack.pop()
+        pol = Prefix(prefix)
+        ex = Executor(policy=pol, clock=refexec.VirtualClock(autojump=True))
+        ex.block_on(main())
+        ex.close()
+        leaves.append(sum(1 for i in prefix if i))
+        for k in range(len(prefix), len(pol.seen)):  # branch off below the prefix
+            stack.extend([*prefix, *([0] * (k - len(prefix))), i] for i in range(1, pol.seen[k]))
+    return leaves
+
+
+@pytest.mark.parametrize("bound", [0, 1, 2, 3, None])
+def test_bounded_dfs_runs_exactly_the_schedules_within_the_bound(bound: int | None) -> None:
+    main = bank(fixed=True)
+    leaves = _leaf_deviations(main)
+    expected = sum(1 for d in leaves if bound is None or d <= bound)
+    report = refexec.explore(main, strategy="dfs", bound=bound, max_schedules=100_000)
+    assert report.exhaustive
+    assert report.schedules_run == report.distinct == expected
 
 
 def test_deviation_bound_limits_the_search() -> None:
@@ -296,6 +336,54 @@ def test_nondeterministic_program_is_reported_by_dfs() -> None:
     assert report.failure is not None
     assert report.failure.kind == "nondeterministic"
     assert "not deterministic" in report.failure.message
+
+
+def test_replay_records_the_failing_run_in_a_trace() -> None:
+    found = refexec.explore(bank(), strategy="dfs", bound=1).failure
+    assert found is not None
+    tr = refexec.Trace()
+    res = refexec.replay(bank(), found.schedule, check=False, trace=tr)
+    assert res.failure is not None and res.failure.kind == "always"
+    polls = [e.task for e in tr.events if e.event == "poll"]
+    assert polls[:3] == [1, 2, 1]  # the run's polls, in the order the schedule took them
+    assert len(polls) == res.steps
+
+
+@pytest.mark.parametrize("program", ["bank", "thread-woken"])
+def test_fifo_policy_runs_are_valid_reference_traces(program: str) -> None:
+    """The policy-driven loop, taking option 0 every time, is the reference design: its trace
+    (held thread messages included) is accepted by the model's trace checker, which holds
+    polls to the FIFO rule. (The checker does not read timer events yet.)"""
+    main = bank(fixed=True) if program == "bank" else _thread_woken_program([])
+    tr = refexec.Trace()
+    res = refexec.replay(main, "fifo", trace=tr)
+    assert res.failure is None
+    result = check_trace(tr)
+    assert result.violation is None, result.violation
+    assert result.spawned >= 3
+
+
+def test_every_explored_run_can_be_checked_against_the_model() -> None:
+    checked: list[int] = []
+
+    def model(tr: refexec.Trace) -> str | None:
+        checked.append(len(tr.events))
+        res = check_trace(tr)
+        return None if res.violation is None else res.violation.reason
+
+    report = refexec.explore(bank(fixed=True), strategy="fifo", check_trace=model)
+    assert report.failure is None
+    assert len(checked) == 1 and checked[0] > 0
+
+    def main_first(tr: refexec.Trace) -> str | None:  # a checker with an order of its own
+        polls = [e.task for e in tr.events if e.event == "poll"]
+        return "task 1 polled twice before task 2" if polls[:2] == [1, 1] else None
+
+    report = refexec.explore(bank(fixed=True), strategy="dfs", bound=1, check_trace=main_first)
+    f = report.failure
+    assert f is not None and f.kind == "model"
+    assert f.message == "task 1 polled twice before task 2"
+    assert str(f.schedule) == "1:t1"
 
 
 def test_replay_of_a_foreign_schedule_diverges() -> None:

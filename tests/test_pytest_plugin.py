@@ -147,6 +147,18 @@ def test_mark_on_a_sync_test_is_a_usage_error(tmp_path: Path) -> None:
     assert "not an async def test" in out.stdout + out.stderr
 
 
+def test_bad_explore_count_is_a_usage_error(tmp_path: Path) -> None:
+    out = _pytest(tmp_path, source='''
+        import pytest
+
+        @pytest.mark.refexec(explore=True)
+        async def test_it():
+            pass
+    ''')
+    assert out.returncode != 0
+    assert "takes the number of schedules" in out.stdout + out.stderr
+
+
 def test_sometimes_never_true_fails_an_explored_test(tmp_path: Path) -> None:
     out = _pytest(tmp_path, source='''
         import pytest
@@ -158,3 +170,11 @@ def test_sometimes_never_true_fails_an_explored_test(tmp_path: Path) -> None:
     ''')
     assert out.returncode == 1
     assert "the interesting case" in out.stdout
+
+
+def test_plugin_works_under_xdist(tmp_path: Path) -> None:
+    out = _pytest(tmp_path, "-n", "2")
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert "1 failed, 3 passed" in text
+    assert "--refexec-replay '" in text

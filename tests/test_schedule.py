@@ -116,10 +116,11 @@ def test_policy_choice_decides_the_interleaving() -> None:
     assert _run(Last(), tasks=2, yields=1)[0] == "b0"
 
 
-def test_policy_returning_a_bad_index_is_a_clear_error() -> None:
+@pytest.mark.parametrize("bad", [lambda n: n, lambda n: -2, lambda n: 0.0, lambda n: True])
+def test_policy_returning_a_bad_index_is_a_clear_error(bad: Any) -> None:
     class Bad:
         def choose(self, kind: str, options: Sequence[str]) -> int:
-            return len(options)
+            return bad(len(options))  # type: ignore[no-any-return]
 
     with pytest.raises(ValueError, match="must return an index"):
         _run(Bad())
