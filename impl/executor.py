@@ -926,10 +926,12 @@ class Executor:
             x = t._x = _Extra()
         c = self._c
         if lost:
+            v = self._lost_verdicts.get(t._id)  # refexec.stall: the step that lost it
             exc: Cancelled = TaskLost(
                 f"{desc} was lost: it returned Pending after poll {t._n} and then every waker "
                 "for it was dropped, so nothing could ever wake it. A future that returns "
                 "Pending must keep cx.waker.clone() and call wake() on it later."
+                + (f" Its last waker was dropped {v.dropped_at}." if v and v.dropped_at else "")
             )
         else:
             exc = Cancelled(f"{desc} was cancelled")

@@ -75,6 +75,9 @@ def test_lost_wake_names_the_poll_and_line_that_dropped_the_last_waker(ex: Execu
     assert v.dropped_at.where == frame(lossy_channel._LossyGet.poll, "box.waker = cx.waker")
     assert v.chain == (frame(receive, "# suspended here"),)
     assert "during poll 1 of task 2" in v.why
+    message = str(first.exception())  # TaskLost names the step too
+    assert f"Its last waker was dropped during poll 1 of task 2, at {v.dropped_at.where}" in (
+        message)
     box.put("unblock")
 
 
