@@ -43,13 +43,18 @@ class TaskLost(Cancelled):
 class Stalled(RefexecError):
     """``run(stall_timeout=...)`` saw nothing happen for that long while tasks still waited.
 
-    ``tasks`` lists the ``JoinHandle`` of every unfinished task; the executor is left as it was,
-    so ``run()`` may be called again.
+    ``tasks`` lists the ``JoinHandle`` of every waiting task; ``verdicts`` says why each waits
+    (a ``refexec.stall.Verdict``: lost wake, legitimate wait or await cycle, with the await chain
+    it is suspended in, file:line), and the message prints them. The executor is left as it
+    was, so ``run()`` may be called again.
     """
 
-    def __init__(self, message: str, tasks: Sequence[Any] = ()) -> None:
+    def __init__(
+        self, message: str, tasks: Sequence[Any] = (), verdicts: Sequence[Any] = ()
+    ) -> None:
         super().__init__(message)
         self.tasks: tuple[Any, ...] = tuple(tasks)
+        self.verdicts: tuple[Any, ...] = tuple(verdicts)
 
 
 class WakerError(RefexecError, RuntimeError):

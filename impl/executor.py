@@ -74,6 +74,7 @@ from refexec.future import (
 from refexec.poll import Pending, Poll, Ready
 from refexec.schedule import Policy
 from refexec.schedule import drive as _drive_policy
+from refexec.stall import DropSite, Verdict, diagnose, lost_verdict, note_drop
 from refexec.state import TaskState
 from refexec.trace import Trace, attach_trace
 from refexec.waker import (
@@ -190,12 +191,15 @@ class RunReport:
     """What one ``run()`` / ``run_until_stalled()`` did.
 
     ``lost`` holds the JoinHandles of the tasks found lost during this run (each raises
-    ``TaskLost``); ``this_run`` the counters of this run alone; ``stats`` the totals after it.
+    ``TaskLost``); ``this_run`` the counters of this run alone; ``stats`` the totals after it;
+    ``verdicts`` a ``refexec.stall.Verdict`` (kind "lost wake") per lost task: the step that
+    dropped its last waker and the await chain it was suspended in.
     """
 
     lost: tuple[JoinHandle[Any], ...]
     this_run: Stats
     stats: Stats
+    verdicts: tuple[Verdict, ...] = ()
 
     @property
     def polls(self) -> int:
@@ -569,6 +573,8 @@ def _vt_drop(t: JoinHandle[Any]) -> None:
         tr = ex._trace
         if tr is not None:
             tr.record("waker_drop", t._id, t._n)
+        if t._wakers <= 0 and t._state is IDLE:  # it just became lost: note the step (rare)
+            note_drop(ex, t)
     else:
         ex._post((_DROP, t))
 
@@ -659,6 +665,9 @@ class Executor:
         self._spawned = 0  # tasks accepted so far; also the last task id given out
         self._c = _Counters()
         self._lost_log: list[JoinHandle[Any]] = []
+        # refexec.stall's only bookkeeping, filled on the rare path where a task becomes lost:
+        self._drops: dict[int, DropSite] = {}  # task id -> the step that dropped its last waker
+        self._lost_verdicts: dict[int, Verdict] = {}  # lost task id -> verdict, until reported
         self._unretrieved: weakref.WeakSet[_Unretrieved] = weakref.WeakSet()
         self._closed = False
         self._runner: _Runner = _Runner()
@@ -917,10 +926,12 @@ class Executor:
             x = t._x = _Extra()
         c = self._c
         if lost:
+            v = self._lost_verdicts.get(t._id)  # refexec.stall: the step that lost it
             exc: Cancelled = TaskLost(
                 f"{desc} was lost: it returned Pending after poll {t._n} and then every waker "
                 "for it was dropped, so nothing could ever wake it. A future that returns "
                 "Pending must keep cx.waker.clone() and call wake() on it later."
+                + (f" Its last waker was dropped {v.dropped_at}." if v and v.dropped_at else "")
             )
         else:
             exc = Cancelled(f"{desc} was cancelled")
@@ -1167,6 +1178,7 @@ class Executor:
         lost = [t for t in self._idle.values() if t._wakers <= 0 and t._state is IDLE]
         for t in lost:
             if t._state is IDLE:  # still: dropping one may have woken another's awaiters
+                self._lost_verdicts[t._id] = lost_verdict(self, t)
                 self._drop_future(t, lost=True)
         return bool(lost)
 
@@ -1285,15 +1297,25 @@ class Executor:
 
     def _stalled(self, timeout: float | None) -> Stalled:
         waiting = list(self._idle.values())
-        lines = ", ".join(f"{t._desc()} {t._state.name if t._state else '?'} "
-                          f"with {t._wakers} live waker(s)" for t in waiting)
-        what = f"{len(waiting)} task(s) wait for wakes that did not come: {lines}" if waiting \
-            else f"no task waits, but {self._spawners} Spawner(s) are still open"
+        verdicts = diagnose(self)
+        by_id = {v.task: v for v in verdicts}
+        lines = "".join(f"\n{t._desc()} IDLE with {t._wakers} live waker(s): "
+                        f"{by_id[t._id].explain()}" for t in waiting if t._id in by_id)
+        what = f"{len(waiting)} task(s) wait for wakes that did not come:{lines}\n" if waiting \
+            else f"no task waits, but {self._spawners} Spawner(s) are still open. "
         return Stalled(
-            f"the executor saw nothing happen for {timeout} s: {what}. Wake or cancel them "
+            f"the executor saw nothing happen for {timeout} s: {what}Wake or cancel them "
             "(or close the spawners), or run without stall_timeout to wait for ever.",
             waiting,
+            verdicts,
         )
+
+    def diagnose(self) -> tuple[Verdict, ...]:
+        """Why each waiting (IDLE) task waits: a ``refexec.stall.Verdict`` per task, "lost
+        wake", "legitimate wait" or "await cycle", with its await chain (file:line). Costs
+        nothing until called (it asks the garbage collector who holds each waker). Call it from
+        the loop's thread (inside a task) or between runs."""
+        return diagnose(self)
 
     def _session(self, what: str, aw: object, body: Callable[[], T]) -> T:
         """Mark this thread as the loop's (``_enter``), run ``body``, and clear the mark on
@@ -1399,9 +1421,12 @@ class Executor:
     def _reported(self, body: Any) -> RunReport:
         before = self.stats
         self._lost_log = []
+        self._lost_verdicts.clear()
         body()
         after = self.stats
-        return RunReport(tuple(self._lost_log), after - before, after)
+        lost = tuple(self._lost_log)
+        verdicts = tuple(v for t in lost if (v := self._lost_verdicts.pop(t._id, None)))
+        return RunReport(lost, after - before, after, verdicts)
 
     def step(self) -> bool:
         """Take in other threads' messages, then poll exactly one task (the head of the ready

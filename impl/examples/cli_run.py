@@ -35,6 +35,10 @@ EXAMPLES: tuple[str, ...] = (
     "lost",
     "deadlock",
     "echo",
+    "check_then_act",
+    "cancelled_waiter",
+    "lossy_channel",
+    "timeout_swallow",
 )
 """The bundled examples, in the order a newcomer should read them."""
 
