@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "DECLARATIONS",
+    "IO_EVENTS",
+    "IO_IMPLICIT",
     "REFERENCE",
     "SEED",
     "Declaration",
@@ -295,5 +297,30 @@ REFERENCE = Declaration(
         "run_end enters and leaves the loop the same way",
     ),
 )
+
+IO_EVENTS: Mapping[str, EventMap] = dict([
+    _map("io_register", _r("io_register", origins=L,
+                           doc="during t's poll a readiness wait registers its fd")),
+    _map("io_ready", _r("io_ready", origins=L,
+                        doc="the loop's select() reported t's fd ready and woke t (the fd "
+                            "became ready before: the implicit fd_ready)")),
+    _map("io_cancel", _r("io_cancel", origins=L, streams=LOG_ONLY,
+                         doc="during t's poll its readiness wait is dropped (a timeout ended "
+                             "it); a trace does not record it (implicit there)")),
+    _map("fd_ready", _r("fd_ready", streams=LOG_ONLY,
+                        doc="the lockstep driver made t's registered fd ready")),
+])
+"""The reactor's events (issue 14): they refine the ``io`` actions of the reference model in
+instances with ``io`` = 1, and are part of :data:`REFERENCE`."""
+
+IO_IMPLICIT = (
+    Implicit("fd_ready", "anywhere, from outside (the kernel): t's registered fd becomes ready",
+             unobserved_in=frozenset({"trace"})),
+    Implicit("io_cancel", "during t's poll: a readiness wait dropped inside the poll "
+             "(refexec.net records no event for it)", unobserved_in=frozenset({"trace"})),
+)
+
+REFERENCE = Declaration(REFERENCE.variant, {**REFERENCE.events, **IO_EVENTS},
+                        (*REFERENCE.implicit, *IO_IMPLICIT), REFERENCE.environment)
 
 DECLARATIONS: Mapping[str, Declaration] = {"seed": SEED, "reference": REFERENCE}
