@@ -43,6 +43,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from refexec.clock import VirtualClock
+from refexec.errors import Stalled
 from refexec.executor import Executor, JoinHandle
 from refexec.future import FutureBase
 from refexec.models.concrete import ConcreteModel
@@ -53,7 +54,7 @@ from refexec.net import wait_readable
 from refexec.poll import Pending, Poll, Ready
 from refexec.state import TaskState
 from refexec.testing.adapter import Observation
-from refexec.testing.oracle import ModelStep, Oracle
+from refexec.testing.oracle import Divergence, ModelStep, Oracle
 from refexec.testing.refinement_reference import ReferenceRefinement
 from refexec.testing.script import Event
 from refexec.timers import sleep
@@ -79,6 +80,9 @@ MAX_TASKS = 3
 HORIZON = ADVANCE_TO + MAX_TASKS * 2 * 2
 """The model clock's bound D: every deadline is at most the hand-advanced clock plus every
 task's sleeps (2 ops of at most 2 units each), however long a read waits in between."""
+STALL_TIMEOUT = 30.0
+"""Seconds of nothing happening after which ``run()`` counts as parked past a wake (a correct
+executor never comes near it: the helper acts within a millisecond of the park)."""
 MAX_POLLS = 4
 """A program has at most 2 ops; each ends in the poll after the one that started it, and that
 poll starts the next op: at most 3 polls, plus one spare for a wake that finds nothing to do."""
@@ -319,7 +323,10 @@ class DriverLockstep(RuleBasedStateMachine):
         self.log.append(Event("run_start", -1))
         helper.start()
         try:
-            report = self.ex.run()
+            report = self.ex.run(stall_timeout=STALL_TIMEOUT)
+        except Stalled as e:
+            raise Divergence(f"EX-SLEEP-SAFE / EX-IO-PARK: run() parked {STALL_TIMEOUT} s past "
+                             f"what should have woken it: {e}") from None
         finally:
             stop.set()
             helper.join()
