@@ -48,6 +48,8 @@ _LOCAL = {"remote": 0, "join": 0, "spawners": 0}
 _REMOTE = {"join": 0}
 _TIMERS_LOCAL = {**_LOCAL, "timers": 1}
 _TIMERS_REMOTE = {"join": 0, "spawners": 0, "timers": 1}
+_IO_LOCAL = {**_TIMERS_LOCAL, "io": 1}
+_IO_REMOTE = {**_TIMERS_REMOTE, "io": 1}
 
 MUTANT_SPECS: tuple[MutantSpec, ...] = (
     MutantSpec(
@@ -184,9 +186,10 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         Edges(driver_each_round=False),
         "the driver is consulted only when the ready queue is empty",
         "Timers are fired only when nothing is runnable: a task that keeps waking itself (a "
-        "busy loop of yield_now) starves every due timer, and sleeps never end.",
-        ("EX-TIMER-PROMPT",),
-        default_bounds(1, **_TIMERS_LOCAL),
+        "busy loop of yield_now) starves every due timer and every ready socket, and sleeps "
+        "and reads never end.",
+        ("EX-TIMER-PROMPT", "EX-IO-PROMPT"),
+        default_bounds(1, **_IO_LOCAL),
     ),
     MutantSpec(
         "exit-with-timer-armed",
@@ -215,5 +218,56 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         "cancelled timeout and the stale timer fires into a finished task.",
         ("EX-TIMER-FINAL",),
         default_bounds(1, **_TIMERS_LOCAL),
+    ),
+    # -- the driver (I/O readiness, the park in select()) -----------------------------------
+    MutantSpec(
+        "wake-byte-unlocked",
+        Edges(poster_locks=False),
+        "another thread posts a wake without the door's lock",
+        "The poster checks 'is the loop parked in select()?' and writes the wakeup byte only "
+        "if so, without the lock the loop decides under: the loop, between its 'nothing to do' "
+        "and its park, is not parked yet, so no byte is written and the posted wake waits in "
+        "the inbox while the loop sleeps (the lost wake of a self-pipe written outside the "
+        "lock).",
+        ("EX-SLEEP-SAFE",),
+        default_bounds(1, **_IO_REMOTE),
+    ),
+    MutantSpec(
+        "timer-dropped-on-unpark",
+        Edges(timer_survives_unpark=False),
+        "a park ended early drops the timer it waited for, which is never re-armed",
+        "The loop takes the earliest timer off the heap to compute its select() timeout; when "
+        "ready I/O or a wake ends the park before the deadline it forgets to put it back: the "
+        "sleeping task (a timeout around a read, say) is never woken and is reported lost.",
+        ("EX-TIMER-KEPT",),
+        default_bounds(1, **_IO_LOCAL),
+    ),
+    MutantSpec(
+        "exit-with-io-registered",
+        Edges(io_holds_sender=False),
+        "run() does not count an I/O registration as a sender",
+        "The loop exits while a task waits for a socket: the registration's waker is not seen "
+        "as keeping the task wakeable, so run() returns with the reader unfinished.",
+        ("EX-IO-RUN-END",),
+        default_bounds(1, **_IO_LOCAL),
+    ),
+    MutantSpec(
+        "io-park-on-condvar",
+        Edges(io_parks_in_select=False),
+        "with only I/O registered the loop parks on the condition variable, not in select()",
+        "The select() park is taken only when a timer is armed: a loop waiting for a socket "
+        "alone sleeps on the condition variable, which readiness cannot end, and the ready "
+        "socket is never served.",
+        ("EX-IO-PARK",),
+        default_bounds(1, **_IO_LOCAL),
+    ),
+    MutantSpec(
+        "cancelled-io-registered",
+        Edges(cancel_deregisters=False),
+        "cancelling a task leaves its I/O registration in the reactor",
+        "The registration of a cancelled reader stays in the selector with its waker: the fd "
+        "cannot be awaited again ('already awaited'), and its readiness wakes a finished task.",
+        ("EX-IO-FINAL",),
+        default_bounds(1, **_IO_LOCAL),
     ),
 )

@@ -24,7 +24,9 @@ from typing import Any
 from refexec.models.system import Action, Bounds, Ops, Property, Value, View
 from refexec.state import FINAL_STATES, TaskState
 
-__all__ = ["ALL_IDS", "DRIVER_IDS", "INFO", "Witness", "action_name", "make_properties", "prop"]
+__all__ = [
+    "ALL_IDS", "DRIVER_IDS", "INFO", "IO_IDS", "Witness", "action_name", "make_properties", "prop",
+]
 
 S = TaskState
 _RUNNING = (int(S.RUNNING), int(S.NOTIFIED))
@@ -32,6 +34,7 @@ _FINAL = tuple(sorted(int(s) for s in FINAL_STATES))
 # Loop control states (mirrors refexec.models.reference.Loop; restated to keep this module free
 # of the model it judges).
 _DECIDING, _ASLEEP, _RETURNED = 3, 4, 5
+_IO_NONE, _IO_READY = 0, 2  # refexec.models.reference.Io
 
 INFO: dict[str, tuple[str, str]] = {
     "EX-FINAL": (
@@ -137,12 +140,45 @@ INFO: dict[str, tuple[str, str]] = {
         "Cancelling or finishing a task cancels its timer (the waker it holds is dropped). "
         "Invariant: st[t] in {COMPLETE, CANCELLED} => not armed[t].",
     ),
+    "EX-TIMER-KEPT": (
+        "a pending sleep keeps its timer until it fires or is cancelled",
+        "While a task's future awaits its timer (ghost sleeping[t]: armed by the future, not yet "
+        "fired, cancelled by the future, or dropped with it) the timer is armed in the driver, "
+        "holding the task's waker: the driver never drops a timer on its own, so a sleeping "
+        "task is never found unwakeable. Invariant: sleeping[t] => armed[t].",
+    ),
+    "EX-IO-RUN-END": (
+        "run() never returns while an I/O registration of an unfinished task is armed",
+        "A readiness registration holds its task's waker, so it is a sender. Step property on "
+        "run_end: no t with reg[t] != NONE and t unfinished.",
+    ),
+    "EX-IO-PARK": (
+        "the loop never parks past ready I/O",
+        "Asleep with no signal pending (the park in select() has not returned), no registered "
+        "fd is ready: readiness ends the park. With EX-SLEEP-SAFE (no delivered wake) and "
+        "EX-TIMER-PARK (no due timer) the loop never parks past anything it should deliver. "
+        "Invariant: loop = ASLEEP and not signal => no t with reg[t] = READY.",
+    ),
+    "EX-IO-PROMPT": (
+        "a ready registration is reported before the next round of polls",
+        "No poll starts while a registered fd is ready and unreported: the loop's select(0) runs "
+        "between rounds, not only when the ready queue is empty, so its task is then polled "
+        "within the FIFO bound. Step property on poll: no t with reg[t] = READY.",
+    ),
+    "EX-IO-FINAL": (
+        "a finished task has no I/O registration",
+        "Cancelling or finishing a task takes its registration out of the reactor (the waker "
+        "it holds is dropped). Invariant: st[t] in {COMPLETE, CANCELLED} => reg[t] = NONE.",
+    ),
 }
 """ID -> (title, statement). The statements are the text spec/SPEC.md quotes."""
 
 DRIVER_IDS = ("EX-TIMER-EARLY", "EX-TIMER-PROMPT", "EX-TIMER-RUN-END", "EX-TIMER-PARK",
-              "EX-CLOCK-JUMP", "EX-TIMER-FINAL")
+              "EX-CLOCK-JUMP", "EX-TIMER-FINAL", "EX-TIMER-KEPT")
 """The driver's properties: present only in instances with ``timers`` = 1."""
+
+IO_IDS = ("EX-IO-RUN-END", "EX-IO-PARK", "EX-IO-PROMPT", "EX-IO-FINAL")
+"""The reactor's properties: present only in instances with ``io`` = 1."""
 
 ALL_IDS = tuple(INFO)
 
@@ -176,10 +212,20 @@ def _final(o: Ops, st: Value) -> Value:
 
 def _live_waker(s: View, o: Ops, n: int, t: int, timers: bool = False) -> Value:
     """A live waker of t exists: held by a future / thread, kept as another task's join waker,
-    or held by t's armed timer (in instances with the driver)."""
+    or held by t's armed timer or I/O registration (in instances with the driver)."""
     timer = [s.armed[t]] if timers else []
+    if timers and _has(s, "reg"):
+        timer.append(s.reg[t] != _IO_NONE)
     join = s.join
     return o.Or(s.wakers[t] > 0, *[join[u] == t for u in range(n)], *timer)
+
+
+def _has(s: View, name: str) -> bool:
+    try:
+        getattr(s, name)
+    except AttributeError:
+        return False
+    return True
 
 
 def _senders(s: View, o: Ops, n: int, timers: bool = False) -> Value:
@@ -212,6 +258,7 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
     n = bounds.n_tasks
     T = range(n)
     tm = bool(bounds.extra.get("timers", 0))
+    io = tm and bool(bounds.extra.get("io", 0))
 
     def final_(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
         if action_name(action) in ("poll", "ready"):
@@ -305,6 +352,35 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
     def timer_final(s: View, o: Ops) -> Value:
         return o.And(*[o.Implies(_final(o, s.st[t]), o.Not(s.armed[t])) for t in T])
 
+    def timer_kept(s: View, o: Ops) -> Value:
+        return o.And(*[o.Implies(s.sleeping[t], s.armed[t]) for t in T])
+
+    def io_run_end(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) != "run_end":
+            return True
+        return o.Not(o.Or(*[o.And(s.reg[t] != _IO_NONE, o.Not(_final(o, s.st[t]))) for t in T]))
+
+    def io_ready_any(s: View, o: Ops) -> Value:
+        return o.Or(*[s.reg[t] == _IO_READY for t in T])
+
+    def io_park(s: View, o: Ops) -> Value:
+        return o.Implies(o.And(s.loop == _ASLEEP, o.Not(s.signal)), o.Not(io_ready_any(s, o)))
+
+    def io_prompt(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) != "poll":
+            return True
+        return o.Not(io_ready_any(s, o))
+
+    def io_final(s: View, o: Ops) -> Value:
+        return o.And(*[o.Implies(_final(o, s.st[t]), s.reg[t] == _IO_NONE) for t in T])
+
+    reactor = (
+        prop("EX-IO-RUN-END", "step", io_run_end),
+        prop("EX-IO-PARK", "invariant", io_park),
+        prop("EX-IO-PROMPT", "step", io_prompt),
+        prop("EX-IO-FINAL", "invariant", io_final),
+    ) if io else ()
+
     driver = (
         prop("EX-TIMER-EARLY", "step", timer_early),
         prop("EX-TIMER-PROMPT", "step", timer_prompt),
@@ -312,6 +388,8 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         prop("EX-TIMER-PARK", "invariant", timer_park),
         prop("EX-CLOCK-JUMP", "step", clock_jump),
         prop("EX-TIMER-FINAL", "invariant", timer_final),
+        prop("EX-TIMER-KEPT", "invariant", timer_kept),
+        *reactor,
     ) if tm else ()
 
     return (

@@ -38,7 +38,21 @@ The driver (bounds key ``timers`` = 1; absent or 0 leaves every existing instanc
                  passing, or ``VirtualClock.advance``) and ``clock_jump`` (autojump)
 ``deadline[t]``  the deadline of t's timer
 ``armed[t]``     t has an armed timer, which holds a clone of t's waker (a sender)
+``sleeping[t]``  ghost: t's future awaits its timer (set by ``timer_arm``, cleared when the
+                 timer fires or is cancelled, or the future is dropped)
 ===============  ===========================================================================
+
+I/O readiness (bounds key ``io`` = 1, with ``timers`` = 1: one driver, one park):
+
+===============  ===========================================================================
+``reg[t]``       t's readiness registration: NONE, ARMED (registered, holds a clone of t's
+                 waker: a sender), READY (the environment made the fd ready; the loop's
+                 ``select()`` has not reported it yet)
+===============  ===========================================================================
+
+The park is one ``select(timeout=next deadline)`` when anything is armed or registered: a tick
+that makes a timer due, an fd becoming ready, and another thread's wake (the wakeup byte, which
+posters write under the door's lock) all end it, as ``signal``.
 """
 
 from __future__ import annotations
@@ -52,6 +66,8 @@ from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
 
 __all__ = [
     "Edges",
+    "IO_NAMES",
+    "Io",
     "LOOP_NAMES",
     "Loop",
     "REFERENCE_EDGES",
@@ -85,6 +101,17 @@ class Loop:
 
 
 LOOP_NAMES = ("NOT_STARTED", "DISPATCH", "POLLING", "DECIDING", "ASLEEP", "RETURNED")
+
+
+class Io:
+    """A task's readiness registration (``reg`` variable)."""
+
+    NONE = 0  # not registered
+    ARMED = 1  # registered with the reactor; holds a clone of the task's waker
+    READY = 2  # the fd became ready; the loop's select() has not reported it yet
+
+
+IO_NAMES = ("NONE", "ARMED", "READY")
 
 Table = Mapping[tuple["TaskState | None", TaskEvent], TaskState]
 
@@ -154,6 +181,19 @@ class Edges:
     spawner); ``False``: whenever the ready queue is empty, without the lock."""
     cancel_disarms: bool = True
     """Cancelling a task (dropping its future) cancels its timer."""
+    poster_locks: bool = True
+    """Another thread posts a wake (and writes the wakeup byte if the loop parks) under the
+    door's lock; ``False``: it checks "is the loop parked?" and posts without the lock."""
+    timer_survives_unpark: bool = True
+    """A park ended early (a wake, ready I/O) leaves the timers armed; ``False``: the timer the
+    park waited for is dropped and not re-armed."""
+    io_holds_sender: bool = True
+    """``run()`` counts an I/O registration as a sender (it holds its task's waker)."""
+    cancel_deregisters: bool = True
+    """Cancelling a task (dropping its future) takes its I/O registration out of the reactor."""
+    io_parks_in_select: bool = True
+    """With I/O registered the loop parks in ``select()``, so readiness ends the park;
+    ``False``: it parks on the condition variable unless a timer is armed."""
 
 
 REFERENCE_EDGES = Edges()
@@ -165,7 +205,8 @@ def default_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
     Keys of ``extra``: ``polls`` (P: a future returns Ready by its P-th poll), ``wakers`` (W: held
     wakers per task), ``inbox`` (I: wakes in flight per task), ``spawners`` (SP), ``remote`` (1:
     other threads act), ``join`` (1: tasks await JoinHandles), ``timers`` (1: the driver: a
-    clock, one timer per task; 0 by default), ``horizon`` (D: the clock's bound, default 2).
+    clock, one timer per task; 0 by default), ``horizon`` (D: the clock's bound, default 2),
+    ``io`` (1: I/O readiness, one registration per task; needs ``timers`` = 1).
     """
     base = {"polls": 2, "wakers": 1, "inbox": 1, "spawners": 1, "remote": 1, "join": 1}
     base.update(extra)
@@ -227,6 +268,9 @@ class _Builder:
         self.joins = bool(ex.get("join", 1))
         self.timers = bool(ex.get("timers", 0))
         self.D = ex.get("horizon", 2)
+        self.io = bool(ex.get("io", 0))
+        if self.io and not self.timers:
+            raise ValueError("bounds: io = 1 needs timers = 1 (one driver, one park)")
         # The array is one longer than the reference ever needs, so that a duplicate entry (a
         # mutant) shows in the queue before anything overflows; a bounded-queue mutant sets cap.
         self.C = edges.queue_capacity if edges.queue_capacity is not None else self.n + 1
@@ -283,7 +327,60 @@ class _Builder:
             Var("clock", clock, 0, "the executor's clock"),
             Var("deadline", clock, self.n, "the deadline of the task's timer"),
             Var("armed", Sort.bool_(), self.n, "an armed timer holds a clone of the task's waker"),
+            Var("sleeping", Sort.bool_(), self.n, "the task's future awaits its timer",
+                ghost=True),
+            *([Var("reg", Sort.int_(0, 2, IO_NAMES), self.n,
+                   "the task's readiness registration (a sender while not NONE)")]
+              if self.io else []),
         )
+
+    def driver_init(self) -> dict[str, Value]:
+        if not self.timers:
+            return {}
+        n = self.n
+        out: dict[str, Value] = {
+            "clock": 0, "deadline": (0,) * n, "armed": (False,) * n, "sleeping": (False,) * n}
+        if self.io:
+            out["reg"] = (Io.NONE,) * n
+        return out
+
+    def released(self) -> tuple[str, ...]:
+        """The driver variables a finishing task's release touches (see :meth:`release`)."""
+        return ("armed", "sleeping", *(("reg",) if self.io else ())) if self.timers else ()
+
+    def release(self, s: View, o: Ops, t: int, finishing: Value,
+                cancel: bool = False) -> dict[str, Value]:
+        """Task t's future is dropped (if ``finishing``; by a ``cancel``, or because it
+        returned Ready): its timer is cancelled and its readiness registration taken out of the
+        reactor (a cancel forgets one or the other in the ``cancel_*`` mutants)."""
+        if not self.timers:
+            return {}
+        keep = o.Not(finishing)
+        out = {"sleeping": o.store(s.sleeping, t, o.And(s.sleeping[t], keep))}
+        if not cancel or self.e.cancel_disarms:
+            out["armed"] = o.store(s.armed, t, o.And(s.armed[t], keep))
+        if self.io and (not cancel or self.e.cancel_deregisters):
+            out["reg"] = o.store(s.reg, t, o.If(finishing, Io.NONE, s.reg[t]))
+        return out
+
+    def unparked(self, s: View, o: Ops) -> dict[str, Value]:
+        """What else ``unpark`` changes: nothing in the reference. The
+        ``timer_survives_unpark`` mutant drops the timer the park waited for (the earliest
+        armed one, not yet due) when a wake ends the park early, and never re-arms it."""
+        if not self.timers or self.e.timer_survives_unpark:
+            return {}
+        T = range(self.n)
+
+        def waited_for(t: int) -> Value:
+            first = [o.Or(o.Not(s.armed[u]), s.deadline[t] <= s.deadline[u]) for u in T if u != t]
+            return o.And(s.armed[t], s.deadline[t] > s.clock, *first)
+
+        return {"armed": tuple(o.And(s.armed[t], o.Not(waited_for(t))) for t in T)}
+
+    def poster_ok(self, s: View, o: Ops) -> Value:
+        """Another thread may post now: it takes the door's lock (free unless the loop holds
+        it deciding); the ``poster_locks`` mutant posts without it."""
+        return o.Not(s.lock) if self.e.poster_locks else True
 
     def init(self, o: Ops) -> dict[str, Value]:
         n = self.n
@@ -305,7 +402,7 @@ class _Builder:
             "lock": False,
             "signal": False,
             "blocked": False,
-            **({"clock": 0, "deadline": (0,) * n, "armed": (False,) * n} if self.timers else {}),
+            **self.driver_init(),
         }
 
     # -- shared pieces -------------------------------------------------------------------------
@@ -320,29 +417,36 @@ class _Builder:
     def final(self, o: Ops, st: Value) -> Value:
         return o.Or(*[st == f for f in FINAL])
 
-    def has_waker(self, s: View, o: Ops, t: int, timers: bool = True) -> Value:
-        """A live waker of t exists: a held one, a join waker kept by another task, or the one
-        an armed timer holds (unless ``timers`` is False: the mutant that forgets it)."""
+    def has_waker(self, s: View, o: Ops, t: int, timers: bool = True, io: bool = True) -> Value:
+        """A live waker of t exists: a held one, a join waker kept by another task, the one an
+        armed timer holds or the one an I/O registration holds (unless ``timers`` / ``io`` is
+        False: the mutants that forget them)."""
         held = [s.wakers[t] > 0]
         if self.joins:
             held += [s.join[u] == t for u in range(self.n)]
         if self.timers and timers:
             held.append(s.armed[t])
+        if self.io and io:
+            held.append(s.reg[t] != Io.NONE)
         return o.Or(*held) if len(held) > 1 else held[0]
 
     def due(self, s: View, o: Ops) -> Value:
-        """Some armed timer is due (its deadline has come)."""
+        """The driver has something to deliver: an armed timer is due (its deadline has come),
+        or a registered fd is ready. The loop delivers it before polling or parking."""
         if not self.timers:
             return False
-        return o.Or(*[o.And(s.armed[t], s.deadline[t] <= s.clock) for t in range(self.n)])
+        due = [o.And(s.armed[t], s.deadline[t] <= s.clock) for t in range(self.n)]
+        if self.io:
+            due += [s.reg[t] == Io.READY for t in range(self.n)]
+        return o.Or(*due)
 
     def lost(self, s: View, o: Ops, t: int) -> Value:
         """Task t can never be woken again: IDLE, no live waker, nothing in flight."""
         return o.And(s.st[t] == int(S.IDLE), o.Not(self.has_waker(s, o, t)), s.inbox[t] == 0)
 
-    def senders(self, s: View, o: Ops, timers: bool = True) -> Value:
+    def senders(self, s: View, o: Ops, timers: bool = True, io: bool = True) -> Value:
         """Number of senders: live spawners plus tasks that are unfinished and hold a waker."""
-        held = [o.And(o.Not(self.final(o, s.st[t])), self.has_waker(s, o, t, timers))
+        held = [o.And(o.Not(self.final(o, s.st[t])), self.has_waker(s, o, t, timers, io))
                 for t in range(self.n)]
         return s.spawners + o.count(held)
 
@@ -415,7 +519,7 @@ class _Builder:
         T = range(n)
         R = (0, 1) if self.remote else (0,)
         ARR = ("st", "woken", "join", "q", "qlen", "blocked", "ended")
-        TM = ("armed",) if self.timers else ()
+        TM = self.released()
         acts: list[Action] = []
 
         def add(name: str, params: dict[str, Sequence[int]], guard: Any, effect: Any,  # noqa: PLR0917
@@ -543,8 +647,7 @@ class _Builder:
                 "ended": o.store(s.ended, t, o.Or(s.ended[t], apply_cancel)),
                 "creq": o.store(s.creq, t, False), "loop": loop,
             }
-            if self.timers and e.cancel_disarms:
-                out["armed"] = o.store(s.armed, t, o.And(s.armed[t], o.Not(apply_cancel)))
+            out.update(self.release(s, o, t, apply_cancel, cancel=True))
             if e.decide_after_pending:
                 out["lock"] = True
             return out
@@ -566,8 +669,7 @@ class _Builder:
                 "ended": o.store(s.ended, t, True), "creq": o.store(s.creq, t, False),
                 "loop": Loop.DISPATCH,
             }
-            if self.timers:  # the future is dropped, and with it the sleep that armed it
-                out["armed"] = o.store(s.armed, t, False)
+            out.update(self.release(s, o, t, True))  # the future is dropped, with its sleep
             return out
 
         add("ready", {"t": T}, g_ready, f_ready, (*ARR, "creq", "loop", *TM),
@@ -576,7 +678,7 @@ class _Builder:
         # wakers ----------------------------------------------------------------------------
         def where_wake(s: View, o: Ops, t: int, remote: int) -> Value:
             if remote:
-                return o.And(o.Not(s.lock), s.inbox[t] < inbox_max)
+                return o.And(self.poster_ok(s, o), s.inbox[t] < inbox_max)
             return self.local_ok(s, o)
 
         def deliver(s: View, o: Ops, t: int, remote: int, wakers: Value) -> dict[str, Value]:
@@ -668,8 +770,7 @@ class _Builder:
                 "ended": o.store(s.ended, t, o.Or(s.ended[t], finishing)),
                 "creq": o.store(s.creq, t, o.Or(s.creq[t], o.Not(now))),
             }
-            if self.timers and e.cancel_disarms:
-                out["armed"] = o.store(s.armed, t, o.And(s.armed[t], o.Not(finishing)))
+            out.update(self.release(s, o, t, finishing, cancel=True))
             return out
 
         add("cancel", {"t": T}, g_cancel, f_cancel, (*ARR, "creq", *TM),
@@ -714,13 +815,14 @@ class _Builder:
 
         add("unpark", {},
             lambda s, o: o.And(s.loop == Loop.ASLEEP, s.signal),
-            lambda s, o: {"loop": Loop.DISPATCH, "signal": False},
-            ("loop", "signal"),
+            lambda s, o: {"loop": Loop.DISPATCH, "signal": False, **self.unparked(s, o)},
+            ("loop", "signal", *TM),
             "The sleeping loop is woken by a signal and goes back to dispatching.")
 
         add("run_end", {},
             lambda s, o: o.And(s.loop == Loop.DECIDING,
-                               self.senders(s, o, e.timer_holds_sender) == 0),
+                               self.senders(s, o, e.timer_holds_sender,
+                                            e.io_holds_sender) == 0),
             lambda s, o: {"loop": Loop.RETURNED, "lock": False},
             ("loop", "lock"),
             "No sender remains (no spawner, no waker of an unfinished task, nothing queued or "
@@ -750,15 +852,17 @@ class _Builder:
 
         add("timer_arm", {"t": T, "d": range(D + 1)}, g_arm,
             lambda s, o, t, d: {"armed": o.store(s.armed, t, True),
+                                "sleeping": o.store(s.sleeping, t, True),
                                 "deadline": o.store(s.deadline, t, d)},
-            ("armed", "deadline"),
+            ("armed", "sleeping", "deadline"),
             "During t's poll a sleep / timeout arms a timer for deadline d (not in the past): it "
             "keeps a clone of t's waker.")
 
         add("timer_cancel", {"t": T},
             lambda s, o, t: o.And(self.polling(s, o, t), s.armed[t]),
-            lambda s, o, t: {"armed": o.store(s.armed, t, False)},
-            ("armed",),
+            lambda s, o, t: {"armed": o.store(s.armed, t, False),
+                             "sleeping": o.store(s.sleeping, t, False)},
+            ("armed", "sleeping"),
             "During t's poll its timer is cancelled (a timeout block ends first, a sleep is "
             "dropped): the waker it held is dropped.")
 
@@ -771,10 +875,11 @@ class _Builder:
         def f_fire(s: View, o: Ops, t: int) -> dict[str, Value]:
             d = _Draft(s)
             self.wake(o, d, [v == t for v in T])
-            return {**d.updates(), "armed": o.store(s.armed, t, False)}
+            return {**d.updates(), "armed": o.store(s.armed, t, False),
+                    "sleeping": o.store(s.sleeping, t, False)}
 
         add("timer_fire", {"t": T}, g_fire, f_fire,
-            ("armed", "st", "woken", "q", "qlen", "blocked"),
+            ("armed", "sleeping", "st", "woken", "q", "qlen", "blocked"),
             "Between rounds the loop fires a due timer: its waker is consumed by wake() on the "
             "loop thread (WAKE row).")
 
@@ -808,6 +913,59 @@ class _Builder:
             "VirtualClock(autojump=True): deciding (lock held, queue and inbox empty) with no "
             "open spawner and a timer armed for later, the loop moves the clock towards it "
             "instead of parking, releases the lock and dispatches again.")
+
+        if self.io:
+            self.io_actions(add)
+
+    def io_actions(self, add: Any) -> None:
+        """I/O readiness: a task's poll registers (or drops) its wait for an fd; the
+        environment (the kernel) makes a registered fd ready at any time, which ends the park
+        in ``select()``; the loop reports ready registrations between rounds (``select(0)``)
+        and wakes their tasks. A registration is per task (the implementation's "one task per
+        fd and direction" rule makes the fd a task's own)."""
+        e = self.e
+        T = range(self.n)
+
+        add("io_register", {"t": T},
+            lambda s, o, t: o.And(self.polling(s, o, t), s.reg[t] == Io.NONE),
+            lambda s, o, t: {"reg": o.store(s.reg, t, Io.ARMED)},
+            ("reg",),
+            "During t's poll a readiness wait registers its fd with the reactor: the "
+            "registration keeps a clone of t's waker.")
+
+        add("io_cancel", {"t": T},
+            lambda s, o, t: o.And(self.polling(s, o, t), s.reg[t] != Io.NONE),
+            lambda s, o, t: {"reg": o.store(s.reg, t, Io.NONE)},
+            ("reg",),
+            "During t's poll its readiness wait is dropped (a timeout ended it first): the "
+            "registration leaves the reactor and its waker is dropped.")
+
+        def f_fd_ready(s: View, o: Ops, t: int) -> dict[str, Value]:
+            parked = s.loop == Loop.ASLEEP
+            if not e.io_parks_in_select:  # the plain condition wait, unless a timer is armed
+                parked = o.And(parked, o.Or(*[s.armed[u] for u in T]))
+            return {"reg": o.store(s.reg, t, Io.READY), "signal": o.Or(s.signal, parked)}
+
+        add("fd_ready", {"t": T},
+            lambda s, o, t: s.reg[t] == Io.ARMED, f_fd_ready, ("reg", "signal"),
+            "The environment: t's registered fd becomes ready (data arrived, the peer took "
+            "data). A loop parked in select() returns (no lock: the kernel wakes it).")
+
+        def g_io_ready(s: View, o: Ops, t: int) -> Value:
+            where = s.loop == Loop.DISPATCH
+            if not e.driver_each_round:
+                where = o.And(where, s.qlen == 0)
+            return o.And(where, o.Not(s.lock), s.reg[t] == Io.READY)
+
+        def f_io_ready(s: View, o: Ops, t: int) -> dict[str, Value]:
+            d = _Draft(s)
+            self.wake(o, d, [v == t for v in T])
+            return {**d.updates(), "reg": o.store(s.reg, t, Io.NONE)}
+
+        add("io_ready", {"t": T}, g_io_ready, f_io_ready,
+            ("reg", "st", "woken", "q", "qlen", "blocked"),
+            "Between rounds the loop's select() reports t's fd ready: the registration leaves "
+            "the reactor and its waker is consumed by wake() on the loop thread (WAKE row).")
 
     def system(self, name: str, properties: tuple[Any, ...]) -> TransitionSystem:
         return TransitionSystem(

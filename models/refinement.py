@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "DECLARATIONS",
+    "DRIVER_EVENTS",
+    "DRIVER_IMPLICIT",
     "REFERENCE",
     "SEED",
     "Declaration",
@@ -336,5 +338,58 @@ REFERENCE = Declaration(
         "held clone (timer_cancel then waker_clone, during the poll)",
     ),
 )
+
+DRIVER_EVENTS: Mapping[str, EventMap] = dict([
+    _map("io_register", _r("io_register", origins=L,
+                           doc="during t's poll a readiness wait registers its fd")),
+    _map("io_ready", _r("io_ready", origins=L, streams=TRACE_ONLY,
+                        doc="the loop's select() reported t's fd ready and woke t (the fd "
+                            "became ready before: the implicit fd_ready)")),
+    _map("io_cancel", _r("io_cancel", origins=L, streams=LOG_ONLY,
+                         doc="during t's poll its readiness wait is dropped (a timeout ended "
+                             "it); a trace does not record it (implicit there)")),
+    _map("fd_ready", _r("fd_ready", streams=LOG_ONLY,
+                        doc="the driving test made t's registered fd ready")),
+    _map("timer_arm", _r("timer_arm", origins=L, streams=LOG_ONLY,
+                         doc="during t's poll a sleep / timeout armed a timer (d = deadline)")),
+    _map("timer_cancel", _r("timer_cancel", origins=L, streams=LOG_ONLY,
+                            doc="during t's poll a sleep / timeout cancelled its timer")),
+    _map("tick", _r("tick", streams=LOG_ONLY,
+                    doc="the driving test advanced the VirtualClock by one model unit")),
+])
+"""The driver's events (issue 14) as the lockstep log names them, and the reactor's events as a
+trace records them. They *add* readings to the events of :data:`REFERENCE` (the trace readings
+of the timer events are declared with the trace checker's)."""
+
+DRIVER_IMPLICIT = (
+    Implicit("fd_ready", "anywhere, from outside (the kernel): t's registered fd becomes ready",
+             unobserved_in=frozenset({"trace"})),
+    Implicit("io_cancel", "during t's poll: a readiness wait dropped inside the poll "
+             "(refexec.net records no event for it)", unobserved_in=frozenset({"trace"})),
+    Implicit("io_ready", "between rounds (after a round, or when the park returns): the "
+             "loop's select() reports a ready fd", unobserved_in=frozenset({"log"})),
+    Implicit("timer_fire", "between rounds: the loop fires a due timer",
+             unobserved_in=frozenset({"log"})),
+    Implicit("park_due", "deciding, the loop finds a timer due or an fd ready and does not "
+             "park"),
+    Implicit("clock_jump", "deciding with nothing runnable or posted and a timer armed for "
+             "later: VirtualClock(autojump=True) moves the clock",
+             unobserved_in=frozenset({"log"})),
+)
+
+
+def _extended(decl: Declaration, events: Mapping[str, EventMap],
+              implicit: tuple[Implicit, ...]) -> Declaration:
+    """``decl`` with ``events``' readings appended to its own (or added) and more implicit
+    actions: a later block extends an event, it never replaces one."""
+    merged = dict(decl.events)
+    for name, em in events.items():
+        old = merged.get(name)
+        merged[name] = em if old is None else EventMap(
+            name, (*old.readings, *em.readings), old.doc or em.doc)
+    return Declaration(decl.variant, merged, (*decl.implicit, *implicit), decl.environment)
+
+
+REFERENCE = _extended(REFERENCE, DRIVER_EVENTS, DRIVER_IMPLICIT)
 
 DECLARATIONS: Mapping[str, Declaration] = {"seed": SEED, "reference": REFERENCE}

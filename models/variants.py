@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from refexec.models import reference, seed, waitqueue
 from refexec.models.mutants import MUTANT_SPECS
-from refexec.models.properties import DRIVER_IDS, Witness
+from refexec.models.properties import DRIVER_IDS, IO_IDS, Witness
 from refexec.models.reference import Loop
 from refexec.models.system import Bounds, Ops, TransitionSystem, Value, View
 from refexec.state import TaskState
@@ -103,7 +103,7 @@ def default_bounds(variant: str) -> Bounds:
     if variant == "reference":
         return reference.default_bounds(2)
     if variant == "driver":
-        return reference.default_bounds(1, timers=1)
+        return reference.default_bounds(1, timers=1, io=1)
     if variant == "seed":
         return seed.default_bounds()
     if variant == "waitqueue":
@@ -120,7 +120,7 @@ def default_bounds(variant: str) -> Bounds:
 def deep_bounds(variant: str) -> Bounds:
     """Larger bounds for ``--deep`` runs (3 tasks for the reference; minutes, not seconds)."""
     if variant == "driver":  # every feature on; the clock's horizon 1 keeps it to minutes
-        return reference.default_bounds(2, timers=1, horizon=1)
+        return reference.default_bounds(2, timers=1, io=1, horizon=1)
     if variant == "waitqueue" or variant in WQ_MUTANTS:
         return waitqueue.default_bounds(4, permits=2)
     if variant == "reference" or variant.startswith("mutant:"):
@@ -163,6 +163,9 @@ _ALSO_VIOLATED: dict[str, tuple[str, ...]] = {
     "reentrant-poll": ("EX-RUN-END",),
     # EX-RUN-END counts an armed timer as a sender (it holds a waker): the same bug, seen twice
     "exit-with-timer-armed": ("EX-RUN-END",),
+    "exit-with-io-registered": ("EX-RUN-END",),
+    # the wake posted while the loop decided is in the inbox when it returns, or jumps the clock
+    "wake-byte-unlocked": ("EX-RUN-END", "EX-CLOCK-JUMP"),
 }
 
 
@@ -171,12 +174,14 @@ def _expect(ids: tuple[str, ...], violated: tuple[str, ...]) -> dict[str, bool]:
 
 
 def _ids(bounds: Bounds) -> tuple[str, ...]:
-    return (*_REF_IDS, *DRIVER_IDS) if bounds.extra.get("timers", 0) else _REF_IDS
+    if not bounds.extra.get("timers", 0):
+        return _REF_IDS
+    return (*_REF_IDS, *DRIVER_IDS, *(IO_IDS if bounds.extra.get("io", 0) else ()))
 
 
 EXPECTED: dict[str, dict[str, bool]] = {
     "reference": _expect(_REF_IDS, ()),
-    "driver": _expect((*_REF_IDS, *DRIVER_IDS), ()),
+    "driver": _expect((*_REF_IDS, *DRIVER_IDS, *IO_IDS), ()),
     "seed": _expect(_SEED_IDS, _SEED_VIOLATES),
     **{
         f"mutant:{m.slug}": _expect(_ids(m.bounds),
@@ -276,6 +281,16 @@ def _driver_witnesses() -> list[Witness]:
         Witness("returned-after-sleep", "run() returned at the clock's horizon after a sleep",
                 lambda s, o: o.And(s.loop == Loop.RETURNED, s.clock == 2,
                                    s.st[0] == int(S.COMPLETE))),
+        Witness("parked-in-select", "the loop parks with only an I/O registration to wake it",
+                lambda s, o: o.And(s.loop == Loop.ASLEEP, o.Not(s.armed[0]), s.wakers[0] == 0,
+                                   s.reg[0] == reference.Io.ARMED)),
+        Witness("io-with-timeout", "a task waits for its fd and its timer at once (a timeout "
+                "around a readiness wait)",
+                lambda s, o: o.And(armed_idle(s, o), s.reg[0] == reference.Io.ARMED)),
+        Witness("ready-ends-park", "an fd became ready while the loop was parked: the park "
+                "is signalled",
+                lambda s, o: o.And(s.loop == Loop.ASLEEP, s.signal,
+                                   s.reg[0] == reference.Io.READY)),
     ]
 
 

@@ -101,6 +101,7 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
     EMPTY = n
     T = range(n)
     tm = "armed" in names  # the driver (timers) is part of this instance
+    io = "reg" in names  # and its I/O readiness
 
     def running(s: View, o: Ops, t: int) -> Value:
         return o.Or(s.st[t] == RUNNING, s.st[t] == NOTIFIED)
@@ -110,6 +111,8 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
 
     def live_waker(s: View, o: Ops, t: int) -> Value:
         timer = [s.armed[t]] if tm else []
+        if io:
+            timer.append(s.reg[t] != 0)
         return o.Or(s.wakers[t] > 0, *[s.join[u] == t for u in T], *timer)
 
     def poll_loop(s: View, o: Ops) -> Value:
@@ -240,6 +243,14 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
                                                        running(s, o, t))) for t in T])
         out.append(_inv("AUX-TIMER", "an armed timer belongs to an unfinished, spawned task",
                         timer_ok))
+        out.append(_inv("AUX-SLEEPING", "a sleep is pending exactly while its timer is armed",
+                        lambda s, o: o.And(*[s.sleeping[t] == s.armed[t] for t in T])))
+    if io:
+        def io_ok(s: View, o: Ops) -> Value:
+            return o.And(*[o.Implies(s.reg[t] != 0, o.Or(s.st[t] == SCHED, s.st[t] == IDLE,
+                                                          running(s, o, t))) for t in T])
+        out.append(_inv("AUX-IO", "a registration belongs to an unfinished, spawned task",
+                        io_ok))
     return [p for p in out if _uses_known(p, names)]
 
 
@@ -277,7 +288,7 @@ PROVED_MODELS = ("reference", "driver", "waitqueue")
 
 ENVIRONMENT_ACTIONS = (
     "spawn", "spawner_new", "waker_clone", "join", "cancel", "run_start", "wake_by_ref",
-    "timer_arm",
+    "timer_arm", "io_register",
 )
 """Actions of the program / other threads that *add* work or may repeat without bound (a
 ``wake_by_ref`` keeps its handle, so a thread could call it forever); termination assumes each
@@ -298,11 +309,16 @@ def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value
     drop lowers ``wakers`` or ``spawners``; lost and finishing lower the stage and release the
     join waker; ``idle_check``, ``sleep``, ``run_end`` and ``unpark`` keep ``work`` and lower
     ``loop`` (the signal that allows ``unpark`` was posted by an action that lowered ``work``).
+    With the driver, an armed timer adds 2 and the clock's distance to its horizon adds its
+    value (``tick`` and ``clock_jump`` lower it); a registration adds 2 while ARMED and 1 while
+    READY (``fd_ready`` and ``io_ready`` lower it; a due timer or ready fd makes DECIDING 4,
+    above the DISPATCH that ``park_due`` goes to).
     """
     n = ts.bounds.n_tasks
     top = ts.var("done").sort.hi
     T = range(n)
     tm = any(v.name == "armed" for v in ts.variables)
+    io = any(v.name == "reg" for v in ts.variables)
     horizon = ts.var("clock").sort.hi if tm else 0
 
     def stage(o: Ops, x: Value) -> Value:
@@ -317,9 +333,13 @@ def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value
         ]
         if tm:  # an armed timer is a held waker; time still to pass is work left
             per = [p + 2 * o.If(s.armed[t], 1, 0) for t, p in zip(T, per, strict=True)]
+            if io:  # a registration is a held waker; ARMED 2 > READY 1 > NONE 0
+                per = [p + o.If(s.reg[t] == 1, 2, o.If(s.reg[t] == 2, 1, 0))
+                       for t, p in zip(T, per, strict=True)]
             per.append(horizon - s.clock)
         work = o.Sum([*per, s.spawners])
-        due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= s.clock) for t in T]) if tm else False
+        due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= s.clock) for t in T],
+                   *[s.reg[t] == 2 for t in T if io]) if tm else False
         loop = o.If(s.loop == DISPATCH, 3, o.If(s.loop == DECIDING, o.If(due, 4, 2),
                     o.If(s.loop == ASLEEP, o.If(s.signal, 4, 1), 0)))
         return [work, loop]
@@ -332,11 +352,13 @@ def await_deadlock(s: View, o: Ops, n: int) -> Value:
     and no held waker or posted wake of an unfinished task is left, so every remaining sender
     is a join waker held by a task that is itself waiting (an await cycle)."""
     tm = hasattr(s, "armed")
+    io = hasattr(s, "reg")
     return o.And(
         s.loop == ASLEEP, o.Not(s.signal), s.spawners == 0,
         *[o.Implies(o.Not(o.Or(*[s.st[t] == f for f in FINAL])),
                     o.And(s.wakers[t] == 0, s.inbox[t] == 0,
-                          *([o.Not(s.armed[t])] if tm else []))) for t in range(n)],
+                          *([o.Not(s.armed[t])] if tm else []),
+                          *([s.reg[t] == 0] if io else []))) for t in range(n)],
     )
 
 
@@ -367,10 +389,13 @@ def termination(
         res.ok, res.failures, fair,
         "finitely many spawns, spawner creations, waker clones, joins, cancels"
         + (", timer arms" if any(x.name == "timer_arm" for x in ts.actions) else "")
+        + (", I/O registrations" if any(x.name == "io_register" for x in ts.actions) else "")
         + " and wake_by_ref calls; every future returns Ready by its P-th poll (the model's "
         "bound); "
         + ("time passes (tick is in the fair set) up to the clock's horizon; "
            if any(x.name == "tick" for x in ts.actions) else "")
+        + ("every registered fd eventually becomes ready or its wait is dropped (fd_ready is "
+           "in the fair set); " if any(x.name == "fd_ready" for x in ts.actions) else "")
         + "every held waker is eventually woken or dropped and every spawner dropped (these are "
         "actions of the fair set); run() is called. Then run() returns, or the program is in "
         "an await cycle (await_deadlock)",
