@@ -149,7 +149,8 @@ def seed_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value]]:
     ``work = sum over classes cnt[c] * (3 w_c + [phase_c = running]) + 2 qlen + spawners``:
     a wake consumes a held waker (-3) and sends an entry (+2); a take (poll, discard) removes an
     entry (-2) and at most starts a poll (+1); pending and ready end the poll (-1); a drop lowers
-    ``w`` or ``spawners``. ``loop``: RECV 1 > RETURNED 0 (run_end keeps ``work``)."""
+    ``w`` or ``spawners``. ``loop``: 2 unless blocked, plus 1 in RECV (run_end keeps ``work``;
+    a send into the full channel from the loop's thread changes nothing but ``blocked``)."""
     from refexec.models import seed  # noqa: PLC0415
 
     cls = seed.classes(_w_max(ts))
@@ -158,7 +159,7 @@ def seed_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value]]:
         per = [s.cnt[i] * (3 * w + (1 if p == seed.RUNNING else 0))
                for i, (p, w, _) in enumerate(cls)]
         work = o.Sum([*per, 2 * s.qlen, s.spawners])
-        return [work, o.If(s.loop == seed.RECV, 1, 0)]
+        return [work, o.If(s.blocked, 0, 2) + o.If(s.loop == seed.RECV, 1, 0)]
 
     return rank
 

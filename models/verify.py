@@ -358,6 +358,18 @@ def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value
 TERM = "EX-TERMINATES"
 
 
+def _primary_catches(variant: str, expected: dict[str, bool]) -> list[str]:
+    """What the z3 BMC of a variant deepens for: a mutant's own catch (``MutantSpec.catches``:
+    it stops once one of them is found, so a consequence found sooner does not hide it),
+    otherwise every expected violation."""
+    from refexec.models.mutants import MUTANT_SPECS  # noqa: PLC0415
+
+    for m in (*MUTANT_SPECS, *waitqueue.WQ_MUTANTS):
+        if variant == f"mutant:{m.slug}":
+            return list(m.catches)
+    return [pid for pid, holds in expected.items() if not holds]
+
+
 def has_termination(variant: str) -> bool:
     """Variants with a run loop (every one but the wait queue and its mutants: a component with
     no loop of its own) are checked for EX-TERMINATES."""
@@ -850,7 +862,7 @@ def check_variant(
     sym: dict[str, Verdict] = {}
     if symbolic:
         k = depth if depth is not None else bmc_bound(variant, deep)
-        want = [pid for pid, holds in expected.items() if not holds and pid in {
+        want = [pid for pid in _primary_catches(variant, expected) if pid in {
             p.id for p in props}]
         if variant == "reference":
             want = []
@@ -943,7 +955,8 @@ def check_variant(
             chc.get(p.id, Verdict("skipped")),
         )
     if want_term:
-        cells[TERM] = Cell(variant, TERM, expected.get(TERM), ex.get(TERM, Verdict("skipped")),
+        cells[TERM] = Cell(variant, TERM, registry.TERMINATES.get(variant),
+                           ex.get(TERM, Verdict("skipped")),
                            sym.get(TERM, Verdict("skipped")))
     report.seconds = time.perf_counter() - t0
     progress(f"{variant}: {report.status_text()} ({report.seconds:.1f}s)")
