@@ -235,7 +235,7 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         "with a self-waking task the ready queue never empties and the posted message is "
         "never taken in.",
         ("EX-INBOX-PROMPT",),
-        default_bounds(1, polls=3, join=0, spawners=0, round=1, rcancel=0),
+        default_bounds(2, wakers=0, join=0, round=1, rcancel=0),
     ),
     MutantSpec(
         "spawn-phantom-waker",

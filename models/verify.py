@@ -784,17 +784,10 @@ def chc_timeout(variant: str, pid: str, deep: bool) -> float:
     return 120.0 if deep else 30.0
 
 
-MUTANT_BMC_BOUNDS = {"mutant:inbox-drained-when-idle": 14}
-"""Mutants whose shortest counterexample lies beyond the default bound of 12 (R + 1 polls of a
-task that re-queues itself while a posted wake waits: 13 steps)."""
-
-
 def bmc_bound(variant: str, deep: bool) -> int:
     """The default BMC depth of the symbolic checker for ``variant``."""
     if variant in PROVED_MODELS:
         return 12 if deep else 6
-    if variant in MUTANT_BMC_BOUNDS:
-        return MUTANT_BMC_BOUNDS[variant] + (4 if deep else 0)
     if variant == "seed":
         return 12 if deep else 6
     return 16 if deep else 12
