@@ -364,9 +364,12 @@ def _primary_catches(variant: str, expected: dict[str, bool]) -> list[str]:
     otherwise every expected violation."""
     from refexec.models.mutants import MUTANT_SPECS  # noqa: PLC0415
 
-    for m in (*MUTANT_SPECS, *waitqueue.WQ_MUTANTS):
-        if variant == f"mutant:{m.slug}":
-            return list(m.catches)
+    catches: dict[str, tuple[str, ...]] = {
+        **{f"mutant:{m.slug}": m.catches for m in MUTANT_SPECS},
+        **{f"mutant:{w.slug}": w.catches for w in waitqueue.WQ_MUTANTS},
+    }
+    if variant in catches:
+        return list(catches[variant])
     return [pid for pid, holds in expected.items() if not holds]
 
 
@@ -889,12 +892,14 @@ def check_variant(
                              Verdict("unknown", method="; ".join(report.termination.failures)))
 
     chc: dict[str, Verdict] = {}
+    seed_assumed: list[Property] = []  # TYPE-OK and AUX-SEED-TASKS once proved (CHC branch)
     if symbolic and variant in CHC_VARIANTS:
         from refexec.models.chc import chc_check  # noqa: PLC0415
 
         aux = seed_aux_invariants(ts) if variant == "seed" else []
         pre = prove(ts, [], aux, max_k=1)
         assume = [q for q in [type_ok_property(), *aux] if q.id in pre.inductive]
+        seed_assumed = assume
         if TYPE_OK in pre.inductive:
             report.type_ok = Verdict("proved", 1, method="inductive invariant + AUX-SEED-TASKS")
         progress(f"{variant}: proved first, assumed by CHC: {', '.join(q.id for q in assume)}")
@@ -925,10 +930,7 @@ def check_variant(
             from refexec.models.termination import seed_rank  # noqa: PLC0415
 
             progress(f"{variant}: termination by ranking function ...")
-            aux = seed_aux_invariants(ts)
-            pre = prove(ts, [], aux, max_k=1)
-            inv = [q for q in [type_ok_property(), *aux] if q.id in pre.inductive]
-            rres = check_ranking(ts, seed_rank(ts), inv,
+            rres = check_ranking(ts, seed_rank(ts), seed_assumed,
                                  actions=[a.name for a in ts.actions if a.name not in env])
             sym[TERM] = (Verdict("proved", 1, method="ranking function") if rres.ok else
                          Verdict("unknown", method="; ".join(rres.failures)))
