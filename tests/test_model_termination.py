@@ -197,3 +197,20 @@ def test_policy_any_at_reference_bounds_overtakes_and_keeps_every_property() -> 
     system = reference.build(reference.default_bounds(2, rcancel=0, policy=1))
     r = explore(system)
     assert r.complete and r.violated() == [] and r.never_fired == []
+
+
+@pytest.mark.slow
+def test_inbox_prompt_needs_the_round_invariant() -> None:
+    """EX-INBOX-PROMPT is proved with AUX-ROUND and is not inductive without it (the proof
+    does not hold by accident)."""
+    from refexec.models.symbolic import prove  # noqa: PLC0415
+    from refexec.models.verify import aux_invariants  # noqa: PLC0415
+
+    system = build("threads")
+    target = [p for p in system.properties if p.kind == "invariant"]
+    aux = aux_invariants(system)
+    assert "AUX-ROUND" in {a.id for a in aux}
+    with_round = prove(system, target, aux, max_k=3)
+    assert with_round.results["EX-INBOX-PROMPT"].status == "proved"
+    without = prove(system, target, [a for a in aux if a.id != "AUX-ROUND"], max_k=3)
+    assert without.results["EX-INBOX-PROMPT"].status != "proved"
