@@ -39,6 +39,18 @@ The driver (bounds key ``timers`` = 1; absent or 0 leaves every existing instanc
 ``deadline[t]``  the deadline of t's timer
 ``armed[t]``     t has an armed timer, which holds a clone of t's waker (a sender)
 ===============  ===========================================================================
+
+Other threads' cancels, the round, the policy (spec/SPEC.md section 9; each absent unless its
+bounds key asks for it, so every instance without the key is unchanged):
+
+===============  ===========================================================================
+``cpost[t]``     ``rcancel`` = 1 (the default with ``remote``): a cancel posted by another
+                 thread, taken in by ``cancel_drain``
+``rnd``, ``pw``  ``round`` = R > 0: polls in the current round (a round ends only with the
+                 inbox drained), and the ghost count of polls since the inbox was last empty
+``policy``       0 (fifo): ``poll`` takes the head of the queue; 1 (any): any queued task
+``phantom[t]``   mutant ``spawn-phantom-waker`` only: a waker counted at spawn, held by nobody
+===============  ===========================================================================
 """
 
 from __future__ import annotations
