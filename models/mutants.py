@@ -235,7 +235,7 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         "with a self-waking task the ready queue never empties and the posted message is "
         "never taken in.",
         ("EX-INBOX-PROMPT",),
-        default_bounds(2, wakers=0, join=0, round=1, rcancel=0),
+        default_bounds(2, wakers=0, join=0, round=1),
     ),
     MutantSpec(
         "spawn-phantom-waker",
@@ -245,6 +245,6 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         "returns Pending without keeping a waker is never reported lost and run() never ends "
         "(it sleeps for a wake nobody can send).",
         ("EX-PROGRESS",),
-        default_bounds(1, **_REMOTE, rcancel=0),
+        default_bounds(1, **_REMOTE),
     ),
 )

@@ -44,8 +44,8 @@ Other threads' cancels, the round, the policy (spec/SPEC.md section 9; each abse
 bounds key asks for it, so every instance without the key is unchanged):
 
 ===============  ===========================================================================
-``cpost[t]``     ``rcancel`` = 1 (the default with ``remote``): a cancel posted by another
-                 thread, taken in by ``cancel_drain``
+``cpost[t]``     ``rcancel`` = 1 (with ``remote``): a cancel posted by another thread, taken
+                 in by ``cancel_drain`` (without the key ``cancel(remote=1)`` is never enabled)
 ``rnd``, ``pw``  ``round`` = R > 0: polls in the current round (a round ends only with the
                  inbox drained), and the ghost count of polls since the inbox was last empty
 ``policy``       0 (fifo): ``poll`` takes the head of the queue; 1 (any): any queued task
@@ -257,7 +257,7 @@ class _Builder:
         self.timers = bool(ex.get("timers", 0))
         self.D = ex.get("horizon", 2)
         self.R = ex.get("round", 0) if self.remote else 0  # polls per round (0: not modelled)
-        self.rcancel = self.remote and bool(ex.get("rcancel", 1))  # other threads cancel
+        self.rcancel = self.remote and bool(ex.get("rcancel", 0))  # other threads cancel
         self.any_policy = ex.get("policy", 0) == 1  # 0: fifo (head of the queue), 1: any
         # The array is one longer than the reference ever needs, so that a duplicate entry (a
         # mutant) shows in the queue before anything overflows; a bounded-queue mutant sets cap.
@@ -765,6 +765,8 @@ class _Builder:
 
         # cancel / lost ---------------------------------------------------------------------
         def g_cancel(s: View, o: Ops, t: int, remote: int) -> Value:
+            if remote and not self.rcancel:
+                return False
             if remote:
                 return o.And(o.Not(s.lock), s.st[t] != UNSPAWNED,
                              o.Not(self.final(o, s.st[t])), o.Not(s.cpost[t]))
@@ -773,6 +775,8 @@ class _Builder:
                               o.And(self.polling(s, o, t), o.Not(s.creq[t]))))
 
         def f_cancel(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
+            if remote and not self.rcancel:
+                return {}  # never enabled (guard False): the instance has no posted cancels
             if remote:
                 return {"cpost": o.store(s.cpost, t, True),
                         "signal": o.Or(s.signal, s.loop == Loop.ASLEEP)}
@@ -796,7 +800,7 @@ class _Builder:
                 out["armed"] = o.store(s.armed, t, o.And(s.armed[t], o.Not(finishing)))
             return out
 
-        add("cancel", {"t": T, "remote": R if self.rcancel else (0,)}, g_cancel, f_cancel,
+        add("cancel", {"t": T, "remote": R}, g_cancel, f_cancel,
             (*ARR, "creq", *TM, *(("cpost", "signal") if self.rcancel else ())),
             "JoinHandle.cancel() on the loop thread: CANCEL row (a SCHEDULED task leaves the "
             "queue); during t's poll the cancel is deferred until the poll returns. From another "

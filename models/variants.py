@@ -112,11 +112,11 @@ def default_bounds(variant: str) -> Bounds:
     100 as in the seed, 1 task (the findings need one), up to 101 wakes in one poll.
     """
     if variant == "reference":
-        return reference.default_bounds(2, rcancel=0)
+        return reference.default_bounds(2)
     if variant == "reference-any":  # the scheduling policy 'any': joins left to 'reference'
-        return reference.default_bounds(2, rcancel=0, join=0, policy=1)
+        return reference.default_bounds(2, join=0, policy=1)
     if variant == "threads":  # other threads' cancels and the round bound R = 1
-        return reference.default_bounds(1, round=1)
+        return reference.default_bounds(1, round=1, rcancel=1)
     if variant == "driver":
         return reference.default_bounds(1, timers=1)
     if variant == "seed":
@@ -139,9 +139,9 @@ def deep_bounds(variant: str) -> Bounds:
     if variant == "waitqueue" or variant in WQ_MUTANTS:
         return waitqueue.default_bounds(4, permits=2)
     if variant == "threads":
-        return reference.default_bounds(2, round=1)
+        return reference.default_bounds(2, round=1, rcancel=1)
     if variant == "reference-any":
-        return reference.default_bounds(3, rcancel=0, policy=1)
+        return reference.default_bounds(3, policy=1)
     if variant == "reference" or variant.startswith("mutant:"):
         base = default_bounds(variant)
         return reference.default_bounds(max(3, base.n_tasks), **dict(base.extra))

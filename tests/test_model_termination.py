@@ -194,7 +194,7 @@ def test_policy_any_may_poll_behind_the_head_and_drops_only_ex_fifo() -> None:
 def test_policy_any_at_reference_bounds_overtakes_and_keeps_every_property() -> None:
     """The any-policy instance with JoinHandle awaits (the default run leaves joins to the
     fifo reference): every property but EX-FIFO holds on every reachable state."""
-    system = reference.build(reference.default_bounds(2, rcancel=0, policy=1))
+    system = reference.build(reference.default_bounds(2, policy=1))
     r = explore(system)
     assert r.complete and r.violated() == [] and r.never_fired == []
 
