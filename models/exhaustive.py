@@ -79,6 +79,11 @@ class ExhaustiveResult:
     fired: dict[str, list[Step]] = field(default_factory=dict)
     never_fired: list[str] = field(default_factory=list)
     witnesses: dict[str, list[Step] | None] = field(default_factory=dict)
+    graph: dict[Frozen, list[Frozen]] | None = None
+    """With ``record=``: the recorded transitions, state -> successors (the termination check's
+    fair graph, :mod:`refexec.models.termination`)."""
+    depth_of: dict[Frozen, int] | None = None
+    """With ``record=``: the breadth-first depth of every reachable state."""
 
     @property
     def states_per_second(self) -> float:
@@ -97,12 +102,14 @@ def explore(
     canon: Callable[[Frozen], Frozen] | None = None,
     expand_violations: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    record: Callable[[str], bool] | None = None,
 ) -> ExhaustiveResult:
     """Explore ``system`` breadth-first; see the module docstring.
 
     ``expand_violations=False`` stops at states that violate an invariant (as TLC does); the
     default explores on, so every property gets a verdict on the whole reachable state space.
-    ``progress(states, depth)`` is called every 20 000 states.
+    ``progress(states, depth)`` is called every 20 000 states. ``record(action name)`` selects
+    the transitions kept in ``graph`` (with every state's depth in ``depth_of``).
     """
     model = ConcreteModel(system)
     start = time.perf_counter()
@@ -126,6 +133,9 @@ def explore(
     invariants = model.invariants
     step_props = model.step_properties
     names = model.names
+    graph: dict[Frozen, list[Frozen]] | None = None if record is None else {}
+    depth_of: dict[Frozen, int] | None = None if record is None else {key0: 0}
+    keep = {a.name: record(a.name) for a in system.actions} if record is not None else {}
 
     def check_state(key: Frozen, view: Any) -> bool:
         ok = True
@@ -164,6 +174,8 @@ def explore(
                 nkey = canon(nkey)
             if action.name not in fired_at:
                 fired_at[action.name] = (key, idx)
+            if graph is not None and keep[action.name]:
+                graph.setdefault(key, []).append(nkey)
             if step_props:
                 nview = FastView(nxt)
                 for p in step_props:
@@ -174,6 +186,8 @@ def explore(
             if nkey in parent:
                 continue
             parent[nkey] = (key, idx)
+            if depth_of is not None:
+                depth_of[nkey] = depth + 1
             model.check_sorts(nxt)
             check_state(nkey, FastView(nxt))
             frontier.append((nkey, depth + 1))
@@ -233,6 +247,8 @@ def explore(
         never_fired=never,
         witnesses={w.name: (path_to(witness_at[w.name]) if w.name in witness_at else None)
                    for w in witnesses},
+        graph=graph,
+        depth_of=depth_of,
     )
 
 

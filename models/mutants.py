@@ -270,4 +270,35 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         ("EX-IO-FINAL",),
         default_bounds(1, **_IO_LOCAL),
     ),
+    # -- cancels, other threads' messages, termination (issue 12) -------------------------
+    MutantSpec(
+        "cancel-lost-when-notified",
+        Edges(cancel_when_notified=False),
+        "a cancel requested during a poll is applied only if the poll ends in IDLE",
+        "A cancel requested while the task runs is dropped when a wake also arrives during the "
+        "same poll: the NOTIFIED task is re-queued and polled again as if never cancelled "
+        "(the 'cancelled' flag is cleared on the re-schedule path).",
+        ("EX-CANCEL-APPLIED",),
+        default_bounds(1, **_LOCAL),
+    ),
+    MutantSpec(
+        "inbox-drained-when-idle",
+        Edges(drain_each_round=False),
+        "the inbox is drained only when the ready queue is empty",
+        "Another thread's wake or spawn waits behind tasks that keep re-queueing themselves: "
+        "with a self-waking task the ready queue never empties and the posted message is "
+        "never taken in.",
+        ("EX-INBOX-PROMPT",),
+        default_bounds(2, wakers=0, join=0, round=1),
+    ),
+    MutantSpec(
+        "spawn-phantom-waker",
+        Edges(spawn_counts_waker=True),
+        "a spawn counts a live waker that no future or thread holds",
+        "The executor's live-waker count starts at one for a waker nobody holds: a task that "
+        "returns Pending without keeping a waker is never reported lost and run() never ends "
+        "(it sleeps for a wake nobody can send).",
+        ("EX-PROGRESS",),
+        default_bounds(1, **_REMOTE),
+    ),
 )

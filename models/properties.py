@@ -25,7 +25,9 @@ from refexec.models.system import Action, Bounds, Ops, Property, Value, View
 from refexec.state import FINAL_STATES, TaskState
 
 __all__ = [
-    "ALL_IDS", "DRIVER_IDS", "INFO", "IO_IDS", "Witness", "action_name", "make_properties", "prop",
+    "ALL_IDS", "DRIVER_IDS", "ENVIRONMENT_ACTIONS", "INFO", "IO_IDS", "SEED_ENVIRONMENT_ACTIONS",
+    "TERMINATION_IDS", "Witness", "action_name", "make_properties", "progress_property", "prop",
+    "run_final",
 ]
 
 S = TaskState
@@ -33,7 +35,7 @@ _RUNNING = (int(S.RUNNING), int(S.NOTIFIED))
 _FINAL = tuple(sorted(int(s) for s in FINAL_STATES))
 # Loop control states (mirrors refexec.models.reference.Loop; restated to keep this module free
 # of the model it judges).
-_DECIDING, _ASLEEP, _RETURNED = 3, 4, 5
+_NOT_STARTED, _DECIDING, _ASLEEP, _RETURNED = 0, 3, 4, 5
 _IO_NONE, _IO_READY = 0, 2  # refexec.models.reference.Io
 
 INFO: dict[str, tuple[str, str]] = {
@@ -170,8 +172,54 @@ INFO: dict[str, tuple[str, str]] = {
         "Cancelling or finishing a task takes its registration out of the reactor (the waker "
         "it holds is dropped). Invariant: st[t] in {COMPLETE, CANCELLED} => reg[t] = NONE.",
     ),
+    "EX-CANCEL-APPLIED": (
+        "a requested cancel is applied before the task is polled again",
+        "A cancel requested during t's own poll is applied when that poll returns: if it returns "
+        "Pending, t is CANCELLED by that very step (also when t was woken during the poll); if "
+        "it returns Ready the result stands. A cancel posted by another thread is applied when "
+        "the loop takes it in: t is then COMPLETE or CANCELLED. Step property on pending(t): "
+        "creq[t] => st'[t] in {COMPLETE, CANCELLED}; on cancel_drain(t): st'[t] in {COMPLETE, "
+        "CANCELLED}.",
+    ),
+    "EX-INBOX-PROMPT": (
+        "a posted wake, spawn or cancel is applied within R polls",
+        "Other threads' messages are not starved by tasks that keep the ready queue full: while "
+        "the inbox is non-empty, at most R polls start (R = the bounds key round; the "
+        "implementation's _ROUND = 256). Invariant with the ghost pw (polls started since the "
+        "inbox was last empty): pw <= R.",
+    ),
+    "EX-PROGRESS": (
+        "the run loop is never stuck short of its end",
+        "In every reachable state either run() has returned or given the thread back (RETURNED, "
+        "NOT_STARTED), or the program is in an await cycle (the loop sleeps, no spawner, no "
+        "held waker, nothing posted, and some unfinished task's join waker is held by a task "
+        "that itself waits), or some action of the fair set (the loop's, and every release: "
+        "wake, drop, unpark, drain) is enabled. The first half of termination (EX-TERMINATES).",
+    ),
+    "EX-TERMINATES": (
+        "every run of the fair actions is finite",
+        "No infinite run consists only of fair actions (everything except the environment's "
+        "spawn, spawner_new, waker_clone, join, cancel, run_start, wake_by_ref, timer_arm): with "
+        "EX-PROGRESS, every drive call returns or ends in an await cycle once the environment "
+        "stops adding work. Exhaustive: no cycle of fair transitions through non-final "
+        "states; z3: a ranking function (proved models) or a lasso search to the BMC bound.",
+    ),
 }
 """ID -> (title, statement). The statements are the text spec/SPEC.md quotes."""
+
+ENVIRONMENT_ACTIONS = (
+    "spawn", "spawner_new", "waker_clone", "join", "cancel", "run_start", "wake_by_ref",
+    "timer_arm", "io_register",
+)
+"""Actions of the program / other threads that *add* work or may repeat without bound (a
+``wake_by_ref`` keeps its handle, so a thread could call it forever); termination assumes each
+happens finitely often. Every other action is the run loop's or releases something (the *fair*
+set: the loop's own actions and every wake, drop and drain)."""
+
+SEED_ENVIRONMENT_ACTIONS = ("spawn", "spawner_new", "waker_clone", "run_start", "wake_by_ref")
+"""The seed's environment actions (the same kinds as :data:`ENVIRONMENT_ACTIONS`)."""
+
+TERMINATION_IDS = ("EX-PROGRESS", "EX-TERMINATES")
 
 DRIVER_IDS = ("EX-TIMER-EARLY", "EX-TIMER-PROMPT", "EX-TIMER-RUN-END", "EX-TIMER-PARK",
               "EX-CLOCK-JUMP", "EX-TIMER-FINAL", "EX-TIMER-KEPT")
@@ -234,7 +282,47 @@ def _senders(s: View, o: Ops, n: int, timers: bool = False) -> Value:
 
 
 def _inbox_empty(s: View, o: Ops, n: int) -> Value:
-    return o.And(*[s.inbox[t] == 0 for t in range(n)])
+    posted = [o.Not(s.cpost[t]) for t in range(n)] if hasattr(s, "cpost") else []
+    return o.And(*[s.inbox[t] == 0 for t in range(n)], *posted)
+
+
+def run_final(s: View, o: Ops, n: int, remote: bool = True) -> Value:
+    """Where a drive call legitimately ends: run() returned, the thread was given back, or an
+    await cycle (the program's own deadlock, which no executor can resolve): the loop sleeps
+    unsignalled, no spawner, no held waker, timer or posted message of an unfinished task, and
+    some unfinished task's join waker is held (by a task that, with nothing to wake it, waits).
+    In an instance without other threads (``remote`` off) the loop asleep is an end too: only
+    another thread could wake it, and the instance has none.
+    """
+    tm = hasattr(s, "armed")
+
+    def unfinished(t: int) -> Value:
+        return o.Not(_final(o, s.st[t]))
+
+    quiet = [
+        o.Implies(unfinished(t), o.And(s.wakers[t] == 0, s.inbox[t] == 0,
+                                       *([o.Not(s.armed[t])] if tm else [])))
+        for t in range(n)
+    ]
+    joined = o.Or(*[o.And(unfinished(t), s.join[u] == t) for t in range(n) for u in range(n)])
+    cycle = o.And(s.loop == _ASLEEP, o.Not(s.signal), s.spawners == 0, _inbox_empty(s, o, n),
+                  *quiet, joined)
+    alone = [] if remote else [s.loop == _ASLEEP]
+    return o.Or(s.loop == _RETURNED, s.loop == _NOT_STARTED, cycle, *alone)
+
+
+def progress_property(actions: Any, final: Callable[[View, Ops], Value],
+                      environment: tuple[str, ...] = ENVIRONMENT_ACTIONS) -> Property:
+    """EX-PROGRESS over a system's own actions: ``final(s)`` or some fair action's guard."""
+    fair = [(a, p) for a in actions if a.name not in environment for p in a.instances()]
+
+    def progress(s: View, o: Ops) -> Value:
+        f = final(s, o)
+        if isinstance(f, bool):  # concrete values: the same disjunction, evaluated lazily
+            return f or any(bool(a.guard(s, o, **p)) for a, p in fair)
+        return o.Or(f, *[a.guard(s, o, **p) for a, p in fair])
+
+    return prop("EX-PROGRESS", "invariant", progress)
 
 
 def _queued(s: View, o: Ops, n: int) -> list[Value]:
@@ -259,6 +347,8 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
     T = range(n)
     tm = bool(bounds.extra.get("timers", 0))
     io = tm and bool(bounds.extra.get("io", 0))
+    rounds = bounds.extra.get("round", 0) if bounds.extra.get("remote", 1) else 0
+    any_policy = bounds.extra.get("policy", 0) == 1
 
     def final_(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
         if action_name(action) in ("poll", "ready"):
@@ -380,6 +470,18 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         prop("EX-IO-PROMPT", "step", io_prompt),
         prop("EX-IO-FINAL", "invariant", io_final),
     ) if io else ()
+    def cancel_applied(s: View, s2: View, o: Ops, action: Any,
+                       params: Mapping[str, int]) -> Value:
+        name = action_name(action)
+        if name == "pending":
+            t = params["t"]
+            return o.Implies(s.creq[t], _final(o, s2.st[t]))
+        if name == "cancel_drain":
+            return _final(o, s2.st[params["t"]])
+        return True
+
+    def inbox_prompt(s: View, o: Ops) -> Value:
+        return s.pw <= rounds
 
     driver = (
         prop("EX-TIMER-EARLY", "step", timer_early),
@@ -401,8 +503,10 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         prop("EX-SLEEP-SAFE", "invariant", sleep_safe),
         prop("EX-NO-SELF-BLOCK", "invariant", no_self_block),
         prop("EX-LOST-REPORTED", "invariant", lost_reported),
-        prop("EX-FIFO", "invariant", fifo),
+        *(() if any_policy else (prop("EX-FIFO", "invariant", fifo),)),
         prop("EX-POLL-COUNT", "invariant", poll_count),
         prop("EX-JOIN-RELEASED", "invariant", join_released),
         *driver,
+        prop("EX-CANCEL-APPLIED", "step", cancel_applied),
+        *((prop("EX-INBOX-PROMPT", "invariant", inbox_prompt),) if rounds else ()),
     )

@@ -53,6 +53,18 @@ I/O readiness (bounds key ``io`` = 1, with ``timers`` = 1: one driver, one park)
 The park is one ``select(timeout=next deadline)`` when anything is armed or registered: a tick
 that makes a timer due, an fd becoming ready, and another thread's wake (the wakeup byte, which
 posters write under the door's lock) all end it, as ``signal``.
+
+Other threads' cancels, the round, the policy (spec/SPEC.md section 9; each absent unless its
+bounds key asks for it, so every instance without the key is unchanged):
+
+===============  ===========================================================================
+``cpost[t]``     ``rcancel`` = 1 (with ``remote``): a cancel posted by another thread, taken
+                 in by ``cancel_drain`` (without the key ``cancel(remote=1)`` is never enabled)
+``rnd``, ``pw``  ``round`` = R > 0: polls in the current round (a round ends only with the
+                 inbox drained), and the ghost count of polls since the inbox was last empty
+``policy``       0 (fifo): ``poll`` takes the head of the queue; 1 (any): any queued task
+``phantom[t]``   mutant ``spawn-phantom-waker`` only: a waker counted at spawn, held by nobody
+===============  ===========================================================================
 """
 
 from __future__ import annotations
@@ -194,6 +206,15 @@ class Edges:
     io_parks_in_select: bool = True
     """With I/O registered the loop parks in ``select()``, so readiness ends the park;
     ``False``: it parks on the condition variable unless a timer is armed."""
+    cancel_when_notified: bool = True
+    """A cancel requested during a poll is applied when the poll returns Pending, also when the
+    task was woken during that poll (NOTIFIED); ``False``: only from RUNNING (the request is
+    cleared and the task re-queued: the cancel is lost)."""
+    drain_each_round: bool = True
+    """The inbox is drained between rounds of polls: a round ends only with the inbox empty;
+    ``False``: drained only when the ready queue is empty (rounds end regardless)."""
+    spawn_counts_waker: bool = False
+    """``True``: a spawn counts a live waker that no future or thread holds (``phantom``)."""
 
 
 REFERENCE_EDGES = Edges()
@@ -217,9 +238,17 @@ def build(
     bounds: Bounds, edges: Edges = REFERENCE_EDGES, name: str = "reference"
 ) -> TransitionSystem:
     """The transition system of the reference design (or of a one-edge mutant of it)."""
-    from refexec.models.properties import make_properties  # noqa: PLC0415 (cycle)
+    from refexec.models.properties import (  # noqa: PLC0415 (cycle)
+        make_properties,
+        progress_property,
+        run_final,
+    )
 
-    return _Builder(bounds, edges).system(name, make_properties(bounds, variant=name))
+    builder = _Builder(bounds, edges)
+    acts = builder.actions()
+    remote = bool(bounds.extra.get("remote", 1))
+    progress = progress_property(acts, lambda s, o: run_final(s, o, bounds.n_tasks, remote))
+    return builder.system(name, (*make_properties(bounds, variant=name), progress), acts)
 
 
 def _table(edges: Edges) -> Table:
@@ -271,6 +300,9 @@ class _Builder:
         self.io = bool(ex.get("io", 0))
         if self.io and not self.timers:
             raise ValueError("bounds: io = 1 needs timers = 1 (one driver, one park)")
+        self.R = ex.get("round", 0) if self.remote else 0  # polls per round (0: not modelled)
+        self.rcancel = self.remote and bool(ex.get("rcancel", 0))  # other threads cancel
+        self.any_policy = ex.get("policy", 0) == 1  # 0: fifo (head of the queue), 1: any
         # The array is one longer than the reference ever needs, so that a duplicate entry (a
         # mutant) shows in the queue before anything overflows; a bounded-queue mutant sets cap.
         self.C = edges.queue_capacity if edges.queue_capacity is not None else self.n + 1
@@ -317,7 +349,37 @@ class _Builder:
             Var("signal", Sort.bool_(), 0, "a wake-up posted to the sleeping loop"),
             Var("blocked", Sort.bool_(), 0, "the loop thread blocked on its own full queue"),
             *self.driver_variables(),
+            *self.task_variables(),
         )
+
+    def task_variables(self) -> tuple[Var, ...]:
+        """Other threads' cancels (with ``remote``), the round of polls (``round`` = R > 0), and
+        the phantom waker of the mutant that counts one at spawn."""
+        n = self.n
+        out: list[Var] = []
+        if self.rcancel:
+            out.append(Var("cpost", Sort.bool_(), n, "a cancel posted by another thread, not yet "
+                           "taken in"))
+        if self.R:
+            out.append(Var("rnd", Sort.int_(0, self.R), 0, "polls since the round began (the "
+                           "inbox is drained before a round ends)"))
+            out.append(Var("pw", Sort.int_(0, self.R + 1), 0, "polls since the inbox was last "
+                           "empty (saturates at R+1)", ghost=True))
+        if self.e.spawn_counts_waker:
+            out.append(Var("phantom", Sort.int_(0, 1), n, "a waker counted at spawn that "
+                           "nobody holds"))
+        return tuple(out)
+
+    def task_init(self) -> dict[str, Value]:
+        n = self.n
+        out: dict[str, Value] = {}
+        if self.rcancel:
+            out["cpost"] = (False,) * n
+        if self.R:
+            out["rnd"], out["pw"] = 0, 0
+        if self.e.spawn_counts_waker:
+            out["phantom"] = (0,) * n
+        return out
 
     def driver_variables(self) -> tuple[Var, ...]:
         if not self.timers:
@@ -403,6 +465,7 @@ class _Builder:
             "signal": False,
             "blocked": False,
             **self.driver_init(),
+            **self.task_init(),
         }
 
     # -- shared pieces -------------------------------------------------------------------------
@@ -428,6 +491,8 @@ class _Builder:
             held.append(s.armed[t])
         if self.io and io:
             held.append(s.reg[t] != Io.NONE)
+        if self.e.spawn_counts_waker:
+            held.append(s.phantom[t] > 0)
         return o.Or(*held) if len(held) > 1 else held[0]
 
     def due(self, s: View, o: Ops) -> Value:
@@ -441,8 +506,25 @@ class _Builder:
         return o.Or(*due)
 
     def lost(self, s: View, o: Ops, t: int) -> Value:
-        """Task t can never be woken again: IDLE, no live waker, nothing in flight."""
-        return o.And(s.st[t] == int(S.IDLE), o.Not(self.has_waker(s, o, t)), s.inbox[t] == 0)
+        """Task t can never be woken again: IDLE, no live waker, nothing in flight (a posted
+        cancel is taken in first: the loop drains the inbox before it reaps lost tasks)."""
+        posted = [o.Not(s.cpost[t])] if self.rcancel else []
+        return o.And(s.st[t] == int(S.IDLE), o.Not(self.has_waker(s, o, t)), s.inbox[t] == 0,
+                     *posted)
+
+    def drained(self, s: View, o: Ops, inbox: Value, cpost: Value) -> dict[str, Value]:
+        """After a drain step leaving ``inbox``/``cpost``: the ghost ``pw`` restarts once the
+        inbox is empty (nothing has waited since)."""
+        if not self.R:
+            return {}
+        empty = o.And(*[inbox[t] == 0 for t in range(self.n)],
+                      *([o.Not(cpost[t]) for t in range(self.n)] if self.rcancel else []))
+        return {"pw": o.If(empty, 0, s.pw)}
+
+    def inbox_empty(self, s: View, o: Ops) -> Value:
+        """Nothing posted by other threads waits: no wake, spawn or cancel."""
+        return o.And(*[s.inbox[t] == 0 for t in range(self.n)],
+                     *([o.Not(s.cpost[t]) for t in range(self.n)] if self.rcancel else []))
 
     def senders(self, s: View, o: Ops, timers: bool = True, io: bool = True) -> Value:
         """Number of senders: live spawners plus tasks that are unfinished and hold a waker."""
@@ -520,6 +602,7 @@ class _Builder:
         R = (0, 1) if self.remote else (0,)
         ARR = ("st", "woken", "join", "q", "qlen", "blocked", "ended")
         TM = self.released()
+        RW = ("rnd", "pw") if self.R else ()
         acts: list[Action] = []
 
         def add(name: str, params: dict[str, Sequence[int]], guard: Any, effect: Any,  # noqa: PLR0917
@@ -542,10 +625,13 @@ class _Builder:
             d = _Draft(s)
             d.st[t] = self.nxt(o, s.st[t], E.SPAWN)
             self.enqueue(o, d, t, True)
+            if e.spawn_counts_waker:
+                return {**d.updates(), "phantom": o.store(s.phantom, t, 1)}
             return d.updates()
 
         add("spawn", {"t": T, "remote": R}, g_spawn, f_spawn,
-            ("st", "q", "qlen", "blocked", "inbox", "signal"),
+            ("st", "q", "qlen", "blocked", "inbox", "signal",
+             *(("phantom",) if e.spawn_counts_waker else ())),
             "A new task: on the loop thread (before run, or from inside a poll) it is SCHEDULED "
             "and enqueued; from another thread (needs a live Spawner) it is posted to the inbox "
             "and the sleeping loop is signalled.")
@@ -580,7 +666,8 @@ class _Builder:
 
         if self.remote:
             def g_drain(s: View, o: Ops, t: int) -> Value:
-                return o.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, o.Not(s.lock))
+                when = [] if e.drain_each_round else [s.qlen == 0]
+                return o.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, o.Not(s.lock), *when)
 
             def f_drain(s: View, o: Ops, t: int) -> dict[str, Value]:
                 d = _Draft(s)
@@ -590,31 +677,43 @@ class _Builder:
                 self.wake(o, d, [o.Not(is_spawn) if v == t else False for v in T])
                 self.enqueue(o, d, t, is_spawn)
                 d.st[t] = o.If(is_spawn, self.nxt(o, s.st[t], E.SPAWN), d.st[t])
-                return {**d.updates(), "inbox": o.store(s.inbox, t, s.inbox[t] - 1)}
+                inbox = o.store(s.inbox, t, s.inbox[t] - 1)
+                return {**d.updates(), "inbox": inbox,
+                        **self.drained(s, o, inbox, s.cpost if self.rcancel else ())}
 
             add("inbox_drain", {"t": T}, g_drain, f_drain,
-                ("inbox", "st", "woken", "q", "qlen", "blocked"),
+                ("inbox", "st", "woken", "q", "qlen", "blocked", *RW),
                 "The loop takes one posted entry of task t from the inbox (under the lock) and "
                 "applies it on the loop thread: a posted spawn (SPAWN row) or a wake (WAKE row).")
 
         def g_poll(s: View, o: Ops, t: int) -> Value:
             where = (s.loop == Loop.DISPATCH if e.single_poller
                      else o.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING))
-            conj = [where, s.qlen > 0, s.q[0] == t, o.Not(s.blocked),
+            if self.any_policy:  # any queued task may be chosen (seeded random, PCT, DFS)
+                chosen = o.Or(*[o.And(i < s.qlen, s.q[i] == t) for i in range(self.C)])
+            else:
+                chosen = s.q[0] == t
+            conj = [where, s.qlen > 0, chosen, o.Not(s.blocked),
                     self.has(o, s.st[t], E.POLL), s.done[t] <= P]
+            if self.R:
+                conj.append(s.rnd < self.R)  # a full round ends (drained inbox) first
             if self.timers and e.driver_each_round:
                 conj.append(o.Not(self.due(s, o)))  # the driver is consulted between rounds
             return o.And(*conj)
 
         def f_poll(s: View, o: Ops, t: int) -> dict[str, Value]:
-            q = (*s.q[1:], self.EMPTY)
+            q: tuple[Value, ...] = (*s.q[1:], self.EMPTY)
+            if self.any_policy:
+                d = _Draft(s)
+                self.remove(o, d, t, True)
+                q = d.q
             counted = s.polls[t] + 1 if e.count_repolls else o.If(
                 s.done[t] == 0, s.polls[t] + 1, s.polls[t])
             waited = tuple(
                 0 if v == t else o.If(s.st[v] == int(S.SCHEDULED),
                                       o.Min(s.waited[v] + 1, n), s.waited[v])
                 for v in T)
-            return {
+            out = {
                 "st": o.store(s.st, t, self.nxt(o, s.st[t], E.POLL)),
                 "q": q, "qlen": s.qlen - 1, "loop": Loop.POLLING,
                 "polls": o.store(s.polls, t, counted),
@@ -622,11 +721,24 @@ class _Builder:
                 "woken": o.store(s.woken, t, False),
                 "waited": waited,
             }
+            if self.R:
+                out["rnd"] = s.rnd + 1
+                out["pw"] = o.If(self.inbox_empty(s, o), 0, o.Min(s.pw + 1, self.R + 1))
+            return out
 
         add("poll", {"t": T}, g_poll, f_poll,
-            ("st", "q", "qlen", "loop", "polls", "done", "woken", "waited"),
-            "The loop dequeues the head of the ready queue and starts polling it (POLL row); "
-            "the poll counter is incremented.")
+            ("st", "q", "qlen", "loop", "polls", "done", "woken", "waited", *RW),
+            "The loop dequeues the head of the ready queue (policy fifo; policy any: any queued "
+            "task) and starts polling it (POLL row); the poll counter is incremented.")
+
+        if self.R:
+            def g_round(s: View, o: Ops) -> Value:
+                drained = [self.inbox_empty(s, o)] if e.drain_each_round else []
+                return o.And(s.loop == Loop.DISPATCH, o.Not(s.lock), s.rnd > 0, *drained)
+
+            add("round_end", {}, g_round, lambda s, o: {"rnd": 0}, ("rnd",),
+                "A round of polls ends (R polls, or the queue ran empty) with the inbox drained: "
+                "the next round may poll R more tasks before the inbox is drained again.")
 
         def g_pending(s: View, o: Ops, t: int) -> Value:
             return o.And(self.polling(s, o, t), self.has(o, s.st[t], E.PENDING),
@@ -636,6 +748,8 @@ class _Builder:
             after = self.nxt(o, s.st[t], E.PENDING)
             cancelled = self.nxt(o, after, E.CANCEL)
             apply_cancel = o.And(s.creq[t], self.has(o, after, E.CANCEL))
+            if not e.cancel_when_notified:
+                apply_cancel = o.And(apply_cancel, s.st[t] == int(S.RUNNING))
             new = o.If(apply_cancel, cancelled, after)
             d = _Draft(s)
             d.st[t] = new
@@ -752,12 +866,25 @@ class _Builder:
                 "waker) and wakes it when t ends.")
 
         # cancel / lost ---------------------------------------------------------------------
-        def g_cancel(s: View, o: Ops, t: int) -> Value:
+        def g_cancel(s: View, o: Ops, t: int, remote: int) -> Value:
+            if remote and not self.rcancel:
+                return False
+            if remote:
+                return o.And(o.Not(s.lock), s.st[t] != UNSPAWNED,
+                             o.Not(self.final(o, s.st[t])), o.Not(s.cpost[t]))
             return o.And(self.local_ok(s, o), s.st[t] != UNSPAWNED,
                          o.Or(self.has(o, s.st[t], E.CANCEL),
                               o.And(self.polling(s, o, t), o.Not(s.creq[t]))))
 
-        def f_cancel(s: View, o: Ops, t: int) -> dict[str, Value]:
+        def f_cancel(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
+            if remote and not self.rcancel:
+                return {}  # never enabled (guard False): the instance has no posted cancels
+            if remote:
+                return {"cpost": o.store(s.cpost, t, True),
+                        "signal": o.Or(s.signal, s.loop == Loop.ASLEEP)}
+            return apply_cancel(s, o, t, defer=True)
+
+        def apply_cancel(s: View, o: Ops, t: int, defer: bool) -> dict[str, Value]:
             now = self.has(o, s.st[t], E.CANCEL)
             new = self.nxt(o, s.st[t], E.CANCEL)
             finishing = o.And(now, new == int(S.CANCELLED), o.Not(s.ended[t]))
@@ -768,14 +895,30 @@ class _Builder:
             out = {
                 **d.updates(),
                 "ended": o.store(s.ended, t, o.Or(s.ended[t], finishing)),
-                "creq": o.store(s.creq, t, o.Or(s.creq[t], o.Not(now))),
             }
+            if defer:
+                out["creq"] = o.store(s.creq, t, o.Or(s.creq[t], o.Not(now)))
             out.update(self.release(s, o, t, finishing, cancel=True))
             return out
 
-        add("cancel", {"t": T}, g_cancel, f_cancel, (*ARR, "creq", *TM),
+        add("cancel", {"t": T, "remote": R}, g_cancel, f_cancel,
+            (*ARR, "creq", *TM, *(("cpost", "signal") if self.rcancel else ())),
             "JoinHandle.cancel() on the loop thread: CANCEL row (a SCHEDULED task leaves the "
-            "queue); during t's poll the cancel is deferred until the poll returns.")
+            "queue); during t's poll the cancel is deferred until the poll returns. From another "
+            "thread it is posted to the inbox (and the sleeping loop signalled).")
+
+        if self.rcancel:
+            def f_cdrain(s: View, o: Ops, t: int) -> dict[str, Value]:
+                cpost = o.store(s.cpost, t, False)
+                return {**apply_cancel(s, o, t, defer=False), "cpost": cpost,
+                        **self.drained(s, o, s.inbox, cpost)}
+
+            add("cancel_drain", {"t": T},
+                lambda s, o, t: o.And(s.loop == Loop.DISPATCH, s.cpost[t], o.Not(s.lock)),
+                f_cdrain, (*ARR, *TM, "cpost", *RW),
+                "The loop takes a posted cancel of t from the inbox and applies it: CANCEL row "
+                "(t is never being polled between polls); a task that ended meanwhile stays as "
+                "it is.")
 
         def f_lost(s: View, o: Ops, t: int) -> dict[str, Value]:
             d = _Draft(s)
@@ -792,8 +935,7 @@ class _Builder:
 
         # the sleep / return decision -------------------------------------------------------
         def g_idle(s: View, o: Ops) -> Value:
-            no_inbox = o.And(*[s.inbox[t] == 0 for t in T])
-            conj = [s.loop == Loop.DISPATCH, s.qlen == 0, no_inbox, o.Not(s.lock)]
+            conj = [s.loop == Loop.DISPATCH, s.qlen == 0, self.inbox_empty(s, o), o.Not(s.lock)]
             if e.report_lost_before_deciding:
                 conj.append(o.Not(o.Or(*[self.lost(s, o, t) for t in T])))
             if self.timers:
@@ -967,13 +1109,14 @@ class _Builder:
             "Between rounds the loop's select() reports t's fd ready: the registration leaves "
             "the reactor and its waker is consumed by wake() on the loop thread (WAKE row).")
 
-    def system(self, name: str, properties: tuple[Any, ...]) -> TransitionSystem:
+    def system(self, name: str, properties: tuple[Any, ...],
+               actions: tuple[Action, ...]) -> TransitionSystem:
         return TransitionSystem(
             name=name,
             bounds=self.b,
             variables=self.variables(),
             init=self.init,
-            actions=self.actions(),
+            actions=actions,
             properties=properties,
             doc=__doc__ or "",
         )

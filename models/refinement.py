@@ -251,7 +251,7 @@ REFERENCE = Declaration(
                 doc="posted through a Spawner; the trace records it when the loop drains it")),
         _map("poll", _r("poll", origins=L)),
         _map("pending", _r("pending", origins=L),
-             _r("cancel", "pending", origins=L, streams=TRACE_ONLY,
+             _r(("cancel", {"remote": 0}), "pending", origins=L, streams=TRACE_ONLY,
                 doc="a cancel requested during the poll, recorded when the poll returns "
                     "(the 'cancel' event must come next)")),
         _map("ready", _r("ready", origins=L)),
@@ -264,7 +264,11 @@ REFERENCE = Declaration(
         _map("waker_clone", _r("waker_clone")),
         _map("waker_drop", _r(("waker_drop", {"remote": 0}), origins=L),
              _r(("waker_drop", {"remote": 1}))),
-        _map("cancel", _r("cancel", origins=L)),
+        _map("cancel", _r(("cancel", {"remote": 0}), origins=L),
+             _r(("cancel", {"remote": 1}), "cancel_drain", streams=TRACE_ONLY,
+                doc="posted by another thread (or for a task not yet accepted), recorded when the "
+                    "loop drains and applies it; the trace may carry no thread marker"),
+             _r(("cancel", {"remote": 1}), origins=T_, streams=LOG_ONLY)),
         _map("lost", _r("lost", origins=L)),
         _map("run_start", _r("run_start", origins=L)),
         _map("run_end", _r("run_end", origins=L, doc="run() returns: no sender remains"),
@@ -309,6 +313,8 @@ REFERENCE = Declaration(
         Implicit("inbox_drain", "right after the posted wake or spawn it applies (the trace "
                  "records a posted event when the loop drains it)",
                  unobserved_in=frozenset({"log"})),
+        Implicit("cancel_drain", "the loop takes in a cancel posted by another thread (the log "
+                 "sees only the post)", unobserved_in=frozenset({"log"})),
         Implicit("lost", "the loop finds an IDLE task no waker can reach (the log reports it "
                  "separately; a trace records it as the 'lost' event)",
                  unobserved_in=frozenset({"log"})),

@@ -403,9 +403,21 @@ class _Seed:
         )
 
     def system(self) -> TransitionSystem:
+        from refexec.models.properties import (  # noqa: PLC0415
+            SEED_ENVIRONMENT_ACTIONS,
+            progress_property,
+        )
+
+        acts = self.actions()
+        progress = _seed_doc(
+            progress_property(acts, lambda s, o: o.Or(s.loop == RETURNED, s.loop == NOT_STARTED),
+                              SEED_ENVIRONMENT_ACTIONS),
+            "Seed form: run() has returned or not been called, or some fair action (the loop's "
+            "recv/poll, a wake, a drop) is enabled. The loop blocked on its own full channel "
+            "has none: the seed is stuck there for ever.")
         return TransitionSystem(
             name="seed", bounds=self.b, variables=self.variables(), init=self.init,
-            actions=self.actions(), properties=self.properties(), doc=__doc__ or "",
+            actions=acts, properties=(*self.properties(), progress), doc=__doc__ or "",
         )
 
 

@@ -29,6 +29,7 @@ from refexec.state import TaskState
 __all__ = [
     "EXPECTED",
     "MAY_NOT_FIRE",
+    "TERMINATES",
     "MUTANTS",
     "VARIANTS",
     "WITNESSES",
@@ -82,9 +83,19 @@ def _driver(bounds: Bounds) -> TransitionSystem:
     return reference.build(bounds, name="driver")
 
 
+def _threads(bounds: Bounds) -> TransitionSystem:
+    return reference.build(bounds, name="threads")
+
+
+def _reference_any(bounds: Bounds) -> TransitionSystem:
+    return reference.build(bounds, name="reference-any")
+
+
 VARIANTS: dict[str, Callable[[Bounds], TransitionSystem]] = {
     "reference": _reference,
+    "reference-any": _reference_any,
     "driver": _driver,
+    "threads": _threads,
     "seed": _seed,
     **{f"mutant:{m.slug}": _mutant_builder(i) for i, m in enumerate(MUTANT_SPECS)},
     "waitqueue": _waitqueue,
@@ -102,6 +113,10 @@ def default_bounds(variant: str) -> Bounds:
     """
     if variant == "reference":
         return reference.default_bounds(2)
+    if variant == "reference-any":  # the scheduling policy 'any': joins left to 'reference'
+        return reference.default_bounds(2, join=0, policy=1)
+    if variant == "threads":  # other threads' cancels and the round bound R = 1
+        return reference.default_bounds(1, round=1, rcancel=1)
     if variant == "driver":
         return reference.default_bounds(1, timers=1, io=1)
     if variant == "seed":
@@ -123,6 +138,10 @@ def deep_bounds(variant: str) -> Bounds:
         return reference.default_bounds(2, timers=1, io=1, horizon=1)
     if variant == "waitqueue" or variant in WQ_MUTANTS:
         return waitqueue.default_bounds(4, permits=2)
+    if variant == "threads":
+        return reference.default_bounds(2, round=1, rcancel=1)
+    if variant == "reference-any":
+        return reference.default_bounds(3, policy=1)
     if variant == "reference" or variant.startswith("mutant:"):
         base = default_bounds(variant)
         return reference.default_bounds(max(3, base.n_tasks), **dict(base.extra))
@@ -141,15 +160,17 @@ def build(variant: str, bounds: Bounds | None = None) -> TransitionSystem:
 _REF_IDS = (
     "EX-FINAL", "EX-ONE-POLLER", "EX-NO-LOST-WAKE", "EX-QUEUE-EXACT", "EX-RUN-END",
     "EX-SLEEP-SAFE", "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED", "EX-FIFO", "EX-POLL-COUNT",
-    "EX-JOIN-RELEASED",
+    "EX-JOIN-RELEASED", "EX-CANCEL-APPLIED", "EX-PROGRESS",
 )
 _SEED_IDS = (
     "EX-FINAL", "EX-ONE-POLLER", "EX-QUEUE-EXACT", "EX-RUN-END", "EX-SLEEP-SAFE",
-    "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED",
+    "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED", "EX-PROGRESS",
 )
 # The seed's findings: duplicate / stale entries, a finished task's waker keeping run() open, the
-# loop blocking on its own full channel, a pending task freed in silence.
-_SEED_VIOLATES = ("EX-QUEUE-EXACT", "EX-SLEEP-SAFE", "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED")
+# loop blocking on its own full channel (stuck there for ever: EX-PROGRESS), a pending task freed
+# in silence. Its fair runs are all finite (EX-TERMINATES holds).
+_SEED_VIOLATES = ("EX-QUEUE-EXACT", "EX-SLEEP-SAFE", "EX-NO-SELF-BLOCK", "EX-LOST-REPORTED",
+                  "EX-PROGRESS")
 
 # Violations at the default bounds beyond the mutant's primary catch (``MutantSpec.catches``),
 # each a consequence of the same bug found by the exhaustive checker and kept deliberately:
@@ -158,9 +179,13 @@ _ALSO_VIOLATED: dict[str, tuple[str, ...]] = {
     "double-enqueue": ("EX-NO-SELF-BLOCK", "EX-FIFO"),
     # a task lost while the decision is unlocked / the loop sleeps unsignalled stays unreported
     "unlocked-decision": ("EX-LOST-REPORTED",),
-    "drop-no-unpark": ("EX-LOST-REPORTED",),
-    # the nested poll returns to DISPATCH while the outer poll is still running
-    "reentrant-poll": ("EX-RUN-END",),
+    # the nested poll returns to DISPATCH while the outer poll is still running (and the loop
+    # can then be left waiting with the outer poll never resumed: stuck)
+    "reentrant-poll": ("EX-RUN-END", "EX-PROGRESS"),
+    # the loop sleeps unsignalled with no sender left: for ever (a termination finding)
+    "drop-no-unpark": ("EX-LOST-REPORTED", "EX-PROGRESS"),
+    # the phantom waker is not a held one: the loop sleeps with an IDLE task it does not report
+    "spawn-phantom-waker": ("EX-SLEEP-SAFE", "EX-LOST-REPORTED"),
     # EX-RUN-END counts an armed timer as a sender (it holds a waker): the same bug, seen twice
     "exit-with-timer-armed": ("EX-RUN-END",),
     "exit-with-io-registered": ("EX-RUN-END",),
@@ -174,14 +199,20 @@ def _expect(ids: tuple[str, ...], violated: tuple[str, ...]) -> dict[str, bool]:
 
 
 def _ids(bounds: Bounds) -> tuple[str, ...]:
-    if not bounds.extra.get("timers", 0):
-        return _REF_IDS
-    return (*_REF_IDS, *DRIVER_IDS, *(IO_IDS if bounds.extra.get("io", 0) else ()))
+    ex = bounds.extra
+    ids = tuple(p for p in _REF_IDS if not (p == "EX-FIFO" and ex.get("policy", 0) == 1))
+    if ex.get("timers", 0):
+        ids = (*ids, *DRIVER_IDS, *(IO_IDS if ex.get("io", 0) else ()))
+    if ex.get("round", 0) and ex.get("remote", 1):
+        ids = (*ids, "EX-INBOX-PROMPT")
+    return ids
 
 
 EXPECTED: dict[str, dict[str, bool]] = {
     "reference": _expect(_REF_IDS, ()),
+    "reference-any": _expect(_ids(default_bounds("reference-any")), ()),
     "driver": _expect((*_REF_IDS, *DRIVER_IDS, *IO_IDS), ()),
+    "threads": _expect(_ids(default_bounds("threads")), ()),
     "seed": _expect(_SEED_IDS, _SEED_VIOLATES),
     **{
         f"mutant:{m.slug}": _expect(_ids(m.bounds),
@@ -191,6 +222,15 @@ EXPECTED: dict[str, dict[str, bool]] = {
     "waitqueue": _expect(waitqueue.WQ_IDS, ()),
     **{f"mutant:{m.slug}": _expect(waitqueue.WQ_IDS, m.catches) for m in waitqueue.WQ_MUTANTS},
 }
+
+
+TERMINATES: dict[str, bool] = {
+    v: True for v in VARIANTS if not (v == "waitqueue" or v in WQ_MUTANTS)
+}
+"""variant -> EX-TERMINATES expected (no infinite run of fair actions). Every executor variant
+has only finite fair runs at its default bounds, the seed included (its non-termination is a
+stuck state, EX-PROGRESS: the loop blocked on its own channel); the wait queue has no run loop.
+Kept apart from :data:`EXPECTED`, whose IDs are the systems' own state and step properties."""
 
 
 def expected_violations(variant: str) -> list[str]:
@@ -294,9 +334,33 @@ def _driver_witnesses() -> list[Witness]:
     ]
 
 
+def _threads_witnesses() -> list[Witness]:
+    return [
+        Witness("cancel-posted-while-polled", "another thread's cancel waits in the inbox while "
+                "its task is being polled (applied once the poll returns)",
+                lambda s, o: o.And(s.cpost[0], s.st[0] == int(S.RUNNING))),
+        Witness("asleep-with-cancel-posted", "the loop sleeps, signalled, with a posted cancel",
+                lambda s, o: o.And(s.loop == Loop.ASLEEP, s.cpost[0])),
+        Witness("round-full-inbox-waiting", "a round is full (R polls) while a message waits",
+                lambda s, o: o.And(s.rnd == 1, s.pw == 1, s.inbox[0] > 0)),
+    ]
+
+
+def _any_witnesses() -> list[Witness]:
+    return [
+        Witness("second-polled-first", "the task behind the head of the queue is polled first "
+                "(the policy 'any' overtakes)",
+                lambda s, o: o.And(s.qlen == 1, s.st[0] == int(S.SCHEDULED), s.q[0] == 0,
+                                   s.st[1] != int(S.SCHEDULED), s.done[0] == 0,
+                                   s.done[1] == 1)),
+    ]
+
+
 WITNESSES: dict[str, list[Witness]] = {
     "reference": _reference_witnesses(2),
+    "reference-any": _any_witnesses(),
     "driver": _driver_witnesses(),
+    "threads": _threads_witnesses(),
     "waitqueue": _waitqueue_witnesses(waitqueue.default_bounds().n_tasks),
     "seed": seed.witnesses(seed.default_bounds()),
     **{name: [] for name in MUTANTS},
@@ -308,12 +372,16 @@ def _may_not_fire(slug: str, local_only: bool) -> frozenset[str]:
     out = {"unpark"} if local_only else set()
     if slug == "stall-on-poll-result":
         out.add("lost")  # the mutant decides before the loop gets to report the lost task
+    if slug == "inbox-drained-when-idle":  # its instance has no held wakers (wakers = 0)
+        out |= {"wake", "waker_clone", "waker_drop"}
     return frozenset(out)
 
 
 MAY_NOT_FIRE: dict[str, frozenset[str]] = {
     "reference": frozenset(),
+    "reference-any": frozenset(),
     "driver": frozenset(),
+    "threads": frozenset(),
     "seed": frozenset(),
     **{
         f"mutant:{m.slug}": _may_not_fire(m.slug, not m.bounds.extra.get("remote", 1))
