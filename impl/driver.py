@@ -6,9 +6,13 @@ the task is never reaped as lost, and ``run()`` does not return: "no sender rema
 one rule), and when it fires it *consumes* that waker with ``wake()``. Cancelling a timer drops
 the waker.
 
-Loop-thread only: timers are armed, cancelled and fired on the thread that runs the executor
-(futures are polled and dropped there). Rules, each stated as the model states them
-(``spec/SPEC.md``, EX-TIMER-*):
+Loop-thread only: timers are armed, cancelled and fired on the thread that runs the executor,
+with no lock. A future is usually dropped there too, but not always (a coroutine kept in a
+list and cleared by another thread, a garbage collection triggered anywhere): such a drop goes
+through :func:`drop_from_any_thread`, which hands the timer or registration to the loop
+(``_foreign``, a deque: one atomic append) and nudges it through the door, or, when no loop
+runs, cancels it under the door's lock, which a loop must take to start. Rules, each stated
+as the model states them (``spec/SPEC.md``, EX-TIMER-*):
 
 * a timer never fires before its deadline: ``fire_due`` fires exactly the timers with
   ``deadline <= clock.now_ns()``;
@@ -29,16 +33,18 @@ import selectors
 import socket
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from refexec.clock import Clock
 
 if TYPE_CHECKING:
+    from refexec.executor import Executor
     from refexec.trace import Trace
     from refexec.waker import Waker
 
-__all__ = ["Driver", "DoorCondition", "IoWait", "Timer"]
+__all__ = ["DoorCondition", "Driver", "IoWait", "Timer", "drop_from_any_thread"]
 
 _COMPACT_MIN: Final = 64
 """Rebuild the heap only once at least this many cancelled entries sit in it."""
@@ -70,8 +76,8 @@ class Timer:
 class Driver:
     """The clock and the timer heap of one executor (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "_cancelled", "_heap", "_regs", "_sel", "_seq", "_wake_r",
-                 "_wake_w", "clock", "fired", "trace")
+    __slots__ = ("__weakref__", "_cancelled", "_foreign", "_heap", "_regs", "_sel", "_seq",
+                 "_wake_r", "_wake_w", "clock", "fired", "trace")
 
     def __init__(self, clock: Clock, trace: Trace | None) -> None:
         self.clock = clock
@@ -87,6 +93,9 @@ class Driver:
         self._cancelled = 0
         self._seq = 0  # FIFO among equal deadlines
         self.fired = 0
+        # Timers and registrations dropped on another thread while a loop runs: the loop
+        # cancels them (take_foreign) before it reads the heap or parks.
+        self._foreign: deque[Timer | IoWait] = deque()
 
     @property
     def armed(self) -> int:
@@ -127,6 +136,17 @@ class Driver:
             self._cancelled = 0
         w.drop()
 
+    def take_foreign(self) -> None:
+        """Cancel what other threads dropped (loop thread; see :func:`drop_from_any_thread`)."""
+        foreign = self._foreign
+        while foreign:
+            item = foreign.popleft()
+            if type(item) is Timer:
+                self.cancel(item)
+            else:
+                assert isinstance(item, IoWait)
+                _unregister(self, item)
+
     def next_deadline(self) -> int | None:
         """The earliest armed deadline (dropping cancelled entries off the top), or None."""
         heap = self._heap
@@ -140,6 +160,8 @@ class Driver:
 
     def fire_due(self) -> int:
         """Fire every armed timer whose deadline has come; return how many fired."""
+        if self._foreign:
+            self.take_foreign()
         heap = self._heap
         now = self.clock.now_ns()
         n = 0
@@ -165,6 +187,34 @@ class Driver:
         dead = sum(1 for e in self._heap if e[2].waker is None)
         if dead != self._cancelled:
             raise AssertionError(f"driver: {dead} cancelled entries, counted {self._cancelled}")
+
+
+def drop_from_any_thread(ex: Executor, item: Timer | IoWait) -> None:
+    """Cancel timer ``item`` (or unregister I/O wait ``item``) of ``ex`` from whatever thread a
+    future holding it is dropped on. On the loop thread: at once. Elsewhere, under the door's
+    lock: when no loop runs, at once (a loop must take that lock to start, so none can touch
+    the heap meanwhile); when one runs, appended to ``_foreign`` and the loop nudged (as a
+    post: it drains ``_foreign`` under that same lock before parking, so the nudge is never
+    lost), and the loop cancels it, dropping the waker it holds, on its own thread."""
+    drv = ex._driver
+    if ex._loop_ident == threading.get_ident():
+        _cancel_now(drv, item)
+        return
+    with ex._lock:
+        if ex._loop_ident is None:
+            _cancel_now(drv, item)
+            return
+        drv._foreign.append(item)
+        if ex._sleeping:
+            ex._cond.notify()
+
+
+def _cancel_now(drv: Driver, item: Timer | IoWait) -> None:
+    if type(item) is Timer:
+        drv.cancel(item)
+    else:
+        assert isinstance(item, IoWait)
+        _unregister(drv, item)
 
 
 # -- I/O readiness -------------------------------------------------------------------------------

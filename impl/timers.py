@@ -24,13 +24,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from refexec.clock import NS_PER_S, to_ns
+from refexec.driver import drop_from_any_thread
 from refexec.future import FutureBase, _runner, yield_now
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import Context
 
 if TYPE_CHECKING:
     from refexec.driver import Driver, Timer
-    from refexec.executor import JoinHandle
+    from refexec.executor import Executor, JoinHandle
 
 __all__ = ["now", "now_ns", "sleep", "sleep_until", "timeout", "with_timeout"]
 
@@ -67,13 +68,13 @@ def now() -> float:
 class _Sleep(FutureBase[None]):
     """Ready once the clock reaches the deadline; while pending, its timer holds the waker."""
 
-    __slots__ = ("_deadline", "_delay", "_drv", "_timer")
+    __slots__ = ("_deadline", "_delay", "_ex", "_timer")
 
     def __init__(self, delay: int, deadline: int | None) -> None:
         self._delay = delay
         self._deadline = deadline
         self._timer: Timer | None = None
-        self._drv: Driver | None = None
+        self._ex: Executor | None = None
 
     def poll(self, cx: Context) -> Poll[None]:
         task = _current("sleep()")
@@ -91,17 +92,17 @@ class _Sleep(FutureBase[None]):
         tm = self._timer
         if tm is None or tm.waker is None:
             self._timer = drv.arm(deadline, cx.waker.clone(), task._id, task._n)
-            self._drv = drv
+            self._ex = task._executor
         return Pending
 
     def __del__(self) -> None:
         """Dropped while armed (its task cancelled, its coroutine closed): cancel the timer,
-        which drops the waker it holds."""
+        which drops the waker it holds; on the loop's thread, whichever thread drops it."""
         tm = self._timer
-        drv = self._drv
-        if tm is not None and drv is not None:
+        ex = self._ex
+        if tm is not None and ex is not None:
             self._timer = None
-            drv.cancel(tm)
+            drop_from_any_thread(ex, tm)
 
     def __repr__(self) -> str:
         return f"<refexec sleep deadline={self._deadline} ns>"
