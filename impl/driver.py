@@ -68,6 +68,9 @@ class Timer:
         """True until the timer fires or is cancelled."""
         return self.waker is not None
 
+    def _cancel(self, drv: Driver) -> None:
+        drv.cancel(self)
+
     def __repr__(self) -> str:
         st = "armed" if self.waker is not None else "done"
         return f"<Timer task={self.task} deadline={self.deadline} ns {st}>"
@@ -140,12 +143,7 @@ class Driver:
         """Cancel what other threads dropped (loop thread; see :func:`drop_from_any_thread`)."""
         foreign = self._foreign
         while foreign:
-            item = foreign.popleft()
-            if type(item) is Timer:
-                self.cancel(item)
-            else:
-                assert isinstance(item, IoWait)
-                _unregister(self, item)
+            foreign.popleft()._cancel(self)
 
     def next_deadline(self) -> int | None:
         """The earliest armed deadline (dropping cancelled entries off the top), or None."""
@@ -198,23 +196,15 @@ def drop_from_any_thread(ex: Executor, item: Timer | IoWait) -> None:
     lost), and the loop cancels it, dropping the waker it holds, on its own thread."""
     drv = ex._driver
     if ex._loop_ident == threading.get_ident():
-        _cancel_now(drv, item)
+        item._cancel(drv)
         return
     with ex._lock:
         if ex._loop_ident is None:
-            _cancel_now(drv, item)
+            item._cancel(drv)
             return
         drv._foreign.append(item)
         if ex._sleeping:
             ex._cond.notify()
-
-
-def _cancel_now(drv: Driver, item: Timer | IoWait) -> None:
-    if type(item) is Timer:
-        drv.cancel(item)
-    else:
-        assert isinstance(item, IoWait)
-        _unregister(drv, item)
 
 
 # -- I/O readiness -------------------------------------------------------------------------------
@@ -232,6 +222,9 @@ class IoWait:
         self.waker: Waker | None = waker
         self.task = task
         self.ready = False
+
+    def _cancel(self, drv: Driver) -> None:
+        _unregister(drv, self)
 
 
 def _close_reactor(sel: selectors.BaseSelector, r: socket.socket, w: socket.socket) -> None:

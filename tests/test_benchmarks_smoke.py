@@ -22,6 +22,7 @@ from refexec import bench_cli  # noqa: E402
 from refexec.cli import main  # noqa: E402
 
 from benchmarks import instructions, report, verify, worker  # noqa: E402
+from benchmarks.common import ECHO_CHUNK, bulk_chunks  # noqa: E402
 from benchmarks.registry import RUNTIMES, WORKLOADS  # noqa: E402
 from benchmarks.runner import Cell, Results  # noqa: E402
 
@@ -37,16 +38,31 @@ def test_workload_runs_on_runtime(runtime: str, workload: str) -> None:
     assert answer.get("ok"), answer.get("error")
     sample = answer["sample"]
     assert sample["seconds"] >= 0
-    assert sample["ops"] >= TINY
+    if workload == "echo-bulk":  # N/16 chunks of 64 KiB, every byte echoed back
+        assert sample["ops"] == bulk_chunks(TINY)
+        assert sample["bytes"] == bulk_chunks(TINY) * ECHO_CHUNK
+    else:
+        assert sample["ops"] >= TINY
     if workload == "memory":
         assert {"bytes_per_task", "rss_bytes_per_task", "peak_rss_bytes"} <= sample.keys()
+    if workload == "timer-memory":
+        assert sample["bytes_per_timer"] > 0  # an armed timer is never free
+
+
+#: The workloads of issue 5 (no time, no sockets): every runtime, the bare loop too.
+CORE_WORKLOADS = ("spawn", "pingpong", "prodcons", "xthread", "memory")
 
 
 def test_bare_loop_and_asyncio_are_never_skipped() -> None:
-    # The two baselines every ratio is taken against need nothing beyond the standard library.
+    # The two baselines every ratio is taken against need nothing beyond the standard library
+    # (asyncio's virtual-clock rows need looptime, from the bench extra).
     for runtime in ("bare", "asyncio"):
-        for workload in WORKLOADS:
+        for workload in CORE_WORKLOADS:
             assert worker.outcome(runtime, workload, 3).get("ok"), (runtime, workload)
+    for workload in WORKLOADS:
+        if workload not in CORE_WORKLOADS and not workload.endswith("-virtual"):
+            assert worker.outcome("asyncio", workload, 3).get("ok"), workload
+            assert "bare has no" in worker.outcome("bare", workload, 3)["skip"]
 
 
 def test_worker_process_answers_one_json_line() -> None:
