@@ -34,15 +34,15 @@ import socket
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from refexec.clock import Clock
+from refexec.waker import _RAW_TYPES
 
 if TYPE_CHECKING:
     from refexec.executor import Executor
     from refexec.trace import Trace
-    from refexec.waker import Waker
+    from refexec.waker import RawWaker, RawWakerVTable, Waker
 
 __all__ = ["DoorCondition", "Driver", "IoWait", "Timer", "drop_from_any_thread"]
 
@@ -50,30 +50,48 @@ _COMPACT_MIN: Final = 64
 """Rebuild the heap only once at least this many cancelled entries sit in it."""
 
 
+class _OnFire(Protocol):
+    """What a timer may call as it fires, before it wakes the task (``refexec.timeout``: an
+    object, not a bound method, so arming allocates none)."""
+
+    def _fire(self) -> None: ...
+
+
 class Timer:
-    """One armed deadline. ``waker`` is the clone it holds (None once fired or cancelled)."""
+    """One armed deadline. It holds a clone of its task's raw waker, as the raw waker's two
+    halves: ``vtable`` (None once the timer fired or was cancelled) and ``data`` (a refexec
+    task is its own raw waker: ``data`` is the task). Not a ``Waker`` handle, because no user
+    code ever sees it: one object less per timer, and a wake or a drop is one vtable call."""
 
-    __slots__ = ("deadline", "on_fire", "task", "waker")
+    __slots__ = ("data", "deadline", "on_fire", "task", "vtable")
 
-    def __init__(
-        self, deadline: int, waker: Waker, task: int, on_fire: Callable[[], None] | None
-    ) -> None:
+    def __init__(self, deadline: int, raw: RawWaker, task: int, on_fire: _OnFire | None) -> None:
         self.deadline = deadline
-        self.waker: Waker | None = waker
+        self.vtable: RawWakerVTable | None = raw.vtable
+        self.data: Any = raw.data
         self.task = task
         self.on_fire = on_fire
 
     @property
     def armed(self) -> bool:
         """True until the timer fires or is cancelled."""
-        return self.waker is not None
+        return self.vtable is not None
 
     def _cancel(self, drv: Driver) -> None:
         drv.cancel(self)
 
     def __repr__(self) -> str:
-        st = "armed" if self.waker is not None else "done"
+        st = "armed" if self.vtable is not None else "done"
         return f"<Timer task={self.task} deadline={self.deadline} ns {st}>"
+
+
+def hold(raw: RawWaker) -> RawWaker:
+    """A clone of ``raw`` (a raw waker: ``cx._lent_raw()``), for a timer to own: what
+    ``Waker.clone`` does, without the handle."""
+    new = raw.vtable.clone(raw.data)
+    if type(new) not in _RAW_TYPES:
+        raise TypeError(f"RawWakerVTable.clone must return a RawWaker, got {new!r}")
+    return new
 
 
 class Driver:
@@ -111,33 +129,39 @@ class Driver:
         return len(self._heap)
 
     def arm(
-        self, deadline: int, waker: Waker, task: int, poll: int,
-        on_fire: Callable[[], None] | None = None,
+        self, deadline: int, raw: RawWaker, task: int, poll: int, on_fire: _OnFire | None = None,
     ) -> Timer:
-        """Arm a timer that wakes ``waker`` (a clone, now owned by the timer) at ``deadline``."""
-        tm = Timer(deadline, waker, task, on_fire)
+        """Arm a timer that wakes ``raw`` (a clone made by :func:`hold`, now owned by the
+        timer) at ``deadline``."""
+        tm = Timer(deadline, raw, task, on_fire)
+        self.push(tm, deadline, poll)
+        return tm
+
+    def push(self, tm: Timer, deadline: int, poll: int) -> None:
+        """Arm ``tm`` (its waker, ``task`` and ``on_fire`` set by the caller) at ``deadline``."""
+        tm.deadline = deadline
         self._seq += 1
         heapq.heappush(self._heap, (deadline, self._seq, tm))
         if self.trace is not None:
-            self.trace.record("timer_arm", task, poll, str(deadline))
-        return tm
+            self.trace.record("timer_arm", tm.task, poll, str(deadline))
 
     def cancel(self, tm: Timer, poll: int = 0) -> None:
         """Disarm ``tm`` and drop its waker (no-op if it already fired or was cancelled)."""
-        w = tm.waker
-        if w is None:
+        vt = tm.vtable
+        if vt is None:
             return
-        tm.waker = None
+        tm.vtable = None
         tm.on_fire = None
         self._cancelled += 1
         if self.trace is not None:
             self.trace.record("timer_cancel", tm.task, poll)
         if self._cancelled >= _COMPACT_MIN and 2 * self._cancelled > len(self._heap):
             heap = self._heap  # in place: the run loop holds this list
-            heap[:] = [e for e in heap if e[2].waker is not None]
+            heap[:] = [e for e in heap if e[2].vtable is not None]
             heapq.heapify(heap)
             self._cancelled = 0
-        w.drop()
+        data, tm.data = tm.data, None
+        vt.drop(data)
 
     def take_foreign(self) -> None:
         """Cancel what other threads dropped (loop thread; see :func:`drop_from_any_thread`)."""
@@ -150,7 +174,7 @@ class Driver:
         heap = self._heap
         while heap:
             tm = heap[0][2]
-            if tm.waker is not None:
+            if tm.vtable is not None:
                 return tm.deadline
             heapq.heappop(heap)
             self._cancelled -= 1
@@ -165,24 +189,25 @@ class Driver:
         n = 0
         while heap and heap[0][0] <= now:
             tm = heapq.heappop(heap)[2]
-            w = tm.waker
-            if w is None:
+            vt = tm.vtable
+            if vt is None:
                 self._cancelled -= 1
                 continue
-            tm.waker = None
+            tm.vtable = None
             cb, tm.on_fire = tm.on_fire, None
             n += 1
             if self.trace is not None:
                 self.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
             if cb is not None:
-                cb()
-            w.wake()
+                cb._fire()
+            data, tm.data = tm.data, None
+            vt.wake(data)
         self.fired += n
         return n
 
     def check_invariants(self) -> None:
         """The cancelled count matches the heap; raises AssertionError if not."""
-        dead = sum(1 for e in self._heap if e[2].waker is None)
+        dead = sum(1 for e in self._heap if e[2].vtable is None)
         if dead != self._cancelled:
             raise AssertionError(f"driver: {dead} cancelled entries, counted {self._cancelled}")
 
