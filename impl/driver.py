@@ -65,10 +65,13 @@ class Timer:
 
     __slots__ = ("data", "deadline", "on_fire", "task", "vtable")
 
-    def __init__(self, deadline: int, raw: RawWaker, task: int, on_fire: _OnFire | None) -> None:
+    def __init__(
+        self, deadline: int, vtable: RawWakerVTable, data: Any, task: int,
+        on_fire: _OnFire | None,
+    ) -> None:
         self.deadline = deadline
-        self.vtable: RawWakerVTable | None = raw.vtable
-        self.data: Any = raw.data
+        self.vtable: RawWakerVTable | None = vtable
+        self.data = data
         self.task = task
         self.on_fire = on_fire
 
@@ -133,7 +136,7 @@ class Driver:
     ) -> Timer:
         """Arm a timer that wakes ``raw`` (a clone made by :func:`hold`, now owned by the
         timer) at ``deadline``."""
-        tm = Timer(deadline, raw, task, on_fire)
+        tm = Timer(deadline, raw.vtable, raw.data, task, on_fire)
         self.push(tm, deadline, poll)
         return tm
 

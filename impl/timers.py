@@ -19,14 +19,14 @@ is wrapped for exactly that poll.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from refexec.clock import NS_PER_S, to_ns
 from refexec.driver import Timer, drop_from_any_thread, hold
 from refexec.executor import JoinHandle
-from refexec.future import FutureBase, _local, _runner, yield_now
+from refexec.future import PENDING, FutureBase, _local, _runner, yield_now
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import Context
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["now", "now_ns", "sleep", "sleep_until", "timeout", "with_timeout"]
 
 T = TypeVar("T")
+_INF: Final = math.inf
 
 
 def _current(what: str) -> JoinHandle[Any]:
@@ -70,15 +71,65 @@ def now() -> float:
 
 
 class _Sleep(FutureBase[None]):
-    """Ready once the clock reaches the deadline; while pending, its timer holds the waker."""
+    """Ready once the clock reaches the deadline; while pending, its timer holds the waker.
 
-    __slots__ = ("_deadline", "_delay", "_ex", "_timer")
+    ``await``-ed directly by a refexec task (the usual case), it is its own iterator and
+    speaks the executor's protocol itself (one ``PENDING`` per poll, ``StopIteration`` when
+    due), holding the task's own waker: no Context, no borrowed Waker, no poll() dispatch per
+    poll. Polled as a future (by a combinator, by hand), ``poll`` does the same with
+    ``cx``'s waker.
+    """
+
+    __slots__ = ("_deadline", "_delay", "_ex", "_first", "_timer")
 
     def __init__(self, delay: int, deadline: int | None) -> None:
         self._delay = delay
         self._deadline = deadline
         self._timer: Timer | None = None
         self._ex: Executor | None = None
+        self._first = False
+
+    def __await__(self) -> Generator[Any, None, None]:
+        try:
+            task = _local.runner.current  # _runner(), inlined
+        except AttributeError:
+            task = None
+        if type(task) is not JoinHandle:
+            return super().__await__()  # the generic path (and its errors)
+        ex = task._executor
+        drv = ex._driver
+        now = drv.clock.now_ns()
+        deadline = self._deadline
+        if deadline is None:
+            deadline = self._deadline = now + self._delay
+        if now >= deadline:
+            return iter(())  # type: ignore[return-value]  # an iterator, awaited as one
+        tm = self._timer
+        if tm is not None:  # polled before: due or not, its timer goes first
+            self._timer = None
+            drv.cancel(tm, task._n)
+        vt = task.vtable  # the task is its own raw waker: data is the task
+        self._timer = tm = Timer(deadline, vt, vt.clone(task), task._id, None)
+        drv.push(tm, deadline, task._n)
+        self._ex = ex
+        self._first = True
+        return self  # type: ignore[return-value]  # an iterator, awaited as a generator is
+
+    def __iter__(self) -> _Sleep:
+        return self
+
+    def __next__(self) -> Any:
+        """One poll of the awaiting task: the first yields the Pending of the poll that armed
+        the timer; a later one ends the ``await`` once the timer fired (it fires only when
+        due), else (woken by someone else) stays pending, the timer still holding the waker."""
+        if self._first:
+            self._first = False
+            return PENDING
+        tm = self._timer
+        if tm is None or tm.vtable is None:
+            self._timer = None
+            raise StopIteration
+        return PENDING
 
     def poll(self, cx: Context) -> Poll[None]:
         task = _current("sleep()")
@@ -132,6 +183,8 @@ def sleep(seconds: float) -> Awaitable[None]:
     ``0`` yields once (as ``yield_now()``); ``inf`` sleeps until the task is cancelled;
     negative or NaN raise ``ValueError`` here, at the call.
     """
+    if type(seconds) is float and 0.0 < seconds < _INF:  # to_ns's own fast path, inlined
+        return _Sleep(math.ceil(seconds * NS_PER_S), None)
     ns = to_ns(seconds, "sleep()")
     if ns == 0:
         return yield_now()
@@ -201,7 +254,6 @@ class _Done:
 
 
 _DONE: Final = cast("Awaitable[None]", _Done())
-_INF: Final = math.inf
 
 
 class timeout(Timer):
