@@ -240,9 +240,10 @@ def drop_from_any_thread(ex: Executor, item: Timer | IoWait) -> None:
 
 class IoWait:
     """One task waiting for one fd to become readable or writable; holds a clone of the task's
-    waker while registered (a sender, as a timer is). ``ready`` once the reactor saw it."""
+    waker while registered (a sender, as a timer is). ``ready`` once the reactor saw it (or
+    the fd was closed under it: then ``closed`` too)."""
 
-    __slots__ = ("event", "fd", "ready", "task", "waker")
+    __slots__ = ("closed", "event", "fd", "ready", "task", "waker")
 
     def __init__(self, fd: int, event: int, waker: Waker, task: int) -> None:
         self.fd = fd
@@ -250,6 +251,7 @@ class IoWait:
         self.waker: Waker | None = waker
         self.task = task
         self.ready = False
+        self.closed = False
 
     def _cancel(self, drv: Driver) -> None:
         _unregister(drv, self)
@@ -358,6 +360,24 @@ def _select(drv: Driver, timeout: float | None) -> int:
                         drv.trace.record("io_ready", w_.task, 0, f"fd={w_.fd}")
                     if w is not None:
                         w.wake()
+    return n
+
+
+def notify_closing(drv: Driver, fd: int) -> int:
+    """``fd`` is about to be closed (loop thread): wake every task waiting on it, its wait
+    marked ``closed`` (a selector forgets a closed fd, so without this it would wait for ever,
+    holding its waker). Returns how many waits there were."""
+    n = 0
+    for ev in (selectors.EVENT_READ, selectors.EVENT_WRITE):
+        w_ = drv._regs.get((fd, ev))
+        if w_ is not None:
+            _unregister_keep(drv, w_)
+            w_.ready = w_.closed = True
+            w = w_.waker
+            w_.waker = None
+            n += 1
+            if w is not None:
+                w.wake()
     return n
 
 

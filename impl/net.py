@@ -19,11 +19,12 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from refexec.driver import IoWait, _register, drop_from_any_thread
-from refexec.future import FutureBase, spawn
+from refexec.driver import IoWait, _register, drop_from_any_thread, notify_closing
+from refexec.future import FutureBase, _runner, spawn
 from refexec.poll import Pending, Poll, Ready
 from refexec.timers import _current, _driver
 from refexec.waker import Context
@@ -64,6 +65,11 @@ class _Readiness(FutureBase[None]):
         if reg is not None:
             if reg.ready:
                 self._reg = None
+                if reg.closed:
+                    raise ValueError(
+                        f"refexec.{self._what}: the socket was closed (Stream.close()) while "
+                        "this task waited on it; stop using a stream once it is closed"
+                    )
                 return Ready(None)
             return Pending  # woken by someone else: still registered
         task = _current(self._what)
@@ -126,7 +132,15 @@ class Stream:
             view = view[n:]
 
     def close(self) -> None:
-        """Close the socket (idempotent)."""
+        """Close the socket (idempotent). A task of this executor waiting on it is woken and
+        its wait raises ``ValueError``: a closed socket is never reported ready again."""
+        fd = self.sock.fileno()
+        if fd >= 0:
+            task = _runner().current
+            ex = getattr(task, "_executor", None)
+            drv = getattr(ex, "_driver", None)
+            if drv is not None and ex._loop_ident == threading.get_ident():  # type: ignore[union-attr]
+                notify_closing(drv, fd)
         self.sock.close()
 
     async def __aenter__(self) -> Stream:
