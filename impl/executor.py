@@ -1167,8 +1167,6 @@ class Executor:
         inbox = self._inbox
         timers = self._driver._heap  # the driver hook: one truth test per round when unused
         io = self._driver._regs  # I/O registrations (mutated in place by the driver)
-        c = self._c
-        reap_at = 0  # amortised reaping (see below): reap once c.polls reaches this
         while True:
             if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
                 raise DEFERRED_INTERRUPTS.pop(0)
@@ -1188,21 +1186,11 @@ class Executor:
                 continue
             if timers and self._driver.fire_due():
                 continue
-            # Reaping scans every IDLE task. While a timer or I/O is armed the loop idles
-            # once per deadline (N sleepers: N idles, O(N^2) scans), so then it reaps once
-            # per len(idle)/4 polls: amortised O(1) per poll. Before an untimed park or a
-            # return it always reaps (below): a lost task is still found, at most that late.
-            reaped = not (timers or io) or c.polls >= reap_at
-            if reaped:
-                reap_at = c.polls + (len(self._idle) >> 2)
-                if self._reap_lost():
-                    continue
+            if self._reap_lost():
+                continue
             if until is not None and until.done():
                 return
             if not sleep:
-                if not reaped:
-                    reap_at = 0
-                    continue
                 return
             with self._lock:
                 if inbox:
@@ -1210,9 +1198,6 @@ class Executor:
                 if not self._idle and self._spawners == 0:
                     return  # no sender remains
                 if (timers or io) and self._park_timed(stall_timeout):
-                    continue
-                if not reaped:  # an untimed park: reap first
-                    reap_at = 0
                     continue
                 self._sleeping = True
                 try:

@@ -417,34 +417,3 @@ def test_stall_timeout_holds_with_a_timer_armed(kind: str) -> None:
         a.close()
         b.close()
 
-
-def test_sleepers_with_distinct_deadlines_reap_in_linear_time(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """N sleepers with N distinct deadlines idle the loop N times; scanning every IDLE task for
-    lost ones at each idle was O(N^2) in all (the old code: ~N^2/2 task visits). Reaping is
-    amortised while timers are armed: the visits stay linear in N, and a lost task among the
-    sleepers is still found before run() returns."""
-    n = 400
-    visited = [0]
-    real_reap = Executor._reap_lost
-
-    def counting_reap(self: Executor) -> bool:
-        visited[0] += len(self._idle)
-        return real_reap(self)
-
-    monkeypatch.setattr(Executor, "_reap_lost", counting_reap)
-    ex = Executor(clock=VirtualClock(autojump=True))
-
-    async def sleeper(i: int) -> None:
-        await refexec.sleep(i + 1)
-
-    class _Drops(FutureBase[None]):  # pending with no waker kept: its task is lost
-        def poll(self, cx: Context) -> Poll[None]:
-            return Pending
-
-    for i in range(n):
-        ex.spawn(sleeper(i))
-    lost = ex.spawn(_Drops())
-    report = ex.run()
-    assert report.lost == (lost,) and report.completed == n
-    assert visited[0] <= 8 * n, visited[0]
