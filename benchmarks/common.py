@@ -225,3 +225,75 @@ class WakerThread(threading.Thread):
         self.t0 = time.perf_counter()
         for i in range(self.n):
             wake(i)
+
+
+# --- time and I/O (issue 14 §4): the same bodies again, the runtime's primitives passed in -----
+
+#: Real-clock sleeps are drawn uniformly from [0, SLEEP_SPAN_REAL) seconds: short, so the
+#: runtime's own cost, not the longest deadline, is what the time measures.
+SLEEP_SPAN_REAL = 0.001
+#: Virtual-clock sleeps are drawn from [0, SLEEP_SPAN_VIRTUAL): an hour of simulated time.
+SLEEP_SPAN_VIRTUAL = 3600.0
+#: The timeout armed by each iteration of the timeouts workload (never reached).
+TIMEOUT_S = 60.0
+#: Bytes per echo round trip, and per chunk of the echo throughput workload.
+ECHO_MESSAGE = 64
+ECHO_CHUNK = 64 * 1024
+
+
+def bulk_chunks(n: int) -> int:
+    """The echo-bulk workload at size ``n`` moves ``n / 16`` chunks of 64 KiB (4 KiB per unit
+    of N: 400 MiB each way at N = 10^5)."""
+    return max(1, n // 16)
+
+
+def deadlines(n: int, span: float) -> list[float]:
+    """``n`` sleep durations, the same for every runtime (a fixed seed)."""
+    import random
+
+    rng = random.Random(14)
+    return [rng.random() * span for _ in range(n)]
+
+
+async def sleeper(sleep: Callable[[float], Any], seconds: float) -> None:
+    await sleep(seconds)
+    _done()
+
+
+async def timeouts_async(timeout: Callable[[float], Any], n: int) -> None:
+    """Arm and cancel ``n`` timeouts: an ``async with`` block (asyncio, refexec)."""
+    for _ in range(n):
+        async with timeout(TIMEOUT_S):
+            pass
+    _done()
+
+
+async def timeouts_sync(timeout: Callable[[float], Any], n: int) -> None:
+    """The same with a synchronous ``with`` block (trio's cancel scopes)."""
+    for _ in range(n):
+        with timeout(TIMEOUT_S):
+            pass
+    _done()
+
+
+def bytes_per_timer(waiting: Callable[[int, bool], float], n: int) -> float:
+    """What one armed timer adds to a waiting task: tracemalloc bytes per task of ``n`` tasks
+    sleeping (a long timer each) minus ``n`` tasks waiting on an event (no timer); the task,
+    its coroutine and its wait cancel out. ``waiting(n, sleep)`` returns bytes per task."""
+    n = min(n, TRACEMALLOC_SAMPLE)
+    return waiting(n, True) - waiting(n, False)
+
+
+def traced_bytes(setup: Callable[[], object]) -> int:
+    """Python-heap growth (tracemalloc) across ``setup()``, after a full collection."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        keep = setup()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del keep
+    return after - before

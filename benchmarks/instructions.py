@@ -13,9 +13,10 @@ are not time (cache misses, branch mispredictions and the GIL's hand-offs cost t
 instructions), so this complements the timed tables; it does not replace them.
 
 Only the workloads whose instruction count is a function of N alone are counted: spawn,
-pingpong and prodcons. xthread's count depends on how the two threads interleave, and memory
-is not a time measurement. ``PYTHONHASHSEED=0`` fixes string hashing, so dict probing is the
-same in every process.
+pingpong, prodcons, timeouts (nothing parks) and the two virtual-clock workloads (the clock
+jumps, nothing waits). xthread's count depends on how the two threads interleave, sleepers' and
+echo's on how long the kernel takes, and the memory workloads are not time measurements.
+``PYTHONHASHSEED=0`` fixes string hashing, so dict probing is the same in every process.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from typing import Any
 from benchmarks.worker import answer_of, run_fresh
 
 #: The workloads whose instruction count depends on N alone.
-WORKLOADS = ("spawn", "pingpong", "prodcons")
+WORKLOADS = (
+    "spawn", "pingpong", "prodcons", "timeouts", "sleepers-virtual", "timeouts-virtual",
+)
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 

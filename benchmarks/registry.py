@@ -71,8 +71,52 @@ WORKLOADS: dict[str, Workload] = {
             "task",
             "N tasks pending at once: bytes per pending task (tracemalloc) and peak RSS",
         ),
+        # time and I/O (issue 14 §4)
+        Workload(
+            "sleepers",
+            "sleep",
+            "N tasks, each sleeping a random duration in [0, 1 ms) (same seed for all), real clock",
+        ),
+        Workload(
+            "timeouts",
+            "timeout",
+            "one task arming and cancelling N timeouts (an empty `timeout(60)` block), real clock",
+        ),
+        Workload(
+            "sleepers-virtual",
+            "sleep",
+            "N tasks sleeping random durations in [0, 1 h) on a virtual clock that jumps when "
+            "idle (refexec VirtualClock(autojump=True), trio MockClock(autojump_threshold=0), "
+            "asyncio under looptime)",
+        ),
+        Workload(
+            "timeouts-virtual",
+            "timeout",
+            "the timeouts workload on the virtual clocks of sleepers-virtual",
+        ),
+        Workload(
+            "echo",
+            "round trip",
+            "TCP echo on 127.0.0.1: one client, N round trips of 64 bytes (the runtime's "
+            "stream API on both ends; timed from the first send to the last reply)",
+        ),
+        Workload(
+            "echo-bulk",
+            "64 KiB chunk",
+            "TCP echo on 127.0.0.1: N/16 chunks of 64 KiB written by one task while another "
+            "reads the echo (throughput: ops/s x 64 KiB)",
+        ),
+        Workload(
+            "timer-memory",
+            "timer",
+            "bytes one armed timer adds to a waiting task: N tasks sleeping 60 s minus N tasks "
+            "waiting on an Event (tracemalloc, N <= 20,000)",
+        ),
     ]
 }
+
+#: The workloads whose ratio is of bytes (lower is better), with the metric they compare.
+BYTES_METRIC = {"memory": "overhead_bytes_per_task", "timer-memory": "bytes_per_timer"}
 
 #: The baselines every ratio is taken against.
 BASELINES = ("asyncio", "bare")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.registry import RUNTIMES, WORKLOADS
+from benchmarks.registry import BYTES_METRIC, RUNTIMES, WORKLOADS
 
 if TYPE_CHECKING:
     from benchmarks.runner import Cell, Results
@@ -35,9 +35,9 @@ def ratio(res: Results, workload: str, runtime: str, base: str, size: int) -> fl
     c, b = res.get(workload, runtime, size), res.get(workload, base, size)
     if c is None or b is None:
         return None
-    if workload == "memory":
-        name = "overhead_bytes_per_task"
-        if c.metric(name) is None or b.metric(name) is None:
+    name = BYTES_METRIC.get(workload)
+    if name is not None:
+        if workload == "memory" and (c.metric(name) is None or b.metric(name) is None):
             name = "bytes_per_task"  # a run saved before the overhead was measured
         cb, bb = c.metric(name), b.metric(name)
         return cb / bb if cb is not None and bb else None
@@ -100,10 +100,10 @@ def _ratio_target(
     res: Results, name: str, workload: str, base: str, goal: float, at_least: bool = True
 ) -> Target:
     op = ">=" if at_least else "<="
-    what = (
-        "bytes added per pending task (coroutine excluded)" if workload == "memory" else
-        "throughput"
-    )
+    what = {
+        "memory": "bytes added per pending task (coroutine excluded)",
+        "timer-memory": "bytes per armed timer",
+    }.get(workload, "throughput")
     goal_text = f"refexec {what} {op} {goal:g} x {base}"
     size = _largest_common(res, workload, [REFEXEC, base])
     if size is None:
@@ -113,6 +113,18 @@ def _ratio_target(
         return Target(name, goal_text, "not measured", None)
     ok = r >= goal if at_least else r <= goal
     return Target(name, goal_text, f"{r:.2f} x {base} at N={size:,}", ok)
+
+
+#: Issue 14 §4: every timer workload >= 2 x asyncio (the virtual ones: asyncio under
+#: looptime), TCP echo >= 1 x asyncio.
+TIME_IO_TARGETS = (
+    ("sleepers vs asyncio", "sleepers", "asyncio", 2.0),
+    ("timeouts armed+cancelled vs asyncio", "timeouts", "asyncio", 2.0),
+    ("virtual-clock sleepers vs asyncio+looptime", "sleepers-virtual", "asyncio", 2.0),
+    ("virtual-clock timeouts vs asyncio+looptime", "timeouts-virtual", "asyncio", 2.0),
+    ("TCP echo round trips vs asyncio", "echo", "asyncio", 1.0),
+    ("TCP echo throughput vs asyncio", "echo-bulk", "asyncio", 1.0),
+)
 
 
 def targets(res: Results) -> list[Target]:
@@ -131,7 +143,18 @@ def targets(res: Results) -> list[Target]:
     out.append(
         _ratio_target(res, "memory per pending task", "memory", "asyncio", 0.5, at_least=False)
     )
+    for name, workload, base, goal in TIME_IO_TARGETS:  # issue 14 §4
+        out.append(_ratio_target(res, name, workload, base, goal))
+        by_ir = _instruction_target(res, name, workload, base, goal)
+        if by_ir is not None:
+            out.append(by_ir)
+    out.append(
+        _ratio_target(res, "memory per armed timer", "timer-memory", "asyncio", 0.5,
+                      at_least=False)
+    )
     for workload in WORKLOADS:
+        if workload == "timer-memory":  # bytes per timer: no time to grow
+            continue
         k = exponent(res, workload, REFEXEC)
         sizes = res.sizes(workload)
         goal = f"time ~ N^k with k <= {LINEAR_MAX_EXPONENT:.2f}"
@@ -199,7 +222,7 @@ def _tracing_targets(res: Results) -> list[Target]:
     out = []
     on_costs = []
     for workload in WORKLOADS:
-        if workload == "memory":
+        if workload in BYTES_METRIC:
             continue
         paired = res.hooks.get(workload)
         if paired and paired["pairs"]:
@@ -354,6 +377,18 @@ def workload_table(res: Results, workload: str) -> str:
                     _time(c.median_seconds),
                 ]
             )
+    elif workload in BYTES_METRIC:
+        header = ["runtime", "N", "bytes/" + w.unit, "x asyncio (bytes)", "time"]
+        for c in cells:
+            rows.append(
+                [
+                    c.runtime,
+                    f"{c.size:,}",
+                    _bytes(c.metric(BYTES_METRIC[workload])),
+                    _r(ratio(res, workload, c.runtime, "asyncio", c.size)),
+                    _time(c.median_seconds),
+                ]
+            )
     else:
         header = ["runtime", "N", "median", "spread", f"{w.unit}s/s", "x asyncio", "x bare"]
         for c in cells:
@@ -410,7 +445,7 @@ def summary_table(res: Results) -> str:
     """One line per runtime: its ratio vs asyncio in each workload at the largest size."""
     workloads = [w for w in WORKLOADS if res.sizes(w)]
     header = ["runtime"] + [
-        f"{w} x asyncio" + (" (bytes)" if w == "memory" else "") for w in workloads
+        f"{w} x asyncio" + (" (bytes)" if w in BYTES_METRIC else "") for w in workloads
     ]
     rows = []
     for r in RUNTIMES:

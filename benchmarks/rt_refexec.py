@@ -21,15 +21,26 @@ from typing import Any
 
 from benchmarks.common import (
     CHANNEL_CAPACITY,
+    ECHO_CHUNK,
+    ECHO_MESSAGE,
+    SLEEP_SPAN_REAL,
+    SLEEP_SPAN_VIRTUAL,
+    TIMEOUT_S,
     YIELDS_PER_TASK,
     Count,
     Mark,
     NotSupported,
     Sample,
     WakerThread,
+    bulk_chunks,
+    bytes_per_timer,
     consumer,
+    deadlines,
     parked,
     producer,
+    sleeper,
+    timeouts_async,
+    traced_bytes,
     trivial,
     yielder,
 )
@@ -80,8 +91,9 @@ class _StripTraceHooks(ast.NodeTransformer):
 
     NAMES = frozenset({"trace", "tr"})
 
-    def __init__(self) -> None:
+    def __init__(self, attrs: frozenset[str] = frozenset({"_trace"})) -> None:
         self.stripped = 0
+        self.attrs = attrs  # the trace attributes: ``x._trace``, and ``drv.trace`` in the driver
 
     def _is_hook_test(self, test: ast.expr) -> bool:
         if not (
@@ -94,7 +106,7 @@ class _StripTraceHooks(ast.NodeTransformer):
             return False
         left = test.left
         return (isinstance(left, ast.Name) and left.id in self.NAMES) or (
-            isinstance(left, ast.Attribute) and left.attr == "_trace"
+            isinstance(left, ast.Attribute) and left.attr in self.attrs
         )
 
     def visit_If(self, node: ast.If) -> Any:
@@ -140,25 +152,40 @@ class _StripTraceHooks(ast.NodeTransformer):
         return node
 
 
-def _nohooks_executor_class() -> Any:
-    """``Executor`` from a copy of ``refexec.executor`` with its tracing hooks stripped."""
-    name = "refexec._bench_executor_nohooks"
+def _stripped_module(source: str, name: str, attrs: frozenset[str]) -> Any:
+    """A copy of module ``source`` with its ``if <trace> is not None:`` hooks removed."""
     module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.find_spec("refexec.executor")
-        if spec is None or spec.origin is None:
-            raise NotSupported("refexec.executor does not exist yet")
-        with open(spec.origin, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), spec.origin)
-        stripper = _StripTraceHooks()
-        tree = ast.fix_missing_locations(stripper.visit(tree))
-        if stripper.stripped == 0:
-            raise NotSupported("found no `if trace is not None:` hooks in refexec.executor")
-        module = type(sys)(name)
-        module.__file__ = spec.origin
-        module.HOOKS_STRIPPED = stripper.stripped  # type: ignore[attr-defined]
-        sys.modules[name] = module
-        exec(compile(tree, spec.origin, "exec"), module.__dict__)
+    if module is not None:
+        return module
+    spec = importlib.util.find_spec(source)
+    if spec is None or spec.origin is None:
+        raise NotSupported(f"{source} does not exist yet")
+    with open(spec.origin, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), spec.origin)
+    stripper = _StripTraceHooks(attrs)
+    tree = ast.fix_missing_locations(stripper.visit(tree))
+    if stripper.stripped == 0:
+        raise NotSupported(f"found no `if trace is not None:` hooks in {source}")
+    module = type(sys)(name)
+    module.__file__ = spec.origin
+    module.HOOKS_STRIPPED = stripper.stripped  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    exec(compile(tree, spec.origin, "exec"), module.__dict__)
+    return module
+
+
+def _nohooks_executor_class() -> Any:
+    """``Executor`` from a copy of ``refexec.executor`` with its tracing hooks stripped, and
+    driving a copy of ``refexec.driver`` (timers, reactor) stripped the same way."""
+    module = _stripped_module("refexec.executor", "refexec._bench_executor_nohooks",
+                              frozenset({"_trace"}))
+    driver = _stripped_module("refexec.driver", "refexec._bench_driver_nohooks",
+                              frozenset({"_trace", "trace"}))
+    for attr in ("Driver", "DoorCondition", "_select"):
+        setattr(module, attr, getattr(driver, attr))
+    # refexec.timers' fast paths recognise an Executor task by its class: this process runs
+    # the stripped executor only, so its task class is the one to recognise
+    importlib.import_module("refexec.timers").JoinHandle = module.JoinHandle
     return module.Executor
 
 
@@ -338,3 +365,156 @@ def xthread(variant: str, n: int) -> Sample:
     thread.join()
     Count.check(n, f"refexec {variant} xthread")
     return {"seconds": t1 - thread.t0, "ops": n}
+
+
+# --- time and I/O (issue 14 §4) ----------------------------------------------------------------
+
+
+def _clocked_executor(variant: str, virtual: bool) -> Any:
+    """An ``Executor`` of ``variant`` on the real clock or a ``VirtualClock(autojump=True)``."""
+    if variant == "simple":
+        raise NotSupported("SimpleExecutor has no clock, timers or reactor (the seed's design)")
+    rx = _refexec()
+    kwargs: dict[str, Any] = {"clock": rx.VirtualClock(autojump=True)} if virtual else {}
+    if variant == "nohooks":
+        return _nohooks_executor_class()(**kwargs)
+    if variant == "traced":
+        kwargs["trace"] = rx.Trace()
+    return rx.Executor(**kwargs)
+
+
+def _sleepers(variant: str, n: int, virtual: bool) -> Sample:
+    ex = _clocked_executor(variant, virtual)
+    sleep = _refexec().sleep
+    ds = deadlines(n, SLEEP_SPAN_VIRTUAL if virtual else SLEEP_SPAN_REAL)
+    Count.reset()
+    t0 = time.perf_counter()
+    sp = ex.spawn
+    for d in ds:
+        sp(sleeper(sleep, d))
+    ex.run()
+    seconds = time.perf_counter() - t0
+    Count.check(n, f"refexec {variant} sleepers")
+    return {"seconds": seconds, "ops": n}
+
+
+def sleepers(variant: str, n: int) -> Sample:
+    return _sleepers(variant, n, False)
+
+
+def sleepers_virtual(variant: str, n: int) -> Sample:
+    return _sleepers(variant, n, True)
+
+
+def _timeouts(variant: str, n: int, virtual: bool) -> Sample:
+    ex = _clocked_executor(variant, virtual)
+    Count.reset()
+    t0 = time.perf_counter()
+    ex.spawn(timeouts_async(_refexec().timeout, n))
+    ex.run()
+    seconds = time.perf_counter() - t0
+    Count.check(1, f"refexec {variant} timeouts")
+    if ex._driver.armed or ex._driver.heap_size > 64:
+        raise AssertionError(f"timers left behind: {ex._driver.heap_size} heap entries")
+    return {"seconds": seconds, "ops": n}
+
+
+def timeouts(variant: str, n: int) -> Sample:
+    return _timeouts(variant, n, False)
+
+
+def timeouts_virtual(variant: str, n: int) -> Sample:
+    return _timeouts(variant, n, True)
+
+
+def _waiting_bytes(variant: str, n: int, sleep: bool) -> float:
+    rx = _refexec()
+    ex = _clocked_executor(variant, True)
+    ev = rx.Event()
+
+    async def task() -> None:
+        if sleep:
+            await rx.sleep(TIMEOUT_S)
+        else:
+            await ev.wait()
+
+    coros = [task() for _ in range(n)]
+
+    def setup() -> object:
+        for c in coros:
+            ex.spawn(c)
+        ex.run_until_stalled()
+        return None
+
+    grown = traced_bytes(setup)
+    ex.close()
+    return grown / n
+
+
+def timer_memory(variant: str, n: int) -> Sample:
+    t0 = time.perf_counter()
+    per_timer = bytes_per_timer(lambda m, s: _waiting_bytes(variant, m, s), n)
+    return {"seconds": time.perf_counter() - t0, "ops": n, "bytes_per_timer": per_timer}
+
+
+async def _echo_handler(stream: Any) -> None:
+    async with stream:
+        while data := await stream.recv(65536):
+            await stream.sendall(data)
+
+
+def _echo_run(variant: str, client_body: Any) -> float:
+    rx = _refexec()
+    ex = _clocked_executor(variant, False)
+
+    async def main() -> float:
+        server = await rx.start_server(_echo_handler)
+        client = await rx.open_connection("127.0.0.1", server.port)
+        try:
+            return float(await client_body(client, rx.spawn))
+        finally:
+            client.close()
+            server.close()
+
+    seconds = float(ex.block_on(main(), stall_timeout=60))
+    ex.run(stall_timeout=60)  # the connection's handler sees the end of stream and ends
+    return seconds
+
+
+async def _round_trips(client: Any, n: int) -> float:
+    msg = b"x" * ECHO_MESSAGE
+    recv, sendall = client.recv, client.sendall
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await sendall(msg)
+        got = 0
+        while got < ECHO_MESSAGE:
+            got += len(await recv(65536))
+    return time.perf_counter() - t0
+
+
+async def _bulk(client: Any, spawn: Any, n: int) -> float:
+    chunk = b"x" * ECHO_CHUNK
+    total = n * ECHO_CHUNK
+
+    async def writer() -> None:
+        for _ in range(n):
+            await client.sendall(chunk)
+
+    t0 = time.perf_counter()
+    w = spawn(writer())
+    got = 0
+    while got < total:
+        got += len(await client.recv(65536))
+    await w
+    return time.perf_counter() - t0
+
+
+def echo(variant: str, n: int) -> Sample:
+    return {"seconds": _echo_run(variant, lambda c, _sp: _round_trips(c, n)), "ops": n}
+
+
+def echo_bulk(variant: str, n: int) -> Sample:
+    chunks = bulk_chunks(n)
+    seconds = _echo_run(variant, lambda c, sp: _bulk(c, sp, chunks))
+    return {"seconds": seconds, "ops": chunks, "bytes": chunks * ECHO_CHUNK}

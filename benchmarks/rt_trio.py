@@ -11,20 +11,32 @@ a round trip per wake).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import time
+import tracemalloc
 from typing import Any
 
 from benchmarks.common import (
     CHANNEL_CAPACITY,
+    ECHO_CHUNK,
+    ECHO_MESSAGE,
+    SLEEP_SPAN_REAL,
+    SLEEP_SPAN_VIRTUAL,
+    TIMEOUT_S,
     YIELDS_PER_TASK,
     Count,
     Mark,
     Sample,
     WakerThread,
+    bulk_chunks,
+    bytes_per_timer,
     consumer,
+    deadlines,
     parked,
     producer,
+    sleeper,
+    timeouts_sync,
     trivial,
     yielder,
 )
@@ -38,6 +50,7 @@ def available(variant: str) -> str | None:
 
 def spawn(variant: str, n: int) -> Sample:
     import trio
+    import trio.testing
 
     async def main() -> float:
         t0 = time.perf_counter()
@@ -55,6 +68,7 @@ def spawn(variant: str, n: int) -> Sample:
 
 def pingpong(variant: str, n: int) -> Sample:
     import trio
+    import trio.testing
 
     checkpoint = trio.lowlevel.checkpoint
 
@@ -74,6 +88,7 @@ def pingpong(variant: str, n: int) -> Sample:
 
 def prodcons(variant: str, n: int) -> Sample:
     import trio
+    import trio.testing
 
     async def main() -> float:
         t0 = time.perf_counter()
@@ -91,6 +106,7 @@ def prodcons(variant: str, n: int) -> Sample:
 
 def _parker(tasks: list[Any]) -> Any:
     import trio
+    import trio.testing
 
     current_task = trio.lowlevel.current_task
     wait = trio.lowlevel.wait_task_rescheduled
@@ -107,6 +123,7 @@ def _parker(tasks: list[Any]) -> Any:
 
 def park_cycle(variant: str, n: int, mark: Mark) -> None:
     import trio
+    import trio.testing
 
     async def main() -> None:
         tasks: list[Any] = []
@@ -130,6 +147,7 @@ def park_cycle(variant: str, n: int, mark: Mark) -> None:
 
 def xthread(variant: str, n: int) -> Sample:
     import trio
+    import trio.testing
 
     async def main() -> float:
         tasks: list[Any] = []
@@ -155,3 +173,165 @@ def xthread(variant: str, n: int) -> Sample:
     seconds = trio.run(main)
     Count.check(n, "trio xthread")
     return {"seconds": seconds, "ops": n}
+
+
+# --- time and I/O (issue 14 §4) ----------------------------------------------------------------
+
+
+def _run(main: Any, virtual: bool) -> Any:
+    """``trio.run(main)``, on ``MockClock(autojump_threshold=0)`` for the virtual workloads."""
+    import trio
+    import trio.testing
+
+    if virtual:
+        return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return trio.run(main)
+
+
+def _sleepers(n: int, virtual: bool) -> Sample:
+    import trio
+    import trio.testing
+
+    ds = deadlines(n, SLEEP_SPAN_VIRTUAL if virtual else SLEEP_SPAN_REAL)
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            start_soon = nursery.start_soon
+            sleep = trio.sleep
+            for d in ds:
+                start_soon(sleeper, sleep, d)
+        return time.perf_counter() - t0
+
+    Count.reset()
+    seconds = _run(main, virtual)
+    Count.check(n, "trio sleepers")
+    return {"seconds": seconds, "ops": n}
+
+
+def sleepers(variant: str, n: int) -> Sample:
+    return _sleepers(n, False)
+
+
+def sleepers_virtual(variant: str, n: int) -> Sample:
+    return _sleepers(n, True)
+
+
+def _timeouts(n: int, virtual: bool) -> Sample:
+    import trio
+    import trio.testing
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        await timeouts_sync(trio.move_on_after, n)
+        return time.perf_counter() - t0
+
+    Count.reset()
+    seconds = _run(main, virtual)
+    Count.check(1, "trio timeouts")
+    return {"seconds": seconds, "ops": n}
+
+
+def timeouts(variant: str, n: int) -> Sample:
+    return _timeouts(n, False)
+
+
+def timeouts_virtual(variant: str, n: int) -> Sample:
+    return _timeouts(n, True)
+
+
+def _waiting_bytes(n: int, sleep: bool) -> float:
+    import trio
+    import trio.testing
+
+    async def main() -> float:
+        ev = trio.Event()
+
+        async def task() -> None:
+            if sleep:
+                await trio.sleep(TIMEOUT_S)
+            else:
+                await ev.wait()
+
+        async with trio.open_nursery() as nursery:
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(n):
+                nursery.start_soon(task)
+            await trio.testing.wait_all_tasks_blocked()
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+            nursery.cancel_scope.cancel()
+        return (after - before) / n
+
+    return float(trio.run(main))
+
+
+def timer_memory(variant: str, n: int) -> Sample:
+    t0 = time.perf_counter()
+    per_timer = bytes_per_timer(_waiting_bytes, n)
+    return {"seconds": time.perf_counter() - t0, "ops": n, "bytes_per_timer": per_timer}
+
+
+async def _echo_handler(stream: Any) -> None:
+    async with stream:
+        while data := await stream.receive_some(65536):
+            await stream.send_all(data)
+
+
+def _echo_run(client_body: Any) -> float:
+    import trio
+    import trio.testing
+
+    async def main() -> float:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, _echo_handler, listeners)
+            client = await trio.open_tcp_stream("127.0.0.1", port)
+            try:
+                return float(await client_body(client, nursery))
+            finally:
+                await client.aclose()
+                nursery.cancel_scope.cancel()
+
+    return float(trio.run(main))
+
+
+async def _round_trips(client: Any, n: int) -> float:
+    msg = b"x" * ECHO_MESSAGE
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await client.send_all(msg)
+        got = 0
+        while got < ECHO_MESSAGE:
+            got += len(await client.receive_some(65536))
+    return time.perf_counter() - t0
+
+
+async def _bulk(client: Any, nursery: Any, n: int) -> float:
+    chunk = b"x" * ECHO_CHUNK
+    total = n * ECHO_CHUNK
+
+    async def writer() -> None:
+        for _ in range(n):
+            await client.send_all(chunk)
+
+    t0 = time.perf_counter()
+    nursery.start_soon(writer)
+    got = 0
+    while got < total:
+        got += len(await client.receive_some(65536))
+    return time.perf_counter() - t0
+
+
+def echo(variant: str, n: int) -> Sample:
+    return {"seconds": _echo_run(lambda c, _n: _round_trips(c, n)), "ops": n}
+
+
+def echo_bulk(variant: str, n: int) -> Sample:
+    chunks = bulk_chunks(n)
+    seconds = _echo_run(lambda c, ny: _bulk(c, ny, chunks))
+    return {"seconds": seconds, "ops": chunks, "bytes": chunks * ECHO_CHUNK}

@@ -89,6 +89,8 @@ class Cell:
             "overhead_bytes_per_task",
             "rss_bytes_per_task",
             "peak_rss_bytes",
+            "bytes_per_timer",
+            "bytes",
         ):
             value = self.metric(name)
             if value is not None:

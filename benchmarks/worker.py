@@ -42,7 +42,11 @@ def measure(runtime: str, workload: str, n: int) -> common.Sample:
             module.park_cycle(rt.variant, size, mark)
 
         return common.memory(cycle, n)
-    sample: common.Sample = getattr(module, workload)(rt.variant, n)
+    fn = getattr(module, workload.replace("-", "_"), None)
+    if fn is None:
+        raise common.NotSupported(f"{runtime} has no {workload} workload (not a runtime with "
+                                  "timers or sockets)")
+    sample: common.Sample = fn(rt.variant, n)
     return sample
 
 

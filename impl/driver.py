@@ -6,9 +6,13 @@ the task is never reaped as lost, and ``run()`` does not return: "no sender rema
 one rule), and when it fires it *consumes* that waker with ``wake()``. Cancelling a timer drops
 the waker.
 
-Loop-thread only: timers are armed, cancelled and fired on the thread that runs the executor
-(futures are polled and dropped there). Rules, each stated as the model states them
-(``spec/SPEC.md``, EX-TIMER-*):
+Loop-thread only: timers are armed, cancelled and fired on the thread that runs the executor,
+with no lock. A future is usually dropped there too, but not always (a coroutine kept in a
+list and cleared by another thread, a garbage collection triggered anywhere): such a drop goes
+through :func:`drop_from_any_thread`, which hands the timer or registration to the loop
+(``_foreign``, a deque: one atomic append) and nudges it through the door, or, when no loop
+runs, cancels it under the door's lock, which a loop must take to start. Rules, each stated
+as the model states them (``spec/SPEC.md``, EX-TIMER-*):
 
 * a timer never fires before its deadline: ``fire_due`` fires exactly the timers with
   ``deadline <= clock.now_ns()``;
@@ -29,49 +33,75 @@ import selectors
 import socket
 import threading
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from refexec.clock import Clock
+from refexec.waker import _RAW_TYPES
 
 if TYPE_CHECKING:
+    from refexec.executor import Executor
     from refexec.trace import Trace
-    from refexec.waker import Waker
+    from refexec.waker import RawWaker, RawWakerVTable, Waker
 
-__all__ = ["Driver", "DoorCondition", "IoWait", "Timer"]
+__all__ = ["DoorCondition", "Driver", "IoWait", "Timer", "drop_from_any_thread"]
 
 _COMPACT_MIN: Final = 64
 """Rebuild the heap only once at least this many cancelled entries sit in it."""
 
 
-class Timer:
-    """One armed deadline. ``waker`` is the clone it holds (None once fired or cancelled)."""
+class _OnFire(Protocol):
+    """What a timer may call as it fires, before it wakes the task (``refexec.timeout``: an
+    object, not a bound method, so arming allocates none)."""
 
-    __slots__ = ("deadline", "on_fire", "task", "waker")
+    def _fire(self) -> None: ...
+
+
+class Timer:
+    """One armed deadline. It holds a clone of its task's raw waker, as the raw waker's two
+    halves: ``vtable`` (None once the timer fired or was cancelled) and ``data`` (a refexec
+    task is its own raw waker: ``data`` is the task). Not a ``Waker`` handle, because no user
+    code ever sees it: one object less per timer, and a wake or a drop is one vtable call."""
+
+    __slots__ = ("data", "deadline", "on_fire", "task", "vtable")
 
     def __init__(
-        self, deadline: int, waker: Waker, task: int, on_fire: Callable[[], None] | None
+        self, deadline: int, vtable: RawWakerVTable, data: Any, task: int,
+        on_fire: _OnFire | None,
     ) -> None:
         self.deadline = deadline
-        self.waker: Waker | None = waker
+        self.vtable: RawWakerVTable | None = vtable
+        self.data = data
         self.task = task
         self.on_fire = on_fire
 
     @property
     def armed(self) -> bool:
         """True until the timer fires or is cancelled."""
-        return self.waker is not None
+        return self.vtable is not None
+
+    def _cancel(self, drv: Driver) -> None:
+        drv.cancel(self)
 
     def __repr__(self) -> str:
-        st = "armed" if self.waker is not None else "done"
+        st = "armed" if self.vtable is not None else "done"
         return f"<Timer task={self.task} deadline={self.deadline} ns {st}>"
+
+
+def hold(raw: RawWaker) -> RawWaker:
+    """A clone of ``raw`` (a raw waker: ``cx._lent_raw()``), for a timer to own: what
+    ``Waker.clone`` does, without the handle."""
+    new = raw.vtable.clone(raw.data)
+    if type(new) not in _RAW_TYPES:
+        raise TypeError(f"RawWakerVTable.clone must return a RawWaker, got {new!r}")
+    return new
 
 
 class Driver:
     """The clock and the timer heap of one executor (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "_cancelled", "_heap", "_regs", "_sel", "_seq", "_wake_r",
-                 "_wake_w", "clock", "fired", "trace")
+    __slots__ = ("__weakref__", "_cancelled", "_foreign", "_heap", "_regs", "_sel", "_seq",
+                 "_wake_r", "_wake_w", "clock", "fired", "trace")
 
     def __init__(self, clock: Clock, trace: Trace | None) -> None:
         self.clock = clock
@@ -87,6 +117,9 @@ class Driver:
         self._cancelled = 0
         self._seq = 0  # FIFO among equal deadlines
         self.fired = 0
+        # Timers and registrations dropped on another thread while a loop runs: the loop
+        # cancels them (take_foreign) before it reads the heap or parks.
+        self._foreign: deque[Timer | IoWait] = deque()
 
     @property
     def armed(self) -> int:
@@ -99,40 +132,52 @@ class Driver:
         return len(self._heap)
 
     def arm(
-        self, deadline: int, waker: Waker, task: int, poll: int,
-        on_fire: Callable[[], None] | None = None,
+        self, deadline: int, raw: RawWaker, task: int, poll: int, on_fire: _OnFire | None = None,
     ) -> Timer:
-        """Arm a timer that wakes ``waker`` (a clone, now owned by the timer) at ``deadline``."""
-        tm = Timer(deadline, waker, task, on_fire)
+        """Arm a timer that wakes ``raw`` (a clone made by :func:`hold`, now owned by the
+        timer) at ``deadline``."""
+        tm = Timer(deadline, raw.vtable, raw.data, task, on_fire)
+        self.push(tm, deadline, poll)
+        return tm
+
+    def push(self, tm: Timer, deadline: int, poll: int) -> None:
+        """Arm ``tm`` (its waker, ``task`` and ``on_fire`` set by the caller) at ``deadline``."""
+        tm.deadline = deadline
         self._seq += 1
         heapq.heappush(self._heap, (deadline, self._seq, tm))
         if self.trace is not None:
-            self.trace.record("timer_arm", task, poll, str(deadline))
-        return tm
+            self.trace.record("timer_arm", tm.task, poll, str(deadline))
 
     def cancel(self, tm: Timer, poll: int = 0) -> None:
         """Disarm ``tm`` and drop its waker (no-op if it already fired or was cancelled)."""
-        w = tm.waker
-        if w is None:
+        vt = tm.vtable
+        if vt is None:
             return
-        tm.waker = None
+        tm.vtable = None
         tm.on_fire = None
         self._cancelled += 1
         if self.trace is not None:
             self.trace.record("timer_cancel", tm.task, poll)
         if self._cancelled >= _COMPACT_MIN and 2 * self._cancelled > len(self._heap):
             heap = self._heap  # in place: the run loop holds this list
-            heap[:] = [e for e in heap if e[2].waker is not None]
+            heap[:] = [e for e in heap if e[2].vtable is not None]
             heapq.heapify(heap)
             self._cancelled = 0
-        w.drop()
+        data, tm.data = tm.data, None
+        vt.drop(data)
+
+    def take_foreign(self) -> None:
+        """Cancel what other threads dropped (loop thread; see :func:`drop_from_any_thread`)."""
+        foreign = self._foreign
+        while foreign:
+            foreign.popleft()._cancel(self)
 
     def next_deadline(self) -> int | None:
         """The earliest armed deadline (dropping cancelled entries off the top), or None."""
         heap = self._heap
         while heap:
             tm = heap[0][2]
-            if tm.waker is not None:
+            if tm.vtable is not None:
                 return tm.deadline
             heapq.heappop(heap)
             self._cancelled -= 1
@@ -140,31 +185,54 @@ class Driver:
 
     def fire_due(self) -> int:
         """Fire every armed timer whose deadline has come; return how many fired."""
+        if self._foreign:
+            self.take_foreign()
         heap = self._heap
         now = self.clock.now_ns()
         n = 0
         while heap and heap[0][0] <= now:
             tm = heapq.heappop(heap)[2]
-            w = tm.waker
-            if w is None:
+            vt = tm.vtable
+            if vt is None:
                 self._cancelled -= 1
                 continue
-            tm.waker = None
+            tm.vtable = None
             cb, tm.on_fire = tm.on_fire, None
             n += 1
             if self.trace is not None:
                 self.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
             if cb is not None:
-                cb()
-            w.wake()
+                cb._fire()
+            data, tm.data = tm.data, None
+            vt.wake(data)
         self.fired += n
         return n
 
     def check_invariants(self) -> None:
         """The cancelled count matches the heap; raises AssertionError if not."""
-        dead = sum(1 for e in self._heap if e[2].waker is None)
+        dead = sum(1 for e in self._heap if e[2].vtable is None)
         if dead != self._cancelled:
             raise AssertionError(f"driver: {dead} cancelled entries, counted {self._cancelled}")
+
+
+def drop_from_any_thread(ex: Executor, item: Timer | IoWait) -> None:
+    """Cancel timer ``item`` (or unregister I/O wait ``item``) of ``ex`` from whatever thread a
+    future holding it is dropped on. On the loop thread: at once. Elsewhere, under the door's
+    lock: when no loop runs, at once (a loop must take that lock to start, so none can touch
+    the heap meanwhile); when one runs, appended to ``_foreign`` and the loop nudged (as a
+    post: it drains ``_foreign`` under that same lock before parking, so the nudge is never
+    lost), and the loop cancels it, dropping the waker it holds, on its own thread."""
+    drv = ex._driver
+    if ex._loop_ident == threading.get_ident():
+        item._cancel(drv)
+        return
+    with ex._lock:
+        if ex._loop_ident is None:
+            item._cancel(drv)
+            return
+        drv._foreign.append(item)
+        if ex._sleeping:
+            ex._cond.notify()
 
 
 # -- I/O readiness -------------------------------------------------------------------------------
@@ -172,9 +240,10 @@ class Driver:
 
 class IoWait:
     """One task waiting for one fd to become readable or writable; holds a clone of the task's
-    waker while registered (a sender, as a timer is). ``ready`` once the reactor saw it."""
+    waker while registered (a sender, as a timer is). ``ready`` once the reactor saw it (or
+    the fd was closed under it: then ``closed`` too)."""
 
-    __slots__ = ("event", "fd", "ready", "task", "waker")
+    __slots__ = ("closed", "event", "fd", "ready", "task", "waker")
 
     def __init__(self, fd: int, event: int, waker: Waker, task: int) -> None:
         self.fd = fd
@@ -182,6 +251,10 @@ class IoWait:
         self.waker: Waker | None = waker
         self.task = task
         self.ready = False
+        self.closed = False
+
+    def _cancel(self, drv: Driver) -> None:
+        _unregister(drv, self)
 
 
 def _close_reactor(sel: selectors.BaseSelector, r: socket.socket, w: socket.socket) -> None:
@@ -287,6 +360,24 @@ def _select(drv: Driver, timeout: float | None) -> int:
                         drv.trace.record("io_ready", w_.task, 0, f"fd={w_.fd}")
                     if w is not None:
                         w.wake()
+    return n
+
+
+def notify_closing(drv: Driver, fd: int) -> int:
+    """``fd`` is about to be closed (loop thread): wake every task waiting on it, its wait
+    marked ``closed`` (a selector forgets a closed fd, so without this it would wait for ever,
+    holding its waker). Returns how many waits there were."""
+    n = 0
+    for ev in (selectors.EVENT_READ, selectors.EVENT_WRITE):
+        w_ = drv._regs.get((fd, ev))
+        if w_ is not None:
+            _unregister_keep(drv, w_)
+            w_.ready = w_.closed = True
+            w = w_.waker
+            w_.waker = None
+            n += 1
+            if w is not None:
+                w.wake()
     return n
 
 

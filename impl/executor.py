@@ -1245,6 +1245,9 @@ class Executor:
         ``_sleeping`` and ``selecting`` under the lock, releases it, selects; a poster (under
         the lock) then sees them and writes the wakeup byte, so no wake is lost."""
         drv = self._driver
+        if drv._foreign:  # dropped on another thread: a waker may go, a task may be lost
+            drv.take_foreign()
+            return True
         deadline = drv.next_deadline()
         io = drv._regs
         if deadline is None and not io:
@@ -1267,25 +1270,29 @@ class Executor:
                 return False  # VirtualClock.advance() nudges the plain park
         elif deadline is not None:
             timeout = min((deadline - now) / 1e9, threading.TIMEOUT_MAX)
+        # stall_timeout bounds every park, a timed one too: a park that ends by it, with
+        # nothing woken, no I/O ready and nothing posted, is a stall (Stalled)
+        stall = stall_timeout is not None and (timeout is None or stall_timeout < timeout)
+        if stall:
+            timeout = stall_timeout
         cond = self._cond
         self._sleeping = True
         if io:  # park in select(); a post under the lock writes the wakeup byte instead
-            stall = deadline is None and stall_timeout is not None  # only sockets to wait for
             cond.selecting = True
             self._lock.release()
             try:
-                events = _select(drv, stall_timeout if stall else timeout)
+                woken = _select(drv, timeout) > 0
             finally:
                 self._lock.acquire()
                 cond.selecting = False
                 self._sleeping = False
-            if stall and not events and not self._inbox:
-                raise self._stalled(stall_timeout)
-            return True
-        try:
-            cond.wait(timeout)
-        finally:
-            self._sleeping = False
+        else:
+            try:
+                woken = cond.wait(timeout)
+            finally:
+                self._sleeping = False
+        if stall and not woken and not self._inbox and not drv._foreign:
+            raise self._stalled(stall_timeout)
         return True
 
     def _clock_moved(self) -> None:

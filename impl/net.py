@@ -19,18 +19,18 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from refexec.driver import IoWait, _register, _unregister
-from refexec.future import FutureBase, spawn
+from refexec.driver import IoWait, _register, drop_from_any_thread, notify_closing
+from refexec.future import FutureBase, _runner, spawn
 from refexec.poll import Pending, Poll, Ready
 from refexec.timers import _current, _driver
 from refexec.waker import Context
 
 if TYPE_CHECKING:
-    from refexec.driver import Driver
-    from refexec.executor import JoinHandle
+    from refexec.executor import Executor, JoinHandle
 
 __all__ = ["Server", "Stream", "open_connection", "start_server", "wait_readable",
            "wait_writable"]
@@ -51,33 +51,40 @@ def _fd_of(fileobj: object, what: str) -> int:
 class _Readiness(FutureBase[None]):
     """Ready once the reactor has seen the fd ready for ``event``."""
 
-    __slots__ = ("_drv", "_event", "_fd", "_reg", "_what")
+    __slots__ = ("_event", "_ex", "_fd", "_reg", "_what")
 
     def __init__(self, fd: int, event: int, what: str) -> None:
         self._fd = fd
         self._event = event
         self._what = what
         self._reg: IoWait | None = None
-        self._drv: Driver | None = None
+        self._ex: Executor | None = None
 
     def poll(self, cx: Context) -> Poll[None]:
         reg = self._reg
         if reg is not None:
             if reg.ready:
                 self._reg = None
+                if reg.closed:
+                    raise ValueError(
+                        f"refexec.{self._what}: the socket was closed (Stream.close()) while "
+                        "this task waited on it; stop using a stream once it is closed"
+                    )
                 return Ready(None)
             return Pending  # woken by someone else: still registered
         task = _current(self._what)
-        drv = self._drv = _driver(task)
-        self._reg = _register(drv, self._fd, self._event, cx.waker.clone(), task._id, task._n)
+        self._ex = task._executor
+        self._reg = _register(_driver(task), self._fd, self._event, cx.waker.clone(), task._id,
+                              task._n)
         return Pending
 
     def __del__(self) -> None:
-        """Dropped while registered (task cancelled, timeout): unregister, drop the waker."""
-        reg, drv = self._reg, self._drv
-        if reg is not None and drv is not None and not reg.ready:
+        """Dropped while registered (task cancelled, timeout): unregister, drop the waker; on
+        the loop's thread, whichever thread drops it."""
+        reg, ex = self._reg, self._ex
+        if reg is not None and ex is not None and not reg.ready:
             self._reg = None
-            _unregister(drv, reg)
+            drop_from_any_thread(ex, reg)
 
 
 def wait_readable(sock: socket.socket) -> Awaitable[None]:
@@ -125,7 +132,15 @@ class Stream:
             view = view[n:]
 
     def close(self) -> None:
-        """Close the socket (idempotent)."""
+        """Close the socket (idempotent). A task of this executor waiting on it is woken and
+        its wait raises ``ValueError``: a closed socket is never reported ready again."""
+        fd = self.sock.fileno()
+        if fd >= 0:
+            task = _runner().current
+            ex = getattr(task, "_executor", None)
+            drv = getattr(ex, "_driver", None)
+            if drv is not None and ex._loop_ident == threading.get_ident():  # type: ignore[union-attr]
+                notify_closing(drv, fd)
         self.sock.close()
 
     async def __aenter__(self) -> Stream:

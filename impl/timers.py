@@ -19,26 +19,32 @@ is wrapped for exactly that poll.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from refexec.clock import NS_PER_S, to_ns
-from refexec.future import FutureBase, _runner, yield_now
+from refexec.driver import Timer, drop_from_any_thread, hold
+from refexec.executor import JoinHandle
+from refexec.future import PENDING, FutureBase, _local, _runner, yield_now
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import Context
 
 if TYPE_CHECKING:
-    from refexec.driver import Driver, Timer
-    from refexec.executor import JoinHandle
+    from refexec.driver import Driver
+    from refexec.executor import Executor
 
 __all__ = ["now", "now_ns", "sleep", "sleep_until", "timeout", "with_timeout"]
 
 T = TypeVar("T")
+_INF: Final = math.inf
 
 
 def _current(what: str) -> JoinHandle[Any]:
+    """The task being polled on this thread, if it belongs to an executor with a clock."""
     task = _runner().current
+    if type(task) is JoinHandle:  # the hot path: an Executor task (every Executor has a driver)
+        return task
     ex = getattr(task, "_executor", None)
     if task is None or getattr(ex, "_driver", None) is None:
         where = "outside a refexec task" if task is None else (
@@ -65,15 +71,65 @@ def now() -> float:
 
 
 class _Sleep(FutureBase[None]):
-    """Ready once the clock reaches the deadline; while pending, its timer holds the waker."""
+    """Ready once the clock reaches the deadline; while pending, its timer holds the waker.
 
-    __slots__ = ("_deadline", "_delay", "_drv", "_timer")
+    ``await``-ed directly by a refexec task (the usual case), it is its own iterator and
+    speaks the executor's protocol itself (one ``PENDING`` per poll, ``StopIteration`` when
+    due), holding the task's own waker: no Context, no borrowed Waker, no poll() dispatch per
+    poll. Polled as a future (by a combinator, by hand), ``poll`` does the same with
+    ``cx``'s waker.
+    """
+
+    __slots__ = ("_deadline", "_delay", "_ex", "_first", "_timer")
 
     def __init__(self, delay: int, deadline: int | None) -> None:
         self._delay = delay
         self._deadline = deadline
         self._timer: Timer | None = None
-        self._drv: Driver | None = None
+        self._ex: Executor | None = None
+        self._first = False
+
+    def __await__(self) -> Generator[Any, None, None]:
+        try:
+            task = _local.runner.current  # _runner(), inlined
+        except AttributeError:
+            task = None
+        if type(task) is not JoinHandle:
+            return super().__await__()  # the generic path (and its errors)
+        ex = task._executor
+        drv = ex._driver
+        now = drv.clock.now_ns()
+        deadline = self._deadline
+        if deadline is None:
+            deadline = self._deadline = now + self._delay
+        if now >= deadline:
+            return iter(())  # type: ignore[return-value]  # an iterator, awaited as one
+        tm = self._timer
+        if tm is not None:  # polled before: due or not, its timer goes first
+            self._timer = None
+            drv.cancel(tm, task._n)
+        vt = task.vtable  # the task is its own raw waker: data is the task
+        self._timer = tm = Timer(deadline, vt, vt.clone(task), task._id, None)
+        drv.push(tm, deadline, task._n)
+        self._ex = ex
+        self._first = True
+        return self  # type: ignore[return-value]  # an iterator, awaited as a generator is
+
+    def __iter__(self) -> _Sleep:
+        return self
+
+    def __next__(self) -> Any:
+        """One poll of the awaiting task: the first yields the Pending of the poll that armed
+        the timer; a later one ends the ``await`` once the timer fired (it fires only when
+        due), else (woken by someone else) stays pending, the timer still holding the waker."""
+        if self._first:
+            self._first = False
+            return PENDING
+        tm = self._timer
+        if tm is None or tm.vtable is None:
+            self._timer = None
+            raise StopIteration
+        return PENDING
 
     def poll(self, cx: Context) -> Poll[None]:
         task = _current("sleep()")
@@ -89,19 +145,19 @@ class _Sleep(FutureBase[None]):
                 drv.cancel(tm, task._n)  # due but not fired yet: no stray wake later
             return Ready(None)
         tm = self._timer
-        if tm is None or tm.waker is None:
-            self._timer = drv.arm(deadline, cx.waker.clone(), task._id, task._n)
-            self._drv = drv
+        if tm is None or tm.vtable is None:
+            self._timer = drv.arm(deadline, hold(cx._lent_raw()), task._id, task._n)
+            self._ex = task._executor
         return Pending
 
     def __del__(self) -> None:
         """Dropped while armed (its task cancelled, its coroutine closed): cancel the timer,
-        which drops the waker it holds."""
+        which drops the waker it holds; on the loop's thread, whichever thread drops it."""
         tm = self._timer
-        drv = self._drv
-        if tm is not None and drv is not None:
+        ex = self._ex
+        if tm is not None and ex is not None:
             self._timer = None
-            drv.cancel(tm)
+            drop_from_any_thread(ex, tm)
 
     def __repr__(self) -> str:
         return f"<refexec sleep deadline={self._deadline} ns>"
@@ -127,6 +183,8 @@ def sleep(seconds: float) -> Awaitable[None]:
     ``0`` yields once (as ``yield_now()``); ``inf`` sleeps until the task is cancelled;
     negative or NaN raise ``ValueError`` here, at the call.
     """
+    if type(seconds) is float and 0.0 < seconds < _INF:  # to_ns's own fast path, inlined
+        return _Sleep(math.ceil(seconds * NS_PER_S), None)
     ns = to_ns(seconds, "sleep()")
     if ns == 0:
         return yield_now()
@@ -187,55 +245,84 @@ class _Throw:
         return getattr(self._coro, "cr_await", None)
 
 
-class timeout:
+class _Done:
+    """An awaitable that is done at once, with no frame: its ``__await__`` is a C iterator
+    that stops straight away. ``timeout.__aexit__`` returns it (one coroutine less per block)."""
+
+    __slots__ = ()
+    __await__ = ().__iter__
+
+
+_DONE: Final = cast("Awaitable[None]", _Done())
+
+
+class timeout(Timer):
     """``async with timeout(s):`` raises ``TimeoutError`` out of the block if it has not ended
     ``s`` seconds (of the executor's clock) after it began; what the block was awaiting is
     cancelled (a coroutine gets the throw at its ``await`` and its ``finally`` runs).
 
     ``expired`` tells afterwards whether the deadline ended the block. ``inf`` never expires;
     negative and NaN raise ``ValueError`` at the call.
+
+    The block is its own timer (a :class:`refexec.driver.Timer`, in the driver's heap while
+    the block runs): entering and leaving a block allocates nothing but the block.
     """
 
-    __slots__ = ("_ns", "_task", "_timer", "expired")
+    __slots__ = ("_handle", "_ns", "expired")
 
     def __init__(self, seconds: float) -> None:
-        self._ns = to_ns(seconds, "timeout()")
-        self._timer: Timer | None = None
-        self._task: JoinHandle[Any] | None = None
+        if type(seconds) is float and 0.0 <= seconds < _INF:  # to_ns's own fast path, inlined
+            self._ns = math.ceil(seconds * NS_PER_S)
+        else:
+            self._ns = to_ns(seconds, "timeout()")
+        self._handle: JoinHandle[Any] | None = None
+        self.vtable = None
+        self.data = None
+        self.on_fire = None
+        self.deadline = -1
+        self.task = 0
         self.expired = False
 
     async def __aenter__(self) -> timeout:
-        if self._task is not None:
+        if self._handle is not None:
             raise RuntimeError("a refexec.timeout() block cannot be entered twice")
-        task = self._task = _current("timeout()")
+        try:
+            task = _local.runner.current  # _runner(), inlined
+        except AttributeError:
+            task = None
+        if type(task) is not JoinHandle:
+            task = _current("timeout()")
+        self._handle = task
         if self._ns >= 0:
-            drv = _driver(task)
-            self._timer = drv.arm(drv.clock.now_ns() + self._ns, task._context().waker.clone(),
-                                  task._id, task._n, self._fire)
+            drv = task._executor._driver
+            vt = task.vtable  # the task is its own raw waker: data is the task
+            self.data = vt.clone(task)
+            self.vtable = vt
+            self.task = task._id
+            self.on_fire = self
+            drv.push(self, drv.clock.now_ns() + self._ns, task._n)
         return self
 
     def _fire(self) -> None:
         """Between rounds, on the loop thread: the task is suspended inside the block."""
-        task = self._task
+        task = self._handle
         assert task is not None
         coro = task._coro
         if coro is not None and type(coro) is not _Throw:  # an earlier expiry is already due
             task._coro = _Throw(task, coro, _Expired(self))
 
-    async def __aexit__(
+    def __aexit__(
         self, et: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
-        task = self._task
-        tm = self._timer
-        if tm is not None:
-            self._timer = None
-            if task is not None:
-                _driver(task).cancel(tm, task._n)
+    ) -> Awaitable[None]:
+        if self.vtable is not None:
+            task = self._handle
+            assert task is not None
+            task._executor._driver.cancel(self, task._n)
         if isinstance(exc, _Expired) and exc.scope is self:
             self.expired = True
             raise TimeoutError(f"the refexec.timeout() block did not end in time ({self._ns} ns)")
-        return False
+        return _DONE
 
     def __repr__(self) -> str:
         return f"<refexec timeout {self._ns} ns expired={self.expired}>"

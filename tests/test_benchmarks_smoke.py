@@ -22,6 +22,7 @@ from refexec import bench_cli  # noqa: E402
 from refexec.cli import main  # noqa: E402
 
 from benchmarks import instructions, report, verify, worker  # noqa: E402
+from benchmarks.common import ECHO_CHUNK, bulk_chunks  # noqa: E402
 from benchmarks.registry import RUNTIMES, WORKLOADS  # noqa: E402
 from benchmarks.runner import Cell, Results  # noqa: E402
 
@@ -37,16 +38,31 @@ def test_workload_runs_on_runtime(runtime: str, workload: str) -> None:
     assert answer.get("ok"), answer.get("error")
     sample = answer["sample"]
     assert sample["seconds"] >= 0
-    assert sample["ops"] >= TINY
+    if workload == "echo-bulk":  # N/16 chunks of 64 KiB, every byte echoed back
+        assert sample["ops"] == bulk_chunks(TINY)
+        assert sample["bytes"] == bulk_chunks(TINY) * ECHO_CHUNK
+    else:
+        assert sample["ops"] >= TINY
     if workload == "memory":
         assert {"bytes_per_task", "rss_bytes_per_task", "peak_rss_bytes"} <= sample.keys()
+    if workload == "timer-memory":
+        assert sample["bytes_per_timer"] > 0  # an armed timer is never free
+
+
+#: The workloads of issue 5 (no time, no sockets): every runtime, the bare loop too.
+CORE_WORKLOADS = ("spawn", "pingpong", "prodcons", "xthread", "memory")
 
 
 def test_bare_loop_and_asyncio_are_never_skipped() -> None:
-    # The two baselines every ratio is taken against need nothing beyond the standard library.
+    # The two baselines every ratio is taken against need nothing beyond the standard library
+    # (asyncio's virtual-clock rows need looptime, from the bench extra).
     for runtime in ("bare", "asyncio"):
-        for workload in WORKLOADS:
+        for workload in CORE_WORKLOADS:
             assert worker.outcome(runtime, workload, 3).get("ok"), (runtime, workload)
+    for workload in WORKLOADS:
+        if workload not in CORE_WORKLOADS and not workload.endswith("-virtual"):
+            assert worker.outcome("asyncio", workload, 3).get("ok"), workload
+            assert "bare has no" in worker.outcome("bare", workload, 3)["skip"]
 
 
 def test_worker_process_answers_one_json_line() -> None:
@@ -257,3 +273,40 @@ def test_instructions_option_takes_one_size() -> None:
     assert parser.parse_args([]).instructions == 0
     with pytest.raises(SystemExit):
         parser.parse_args(["--instructions", "1e3,1e4"])
+
+
+def test_time_and_io_targets_in_the_report() -> None:
+    """Issue 14 §4: each timer workload against asyncio (>= 2x), echo (>= 1x), and memory per
+    armed timer (<= 0.5x, a bytes ratio: lower is better), judged from the medians."""
+    res = Results()
+    for workload, mine, theirs in (("timeouts", 1.0, 2.5), ("echo", 1.0, 0.9),
+                                   ("sleepers-virtual", 1.0, 1.5)):
+        for runtime, per_op in (("refexec", mine), ("asyncio", theirs)):
+            res.cells[(workload, runtime, 100)] = Cell(
+                workload, runtime, 100, [{"seconds": per_op, "ops": 100}])
+    for runtime, nbytes in (("refexec", 100.0), ("asyncio", 300.0)):
+        res.cells[("timer-memory", runtime, 100)] = Cell(
+            "timer-memory", runtime, 100,
+            [{"seconds": 1.0, "ops": 100, "bytes_per_timer": nbytes}])
+    marks = {t.name: t for t in report.targets(res)}
+    assert marks["timeouts armed+cancelled vs asyncio"].ok is True  # 2.5 >= 2
+    assert marks["TCP echo round trips vs asyncio"].ok is False  # 0.9 < 1
+    assert marks["virtual-clock sleepers vs asyncio+looptime"].ok is False  # 1.5 < 2
+    assert marks["memory per armed timer"].ok is True  # 100 / 300 <= 0.5
+    assert marks["sleepers vs asyncio"].ok is None  # not run: not judged
+    assert "linear growth: timer-memory" not in marks
+    text = report.render(res)
+    assert "### timer-memory" in text and "| refexec | 100 | 100 B | 0.33 |" in text
+
+
+def test_nohooks_build_strips_the_driver_too() -> None:
+    """The tracing-off comparison runs the timers and the reactor without their hooks too."""
+    from benchmarks import rt_refexec  # noqa: PLC0415
+
+    cls = rt_refexec._nohooks_executor_class()
+    driver = sys.modules["refexec._bench_driver_nohooks"]
+    assert driver.HOOKS_STRIPPED >= 5
+    ex = cls()
+    assert type(ex._driver) is driver.Driver
+    answer = worker.outcome("refexec-nohooks", "timeouts-virtual", 50)
+    assert answer.get("ok"), answer

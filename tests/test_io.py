@@ -200,3 +200,52 @@ def test_stall_timeout_reports_a_task_waiting_on_a_silent_socket(
     assert "1 live waker" in str(info.value) and h.state is TaskState.IDLE
     h.cancel()
     assert ex._driver._regs == {}
+
+
+def test_closing_a_stream_wakes_its_waiting_reader_with_a_clear_error(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """A selector forgets a closed fd: the old code left the reader waiting for ever (holding
+    its waker, so run() could only stall). Closing the stream now wakes it with an error."""
+    a, _ = pair
+    ex = Executor()
+    stream = refexec.Stream(a)
+    got: list[BaseException] = []
+
+    async def reader() -> None:
+        try:
+            await stream.recv()
+        except ValueError as e:
+            got.append(e)
+
+    async def closer() -> None:
+        await refexec.yield_now()  # the reader is waiting by now
+        stream.close()
+
+    r = ex.spawn(reader())
+    ex.spawn(closer())
+    ex.run(stall_timeout=GUARD)
+    assert r.state is TaskState.COMPLETE and len(got) == 1
+    assert "closed" in str(got[0]) and "while this task waited" in str(got[0])
+    assert ex._driver._regs == {}
+
+
+def test_readiness_dropped_on_another_thread_unregisters_on_the_loop(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """As for timers: the reactor's registrations are the loop's; a wait future dropped on
+    another thread while no loop runs is unregistered at once, under the door's lock."""
+    a, _ = pair
+    ex = Executor()
+    holder = [refexec.wait_readable(a)]
+
+    class _Via(FutureBase[None]):
+        def poll(self, cx: Context) -> Poll[None]:
+            return holder[0].poll(cx) if holder else Pending
+
+    h = ex.spawn(_Via())
+    ex.run_until_stalled()
+    assert len(ex._driver._regs) == 1 and h._wakers == 1
+    th = threading.Thread(target=holder.clear)
+    th.start()
+    th.join()
+    assert ex._driver._regs == {} and not ex._driver._foreign
+    assert ex.run().lost == (h,)

@@ -7,12 +7,26 @@ tests assert only what the clock guarantees (never earlier than asked), never du
 from __future__ import annotations
 
 import math
+import socket
 import threading
 from typing import Any
 
 import pytest
 import refexec
-from refexec import Executor, SimpleExecutor, Stalled, Trace, VirtualClock, yield_now
+from refexec import (
+    Context,
+    Executor,
+    FutureBase,
+    Pending,
+    Poll,
+    SimpleExecutor,
+    Stalled,
+    TaskState,
+    Trace,
+    VirtualClock,
+    yield_now,
+)
+from refexec.driver import Driver
 from refexec.executor import _ROUND
 
 S = 1_000_000_000
@@ -304,3 +318,102 @@ def test_real_clock_sleep_is_never_early() -> None:
 
     t0, t1 = ex.block_on(main(), stall_timeout=10)
     assert t1 - t0 >= 10_000_000  # a monotonic clock's promise, not a duration bound
+
+
+# -- hazards: a drop on another thread; stall_timeout with a timer armed -------------------------
+
+GUARD = 10.0  # seconds; only ever reached if the code under test hangs
+
+
+class _Via(FutureBase[None]):
+    """Polls the sleep future kept in ``holder`` (so only ``holder`` owns it: clearing the
+    list on another thread drops it there) and reports its first poll."""
+
+    def __init__(self, holder: list[Any], polled: threading.Event) -> None:
+        self.holder = holder
+        self.polled = polled
+
+    def poll(self, cx: Context) -> Poll[None]:
+        result = self.holder[0].poll(cx) if self.holder else Pending
+        self.polled.set()
+        return result
+
+
+@pytest.mark.parametrize("clock", [None, "virtual"])
+def test_sleep_dropped_on_another_thread_is_cancelled_by_the_loop(
+        clock: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The heap is the loop's, with no lock: a sleep future dropped by another thread while the
+    loop runs must hand its timer to the loop (the old code cancelled it on the dropping
+    thread, racing the loop's heap operations). The task then has no live waker: lost."""
+    cancels: list[int] = []
+    real_cancel = Driver.cancel
+
+    def recording_cancel(self: Driver, tm: Any, poll: int = 0) -> None:
+        cancels.append(threading.get_ident())
+        real_cancel(self, tm, poll)
+
+    monkeypatch.setattr(Driver, "cancel", recording_cancel)
+    ex = Executor(clock=VirtualClock() if clock else None)
+    holder: list[Any] = [refexec.sleep(3600)]
+    polled = threading.Event()
+    h = ex.spawn(_Via(holder, polled))
+
+    def dropper() -> None:
+        polled.wait(GUARD)
+        holder.clear()  # the last reference: the future's finalizer runs on this thread
+
+    th = threading.Thread(target=dropper)
+    th.start()
+    try:
+        report = ex.run(stall_timeout=GUARD)
+    finally:
+        th.join()
+    assert report.lost == (h,) and h.state is TaskState.CANCELLED
+    assert cancels == [threading.get_ident()]  # on the loop's thread, once
+    assert ex._driver.armed == 0 and not ex._driver._foreign
+    ex._driver.check_invariants()
+
+
+def test_sleep_dropped_on_another_thread_while_no_loop_runs_is_cancelled_at_once() -> None:
+    ex = Executor(clock=VirtualClock())
+    holder: list[Any] = [refexec.sleep(60)]
+    h = ex.spawn(_Via(holder, threading.Event()))
+    ex.run_until_stalled()
+    assert ex._driver.armed == 1 and h._wakers == 1
+    th = threading.Thread(target=holder.clear)
+    th.start()
+    th.join()
+    assert ex._driver.armed == 0 and not ex._driver._foreign
+    report = ex.run()
+    assert report.lost == (h,)
+
+
+@pytest.mark.parametrize("kind", ["real timer", "real timer and socket", "virtual and socket"])
+def test_stall_timeout_holds_with_a_timer_armed(kind: str) -> None:
+    """``run(stall_timeout=)`` raises ``Stalled`` when nothing happens for that long, whatever
+    the park: the old code parked until the timer's deadline (an hour) or, with a socket and a
+    virtual clock, for ever. The run is in a thread only so a regression fails, not hangs."""
+    ex = Executor(clock=VirtualClock() if kind.startswith("virtual") else None)
+    a, b = socket.socketpair()
+    ex.spawn(refexec.sleep(3600))
+    if "socket" in kind:
+        ex.spawn(refexec.wait_readable(a))
+    got: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            ex.run(stall_timeout=0.05)
+        except BaseException as e:  # handed to the test's thread
+            got.append(e)
+
+    th = threading.Thread(target=runner, daemon=True)
+    th.start()
+    th.join(GUARD)
+    try:
+        assert not th.is_alive(), "run(stall_timeout=0.05) parked past its stall timeout"
+        assert len(got) == 1 and isinstance(got[0], Stalled), got
+        assert ex._driver.armed == 1
+    finally:
+        a.close()
+        b.close()
+
