@@ -19,8 +19,8 @@ from refexec.testing.waitqueue_lockstep import (
     SemaphoreWaitQueueLockstep,
     WaitQueueLockstep,
 )
-from refexec.waitqueue import Wait, WaitQueue, Woken, _chosen
-from refexec.waker import Waker
+from refexec.waitqueue import Wait, WaitQueue, Woken
+from refexec.waker import RawWaker
 
 WaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
 SemaphoreWaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
@@ -37,10 +37,14 @@ class _Lifo(WaitQueue):
 
     __slots__ = ()
 
-    def _choose(self, how: Woken) -> Waker:
-        e = list(self._waiters)[-1]
-        del self._waiters[e]
-        return _chosen(e, how)
+    def _choose(self, how: Woken) -> RawWaker:
+        w = self._tail
+        assert w is not None
+        self._unlink(w)
+        w._st = how
+        raw, w._raw = w._raw, None
+        assert raw is not None
+        return raw
 
 
 class _SwallowingWait(Wait[Any]):
@@ -48,22 +52,23 @@ class _SwallowingWait(Wait[Any]):
 
     __slots__ = ()
 
-    def drop(self) -> None:
+    def _drop(self, out: list[Any]) -> None:
         if self.state == 1:
-            super().drop()
+            super()._drop(out)
         else:
-            self._entry = None
-            self._fin = 6
+            self._st = 6
 
 
 class _Swallowing(WaitQueue):
     __slots__ = ()
 
     def acquire(self) -> Wait[Woken]:
-        return _SwallowingWait(self, True)
+        return _SwallowingWait(self)
 
     def wait(self) -> Wait[Woken]:
-        return _SwallowingWait(self, False)
+        w = _SwallowingWait(self)
+        w._st = 7
+        return w
 
 
 class _ReleaseTwice(WaitQueue):
@@ -71,10 +76,10 @@ class _ReleaseTwice(WaitQueue):
 
     __slots__ = ()
 
-    def release(self) -> None:
-        if self._waiters:
+    def _release(self) -> RawWaker | None:
+        if self._head is not None:
             self._permits += 1
-        super().release()
+        return super()._release()
 
 
 @pytest.mark.parametrize("bug", [_Lifo, _Swallowing, _ReleaseTwice],
@@ -101,7 +106,7 @@ def test_cancel_of_a_granted_waiter_passes_the_lock_on() -> None:
     m.park(0, notify_style=False)  # task 2
     m.release(0)  # only task 0 holds
     assert m.s["ws"] == (0, 2, 1)
-    m.cancel_chosen(0)  # only task 1 is chosen
+    m.cancel_chosen(0, how="forget")  # only task 1 is chosen
     assert m.s["ws"] == (0, 0, 2)
     m.check()
     m.poll_chosen(0)  # task 2
@@ -123,8 +128,7 @@ def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(
 
     def swallowing_drop(self: Wait[Any]) -> None:
         if self.state in (Woken.GRANTED, Woken.NOTIFIED):
-            self._entry = None
-            self._fin = 6
+            self._st = 6
             return
         original(self)
 

@@ -91,7 +91,7 @@ _WS = {1: model.QUEUED, Woken.GRANTED: model.GRANTED, Woken.NOTIFIED: model.NOTI
 def abstraction(wq: WaitQueue, futs: list[Wait[Any] | None], held: list[int]) -> dict[str, Any]:
     """The model state (without ghosts) that ``wq`` and the tasks' futures stand for."""
     n = len(futs)
-    owner = {id(f._entry): t for t, f in enumerate(futs) if f is not None}
+    owner = {id(f): t for t, f in enumerate(futs) if f is not None}
     q = [owner[id(w)] for w in wq.waiters()]
     return {
         "ws": tuple(model.OUT if f is None else _WS.get(f.state, model.OUT) for f in futs),
@@ -206,21 +206,40 @@ class WaitQueueLockstep(RuleBasedStateMachine):
         self.futs[t] = None
         self.fire("poll_chosen", t=t)
 
-    def _drop(self, t: int) -> None:
-        self.futs[t] = None  # the last reference: Wait.__del__ runs now (CPython)
+    def _drop(self, t: int, how: str) -> None:
+        """Give up t's wait the ways a task does: ``drop()`` by hand, ``close()`` (its
+        coroutine is closed: the task was cancelled), ``throw()`` (a timeout), or, for a chosen
+        waiter the queue no longer holds, forgetting it (its finalizer runs, in CPython at
+        once)."""
+        fut = self.futs[t]
+        assert fut is not None
+        self.futs[t] = None
+        if how == "drop":
+            fut.drop()
+        elif how == "close":
+            fut.close()
+        elif how == "throw":
+            try:
+                fut.throw(TimeoutError)
+            except TimeoutError:
+                pass
+            else:
+                raise AssertionError("throw() must raise the exception it was given")
+        del fut  # "forget": the last reference goes here
 
     @precondition(lambda self: self.any_enabled("cancel_queued"))
-    @rule(k=st.integers(0, N_TASKS - 1))
-    def cancel_queued(self, k: int) -> None:
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "throw"]))
+    def cancel_queued(self, k: int, how: str) -> None:
         t = self.pick("cancel_queued", k)
-        self._drop(t)
+        self._drop(t, how)
         self.fire("cancel_queued", t=t)
 
     @precondition(lambda self: self.any_enabled("cancel_chosen"))
-    @rule(k=st.integers(0, N_TASKS - 1))
-    def cancel_chosen(self, k: int) -> None:
+    @rule(k=st.integers(0, N_TASKS - 1),
+          how=st.sampled_from(["drop", "close", "throw", "forget"]))
+    def cancel_chosen(self, k: int, how: str) -> None:
         t = self.pick("cancel_chosen", k)
-        self._drop(t)
+        self._drop(t, how)
         self.fire("cancel_chosen", t=t)
 
     # -- invariants ----------------------------------------------------------------------------
@@ -351,7 +370,7 @@ class ExecutorSemaphoreLockstep(RuleBasedStateMachine):
     @invariant()
     def refines_the_model(self) -> None:
         wq = self.sem._q
-        q = [self.task_of(e.waker._raw.data) for e in wq.waiters()]  # type: ignore[union-attr]
+        q = [self.task_of(w._raw.data) for w in wq.waiters()]  # type: ignore[union-attr]
         ws = []
         for t, h in enumerate(self.handles):
             if h is None or h.done():
