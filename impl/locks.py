@@ -47,6 +47,7 @@ from refexec.waitqueue import (
     GRANTED,
     Action,
     Wait,
+    Waiting,
     WaitQueue,
     Woken,
 )
@@ -121,14 +122,14 @@ class Semaphore:
 
     def acquire(self) -> FutureBase[bool]:
         """``await sem.acquire()``: take a permit; returns True."""
-        return _True(self._q)
+        return Waiting(_True(self._q))
 
     def release(self) -> None:
         """Return a permit: it goes to the task that waited longest, if any."""
         self._q.release()
 
     def __aenter__(self) -> FutureBase[None]:
-        return _Enter(self._q)
+        return Waiting(_Enter(self._q))
 
     def __aexit__(self, *exc_info: object) -> _NoExit:
         self.release()
@@ -218,7 +219,7 @@ class Condition:
     def wait(self) -> FutureBase[bool]:
         """``await cond.wait()`` (holding the lock): release it, wait to be notified, re-take
         it. Returns True."""
-        return _CondWait(self)
+        return Waiting(_CondWait(self))
 
     async def wait_for(self, predicate: Callable[[], T]) -> T:
         """Wait until ``predicate()`` is true (checked holding the lock); return its value."""
@@ -339,7 +340,7 @@ class Queue(Generic[T]):
         """``await q.put(item)``: wait for a free slot (FIFO among putters), then put it."""
         if self._putters is None:
             return _PutNow(self, item)
-        return _Put(self, item)
+        return Waiting(_Put(self, item))
 
     def get_nowait(self) -> T:
         """Take the first item now, or raise :class:`QueueEmpty`."""
@@ -349,7 +350,7 @@ class Queue(Generic[T]):
 
     def get(self) -> FutureBase[T]:
         """``await q.get()``: wait for an item (FIFO among getters) and take it."""
-        return _Get(self._getters)
+        return Waiting(_Get(self._getters))
 
     def task_done(self) -> None:
         """One item taken by ``get`` is fully processed; wakes ``join()`` at zero."""
@@ -361,7 +362,7 @@ class Queue(Generic[T]):
 
     def join(self) -> FutureBase[None]:
         """``await q.join()``: wait until every item put has been marked ``task_done()``."""
-        return _Join(self)
+        return Waiting(_Join(self))
 
     def _put(self, item: T) -> None:
         self._items.append(item)
@@ -465,7 +466,7 @@ class Barrier:
         return self._count
 
     def wait(self) -> FutureBase[int]:
-        return _BarrierWait(self)
+        return Waiting(_BarrierWait(self))
 
 
 class _BarrierWait(Wait[int]):

@@ -61,7 +61,7 @@ from refexec.future import PENDING, FutureBase, _runner
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import _RAW_TYPES, Context, RawWaker, _waker_failed
 
-__all__ = ["Wait", "WaitQueue", "Woken"]
+__all__ = ["Wait", "WaitQueue", "Waiting", "Woken"]
 
 T = TypeVar("T")
 
@@ -86,6 +86,9 @@ GRANTED, NOTIFIED, BROADCAST, CLOSED = (Woken.GRANTED, Woken.NOTIFIED, Woken.BRO
                                         Woken.CLOSED)
 _PENDING: Final = object()
 """What :meth:`Wait._advance` returns while the waiter must wait."""
+
+_UNBOUND: Final = object()
+"""A queue's ``_executor`` when it may serve tasks of any executor (``bound=False``)."""
 
 Action = tuple[RawWaker, bool]
 """A raw waker to act on once the queue is consistent: ``True`` wake it, ``False`` drop it."""
@@ -127,12 +130,12 @@ class WaitQueue:
 
     __slots__ = ("_closed", "_executor", "_head", "_len", "_permits", "_tail", "owner")
 
-    def __init__(self, permits: int = 0, owner: Any = None) -> None:
+    def __init__(self, permits: int = 0, owner: Any = None, *, bound: bool = True) -> None:
         if permits < 0:
             raise ValueError(f"a WaitQueue needs permits >= 0, not {permits}")
         self._permits = permits
         self._closed = False
-        self._executor: object = None
+        self._executor: object = None if bound else _UNBOUND  # bound=False: any executor
         self._head: Wait[Any] | None = None  # the oldest queued waiter
         self._tail: Wait[Any] | None = None
         self._len = 0
@@ -177,18 +180,18 @@ class WaitQueue:
 
     # -- the waiters' side -------------------------------------------------------------------
 
-    def acquire(self) -> Wait[Woken]:
+    def acquire(self) -> Waiting[Woken]:
         """A future that takes a permit: at once if one is free, else when ``release()`` hands
         one over (FIFO). Ends with ``GRANTED``, or ``NOTIFIED`` / ``BROADCAST`` / ``CLOSED`` if
         woken otherwise."""
-        return Wait(self)
+        return Waiting(Wait(self))
 
-    def wait(self) -> Wait[Woken]:
+    def wait(self) -> Waiting[Woken]:
         """A future that parks until ``notify()``, ``notify_all()``, ``release()`` or
         ``close()`` wakes it (at once ``CLOSED`` if the queue is closed)."""
         w: Wait[Woken] = Wait(self)
         w._st = _FRESH_WAIT
-        return w
+        return Waiting(w)
 
     def try_acquire(self) -> bool:
         """Take a free permit without waiting; ``False`` if none is free."""
@@ -286,6 +289,8 @@ class WaitQueue:
 
     def _bind(self) -> None:
         """Bind to the executor of the task being polled; refuse another executor's task."""
+        if self._executor is _UNBOUND:
+            return  # a thread-safe structure's queue (refexec.sync): tasks of any executor
         task = _runner().current
         ex = getattr(task, "_executor", None)
         if ex is None:
@@ -445,7 +450,11 @@ class Wait(FutureBase[T], Generic[T]):
 
     def __del__(self) -> None:
         if self._st in (_QUEUED, GRANTED, NOTIFIED):
-            self.drop()
+            self._finalize()
+
+    def _finalize(self) -> None:
+        """Drop a waiter whose last reference went (its handle's, or its own once chosen)."""
+        self.drop()
 
     def __repr__(self) -> str:
         st = self.state
@@ -465,3 +474,63 @@ def _cx(cx: Context | None) -> Context:
             "poll(Context(waker))."
         )
     return task._context()
+
+
+class Waiting(FutureBase[T], Generic[T]):
+    """What a primitive's wait method returns: a handle on one :class:`Wait`.
+
+    ``await`` takes the waiter out of the handle (the coroutine then holds the waiter alone, and
+    the handle is freed at once: a parked task keeps just the waiter). Polled by hand, the
+    handle keeps its waiter, and dropping the handle's last reference drops the waiter (it
+    leaves the queue, or passes its grant on), as dropping a future does in Rust: the queue
+    holds waiters, never handles, so that reference is the user's alone.
+    """
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Wait[T]) -> None:
+        self._node: Wait[T] | None = node
+
+    def _wait(self) -> Wait[T]:
+        n = self._node
+        if n is None:
+            raise RuntimeError("this wait was already awaited; each wait() / acquire() call "
+                               "gives one future: call it again to wait again")
+        return n
+
+    @property
+    def state(self) -> int:
+        """The waiter's state (see :attr:`Wait.state`)."""
+        n = self._node
+        return _DONE if n is None else n.state
+
+    def poll(self, cx: Context) -> Poll[T]:
+        return self._wait().poll(cx)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        n = self._wait()
+        self._node = None
+        return n  # type: ignore[return-value]
+
+    def drop(self) -> None:
+        """Give up waiting: see :meth:`Wait.drop`."""
+        n = self._node
+        if n is not None:
+            n.drop()
+
+    def close(self) -> None:
+        self.drop()
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        return self._wait().throw(typ, val, tb)
+
+    def __del__(self) -> None:
+        try:
+            n = self._node
+        except AttributeError:  # __init__ was cut short (an interrupt)
+            return
+        if n is not None and n._st in (_QUEUED, GRANTED, NOTIFIED):
+            n._finalize()
+
+    def __repr__(self) -> str:
+        return repr(self._node) if self._node is not None else "<Waiting (awaited)>"

@@ -19,7 +19,7 @@ from refexec.testing.waitqueue_lockstep import (
     SemaphoreWaitQueueLockstep,
     WaitQueueLockstep,
 )
-from refexec.waitqueue import Wait, WaitQueue, Woken
+from refexec.waitqueue import Wait, Waiting, WaitQueue, Woken
 from refexec.waker import RawWaker
 
 WaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
@@ -62,13 +62,13 @@ class _SwallowingWait(Wait[Any]):
 class _Swallowing(WaitQueue):
     __slots__ = ()
 
-    def acquire(self) -> Wait[Woken]:
-        return _SwallowingWait(self)
+    def acquire(self) -> Waiting[Woken]:
+        return Waiting(_SwallowingWait(self))
 
-    def wait(self) -> Wait[Woken]:
-        w = _SwallowingWait(self)
+    def wait(self) -> Waiting[Woken]:
+        w: Wait[Woken] = _SwallowingWait(self)
         w._st = 7
-        return w
+        return Waiting(w)
 
 
 class _ReleaseTwice(WaitQueue):

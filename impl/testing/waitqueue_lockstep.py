@@ -36,7 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from refexec.models import waitqueue as model
 from refexec.models.concrete import ConcreteModel
 from refexec.poll import Pending, Ready
-from refexec.waitqueue import Wait, WaitQueue, Woken
+from refexec.waitqueue import Waiting, WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
 __all__ = [
@@ -88,10 +88,11 @@ _WS = {1: model.QUEUED, Woken.GRANTED: model.GRANTED, Woken.NOTIFIED: model.NOTI
        Woken.BROADCAST: model.BROADCAST, Woken.CLOSED: model.BROADCAST}
 
 
-def abstraction(wq: WaitQueue, futs: list[Wait[Any] | None], held: list[int]) -> dict[str, Any]:
+def abstraction(wq: WaitQueue, futs: list[Waiting[Any] | None], held: list[int]
+                ) -> dict[str, Any]:
     """The model state (without ghosts) that ``wq`` and the tasks' futures stand for."""
     n = len(futs)
-    owner = {id(f): t for t, f in enumerate(futs) if f is not None}
+    owner = {id(f._node): t for t, f in enumerate(futs) if f is not None}
     q = [owner[id(w)] for w in wq.waiters()]
     return {
         "ws": tuple(model.OUT if f is None else _WS.get(f.state, model.OUT) for f in futs),
@@ -116,7 +117,7 @@ class WaitQueueLockstep(RuleBasedStateMachine):
         self.wq = WaitQueue(self.permits)
         self.counters = [CountingWaker() for _ in range(N_TASKS)]
         self.owners = [c.waker() for c in self.counters]
-        self.futs: list[Wait[Any] | None] = [None] * N_TASKS
+        self.futs: list[Waiting[Any] | None] = [None] * N_TASKS
         self.held = [0] * N_TASKS
         self.base_wakes = [0] * N_TASKS  # wakes before the current wait
         self.fired: list[str] = []
@@ -208,9 +209,8 @@ class WaitQueueLockstep(RuleBasedStateMachine):
 
     def _drop(self, t: int, how: str) -> None:
         """Give up t's wait the ways a task does: ``drop()`` by hand, ``close()`` (its
-        coroutine is closed: the task was cancelled), ``throw()`` (a timeout), or, for a chosen
-        waiter the queue no longer holds, forgetting it (its finalizer runs, in CPython at
-        once)."""
+        coroutine is closed: the task was cancelled), ``throw()`` (a timeout), or forgetting
+        the future (its finalizer runs, in CPython at once)."""
         fut = self.futs[t]
         assert fut is not None
         self.futs[t] = None
@@ -228,7 +228,8 @@ class WaitQueueLockstep(RuleBasedStateMachine):
         del fut  # "forget": the last reference goes here
 
     @precondition(lambda self: self.any_enabled("cancel_queued"))
-    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "throw"]))
+    @rule(k=st.integers(0, N_TASKS - 1),
+          how=st.sampled_from(["drop", "close", "throw", "forget"]))
     def cancel_queued(self, k: int, how: str) -> None:
         t = self.pick("cancel_queued", k)
         self._drop(t, how)
