@@ -14,6 +14,8 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.waitqueue_lockstep import (
+    ChannelLockstep,
+    EventLockstep,
     ExecutorSemaphore2Lockstep,
     ExecutorSemaphoreLockstep,
     SemaphoreWaitQueueLockstep,
@@ -135,5 +137,31 @@ def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(
     monkeypatch.setattr(Wait, "drop", swallowing_drop)
     with pytest.raises(AssertionError, match="abstraction"):
         run_state_machine_as_test(ExecutorSemaphoreLockstep, settings=settings(
+            lockstep_settings(max_examples=1000, steps=30), database=None,
+            phases=[Phase.generate]))
+
+
+EventLockstep.TestCase.settings = lockstep_settings(max_examples=150, steps=30)
+ChannelLockstep.TestCase.settings = lockstep_settings(max_examples=150, steps=30)
+TestEventLockstep = EventLockstep.TestCase
+TestChannelLockstep = ChannelLockstep.TestCase
+
+
+def test_channel_lockstep_catches_a_cancel_that_swallows_the_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The channel machine can fail: with pass-on removed, a receiver cancelled after an item
+    was handed to it takes the item with it (WQ-PERMITS-CONSERVED, seen in the abstraction)."""
+    original = Wait._drop
+
+    def swallowing(self: Wait[Any], out: list[Any]) -> None:
+        if self._st == Woken.GRANTED:
+            self._st = 6
+            return
+        original(self, out)
+
+    monkeypatch.setattr(Wait, "_drop", swallowing)
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(ChannelLockstep, settings=settings(
             lockstep_settings(max_examples=1000, steps=30), database=None,
             phases=[Phase.generate]))

@@ -395,3 +395,190 @@ class ExecutorSemaphore2Lockstep(ExecutorSemaphoreLockstep):
     """Two permits."""
 
     permits = 2
+
+
+class _PrimitiveLockstep(RuleBasedStateMachine):
+    """A primitive of ``refexec.sync`` against the wait-queue model: tasks wait on it through
+    its public API (futures polled by hand with counting wakers), and the machine checks that
+    the primitive's queue refines the model after every step. Subclasses say what waiting,
+    the wake and the bookkeeping are."""
+
+    permits = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
+        self.m = ConcreteModel(self.system)
+        self.s = self.m.initial()
+        self.counters = [CountingWaker() for _ in range(N_TASKS)]
+        self.owners = [c.waker() for c in self.counters]
+        self.futs: list[Any] = [None] * N_TASKS
+        self.held = [0] * N_TASKS
+
+    def enabled(self, name: str, **params: int) -> bool:
+        return bool(self.m.is_enabled(self.s, self.system.action(name), params))
+
+    def pick(self, name: str, k: int) -> int | None:
+        ts = [t for t in range(N_TASKS) if self.enabled(name, t=t)]
+        return ts[k % len(ts)] if ts else None
+
+    def fire(self, name: str, **params: int) -> None:
+        before = self.s
+        self.s = self.m.step(before, name, **params)
+        bad = self.m.check_step(before, self.s, name, params)
+        assert not bad, f"{name}{params} breaks {bad}"
+
+    def cx(self, t: int) -> Context:
+        return Context(self.owners[t])
+
+    def queue(self) -> WaitQueue:
+        raise NotImplementedError
+
+    def _cancel(self, t: int, how: str) -> None:
+        fut, self.futs[t] = self.futs[t], None
+        if how == "drop":
+            fut.drop()
+        elif how == "close":
+            fut.close()
+        del fut
+
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
+    def cancel(self, k: int, how: str) -> None:
+        ts = [t for t in range(N_TASKS)
+              if self.enabled("cancel_queued", t=t) or self.enabled("cancel_chosen", t=t)]
+        if not ts:
+            return
+        t = ts[k % len(ts)]
+        name = "cancel_queued" if self.s["ws"][t] == model.QUEUED else "cancel_chosen"
+        self._cancel(t, how)
+        self.fire(name, t=t)
+
+    @invariant()
+    def refines_the_model(self) -> None:
+        wq = self.queue()
+        owner = {id(f._node): t for t, f in enumerate(self.futs) if f is not None}
+        q = [owner[id(w)] for w in wq.waiters()]
+        got = {
+            "ws": tuple(model.OUT if f is None else _WS.get(f.state, model.OUT)
+                        for f in self.futs),
+            "held": tuple(self.held), "permits": wq.permits,
+            "q": tuple(q + [N_TASKS] * (N_TASKS - len(q))), "qlen": len(q),
+            "closed": wq.closed,
+        }
+        want = {k: self.s[k] for k in got}
+        assert got == want, f"abstraction {got} != model {want}"
+        for t in range(N_TASKS):
+            assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), t
+        assert self.m.check(self.s) == []
+        wq.check_invariants()
+
+
+class EventLockstep(_PrimitiveLockstep):
+    """``refexec.Event``: ``wait()`` parks while the flag is clear (``park``); ``set()`` with
+    waiters is ``notify_all`` (a broadcast, never passed on by a cancelled waiter); a set
+    flag lets later waits end at once and ``clear()`` re-arms it (the Event's bookkeeping:
+    no queue action)."""
+
+    def __init__(self) -> None:
+        from refexec.sync import Event  # noqa: PLC0415
+
+        super().__init__()
+        self.ev = Event()
+
+    def queue(self) -> WaitQueue:
+        return self.ev._shared.waiters
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def wait(self, k: int) -> None:
+        t = self.pick("park", k) if not self.ev.is_set() else None
+        if t is not None:
+            fut = self.ev.wait()
+            assert fut.poll(self.cx(t)) is Pending
+            self.futs[t] = fut
+            self.fire("park", t=t)
+        elif self.ev.is_set():
+            assert self.ev.wait().poll(self.cx(0)) == Ready(None)  # no queue action
+
+    @rule()
+    def set(self) -> None:
+        some = self.s["qlen"] > 0 and not self.ev.is_set()
+        self.ev.set()
+        if some:
+            self.fire("notify_all")
+
+    @rule()
+    def clear(self) -> None:
+        self.ev.clear()
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def poll_chosen(self, k: int) -> None:
+        t = self.pick("poll_chosen", k)
+        if t is None:
+            return
+        assert self.futs[t].poll(self.cx(t)) == Ready(None)
+        self.futs[t] = None
+        self.fire("poll_chosen", t=t)
+
+
+class ChannelLockstep(_PrimitiveLockstep):
+    """The receiving side of ``refexec.channel`` (its receivers' queue, a permit per item nobody
+    was promised): ``P = 2`` items circulate among the tasks. A task that receives one
+    (``acquire``, or ``park`` then ``poll_chosen`` once an item is handed to it) holds it, and
+    sending it back (``try_send``) is ``release``: the item goes to the oldest parked receiver,
+    else to the buffer. So the model's conservation is the channel's: items buffered and free,
+    promised to a woken receiver, or held by a task, always ``P``."""
+
+    permits = 2
+
+    def __init__(self) -> None:
+        from refexec.sync import channel  # noqa: PLC0415
+
+        super().__init__()
+        self.tx, self.rx = channel()
+        for i in range(self.permits):
+            self.tx.try_send(i)
+        self.items: list[Any] = [None] * N_TASKS
+
+    def queue(self) -> WaitQueue:
+        return self.rx._shared.recv_waiters
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def recv(self, k: int) -> None:
+        t = self.pick("acquire", k)
+        if t is not None:
+            p = self.rx.recv().poll(self.cx(t))
+            assert type(p) is Ready
+            self.items[t], self.held[t] = p.value, 1
+            self.fire("acquire", t=t)
+            return
+        t = self.pick("park", k)
+        if t is not None:
+            fut = self.rx.recv()
+            assert fut.poll(self.cx(t)) is Pending
+            self.futs[t] = fut
+            self.fire("park", t=t)
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def send_back(self, k: int) -> None:
+        t = self.pick("release", k)
+        if t is None:
+            return
+        self.tx.try_send(self.items[t])
+        self.items[t], self.held[t] = None, 0
+        self.fire("release", t=t)
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def poll_chosen(self, k: int) -> None:
+        t = self.pick("poll_chosen", k)
+        if t is None:
+            return
+        p = self.futs[t].poll(self.cx(t))
+        assert type(p) is Ready
+        self.items[t], self.held[t] = p.value, 1
+        self.futs[t] = None
+        self.fire("poll_chosen", t=t)
+
+    @invariant()
+    def buffer_matches(self) -> None:
+        chosen = sum(1 for w in self.s["ws"] if w == model.GRANTED)
+        assert len(self.rx._shared.buffer) == self.queue().permits + chosen
