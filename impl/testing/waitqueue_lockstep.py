@@ -534,6 +534,8 @@ class ChannelLockstep(_PrimitiveLockstep):
         from refexec.sync import channel  # noqa: PLC0415
 
         super().__init__()
+        self.tx: Any
+        self.rx: Any
         self.tx, self.rx = channel()
         for i in range(self.permits):
             self.tx.try_send(i)
