@@ -542,7 +542,8 @@ class ChannelLockstep(_PrimitiveLockstep):
         self.items: list[Any] = [None] * N_TASKS
 
     def queue(self) -> WaitQueue:
-        return self.rx._shared.recv_waiters
+        q: WaitQueue = self.rx._shared.recv_waiters
+        return q
 
     @rule(k=st.integers(0, N_TASKS - 1))
     def recv(self, k: int) -> None:
