@@ -14,10 +14,16 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.waitqueue_lockstep import (
+    BarrierLockstep,
     ChannelLockstep,
+    ChannelSendLockstep,
+    ConditionLockstep,
     EventLockstep,
     ExecutorSemaphore2Lockstep,
     ExecutorSemaphoreLockstep,
+    OneshotLockstep,
+    QueueGetLockstep,
+    QueuePutLockstep,
     SemaphoreWaitQueueLockstep,
     WaitQueueLockstep,
 )
@@ -141,10 +147,17 @@ def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(
             phases=[Phase.generate]))
 
 
-EventLockstep.TestCase.settings = lockstep_settings(max_examples=150, steps=30)
-ChannelLockstep.TestCase.settings = lockstep_settings(max_examples=150, steps=30)
+for _m in (EventLockstep, ChannelLockstep, ChannelSendLockstep, QueueGetLockstep,
+           QueuePutLockstep, OneshotLockstep, ConditionLockstep, BarrierLockstep):
+    _m.TestCase.settings = lockstep_settings(max_examples=60, steps=25)
 TestEventLockstep = EventLockstep.TestCase
 TestChannelLockstep = ChannelLockstep.TestCase
+TestConditionLockstep = ConditionLockstep.TestCase
+TestBarrierLockstep = BarrierLockstep.TestCase
+TestChannelSendLockstep = ChannelSendLockstep.TestCase
+TestQueueGetLockstep = QueueGetLockstep.TestCase
+TestQueuePutLockstep = QueuePutLockstep.TestCase
+TestOneshotLockstep = OneshotLockstep.TestCase
 
 
 def test_channel_lockstep_catches_a_cancel_that_swallows_the_item(
