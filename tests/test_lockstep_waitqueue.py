@@ -178,3 +178,53 @@ def test_channel_lockstep_catches_a_cancel_that_swallows_the_item(
         run_state_machine_as_test(ChannelLockstep, settings=settings(
             lockstep_settings(max_examples=1000, steps=30), database=None,
             phases=[Phase.generate]))
+
+
+def _no_newest(self: WaitQueue, how: Woken) -> list[Any]:
+    """Mutant: a broadcast over a stale snapshot misses the newest waiter."""
+    out = []
+    while self._head is not None and self._head is not self._tail:
+        out.append((self._choose(how), True))
+    return out
+
+
+def _barrier_drop_keeps_count(self: Any, out: list[Any]) -> None:
+    Wait._drop(self, out)  # mutant: a cancelled arrival still counts
+
+
+def _take_keeps_slot(self: Any) -> Any:
+    return self._items.popleft()  # mutant: a taken item frees no slot
+
+
+def _close_sender_without_wake(self: Any, out: list[Any]) -> None:
+    if self.state == 0:
+        self.state = 3  # mutant: the sender's close forgets to close the queue
+
+
+@pytest.mark.parametrize(("machine", "target", "attr", "bug"), [
+    (EventLockstep, "refexec.waitqueue.WaitQueue", "_choose_all", _no_newest),
+    (BarrierLockstep, "refexec.locks._BarrierWait", "_drop", _barrier_drop_keeps_count),
+    (QueuePutLockstep, "refexec.locks.Queue", "_take", _take_keeps_slot),
+    (OneshotLockstep, "refexec.sync._OneshotShared", "close_sender",
+     _close_sender_without_wake),
+], ids=["event-set-misses-newest", "barrier-cancel-keeps-count", "queue-get-keeps-slot",
+        "oneshot-close-without-wake"])
+def test_primitive_lockstep_catches_a_bug(monkeypatch: pytest.MonkeyPatch, machine: Any,
+                                          target: str, attr: str, bug: Any) -> None:
+    monkeypatch.setattr(f"{target}.{attr}", bug)
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(machine, settings=settings(
+            lockstep_settings(max_examples=1000, steps=25), database=None,
+            phases=[Phase.generate]))
+
+
+def test_condition_lockstep_catches_a_cancel_that_forgets_the_skipped_release(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the skip, the cancelled waiter's `async with` exit releases a lock nobody
+    holds: the machine's release raises at once."""
+    monkeypatch.setattr("refexec.locks._CondWait._drop", Wait._drop)
+    with pytest.raises(RuntimeError, match="unlocked Lock"):
+        run_state_machine_as_test(ConditionLockstep, settings=settings(
+            lockstep_settings(max_examples=1000, steps=25), database=None,
+            phases=[Phase.generate]))
