@@ -288,7 +288,11 @@ class _CondWait(Wait[bool]):
             self._cond._unheld += 1
 
     def __del__(self) -> None:
-        if self._st not in (_FRESH_WAIT, _DONE):
+        try:
+            st = self._st
+        except AttributeError:  # __init__ was cut short (an interrupt): nothing was parked
+            return
+        if st not in (_FRESH_WAIT, _DONE):
             self.drop()
 
 

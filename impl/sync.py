@@ -52,10 +52,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from refexec.errors import RefexecError
-from refexec.future import PENDING, FutureBase, _runner
+from refexec.future import PENDING, FutureBase, _ready, _runner
+from refexec.future import _local as _runner_local
 from refexec.poll import Pending, Poll, Ready
 from refexec.waitqueue import (
     _DONE,
@@ -67,6 +68,7 @@ from refexec.waitqueue import (
     GRANTED,
     Action,
     Wait,
+    WaitHandle,
     Waiting,
     WaitQueue,
     _cx,
@@ -545,7 +547,11 @@ class Sender(Generic[T]):
         """``await tx.send(v)``: deliver ``v``, waiting for room if the channel is bounded."""
         if self._closed:
             self._check_open()
-        return Waiting(_SendWait(self, value))
+        f: _Send = _new(_Send)
+        f._node = None
+        f._sender = self
+        f._value = value
+        return f
 
     def try_send(self, value: T) -> None:
         """Deliver ``value`` now or raise: :class:`ChannelFull` (bounded, at capacity) or
@@ -588,6 +594,143 @@ class Sender(Generic[T]):
         if not self._closed:
             self._closed = True
             self._shared._defer(self._shared.release_sender)
+
+
+_new = object.__new__
+
+
+_EXHAUSTED: Final = iter(())
+"""What ``__await__`` returns for a future done at once with ``None``: an exhausted C
+iterator, which ``await`` finishes without a Python call or a StopIteration object."""
+
+
+class _Send(WaitHandle[None]):
+    """``tx.send(v)``: the future. Awaited, it first tries to complete at once (room in the
+    buffer: the value goes in under the lock, exactly the first poll's Ready transition, with
+    no waiter made); only if it must wait is its waiter (:class:`_SendWait`) made, and that is
+    what the task then awaits. Polled by hand, it polls its waiter."""
+
+    __slots__ = ("_sender", "_value")
+    # Made only by Sender.send (no __init__: a plain allocation is the cheapest).
+    _sender: Sender[Any] | None  # until the waiter is made or the send is done
+    _value: object
+
+    def _wait(self) -> Wait[None]:
+        n = self._node
+        if n is None:
+            sender = self._sender
+            if sender is None:
+                raise RuntimeError("this send() future was already awaited")
+            n = self._node = _SendWait(sender, self._value)
+            self._sender = self._value = None
+            self.__class__ = _SendHeld  # it keeps a waiter now: dropping it must drop that
+        return n
+
+    def __await__(self) -> Generator[Any, None, None]:
+        sender = self._sender
+        try:
+            in_task = _runner_local.runner.current is not None
+        except AttributeError:
+            in_task = False
+        if sender is not None and in_task:
+            shared = sender._shared
+            lock = shared._lock
+            out: list[_Action] | None = None
+            done = False
+            try:
+                lock.acquire()  # inside the try: see _locked
+                if not shared.receiver_closed and not sender._closed:
+                    sq = shared.send_waiters
+                    if shared.capacity is None:
+                        done = True
+                    elif sq._permits > 0:
+                        sq._permits -= 1
+                        done = True
+                    if done:
+                        shared.buffer.append(self._value)
+                        rq = shared.recv_waiters
+                        if rq._head is None:
+                            rq._permits += 1
+                        else:
+                            out = [(rq._choose(GRANTED), True)]
+            finally:
+                lock.release()
+            if done:
+                self._sender = self._value = None
+                if out is not None or shared._deferred:
+                    shared._run(out or [])
+                return _EXHAUSTED  # type: ignore[return-value]
+        return WaitHandle.__await__(self)
+
+
+class _SendHeld(_Send):
+    """A ``_Send`` that keeps a waiter (polled by hand): its finalizer drops the waiter."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        self._finalize_node()
+
+
+class _Recv(WaitHandle[T]):
+    """``rx.recv()``: the future; awaited, it takes a free item at once if there is one (no
+    waiter made), else its waiter (:class:`_RecvWait`) parks. See :class:`_Send`."""
+
+    __slots__ = ("_receiver",)
+    _receiver: Receiver[T] | None
+
+    def _wait(self) -> Wait[T]:
+        n = self._node
+        if n is None:
+            receiver = self._receiver
+            if receiver is None:
+                raise RuntimeError("this recv() future was already awaited")
+            n = self._node = _RecvWait(receiver)
+            self._receiver = None
+            self.__class__ = _RecvHeld
+        return n
+
+    def __await__(self) -> Generator[Any, None, T]:
+        receiver = self._receiver
+        try:
+            in_task = _runner_local.runner.current is not None
+        except AttributeError:
+            in_task = False
+        if receiver is not None and in_task:
+            shared = receiver._shared
+            lock = shared._lock
+            out: list[_Action] | None = None
+            got = False
+            try:
+                lock.acquire()  # inside the try: see _locked
+                rq = shared.recv_waiters
+                if rq._permits > 0:
+                    rq._permits -= 1
+                    item = shared.buffer.popleft()
+                    got = True
+                    if shared.capacity is not None:
+                        sq = shared.send_waiters
+                        if sq._head is None:
+                            sq._permits += 1
+                        else:
+                            out = [(sq._choose(GRANTED), True)]
+            finally:
+                lock.release()
+            if got:
+                self._receiver = None
+                if out is not None or shared._deferred:
+                    shared._run(out or [])
+                return _ready(item)
+        return WaitHandle.__await__(self)
+
+
+class _RecvHeld(_Recv[T]):
+    """A ``_Recv`` that keeps a waiter: see ``_SendHeld``."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        self._finalize_node()
 
 
 class _SendWait(_SyncWait[None]):
@@ -645,7 +788,10 @@ class Receiver(Generic[T]):
 
     def recv(self) -> FutureBase[T]:
         """The next item; raises :class:`ChannelClosed` when the stream has ended."""
-        return Waiting(_RecvWait(self))
+        f: _Recv[T] = _new(_Recv)
+        f._node = None
+        f._receiver = self
+        return f
 
     def try_recv(self) -> T:
         """The next item now, or :class:`ChannelEmpty` (senders still open) /

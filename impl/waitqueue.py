@@ -61,7 +61,7 @@ from refexec.future import PENDING, FutureBase, _runner
 from refexec.poll import Pending, Poll, Ready
 from refexec.waker import _RAW_TYPES, Context, RawWaker, _waker_failed
 
-__all__ = ["Wait", "WaitQueue", "Waiting", "Woken"]
+__all__ = ["Wait", "WaitHandle", "WaitQueue", "Waiting", "Woken"]
 
 T = TypeVar("T")
 
@@ -449,7 +449,11 @@ class Wait(FutureBase[T], Generic[T]):
         raise exc.with_traceback(tb) if tb is not None else exc
 
     def __del__(self) -> None:
-        if self._st in (_QUEUED, GRANTED, NOTIFIED):
+        try:
+            st = self._st
+        except AttributeError:  # __init__ was cut short (an interrupt): nothing was parked
+            return
+        if st in (_QUEUED, GRANTED, NOTIFIED):
             self._finalize()
 
     def _finalize(self) -> None:
@@ -476,14 +480,16 @@ def _cx(cx: Context | None) -> Context:
     return task._context()
 
 
-class Waiting(FutureBase[T], Generic[T]):
+class WaitHandle(FutureBase[T], Generic[T]):
     """What a primitive's wait method returns: a handle on one :class:`Wait`.
 
     ``await`` takes the waiter out of the handle (the coroutine then holds the waiter alone, and
     the handle is freed at once: a parked task keeps just the waiter). Polled by hand, the
     handle keeps its waiter, and dropping the handle's last reference drops the waiter (it
     leaves the queue, or passes its grant on), as dropping a future does in Rust: the queue
-    holds waiters, never handles, so that reference is the user's alone.
+    holds waiters, never handles, so that reference is the user's alone. (That finalizer is
+    :class:`Waiting`'s; this base has none, for the futures of ``refexec.sync`` that usually
+    complete without a waiter and switch to a finalizing class when they keep one.)
     """
 
     __slots__ = ("_node",)
@@ -524,7 +530,7 @@ class Waiting(FutureBase[T], Generic[T]):
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         return self._wait().throw(typ, val, tb)
 
-    def __del__(self) -> None:
+    def _finalize_node(self) -> None:
         try:
             n = self._node
         except AttributeError:  # __init__ was cut short (an interrupt)
@@ -533,4 +539,14 @@ class Waiting(FutureBase[T], Generic[T]):
             n._finalize()
 
     def __repr__(self) -> str:
-        return repr(self._node) if self._node is not None else "<Waiting (awaited)>"
+        n = self._node
+        return repr(n) if n is not None else f"<{type(self).__qualname__}>"
+
+
+class Waiting(WaitHandle[T], Generic[T]):
+    """A :class:`WaitHandle` whose last reference going drops its waiter (see there)."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        self._finalize_node()
