@@ -36,8 +36,21 @@ from typing import Any, Generic, TypeVar
 
 from refexec.errors import RefexecError
 from refexec.future import _DONE_NONE, FutureBase
-from refexec.poll import Pending, Poll, Ready
-from refexec.waitqueue import GRANTED, Wait, WaitQueue, Woken
+from refexec.poll import Poll, Ready
+from refexec.waitqueue import (
+    _DONE,
+    _FRESH,
+    _FRESH_WAIT,
+    _PENDING,
+    _QUEUED,
+    BROADCAST,
+    GRANTED,
+    Action,
+    Wait,
+    Waiting,
+    WaitQueue,
+    Woken,
+)
 from refexec.waker import Context
 
 __all__ = [
@@ -78,14 +91,14 @@ _NO_EXIT = _NoExit()
 class _True(Wait[bool]):
     __slots__ = ()
 
-    def _ready(self, how: Woken, data: Any) -> bool:
+    def _ready(self, how: Woken) -> bool:
         return True
 
 
 class _Enter(Wait[None]):
     __slots__ = ()
 
-    def _ready(self, how: Woken, data: Any) -> None:
+    def _ready(self, how: Woken) -> None:
         return None
 
 
@@ -109,14 +122,14 @@ class Semaphore:
 
     def acquire(self) -> FutureBase[bool]:
         """``await sem.acquire()``: take a permit; returns True."""
-        return _True(self._q, True)
+        return Waiting(_True(self._q))
 
     def release(self) -> None:
         """Return a permit: it goes to the task that waited longest, if any."""
         self._q.release()
 
     def __aenter__(self) -> FutureBase[None]:
-        return _Enter(self._q, True)
+        return Waiting(_Enter(self._q))
 
     def __aexit__(self, *exc_info: object) -> _NoExit:
         self.release()
@@ -206,7 +219,7 @@ class Condition:
     def wait(self) -> FutureBase[bool]:
         """``await cond.wait()`` (holding the lock): release it, wait to be notified, re-take
         it. Returns True."""
-        return _CondWait(self)
+        return Waiting(_CondWait(self))
 
     async def wait_for(self, predicate: Callable[[], T]) -> T:
         """Wait until ``predicate()`` is true (checked holding the lock); return its value."""
@@ -233,59 +246,53 @@ class Condition:
                                "call it inside 'async with cond:'")
 
 
-class _CondWait(FutureBase[bool]):
-    """``cond.wait()``: phase 1 parks on the condition's queue (and releases the lock), phase 2
-    re-acquires the lock; 0 before the first poll, 3 when done."""
+class _CondWait(Wait[bool]):
+    """``cond.wait()``: one waiter that first parks on the condition's queue (having released
+    the lock), then, once notified, on the lock's queue (to take it again)."""
 
-    __slots__ = ("_cond", "_inner", "_phase")
+    __slots__ = ("_cond",)
 
     def __init__(self, cond: Condition) -> None:
+        super().__init__(cond._q)
+        self._st = _FRESH_WAIT
         self._cond = cond
-        self._phase = 0
-        self._inner: Wait[Any] | None = None
 
-    def poll(self, cx: Context) -> Poll[bool]:
-        ph = self._phase
+    def _advance(self, cx: Context | None, out: list[Action]) -> Any:
         cond = self._cond
-        if ph == 0:
-            cond._check_held("wait")
-            first: Wait[Any] = cond._q.wait()
-            self._inner = first
-            p = first.poll(cx)  # parks: the queue has no permits and is never closed
-            self._phase = 1
-            cond._lock._q.release()
-            assert p is Pending
-            return Pending
-        inner = self._inner
-        if ph == 1:
-            assert inner is not None
-            if inner.poll(cx) is Pending:
-                return Pending
-            relock = cond._lock.acquire()
-            assert isinstance(relock, Wait)
-            inner = self._inner = relock
-            self._phase = 2
-        elif ph != 2:
-            raise RuntimeError("Condition.wait() future polled again after it completed")
-        assert inner is not None
-        if inner.poll(cx) is Pending:
-            return Pending
-        self._phase = 3
-        self._inner = None
-        return Ready(True)
+        if self._q is cond._q:
+            st = self._st
+            if st == _FRESH_WAIT:
+                cond._check_held("wait")
+                v = super()._advance(cx, out)
+                assert v is _PENDING  # the condition's queue has no permits, is never closed
+                raw = cond._lock._q._release()
+                if raw is not None:
+                    out.append((raw, True))
+                return v
+            if st in (_QUEUED, _DONE):
+                return super()._advance(cx, out)
+            self._q = cond._lock._q  # notified: now take the lock again
+            self._st = _FRESH
+        return super()._advance(cx, out)
 
-    def drop(self) -> None:
+    def _ready(self, how: Woken) -> bool:
+        return True
+
+    def _drop(self, out: list[Action]) -> None:
         """Cancelled: leave the condition's or the lock's queue, passing on a notification or
         the lock if it was already handed over; the owner's next release() is skipped."""
-        ph, inner = self._phase, self._inner
-        self._phase, self._inner = 3, None
-        if inner is not None:
-            inner.drop()
-        if ph in (1, 2):
+        st = self._st
+        released = st != _DONE and not (st == _FRESH_WAIT and self._q is self._cond._q)
+        super()._drop(out)
+        if released:
             self._cond._unheld += 1
 
     def __del__(self) -> None:
-        if self._phase in (1, 2):
+        try:
+            st = self._st
+        except AttributeError:  # __init__ was cut short (an interrupt): nothing was parked
+            return
+        if st not in (_FRESH_WAIT, _DONE):
             self.drop()
 
 
@@ -307,9 +314,9 @@ class Queue(Generic[T]):
     def __init__(self, maxsize: int = 0) -> None:
         self._maxsize = maxsize
         self._items: deque[T] = deque()
-        self._getters = WaitQueue(0)
-        self._putters = WaitQueue(maxsize) if maxsize > 0 else None
-        self._joiners = WaitQueue(0)
+        self._getters = WaitQueue(0, self)
+        self._putters = WaitQueue(maxsize, self) if maxsize > 0 else None
+        self._joiners = WaitQueue(0, self)
         self._unfinished = 0
 
     @property
@@ -337,7 +344,7 @@ class Queue(Generic[T]):
         """``await q.put(item)``: wait for a free slot (FIFO among putters), then put it."""
         if self._putters is None:
             return _PutNow(self, item)
-        return _Put(self, item)
+        return Waiting(_Put(self, item))
 
     def get_nowait(self) -> T:
         """Take the first item now, or raise :class:`QueueEmpty`."""
@@ -347,7 +354,7 @@ class Queue(Generic[T]):
 
     def get(self) -> FutureBase[T]:
         """``await q.get()``: wait for an item (FIFO among getters) and take it."""
-        return _Get(self)
+        return Waiting(_Get(self._getters))
 
     def task_done(self) -> None:
         """One item taken by ``get`` is fully processed; wakes ``join()`` at zero."""
@@ -359,7 +366,7 @@ class Queue(Generic[T]):
 
     def join(self) -> FutureBase[None]:
         """``await q.join()``: wait until every item put has been marked ``task_done()``."""
-        return _Join(self)
+        return Waiting(_Join(self))
 
     def _put(self, item: T) -> None:
         self._items.append(item)
@@ -378,30 +385,25 @@ class Queue(Generic[T]):
 
 
 class _Get(Wait[T]):
-    __slots__ = ("_owner",)
+    __slots__ = ()
 
-    def __init__(self, q: Queue[T]) -> None:
-        super().__init__(q._getters, True)
-        self._owner = q
-
-    def _ready(self, how: Woken, data: Any) -> T:
+    def _ready(self, how: Woken) -> T:
         assert how is GRANTED
-        return self._owner._take()
+        return self._q.owner._take()  # type: ignore[no-any-return]
 
 
 class _Put(Wait[None]):
-    __slots__ = ("_item", "_owner")
+    __slots__ = ("_item",)
 
     def __init__(self, q: Queue[Any], item: Any) -> None:
         assert q._putters is not None
-        super().__init__(q._putters, True)
-        self._owner = q
+        super().__init__(q._putters)
         self._item = item
 
-    def _ready(self, how: Woken, data: Any) -> None:
+    def _ready(self, how: Woken) -> None:
         assert how is GRANTED
         item, self._item = self._item, None
-        self._owner._put(item)
+        self._q.owner._put(item)
 
 
 class _PutNow(FutureBase[None]):
@@ -424,19 +426,19 @@ class _PutNow(FutureBase[None]):
 
 
 class _Join(Wait[None]):
-    __slots__ = ("_owner",)
+    __slots__ = ()
 
     def __init__(self, q: Queue[Any]) -> None:
-        super().__init__(q._joiners, False)
-        self._owner = q
+        super().__init__(q._joiners)
+        self._st = _FRESH_WAIT
 
-    def poll(self, cx: Context) -> Poll[None]:
-        if self.state == 0 and self._owner._unfinished == 0:
-            self._fin = 6
-            return Ready(None)
-        return super().poll(cx)
+    def _advance(self, cx: Context | None, out: list[Action]) -> Any:
+        if self._st == _FRESH_WAIT and self._q.owner._unfinished == 0:
+            self._st = _DONE
+            return None
+        return super()._advance(cx, out)
 
-    def _ready(self, how: Woken, data: Any) -> None:
+    def _ready(self, how: Woken) -> None:
         return None
 
 
@@ -456,7 +458,7 @@ class Barrier:
             raise ValueError(f"Barrier needs parties >= 1, not {parties}")
         self._parties = parties
         self._count = 0
-        self._q = WaitQueue(0)
+        self._q = WaitQueue(0, self)
 
     @property
     def parties(self) -> int:
@@ -468,33 +470,36 @@ class Barrier:
         return self._count
 
     def wait(self) -> FutureBase[int]:
-        return _BarrierWait(self)
+        return Waiting(_BarrierWait(self))
 
 
 class _BarrierWait(Wait[int]):
-    __slots__ = ("_barrier",)
+    __slots__ = ("_index",)
 
     def __init__(self, b: Barrier) -> None:
-        super().__init__(b._q, False)
-        self._barrier = b
+        super().__init__(b._q)
+        self._st = _FRESH_WAIT
+        self._index = 0
 
-    def poll(self, cx: Context) -> Poll[int]:
-        if self.state == 0:
-            b = self._barrier
-            if b._count + 1 == b._parties:  # the last arrival trips it
-                b._count = 0
-                for i, e in enumerate(b._q.waiters()):
-                    e.data = i  # the arrival index, read back by _ready
-                self._fin = 6
-                b._q.notify_all()
-                return Ready(b._parties - 1)
-            b._count += 1
-        return super().poll(cx)
+    def _advance(self, cx: Context | None, out: list[Action]) -> Any:
+        if self._st != _FRESH_WAIT:
+            return super()._advance(cx, out)
+        b: Barrier = self._q.owner
+        if b._count + 1 == b._parties:  # the last arrival trips it
+            b._count = 0
+            for i, w in enumerate(b._q.waiters()):
+                w._index = i  # type: ignore[attr-defined]  # the arrival index, for _ready
+            self._st = _DONE
+            out.extend(b._q._choose_all(BROADCAST))
+            return b._parties - 1
+        v = super()._advance(cx, out)
+        b._count += 1
+        return v
 
-    def _ready(self, how: Woken, data: Any) -> int:
-        return int(data)
+    def _ready(self, how: Woken) -> int:
+        return self._index
 
-    def drop(self) -> None:
-        if self.state == 1:
-            self._barrier._count -= 1
-        super().drop()
+    def _drop(self, out: list[Action]) -> None:
+        if self._st == _QUEUED:
+            self._q.owner._count -= 1
+        super()._drop(out)

@@ -1,22 +1,29 @@
 """Async building blocks: a oneshot channel, an mpsc channel and an ``Event``.
 
-Each is made of poll-based futures (:class:`refexec.future.FutureBase`) that handle wakers the
-way Rust's do, because the reference executor counts live wakers exactly: a task that returned
-``Pending`` and holds no live waker is reported *lost*. So every future here
+Each parks its tasks on :class:`refexec.waitqueue.WaitQueue` (the queue the ``waitqueue`` model
+describes and the lockstep machines check), used under the structure's own lock. A waiter is
+one small object, the future a task awaits and the queue's node at once (no coroutine frame
+per wait). It handles wakers the way Rust's futures do, because the reference executor counts
+live wakers exactly: a task that returned ``Pending`` and holds no live waker is reported
+*lost*. So every future here
 
 * parks by storing ``cx.waker.clone()`` (never ``cx.waker`` itself, which is only borrowed for
   the duration of the poll),
 * on a later poll replaces the stored waker only when ``will_wake`` says it changed (dropping
   the old one), and
 * releases its waker as soon as it is no longer needed: it is consumed by ``wake()`` when the
-  event it waits for happens, or ``drop()``-ed when the future completes or is itself dropped
-  (a cancelled task's future is freed; ``__del__`` takes the waker out).
+  event it waits for happens, or dropped when the future completes or is itself dropped (a
+  cancelled task's coroutine closes the future it awaits: ``close()`` drops it; a future
+  polled by hand is given up with ``drop()``).
 
-**Counting rule of the wait queues.** Each item put into an mpsc channel wakes exactly one
-parked receiver, and each slot freed in a bounded channel wakes exactly one parked sender. A
-future that was woken but is dropped before it used its turn hands the wake on to the next
-waiter, so a cancelled task can never swallow a wake that another task needs. Closing a side
-wakes every waiter of the other side; ``Event.set`` and a oneshot ``send`` wake every waiter.
+**Counting rule of the wait queues (FIFO hand-off).** Each item put into an mpsc channel is
+handed to the oldest parked receiver (a permit of the receivers' queue: one per item nobody was
+promised), and each slot freed in a bounded channel to the oldest parked sender (a permit of the
+senders' queue). A future that was chosen but is dropped before it used its turn hands the
+item or slot on to the next waiter, so a cancelled task can never swallow a wake that another
+task needs (WQ-NO-LOST-NOTIFY). Closing a side closes the queue of the other side (every waiter
+is woken, later ones end at once); ``Event.set`` wakes every waiter (a broadcast) and a oneshot
+``send`` closes its queue.
 
 **Threads.** Every operation takes the structure's lock, and wakers are called only after the
 lock is released (a waker may run arbitrary code). So every method here may be called from any
@@ -45,12 +52,29 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from refexec.errors import RefexecError
-from refexec.future import FutureBase, _local
+from refexec.future import PENDING, FutureBase, _ready, _runner
+from refexec.future import _local as _runner_local
 from refexec.poll import Pending, Poll, Ready
-from refexec.waker import Context, Waker, _finalizer_interrupted, _waker_failed
+from refexec.waitqueue import (
+    _DONE,
+    _FRESH,
+    _PENDING,
+    _QUEUED,
+    BROADCAST,
+    CLOSED,
+    GRANTED,
+    Action,
+    Wait,
+    WaitHandle,
+    Waiting,
+    WaitQueue,
+    _cx,
+    clone_raw,
+)
+from refexec.waker import Context, _finalizer_interrupted, _waker_failed
 
 __all__ = [
     "ChannelClosed",
@@ -89,93 +113,8 @@ class ChannelFull(RefexecError):
 # Locking and the wait queue shared by all three structures.
 
 
-_Action = tuple[Waker, bool]
-"""A waker to act on after the lock is released: ``True`` to wake it, ``False`` to drop it."""
-
-
-class _Waiter:
-    """One parked poller: the waker it left, and whether a wake has been handed to it.
-
-    Invariant: ``notified`` iff the waiter was popped by a wake (it is then in no queue and
-    ``waker is None``, the handle having been consumed by ``wake()``).
-    """
-
-    __slots__ = ("notified", "waker")
-
-    def __init__(self, waker: Waker) -> None:
-        self.waker: Waker | None = waker
-        self.notified = False
-
-
-class _WaitQueue:
-    """The parked pollers of one side of a structure, oldest first. Use only under the lock.
-
-    Methods never call a waker; they append ``(waker, wake?)`` to ``out`` for the caller to
-    act on after releasing the lock.
-    """
-
-    __slots__ = ("_entries",)
-
-    def __init__(self) -> None:
-        self._entries: dict[_Waiter, None] = {}  # insertion-ordered: a FIFO with O(1) removal
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def park(self, entry: _Waiter | None, cx: Context, out: list[_Action]) -> _Waiter:
-        """Make sure the poller is queued with the waker of this poll; return its entry.
-
-        A still-queued entry keeps its place; its waker is replaced only if ``will_wake`` says
-        the new one is different (the old handle is dropped). A fresh or already-notified
-        poller gets a new entry at the back holding ``cx.waker.clone()``.
-        """
-        if entry is not None and entry in self._entries:
-            old = entry.waker
-            assert old is not None  # queued entries hold their waker
-            if not old.will_wake(cx.waker):
-                entry.waker = cx.waker.clone()
-                out.append((old, False))
-            return entry
-        entry = _Waiter(cx.waker.clone())
-        self._entries[entry] = None
-        return entry
-
-    def leave(self, entry: _Waiter | None, out: list[_Action]) -> bool:
-        """Take a poller out (its waker is dropped). Return whether it had been notified.
-
-        Called when the poller completes, or when its future is dropped; in the latter case a
-        ``True`` result means the caller must hand the wake on with :meth:`wake_one`.
-        """
-        if entry is None:
-            return False
-        if entry in self._entries:
-            del self._entries[entry]
-            if entry.waker is not None:
-                out.append((entry.waker, False))
-                entry.waker = None
-            return False
-        return entry.notified
-
-    def wake_one(self, out: list[_Action]) -> None:
-        """Hand one wake to the oldest waiter, if any."""
-        for entry in self._entries:
-            del self._entries[entry]
-            self._notify(entry, out)
-            return
-
-    def wake_all(self, out: list[_Action]) -> None:
-        """Hand a wake to every waiter, oldest first."""
-        entries, self._entries = self._entries, {}
-        for entry in entries:
-            self._notify(entry, out)
-
-    @staticmethod
-    def _notify(entry: _Waiter, out: list[_Action]) -> None:
-        waker = entry.waker
-        assert waker is not None
-        entry.waker = None
-        entry.notified = True
-        out.append((waker, True))
+_Action = Action
+"""A raw waker to act on after the lock is released: ``True`` to wake it, ``False`` to drop it."""
 
 
 class _Shared:
@@ -229,21 +168,70 @@ class _Shared:
 
 
 def _act_all(actions: list[_Action], failure: BaseException | None) -> BaseException | None:
-    """Wake or drop each waker of ``actions``; return the failure to raise once all are done."""
-    for waker, wake in actions:
-        raw = waker._raw  # for the note: wake()/drop() end the handle before the vtable call
-        if raw is None and not wake:
-            # already ended (an interrupt cut short the bookkeeping that would have forgotten
-            # it): dropping it again changes nothing, and from a finalizer an error is lost
-            continue
+    """Wake or drop each raw waker of ``actions``; return the failure to raise once all are
+    done."""
+    for raw, wake in actions:
         try:
             if wake:
-                waker.wake()
+                raw.vtable.wake(raw.data)
             else:
-                waker.drop()
+                raw.vtable.drop(raw.data)
         except BaseException as e:  # raised by _run after every other action was taken
             failure = _waker_failed(failure, e, raw, "wake" if wake else "drop")
     return failure
+
+
+class _SyncWait(Wait[T]):
+    """A waiter of one of this module's queues: every step runs under the structure's lock
+    (the queue's ``owner``), and the wakers it collected are acted on after releasing it."""
+
+    __slots__ = ()
+
+    def poll(self, cx: Context) -> Poll[T]:
+        sh: _Shared = self._q.owner
+        out: list[_Action] = []
+        try:
+            sh._lock.acquire()  # inside the try: see _locked
+            v = self._advance(cx, out)
+        finally:
+            sh._lock.release()
+            sh._run(out)
+        return Pending if v is _PENDING else Ready(v)
+
+    def __next__(self) -> Any:
+        if _runner().current is None:
+            _cx(None)  # raises: awaited outside a refexec task (even when it need not wait)
+        sh: _Shared = self._q.owner
+        out: list[_Action] = []
+        try:
+            sh._lock.acquire()  # inside the try: see _locked
+            v = self._advance(None, out)
+        finally:
+            sh._lock.release()
+            if out or sh._deferred:
+                sh._run(out)
+        if v is _PENDING:
+            return PENDING
+        raise StopIteration(v)
+
+    def drop(self) -> None:
+        sh: _Shared = self._q.owner
+        with _locked(sh) as out, sh._lock:
+            self._drop(out)
+
+    def _finalize(self) -> None:
+        # a finalizer may run inside one of our own critical sections: never block on the lock
+        self._q.owner._defer(self._drop)
+
+
+def _leave(w: Wait[Any], out: list[_Action]) -> None:
+    """Take a queued waiter out (its raw waker is dropped); a no-op for any other state."""
+    if w._st == _QUEUED:
+        w._q._unlink(w)
+        raw, w._raw = w._raw, None
+        assert raw is not None
+        out.append((raw, False))
+    w._st = _DONE
 
 
 class _locked:  # named as the function it replaced, and used like one
@@ -288,16 +276,15 @@ class _OneshotShared(_Shared, Generic[T]):
         self.state = _EMPTY
         self.value: T | None = None
         self.receiver_closed = False
-        self.waiters = _WaitQueue()
+        self.waiters = WaitQueue(0, self, bound=False)  # the receiver, while it waits
 
     def close_sender(self, out: list[_Action]) -> None:
         if self.state == _EMPTY:
             self.state = _SENDER_CLOSED
-            self.waiters.wake_all(out)
+            out.extend(self.waiters._close())
 
-    def close_receiver(self, entry: _Waiter | None, out: list[_Action]) -> None:
+    def close_receiver(self, out: list[_Action]) -> None:
         self.receiver_closed = True
-        self.waiters.leave(entry, out)
         if self.state == _SENT:  # nobody will take it: release the value now
             self.value = None
 
@@ -333,7 +320,7 @@ class OneshotSender(Generic[T]):
                 raise ChannelClosed("oneshot receiver was closed or dropped; value not delivered")
             shared.value = value
             shared.state = _SENT
-            shared.waiters.wake_all(out)
+            out.extend(shared.waiters._close())  # a oneshot fires once: nobody parks again
 
     def close(self) -> None:
         """Give up without sending: the receiver wakes and raises :class:`ChannelClosed`.
@@ -362,52 +349,78 @@ class OneshotSender(Generic[T]):
             self._shared._defer(self._shared.close_sender)
 
 
+class _OneshotWait(_SyncWait[T]):
+    """The receiver's waiter: parks until the value is sent or the sender is gone."""
+
+    __slots__ = ()
+
+    def __init__(self, rx: OneshotReceiver[T]) -> None:
+        super().__init__(rx._shared.waiters)  # never a reference to rx: dropping rx closes it
+
+    def _advance(self, cx: Context | None, out: list[_Action]) -> Any:
+        shared: _OneshotShared[T] = self._q.owner
+        state = shared.state
+        if state == _SENT:
+            _leave(self, out)
+            value = shared.value
+            shared.value = None
+            shared.state = _TAKEN
+            return value
+        if state == _TAKEN:
+            raise RuntimeError("oneshot receiver polled again after it delivered its value")
+        if state == _SENDER_CLOSED:
+            _leave(self, out)
+            raise ChannelClosed("oneshot sender was closed or dropped without sending")
+        if shared.receiver_closed:
+            raise ChannelClosed("oneshot receiver was closed before a value arrived")
+        if self._st == _QUEUED:
+            self._repark(cx, out)
+        else:
+            self._q._park(self, clone_raw(_cx(cx)))
+        return _PENDING
+
+
 class OneshotReceiver(FutureBase[T]):
     """The receiving half of :func:`oneshot`; ``await rx`` gives the value.
 
     It is itself the future (as in Rust): poll it from one task. It raises
     :class:`ChannelClosed` if the sender was closed or dropped without sending, and
-    ``RuntimeError`` if polled again after it delivered the value.
+    ``RuntimeError`` if polled again after it delivered the value. Awaiting it parks one small
+    waiter (no coroutine frame); dropping the receiver closes it.
     """
 
-    __slots__ = ("_closed", "_entry", "_shared")
+    __slots__ = ("_closed", "_node", "_shared")
 
     def __init__(self, shared: _OneshotShared[T]) -> None:
         self._shared = shared
-        self._entry: _Waiter | None = None
         self._closed = False
+        self._node: _OneshotWait[T] | None = None  # the waiter while polled by hand
 
     def poll(self, cx: Context) -> Poll[T]:
         """Ready with the value once sent; otherwise park this task's waker and stay Pending."""
-        shared = self._shared
-        with _locked(shared) as out, shared._lock:
-            state = shared.state
-            if state == _SENT:
-                shared.waiters.leave(self._entry, out)
-                self._entry = None
-                value = shared.value
-                shared.value = None
-                shared.state = _TAKEN
-                return Ready(value)  # type: ignore[arg-type]  # set together with _SENT
-            if state == _TAKEN:
-                raise RuntimeError("oneshot receiver polled again after it delivered its value")
-            if state == _SENDER_CLOSED:
-                shared.waiters.leave(self._entry, out)
-                self._entry = None
-                raise ChannelClosed("oneshot sender was closed or dropped without sending")
-            if self._closed:
-                raise ChannelClosed("oneshot receiver was closed before a value arrived")
-            self._entry = shared.waiters.park(self._entry, cx, out)
-            return Pending
+        n = self._node
+        if n is None or n._st == _DONE:
+            n = self._node = _OneshotWait(self)
+        return n.poll(cx)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        self._forget()
+        return _OneshotWait(self)  # type: ignore[return-value]  # held by the coroutine
+
+    def _forget(self) -> None:
+        n, self._node = self._node, None
+        if n is not None:
+            n.drop()
 
     def try_recv(self) -> T:
         """Take the value without waiting: raise :class:`ChannelEmpty` if not sent yet,
         :class:`ChannelClosed` if it never will be."""
         shared = self._shared
+        n = self._node
         with _locked(shared) as out, shared._lock:
             if shared.state == _SENT:
-                shared.waiters.leave(self._entry, out)
-                self._entry = None
+                if n is not None:
+                    _leave(n, out)
                 value = shared.value
                 shared.value = None
                 shared.state = _TAKEN
@@ -423,16 +436,27 @@ class OneshotReceiver(FutureBase[T]):
         if self._closed:
             return
         self._closed = True
-        entry, self._entry = self._entry, None
+        n, self._node = self._node, None
         with _locked(self._shared) as out, self._shared._lock:
-            self._shared.close_receiver(entry, out)
+            if n is not None:
+                n._drop(out)
+            self._shared.close_receiver(out)
 
     def __del__(self) -> None:
-        if not self._closed:
+        try:
+            closed = self._closed
+        except AttributeError:  # __init__ was cut short (an interrupt)
+            return
+        if not closed:
             self._closed = True
-            entry, self._entry = self._entry, None
+            n, self._node = self._node, None
             shared = self._shared
-            shared._defer(lambda out: shared.close_receiver(entry, out))
+
+            def work(out: list[_Action]) -> None:
+                if n is not None:
+                    n._drop(out)
+                shared.close_receiver(out)
+            shared._defer(work)
 
 
 def oneshot() -> tuple[OneshotSender[T], OneshotReceiver[T]]:
@@ -453,10 +477,12 @@ def oneshot() -> tuple[OneshotSender[T], OneshotReceiver[T]]:
 class _ChannelShared(_Shared, Generic[T]):
     """State of one mpsc channel.
 
-    Invariants (under the lock):
-    ``capacity is None or len(buffer) <= capacity``;
-    ``senders >= 0``; ``recv_waiters`` non-empty only while ``not buffer``;
-    ``send_waiters`` non-empty only while the buffer is full and the receiver open.
+    Two counting wait queues do the hand-off: ``recv_waiters`` has a permit per buffered item
+    nobody was promised (a parked receiver is handed the next item), ``send_waiters`` (bounded
+    channels) a permit per free slot nobody was promised. Invariants (under the lock):
+    ``capacity is None or len(buffer) <= capacity``; ``senders >= 0``;
+    ``recv_waiters.permits`` = items buffered minus those promised to chosen receivers;
+    bounded: ``send_waiters.permits`` = free slots minus those promised to chosen senders.
     """
 
     __slots__ = ("buffer", "capacity", "receiver_closed", "recv_waiters", "send_waiters", "senders")
@@ -467,39 +493,36 @@ class _ChannelShared(_Shared, Generic[T]):
         self.capacity = capacity
         self.senders = 1
         self.receiver_closed = False
-        self.recv_waiters = _WaitQueue()
-        self.send_waiters = _WaitQueue()
-
-    def has_room(self) -> bool:
-        return self.capacity is None or len(self.buffer) < self.capacity
+        self.recv_waiters = WaitQueue(0, self, bound=False)
+        self.send_waiters = WaitQueue(capacity or 0, self, bound=False)
 
     def push(self, value: T, out: list[_Action]) -> None:
-        """Append an item (room and an open receiver already checked); wake one receiver."""
+        """Append an item (room and an open receiver already checked); hand it to the oldest
+        parked receiver, if any."""
         self.buffer.append(value)
-        self.recv_waiters.wake_one(out)
+        raw = self.recv_waiters._release()
+        if raw is not None:
+            out.append((raw, True))
 
     def pop(self, out: list[_Action]) -> T:
-        """Take the oldest item (buffer already checked non-empty); wake one waiting sender."""
+        """Take the oldest item (a receive permit already taken); free its slot."""
         item = self.buffer.popleft()
         if self.capacity is not None:
-            self.send_waiters.wake_one(out)
+            raw = self.send_waiters._release()
+            if raw is not None:
+                out.append((raw, True))
         return item
 
     def release_sender(self, out: list[_Action]) -> None:
         self.senders -= 1
         if self.senders == 0:
-            self.recv_waiters.wake_all(out)  # they will see the end of the stream
+            out.extend(self.recv_waiters._close())  # they will see the end of the stream
 
     def close_receiver(self, out: list[_Action]) -> None:
         if not self.receiver_closed:
             self.receiver_closed = True
-            self.send_waiters.wake_all(out)  # they will fail with ChannelClosed
-            self.recv_waiters.wake_all(out)  # an empty buffer now means the end
-
-    def abandon(self, queue: _WaitQueue, entry: _Waiter, out: list[_Action]) -> None:
-        """A parked future was dropped: take it out, and pass on a wake it had not used."""
-        if queue.leave(entry, out):
-            queue.wake_one(out)
+            out.extend(self.send_waiters._close())  # they will fail with ChannelClosed
+            out.extend(self.recv_waiters._close())  # an empty buffer now means the end
 
 
 class Sender(Generic[T]):
@@ -524,10 +547,10 @@ class Sender(Generic[T]):
         """``await tx.send(v)``: deliver ``v``, waiting for room if the channel is bounded."""
         if self._closed:
             self._check_open()
-        f = _SendFuture()
+        f: _Send = _new(_Send)
+        f._node = None
         f._sender = self
         f._value = value
-        f._entry = None
         return f
 
     def try_send(self, value: T) -> None:
@@ -538,7 +561,7 @@ class Sender(Generic[T]):
             self._check_open()
             if shared.receiver_closed:
                 raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
-            if not shared.has_room():
+            if shared.capacity is not None and not shared.send_waiters.try_acquire():
                 raise ChannelFull(f"channel is at capacity ({shared.capacity})")
             shared.push(value, out)
 
@@ -573,96 +596,180 @@ class Sender(Generic[T]):
             self._shared._defer(self._shared.release_sender)
 
 
-class _SendFuture(FutureBase[None]):
-    """``tx.send(v)``: Ready once ``v`` is in the buffer; parks while a bounded buffer is full."""
+_new = object.__new__
 
-    __slots__ = ("_entry", "_sender", "_value")
+
+_EXHAUSTED: Final = iter(())
+"""What ``__await__`` returns for a future done at once with ``None``: an exhausted C
+iterator, which ``await`` finishes without a Python call or a StopIteration object."""
+
+
+class _Send(WaitHandle[None]):
+    """``tx.send(v)``: the future. Awaited, it first tries to complete at once (room in the
+    buffer: the value goes in under the lock, exactly the first poll's Ready transition, with
+    no waiter made); only if it must wait is its waiter (:class:`_SendWait`) made, and that is
+    what the task then awaits. Polled by hand, it polls its waiter."""
+
+    __slots__ = ("_sender", "_value")
     # Made only by Sender.send (no __init__: a plain allocation is the cheapest).
-    _sender: Sender[Any] | None  # keeps the handle (and the stream) open; None once done
+    _sender: Sender[Any] | None  # until the waiter is made or the send is done
     _value: object
-    _entry: _Waiter | None  # the parked waiter, if the future waits for room
+
+    def _wait(self) -> Wait[None]:
+        n = self._node
+        if n is None:
+            sender = self._sender
+            if sender is None:
+                raise RuntimeError("this send() future was already awaited")
+            n = self._node = _SendWait(sender, self._value)
+            self._sender = self._value = None
+            self.__class__ = _SendHeld  # it keeps a waiter now: dropping it must drop that
+        return n
 
     def __await__(self) -> Generator[Any, None, None]:
-        """Fast path: room in the buffer, so the value goes in now (the first poll's Ready
-        transition, without a Context); otherwise poll (and park) as any future does."""
         sender = self._sender
         try:
-            in_task = _local.runner.current is not None  # else FutureBase.__await__ raises
+            in_task = _runner_local.runner.current is not None
         except AttributeError:
             in_task = False
-        if in_task and sender is not None and self._entry is None:
+        if sender is not None and in_task:
             shared = sender._shared
             lock = shared._lock
             out: list[_Action] | None = None
+            done = False
             try:
                 lock.acquire()  # inside the try: see _locked
-                cap = shared.capacity
-                buffer = shared.buffer
-                done = not shared.receiver_closed and not sender._closed and (
-                    cap is None or len(buffer) < cap
-                )
-                if done:
-                    buffer.append(self._value)
-                    if shared.recv_waiters._entries:
-                        out = []
-                        shared.recv_waiters.wake_one(out)
+                if not shared.receiver_closed and not sender._closed:
+                    sq = shared.send_waiters
+                    if shared.capacity is None:
+                        done = True
+                    elif sq._permits > 0:
+                        sq._permits -= 1
+                        done = True
+                    if done:
+                        shared.buffer.append(self._value)
+                        rq = shared.recv_waiters
+                        if rq._head is None:
+                            rq._permits += 1
+                        else:
+                            out = [(rq._choose(GRANTED), True)]
             finally:
                 lock.release()
             if done:
-                self._value = None
-                self._sender = None
+                self._sender = self._value = None
                 if out is not None or shared._deferred:
                     shared._run(out or [])
-                return None
-        return (yield from FutureBase.__await__(self))
-
-    def poll(self, cx: Context) -> Poll[None]:
-        sender = self._sender
-        if sender is None:
-            raise RuntimeError("send future polled again after it completed")
-        shared = sender._shared
-        out: list[_Action] = []
-        try:
-            shared._lock.acquire()  # inside the try: see _locked
-            if shared.receiver_closed or sender._closed:
-                shared.send_waiters.leave(self._entry, out)
-                self._entry = None
-                self._sender = None
-                if sender._closed:
-                    raise RuntimeError("this Sender was closed while a send() was pending")
-                raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
-            if shared.has_room():
-                shared.send_waiters.leave(self._entry, out)
-                self._entry = None
-                shared.push(self._value, out)
-                self._value = None
-                self._sender = None
-                return Ready(None)
-            self._entry = shared.send_waiters.park(self._entry, cx, out)
-            if type(self) is _SendFuture:
-                self.__class__ = _ParkedSendFuture  # from now on, dropping it must abandon
-            return Pending
-        finally:
-            shared._lock.release()
-            shared._run(out)
+                return _EXHAUSTED  # type: ignore[return-value]
+        return WaitHandle.__await__(self)
 
 
-
-class _ParkedSendFuture(_SendFuture):
-    """A ``_SendFuture`` that parked once: dropping it takes its waiter out of the queue.
-
-    A send future that never parked holds no waiter, so it needs no finalizer: the class is
-    switched on the first park (same slots), which keeps ``__del__`` off the fast path.
-    """
+class _SendHeld(_Send):
+    """A ``_Send`` that keeps a waiter (polled by hand): its finalizer drops the waiter."""
 
     __slots__ = ()
 
     def __del__(self) -> None:
-        entry, sender = self._entry, self._sender
-        if entry is not None and sender is not None:
-            self._entry = None
-            shared = sender._shared
-            shared._defer(lambda out: shared.abandon(shared.send_waiters, entry, out))
+        self._finalize_node()
+
+
+class _Recv(WaitHandle[T]):
+    """``rx.recv()``: the future; awaited, it takes a free item at once if there is one (no
+    waiter made), else its waiter (:class:`_RecvWait`) parks. See :class:`_Send`."""
+
+    __slots__ = ("_receiver",)
+    _receiver: Receiver[T] | None
+
+    def _wait(self) -> Wait[T]:
+        n = self._node
+        if n is None:
+            receiver = self._receiver
+            if receiver is None:
+                raise RuntimeError("this recv() future was already awaited")
+            n = self._node = _RecvWait(receiver)
+            self._receiver = None
+            self.__class__ = _RecvHeld
+        return n
+
+    def __await__(self) -> Generator[Any, None, T]:
+        receiver = self._receiver
+        try:
+            in_task = _runner_local.runner.current is not None
+        except AttributeError:
+            in_task = False
+        if receiver is not None and in_task:
+            shared = receiver._shared
+            lock = shared._lock
+            out: list[_Action] | None = None
+            got = False
+            try:
+                lock.acquire()  # inside the try: see _locked
+                rq = shared.recv_waiters
+                if rq._permits > 0:
+                    rq._permits -= 1
+                    item = shared.buffer.popleft()
+                    got = True
+                    if shared.capacity is not None:
+                        sq = shared.send_waiters
+                        if sq._head is None:
+                            sq._permits += 1
+                        else:
+                            out = [(sq._choose(GRANTED), True)]
+            finally:
+                lock.release()
+            if got:
+                self._receiver = None
+                if out is not None or shared._deferred:
+                    shared._run(out or [])
+                return _ready(item)
+        return WaitHandle.__await__(self)
+
+
+class _RecvHeld(_Recv[T]):
+    """A ``_Recv`` that keeps a waiter: see ``_SendHeld``."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        self._finalize_node()
+
+
+class _SendWait(_SyncWait[None]):
+    """``tx.send(v)``: Ready once ``v`` is in the buffer; parks (a waiter of the senders'
+    queue) while a bounded buffer is full, until a free slot is handed to it."""
+
+    __slots__ = ("_sender", "_value")
+
+    def __init__(self, sender: Sender[Any], value: object) -> None:
+        super().__init__(sender._shared.send_waiters)
+        self._sender: Sender[Any] | None = sender  # keeps the handle (the stream) open
+        self._value = value
+
+    def _advance(self, cx: Context | None, out: list[_Action]) -> Any:
+        st = self._st
+        sender = self._sender
+        if sender is None:
+            raise RuntimeError("send future polled again after it completed")
+        shared: _ChannelShared[Any] = self._q.owner
+        if sender._closed or shared.receiver_closed or st == CLOSED:
+            if st == GRANTED:  # a slot was handed over and will not be used: pass it on
+                raw = self._q._release()
+                if raw is not None:
+                    out.append((raw, True))
+            _leave(self, out)
+            self._sender = self._value = None
+            if sender._closed:
+                raise RuntimeError("this Sender was closed while a send() was pending")
+            raise ChannelClosed("channel receiver was closed or dropped; value not delivered")
+        if st == _QUEUED:
+            self._repark(cx, out)
+            return _PENDING
+        if st == _FRESH and shared.capacity is not None and not self._q.try_acquire():
+            self._q._park(self, clone_raw(_cx(cx)))
+            return _PENDING
+        self._st = _DONE
+        shared.push(self._value, out)
+        self._sender = self._value = None
+        return None
 
 
 class Receiver(Generic[T]):
@@ -681,9 +788,9 @@ class Receiver(Generic[T]):
 
     def recv(self) -> FutureBase[T]:
         """The next item; raises :class:`ChannelClosed` when the stream has ended."""
-        f: _RecvFuture[T] = _RecvFuture()
+        f: _Recv[T] = _new(_Recv)
+        f._node = None
         f._receiver = self
-        f._entry = None
         return f
 
     def try_recv(self) -> T:
@@ -691,11 +798,11 @@ class Receiver(Generic[T]):
         :class:`ChannelClosed` (stream ended). Thread-safe."""
         shared = self._shared
         with _locked(shared) as out, shared._lock:
-            if shared.buffer:
+            if shared.recv_waiters.try_acquire():
                 return shared.pop(out)
-            if shared.senders == 0 or shared.receiver_closed:
+            if not shared.buffer and (shared.senders == 0 or shared.receiver_closed):
                 raise ChannelClosed("channel is closed and drained")
-            raise ChannelEmpty("channel is empty")
+            raise ChannelEmpty("channel is empty (or its items are promised to woken receivers)")
 
     def close(self) -> None:
         """Stop accepting items: pending and later sends raise :class:`ChannelClosed`."""
@@ -718,87 +825,33 @@ class Receiver(Generic[T]):
             self._shared._defer(self._shared.close_receiver)
 
 
-class _RecvFuture(FutureBase[T]):
-    """``rx.recv()``: Ready with the oldest item; parks while the buffer is empty."""
+class _RecvWait(_SyncWait[T]):
+    """``rx.recv()``: Ready with the oldest item; parks (a waiter of the receivers' queue) while
+    no item is free, until one is handed to it."""
 
-    __slots__ = ("_entry", "_receiver")
-    # Made only by Receiver.recv (no __init__: a plain allocation is the cheapest).
-    _receiver: Receiver[T] | None  # keeps the receiving side open; None once done
-    _entry: _Waiter | None  # the parked waiter, if the future waits for an item
+    __slots__ = ("_receiver",)
 
-    def __await__(self) -> Generator[Any, None, T]:
-        """Fast path: an item is buffered, so take it now (the first poll's Ready transition,
-        without a Context); otherwise poll (and park) as any future does."""
-        receiver = self._receiver
-        try:
-            in_task = _local.runner.current is not None  # else FutureBase.__await__ raises
-        except AttributeError:
-            in_task = False
-        if in_task and receiver is not None and self._entry is None:
-            shared = receiver._shared
-            lock = shared._lock
-            out: list[_Action] | None = None
-            try:
-                lock.acquire()  # inside the try: see _locked
-                buffer = shared.buffer
-                if buffer:
-                    item = buffer.popleft()
-                    if shared.capacity is not None and shared.send_waiters._entries:
-                        out = []
-                        shared.send_waiters.wake_one(out)
-                    got = True
-                else:
-                    got = False
-            finally:
-                lock.release()
-            if got:
-                self._receiver = None
-                if out is not None or shared._deferred:
-                    shared._run(out or [])
-                return item
-        return (yield from FutureBase.__await__(self))
+    def __init__(self, receiver: Receiver[T]) -> None:
+        super().__init__(receiver._shared.recv_waiters)
+        self._receiver: Receiver[T] | None = receiver  # keeps the receiving side open
 
-    def poll(self, cx: Context) -> Poll[T]:
-        receiver = self._receiver
-        if receiver is None:
+    def _advance(self, cx: Context | None, out: list[_Action]) -> Any:
+        st = self._st
+        if st == _FRESH:
+            v = super()._advance(cx, out)  # a free item permit, the closed queue, or park
+            if v is _PENDING:
+                return v
+            st = v
+        elif st == _QUEUED:
+            self._repark(cx, out)
+            return _PENDING
+        elif st == _DONE:
             raise RuntimeError("recv future polled again after it completed")
-        shared = receiver._shared
-        out: list[_Action] = []
-        try:
-            shared._lock.acquire()  # inside the try: see _locked
-            if shared.buffer:
-                shared.recv_waiters.leave(self._entry, out)
-                self._entry = None
-                self._receiver = None
-                return Ready(shared.pop(out))
-            if shared.senders == 0 or shared.receiver_closed:
-                shared.recv_waiters.leave(self._entry, out)
-                self._entry = None
-                self._receiver = None
-                raise ChannelClosed("channel closed: every sender was closed or dropped")
-            self._entry = shared.recv_waiters.park(self._entry, cx, out)
-            if type(self) is _RecvFuture:
-                self.__class__ = _ParkedRecvFuture  # from now on, dropping it must abandon
-            return Pending
-        finally:
-            shared._lock.release()
-            shared._run(out)
-
-
-
-class _ParkedRecvFuture(_RecvFuture[T]):
-    """A ``_RecvFuture`` that parked once: dropping it takes its waiter out of the queue (and
-    hands on a wake it had not used). Switched to on the first park, like ``_ParkedSendFuture``.
-    """
-
-    __slots__ = ()
-
-    def __del__(self) -> None:
-        entry, receiver = self._entry, self._receiver
-        if entry is not None and receiver is not None:
-            self._entry = None
-            shared = receiver._shared
-            shared._defer(lambda out: shared.abandon(shared.recv_waiters, entry, out))
+        self._st = _DONE
+        self._receiver = None
+        if st == GRANTED:
+            return self._q.owner.pop(out)
+        raise ChannelClosed("channel closed: every sender was closed or dropped")
 
 
 def channel(capacity: int | None = None) -> tuple[Sender[T], Receiver[T]]:
@@ -817,75 +870,58 @@ def channel(capacity: int | None = None) -> tuple[Sender[T], Receiver[T]]:
 # Event.
 
 
+class _EventShared(_Shared):
+    __slots__ = ("flag", "waiters")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flag = False
+        self.waiters = WaitQueue(0, self, bound=False)
+
+
 class Event:
     """A flag tasks can wait for: ``set()`` (any thread) wakes every ``await ev.wait()``.
 
     ``clear()`` re-arms it. A waiter woken by ``set()`` completes even if ``clear()`` runs
-    before it is polled again (it compares the set-generation it started under), so a quick
-    set/clear pulse still releases everyone who was waiting.
+    before it is polled again (it was chosen by the broadcast), so a quick set/clear pulse
+    still releases everyone who was waiting.
     """
 
-    __slots__ = ("_flag", "_generation", "_shared", "_waiters")
+    __slots__ = ("_shared",)
 
     def __init__(self) -> None:
-        self._shared = _Shared()
-        self._flag = False
-        self._generation = 0  # bumped by every set() that changes the flag
-        self._waiters = _WaitQueue()
+        self._shared = _EventShared()
 
     def set(self) -> None:
         """Set the flag and wake every waiter. Thread-safe; idempotent."""
-        with _locked(self._shared) as out, self._shared._lock:
-            if not self._flag:
-                self._flag = True
-                self._generation += 1
-                self._waiters.wake_all(out)
+        sh = self._shared
+        with _locked(sh) as out, sh._lock:
+            if not sh.flag:
+                sh.flag = True
+                out.extend(sh.waiters._choose_all(BROADCAST))
 
     def clear(self) -> None:
         """Reset the flag; later ``wait()`` calls park again."""
         with _locked(self._shared), self._shared._lock:
-            self._flag = False
+            self._shared.flag = False
 
     def is_set(self) -> bool:
         """Whether the flag is set."""
-        return self._flag
+        return self._shared.flag
 
     def wait(self) -> FutureBase[None]:
         """``await ev.wait()``: Ready at once if set, else when ``set()`` is next called."""
-        return _EventWait(self)
-
-    def _abandon(self, entry: _Waiter, out: list[_Action]) -> None:
-        self._waiters.leave(entry, out)  # set() wakes everyone, so nothing to pass on
+        return Waiting(_EventWait(self._shared.waiters))
 
 
-class _EventWait(FutureBase[None]):
-    __slots__ = ("_entry", "_event", "_generation")
+class _EventWait(_SyncWait[None]):
+    __slots__ = ()
 
-    def __init__(self, event: Event) -> None:
-        self._event: Event | None = event
-        self._generation: int | None = None
-        self._entry: _Waiter | None = None
+    def _advance(self, cx: Context | None, out: list[_Action]) -> Any:
+        if self._st == _FRESH and self._q.owner.flag:
+            self._st = _DONE
+            return None
+        return super()._advance(cx, out)  # parks (the queue has no permit, is never closed)
 
-    def poll(self, cx: Context) -> Poll[None]:
-        event = self._event
-        if event is None:
-            raise RuntimeError("Event.wait() future polled again after it completed")
-        with _locked(event._shared) as out, event._shared._lock:
-            if self._generation is None:
-                self._generation = event._generation
-            if event._flag or event._generation != self._generation:
-                event._waiters.leave(self._entry, out)
-                self._entry = None
-                self._event = None
-                return Ready(None)
-            self._entry = event._waiters.park(self._entry, cx, out)
-            return Pending
-
-    def __del__(self) -> None:
-        try:
-            entry, event = self._entry, self._event
-        except AttributeError:  # __init__ was cut short (an interrupt): nothing was parked
-            return
-        if entry is not None and event is not None:
-            self._entry = None
-            event._shared._defer(lambda out: event._abandon(entry, out))
+    def _ready(self, how: Any) -> None:
+        return None

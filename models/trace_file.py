@@ -120,7 +120,11 @@ class TraceFileResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """The verdict as JSON-ready data (``refexec check-trace --json``)."""
+        """The verdict as JSON-ready data (``refexec check-trace --json``).
+
+        Events are numbered from 1 here too (``event_number``), as in the text report, in
+        ``refexec run``'s table and in ``refexec explain``'s steps: event number k is the k-th
+        event of the trace, so one convention holds wherever a person or a tool reads one."""
         r = self.result
         v = r.violation
         return {
@@ -135,11 +139,11 @@ class TraceFileResult:
             "events": r.events,
             "tasks": r.spawned,
             "violation": None if v is None else {
-                "index": v.index, "line": self.violation_line, "event": v.event._asdict(),
-                "reason": v.reason, "state": v.state,
+                "event_number": v.index + 1, "line": self.violation_line,
+                "event": v.event._asdict(), "reason": v.reason, "state": v.state,
             },
             "properties_violated": [
-                {"id": p.id, "event": p.index, "title": p.title} for p in r.properties
+                {"id": p.id, "event_number": p.index + 1, "title": p.title} for p in r.properties
             ],
             "notes": [*r.notes, *self.notes],
         }

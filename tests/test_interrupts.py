@@ -12,6 +12,7 @@ left held is detected with ``lock.locked()``, not by blocking on it.
 
 from __future__ import annotations
 
+import gc
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -51,6 +52,10 @@ def _quiet_unstarted() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
         yield
+        # ... and freed here, while the warning is still ignored: an interrupted trial's
+        # garbage can be a cycle (a queued waiter and its queue), which only a collection frees,
+        # and a later test must not see its warning
+        gc.collect()
 
 
 # -- scenarios ------------------------------------------------------------------------------------

@@ -14,13 +14,21 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.waitqueue_lockstep import (
+    BarrierLockstep,
+    ChannelLockstep,
+    ChannelSendLockstep,
+    ConditionLockstep,
+    EventLockstep,
     ExecutorSemaphore2Lockstep,
     ExecutorSemaphoreLockstep,
+    OneshotLockstep,
+    QueueGetLockstep,
+    QueuePutLockstep,
     SemaphoreWaitQueueLockstep,
     WaitQueueLockstep,
 )
-from refexec.waitqueue import Wait, WaitQueue, Woken, _chosen
-from refexec.waker import Waker
+from refexec.waitqueue import Wait, Waiting, WaitQueue, Woken
+from refexec.waker import RawWaker
 
 WaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
 SemaphoreWaitQueueLockstep.TestCase.settings = lockstep_settings(steps=40)
@@ -37,10 +45,14 @@ class _Lifo(WaitQueue):
 
     __slots__ = ()
 
-    def _choose(self, how: Woken) -> Waker:
-        e = list(self._waiters)[-1]
-        del self._waiters[e]
-        return _chosen(e, how)
+    def _choose(self, how: Woken) -> RawWaker:
+        w = self._tail
+        assert w is not None
+        self._unlink(w)
+        w._st = how
+        raw, w._raw = w._raw, None
+        assert raw is not None
+        return raw
 
 
 class _SwallowingWait(Wait[Any]):
@@ -48,22 +60,23 @@ class _SwallowingWait(Wait[Any]):
 
     __slots__ = ()
 
-    def drop(self) -> None:
+    def _drop(self, out: list[Any]) -> None:
         if self.state == 1:
-            super().drop()
+            super()._drop(out)
         else:
-            self._entry = None
-            self._fin = 6
+            self._st = 6
 
 
 class _Swallowing(WaitQueue):
     __slots__ = ()
 
-    def acquire(self) -> Wait[Woken]:
-        return _SwallowingWait(self, True)
+    def acquire(self) -> Waiting[Woken]:
+        return Waiting(_SwallowingWait(self))
 
-    def wait(self) -> Wait[Woken]:
-        return _SwallowingWait(self, False)
+    def wait(self) -> Waiting[Woken]:
+        w: Wait[Woken] = _SwallowingWait(self)
+        w._st = 7
+        return Waiting(w)
 
 
 class _ReleaseTwice(WaitQueue):
@@ -71,10 +84,10 @@ class _ReleaseTwice(WaitQueue):
 
     __slots__ = ()
 
-    def release(self) -> None:
-        if self._waiters:
+    def _release(self) -> RawWaker | None:
+        if self._head is not None:
             self._permits += 1
-        super().release()
+        return super()._release()
 
 
 @pytest.mark.parametrize("bug", [_Lifo, _Swallowing, _ReleaseTwice],
@@ -101,7 +114,7 @@ def test_cancel_of_a_granted_waiter_passes_the_lock_on() -> None:
     m.park(0, notify_style=False)  # task 2
     m.release(0)  # only task 0 holds
     assert m.s["ws"] == (0, 2, 1)
-    m.cancel_chosen(0)  # only task 1 is chosen
+    m.cancel_chosen(0, how="forget")  # only task 1 is chosen
     assert m.s["ws"] == (0, 0, 2)
     m.check()
     m.poll_chosen(0)  # task 2
@@ -123,8 +136,7 @@ def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(
 
     def swallowing_drop(self: Wait[Any]) -> None:
         if self.state in (Woken.GRANTED, Woken.NOTIFIED):
-            self._entry = None
-            self._fin = 6
+            self._st = 6
             return
         original(self)
 
@@ -132,4 +144,87 @@ def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(
     with pytest.raises(AssertionError, match="abstraction"):
         run_state_machine_as_test(ExecutorSemaphoreLockstep, settings=settings(
             lockstep_settings(max_examples=1000, steps=30), database=None,
+            phases=[Phase.generate]))
+
+
+for _m in (EventLockstep, ChannelLockstep, ChannelSendLockstep, QueueGetLockstep,
+           QueuePutLockstep, OneshotLockstep, ConditionLockstep, BarrierLockstep):
+    _m.TestCase.settings = lockstep_settings(max_examples=60, steps=25)
+TestEventLockstep = EventLockstep.TestCase
+TestChannelLockstep = ChannelLockstep.TestCase
+TestConditionLockstep = ConditionLockstep.TestCase
+TestBarrierLockstep = BarrierLockstep.TestCase
+TestChannelSendLockstep = ChannelSendLockstep.TestCase
+TestQueueGetLockstep = QueueGetLockstep.TestCase
+TestQueuePutLockstep = QueuePutLockstep.TestCase
+TestOneshotLockstep = OneshotLockstep.TestCase
+
+
+def test_channel_lockstep_catches_a_cancel_that_swallows_the_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The channel machine can fail: with pass-on removed, a receiver cancelled after an item
+    was handed to it takes the item with it (WQ-PERMITS-CONSERVED, seen in the abstraction)."""
+    original = Wait._drop
+
+    def swallowing(self: Wait[Any], out: list[Any]) -> None:
+        if self._st == Woken.GRANTED:
+            self._st = 6
+            return
+        original(self, out)
+
+    monkeypatch.setattr(Wait, "_drop", swallowing)
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(ChannelLockstep, settings=settings(
+            lockstep_settings(max_examples=1000, steps=30), database=None,
+            phases=[Phase.generate]))
+
+
+def _no_newest(self: WaitQueue, how: Woken) -> list[Any]:
+    """Mutant: a broadcast over a stale snapshot misses the newest waiter."""
+    out = []
+    while self._head is not None and self._head is not self._tail:
+        out.append((self._choose(how), True))
+    return out
+
+
+def _barrier_drop_keeps_count(self: Any, out: list[Any]) -> None:
+    Wait._drop(self, out)  # mutant: a cancelled arrival still counts
+
+
+def _take_keeps_slot(self: Any) -> Any:
+    return self._items.popleft()  # mutant: a taken item frees no slot
+
+
+def _close_sender_without_wake(self: Any, out: list[Any]) -> None:
+    if self.state == 0:
+        self.state = 3  # mutant: the sender's close forgets to close the queue
+
+
+@pytest.mark.parametrize(("machine", "target", "attr", "bug"), [
+    (EventLockstep, "refexec.waitqueue.WaitQueue", "_choose_all", _no_newest),
+    (BarrierLockstep, "refexec.locks._BarrierWait", "_drop", _barrier_drop_keeps_count),
+    (QueuePutLockstep, "refexec.locks.Queue", "_take", _take_keeps_slot),
+    (OneshotLockstep, "refexec.sync._OneshotShared", "close_sender",
+     _close_sender_without_wake),
+], ids=["event-set-misses-newest", "barrier-cancel-keeps-count", "queue-get-keeps-slot",
+        "oneshot-close-without-wake"])
+def test_primitive_lockstep_catches_a_bug(monkeypatch: pytest.MonkeyPatch, machine: Any,
+                                          target: str, attr: str, bug: Any) -> None:
+    monkeypatch.setattr(f"{target}.{attr}", bug)
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(machine, settings=settings(
+            lockstep_settings(max_examples=1000, steps=25), database=None,
+            phases=[Phase.generate]))
+
+
+def test_condition_lockstep_catches_a_cancel_that_forgets_the_skipped_release(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the skip, the cancelled waiter's `async with` exit releases a lock nobody
+    holds: the machine's release raises at once."""
+    monkeypatch.setattr("refexec.locks._CondWait._drop", Wait._drop)
+    with pytest.raises(RuntimeError, match="unlocked Lock"):
+        run_state_machine_as_test(ConditionLockstep, settings=settings(
+            lockstep_settings(max_examples=1000, steps=25), database=None,
             phases=[Phase.generate]))

@@ -597,7 +597,7 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     js = _cli(str(bad), "--json", "--variant", "reference")
     assert js.returncode == 1
     data = json.loads(js.stdout)
-    assert data["valid"] is False and data["violation"]["index"] >= 0
+    assert data["valid"] is False and data["violation"]["event_number"] >= 1
 
     assert _cli(str(good), "--variant", "seed").returncode == 1
     assert _cli(str(tmp_path / "missing.jsonl")).returncode == 2

@@ -36,7 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from refexec.models import waitqueue as model
 from refexec.models.concrete import ConcreteModel
 from refexec.poll import Pending, Ready
-from refexec.waitqueue import Wait, WaitQueue, Woken
+from refexec.waitqueue import Waiting, WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
 __all__ = [
@@ -88,10 +88,11 @@ _WS = {1: model.QUEUED, Woken.GRANTED: model.GRANTED, Woken.NOTIFIED: model.NOTI
        Woken.BROADCAST: model.BROADCAST, Woken.CLOSED: model.BROADCAST}
 
 
-def abstraction(wq: WaitQueue, futs: list[Wait[Any] | None], held: list[int]) -> dict[str, Any]:
+def abstraction(wq: WaitQueue, futs: list[Waiting[Any] | None], held: list[int]
+                ) -> dict[str, Any]:
     """The model state (without ghosts) that ``wq`` and the tasks' futures stand for."""
     n = len(futs)
-    owner = {id(f._entry): t for t, f in enumerate(futs) if f is not None}
+    owner = {id(f._node): t for t, f in enumerate(futs) if f is not None}
     q = [owner[id(w)] for w in wq.waiters()]
     return {
         "ws": tuple(model.OUT if f is None else _WS.get(f.state, model.OUT) for f in futs),
@@ -116,7 +117,7 @@ class WaitQueueLockstep(RuleBasedStateMachine):
         self.wq = WaitQueue(self.permits)
         self.counters = [CountingWaker() for _ in range(N_TASKS)]
         self.owners = [c.waker() for c in self.counters]
-        self.futs: list[Wait[Any] | None] = [None] * N_TASKS
+        self.futs: list[Waiting[Any] | None] = [None] * N_TASKS
         self.held = [0] * N_TASKS
         self.base_wakes = [0] * N_TASKS  # wakes before the current wait
         self.fired: list[str] = []
@@ -206,21 +207,40 @@ class WaitQueueLockstep(RuleBasedStateMachine):
         self.futs[t] = None
         self.fire("poll_chosen", t=t)
 
-    def _drop(self, t: int) -> None:
-        self.futs[t] = None  # the last reference: Wait.__del__ runs now (CPython)
+    def _drop(self, t: int, how: str) -> None:
+        """Give up t's wait the ways a task does: ``drop()`` by hand, ``close()`` (its
+        coroutine is closed: the task was cancelled), ``throw()`` (a timeout), or forgetting
+        the future (its finalizer runs, in CPython at once)."""
+        fut = self.futs[t]
+        assert fut is not None
+        self.futs[t] = None
+        if how == "drop":
+            fut.drop()
+        elif how == "close":
+            fut.close()
+        elif how == "throw":
+            try:
+                fut.throw(TimeoutError)
+            except TimeoutError:
+                pass
+            else:
+                raise AssertionError("throw() must raise the exception it was given")
+        del fut  # "forget": the last reference goes here
 
     @precondition(lambda self: self.any_enabled("cancel_queued"))
-    @rule(k=st.integers(0, N_TASKS - 1))
-    def cancel_queued(self, k: int) -> None:
+    @rule(k=st.integers(0, N_TASKS - 1),
+          how=st.sampled_from(["drop", "close", "throw", "forget"]))
+    def cancel_queued(self, k: int, how: str) -> None:
         t = self.pick("cancel_queued", k)
-        self._drop(t)
+        self._drop(t, how)
         self.fire("cancel_queued", t=t)
 
     @precondition(lambda self: self.any_enabled("cancel_chosen"))
-    @rule(k=st.integers(0, N_TASKS - 1))
-    def cancel_chosen(self, k: int) -> None:
+    @rule(k=st.integers(0, N_TASKS - 1),
+          how=st.sampled_from(["drop", "close", "throw", "forget"]))
+    def cancel_chosen(self, k: int, how: str) -> None:
         t = self.pick("cancel_chosen", k)
-        self._drop(t)
+        self._drop(t, how)
         self.fire("cancel_chosen", t=t)
 
     # -- invariants ----------------------------------------------------------------------------
@@ -351,7 +371,7 @@ class ExecutorSemaphoreLockstep(RuleBasedStateMachine):
     @invariant()
     def refines_the_model(self) -> None:
         wq = self.sem._q
-        q = [self.task_of(e.waker._raw.data) for e in wq.waiters()]  # type: ignore[union-attr]
+        q = [self.task_of(w._raw.data) for w in wq.waiters()]  # type: ignore[union-attr]
         ws = []
         for t, h in enumerate(self.handles):
             if h is None or h.done():
@@ -375,3 +395,556 @@ class ExecutorSemaphore2Lockstep(ExecutorSemaphoreLockstep):
     """Two permits."""
 
     permits = 2
+
+
+class _PrimitiveLockstep(RuleBasedStateMachine):
+    """A primitive of ``refexec.sync`` against the wait-queue model: tasks wait on it through
+    its public API (futures polled by hand with counting wakers), and the machine checks that
+    the primitive's queue refines the model after every step. Subclasses say what waiting,
+    the wake and the bookkeeping are."""
+
+    permits = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
+        self.m = ConcreteModel(self.system)
+        self.s = self.m.initial()
+        self.counters = [CountingWaker() for _ in range(N_TASKS)]
+        self.owners = [c.waker() for c in self.counters]
+        self.futs: list[Any] = [None] * N_TASKS
+        self.held = [0] * N_TASKS
+
+    def enabled(self, name: str, **params: int) -> bool:
+        return bool(self.m.is_enabled(self.s, self.system.action(name), params))
+
+    def pick(self, name: str, k: int) -> int | None:
+        ts = [t for t in range(N_TASKS) if self.enabled(name, t=t)]
+        return ts[k % len(ts)] if ts else None
+
+    def fire(self, name: str, **params: int) -> None:
+        before = self.s
+        self.s = self.m.step(before, name, **params)
+        bad = self.m.check_step(before, self.s, name, params)
+        assert not bad, f"{name}{params} breaks {bad}"
+
+    def cx(self, t: int) -> Context:
+        return Context(self.owners[t])
+
+    def queue(self) -> WaitQueue:
+        raise NotImplementedError
+
+    def _cancel(self, t: int, how: str) -> None:
+        fut, self.futs[t] = self.futs[t], None
+        if how == "drop":
+            fut.drop()
+        elif how == "close":
+            fut.close()
+        del fut
+
+    def can(self, name: str) -> bool:
+        return self.pick(name, 0) is not None
+
+    @precondition(lambda self: self.can("cancel_queued"))
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
+    def cancel_queued(self, k: int, how: str) -> None:
+        t = self.pick("cancel_queued", k)
+        assert t is not None
+        self._cancel(t, how)
+        self.fire("cancel_queued", t=t)
+
+    @precondition(lambda self: self.can("cancel_chosen"))
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
+    def cancel_chosen(self, k: int, how: str) -> None:
+        t = self.pick("cancel_chosen", k)
+        assert t is not None
+        self._cancel(t, how)
+        self.fire("cancel_chosen", t=t)
+
+    @invariant()
+    def refines_the_model(self) -> None:
+        wq = self.queue()
+        owner = {id(f._node): t for t, f in enumerate(self.futs) if f is not None}
+        q = [owner[id(w)] for w in wq.waiters()]
+        got = {
+            "ws": tuple(model.OUT if f is None else _WS.get(f.state, model.OUT)
+                        for f in self.futs),
+            "held": tuple(self.held), "permits": wq.permits,
+            "q": tuple(q + [N_TASKS] * (N_TASKS - len(q))), "qlen": len(q),
+            "closed": wq.closed,
+        }
+        want = {k: self.s[k] for k in got}
+        assert got == want, f"abstraction {got} != model {want}"
+        for t in range(N_TASKS):
+            assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), t
+        assert self.m.check(self.s) == []
+        wq.check_invariants()
+
+
+class EventLockstep(_PrimitiveLockstep):
+    """``refexec.Event``: ``wait()`` parks while the flag is clear (``park``); ``set()`` with
+    waiters is ``notify_all`` (a broadcast, never passed on by a cancelled waiter); a set
+    flag lets later waits end at once and ``clear()`` re-arms it (the Event's bookkeeping:
+    no queue action)."""
+
+    def __init__(self) -> None:
+        from refexec.sync import Event  # noqa: PLC0415
+
+        super().__init__()
+        self.ev = Event()
+
+    def queue(self) -> WaitQueue:
+        return self.ev._shared.waiters
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def wait(self, k: int) -> None:
+        t = self.pick("park", k) if not self.ev.is_set() else None
+        if t is not None:
+            fut = self.ev.wait()
+            assert fut.poll(self.cx(t)) is Pending
+            self.futs[t] = fut
+            self.fire("park", t=t)
+        elif self.ev.is_set():
+            assert self.ev.wait().poll(self.cx(0)) == Ready(None)  # no queue action
+
+    @precondition(lambda self: not self.ev.is_set())
+    @rule()
+    def set(self) -> None:
+        some = self.s["qlen"] > 0 and not self.ev.is_set()
+        self.ev.set()
+        if some:
+            self.fire("notify_all")
+
+    @precondition(lambda self: self.ev.is_set())
+    @rule()
+    def clear(self) -> None:
+        self.ev.clear()
+
+    @precondition(lambda self: self.can("poll_chosen"))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def poll_chosen(self, k: int) -> None:
+        t = self.pick("poll_chosen", k)
+        if t is None:
+            return
+        assert self.futs[t].poll(self.cx(t)) == Ready(None)
+        self.futs[t] = None
+        self.fire("poll_chosen", t=t)
+
+
+class _CountingLockstep(_PrimitiveLockstep):
+    """A counting queue of a primitive (items or free slots as the model's ``P`` permits)
+    with ``P`` permits circulating among the tasks: a task takes one (``acquire``, or ``park``
+    then ``poll_chosen`` once one is handed to it) and holds it; giving it back is
+    ``release`` (the permit goes to the oldest parked waiter, else to the pool). So the
+    model's conservation is the primitive's own count. Subclasses say what taking and giving
+    back are, and check the primitive's bookkeeping (:meth:`book`) after every step."""
+
+    permits = 2
+
+    def take(self) -> Any:
+        raise NotImplementedError
+
+    def give(self) -> None:
+        raise NotImplementedError
+
+    def book(self) -> None:
+        """The primitive's bookkeeping beside its queue (the buffer, the size)."""
+
+    def chosen(self) -> int:
+        return sum(1 for w in self.s["ws"] if w == model.GRANTED)
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def take_one(self, k: int) -> None:
+        t = self.pick("acquire", k)
+        if t is not None:
+            p = self.take().poll(self.cx(t))
+            assert type(p) is Ready
+            self.held[t] = 1
+            self.fire("acquire", t=t)
+            return
+        t = self.pick("park", k)
+        if t is not None:
+            fut = self.take()
+            assert fut.poll(self.cx(t)) is Pending
+            assert fut.poll(self.cx(t)) is Pending  # a spurious re-poll keeps its place
+            self.futs[t] = fut
+            self.fire("park", t=t)
+
+    @precondition(lambda self: self.can("release"))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def give_back(self, k: int) -> None:
+        t = self.pick("release", k)
+        if t is None:
+            return
+        self.give()
+        self.held[t] = 0
+        self.fire("release", t=t)
+
+    @precondition(lambda self: self.can("poll_chosen"))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def poll_chosen(self, k: int) -> None:
+        t = self.pick("poll_chosen", k)
+        if t is None:
+            return
+        p = self.futs[t].poll(self.cx(t))
+        assert type(p) is Ready
+        self.held[t] = 1
+        self.futs[t] = None
+        self.fire("poll_chosen", t=t)
+
+    @invariant()
+    def bookkeeping(self) -> None:
+        self.book()
+
+
+class ChannelLockstep(_CountingLockstep):
+    """The receiving side of ``refexec.channel`` (its receivers' queue, a permit per item nobody
+    was promised): ``P = 2`` items circulate; receiving one is taking a permit, sending it
+    back (``try_send``) is ``release``: the item goes to the oldest parked receiver, else to
+    the buffer. Items buffered and free, promised to a woken receiver, or held by a task:
+    always ``P``."""
+
+    def __init__(self) -> None:
+        from refexec.sync import channel  # noqa: PLC0415
+
+        super().__init__()
+        self.tx: Any
+        self.rx: Any
+        self.tx, self.rx = channel()
+        for i in range(self.permits):
+            self.tx.try_send(i)
+
+    def queue(self) -> WaitQueue:
+        q: WaitQueue = self.rx._shared.recv_waiters
+        return q
+
+    def take(self) -> Any:
+        return self.rx.recv()
+
+    def give(self) -> None:
+        self.tx.try_send(None)
+
+    def book(self) -> None:
+        assert len(self.rx._shared.buffer) == self.queue().permits + self.chosen()
+
+
+class ChannelSendLockstep(_CountingLockstep):
+    """The sending side of a bounded ``refexec.channel(2)`` (its senders' queue, a permit per
+    free slot nobody was promised): sending takes a slot (at once, or parked until one is
+    handed over), the receiver's ``try_recv`` frees one (``release``)."""
+
+    def __init__(self) -> None:
+        from refexec.sync import channel  # noqa: PLC0415
+
+        super().__init__()
+        self.tx: Any
+        self.rx: Any
+        self.tx, self.rx = channel(self.permits)
+
+    def queue(self) -> WaitQueue:
+        q: WaitQueue = self.tx._shared.send_waiters
+        return q
+
+    def take(self) -> Any:
+        return self.tx.send(None)
+
+    def give(self) -> None:
+        self.rx.try_recv()
+
+    def book(self) -> None:  # a task that holds a slot has its item in the buffer
+        assert len(self.rx._shared.buffer) == sum(self.held)
+
+
+class QueueGetLockstep(_CountingLockstep):
+    """``refexec.Queue()``'s getters (a permit per item nobody was promised), items
+    circulating as for :class:`ChannelLockstep`; ``put_nowait`` gives one back."""
+
+    def __init__(self) -> None:
+        from refexec import Queue  # noqa: PLC0415
+
+        super().__init__()
+        self.q: Any = Queue()
+        for i in range(self.permits):
+            self.q.put_nowait(i)
+
+    def queue(self) -> WaitQueue:
+        q: WaitQueue = self.q._getters
+        return q
+
+    def take(self) -> Any:
+        return self.q.get()
+
+    def give(self) -> None:
+        self.q.put_nowait(None)
+
+    def book(self) -> None:
+        assert self.q.qsize() == self.queue().permits + self.chosen()
+
+
+class QueuePutLockstep(_CountingLockstep):
+    """``refexec.Queue(2)``'s putters (a permit per free slot nobody was promised): ``put``
+    takes a slot, ``get_nowait`` frees one."""
+
+    def __init__(self) -> None:
+        from refexec import Queue  # noqa: PLC0415
+
+        super().__init__()
+        self.q: Any = Queue(self.permits)
+
+    def queue(self) -> WaitQueue:
+        q: WaitQueue = self.q._putters
+        return q
+
+    def take(self) -> Any:
+        return self.q.put(None)
+
+    def give(self) -> None:
+        self.q.get_nowait()
+
+    def book(self) -> None:
+        assert self.q.qsize() == sum(self.held)
+        assert self.q.full() == (self.queue().permits == 0)
+
+
+class OneshotLockstep(_PrimitiveLockstep):
+    """``refexec.oneshot``: its one receiver against the model with one task. Polling it
+    parks (``park``); ``send`` closes the queue (``close``: a oneshot fires once, later polls
+    end at once) and so does the sender's ``close``; the woken receiver's poll is
+    ``poll_chosen`` (the value, or ``ChannelClosed``); dropping it is a cancel, and a
+    receiver given up by ``drop()`` (a timeout) may be polled again."""
+
+    N = 1
+
+    def __init__(self) -> None:
+        from refexec.sync import oneshot  # noqa: PLC0415
+
+        RuleBasedStateMachine.__init__(self)
+        self.system = model.build(model.default_bounds(self.N, permits=0))
+        self.m = ConcreteModel(self.system)
+        self.s = self.m.initial()
+        self.counters = [CountingWaker()]
+        self.owners = [self.counters[0].waker()]
+        self.held = [0]
+        self.tx: Any
+        self.rx: Any
+        self.tx, self.rx = oneshot()
+        self.futs: list[Any] = [None]
+        self.sent = False
+        self.spent = False
+
+    def queue(self) -> WaitQueue:
+        q: WaitQueue = self.tx._shared.waiters
+        return q
+
+    @rule()
+    def poll(self) -> None:
+        if self.rx is None or not self.enabled("park", t=0):
+            return
+        assert self.rx.poll(self.cx(0)) is Pending
+        self.futs[0] = _RxView(self.rx)
+        self.fire("park", t=0)
+
+    @rule(send=st.booleans())
+    def fire_sender(self, send: bool) -> None:
+        if self.spent or not self.enabled("close"):
+            return
+        self.spent = True  # a oneshot sender acts once (a later close() is a no-op)
+        if send:
+            try:
+                self.tx.send(42)
+            except Exception:  # the receiver was dropped: ChannelClosed, the queue unchanged
+                assert self.rx is None
+                return
+            self.sent = True
+        else:
+            self.tx.close()
+        self.fire("close")
+
+    @rule()
+    def poll_chosen(self) -> None:
+        if not self.enabled("poll_chosen", t=0):
+            return
+        if self.sent:
+            assert self.rx.poll(self.cx(0)) == Ready(42)
+        else:
+            from refexec.sync import ChannelClosed  # noqa: PLC0415
+
+            try:
+                self.rx.poll(self.cx(0))
+            except ChannelClosed:
+                pass
+            else:
+                raise AssertionError("a receiver woken by the sender's close must raise")
+        self.futs[0] = None
+        self.fire("poll_chosen", t=0)
+
+    cancel_queued = None  # type: ignore[assignment]  # one task: the rule below instead
+    cancel_chosen = None  # type: ignore[assignment]
+
+    @precondition(lambda self: self.rx is not None and (
+        self.enabled("cancel_queued", t=0) or self.enabled("cancel_chosen", t=0)))
+    @rule(how=st.sampled_from(["drop", "forget"]))
+    def cancel(self, how: str) -> None:
+        name = "cancel_queued" if self.s["ws"][0] == model.QUEUED else "cancel_chosen"
+        self.futs[0] = None
+        if how == "drop":
+            self.rx._forget()  # what a timeout does: the waiter goes, the receiver stays
+        else:
+            self.rx = None  # the receiver dropped: it closes
+        self.fire(name, t=0)
+
+    @invariant()
+    def refines_the_model(self) -> None:
+        wq = self.queue()
+        q = [0 for _ in wq.waiters()]
+        got = {
+            "ws": (model.OUT if self.futs[0] is None else _WS.get(self.futs[0].state,
+                                                                  model.OUT),),
+            "held": (0,), "permits": wq.permits,
+            "q": tuple(q + [1] * (1 - len(q))), "qlen": len(q), "closed": wq.closed,
+        }
+        want = {k: self.s[k] for k in got}
+        assert got == want, f"abstraction {got} != model {want}"
+        assert self.counters[0].live == (1 if self.s["ws"][0] == model.QUEUED else 0)
+        assert self.m.check(self.s) == []
+        wq.check_invariants()
+        assert self.tx.is_closed() == (self.rx is None)
+
+
+class _RxView:
+    """The state of the receiver's current waiter, read as a Waiting handle's."""
+
+    def __init__(self, rx: Any) -> None:
+        self._node = rx._node
+
+    @property
+    def state(self) -> int:
+        return int(self._node.state)
+
+
+class ConditionLockstep(_PrimitiveLockstep):
+    """``refexec.Condition`` (its queue of notification waiters) against the model, with its
+    bookkeeping checked beside: ``wait()`` (holding the lock) parks and releases the lock
+    (``park``); ``notify(1)`` / ``notify_all()`` (holding it) are ``notify_one`` /
+    ``notify_all``; a woken waiter's poll re-takes the lock (``poll_chosen``; the machine
+    then releases it, as the end of its ``async with`` would); a cancelled waiter passes a
+    ``notify`` on, and its owner's ``release()`` is skipped (it left without the lock). After
+    every step the lock is free and no skip is owed."""
+
+    def __init__(self) -> None:
+        from refexec import Condition  # noqa: PLC0415
+
+        super().__init__()
+        self.cond: Any = Condition()
+
+    def queue(self) -> WaitQueue:
+        q: WaitQueue = self.cond._q
+        return q
+
+    def _lock(self, t: int) -> None:
+        assert self.cond.acquire().poll(self.cx(t)) == Ready(True)
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def wait(self, k: int) -> None:
+        t = self.pick("park", k)
+        if t is None:
+            return
+        self._lock(t)
+        fut = self.cond.wait()
+        assert fut.poll(self.cx(t)) is Pending
+        assert not self.cond.locked()  # wait() released the lock
+        self.futs[t] = fut
+        self.fire("park", t=t)
+
+    @rule(all_=st.booleans())
+    def notify(self, all_: bool) -> None:
+        name = "notify_all" if all_ else "notify_one"
+        if not self.enabled(name):
+            return
+        self._lock(0)
+        n = self.cond.notify_all() if all_ else self.cond.notify(1)
+        assert n == (self.s["qlen"] if all_ else 1)
+        self.cond.release()
+        self.fire(name)
+
+    @precondition(lambda self: self.can("poll_chosen"))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def poll_chosen(self, k: int) -> None:
+        t = self.pick("poll_chosen", k)
+        if t is None:
+            return
+        assert self.futs[t].poll(self.cx(t)) == Ready(True)
+        assert self.cond.locked()
+        self.cond.release()
+        self.futs[t] = None
+        self.fire("poll_chosen", t=t)
+
+    def _cancel(self, t: int, how: str) -> None:
+        super()._cancel(t, how)
+        self.cond.release()  # the `async with` exit of the cancelled waiter: skipped
+        assert not self.cond.locked()
+
+    @invariant()
+    def bookkeeping(self) -> None:
+        assert not self.cond.locked() and self.cond._unheld == 0
+
+
+class BarrierLockstep(_PrimitiveLockstep):
+    """``refexec.Barrier(N + 1)`` (its queue of arrivals) against the model: an arrival that
+    is not the last parks (``park``); the machine's own arrival, the last one, trips it
+    (``notify_all``); a woken waiter's poll returns its arrival index (``poll_chosen``); a
+    cancelled arrival no longer counts. Bookkeeping: ``n_waiting`` is the queue's length, and
+    each round's indices are ``0..N`` in arrival order."""
+
+    def __init__(self) -> None:
+        from refexec import Barrier  # noqa: PLC0415
+
+        super().__init__()
+        self.b: Any = Barrier(N_TASKS + 1)
+        self.order: list[int] = []  # the queued tasks in arrival order
+        self.index: dict[int, int] = {}  # expected index of each woken task
+
+    def queue(self) -> WaitQueue:
+        q: WaitQueue = self.b._q
+        return q
+
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def arrive(self, k: int) -> None:
+        t = self.pick("park", k)
+        if t is None:
+            return
+        fut = self.b.wait()
+        assert fut.poll(self.cx(t)) is Pending
+        self.futs[t] = fut
+        self.order.append(t)
+        self.fire("park", t=t)
+
+    @precondition(lambda self: self.s["qlen"] == N_TASKS)
+    @rule()
+    def trip(self) -> None:
+        """The last arrival: only when all N tasks are queued (then it trips the barrier)."""
+        if self.s["qlen"] != N_TASKS:
+            return
+        assert self.b.wait().poll(self.cx(0)) == Ready(N_TASKS)
+        self.index = {t: i for i, t in enumerate(self.order)}
+        self.order = []
+        self.fire("notify_all")
+
+    @precondition(lambda self: self.can("poll_chosen"))
+    @rule(k=st.integers(0, N_TASKS - 1))
+    def poll_chosen(self, k: int) -> None:
+        t = self.pick("poll_chosen", k)
+        if t is None:
+            return
+        assert self.futs[t].poll(self.cx(t)) == Ready(self.index[t])
+        self.futs[t] = None
+        self.fire("poll_chosen", t=t)
+
+    def _cancel(self, t: int, how: str) -> None:
+        if t in self.order:
+            self.order.remove(t)
+        super()._cancel(t, how)
+
+    @invariant()
+    def bookkeeping(self) -> None:
+        assert self.b.n_waiting == len(self.queue()) == len(self.order)
