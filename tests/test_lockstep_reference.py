@@ -70,7 +70,7 @@ def test_known_difference_cancel_outside_run_posts_the_join_wake() -> None:
     state.setup(seed=0)
     state.spawn(script=Script(AwaitJoin(1)))
     state.spawn(script=Script(PendingStep(Keep())))
-    state.step()  # task 0 awaits task 1's JoinHandle
+    state.step(moves=[], interleaving=[])  # task 0 awaits task 1's JoinHandle
     assert not state.a.cancel_allowed(1)  # type: ignore[attr-defined]
     state.world.record("cancel", 1)
     state.a.cancel(1)
@@ -92,7 +92,7 @@ def test_generated_work_never_awaits_in_a_cycle() -> None:
     state.spawn(script=Script(PendingStep(Keep(), WakeStored(0, by_ref=False), Keep()),
                               AwaitJoin(1)))
     state.spawn(script=Script(AwaitJoin(0)))
-    state.run(plan=[], pause=0.0, later=0)
+    state.run(plan=[], spawns=[], interleaving=[], later=0)
     assert all(h.done() for h in state.world.handles)
     state.teardown()
 
