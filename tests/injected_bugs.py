@@ -113,10 +113,10 @@ _LIST = [
         executor_module, "_vt_clone", "t._wakers += 1", "pass"),
     Bug("spawner-not-released", "closing a Spawner does not decrement the sender count "
         "(run() never sees the last sender go)", E, "_spawner_closed",
-        "self._spawners -= 1", "pass"),
+        "self._spawners -= 1", "pass", kind="shutdown"),
     Bug("sleep-race", "a message posted while the loop sleeps does not notify it: the "
         "cross-thread wake races the sleep decision and is lost", E, "_post",
-        "if self._sleeping:", "if False:", "drop-no-unpark"),
+        "if self._sleeping:", "if False:", "drop-no-unpark", kind="door"),
     Bug("cancel-not-dequeued", "cancelling a SCHEDULED task leaves it in the ready queue",
         E, "_settle", "ready.remove(t)", "break"),
     Bug("lost-not-reported", "a lost task is cancelled in silence, not reported",
@@ -128,7 +128,7 @@ _LIST = [
     Bug("deferred-cancel-ignored", "a cancel requested during a poll is never applied",
         E, "_after_pending", "if x.cancel_requested:", "if False:"),
     Bug("remote-drop-ignored", "a waker dropped on another thread is never uncounted",
-        E, "_drain", "t._wakers, applied = t._wakers - 1, True", "applied = True"),
+        E, "_drain", "t._wakers, applied = t._wakers - 1, True", "applied = True", kind="door"),
     Bug("lifo", "the ready queue is polled from the back (LIFO)", E, "_run_ready",
         "popleft = ready.popleft", "popleft = ready.pop", "lifo"),
 ]

@@ -179,13 +179,17 @@ class ExecutorAdapter:
                          "have returned")
         return "; ".join(parts)
 
-    def close_checked(self) -> list[str]:
-        """``Executor.close()``, then its contract read from the state (for the machine's
-        ``close`` rule): every task final, nothing queued, waiting or posted, invariants."""
-        ex = self.ex
-        for u in list(ex._unretrieved):
+    def close_checked(self) -> None:
+        """``Executor.close()`` for the machine's ``close`` rule (other threads may act during
+        it); :meth:`close_problems` then reads its contract from the state."""
+        for u in list(self.ex._unretrieved):
             u.armed = False
-        ex.close()
+        self.ex.close()
+
+    def close_problems(self) -> list[str]:
+        """What breaks close()'s contract once it and the other threads are done: every task
+        final (a spawn after it refused), nothing queued, waiting or posted, invariants."""
+        ex = self.ex
         problems = []
         for i, h in enumerate(self.world.handles):
             if h is not None and not h.done():

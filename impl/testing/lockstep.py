@@ -49,7 +49,7 @@ from refexec.testing.threads_control import ControlledRLock, Controller
 __all__ = ["LockstepMachine", "MachineConfig", "SpawnerRef", "TaskRef", "lockstep_machine"]
 
 
-Interleaving = Mapping[int, int] | tuple[str, int]
+Interleaving = Mapping[int, int] | tuple[str, int] | Controller
 """Which thread runs at each scheduling point of a controlled section, drawn by Hypothesis
 (:data:`INTERLEAVINGS`) so that it replays and shrinks:
 
@@ -58,7 +58,9 @@ Interleaving = Mapping[int, int] | tuple[str, int]
   :class:`refexec.schedule.Replay`; shrinks towards fewer, earlier preemptions;
 * ``("pct", seed)``: :class:`refexec.schedule.PCT` (depth 3): finds an ordering bug of depth
   ``d`` with probability at least ``1 / (threads * steps ** (d - 1))`` per run;
-* ``("random", seed)``: :class:`refexec.schedule.RandomPolicy`.
+* ``("random", seed)``: :class:`refexec.schedule.RandomPolicy`;
+* a :class:`~refexec.testing.threads_control.Controller` (its policy decides): how
+  :func:`explore_door` drives one rule through every interleaving within a bound.
 """
 
 INTERLEAVINGS = st.one_of(
@@ -70,6 +72,7 @@ PCT_STEPS = 16
 
 
 def _policy(interleaving: Interleaving | None) -> Policy:
+    assert not isinstance(interleaving, Controller)
     if isinstance(interleaving, tuple):
         how, seed = interleaving
         if how == "pct":
@@ -150,6 +153,7 @@ class LockstepMachine(RuleBasedStateMachine):
         self.rules_run = 0
         self.finished = False  # close() ended the example: no rule applies any more
         self.closing = False
+        self.await_spawns = False  # the helper waits for each task it spawned to finish
         self.last_controller: Controller | None = None
 
     # -- set-up, guards, and the check after every rule --------------------------------------------
@@ -281,7 +285,8 @@ class LockstepMachine(RuleBasedStateMachine):
         if not self.controlled:
             yield None
             return
-        ctl = Controller(_policy(interleaving))
+        ctl = interleaving if isinstance(interleaving, Controller) else Controller(
+            _policy(interleaving))
         self.last_controller = ctl
         try:
             with ctl.attached("loop"):
@@ -324,6 +329,9 @@ class LockstepMachine(RuleBasedStateMachine):
                     world.handles.append(h)
 
                 world.record("spawn", runner.task, locked_action=go)
+            if self.await_spawns and ctl is not None:
+                h = world.handles[runner.task]
+                ctl.block_until(lambda h=h: h is None or h.done(), "spawned task")
         for obj in spawners:
             world.record("spawner_drop", -1, locked_action=partial(adapter.drop_spawner, obj))
         plan = moves or ["drop"]
@@ -489,13 +497,21 @@ class LockstepMachine(RuleBasedStateMachine):
                 plan, spawns, done, ctl, until_done=True, spawners=spawners))
             try:
                 adapter.run()
+                if ctl is not None:
+                    # exact: no scheduling point lies between the loop's decision to return
+                    # (under the door's lock) and here, so no other thread moved in between
+                    with world.lock:
+                        world.log.append(Event("run_end", -1))
             finally:
                 done[0] = True
         if thread is not None:
             thread.join(self.config.run_timeout)
             if thread.is_alive():
                 raise Divergence("run()'s helper thread did not finish")
-        self._sync(run_end=True)
+        if ctl is not None:
+            self._sync()
+        else:
+            self._sync(run_end=True)
         # How many wakers of finished tasks the helper got to before run() returned depends on
         # the interleaving; the rules that follow must not depend on it (their preconditions
         # would make Hypothesis's replays diverge), so the rest are dropped, from a thread
@@ -524,18 +540,19 @@ class LockstepMachine(RuleBasedStateMachine):
         with self._section(interleaving) as ctl:
             self._helper(ctl, "other", lambda: self._moves(
                 moves, spawns, done, ctl, until_done=False, spawners=spawners[:1]))
-            problems = closer()
+            closer()
             done[0] = True
+        problems = self.a.close_problems()  # type: ignore[attr-defined]
         self.finished = True
         self.world.drain()
         if problems:
             raise Divergence("close() broke its contract: " + "; ".join(problems))
 
-    @precondition(lambda self: not self.finished)
     @rule()
     def observe(self) -> None:
         """Do nothing and look again: the executor must not change on its own."""
-        self._sync()
+        if not self.finished:  # after close() there is no model state to compare with
+            self._sync()
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -651,3 +668,76 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
     name = f"Lockstep_{config.name.replace(':', '_').replace('-', '_')}"
     return type(name, (LockstepMachine,), namespace)
 
+
+
+# ------------------------------------------------------------------------------------------
+# The door's races, explored exhaustively: a few short programs, each ending in one rule that
+# runs threads (run(), close()), driven through every interleaving within a preemption bound.
+
+Program = Callable[[LockstepMachine, Controller], None]
+
+
+def _door_programs() -> dict[str, Program]:
+    from refexec.testing.script import Keep, PendingStep, ReadyStep  # noqa: PLC0415
+
+    waiting = Script(PendingStep(Keep()))
+
+    def wake(m: LockstepMachine, c: Controller, how: str = "wake") -> None:
+        m._spawn(waiting)
+        m._run_impl([how], [], c, 0)
+
+    def spawn_while_asleep(m: LockstepMachine, c: Controller) -> None:
+        m.await_spawns = True
+        m.new_spawner()
+        m._spawn(waiting)
+        m._run_impl(["wake"], [Script(ReadyStep())], c, 0)
+
+    def last_spawner(m: LockstepMachine, c: Controller) -> None:
+        m.new_spawner()
+        m._spawn(Script(ReadyStep()))
+        m._run_impl([], [], c, 0)
+
+    def close(m: LockstepMachine, c: Controller) -> None:
+        m.new_spawner()
+        m._spawn(waiting)
+        m.step()
+        m._close_impl(["wake"], [Script(ReadyStep())], c)
+
+    return {
+        "remote wake while the loop parks": wake,
+        "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
+        "remote drop of the last waker": lambda m, c: wake(m, c, "drop"),
+        "remote spawn while the loop sleeps": spawn_while_asleep,
+        "last spawner closed while the loop sleeps": last_spawner,
+        "close() while another thread wakes and spawns": close,
+    }
+
+
+DOOR_PROGRAMS: dict[str, Program] = _door_programs()
+"""Short programs whose last rule runs threads (see :func:`explore_door`)."""
+
+
+def explore_door(machine: type[LockstepMachine], *, preemptions: int = 2,
+                 programs: Mapping[str, Program] | None = None) -> int:
+    """Run each program of :data:`DOOR_PROGRAMS` on a fresh ``machine`` under every
+    interleaving with at most ``preemptions`` preemptions (``threads_control.explore``); the
+    machine's checks (model, liveness state, close contract) judge each run. Raises
+    ``InterleavingFailure`` (naming the program and the schedule that replays it) on the first
+    failure; returns the number of runs."""
+    from refexec.testing.threads_control import explore  # noqa: PLC0415
+
+    total = 0
+    for name, program in (DOOR_PROGRAMS if programs is None else programs).items():
+        def scenario(ctl: Controller, program: Program = program) -> None:
+            m = machine()
+            try:
+                m.setup(seed=0)
+                program(m, ctl)
+            finally:
+                m.teardown()
+
+        try:
+            total += explore(scenario, preemptions=preemptions).exhaustive
+        except AssertionError as e:
+            raise AssertionError(f"door program {name!r}: {e}") from e
+    return total
