@@ -330,7 +330,7 @@ def test_controller_deadlock_and_timeouts_are_states_not_times() -> None:
     ctl = Controller()
     with ctl.attached("main"), lock:
         assert cond.wait(timeout=3600.0) is False  # nobody else: it times out at once
-    with pytest.raises(ControlledDeadlock, match="cond.wait"):
+    with pytest.raises(ControlledDeadlock, match=r"cond\.wait"):
         with Controller().attached("main"), lock:
             cond.wait()  # no timeout and nobody to notify: a deadlock, reported
 

@@ -330,8 +330,12 @@ class LockstepMachine(RuleBasedStateMachine):
 
                 world.record("spawn", runner.task, locked_action=go)
             if self.await_spawns and ctl is not None:
-                h = world.handles[runner.task]
-                ctl.block_until(lambda h=h: h is None or h.done(), "spawned task")
+                h: Any = world.handles[runner.task]
+
+                def finished(h: Any = h) -> bool:
+                    return h is None or bool(h.done())
+
+                ctl.block_until(finished, "spawned task")
         for obj in spawners:
             world.record("spawner_drop", -1, locked_action=partial(adapter.drop_spawner, obj))
         plan = moves or ["drop"]
@@ -372,7 +376,7 @@ class LockstepMachine(RuleBasedStateMachine):
             self.world.record("step_start", -1)
             if moves and ctl is not None:
                 self._helper(ctl, "other", lambda: self._moves(
-                    moves, [], done, ctl, until_done=False, spawners=[]))
+                    list(moves), [], done, ctl, until_done=False, spawners=[]))
             call()
             self.world.record("step_end", -1)
         self._sync()

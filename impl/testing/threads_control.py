@@ -463,7 +463,7 @@ class ControlledInbox(deque[Any]):
 class _ControlledExecutor(Executor):
     """An Executor whose ``_sleeping`` flag is a scheduling point (made by ``control_door``)."""
 
-    @property  # type: ignore[override]
+    @property
     def _sleeping(self) -> bool:
         _point("sleeping.read")
         return self.__dict__["_sleeping_flag"]  # type: ignore[no-any-return]
