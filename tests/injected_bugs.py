@@ -203,3 +203,15 @@ _LIST += [
         "if False:\n            return", kind="shutdown"),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
+
+
+def pytest_configure(config: Any) -> None:
+    """``PYTHONPATH=tests REFEXEC_INJECT=<slug> pytest -p injected_bugs ...`` runs any tests
+    with one bug injected (how the catalogue counts what the hand-written tests catch)."""
+    import os  # noqa: PLC0415
+
+    slug = os.environ.get("REFEXEC_INJECT")
+    if slug:
+        cm = injected(slug)
+        cm.__enter__()
+        config._refexec_injected = cm

@@ -120,13 +120,15 @@ def door_hunt(slug: str) -> Verdict:
     return Verdict(False, "-", runs[0], "-")
 
 
-def catch(slug: str) -> tuple[str, Verdict]:
+def catch(slug: str, db: InMemoryExampleDatabase | None = None) -> tuple[str, Verdict]:
     """How the model-based checks catch ``slug``: the door exploration first (exhaustive,
-    fast), else the Hypothesis lockstep hunt (derandomized)."""
+    fast), else the Hypothesis lockstep hunt (derandomized; its failing example saved in
+    ``db``). A hunt's replayable interleaving is Hypothesis' printed program."""
     v = door_hunt(slug)
     if v.caught:
         return "door exploration", v
-    return "lockstep hunt", hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase())
+    v = hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase() if db is None else db)
+    return "lockstep hunt", Verdict(v.caught, v.check, v.rules, "(Hypothesis program)")
 
 
 def test_door_exploration_passes_on_the_correct_executor() -> None:
@@ -137,13 +139,12 @@ def test_door_exploration_passes_on_the_correct_executor() -> None:
 def test_model_checks_catch_injected_bug(slug: str) -> None:
     """Each bug is caught by the model-based checks alone: the door programs explored
     exhaustively (2 preemptions), or the lockstep machine's Hypothesis hunt; deterministically."""
-    how, verdict = catch(slug)
+    db = InMemoryExampleDatabase()
+    how, verdict = catch(slug, db)
     assert verdict.caught, f"the model-based checks missed injected bug {slug}: {BUGS[slug].what}"
     if how == "door exploration":
         return
     # The hunt's counterexample, replayed on the correct executor, passes: the bug failed.
-    db = InMemoryExampleDatabase()
-    assert hunt(slug, budget=bug_settings(), db=db).caught
     saved = [v for k in list(db.data) for v in db.fetch(k)]
     assert saved, "the failing example was not saved"
     # (Unless the program cannot be replayed at all: the machine's guards follow the executor,
