@@ -338,3 +338,23 @@ def test_controller_deadlock_and_timeouts_are_states_not_times() -> None:
 def test_an_executor_not_under_test_keeps_its_plain_door() -> None:
     ex = Executor()
     assert type(ex) is Executor and type(ex._lock) is type(threading.RLock())
+
+
+def test_controller_unwinds_a_thread_that_can_never_finish() -> None:
+    """A managed thread blocked for ever when the section ends is unwound (not leaked) and
+    the deadlock is reported, naming what it waited for."""
+    from refexec.testing.threads_control import ControlledDeadlock, Controller  # noqa: PLC0415
+
+    ctl = Controller()
+    unwound: list[bool] = []
+
+    def stuck() -> None:
+        try:
+            ctl.block_until(lambda: False, "nothing")
+        finally:
+            unwound.append(True)
+
+    with pytest.raises(ControlledDeadlock, match="nothing"):
+        with ctl.attached("main"):
+            ctl.start("stuck", stuck)
+    assert unwound == [True]

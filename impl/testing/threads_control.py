@@ -190,14 +190,20 @@ class Controller:
             failed = True
             raise
         finally:
+            others = self._threads[1:]
             try:
                 self._aborting = failed
-                others = self._threads[1:]
-                while not all(t.done for t in others):
-                    self.block_until(lambda: all(t.done for t in others), "join")
-            except ControlledDeadlock:
-                if not failed:
-                    raise
+                try:
+                    while not all(t.done for t in others):
+                        self.block_until(lambda: all(t.done for t in others), "join")
+                except ControlledDeadlock:
+                    # the others can never finish: unwind them (none is left running), then
+                    # report the deadlock unless the body failed first
+                    self._aborting = True
+                    while not all(t.done for t in others):
+                        self.block_until(lambda: all(t.done for t in others), "join")
+                    if not failed:
+                        raise
             finally:
                 _active = None
                 self._by_ident.clear()
