@@ -13,6 +13,14 @@ model's guard of that action in the current model state. After every rule the ma
    abstraction), the kit's own log properties (never polled after completion, never polled by
    two threads at once), and the executor's ``check_invariants()`` if the adapter has one.
 
+Other threads (a helper that wakes, drops and spawns while ``run()``, ``step()``,
+``run_until_stalled()`` or ``close()`` runs) are managed threads of
+:mod:`refexec.testing.threads_control` when the adapter's executor is ``controlled``: they run
+one at a time and switch only where the rule's ``interleaving`` argument says, so every example
+is deterministic, and a lost wake is a state (every managed thread blocked), never a timeout.
+:func:`explore_door` drives the thread-running rules of a few short programs through every
+interleaving within a preemption bound.
+
 Arguments are small ints and scripts whose ``repr`` is Python, so a failure prints a program
 that replays it. :func:`lockstep_machine` builds the machine for one adapter and one variant;
 the README's section "Checking an executor against the model" walks a runtime author through it.
