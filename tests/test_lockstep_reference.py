@@ -104,3 +104,28 @@ def test_waits_on_follows_chains_of_awaits() -> None:
     w.awaiting = {0: 1, 1: 2}  # 1 awaits 0, 2 awaits 1
     assert w.waits_on(2, 0) and w.waits_on(1, 0) and w.waits_on(3, 3)
     assert not w.waits_on(0, 2) and not w.waits_on(3, 0)
+
+
+def test_a_helper_move_suspended_at_the_door_is_logged_after_run_end() -> None:
+    """Found by the machine under controlled threads: run()'s helper, inside its logged
+    wake_by_ref (holding the log's lock), waited at the door's lock while the loop decided to
+    return; its message then landed after run() ended, but its event was logged before
+    ``run_end``, so the model (which applies a remote wake at once) and the executor (whose
+    inbox now held it) disagreed. ``run_end`` is now logged before an action still in flight."""
+    from refexec.testing.script import (  # noqa: PLC0415
+        AwaitJoin,
+        Keep,
+        ReadyStep,
+        Script,
+        WakeSelf,
+        WakeStored,
+    )
+
+    state = ExecutorLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(ReadyStep(Keep()), ReadyStep(WakeStored(1, by_ref=True)),
+                              ReadyStep()))
+    state.spawn(script=Script(ReadyStep(WakeSelf(1)), AwaitJoin(1)))
+    state.run(plan=["by_ref_then_drop"], spawns=[], interleaving={6: 3}, later=0)
+    assert state.world.spawned() == 2
+    state.teardown()

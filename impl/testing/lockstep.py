@@ -370,6 +370,20 @@ class LockstepMachine(RuleBasedStateMachine):
                 world.wake_stored(w, by_ref=True)
                 world.drop_stored(w)
 
+    def _log_loop_event(self, kind: str) -> None:
+        """Log the end of a drive call exactly (controlled sections only). No scheduling point
+        lies between the loop's decision (under the door's lock) and here, so another thread
+        moved in between only if it is suspended inside its logged action (at the door, holding
+        the log's lock): that action takes effect after the loop's end, so the end goes before
+        its event. (Taking the log's lock here would let it finish first.)"""
+        ev = Event(kind, -1)
+        pending = self.world.in_action
+        if pending is not None:
+            self.world.log.insert(pending, ev)
+        else:
+            with self.world.lock:
+                self.world.log.append(ev)
+
     def _concurrent_ok(self) -> bool:
         return self.controlled and self.config.threads and self.has("threads")
 
@@ -386,7 +400,10 @@ class LockstepMachine(RuleBasedStateMachine):
                 self._helper(ctl, "other", lambda: self._moves(
                     list(moves), [], done, ctl, until_done=False, spawners=[]))
             call()
-            self.world.record("step_end", -1)
+            if ctl is not None:
+                self._log_loop_event("step_end")
+            else:
+                self.world.record("step_end", -1)
         self._sync()
 
     @precondition(lambda self: self.has("step") and self.can("run_start"))
@@ -510,10 +527,7 @@ class LockstepMachine(RuleBasedStateMachine):
             try:
                 adapter.run()
                 if ctl is not None:
-                    # exact: no scheduling point lies between the loop's decision to return
-                    # (under the door's lock) and here, so no other thread moved in between
-                    with world.lock:
-                        world.log.append(Event("run_end", -1))
+                    self._log_loop_event("run_end")
             finally:
                 done[0] = True
         if thread is not None:

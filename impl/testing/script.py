@@ -284,6 +284,9 @@ class World:
     runners: list[ScriptRunner] = field(default_factory=list)
     awaiting: dict[int, int] = field(default_factory=dict)  # target -> waiter
     remote_of: Callable[[str], bool] | None = None
+    in_action: int | None = None
+    """The log index of the event whose ``locked_action`` is running (a managed thread can be
+    suspended inside it, at the executor's door, holding the log's lock)."""
 
     def record(
         self,
@@ -304,7 +307,11 @@ class World:
             remote = self.remote_of(kind) if self.remote_of is not None else thread != "main"
             self.log.append(Event(kind, task, waker, other, thread, remote))
             if locked_action is not None:
-                locked_action()
+                outer, self.in_action = self.in_action, len(self.log) - 1
+                try:
+                    locked_action()
+                finally:
+                    self.in_action = outer
 
     def spawned(self) -> int:
         return len(self.runners)
