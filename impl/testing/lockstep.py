@@ -371,11 +371,12 @@ class LockstepMachine(RuleBasedStateMachine):
                 world.drop_stored(w)
 
     def _log_loop_event(self, kind: str) -> None:
-        """Log the end of a drive call exactly (controlled sections only). No scheduling point
-        lies between the loop's decision (under the door's lock) and here, so another thread
-        moved in between only if it is suspended inside its logged action (at the door, holding
-        the log's lock): that action takes effect after the loop's end, so the end goes before
-        its event. (Taking the log's lock here would let it finish first.)"""
+        """Log the end of ``run()`` exactly (controlled sections only). No scheduling point lies
+        between the loop's decision (under the door's lock) and here, so another thread moved
+        in between only if it is suspended inside its logged action (at the door, holding the
+        log's lock): that action takes effect after the decision (its door operation needs the
+        lock the decision held, and nothing in an action follows the door), so the end goes
+        before its event. (Taking the log's lock here would let it finish first.)"""
         ev = Event(kind, -1)
         pending = self.world.in_action
         if pending is not None:
@@ -400,10 +401,11 @@ class LockstepMachine(RuleBasedStateMachine):
                 self._helper(ctl, "other", lambda: self._moves(
                     list(moves), [], done, ctl, until_done=False, spawners=[]))
             call()
-            if ctl is not None:
-                self._log_loop_event("step_end")
-            else:
-                self.world.record("step_end", -1)
+            # step() and run_until_stalled() return without the door's lock, so an action in
+            # flight may have taken effect before the return or not: logging the end after it
+            # (the log's lock waits for it) is right either way, as the model drains the inbox
+            # or keeps the message (unlike run(), whose end the door's lock decides)
+            self.world.record("step_end", -1)
         self._sync()
 
     @precondition(lambda self: self.has("step") and self.can("run_start"))
