@@ -37,6 +37,11 @@ class Bug:
     old: str
     new: str
     mutant: str = ""  # the model mutant of the same kind, if there is one
+    more: tuple[tuple[str, str], ...] = ()
+    """Further replacements of the same change (a line moved is one line out, one line in)."""
+    kind: str = "state"
+    """``door`` (a race between the loop and another thread), ``shutdown`` (close() and the
+    end of run()), ``state`` (a transition of the loop thread)."""
 
 
 def _function(owner: Any, name: str) -> Callable[..., Any]:
@@ -52,6 +57,11 @@ def _recompiled(bug: Bug) -> Callable[..., Any]:
         raise LookupError(f"injected bug {bug.slug}: {bug.old!r} no longer occurs in "
                           f"{bug.name}; update tests/injected_bugs.py")
     patched = src.replace(bug.old, bug.new, 1)
+    for old, new in bug.more:
+        if old not in patched:
+            raise LookupError(f"injected bug {bug.slug}: {old!r} no longer occurs in "
+                              f"{bug.name}; update tests/injected_bugs.py")
+        patched = patched.replace(old, new, 1)
     module = sys.modules[fn.__module__]
     namespace: dict[str, Any] = {}
     exec(compile(patched, f"<injected bug {bug.slug}>", "exec"), module.__dict__, namespace)
@@ -103,10 +113,10 @@ _LIST = [
         executor_module, "_vt_clone", "t._wakers += 1", "pass"),
     Bug("spawner-not-released", "closing a Spawner does not decrement the sender count "
         "(run() never sees the last sender go)", E, "_spawner_closed",
-        "self._spawners -= 1", "pass"),
+        "self._spawners -= 1", "pass", kind="shutdown"),
     Bug("sleep-race", "a message posted while the loop sleeps does not notify it: the "
         "cross-thread wake races the sleep decision and is lost", E, "_post",
-        "if self._sleeping:", "if False:", "drop-no-unpark"),
+        "if self._sleeping:", "if False:", "drop-no-unpark", kind="door"),
     Bug("cancel-not-dequeued", "cancelling a SCHEDULED task leaves it in the ready queue",
         E, "_settle", "ready.remove(t)", "break"),
     Bug("lost-not-reported", "a lost task is cancelled in silence, not reported",
@@ -118,8 +128,90 @@ _LIST = [
     Bug("deferred-cancel-ignored", "a cancel requested during a poll is never applied",
         E, "_after_pending", "if x.cancel_requested:", "if False:"),
     Bug("remote-drop-ignored", "a waker dropped on another thread is never uncounted",
-        E, "_drain", "t._wakers, applied = t._wakers - 1, True", "applied = True"),
+        E, "_drain", "t._wakers, applied = t._wakers - 1, True", "applied = True", kind="door"),
     Bug("lifo", "the ready queue is polled from the back (LIFO)", E, "_run_ready",
         "popleft = ready.popleft", "popleft = ready.pop", "lifo"),
 ]
+
+# Issue 12: races between the loop and other threads, and shutdown. Each is caught by the
+# lockstep machine alone, with the threads under refexec.testing.threads_control.
+M = executor_module
+_LIST += [
+    Bug("post-flag-outside-lock", "_post reads the sleeping flag before taking the lock (to "
+        "keep the critical section short): the loop can go to sleep between the read and the "
+        "append, and is never notified", E, "_post",
+        "with self._lock:\n        if self._closed:",
+        "sleeping = self._sleeping\n    with self._lock:\n        if self._closed:",
+        more=(("if self._sleeping:", "if sleeping:"),), kind="door"),
+    Bug("post-append-after-unlock", "_post appends the message after releasing the lock: the "
+        "loop checks the inbox and sleeps in between", E, "_post",
+        "        self._inbox.append(msg)\n        if self._sleeping:\n            "
+        "self._cond.notify()",
+        "        if self._sleeping:\n            self._cond.notify()\n    "
+        "self._inbox.append(msg)", kind="door"),
+    Bug("spawner-close-no-notify", "closing the last Spawner does not notify the sleeping "
+        "loop: run() never sees the last sender go", E, "_spawner_closed",
+        "if self._sleeping:", "if False:", kind="door"),
+    Bug("remote-spawn-no-notify", "a spawn from another thread does not notify the sleeping "
+        "loop", E, "_spawn_threadsafe", "if self._sleeping:", "if False:", kind="door"),
+    Bug("sleep-flag-never-set", "the loop parks without setting the sleeping flag, so posters "
+        "never notify it", E, "_drive", "self._sleeping = True", "self._sleeping = False",
+        kind="door"),
+    Bug("park-without-recheck", "the loop parks without re-checking the inbox under the lock: "
+        "a message posted after its last drain is slept through", E, "_drive",
+        "            if inbox:\n                continue",
+        "            if False:\n                continue", kind="door"),
+    Bug("sleep-flag-not-cleared", "the sleeping flag is not cleared after the park",
+        E, "_drive", "self._sleeping = False", "pass", kind="door"),
+    Bug("remote-wake-direct", "a waker's wake() acts on the task directly from any thread "
+        "(the loop-thread fast path taken without checking the thread)", M, "_vt_wake",
+        "if _get_ident() == ex._loop_ident:", "if True:", kind="door"),
+    Bug("remote-wake-by-ref-consumes", "wake_by_ref() from another thread posts a consuming "
+        "wake (the handle's count drops while it lives)", M, "_vt_wake_by_ref",
+        "ex._post((_WAKE_BY_REF, t))", "ex._post((_WAKE, t))", kind="door"),
+    Bug("drain-wake-keeps-handle", "a wake() taken in from the inbox does not end its handle "
+        "(the count never reaches 0: run() waits for ever)", E, "_drain",
+        'self._wake(t, True, "inbox")', 'self._wake(t, False, "inbox")', kind="door"),
+    Bug("accept-not-queued", "a spawn from another thread is taken in (SCHEDULED) but never "
+        "queued", E, "_accept", "self._ready.append(t)", "pass", kind="door"),
+    Bug("return-with-spawner-open", "run() returns while a Spawner is open", E, "_drive",
+        "if not self._idle and self._spawners == 0:", "if not self._idle:", kind="shutdown"),
+    Bug("return-with-waiting-task", "run() returns while a task waits on a live waker",
+        E, "_drive", "if not self._idle and self._spawners == 0:", "if self._spawners == 0:",
+        kind="shutdown"),
+    Bug("no-reap-before-park", "the loop parks without reaping lost tasks (run() waits for "
+        "ever on a task nobody can wake)", E, "_drive", "if self._reap_lost():", "if False:",
+        kind="shutdown"),
+    Bug("lost-reaped-with-waker", "a task with one live waker is reaped as lost (off by one)",
+        E, "_reap_lost", "t._wakers <= 0", "t._wakers <= 1", "lost-early"),
+    Bug("cancel-lost-if-notified", "a cancel requested during a poll is lost when a wake "
+        "arrived during the same poll (NOTIFIED)", E, "_cancel",
+        "elif st is RUNNING or st is NOTIFIED:", "elif st is RUNNING:"),
+    Bug("cancel-no-join-wake", "a cancelled task does not wake the tasks awaiting it",
+        E, "_drop_future", "self._wake_waiters(x)", "pass"),
+    Bug("wake-idle-not-removed", "a wake of an IDLE task queues it but leaves it in _idle",
+        E, "_wake", "del self._idle[t._id]", "pass"),
+    Bug("close-no-drain", "close() does not take in the inbox first: a spawn posted before it "
+        "is never cancelled", E, "close", "self._drain()", "pass", kind="shutdown"),
+    Bug("close-skips-idle", "close() cancels only the ready tasks, not the waiting ones",
+        E, "close", "while ready or idle:", "while ready:", kind="shutdown"),
+    Bug("spawn-after-close-accepted", "a Spawner's spawn after close() is posted, never run "
+        "nor refused", E, "_spawn_threadsafe", "if self._closed:\n            coro.close()",
+        "if False:\n            coro.close()", kind="shutdown"),
+    Bug("post-after-close-kept", "a message posted after close() is kept in the inbox for "
+        "ever", E, "_post", "if self._closed:\n            return",
+        "if False:\n            return", kind="shutdown"),
+]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
+
+
+def pytest_configure(config: Any) -> None:
+    """``PYTHONPATH=tests REFEXEC_INJECT=<slug> pytest -p injected_bugs ...`` runs any tests
+    with one bug injected (how the catalogue counts what the hand-written tests catch)."""
+    import os  # noqa: PLC0415
+
+    slug = os.environ.get("REFEXEC_INJECT")
+    if slug:
+        cm = injected(slug)
+        cm.__enter__()
+        config._refexec_injected = cm

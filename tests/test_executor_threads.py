@@ -270,3 +270,91 @@ def test_second_thread_cannot_run_a_running_executor() -> None:
     ex.run(stall_timeout=SAFETY)
     t.join()
     assert len(errors) == 1 and "already running" in str(errors[0])
+
+
+# --------------------------------------------------------------------------------------------
+# The door under the controlled scheduler (refexec.testing.threads_control): every interleaving
+# within a preemption bound, deterministically, and a failure names the schedule that replays it.
+
+
+def _wake_scenario(ctl: Any) -> None:
+    from refexec.testing.threads_control import control_door  # noqa: PLC0415
+
+    ex = control_door(Executor())
+    s = Slot()
+    h = ex.spawn(_await(s))
+    with ctl.attached("loop"):
+        ctl.start("waker", lambda: s.set("woken"))
+        ex.run()  # no timeout: a lost wake is a deadlock of the managed threads, at once
+    assert h.result() == "woken" and h.poll_count in (1, 2)  # set before or after a poll
+    ex.check_invariants()
+
+
+def test_controlled_cross_thread_wake_is_never_lost_in_any_interleaving() -> None:
+    from refexec.testing.threads_control import explore  # noqa: PLC0415
+
+    done = explore(_wake_scenario, preemptions=2, random_runs=20, pct_runs=20)
+    assert done.complete and done.exhaustive > 5 and done.max_choices > 3
+
+
+def test_controlled_exploration_finds_a_flag_read_outside_the_lock_and_replays_it() -> None:
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from refexec.testing.threads_control import InterleavingFailure, explore  # noqa: PLC0415
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from injected_bugs import injected  # noqa: PLC0415
+
+    with injected("post-flag-outside-lock"):
+        with pytest.raises(InterleavingFailure) as info:
+            explore(_wake_scenario, preemptions=2)
+        schedule = str(info.value.schedule)
+        assert schedule != "fifo"  # it takes a preemption: the FIFO interleaving passes
+        assert "ControlledDeadlock" in str(info.value)
+        with pytest.raises(InterleavingFailure, match="replayed"):
+            explore(_wake_scenario, replay=schedule)
+    explore(_wake_scenario, replay=schedule)  # the same interleaving, correct executor: passes
+
+
+def test_controller_deadlock_and_timeouts_are_states_not_times() -> None:
+    from refexec.testing.threads_control import (  # noqa: PLC0415
+        ControlledCondition,
+        ControlledDeadlock,
+        ControlledRLock,
+        Controller,
+    )
+
+    lock = ControlledRLock()
+    cond = ControlledCondition(lock)
+    ctl = Controller()
+    with ctl.attached("main"), lock:
+        assert cond.wait(timeout=3600.0) is False  # nobody else: it times out at once
+    with pytest.raises(ControlledDeadlock, match=r"cond\.wait"):
+        with Controller().attached("main"), lock:
+            cond.wait()  # no timeout and nobody to notify: a deadlock, reported
+
+
+def test_an_executor_not_under_test_keeps_its_plain_door() -> None:
+    ex = Executor()
+    assert type(ex) is Executor and type(ex._lock) is type(threading.RLock())
+
+
+def test_controller_unwinds_a_thread_that_can_never_finish() -> None:
+    """A managed thread blocked for ever when the section ends is unwound (not leaked) and
+    the deadlock is reported, naming what it waited for."""
+    from refexec.testing.threads_control import ControlledDeadlock, Controller  # noqa: PLC0415
+
+    ctl = Controller()
+    unwound: list[bool] = []
+
+    def stuck() -> None:
+        try:
+            ctl.block_until(lambda: False, "nothing")
+        finally:
+            unwound.append(True)
+
+    with pytest.raises(ControlledDeadlock, match="nothing"):
+        with ctl.attached("main"):
+            ctl.start("stuck", stuck)
+    assert unwound == [True]

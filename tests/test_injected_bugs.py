@@ -1,18 +1,28 @@
-"""The lockstep machine must fail on every injected executor bug, and only because of the bug.
+"""The model-based checks must fail on every injected executor bug, and only because of it.
 
-For each bug of ``tests/injected_bugs.py``: with the bug in, the machine (CI budget) finds a
-failure; that very counterexample, replayed from Hypothesis' example database on the correct
-executor, passes. ``python tests/test_injected_bugs.py [RUNS]`` measures the catch rate, the
-median number of steps to catch and the steps per second (the figures in the report).
+For each bug of ``tests/injected_bugs.py`` (the catalogue of issue 12), with the bug in, one of
+the model-based checks fails — no hand-written test is involved:
+
+1. the door exploration (``refexec.testing.lockstep.explore_door``): the lockstep machine runs
+   a few short programs whose last rule runs threads (``run()``, ``close()``) under *every*
+   interleaving within 2 preemptions (``refexec.testing.threads_control``); or else
+2. the lockstep machine's Hypothesis hunt, derandomized, threads under the controlled
+   scheduler with the interleaving drawn by Hypothesis.
+
+Both are deterministic: the same seed gives the same verdict after the same number of steps
+(tested). A hunt's counterexample replayed on the correct executor passes. No timer decides
+anything: a lost wake is the state "the loop parked, nobody left to wake it".
+``python tests/test_injected_bugs.py`` prints the catalogue's table (README).
 """
 
 from __future__ import annotations
 
 import gc
-import statistics
+import re
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,49 +34,119 @@ from hypothesis.stateful import run_state_machine_as_test
 sys.path.insert(0, str(Path(__file__).parent))
 
 from injected_bugs import BUGS, injected
-from refexec.testing.adapter_refexec import ExecutorAdapter
+from refexec.testing.lockstep import explore_door
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import reference_machine
 
-# A run() that a lost wake leaves asleep is found by its stall; keep that quick here.
-FAST_STALL = 1.5
-# The hunt stops at the first failure, so a generous ceiling costs only the hard bugs.
+# The hunt stops at the first failure, so a generous ceiling costs only the hard bugs. No timer
+# anywhere: the threads run under refexec.testing.threads_control, a lost wake is a state (the
+# loop parked, nobody left to wake it), and the same seed gives the same verdict.
 BUG_EXAMPLES = 1000
 
+CHECKS = (  # (what the failure says, the check that caught it), first match wins
+    ("EX-SLEEP-SAFE", "liveness: loop parked for ever (state)"),
+    ("close() broke its contract", "close() contract (state)"),
+    ("executor invariant violated", "executor check_invariants"),
+    ("abstraction(executor) != model state", "refinement: abstraction != model"),
+    ("which the model does not enable", "refinement: action not enabled"),
+    ("the model state reached violates", "model invariant"),
+    (" violates ", "model step property"),
+    ("EX-FINAL", "log: polled after completion"),
+    ("EX-ONE-POLLER", "log: two pollers"),
+)
 
-def hunt(slug: str, *, budget: settings, db: InMemoryExampleDatabase) -> tuple[bool, int]:
-    """Run the machine with bug ``slug``: (caught, rules run until and including the catch)."""
+
+def check_of(exc: BaseException) -> str:
+    """Which of the machine's checks a failure came from (for the catalogue's report)."""
+    text = str(exc)
+    for needle, name in CHECKS:
+        if needle in text:
+            return name
+    return f"executor raised {type(exc).__name__}"
+
+
+@dataclass
+class Verdict:
+    caught: bool
+    check: str
+    rules: int
+    schedule: str
+
+
+def hunt(slug: str, *, budget: settings, db: InMemoryExampleDatabase) -> Verdict:
+    """Run the machine with bug ``slug``: whether, how and after how many rules it was caught
+    (rules over every example tried, including the catch), and the failing interleaving."""
     machine = reference_machine(name=f"bug_{slug}")
-    old_stall = ExecutorAdapter.stall_timeout
-    ExecutorAdapter.stall_timeout = FAST_STALL
+    # a bugged executor may warn about what its bug broke; that is not what is tested here
     try:
-        # a bugged executor may warn about what its bug broke; that is not what is tested here
         with injected(slug), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
                 run_state_machine_as_test(
-                    machine, settings=settings(budget, database=db, phases=[Phase.generate]))
+                    machine, settings=settings(budget, database=db, phases=[Phase.generate],
+                                               report_multiple_bugs=False))
             finally:
                 # what the bug left behind is collected here, where its warnings are ignored,
                 # not later inside another test that turns them into errors
                 gc.collect()
-    except Exception:
-        return True, machine.totals["rules"]
-    finally:
-        ExecutorAdapter.stall_timeout = old_stall
-    return False, machine.totals["rules"]
+    except Exception as e:
+        return Verdict(True, check_of(e), machine.totals["rules"], machine.last_interleaving)
+    return Verdict(False, "-", machine.totals["rules"], "-")
+
+
+def bug_settings() -> settings:
+    # derandomized: CI sees the same examples every run, so a catch is a fact, not a chance
+    # short examples: a run() ends the model's executor, so most races are in an example's
+    # first 20 rules, and shorter examples try more of them in the same time
+    return settings(lockstep_settings(max_examples=BUG_EXAMPLES, steps=20), derandomize=True)
+
+
+def door_hunt(slug: str) -> Verdict:
+    """The door programs under every interleaving within 2 preemptions, with bug ``slug``:
+    caught or not, by which check, after how many runs (``rules`` counts runs here)."""
+    runs = [0]
+    machine = reference_machine(name=f"door_{slug}")
+    with injected(slug), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            runs[0] = explore_door(machine)
+        except AssertionError as e:
+            m = re.search(r"failed after (\d+) run", str(e))
+            sched = re.search(r"replay=('[^']*')", str(e))
+            return Verdict(True, check_of(e), int(m.group(1)) if m else -1,
+                           sched.group(1) if sched else "-")
+        finally:
+            gc.collect()
+    return Verdict(False, "-", runs[0], "-")
+
+
+def catch(slug: str, db: InMemoryExampleDatabase | None = None) -> tuple[str, Verdict]:
+    """How the model-based checks catch ``slug``: the door exploration first (exhaustive,
+    fast), else the Hypothesis lockstep hunt (derandomized; its failing example saved in
+    ``db``). A hunt's replayable interleaving is Hypothesis' printed program."""
+    v = door_hunt(slug)
+    if v.caught:
+        return "door exploration", v
+    v = hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase() if db is None else db)
+    return "lockstep hunt", Verdict(v.caught, v.check, v.rules, "(Hypothesis program)")
+
+
+def test_door_exploration_passes_on_the_correct_executor() -> None:
+    assert explore_door(reference_machine(name="door_correct")) > 100
 
 
 @pytest.mark.parametrize("slug", sorted(BUGS))
-def test_lockstep_catches_injected_bug(slug: str) -> None:
+def test_model_checks_catch_injected_bug(slug: str) -> None:
+    """Each bug is caught by the model-based checks alone: the door programs explored
+    exhaustively (2 preemptions), or the lockstep machine's Hypothesis hunt; deterministically."""
     db = InMemoryExampleDatabase()
-    # derandomized: CI sees the same examples every run, so a catch is a fact, not a chance
-    caught, _ = hunt(slug, budget=settings(lockstep_settings(max_examples=BUG_EXAMPLES),
-                                           derandomize=True), db=db)
-    assert caught, f"the lockstep machine missed injected bug {slug}: {BUGS[slug].what}"
+    how, verdict = catch(slug, db)
+    assert verdict.caught, f"the model-based checks missed injected bug {slug}: {BUGS[slug].what}"
+    if how == "door exploration":
+        return
+    # The hunt's counterexample, replayed on the correct executor, passes: the bug failed.
     saved = [v for k in list(db.data) for v in db.fetch(k)]
     assert saved, "the failing example was not saved"
-    # The same counterexample on the correct executor passes: the bug, not the test, failed.
     # (Unless the program cannot be replayed at all: the machine's guards follow the executor,
     # so a bug can open a path the correct executor never offers — then Hypothesis reports the
     # replay unsatisfiable, and the correct executor's own lockstep test stands for it.)
@@ -79,6 +159,15 @@ def test_lockstep_catches_injected_bug(slug: str) -> None:
     assert machine.totals["rules"] > 0, "the counterexample was not replayed"
 
 
+@pytest.mark.parametrize("slug", ["post-flag-outside-lock", "sleep-race", "lost-notified"])
+def test_same_seed_same_verdict(slug: str) -> None:
+    """Determinism: the threads run under the controlled scheduler, so a hunt is a function of
+    Hypothesis' seed: the same check catches the bug after the same number of rules."""
+    first = catch(slug)
+    second = catch(slug)
+    assert first[1].caught and first == second
+
+
 def test_every_injected_bug_patches_the_executor() -> None:
     """Each bug's fragment occurs in the executor (a stale one raises, never tests nothing)."""
     for slug in BUGS:
@@ -86,30 +175,20 @@ def test_every_injected_bug_patches_the_executor() -> None:
             assert bug.slug == slug
 
 
-def measure(runs: int) -> None:  # pragma: no cover - a measurement, run by hand
-    """Catch rate, median steps to catch, and steps per second, over ``runs`` seeds per bug."""
-    steps: list[int] = []
-    caught_n = total = 0
-    for slug in sorted(BUGS):
-        per = []
-        for _ in range(runs):
-            ok, n = hunt(slug, budget=lockstep_settings(), db=InMemoryExampleDatabase())
-            total += 1
-            caught_n += ok
-            if ok:
-                per.append(n)
-                steps.append(n)
-        print(f"{slug:26} caught {len(per)}/{runs}  median steps {statistics.median(per or [0])}")
-    print(f"catch rate {caught_n}/{total}; median steps to catch {statistics.median(steps)}")
-    machine = reference_machine(name="speed")
-    t0 = time.perf_counter()
-    run_state_machine_as_test(machine, settings=settings(lockstep_settings(max_examples=200),
-                                                         database=None))
-    dt = time.perf_counter() - t0
-    print(f"correct executor: {machine.totals['rules']} rules, {machine.totals['model_actions']}"
-          f" model actions in {dt:.1f} s: {machine.totals['rules'] / dt:.0f} steps/s, "
-          f"{machine.totals['model_actions'] / dt:.0f} model actions/s")
+def catalogue() -> None:  # pragma: no cover - the report, run by hand
+    """The catalogue's table (README): per bug, its kind, the check that caught it, the rules
+    run until the catch (all examples tried included) and the seconds it took."""
+    print("| bug | kind | found by | check | runs / rules to catch | interleaving | s |")
+    print("|---|---|---|---|---:|---|---:|")
+    n = 0
+    for slug in sorted(BUGS, key=lambda k: (BUGS[k].kind, k)):
+        t0 = time.perf_counter()
+        how, v = catch(slug)
+        n += v.caught
+        print(f"| {slug} | {BUGS[slug].kind} | {how} | {v.check if v.caught else 'MISSED'} | "
+              f"{v.rules} | {v.schedule} | {time.perf_counter() - t0:.1f} |", flush=True)
+    print(f"caught {n} of {len(BUGS)}")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    catalogue()

@@ -70,7 +70,7 @@ def test_known_difference_cancel_outside_run_posts_the_join_wake() -> None:
     state.setup(seed=0)
     state.spawn(script=Script(AwaitJoin(1)))
     state.spawn(script=Script(PendingStep(Keep())))
-    state.step()  # task 0 awaits task 1's JoinHandle
+    state.step(moves=[], interleaving=[])  # task 0 awaits task 1's JoinHandle
     assert not state.a.cancel_allowed(1)  # type: ignore[attr-defined]
     state.world.record("cancel", 1)
     state.a.cancel(1)
@@ -92,7 +92,7 @@ def test_generated_work_never_awaits_in_a_cycle() -> None:
     state.spawn(script=Script(PendingStep(Keep(), WakeStored(0, by_ref=False), Keep()),
                               AwaitJoin(1)))
     state.spawn(script=Script(AwaitJoin(0)))
-    state.run(plan=[], pause=0.0, later=0)
+    state.run(plan=[], spawns=[], interleaving=[], later=0)
     assert all(h.done() for h in state.world.handles)
     state.teardown()
 
@@ -104,3 +104,28 @@ def test_waits_on_follows_chains_of_awaits() -> None:
     w.awaiting = {0: 1, 1: 2}  # 1 awaits 0, 2 awaits 1
     assert w.waits_on(2, 0) and w.waits_on(1, 0) and w.waits_on(3, 3)
     assert not w.waits_on(0, 2) and not w.waits_on(3, 0)
+
+
+def test_a_helper_move_suspended_at_the_door_is_logged_after_run_end() -> None:
+    """Found by the machine under controlled threads: run()'s helper, inside its logged
+    wake_by_ref (holding the log's lock), waited at the door's lock while the loop decided to
+    return; its message then landed after run() ended, but its event was logged before
+    ``run_end``, so the model (which applies a remote wake at once) and the executor (whose
+    inbox now held it) disagreed. ``run_end`` is now logged before an action still in flight."""
+    from refexec.testing.script import (  # noqa: PLC0415
+        AwaitJoin,
+        Keep,
+        ReadyStep,
+        Script,
+        WakeSelf,
+        WakeStored,
+    )
+
+    state = ExecutorLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(ReadyStep(Keep()), ReadyStep(WakeStored(1, by_ref=True)),
+                              ReadyStep()))
+    state.spawn(script=Script(ReadyStep(WakeSelf(1)), AwaitJoin(1)))
+    state.run(plan=["by_ref_then_drop"], spawns=[], interleaving={6: 3}, later=0)
+    assert state.world.spawned() == 2
+    state.teardown()

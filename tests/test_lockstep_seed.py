@@ -25,7 +25,7 @@ def test_seed_lockstep_follows_a_silent_loss() -> None:
     state = SeedLockstep()
     state.setup(seed=0)
     state.spawn(script=Script(PendingStep()))
-    state.run(plan=[], pause=0.0, later=0)
+    state.run(plan=[], spawns=[], interleaving=[], later=0)
     assert any(s["lost"] == 1 for s in state.o.states())
     state.teardown()
 
@@ -36,7 +36,7 @@ def test_seed_lockstep_follows_duplicate_entries() -> None:
     state = SeedLockstep()
     state.setup(seed=0)
     state.spawn(script=Script(PendingStep(Keep(), WakeSelf(3))))
-    state.run(plan=["drop"], pause=0.0, later=0)
+    state.run(plan=["drop"], spawns=[], interleaving=[], later=0)
     assert state.totals["event:poll"] >= 2
     state.teardown()
 
@@ -47,7 +47,7 @@ def test_seed_lockstep_follows_a_spawn_from_inside_a_running_task() -> None:
     state = SeedLockstep()
     state.setup(seed=0)
     state.spawn(script=Script(ReadyStep(SpawnChild(Script(ReadyStep())))))
-    state.run(plan=[], pause=0.0, later=0)
+    state.run(plan=[], spawns=[], interleaving=[], later=0)
     assert state.world.spawned() == 2
     assert state.totals["event:spawn"] >= 2
     assert any(s["freed"] == 2 for s in state.o.states())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+from collections import deque
 from typing import Any
 
 from refexec.errors import Stalled
@@ -30,6 +31,7 @@ from refexec.poll import Pending, Poll, Ready
 from refexec.testing.adapter import Observation, RunResult
 from refexec.testing.oracle import Divergence
 from refexec.testing.script import ScriptError, ScriptRunner, World
+from refexec.testing.threads_control import ControlledDeadlock, control_door
 from refexec.waker import Context, Waker
 
 __all__ = ["ExecutorAdapter", "ScriptedFuture"]
@@ -92,15 +94,18 @@ class ExecutorAdapter:
 
     capabilities = frozenset({"step", "run_until_stalled", "run", "cancel", "spawner",
                               "threads"})
-    stall_timeout = 2.0
-    """Seconds without progress after which ``run()`` counts as asleep past a wake. The helper
-    thread acts every millisecond at most, so a correct executor never comes near it."""
+    stall_timeout = 30.0
+    """Only for an executor passed in (not controlled): a safety net so that a lost wake fails
+    instead of hanging. A controlled executor (the default) needs no timer: see ``run``."""
 
     def __init__(self, world: World, rng: random.Random, executor: Executor | None = None
                  ) -> None:
         self.world = world
         self.rng = rng  # the Executor is FIFO: it makes no scheduling choice to seed
-        self.ex = Executor() if executor is None else executor
+        # The door under control (refexec.testing.threads_control): the machine's threads then
+        # run one at a time, switching where the drawn interleaving says.
+        self.controlled = executor is None
+        self.ex = control_door(Executor()) if executor is None else executor
         self.kit_ids: dict[int, int] = {}  # id(JoinHandle) -> kit task id
         self.lost: set[int] = set()
         world.remote_of = self.remote_of
@@ -132,14 +137,73 @@ class ExecutorAdapter:
         self.lost |= {self.kit_ids[id(h)] for h in report.lost}
 
     def run(self) -> RunResult:
+        """``run()``. Controlled, it parks with no timeout; if every managed thread is then
+        blocked (the helper has nothing left to do), nothing can ever wake the loop: the
+        verdict is that state, described, not a timer."""
         try:
-            report = self.ex.run(stall_timeout=self.stall_timeout)
+            if self.controlled:
+                report = self.ex.run()
+            else:
+                report = self.ex.run(stall_timeout=self.stall_timeout)
+        except ControlledDeadlock as e:
+            raise Divergence(f"EX-SLEEP-SAFE: run() parked for ever: {self.parked_state()} "
+                             f"({e})") from None
         except Stalled as e:
             raise Divergence(f"EX-SLEEP-SAFE: run() slept {self.stall_timeout} s past what "
                              f"should have woken it or let it return: {e}") from None
         lost = tuple(sorted(self.kit_ids[id(h)] for h in report.lost))
         self.lost |= set(lost)
         return RunResult(lost=lost)
+
+    def parked_state(self) -> str:
+        """Why a parked loop with nobody left to wake it is a lost wake (read from the state):
+        a message pending in the inbox, a task that can be woken only by a waker nobody holds,
+        or nothing left at all (run() should have returned)."""
+        ex = self.ex
+        inbox = list(deque.__iter__(ex._inbox))
+        parts = []
+        if inbox:
+            parts.append(f"{len(inbox)} message(s) posted and never taken in: "
+                         f"{[(op, self.kit_ids.get(id(t), '?')) for op, t in inbox]}")
+        held: dict[int, int] = {}
+        for w in self.world.live_wakers():
+            held[w.task] = held.get(w.task, 0) + 1
+        for h in ex._idle.values():
+            k = self.kit_ids.get(id(h), -1)
+            parts.append(f"task {k} IDLE with {h._wakers} counted waker(s), "
+                         f"{held.get(k, 0)} held by the test")
+        if ex._ready:
+            parts.append(f"{len(ex._ready)} task(s) SCHEDULED but the loop sleeps")
+        if not parts:
+            parts.append(f"no task waits and {ex._spawners} spawner(s) live: run() should "
+                         "have returned")
+        return "; ".join(parts)
+
+    def close_checked(self) -> None:
+        """``Executor.close()`` for the machine's ``close`` rule (other threads may act during
+        it); :meth:`close_problems` then reads its contract from the state."""
+        for u in list(self.ex._unretrieved):
+            u.armed = False
+        self.ex.close()
+
+    def close_problems(self) -> list[str]:
+        """What breaks close()'s contract once it and the other threads are done: every task
+        final (a spawn after it refused), nothing queued, waiting or posted, invariants."""
+        ex = self.ex
+        problems = []
+        for i, h in enumerate(self.world.handles):
+            if h is not None and not h.done():
+                problems.append(f"task {i} is {h.state.name if h.state else 'not taken in'} "
+                                "after close()")
+        if ex._ready or ex._idle:
+            problems.append(f"ready {len(ex._ready)}, idle {len(ex._idle)} after close()")
+        if deque.__len__(ex._inbox):
+            problems.append(f"{deque.__len__(ex._inbox)} message(s) left in the inbox")
+        try:
+            ex.check_invariants()
+        except AssertionError as e:
+            problems.append(str(e))
+        return problems
 
     def cancel(self, task: int) -> None:
         self.world.handles[task].cancel()
@@ -219,6 +283,8 @@ class ExecutorAdapter:
             self.ex.close()
             self.ex.check_invariants()
         for h in self.world.handles:
+            if h is None:
+                continue  # a spawn close() refused
             coro = h._coro
             if coro is not None and self.ex._loop_ident is None:
                 coro.close()  # a never-started coroutine would warn "never awaited" at GC

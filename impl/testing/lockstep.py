@@ -13,6 +13,14 @@ model's guard of that action in the current model state. After every rule the ma
    abstraction), the kit's own log properties (never polled after completion, never polled by
    two threads at once), and the executor's ``check_invariants()`` if the adapter has one.
 
+Other threads (a helper that wakes, drops and spawns while ``run()``, ``step()``,
+``run_until_stalled()`` or ``close()`` runs) are managed threads of
+:mod:`refexec.testing.threads_control` when the adapter's executor is ``controlled``: they run
+one at a time and switch only where the rule's ``interleaving`` argument says, so every example
+is deterministic, and a lost wake is a state (every managed thread blocked), never a timeout.
+:func:`explore_door` drives the thread-running rules of a few short programs through every
+interleaving within a preemption bound.
+
 Arguments are small ints and scripts whose ``repr`` is Python, so a failure prints a program
 that replays it. :func:`lockstep_machine` builds the machine for one adapter and one variant;
 the README's section "Checking an executor against the model" walks a runtime author through it.
@@ -24,7 +32,8 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -38,12 +47,47 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from refexec.schedule import PCT, Policy, RandomPolicy, Replay, Schedule
 from refexec.testing.adapter import Adapter
 from refexec.testing.oracle import Divergence, Oracle
 from refexec.testing.script import Event, Script, World
 from refexec.testing.strategies import scripts
+from refexec.testing.threads_control import ControlledRLock, Controller
 
 __all__ = ["LockstepMachine", "MachineConfig", "SpawnerRef", "TaskRef", "lockstep_machine"]
+
+
+Interleaving = Mapping[int, int] | tuple[str, int] | Controller
+"""Which thread runs at each scheduling point of a controlled section, drawn by Hypothesis
+(:data:`INTERLEAVINGS`) so that it replays and shrinks:
+
+* ``{step: option}``: preempt at those choice steps (every other choice is option 0, "the
+  running thread goes on"); a :class:`refexec.schedule.Schedule` with ``#i`` labels, replayed by
+  :class:`refexec.schedule.Replay`; shrinks towards fewer, earlier preemptions;
+* ``("pct", seed)``: :class:`refexec.schedule.PCT` (depth 3): finds an ordering bug of depth
+  ``d`` with probability at least ``1 / (threads * steps ** (d - 1))`` per run;
+* ``("random", seed)``: :class:`refexec.schedule.RandomPolicy`;
+* a :class:`~refexec.testing.threads_control.Controller` (its policy decides): how
+  :func:`explore_door` drives one rule through every interleaving within a bound.
+"""
+
+INTERLEAVINGS = st.one_of(
+    st.dictionaries(st.integers(0, 23), st.integers(1, 3), max_size=3),
+    st.tuples(st.sampled_from(["pct", "random"]), st.integers(0, 2**16)),
+)
+PCT_STEPS = 16
+"""PCT's estimate of the choices in one section (most have under 10, the longest ~20)."""
+
+
+def _policy(interleaving: Interleaving | None) -> Policy:
+    assert not isinstance(interleaving, Controller)
+    if isinstance(interleaving, tuple):
+        how, seed = interleaving
+        if how == "pct":
+            return PCT(seed, depth=3, max_steps_estimate=PCT_STEPS)
+        return RandomPolicy(seed)
+    entries = sorted((step, f"#{k}") for step, k in (interleaving or {}).items())
+    return Replay(Schedule(entries), strict=False)
 
 
 @dataclass(frozen=True)
@@ -91,9 +135,8 @@ class MachineConfig:
     self_wakes: bool = True
     threads: bool = True
     run_timeout: float = 10.0
-    wake_latency: float = 1.0
-    """``run()`` must respond to the helper thread's last move within this many seconds; a loop
-    that sleeps through a wake (and is rescued only by a timeout) fails EX-SLEEP-SAFE."""
+    """A safety net for the uncontrolled adapters' real threads (a join that would hang fails);
+    never a verdict: liveness is judged from states (see :meth:`LockstepMachine._run_impl`)."""
 
 
 class LockstepMachine(RuleBasedStateMachine):
@@ -101,6 +144,8 @@ class LockstepMachine(RuleBasedStateMachine):
 
     config: ClassVar[MachineConfig]
     totals: ClassVar[Counter[str]]
+    last_interleaving: ClassVar[str] = "-"
+    """The schedule of the last controlled section run (``Replay`` replays it)."""
     """Per machine class: rules run, model actions fired, events by kind (for measurements)."""
     tasks = Bundle("tasks")
     spawners = Bundle("spawners")
@@ -114,6 +159,10 @@ class LockstepMachine(RuleBasedStateMachine):
         self.oracle: Oracle | None = None
         self.spawner_objs: dict[int, Any] = {}
         self.rules_run = 0
+        self.finished = False  # close() ended the example: no rule applies any more
+        self.closing = False
+        self.await_spawns = False  # the helper waits for each task it spawned to finish
+        self.last_controller: Controller | None = None
 
     # -- set-up, guards, and the check after every rule --------------------------------------------
 
@@ -121,6 +170,9 @@ class LockstepMachine(RuleBasedStateMachine):
     def setup(self, seed: int) -> None:
         """The scheduling seed: every choice the executor makes comes from it."""
         self.adapter = self.config.adapter(self.world, random.Random(seed))
+        if self.controlled:
+            # blocks (controlled) while another managed thread holds it; not a choice point
+            self.world.lock = ControlledRLock("log", choice=False)
         self.oracle = self.config.oracle()
         self._sync()
 
@@ -140,7 +192,7 @@ class LockstepMachine(RuleBasedStateMachine):
         A parameter the action does not have is ignored (a counter-abstracted model names a
         class of tasks, not a task); one it has but the query leaves out ranges over its domain.
         """
-        if self.oracle is None:
+        if self.oracle is None or self.finished:
             return False
         o = self.oracle
         try:
@@ -226,28 +278,156 @@ class LockstepMachine(RuleBasedStateMachine):
         self._sync()
         return TaskRef(runner.task)
 
-    @precondition(lambda self: self.has("step") and self.can("run_start"))
-    @rule()
-    def step(self) -> None:
-        """One ``step()``: at most one poll, and whatever that poll did."""
-        self.world.record("step_start", -1)
-        self.a.step()
-        self.world.record("step_end", -1)
+    # -- concurrency: every other thread runs under the controlled scheduler ------------------
+
+    @property
+    def controlled(self) -> bool:
+        """Whether the adapter's executor has its door under control (``threads_control``):
+        then every helper thread is managed and every example is deterministic."""
+        return bool(getattr(self.adapter, "controlled", False))
+
+    @contextmanager
+    def _section(self, interleaving: Interleaving | None) -> Iterator[Controller | None]:
+        """A controlled section (the test thread is managed thread ``loop``), or None for an
+        adapter that is not controlled (its helpers are plain threads)."""
+        if not self.controlled:
+            yield None
+            return
+        ctl = interleaving if isinstance(interleaving, Controller) else Controller(
+            _policy(interleaving))
+        self.last_controller = ctl
+        try:
+            with ctl.attached("loop"):
+                yield ctl
+        finally:
+            type(self).last_interleaving = str(ctl.schedule)
+
+    def _helper(self, ctl: Controller | None, name: str, body: Callable[[], None]
+                ) -> threading.Thread | None:
+        """Run ``body`` on another thread: managed under ``ctl``, else a plain one."""
+        if ctl is not None:
+            ctl.start(name, body)
+            return None
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _moves(self, moves: list[str], spawns: list[Script], done: list[bool],
+               ctl: Controller | None, *, until_done: bool, spawners: list[Any]) -> None:
+        """What a helper thread does: spawn ``spawns`` through a live spawner, drop
+        ``spawners``, then wake or drop stored wakers (``moves`` cycles through how), one per
+        move, or (``until_done``) every waker as it appears until ``done[0]``."""
+        world, adapter = self.world, self.a
+        sp = spawners[0] if spawners else None
+        for script in spawns:
+            if sp is None:
+                break
+            with world.lock:  # numbered, logged and performed in one step (kit id order)
+                if world.spawned() >= self.config.max_tasks:
+                    break
+                runner = world.new_runner(script)
+
+                def go(runner: Any = runner) -> None:
+                    try:
+                        h = adapter.spawn_remote(sp, runner)
+                    except RuntimeError:
+                        if not self.closing:
+                            raise
+                        h = None  # refused by a closed executor, as it must be
+                    world.handles.append(h)
+
+                world.record("spawn", runner.task, locked_action=go)
+            if self.await_spawns and ctl is not None:
+                h: Any = world.handles[runner.task]
+
+                def finished(h: Any = h) -> bool:
+                    return h is None or bool(h.done())
+
+                ctl.block_until(finished, "spawned task")
+        for obj in spawners:
+            world.record("spawner_drop", -1, locked_action=partial(adapter.drop_spawner, obj))
+        plan = moves or ["drop"]
+        i = 0
+        while True:
+            if not until_done and i >= len(moves):
+                return
+            w = world.pick_waker(0)
+            if w is None:
+                if not until_done or done[0]:
+                    return
+                if ctl is not None:
+                    ctl.block_until(lambda: done[0] or bool(world.live_wakers()), "work")
+                else:
+                    time.sleep(0.0001)
+                continue
+            move = plan[i % len(plan)]
+            i += 1
+            if move == "wake":
+                world.wake_stored(w, by_ref=False)
+            elif move == "drop":
+                world.drop_stored(w)
+            else:
+                world.wake_stored(w, by_ref=True)
+                world.drop_stored(w)
+
+    def _log_loop_event(self, kind: str) -> None:
+        """Log the end of ``run()`` exactly (controlled sections only). No scheduling point lies
+        between the loop's decision (under the door's lock) and here, so another thread moved
+        in between only if it is suspended inside its logged action (at the door, holding the
+        log's lock): that action takes effect after the decision (its door operation needs the
+        lock the decision held, and nothing in an action follows the door), so the end goes
+        before its event. (Taking the log's lock here would let it finish first.)"""
+        ev = Event(kind, -1)
+        pending = self.world.in_action
+        if pending is not None:
+            self.world.log.insert(pending, ev)
+        else:
+            with self.world.lock:
+                self.world.log.append(ev)
+
+    def _concurrent_ok(self) -> bool:
+        return self.controlled and self.config.threads and self.has("threads")
+
+    def _step_impl(self, call: Callable[[], object], moves: Sequence[str],
+                   interleaving: Interleaving | None) -> None:
+        """``step()`` / ``run_until_stalled()`` while (controlled adapters) another thread
+        wakes or drops stored wakers: its posts race the loop's drain, polls and return."""
+        if not self._concurrent_ok():
+            moves = []
+        done = [False]
+        with self._section(interleaving) as ctl:
+            self.world.record("step_start", -1)
+            if moves and ctl is not None:
+                self._helper(ctl, "other", lambda: self._moves(
+                    list(moves), [], done, ctl, until_done=False, spawners=[]))
+            call()
+            # step() and run_until_stalled() return without the door's lock, so an action in
+            # flight may have taken effect before the return or not: logging the end after it
+            # (the log's lock waits for it) is right either way, as the model drains the inbox
+            # or keeps the message (unlike run(), whose end the door's lock decides)
+            self.world.record("step_end", -1)
         self._sync()
+
+    @precondition(lambda self: self.has("step") and self.can("run_start"))
+    @rule(moves=st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=2),
+          interleaving=INTERLEAVINGS)
+    def step(self, moves: Sequence[str] = (), interleaving: Interleaving | None = None) -> None:
+        """One ``step()``: at most one poll, and whatever that poll did."""
+        self._step_impl(self.a.step, list(moves), interleaving)
 
     @precondition(lambda self: self.has("run_until_stalled") and self.can("run_start"))
-    @rule()
-    def run_until_stalled(self) -> None:
+    @rule(moves=st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=2),
+          interleaving=INTERLEAVINGS)
+    def run_until_stalled(self, moves: Sequence[str] = (),
+                          interleaving: Interleaving | None = None) -> None:
         """``run_until_stalled()``: poll until nothing is ready."""
-        self.world.record("step_start", -1)
-        self.a.run_until_stalled()
-        self.world.record("step_end", -1)
-        self._sync()
+        self._step_impl(self.a.run_until_stalled, list(moves), interleaving)
 
-    @precondition(lambda self: self.adapter is not None and bool(self.world.live_wakers()))
+    @precondition(lambda self: self.adapter is not None and not self.finished
+                  and bool(self.world.live_wakers()))
     @rule(slot=st.integers(0, 3), by_ref=st.booleans(), threaded=st.booleans())
     def wake(self, slot: int, by_ref: bool, threaded: bool) -> None:
-        """``wake``/``wake_by_ref`` of a stored waker, from the test thread or a real thread.
+        """``wake``/``wake_by_ref`` of a stored waker, from the test thread or another thread.
 
         A remote wake the model does not allow here (its inbox bound is full) is made locally;
         one neither allows is skipped: the guard decides, as for every rule.
@@ -261,10 +441,11 @@ class LockstepMachine(RuleBasedStateMachine):
         self._maybe_threaded(remote, lambda: self.world.wake_stored(w, by_ref))
         self._sync()
 
-    @precondition(lambda self: self.adapter is not None and bool(self.world.live_wakers()))
+    @precondition(lambda self: self.adapter is not None and not self.finished
+                  and bool(self.world.live_wakers()))
     @rule(slot=st.integers(0, 3), threaded=st.booleans())
     def drop(self, slot: int, threaded: bool) -> None:
-        """``drop()`` of a stored waker, from the test thread or a real other thread."""
+        """``drop()`` of a stored waker, from the test thread or another thread."""
         w = self.world.pick_waker(slot)
         assert w is not None
         remote = self._where("waker_drop", w.task, threaded)
@@ -295,9 +476,10 @@ class LockstepMachine(RuleBasedStateMachine):
         self._sync()
         return ref
 
+    @precondition(lambda self: not self.finished)
     @rule(spawner=consumes(spawners), threaded=st.booleans())
     def drop_spawner(self, spawner: SpawnerRef, threaded: bool) -> None:
-        """Drop a spawner, from the test thread or a real other thread."""
+        """Drop a spawner, from the test thread or another thread."""
         obj = self.spawner_objs.pop(spawner.index, None)
         if obj is None:
             return  # already dropped by run()'s helper thread
@@ -312,19 +494,19 @@ class LockstepMachine(RuleBasedStateMachine):
         self._maybe_threaded(remote, go)
         self._sync()
 
-    @precondition(lambda self: self.has("run") and self.world.spawned() > 0
-                  and self.can("run_start"))
-    @rule(
-        plan=st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=4),
-        pause=st.sampled_from([0.0, 0.0001, 0.002]),
-        later=st.integers(0, 3),
-    )
-    def run(self, plan: list[str], pause: float, later: int) -> None:
-        """``run()`` while a real helper thread releases what keeps it open.
+    def _run_impl(self, plan: list[str], spawns: list[Script], interleaving: Interleaving,
+                  later: int) -> None:
+        """``run()`` while another thread spawns through a live Spawner (``spawns``), drops
+        every spawner, then wakes or drops every stored waker as it appears (``plan`` cycles
+        through how): it races the loop's decision to sleep or to return, which is where
+        executors lose wakes.
 
-        The helper drops every spawner, then wakes or drops every stored waker as it appears
-        (``plan`` cycles through how), pausing ``pause`` seconds between moves: it races the run
-        loop's decision to sleep or to return, which is where executors lose wakes.
+        For a controlled adapter both threads are managed (``threads_control``) and
+        ``interleaving`` (drawn by Hypothesis, so it shrinks) says where the helper preempts the
+        loop; the run is a function of the example. Liveness is a state: if every managed
+        thread is blocked, the loop parked and the helper with nothing left to do, the executor
+        slept through what should have woken it or let it return (EX-SLEEP-SAFE): the adapter
+        reports it with the state (what is pending, which task waits on what), at once.
 
         ``run()`` ends the executor's life in the model (``run_end`` leads to RETURNED), so the
         rule runs it only when ``later`` is 0 and otherwise just looks again: a quarter of the
@@ -333,51 +515,33 @@ class LockstepMachine(RuleBasedStateMachine):
         if later:
             self._sync()
             return
+        if not self._concurrent_ok() or not self.has("spawner"):
+            spawns = []
         adapter, world = self.a, self.world
-        done = threading.Event()
         spawners = list(self.spawner_objs.values())
         self.spawner_objs.clear()
-        moves = plan or ["drop"]
-        last_move = [time.monotonic()]
-
-        def helper() -> None:
-            for sp in spawners:
-                time.sleep(pause)
-                world.record("spawner_drop", -1, locked_action=partial(adapter.drop_spawner, sp))
-            i = 0
-            while not done.is_set():
-                w = world.pick_waker(0)
-                if w is None:
-                    time.sleep(pause or 0.0001)
-                    continue
-                move = moves[i % len(moves)]
-                i += 1
-                if pause:
-                    time.sleep(pause)  # let the loop reach its sleep decision, or not
-                if move == "wake":
-                    world.wake_stored(w, by_ref=False)
-                elif move == "drop":
-                    world.drop_stored(w)
-                else:
-                    world.wake_stored(w, by_ref=True)
-                    world.drop_stored(w)
-                last_move[0] = time.monotonic()
-
-        thread = threading.Thread(target=helper, name="lockstep-helper", daemon=True)
-        world.record("run_start", -1)
-        thread.start()
-        try:
-            adapter.run()
-        finally:
-            done.set()
+        done = [False]
+        thread = None
+        with self._section(interleaving) as ctl:
+            world.record("run_start", -1)
+            thread = self._helper(ctl, "helper", lambda: self._moves(
+                plan, spawns, done, ctl, until_done=True, spawners=spawners))
+            try:
+                adapter.run()
+                if ctl is not None:
+                    self._log_loop_event("run_end")
+            finally:
+                done[0] = True
+        if thread is not None:
             thread.join(self.config.run_timeout)
-        lag = time.monotonic() - last_move[0]
-        if lag > self.config.wake_latency:
-            raise Divergence(f"EX-SLEEP-SAFE: run() returned {lag:.2f} s after the helper "
-                             "thread's last wake or drop: the loop slept through it")
-        self._sync(run_end=True)
-        # How many wakers of finished tasks the helper got to before run() returned is a
-        # matter of timing; the rules that follow must not depend on it (their preconditions
+            if thread.is_alive():
+                raise Divergence("run()'s helper thread did not finish")
+        if ctl is not None:
+            self._sync()
+        else:
+            self._sync(run_end=True)
+        # How many wakers of finished tasks the helper got to before run() returned depends on
+        # the interleaving; the rules that follow must not depend on it (their preconditions
         # would make Hypothesis's replays diverge), so the rest are dropped, from a thread
         # that is not the (finished) loop's.
         rest = self.world.live_wakers()
@@ -389,10 +553,34 @@ class LockstepMachine(RuleBasedStateMachine):
             self._in_thread(drop_rest)
             self._sync()
 
+    def _close_impl(self, moves: list[str], spawns: list[Script], interleaving: Interleaving
+                    ) -> None:
+        """``close()`` while another thread wakes and drops stored wakers and spawns through
+        a live Spawner. Not a model action: it ends the example, and its contract is checked
+        directly on the state: afterwards every task the kit spawned is final, nothing is
+        queued or waiting, the inbox is empty, and the executor's invariants hold."""
+        closer = getattr(self.a, "close_checked", None)
+        if closer is None or not self._concurrent_ok():
+            return
+        spawners = list(self.spawner_objs.values())
+        done = [False]
+        self.closing = True
+        with self._section(interleaving) as ctl:
+            self._helper(ctl, "other", lambda: self._moves(
+                moves, spawns, done, ctl, until_done=False, spawners=spawners[:1]))
+            closer()
+            done[0] = True
+        problems = self.a.close_problems()  # type: ignore[attr-defined]
+        self.finished = True
+        self.world.drain()
+        if problems:
+            raise Divergence("close() broke its contract: " + "; ".join(problems))
+
     @rule()
     def observe(self) -> None:
         """Do nothing and look again: the executor must not change on its own."""
-        self._sync()
+        if not self.finished:  # after close() there is no model state to compare with
+            self._sync()
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -408,6 +596,7 @@ class LockstepMachine(RuleBasedStateMachine):
         return None
 
     def _in_thread(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on another thread and wait for it (managed when controlled)."""
         errors: list[BaseException] = []
 
         def target() -> None:
@@ -416,11 +605,12 @@ class LockstepMachine(RuleBasedStateMachine):
             except BaseException as e:  # re-raised on the test thread
                 errors.append(e)
 
-        t = threading.Thread(target=target, name="lockstep-waker")
-        t.start()
-        t.join(self.config.run_timeout)
-        if t.is_alive():
-            raise Divergence("an action on another thread did not return")
+        with self._section({}) as ctl:
+            t = self._helper(ctl, "other", target)
+        if t is not None:
+            t.join(self.config.run_timeout)
+            if t.is_alive():
+                raise Divergence("an action on another thread did not return")
         if errors:
             raise errors[0]
 
@@ -465,7 +655,37 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         return (self.has("spawner") and self.has("threads") and bool(self.spawner_objs)
                 and self.can("spawn", t=self.world.spawned(), remote=1))
 
+    moves = st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=4)
+
+    def run(self: LockstepMachine, plan: list[str], spawns: list[Script],
+            interleaving: Interleaving, later: int) -> None:
+        """``run()`` while another thread spawns, drops spawners and wakes or drops wakers
+        (see ``LockstepMachine._run_impl``)."""
+        self._run_impl(plan, spawns, interleaving, later)
+
+    def close(self: LockstepMachine, moves: list[str], spawns: list[Script],
+              interleaving: Interleaving, later: int) -> None:
+        """``close()`` while another thread wakes, drops and spawns (ends the example; see
+        ``LockstepMachine._close_impl``); drawn one time in eight."""
+        if not later:
+            self._close_impl(moves, spawns, interleaving)
+
+    def guard_run(self: LockstepMachine) -> bool:
+        return self.has("run") and self.world.spawned() > 0 and self.can("run_start")
+
+    def guard_close(self: LockstepMachine) -> bool:
+        return (not self.finished and self.world.spawned() > 0 and self.can("run_start")
+                and getattr(self.adapter, "close_checked", None) is not None)
+
     namespace: dict[str, Any] = {
+        "run": precondition(guard_run)(rule(
+            plan=moves, spawns=st.lists(script_strategy, max_size=2),
+            interleaving=INTERLEAVINGS, later=st.integers(0, 1),
+        )(run)),
+        "close": precondition(guard_close)(rule(
+            moves=moves, spawns=st.lists(script_strategy, max_size=1),
+            interleaving=INTERLEAVINGS, later=st.integers(0, 7),
+        )(close)),
         "config": config,
         "totals": Counter(),
         "spawn": precondition(guard_local)(
@@ -476,3 +696,76 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
     name = f"Lockstep_{config.name.replace(':', '_').replace('-', '_')}"
     return type(name, (LockstepMachine,), namespace)
 
+
+
+# ------------------------------------------------------------------------------------------
+# The door's races, explored exhaustively: a few short programs, each ending in one rule that
+# runs threads (run(), close()), driven through every interleaving within a preemption bound.
+
+Program = Callable[[LockstepMachine, Controller], None]
+
+
+def _door_programs() -> dict[str, Program]:
+    from refexec.testing.script import Keep, PendingStep, ReadyStep  # noqa: PLC0415
+
+    waiting = Script(PendingStep(Keep()))
+
+    def wake(m: LockstepMachine, c: Controller, how: str = "wake") -> None:
+        m._spawn(waiting)
+        m._run_impl([how], [], c, 0)
+
+    def spawn_while_asleep(m: LockstepMachine, c: Controller) -> None:
+        m.await_spawns = True
+        m.new_spawner()
+        m._spawn(waiting)
+        m._run_impl(["wake"], [Script(ReadyStep())], c, 0)
+
+    def last_spawner(m: LockstepMachine, c: Controller) -> None:
+        m.new_spawner()
+        m._spawn(Script(ReadyStep()))
+        m._run_impl([], [], c, 0)
+
+    def close(m: LockstepMachine, c: Controller) -> None:
+        m.new_spawner()
+        m._spawn(waiting)
+        m.step()
+        m._close_impl(["wake"], [Script(ReadyStep())], c)
+
+    return {
+        "remote wake while the loop parks": wake,
+        "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
+        "remote drop of the last waker": lambda m, c: wake(m, c, "drop"),
+        "remote spawn while the loop sleeps": spawn_while_asleep,
+        "last spawner closed while the loop sleeps": last_spawner,
+        "close() while another thread wakes and spawns": close,
+    }
+
+
+DOOR_PROGRAMS: dict[str, Program] = _door_programs()
+"""Short programs whose last rule runs threads (see :func:`explore_door`)."""
+
+
+def explore_door(machine: type[LockstepMachine], *, preemptions: int = 2,
+                 programs: Mapping[str, Program] | None = None) -> int:
+    """Run each program of :data:`DOOR_PROGRAMS` on a fresh ``machine`` under every
+    interleaving with at most ``preemptions`` preemptions (``threads_control.explore``); the
+    machine's checks (model, liveness state, close contract) judge each run. Raises
+    ``InterleavingFailure`` (naming the program and the schedule that replays it) on the first
+    failure; returns the number of runs."""
+    from refexec.testing.threads_control import explore  # noqa: PLC0415
+
+    total = 0
+    for name, program in (DOOR_PROGRAMS if programs is None else programs).items():
+        def scenario(ctl: Controller, program: Program = program) -> None:
+            m = machine()
+            try:
+                m.setup(seed=0)
+                program(m, ctl)
+            finally:
+                m.teardown()
+
+        try:
+            total += explore(scenario, preemptions=preemptions).exhaustive
+        except AssertionError as e:
+            raise AssertionError(f"door program {name!r}: {e}") from e
+    return total

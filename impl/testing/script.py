@@ -276,12 +276,17 @@ class World:
     max_held: int = 1_000_000
     self_wakes: bool = True  # False: a poll never wakes its own task (not even a stored waker)
     log: list[Event] = field(default_factory=list)
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: Any = field(default_factory=threading.RLock)
+    """An RLock; the lockstep machine puts a controlled one here when the executor's threads
+    run under :mod:`refexec.testing.threads_control` (so that taking it is a scheduling point)."""
     wakers: list[StoredWaker] = field(default_factory=list)
     handles: list[Any] = field(default_factory=list)
     runners: list[ScriptRunner] = field(default_factory=list)
     awaiting: dict[int, int] = field(default_factory=dict)  # target -> waiter
     remote_of: Callable[[str], bool] | None = None
+    in_action: int | None = None
+    """The log index of the event whose ``locked_action`` is running (a managed thread can be
+    suspended inside it, at the executor's door, holding the log's lock)."""
 
     def record(
         self,
@@ -298,11 +303,15 @@ class World:
         """
         cur = threading.current_thread()
         thread = "main" if cur is threading.main_thread() else cur.name
-        remote = self.remote_of(kind) if self.remote_of is not None else thread != "main"
-        with self.lock:
+        with self.lock:  # where the event lands is read under the lock that orders the log
+            remote = self.remote_of(kind) if self.remote_of is not None else thread != "main"
             self.log.append(Event(kind, task, waker, other, thread, remote))
             if locked_action is not None:
-                locked_action()
+                outer, self.in_action = self.in_action, len(self.log) - 1
+                try:
+                    locked_action()
+                finally:
+                    self.in_action = outer
 
     def spawned(self) -> int:
         return len(self.runners)
@@ -467,8 +476,11 @@ class ScriptRunner:
             world.record("cancel", victim)
             env.cancel(victim)
         else:
-            if world.spawned() >= world.max_tasks:
-                return  # beyond the model's bound: skipped, and not logged
-            child = world.new_runner(effect.script)
-            world.record("spawn", child.task, other=self.task)
-            world.handles.append(env.spawn(child))
+            # under the log's lock: a spawn from another thread numbers its task in between
+            # otherwise, and kit ids, log order and ``handles`` would disagree
+            with world.lock:
+                if world.spawned() >= world.max_tasks:
+                    return  # beyond the model's bound: skipped, and not logged
+                child = world.new_runner(effect.script)
+                world.record("spawn", child.task, other=self.task)
+                world.handles.append(env.spawn(child))
