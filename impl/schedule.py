@@ -517,12 +517,12 @@ def _due_label(ex: Executor) -> str | None:
     targets: set[int] = set()
     pure = True
     for deadline, _seq, tm in heap:
-        if deadline > now or tm.waker is None:
+        if deadline > now or tm.vtable is None:
             continue
-        raw = tm.waker._raw
-        cb = tm.on_fire
+        raw = tm.data  # a refexec task is its own raw waker's data
+        cb = tm.on_fire  # refexec.timeout (an object with _fire) or None
         if not isinstance(raw, JoinHandle) or raw._executor is not ex or (
-            cb is not None and type(getattr(cb, "__self__", None)).__module__ != "refexec.timers"
+            cb is not None and type(cb).__module__ != "refexec.timers"
         ):
             pure = False
         else:

@@ -300,6 +300,9 @@ def _wait_verdict(  # noqa: PLR0917 (one call site, all of the diagnosis's state
         u = unfinished.get(leaf._id)
         state = "not finished" if u is None else u._state.name if u._state else "?"
         return verdict(LEGITIMATE_WAIT, f"it awaits task {leaf._id} ({leaf._name}), {state}")
+    for _deadline, _seq, tm in ex._driver._heap:  # a timer holds the raw waker itself
+        if tm.vtable is not None and tm.data is t:
+            return verdict(LEGITIMATE_WAIT, f"a timer holds its waker (deadline {tm.deadline} ns)")
     holders = [h for w in wakers for h in kept.get(id(w), ())]
     for h in holders:
         if isinstance(h, Timer):
@@ -341,11 +344,16 @@ def _describe(obj: object) -> str:
         return "nothing known"
     prim = _primitive_of(obj) or _public_part(obj) or obj
     name = type(prim).__name__
-    if name == "Event":
-        return "a refexec Event that is " + ("set" if getattr(prim, "_flag", False) else "not set")
-    if name in ("Receiver", "Sender"):
-        senders = getattr(getattr(prim, "_shared", None), "senders", "?")
+    # refexec.sync's primitives keep their state in a shared part (the wait queue's owner)
+    shared = prim if name.endswith("Shared") else getattr(prim, "_shared", None)
+    kind = type(shared).__name__
+    if name == "Event" or kind == "_EventShared":
+        return "a refexec Event that is " + ("set" if getattr(shared, "flag", False) else "not set")
+    if name in ("Receiver", "Sender") or kind == "_ChannelShared":
+        senders = getattr(shared, "senders", "?")
         return f"a refexec channel with {senders} live sender(s)"
+    if kind == "_OneshotShared":
+        return "a refexec oneshot channel"
     if _is_refexec(prim):
         return f"refexec {prim!r}"
     cls = type(prim)
@@ -373,7 +381,9 @@ def _primitive_of(obj: object) -> object | None:
     """For a refexec ``Wait`` (a wait-queue future), the primitive whose queue it is on."""
     if not isinstance(obj, Wait):
         return None
-    q = obj._queue
+    q = obj._q
+    if q.owner is not None:
+        return cast(object, q.owner)
     for r in gc.get_referrers(q):
         if r is not obj and not isinstance(r, (Wait, dict, list, types.FrameType)):
             return cast(object, r)

@@ -94,14 +94,15 @@ def test_a_timer_fired_early_is_a_divergence(monkeypatch: pytest.MonkeyPatch) ->
         heap, now, n = self._heap, self.clock.now_ns() + ahead, 0
         while heap and heap[0][0] <= now:
             tm = heapq.heappop(heap)[2]
-            w = tm.waker
-            if w is None:
+            vt = tm.vtable
+            if vt is None:
                 self._cancelled -= 1
                 continue
-            tm.waker = None
+            tm.vtable = None
             n += 1
             fired_early.append(tm.deadline)
-            w.wake()
+            data, tm.data = tm.data, None
+            vt.wake(data)
         return n
 
     monkeypatch.setattr(driver_mod.Driver, "fire_due", early)
@@ -129,7 +130,7 @@ def test_a_registration_that_keeps_its_waker_is_a_divergence(
         kept.append(w_.waker)
         w_.waker = None
 
-    monkeypatch.setattr("refexec.net._unregister", leaky)
+    monkeypatch.setattr("refexec.driver._unregister", leaky)  # what IoWait._cancel calls
     m = _machine((Op("read", 2),))
     m.run_until_stalled()
     with pytest.raises(Divergence, match="wakers"):

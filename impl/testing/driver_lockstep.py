@@ -180,7 +180,7 @@ class DriverTask(FutureBase[None]):
 
     def _timer(self) -> Any:
         tm = self.sleep._timer if self.sleep is not None else None
-        return tm if tm is not None and tm.waker is not None else None
+        return tm if tm is not None and tm.vtable is not None else None
 
     def _poll_sleep(self, cx: Context) -> bool:
         before = self._timer()
@@ -283,7 +283,7 @@ class DriverLockstep(RuleBasedStateMachine):
 
     def _due(self) -> bool:
         now = self.clock.now_ns()
-        return any(tm.waker is not None and d <= now for d, _, tm in self.ex._driver._heap)
+        return any(tm.vtable is not None and d <= now for d, _, tm in self.ex._driver._heap)
 
     def _fd_ready(self) -> bool:
         return any(t.io_state == Io.READY for t in self.tasks)
@@ -421,7 +421,7 @@ class DriverLockstep(RuleBasedStateMachine):
                 delta[index[id(t)]] -= 1
         timers: list[int | None] = [None] * len(self.handles)
         for deadline, _, tm in ex._driver._heap:
-            if tm.waker is not None:
+            if tm.vtable is not None:
                 timers[by_id[tm.task]] = deadline // UNIT_NS
         return Observation(
             states=tuple(int(h.state) for h in self.handles if h.state is not None),
