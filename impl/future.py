@@ -311,13 +311,12 @@ _NO_LOOP: Final = ("no running event loop",)
 """The args of the RuntimeError asyncio raises when one of its calls finds no running loop."""
 
 _ASYNCIO_EQUIVALENTS: Final = {
-    "sleep": "`await refexec.yield_now()` for sleep(0); for a delay, "
-    "`await refexec.to_thread(time.sleep, seconds)` (it blocks a pool thread, not the executor)",
+    "sleep": "`await refexec.sleep(seconds)` (`await refexec.yield_now()` for sleep(0))",
     "create_task": "`refexec.spawn(coro)`",
     "ensure_future": "`refexec.spawn(coro)`",
     "gather": "`await refexec.gather(...)`",
     "wait": "`await refexec.gather(...)` or a `refexec.TaskGroup`",
-    "wait_for": "`await refexec.race(...)` (a timer driver is not there yet)",
+    "wait_for": "`await refexec.with_timeout(aw, seconds)` or `async with refexec.timeout(s):`",
     "to_thread": "`await refexec.to_thread(fn, *args)`",
     "run_in_executor": "`await refexec.to_thread(fn, *args)`",
     "TaskGroup": "`async with refexec.TaskGroup() as tg:`",

@@ -1032,6 +1032,10 @@ class _ReferenceChecker(_Checker):
                         else (name, t)
                     if name == "timer_arm":
                         key = (*key, *extra)
+                    if key not in self.mach.ai:  # declared, not in this checker's model (I/O)
+                        raise TraceCheckError(
+                            f"event {kind!r} reads as model action {name}, which the "
+                            "checker's model does not have: this trace cannot be checked yet")
                     ai = self.mach.ai[key]
                     res = self.mach.step(cur, ai)
                     if res is None:

@@ -140,6 +140,7 @@ def test_readiness_while_deciding_is_served_not_slept_past() -> None:
 
 
 def test_a_cancel_takes_the_registration_and_the_timer_out() -> None:
-    w = _registered().go("step_return").go("cancel", t=0)  # JoinHandle.cancel() after step()
+    # JoinHandle.cancel() after step()
+    w = _registered().go("step_return").go("cancel", t=0, remote=0)
     assert w.s["reg"] == (Io.NONE,) and w.s["armed"] == (False,)
     assert not w.s["sleeping"][0]

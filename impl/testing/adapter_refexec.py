@@ -115,6 +115,9 @@ class ExecutorAdapter:
         me = threading.current_thread()
         if kind in ("spawn", "spawner_drop", "spawner_new"):
             return me is not threading.main_thread()
+        if kind == "cancel":  # JoinHandle.cancel() posts only while a loop runs elsewhere
+            li = self.ex._loop_ident
+            return li is not None and li != threading.get_ident()
         return threading.get_ident() != self.ex._loop_ident
 
     # -- the adapter protocol ---------------------------------------------------------------------
