@@ -136,3 +136,43 @@ def test_a_registration_that_keeps_its_waker_is_a_divergence(
     with pytest.raises(Divergence, match="wakers"):
         m.cancel(0)
     m.teardown()
+
+
+class _PeerThatLetsTheLoopRun:
+    """A socket's peer whose ``send`` lets the loop run right after the byte leaves: the
+    interleaving in which the network thread is switched out between its send and its next
+    line while the loop, parked in ``select()``, reports the fd, finishes the read and starts
+    the task's next op. Found in CI as a 30 s ``Stalled`` (hypothesis seed 7 reproduced it)."""
+
+    def __init__(self, sock: object, loop_runs: object) -> None:
+        self.sock = sock
+        self.loop_runs = loop_runs
+
+    def send(self, data: bytes) -> int:
+        n: int = self.sock.send(data)  # type: ignore[attr-defined]
+        self.loop_runs()  # type: ignore[operator]
+        return n
+
+    def close(self) -> None:
+        self.sock.close()  # type: ignore[attr-defined]
+
+
+def test_readiness_reported_before_the_network_thread_runs_again_marks_only_its_own_socket(
+) -> None:
+    """``make_ready`` marks the socket it writes to before the byte can be reported; marked
+    after, the mark lands on the next read's fresh socket, which then looks written (the
+    network thread never writes to it) and ``run()`` parks with nobody to wake it."""
+    m = _machine((Op("read", None), Op("read", None)))
+    m.run_until_stalled()
+    task = m.tasks[0]
+    assert task.waiting_read and task.i == 0
+
+    def loop_runs() -> None:  # what the parked loop does: select() reports the fd, then polls
+        driver_mod._select(m.ex._driver, 0)
+        m.ex.run_until_stalled()
+
+    task.peer = _PeerThatLetsTheLoopRun(task.peer, loop_runs)  # type: ignore[assignment]
+    task.make_ready()
+    assert task.i == 1, "the loop reported the fd and the task started its second read"
+    assert task.waiting_read, "the second read's socket was never written to"
+    m.teardown()

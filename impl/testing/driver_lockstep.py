@@ -234,10 +234,14 @@ class DriverTask(FutureBase[None]):
         self.close_socket()  # the executor dropped the future (it finished or was cancelled)
 
     def make_ready(self) -> None:
-        """The environment: data arrives on the socket this task waits for."""
-        assert self.peer is not None
-        self.peer.send(b"x")
+        """The environment: data arrives on the socket this task waits for. ``written`` is set
+        before the byte is sent: once it is sent, a loop parked in ``select()`` on another
+        thread may report it, finish this read and start the next op (resetting ``written``
+        for its new socket) before this thread runs again."""
+        peer = self.peer
+        assert peer is not None
         self.written = True
+        peer.send(b"x")
 
     @property
     def waiting_read(self) -> bool:
@@ -319,7 +323,15 @@ class DriverLockstep(RuleBasedStateMachine):
         must end, the fd be reported, its task polled. The helper acts on the executor's state
         (``DoorCondition.selecting``), never on a timer. The model's loop ends RETURNED."""
         stop = threading.Event()
-        helper = threading.Thread(target=self._network, args=(stop,), daemon=True)
+        failed: list[BaseException] = []
+
+        def network() -> None:
+            try:
+                self._network(stop)
+            except BaseException as e:  # reported by run(), not lost in a thread's warning
+                failed.append(e)
+
+        helper = threading.Thread(target=network, daemon=True)
         self.log.append(Event("run_start", -1))
         helper.start()
         try:
@@ -330,6 +342,8 @@ class DriverLockstep(RuleBasedStateMachine):
         finally:
             stop.set()
             helper.join()
+            if failed:
+                raise failed[0]
         self.lost |= {self.handles.index(h) for h in report.lost}
         self.log.append(Event("run_end", -1))
         self.returned = True
