@@ -104,63 +104,91 @@ def abstraction(wq: WaitQueue, futs: list[Waiting[Any] | None], held: list[int]
     }
 
 
-class WaitQueueLockstep(RuleBasedStateMachine):
-    """The machine; ``permits`` (class attribute) picks a Lock (1) or a semaphore (2)."""
+class _ModelLockstep(RuleBasedStateMachine):
+    """What every machine of this module shares: the wait-queue model at ``permits``, stepped
+    by :meth:`fire` (each step checked against the model's properties), and the task choice
+    :meth:`pick` (the ``k``-th task, cyclically, for which one of the named actions is
+    enabled: every draw is valid, so no example is rejected, and a printed ``k`` replays the
+    same choice)."""
 
-    permits = 1
+    permits = 0
 
     def __init__(self) -> None:
         super().__init__()
         self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
         self.m = ConcreteModel(self.system)
         self.s = self.m.initial()
-        self.wq = WaitQueue(self.permits)
-        self.counters = [CountingWaker() for _ in range(N_TASKS)]
-        self.owners = [c.waker() for c in self.counters]
-        self.futs: list[Waiting[Any] | None] = [None] * N_TASKS
-        self.held = [0] * N_TASKS
-        self.base_wakes = [0] * N_TASKS  # wakes before the current wait
-        self.fired: list[str] = []
-
-    # -- helpers ---------------------------------------------------------------------------
 
     def enabled(self, name: str, **params: int) -> bool:
         return bool(self.m.is_enabled(self.s, self.system.action(name), params))
 
-    def any_enabled(self, name: str) -> bool:
-        return any(self.enabled(name, t=t) for t in range(N_TASKS))
+    def tasks_for(self, *names: str) -> list[int]:
+        """The tasks for which one of the actions ``names`` is enabled."""
+        return [t for t in range(N_TASKS) if any(self.enabled(n, t=t) for n in names)]
 
-    def pick(self, name: str, k: int) -> int:
-        """The ``k``-th task (cyclically) for which ``name`` is enabled: every draw is valid,
-        so no example is rejected, and a printed ``k`` replays the same choice."""
-        ts = [t for t in range(N_TASKS) if self.enabled(name, t=t)]
-        return ts[k % len(ts)]
+    def pick(self, name: str, k: int, *others: str) -> int | None:
+        ts = self.tasks_for(name, *others)
+        return ts[k % len(ts)] if ts else None
+
+    def can(self, name: str, *others: str) -> bool:
+        return bool(self.tasks_for(name, *others))
 
     def fire(self, name: str, **params: int) -> None:
         before = self.s
         self.s = self.m.step(before, name, **params)
         bad = self.m.check_step(before, self.s, name, params)
         assert not bad, f"{name}{params} breaks {bad}"
-        self.fired.append(name)
+
+
+class _HandPolled(_ModelLockstep):
+    """Tasks that poll by hand, each with its own :class:`CountingWaker`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counters = [CountingWaker() for _ in range(N_TASKS)]
+        self.owners = [c.waker() for c in self.counters]
+        self.held = [0] * N_TASKS
 
     def cx(self, t: int) -> Context:
         return Context(self.owners[t])
 
+
+class WaitQueueLockstep(_HandPolled):
+    """The machine; ``permits`` (class attribute) picks a Lock (1) or a semaphore (2)."""
+
+    permits = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wq = WaitQueue(self.permits)
+        self.futs: list[Waiting[Any] | None] = [None] * N_TASKS
+        self.base_wakes = [0] * N_TASKS  # wakes before the current wait
+        self.fired: list[str] = []
+
+    def fire(self, name: str, **params: int) -> None:
+        super().fire(name, **params)
+        self.fired.append(name)
+
+    def task_for(self, name: str, k: int) -> int:
+        t = self.pick(name, k)
+        assert t is not None, f"no task for {name}: the precondition said there was"
+        return t
+
     # -- rules: one per model action ---------------------------------------------------------
 
-    @precondition(lambda self: self.any_enabled("acquire"))
+    @precondition(lambda self: self.can("acquire"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def acquire(self, k: int) -> None:
-        t = self.pick("acquire", k)
+        t = self.task_for("acquire", k)
         fut = self.wq.acquire()
         assert fut.poll(self.cx(t)) == Ready(Woken.GRANTED)
         self.held[t] = 1
         self.fire("acquire", t=t)
 
-    @precondition(lambda self: self.any_enabled("park"))
+    @precondition(lambda self: self.can("park"))
     @rule(k=st.integers(0, N_TASKS - 1), notify_style=st.booleans())
     def park(self, k: int, notify_style: bool) -> None:
-        t = self.pick("park", k)
+        t = self.task_for("park", k)
         fut = self.wq.wait() if notify_style else self.wq.acquire()
         assert fut.poll(self.cx(t)) is Pending
         assert fut.poll(self.cx(t)) is Pending  # a spurious re-poll keeps its place
@@ -168,10 +196,10 @@ class WaitQueueLockstep(RuleBasedStateMachine):
         self.base_wakes[t] = self.counters[t].wakes
         self.fire("park", t=t)
 
-    @precondition(lambda self: self.any_enabled("release"))
+    @precondition(lambda self: self.can("release"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def release(self, k: int) -> None:
-        t = self.pick("release", k)
+        t = self.task_for("release", k)
         self.held[t] = 0
         self.wq.release()
         self.fire("release", t=t)
@@ -194,10 +222,10 @@ class WaitQueueLockstep(RuleBasedStateMachine):
         assert self.wq.close() == self.s["qlen"]
         self.fire("close")
 
-    @precondition(lambda self: self.any_enabled("poll_chosen"))
+    @precondition(lambda self: self.can("poll_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def poll_chosen(self, k: int) -> None:
-        t = self.pick("poll_chosen", k)
+        t = self.task_for("poll_chosen", k)
         fut = self.futs[t]
         assert fut is not None
         how = fut.state
@@ -227,19 +255,19 @@ class WaitQueueLockstep(RuleBasedStateMachine):
                 raise AssertionError("throw() must raise the exception it was given")
         del fut  # "forget": the last reference goes here
 
-    @precondition(lambda self: self.any_enabled("cancel_queued"))
+    @precondition(lambda self: self.can("cancel_queued"))
     @rule(k=st.integers(0, N_TASKS - 1),
           how=st.sampled_from(["drop", "close", "throw", "forget"]))
     def cancel_queued(self, k: int, how: str) -> None:
-        t = self.pick("cancel_queued", k)
+        t = self.task_for("cancel_queued", k)
         self._drop(t, how)
         self.fire("cancel_queued", t=t)
 
-    @precondition(lambda self: self.any_enabled("cancel_chosen"))
+    @precondition(lambda self: self.can("cancel_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1),
           how=st.sampled_from(["drop", "close", "throw", "forget"]))
     def cancel_chosen(self, k: int, how: str) -> None:
-        t = self.pick("cancel_chosen", k)
+        t = self.task_for("cancel_chosen", k)
         self._drop(t, how)
         self.fire("cancel_chosen", t=t)
 
@@ -271,7 +299,7 @@ class SemaphoreWaitQueueLockstep(WaitQueueLockstep):
     permits = 2
 
 
-class ExecutorSemaphoreLockstep(RuleBasedStateMachine):
+class ExecutorSemaphoreLockstep(_ModelLockstep):
     """``refexec.Semaphore`` used by tasks of a real :class:`refexec.Executor`, against the model.
 
     Task t runs ``await sem.acquire()`` and finishes holding the permit; the machine releases
@@ -289,22 +317,10 @@ class ExecutorSemaphoreLockstep(RuleBasedStateMachine):
         from refexec import Executor, Semaphore  # noqa: PLC0415
 
         super().__init__()
-        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
-        self.m = ConcreteModel(self.system)
-        self.s = self.m.initial()
         self.ex = Executor()
         self.sem = Semaphore(self.permits)
         self.handles: list[Any] = [None] * N_TASKS
         self.held = [0] * N_TASKS
-
-    def enabled(self, name: str, **params: int) -> bool:
-        return bool(self.m.is_enabled(self.s, self.system.action(name), params))
-
-    def fire(self, name: str, **params: int) -> None:
-        before = self.s
-        self.s = self.m.step(before, name, **params)
-        bad = self.m.check_step(before, self.s, name, params)
-        assert not bad, f"{name}{params} breaks {bad}"
 
     def task_of(self, handle: Any) -> int:
         return next(t for t, h in enumerate(self.handles) if h is handle)
@@ -329,13 +345,11 @@ class ExecutorSemaphoreLockstep(RuleBasedStateMachine):
     def chosen(self) -> list[int]:
         return [t for t in range(N_TASKS) if self.s["ws"][t] >= model.GRANTED]
 
-    @precondition(lambda self: any(
-        self.enabled("acquire", t=t) or self.enabled("park", t=t) for t in range(N_TASKS)))
+    @precondition(lambda self: self.can("acquire", "park"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def spawn_waiter(self, k: int) -> None:
-        ts = [t for t in range(N_TASKS)
-              if self.enabled("acquire", t=t) or self.enabled("park", t=t)]
-        t = ts[k % len(ts)]
+        t = self.pick("acquire", k, "park")
+        assert t is not None
         self.handles[t] = self.ex.spawn(self.sem.acquire())
         while self.step_once() != t:  # chosen tasks queued before it are polled first
             pass
@@ -345,24 +359,21 @@ class ExecutorSemaphoreLockstep(RuleBasedStateMachine):
     def step(self) -> None:
         self.step_once()
 
-    @precondition(lambda self: any(self.enabled("release", t=t) for t in range(N_TASKS)))
+    @precondition(lambda self: self.can("release"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def release(self, k: int) -> None:
-        ts = [t for t in range(N_TASKS) if self.enabled("release", t=t)]
-        t = ts[k % len(ts)]
+        t = self.pick("release", k)
+        assert t is not None
         self.held[t] = 0
         self.handles[t] = None
         self.sem.release()
         self.fire("release", t=t)
 
-    @precondition(lambda self: any(
-        self.enabled("cancel_queued", t=t) or self.enabled("cancel_chosen", t=t)
-        for t in range(N_TASKS)))
+    @precondition(lambda self: self.can("cancel_queued", "cancel_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def cancel(self, k: int) -> None:
-        ts = [t for t in range(N_TASKS)
-              if self.enabled("cancel_queued", t=t) or self.enabled("cancel_chosen", t=t)]
-        t = ts[k % len(ts)]
+        t = self.pick("cancel_queued", k, "cancel_chosen")
+        assert t is not None
         queued = self.s["ws"][t] == model.QUEUED
         assert self.handles[t].cancel()
         self.handles[t] = None
@@ -397,39 +408,15 @@ class ExecutorSemaphore2Lockstep(ExecutorSemaphoreLockstep):
     permits = 2
 
 
-class _PrimitiveLockstep(RuleBasedStateMachine):
+class _PrimitiveLockstep(_HandPolled):
     """A primitive of ``refexec.sync`` against the wait-queue model: tasks wait on it through
     its public API (futures polled by hand with counting wakers), and the machine checks that
     the primitive's queue refines the model after every step. Subclasses say what waiting,
     the wake and the bookkeeping are."""
 
-    permits = 0
-
     def __init__(self) -> None:
         super().__init__()
-        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
-        self.m = ConcreteModel(self.system)
-        self.s = self.m.initial()
-        self.counters = [CountingWaker() for _ in range(N_TASKS)]
-        self.owners = [c.waker() for c in self.counters]
         self.futs: list[Any] = [None] * N_TASKS
-        self.held = [0] * N_TASKS
-
-    def enabled(self, name: str, **params: int) -> bool:
-        return bool(self.m.is_enabled(self.s, self.system.action(name), params))
-
-    def pick(self, name: str, k: int) -> int | None:
-        ts = [t for t in range(N_TASKS) if self.enabled(name, t=t)]
-        return ts[k % len(ts)] if ts else None
-
-    def fire(self, name: str, **params: int) -> None:
-        before = self.s
-        self.s = self.m.step(before, name, **params)
-        bad = self.m.check_step(before, self.s, name, params)
-        assert not bad, f"{name}{params} breaks {bad}"
-
-    def cx(self, t: int) -> Context:
-        return Context(self.owners[t])
 
     def queue(self) -> WaitQueue:
         raise NotImplementedError
@@ -441,9 +428,6 @@ class _PrimitiveLockstep(RuleBasedStateMachine):
         elif how == "close":
             fut.close()
         del fut
-
-    def can(self, name: str) -> bool:
-        return self.pick(name, 0) is not None
 
     @precondition(lambda self: self.can("cancel_queued"))
     @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
