@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -32,6 +31,7 @@ from refexec import (
     yield_now,
 )
 from refexec.models.trace_check import check_trace
+from refexec.testing.threads_control import control_door, explore
 
 BOUND = 5.0  # seconds: stall_timeout that turns a lost wake-up into a failure, not a hang
 
@@ -90,42 +90,43 @@ def test_wake_consumes_exactly_one_waker_handle() -> None:
 
 def test_cross_thread_drop_of_one_of_two_wakers_keeps_the_task_wakeable() -> None:
     """A drop posted by another thread decrements the live-waker count by one: the task, still
-    holding a handle, is woken by it later instead of being reported lost."""
-    slot: list[Waker] = []
-    ex = Executor()
-    h = ex.spawn(KeepTwoThenReady(slot))
-    ex.run_until_stalled()
+    holding a handle, is woken by it later instead of being reported lost. In every
+    interleaving of the other thread with the loop (controlled: deterministic)."""
 
-    def other() -> None:
-        slot.pop(0).drop()
-        time.sleep(0.05)
-        slot.pop().wake()
+    def scenario(ctl: Any) -> None:
+        slot: list[Waker] = []
+        ex = control_door(Executor())
+        h = ex.spawn(KeepTwoThenReady(slot))
+        ex.run_until_stalled()
 
-    th = threading.Thread(target=other)
-    th.start()
-    ex.run(stall_timeout=BOUND)
-    th.join()
-    assert h.result() == "done"
+        def other() -> None:
+            slot.pop(0).drop()
+            slot.pop().wake()
+
+        with ctl.attached("loop"):
+            ctl.start("other", other)
+            ex.run()
+        assert h.result() == "done"
+
+    assert explore(scenario, preemptions=2).complete
 
 
 def test_closing_the_last_spawner_on_another_thread_wakes_the_sleeping_loop() -> None:
     """Kills ``if not self._sleeping: notify`` in ``_spawner_closed``: the loop sleeps because a
-    Spawner lives; closing it on another thread must wake the loop so that run() returns."""
-    ex = Executor()
-    sp = ex.spawner()
+    Spawner lives; closing it on another thread must wake the loop so that run() returns. The
+    mutant's loop sleeps with nobody left to wake it: under the controller that is a deadlock
+    of the managed threads, a state, found in the interleaving where the close comes after the
+    park (no timer decides it)."""
 
-    def closer() -> None:
-        deadline = time.monotonic() + BOUND
-        while not ex.snapshot().sleeping and time.monotonic() < deadline:
-            time.sleep(0.005)
-        sp.close()
+    def scenario(ctl: Any) -> None:
+        ex = control_door(Executor())
+        sp = ex.spawner()
+        with ctl.attached("loop"):
+            ctl.start("closer", sp.close)
+            report = ex.run()
+        assert report.lost == () and ex.snapshot().spawners == 0
 
-    th = threading.Thread(target=closer)
-    th.start()
-    start = time.monotonic()
-    ex.run(stall_timeout=BOUND)  # the mutant sleeps until the timeout and raises Stalled
-    th.join()
-    assert time.monotonic() - start < BOUND
+    assert explore(scenario, preemptions=2).complete
 
 
 def test_a_spawner_freed_without_close_releases_run() -> None:
@@ -344,28 +345,30 @@ def test_close_cancels_unfinished_tasks_it_does_not_lose_them() -> None:
 
 def test_spawn_from_another_thread_wakes_the_sleeping_loop() -> None:
     """Kills ``if not self._sleeping: notify`` in the thread-safe spawn: the task runs while
-    the spawner is still open (the loop was asleep), not only when the spawner closes."""
-    ex = Executor()
-    sp = ex.spawner()
-    ran = threading.Event()
-    seen: list[bool] = []
+    the spawner is still open (the loop was asleep), not only when the spawner closes. The
+    other thread closes the spawner only once the job ran (``block_until``: a state), so the
+    mutant's loop, asleep, never hears of the job: a deadlock, in the interleaving where the
+    spawn comes after the park."""
 
-    async def job() -> None:
-        ran.set()
+    def scenario(ctl: Any) -> None:
+        ex = control_door(Executor())
+        sp = ex.spawner()
+        ran: list[bool] = []
 
-    def other() -> None:
-        deadline = time.monotonic() + BOUND
-        while not ex.snapshot().sleeping and time.monotonic() < deadline:
-            time.sleep(0.005)
-        sp.spawn(job())
-        seen.append(ran.wait(2.0))
-        sp.close()
+        async def job() -> None:
+            ran.append(True)
 
-    th = threading.Thread(target=other)
-    th.start()
-    ex.run(stall_timeout=BOUND)
-    th.join()
-    assert seen == [True]
+        def other() -> None:
+            sp.spawn(job())
+            ctl.block_until(lambda: bool(ran), "the job ran")
+            sp.close()
+
+        with ctl.attached("loop"):
+            ctl.start("other", other)
+            ex.run()
+        assert ran == [True]
+
+    assert explore(scenario, preemptions=2).complete
 
 
 def test_a_poll_based_future_spawned_from_another_thread_runs() -> None:
