@@ -1198,15 +1198,19 @@ class Executor:
             if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
                 raise DEFERRED_INTERRUPTS.pop(0)
             if ready:
+                # The driver goes *before* every round, however the loop got here (a drive
+                # call's start, a drained inbox, a fired timer, the park's end): a due timer
+                # fires and a ready fd is reported before the next poll (EX-TIMER-PROMPT,
+                # EX-IO-PROMPT), so a task that wakes itself for ever cannot starve either.
+                if timers:
+                    self._driver.fire_due()
+                if io:
+                    _select(self._driver, 0)
                 self._run_ready(_ROUND)
                 if until is not None and until.done():
                     return
                 if inbox:
                     self._drain()
-                if timers:  # after every round, not only when idle: no starvation
-                    self._driver.fire_due()
-                if io:
-                    _select(self._driver, 0)
                 continue
             if inbox:
                 self._drain()
@@ -1218,6 +1222,8 @@ class Executor:
             if until is not None and until.done():
                 return
             if not sleep:
+                if io and _select(self._driver, 0):  # ready fds are ready tasks: serve them
+                    continue
                 return
             with self._lock:
                 if inbox:
@@ -1436,12 +1442,18 @@ class Executor:
         return RunReport(lost, after - before, after, verdicts)
 
     def step(self) -> bool:
-        """Take in other threads' messages, then poll exactly one task (the head of the ready
-        queue). Returns False if no task was ready. Never reaps lost tasks or sleeps."""
+        """Take in other threads' messages, fire due timers and take in ready I/O, then poll
+        exactly one task (the head of the ready queue). Returns False if no task was ready.
+        Never reaps lost tasks or sleeps."""
         return self._session("step()", None, self._step)
 
     def _step(self) -> bool:
         self._drain()
+        drv = self._driver
+        if drv._heap:  # the driver first, as before every round (EX-TIMER-PROMPT, EX-IO-PROMPT)
+            drv.fire_due()
+        if drv._regs:
+            _select(drv, 0)
         return self._run_ready(1) == 1
 
     def block_on(self, aw: Awaitable[T], *, stall_timeout: float | None = None) -> T:

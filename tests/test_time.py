@@ -27,7 +27,6 @@ from refexec import (
     yield_now,
 )
 from refexec.driver import Driver
-from refexec.executor import _ROUND
 
 S = 1_000_000_000
 
@@ -110,7 +109,43 @@ def test_self_waking_task_cannot_starve_a_due_timer() -> None:
     ex.spawn(spinner())
     ex.run()
     assert fired.is_set()
-    assert spins <= _ROUND + 1  # fired after the first round of polls, not "when idle"
+    # fired when run() starts, before the spinner's first poll (EX-TIMER-PROMPT), not after a
+    # round of polls nor "when idle": the spinner spins once, the sleeper ends, the spinner sees it
+    assert spins == 1
+
+
+def test_a_drive_call_fires_a_due_timer_before_polling_what_is_queued() -> None:
+    """The model's order (EX-TIMER-PROMPT): a timer due when a drive call starts fires before
+    the tasks already queued are polled, whichever drive call it is."""
+    for drive in ("run", "run_until_stalled", "block_on", "step"):
+        trace = Trace()
+        clock = VirtualClock()
+        ex = Executor(clock=clock, trace=trace)
+        ex.spawn(refexec.sleep(1))
+        ex.run_until_stalled()  # task 1 armed its timer
+        clock.advance(1)
+        h = ex.spawn(yield_now())  # task 2, queued while the timer is due
+        trace.clear()
+        if drive == "step":
+            assert ex.step()
+        elif drive == "block_on":
+            ex.block_on(h)
+        else:
+            getattr(ex, drive)()
+        kinds = [(e.event, e.task) for e in trace]
+        assert kinds.index(("timer_fire", 1)) < kinds.index(("poll", 2)), (drive, kinds)
+        ex.close()
+
+
+def test_step_fires_a_due_timer_and_polls_the_task_it_woke() -> None:
+    clock = VirtualClock()
+    ex = Executor(clock=clock)
+    h = ex.spawn(refexec.sleep(1))
+    assert ex.step()  # armed
+    clock.advance(1)
+    assert ex.step()  # the timer fires, then its task is polled: the sleep ends
+    assert h.done()
+    ex.close()
 
 
 def test_thread_advancing_the_clock_wakes_the_parked_loop() -> None:
