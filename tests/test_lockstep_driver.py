@@ -136,3 +136,40 @@ def test_a_registration_that_keeps_its_waker_is_a_divergence(
     with pytest.raises(Divergence, match="wakers"):
         m.cancel(0)
     m.teardown()
+
+
+def _selecting_wakes(m: DriverLockstep, seen: list[bool]) -> None:
+    """Note, for each remote wake the helper makes, whether the loop was parked in select()."""
+    for t in m.tasks:
+        real = t.wake_remote
+
+        def noting(real: object = real) -> bool:
+            seen.append(m.ex._cond.selecting)
+            return real()  # type: ignore[operator]
+
+        t.wake_remote = noting  # type: ignore[method-assign]
+
+
+def test_a_wake_from_another_thread_ends_the_select_park() -> None:
+    """run() parks in select() (task 0 waits for its fd); the helper thread wakes task 1 from
+    its own thread while the loop is parked there: the post writes the wakeup byte, the park
+    ends, task 1 is polled; then the fd is made ready and task 0 ends too."""
+    m = _machine((Op("read", None),), (Op("remote"),))
+    m.run_until_stalled()
+    assert all(s["reg"][0] == Io.ARMED and s["wakers"][1] == 1 for s in _model_states(m))
+    seen: list[bool] = []
+    _selecting_wakes(m, seen)
+    m.run()
+    assert seen == [True]
+    assert all(h.done() for h in m.handles)
+    assert all(s["loop"] == Loop.RETURNED for s in _model_states(m))
+    m.teardown()
+
+
+def test_a_task_cancelled_while_it_waits_for_another_thread_drops_its_clone() -> None:
+    m = _machine((Op("remote"),), (Op("sleep", 1),))
+    m.run_until_stalled()
+    m.cancel(0)  # the future and the clone it kept go; the drop is posted (no loop runs)
+    m.run()
+    assert m.handles[0].cancelled() and m.handles[1].done()
+    m.teardown()

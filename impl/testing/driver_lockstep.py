@@ -10,7 +10,9 @@ the task did in it, in the kit's :class:`~refexec.testing.script.Event` vocabula
 ``timer_arm`` (``other`` = the deadline, in units), ``io_register``, ``timer_cancel``,
 ``io_cancel``, ``pending`` / ``ready``. The machine logs what the environment did:
 ``spawn``, ``step_start`` / ``step_end`` around ``run_until_stalled()``, one ``tick`` per unit
-the clock advances, ``fd_ready`` when it writes to a registered socket's peer, ``cancel``.
+the clock advances, ``fd_ready`` when it writes to a registered socket's peer, ``cancel``, and
+(``remote``: posted through the inbox) the ``wake`` another thread makes while ``run()`` is
+parked, in ``select()`` or on the condition: the model is built with ``remote`` = 1.
 
 Those events are turned into model actions by the one declaration,
 :data:`refexec.models.refinement.REFERENCE` (its log stream), and followed by the shared
@@ -88,8 +90,10 @@ poll starts the next op: at most 3 polls, plus one spare for a wake that finds n
 
 @dataclass(frozen=True)
 class Op:
-    """One step of a task's program: ``Op("sleep", k)`` or ``Op("read", k)`` (``k`` None: no
-    timeout). The repr is Python, so a failing example prints a program that replays it."""
+    """One step of a task's program: ``Op("sleep", k)``, ``Op("read", k)`` (``k`` None: no
+    timeout), or ``Op("remote")`` (keep a clone of the waker for another thread, which wakes
+    it while ``run()`` is parked). The repr is Python, so a failing example prints a program
+    that replays it."""
 
     kind: str
     k: int | None = None
@@ -106,15 +110,16 @@ def programs() -> st.SearchStrategy[Program]:
     op = st.one_of(
         st.builds(Op, st.just("sleep"), st.integers(1, 2)),
         st.builds(Op, st.just("read"), st.one_of(st.none(), st.integers(1, 2))),
+        st.just(Op("remote")),
     )
     return st.lists(op, min_size=1, max_size=2).map(tuple)
 
 
 def driver_system(n_tasks: int = MAX_TASKS) -> TransitionSystem:
-    """The reference model with the driver, at the machine's bounds (no other threads, no
-    joins, no spawners: the machine drives everything from the test's thread)."""
+    """The reference model with the driver, at the machine's bounds (no joins, no spawners;
+    other threads: the helper of ``run()``, whose wakes are posted, ``remote`` = 1)."""
     bounds = default_bounds(n_tasks, timers=1, io=1, horizon=HORIZON, polls=MAX_POLLS,
-                            wakers=1, inbox=1, remote=0, join=0, spawners=0)
+                            wakers=1, inbox=1, remote=1, join=0, spawners=0)
     return build(bounds, name="driver")
 
 
@@ -162,6 +167,8 @@ class DriverTask(FutureBase[None]):
         self.sock: socket.socket | None = None  # the read end of the current op's socketpair
         self.peer: socket.socket | None = None
         self.written = False  # the machine wrote to ``peer`` (the fd is ready)
+        self.remote: Any = None  # the waker clone another thread is to wake (Op("remote"))
+        self.woken = False  # that thread took the clone and woke it
 
     def log(self, kind: str, other: int = -1) -> None:
         self.m.log.append(Event(kind, self.task, other=other))
@@ -192,6 +199,14 @@ class DriverTask(FutureBase[None]):
 
     def _op(self, op: Op, cx: Context) -> bool:
         """Advance ``op``; True when it has finished (the next op starts in the same poll)."""
+        if op.kind == "remote":
+            if self.woken:
+                self.woken = False
+                return True
+            if self.remote is None:  # the op starts: a clone for the other thread
+                self.remote = cx.waker.clone()
+                self.log("waker_clone")
+            return False
         if self.sleep is None and self.read is None:  # the op starts
             if op.k is not None:
                 self.sleep = sleep(op.k)
@@ -230,6 +245,10 @@ class DriverTask(FutureBase[None]):
 
     def __del__(self) -> None:
         self.close_socket()  # the executor dropped the future (it finished or was cancelled)
+        w, self.remote = self.remote, None
+        if w is not None:  # cancelled while it waited for the other thread: its clone goes
+            self.m.log.append(Event("waker_drop", self.task, remote=True))  # no loop runs
+            w.drop()
 
     def make_ready(self) -> None:
         """The environment: data arrives on the socket this task waits for."""
@@ -239,8 +258,21 @@ class DriverTask(FutureBase[None]):
 
     @property
     def waiting_read(self) -> bool:
-        """Registered for readiness, and the fd not made ready yet."""
-        return self.read is not None and self.read._reg is not None and not self.written
+        """Registered for readiness, and the fd not made ready yet (read once: the helper
+        thread asks while the loop may be ending the op)."""
+        read = self.read
+        return read is not None and read._reg is not None and not self.written
+
+    def wake_remote(self) -> bool:
+        """The other thread: wake the clone this task keeps for it (False if it keeps none)."""
+        w = self.remote
+        if w is None:
+            return False
+        self.remote = None
+        self.woken = True
+        self.m.log.append(Event("wake", self.task, remote=True))  # logged first: parked loop
+        w.wake()
+        return True
 
     @property
     def io_state(self) -> int:
@@ -301,8 +333,13 @@ class DriverLockstep(RuleBasedStateMachine):
         """``run()`` to the end. The virtual clock jumps to each deadline; when only fds are
         left to wait for, the loop parks in ``select()`` and a helper thread (the network)
         makes one waited-for fd ready at a time, *while the loop is parked there*: the park
-        must end, the fd be reported, its task polled. The helper acts on the executor's state
-        (``DoorCondition.selecting``), never on a timer. The model's loop ends RETURNED."""
+        must end, the fd be reported, its task polled. While the loop is parked (in
+        ``select()`` or on the condition) the helper also wakes, from its own thread, a task
+        waiting for it (``Op("remote")``): the wake is posted, and the door writes the wakeup
+        byte (a post during a ``select()`` park) or notifies the condition; the park must end
+        and the task be polled. The helper acts on the executor's state
+        (``DoorCondition.selecting``, ``Executor._sleeping``), never on a timer. The model's
+        loop ends RETURNED."""
         stop = threading.Event()
         helper = threading.Thread(target=self._network, args=(stop,), daemon=True)
         self.log.append(Event("run_start", -1))
@@ -323,12 +360,22 @@ class DriverLockstep(RuleBasedStateMachine):
     def _network(self, stop: threading.Event) -> None:
         cond = self.ex._cond
         while not stop.is_set():
+            if self.ex._sleeping:  # parked, in select() or on the condition: a remote wake
+                remote = [t for t in self.tasks if t.remote is not None]
+                if remote and remote[0].wake_remote():
+                    task = remote[0]
+                    while task.woken and not stop.is_set():  # until its poll took it in
+                        time.sleep(0.0005)
+                    continue
             waiting = [t for t in self.tasks if t.waiting_read] if cond.selecting else []
             if not waiting:
                 time.sleep(0.0005)  # wait for the loop to park (a state, polled)
                 continue
             task = waiting[0]
-            reg = task.read._reg
+            read = task.read  # once: the loop may be ending the op (then: look again)
+            reg = read._reg if read is not None else None
+            if reg is None or task.peer is None:
+                continue
             self.log.append(Event("fd_ready", task.task))  # logged first: the loop is parked
             task.make_ready()
             while not (reg.ready or reg.waker is None or stop.is_set()):  # until reported
