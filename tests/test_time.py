@@ -452,3 +452,40 @@ def test_stall_timeout_holds_with_a_timer_armed(kind: str) -> None:
         a.close()
         b.close()
 
+
+
+class _CountingIdle(dict):  # type: ignore[type-arg]
+    """The executor's IDLE map, counting how often a reap would scan it whole."""
+
+    scans = 0
+
+    def values(self) -> Any:
+        type(self).scans += 1
+        return super().values()
+
+
+def test_reaping_looks_at_what_changed_not_at_every_sleeper() -> None:
+    """N virtual-clock sleepers reach N idle points (one per deadline); a reap at each must not
+    scan every IDLE task (O(N^2) in all): only the first reap of the drive call does."""
+    ex = Executor(clock=VirtualClock(autojump=True))
+    ex._idle = _CountingIdle()
+    _CountingIdle.scans = 0
+    for i in range(200):
+        ex.spawn(refexec.sleep(1 + i))
+    lost: list[Any] = []
+
+    async def forgotten() -> None:  # keeps no waker: lost at an idle point mid-run
+        await refexec.sleep(50.5)
+        await _Forgotten()
+
+    h = ex.spawn(forgotten())
+    report = ex.run()
+    lost.extend(report.lost)
+    assert lost == [h] and ex.stats.completed == 200
+    assert _CountingIdle.scans <= 1
+    ex.close()
+
+
+class _Forgotten(FutureBase[None]):
+    def poll(self, cx: Context) -> Poll[None]:
+        return Pending  # no waker kept
