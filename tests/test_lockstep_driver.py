@@ -144,8 +144,11 @@ def _selecting_wakes(m: DriverLockstep, seen: list[bool]) -> None:
         real = t.wake_remote
 
         def noting(real: object = real) -> bool:
-            seen.append(m.ex._cond.selecting)
-            return real()  # type: ignore[operator]
+            selecting = m.ex._cond.selecting
+            woke = bool(real())  # type: ignore[operator]
+            if woke:
+                seen.append(selecting)
+            return woke
 
         t.wake_remote = noting  # type: ignore[method-assign]
 

@@ -358,28 +358,37 @@ class DriverLockstep(RuleBasedStateMachine):
         self._sync()
 
     def _network(self, stop: threading.Event) -> None:
-        cond = self.ex._cond
+        lock = self.ex._lock
         while not stop.is_set():
-            if self.ex._sleeping:  # parked, in select() or on the condition: a remote wake
-                remote = [t for t in self.tasks if t.remote is not None]
-                if remote and remote[0].wake_remote():
-                    task = remote[0]
-                    while task.woken and not stop.is_set():  # until its poll took it in
-                        time.sleep(0.0005)
-                    continue
-            waiting = [t for t in self.tasks if t.waiting_read] if cond.selecting else []
-            if not waiting:
+            with lock:
+                done = self._act_while_parked()
+            if done is None:
                 time.sleep(0.0005)  # wait for the loop to park (a state, polled)
                 continue
-            task = waiting[0]
-            read = task.read  # once: the loop may be ending the op (then: look again)
-            reg = read._reg if read is not None else None
-            if reg is None or task.peer is None:
-                continue
-            self.log.append(Event("fd_ready", task.task))  # logged first: the loop is parked
-            task.make_ready()
-            while not (reg.ready or reg.waker is None or stop.is_set()):  # until reported
+            while not (done() or stop.is_set()):  # until the loop took it in
                 time.sleep(0.0005)
+
+    def _act_while_parked(self) -> Any:
+        """Under the door's lock: if the loop is parked, act on a task and return what tells
+        that the loop took it in; else None. The loop sets and clears ``_sleeping`` and
+        ``selecting`` under that lock and cannot leave the park without it, so here they are
+        true and no task moves (read without the lock they may be stale: the loop may be
+        polling, ending the very wait the helper is about to act on)."""
+        ex = self.ex
+        if not ex._sleeping:
+            return None
+        for task in self.tasks:  # a wake from this thread: posted, the park must end
+            if task.wake_remote():
+                return lambda: not task.woken  # its poll took the wake in
+        if not ex._cond.selecting:
+            return None
+        for task in self.tasks:
+            if task.waiting_read:
+                reg = task.read._reg
+                self.log.append(Event("fd_ready", task.task))
+                task.make_ready()
+                return lambda: reg.ready or reg.waker is None  # reported (or dropped)
+        return None
 
     @precondition(lambda self: not self.returned)
     @rule()
