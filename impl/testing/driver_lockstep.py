@@ -377,9 +377,12 @@ class DriverLockstep(RuleBasedStateMachine):
         ex = self.ex
         if not ex._sleeping:
             return None
+        # (what the returned test keeps is never the task: the executor must stay the one
+        # owner of its future, so that dropping it is what ends its waits)
         for task in self.tasks:  # a wake from this thread: posted, the park must end
             if task.wake_remote():
-                return lambda: not task.woken  # its poll took the wake in
+                ref = weakref.ref(task)
+                return lambda: not getattr(ref(), "woken", False)  # its poll took it in
         if not ex._cond.selecting:
             return None
         for task in self.tasks:
