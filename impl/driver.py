@@ -16,9 +16,10 @@ as the model states them (``spec/SPEC.md``, EX-TIMER-*):
 
 * a timer never fires before its deadline: ``fire_due`` fires exactly the timers with
   ``deadline <= clock.now_ns()``;
-* the loop consults ``fire_due`` after every round of polls (``_ROUND`` polls at most), not
-  only when the ready queue is empty, so a task that wakes itself for ever cannot starve a
-  due timer;
+* the loop consults ``fire_due`` (and, with I/O registered, ``select(0)``) before every
+  round of polls (``_ROUND`` polls at most), a drive call's first included, not only when the
+  ready queue is empty, so a due timer fires before the next poll and a task that wakes
+  itself for ever cannot starve it;
 * the loop never parks past the next deadline (``next_deadline`` is its park timeout);
 * a cancelled timer is out of the count of armed timers at once and out of the heap lazily;
   when cancelled entries are more than half the heap it is rebuilt, so arming and cancelling
