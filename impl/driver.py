@@ -16,9 +16,10 @@ as the model states them (``spec/SPEC.md``, EX-TIMER-*):
 
 * a timer never fires before its deadline: ``fire_due`` fires exactly the timers with
   ``deadline <= clock.now_ns()``;
-* the loop consults ``fire_due`` after every round of polls (``_ROUND`` polls at most), not
-  only when the ready queue is empty, so a task that wakes itself for ever cannot starve a
-  due timer;
+* the loop consults ``fire_due`` (and, with I/O registered, ``select(0)``) before every
+  round of polls (``_ROUND`` polls at most), a drive call's first included, not only when the
+  ready queue is empty, so a due timer fires before the next poll and a task that wakes
+  itself for ever cannot starve it;
 * the loop never parks past the next deadline (``next_deadline`` is its park timeout);
 * a cancelled timer is out of the count of armed timers at once and out of the heap lazily;
   when cancelled entries are more than half the heap it is rebuilt, so arming and cancelling
@@ -156,8 +157,8 @@ class Driver:
         tm.vtable = None
         tm.on_fire = None
         self._cancelled += 1
-        if self.trace is not None:
-            self.trace.record("timer_cancel", tm.task, poll)
+        if self.trace is not None:  # the deadline says which timer, if the task has several
+            self.trace.record("timer_cancel", tm.task, poll, str(tm.deadline))
         if self._cancelled >= _COMPACT_MIN and 2 * self._cancelled > len(self._heap):
             heap = self._heap  # in place: the run loop holds this list
             heap[:] = [e for e in heap if e[2].vtable is not None]
@@ -328,8 +329,10 @@ def _unregister(drv: Driver, w_: IoWait) -> None:
         except (KeyError, OSError, ValueError):  # the fd was closed under the registration
             pass
     w = w_.waker
-    if w is not None:
+    if w is not None:  # a cancel (a report keeps the waker: _unregister_keep)
         w_.waker = None
+        if drv.trace is not None:  # before the drop's waker_drop, as timer_cancel
+            drv.trace.record("io_cancel", w_.task, 0, f"fd={w_.fd}")
         w.drop()
 
 
@@ -376,6 +379,8 @@ def notify_closing(drv: Driver, fd: int) -> int:
             w = w_.waker
             w_.waker = None
             n += 1
+            if drv.trace is not None:  # reported as a readiness: the wait ends, the task wakes
+                drv.trace.record("io_ready", w_.task, 0, f"fd={fd}")
             if w is not None:
                 w.wake()
     return n

@@ -575,6 +575,7 @@ def _vt_drop(t: JoinHandle[Any]) -> None:
             tr.record("waker_drop", t._id, t._n)
         if t._wakers <= 0 and t._state is IDLE:  # it just became lost: note the step (rare)
             note_drop(ex, t)
+            ex._maybe_lost.append(t)
     else:
         ex._post((_DROP, t))
 
@@ -665,6 +666,12 @@ class Executor:
         self._spawned = 0  # tasks accepted so far; also the last task id given out
         self._c = _Counters()
         self._lost_log: list[JoinHandle[Any]] = []
+        # The tasks that may have become lost since the last reap (IDLE with no live waker):
+        # appended where a task goes IDLE with none, or an IDLE task's last waker goes, so a
+        # reap looks at what changed, not at every IDLE task (_reap_lost). _reap_all: the
+        # first reap of a drive call looks at them all (an interrupt may have cut a note short).
+        self._maybe_lost: list[JoinHandle[Any]] = []
+        self._reap_all = True
         # refexec.stall's only bookkeeping, filled on the rare path where a task becomes lost:
         self._drops: dict[int, DropSite] = {}  # task id -> the step that dropped its last waker
         self._lost_verdicts: dict[int, Verdict] = {}  # lost task id -> verdict, until reported
@@ -837,6 +844,8 @@ class Executor:
                     t._wakers, applied = t._wakers - 1, True
                     if tr is not None:
                         tr.record("waker_drop", t._id, t._n, "inbox")
+                    if t._wakers <= 0 and t._state is IDLE:
+                        self._maybe_lost.append(t)
                 elif op is _SPAWN:
                     self._accept(t)
                 else:
@@ -1149,6 +1158,8 @@ class Executor:
                 elif t._state is RUNNING:  # --pending--> IDLE
                     t._state = IDLE
                     idle[t._id] = t
+                    if t._wakers <= 0:  # no waker kept: maybe lost (_reap_lost)
+                        self._maybe_lost.append(t)
                     if trace is not None:
                         trace.record("pending", t._id, n)
                     if t._x is not None:
@@ -1174,8 +1185,22 @@ class Executor:
     # -- driving --------------------------------------------------------------------------------
 
     def _reap_lost(self) -> bool:
-        """IDLE --lost--> CANCELLED for every IDLE task with no live waker (loop thread)."""
-        lost = [t for t in self._idle.values() if t._wakers <= 0 and t._state is IDLE]
+        """IDLE --lost--> CANCELLED for every IDLE task with no live waker (loop thread).
+
+        Only the tasks noted in ``_maybe_lost`` since the last reap are looked at (a task is
+        lost only once IDLE with no waker, and each way there notes it), so reaping at every
+        idle point costs what changed, not the number of IDLE tasks (N virtual-clock sleepers:
+        O(N) in all, not O(N^2)); the first reap of a drive call looks at every IDLE task."""
+        maybe = self._maybe_lost
+        if self._reap_all:
+            self._reap_all = False
+            maybe.clear()
+            lost = [t for t in self._idle.values() if t._wakers <= 0 and t._state is IDLE]
+        elif not maybe:
+            return False
+        else:
+            lost = list(dict.fromkeys(t for t in maybe if t._wakers <= 0 and t._state is IDLE))
+            maybe.clear()
         for t in lost:
             if t._state is IDLE:  # still: dropping one may have woken another's awaiters
                 self._lost_verdicts[t._id] = lost_verdict(self, t)
@@ -1198,15 +1223,19 @@ class Executor:
             if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
                 raise DEFERRED_INTERRUPTS.pop(0)
             if ready:
+                # The driver goes *before* every round, however the loop got here (a drive
+                # call's start, a drained inbox, a fired timer, the park's end): a due timer
+                # fires and a ready fd is reported before the next poll (EX-TIMER-PROMPT,
+                # EX-IO-PROMPT), so a task that wakes itself for ever cannot starve either.
+                if timers:
+                    self._driver.fire_due()
+                if io:
+                    _select(self._driver, 0)
                 self._run_ready(_ROUND)
                 if until is not None and until.done():
                     return
                 if inbox:
                     self._drain()
-                if timers:  # after every round, not only when idle: no starvation
-                    self._driver.fire_due()
-                if io:
-                    _select(self._driver, 0)
                 continue
             if inbox:
                 self._drain()
@@ -1218,6 +1247,8 @@ class Executor:
             if until is not None and until.done():
                 return
             if not sleep:
+                if io and _select(self._driver, 0):  # ready fds are ready tasks: serve them
+                    continue
                 return
             with self._lock:
                 if inbox:
@@ -1381,6 +1412,7 @@ class Executor:
         tr = self._trace
         if tr is not None:
             tr.record("run_start", None, 0, what)
+        self._reap_all = True
         detail = "interrupted"
         try:
             self._drain()
@@ -1436,12 +1468,18 @@ class Executor:
         return RunReport(lost, after - before, after, verdicts)
 
     def step(self) -> bool:
-        """Take in other threads' messages, then poll exactly one task (the head of the ready
-        queue). Returns False if no task was ready. Never reaps lost tasks or sleeps."""
+        """Take in other threads' messages, fire due timers and take in ready I/O, then poll
+        exactly one task (the head of the ready queue). Returns False if no task was ready.
+        Never reaps lost tasks or sleeps."""
         return self._session("step()", None, self._step)
 
     def _step(self) -> bool:
         self._drain()
+        drv = self._driver
+        if drv._heap:  # the driver first, as before every round (EX-TIMER-PROMPT, EX-IO-PROMPT)
+            drv.fire_due()
+        if drv._regs:
+            _select(drv, 0)
         return self._run_ready(1) == 1
 
     def block_on(self, aw: Awaitable[T], *, stall_timeout: float | None = None) -> T:

@@ -20,7 +20,9 @@ Options (stable, printable labels), in this order:
   loop sees them) and applied one at a time when chosen, oldest first, so when a thread's wake
   reaches the loop is a recorded choice, not a race;
 * ``"f:t3+t5"``: fire the timers that are due now (they wake tasks 3 and 5; ``"f!"`` when one
-  of them holds a waker that is not a refexec task's, whose wake runs foreign code).
+  of them holds a waker that is not a refexec task's, whose wake runs foreign code). While a
+  timer is due no poll is offered: a due timer fires before the next poll, as in the FIFO
+  loop (the model's EX-TIMER-PROMPT); the choice left is its order among held messages.
 
 Labels never contain ``,`` or whitespace. A label starting ``t`` is a poll; ``d`` / ``f`` an
 *event*; ``d:``/``f:`` a *pure* event (it changes only its target tasks' states and counts,
@@ -534,11 +536,19 @@ def _due_label(ex: Executor) -> str | None:
     return "f:" + "+".join(f"t{i}" for i in sorted(targets))
 
 
+_NO_POLLS: Final[deque[Any]] = deque()
+"""The ready queue a decision shows while a timer is due: none (the timer fires first)."""
+
+
 def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
           stall_timeout: float | None) -> None:
     """``Executor._drive`` under a policy: one decision per step (see the module docstring).
 
-    Between decisions, as in the FIFO loop: lost tasks are reaped and the loop parks only when
+    Before each decision, as before each round of the FIFO loop, the driver is consulted: ready
+    fds are reported, and while a timer is due no poll is offered (only firing it, or
+    delivering a held message), so under any policy a due timer fires before the next poll
+    (EX-TIMER-PROMPT) and a task that wakes itself for ever cannot starve it. Between
+    decisions, as in the FIFO loop: lost tasks are reaped and the loop parks only when
     there is no option at all. With a ``VirtualClock(autojump=True)`` and no open Spawner the
     clock jumps to the next deadline when nothing else can happen, also when ``sleep`` is False
     (so ``run_until_stalled()`` under a policy runs a program's sleeps to their end).
@@ -561,16 +571,19 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
                 with lock:
                     held.extend(inbox)
                     inbox.clear()
+            if io:  # ready fds are reported before the next decision (EX-IO-PROMPT)
+                _select(drv, 0)
             n_polls = len(ready)
             events: list[str] = []
             if held:
                 events.append(_message_label(held[0]))
             if timers:
                 due = _due_label(ex)
-                if due is not None:
+                if due is not None:  # no poll while a timer is due (EX-TIMER-PROMPT)
                     events.append(due)
+                    n_polls = 0
             if n_polls or events:
-                options = Options(ready, events)
+                options = Options(ready if n_polls else _NO_POLLS, events)
                 i = choose(NEXT, options)
                 if i == WAIT:
                     _wait_for_message(ex, policy, options)
@@ -593,8 +606,6 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
                     drv.fire_due()
                 if until is not None and until.done():
                     return
-                continue
-            if io and _select(drv, 0):
                 continue
             if ex._reap_lost():
                 continue

@@ -85,15 +85,16 @@ EVENTS = frozenset(
         "clock_jump",
         "io_register",
         "io_ready",
+        "io_cancel",
     }
 )
 """Every event name a trace may hold."""
 
-DRIVER_EVENTS = frozenset(
-    {"timer_arm", "timer_fire", "timer_cancel", "clock_jump", "io_register", "io_ready"})
-"""The time and I/O driver's events (``refexec.driver``). ``Executor`` records them; the trace
-checker does not refine them yet (it refuses a trace holding one, naming it), so they are part
-of the format, read and written, but not yet checked against the model's driver."""
+DRIVER_EVENTS = frozenset({"timer_arm", "timer_fire", "timer_cancel", "clock_jump",
+                           "io_register", "io_ready", "io_cancel"})
+"""The time and I/O driver's events (``refexec.driver``), checked against the reference
+model's driver (``refexec.models.refinement.DRIVER_EVENTS``); their details are instants or
+file descriptors, which the trace checker maps itself."""
 
 RUN_EVENTS = frozenset({"run_start", "run_end"})
 """The drive calls' start and end."""
@@ -117,10 +118,11 @@ DETAILS: Mapping[str, frozenset[str | None] | None] = {
     "run_end": frozenset({"done", "stalled", "interrupted", "raised"}),
     "timer_arm": None,  # any: the deadline, in the clock's nanoseconds
     "timer_fire": None,  # any: the deadline
-    "timer_cancel": frozenset({None}),
+    "timer_cancel": None,  # any: the deadline (absent in older traces)
     "clock_jump": None,  # any: the instant the virtual clock jumped to
     "io_register": None,  # any: "fd=N r" or "fd=N w"
     "io_ready": None,  # any: "fd=N"
+    "io_cancel": None,  # any: "fd=N"
 }
 """The ``detail`` values the format defines for each event (``spec/TRACE-FORMAT.md`` §3.2);
 ``None`` for ``ready``: any string. Another value is read as is and reported by the reader

@@ -346,14 +346,25 @@ REFERENCE = Declaration(
 )
 
 DRIVER_EVENTS: Mapping[str, EventMap] = dict([
-    _map("io_register", _r("io_register", origins=L,
-                           doc="during t's poll a readiness wait registers its fd")),
-    _map("io_ready", _r("io_ready", origins=L, streams=TRACE_ONLY,
-                        doc="the loop's select() reported t's fd ready and woke t (the fd "
-                            "became ready before: the implicit fd_ready)")),
-    _map("io_cancel", _r("io_cancel", origins=L, streams=LOG_ONLY,
-                         doc="during t's poll its readiness wait is dropped (a timeout ended "
-                             "it); a trace does not record it (implicit there)")),
+    _map("io_register",
+         _r("io_register", origins=L, streams=LOG_ONLY,
+            doc="during t's poll a readiness wait registers its fd"),
+         _r(("waker_drop", {"remote": 0}), "io_register", origins=L, streams=TRACE_ONLY,
+            doc="the same; the waker_clone recorded just before is the clone the registration "
+                "keeps: it moves from the held count into the registration (reg[t] = ARMED)")),
+    _map("io_ready", _r("io_ready", origins=L, streams=TRACE_ONLY, then="wake",
+                        doc="the loop's select() reported t's fd ready (the fd became ready "
+                            "before: the on-demand fd_ready); the 'wake' that follows is the "
+                            "registration's clone consumed")),
+    _map("io_cancel",
+         _r("io_cancel", origins=L, streams=LOG_ONLY,
+            doc="during t's poll its readiness wait is dropped (a timeout ended it)"),
+         _r("io_cancel", origins=L, streams=TRACE_ONLY, then="waker_drop",
+            doc="the same, recorded by the driver's unregister; the 'waker_drop' that follows "
+                "is the registration's clone"),
+         _r(origins=L, streams=TRACE_ONLY, then="waker_drop",
+            doc="the task ended (ready, cancel) and the model dropped the registration with "
+                "its future: the executor records the unregister as the future is freed")),
     _map("fd_ready", _r("fd_ready", streams=LOG_ONLY,
                         doc="the driving test made t's registered fd ready")),
     _map("timer_arm", _r("timer_arm", origins=L, streams=LOG_ONLY,
@@ -368,11 +379,11 @@ trace records them. They *add* readings to the events of :data:`REFERENCE` (the 
 of the timer events are declared with the trace checker's)."""
 
 DRIVER_IMPLICIT = (
-    Implicit("fd_ready", "anywhere, from outside (the kernel): t's registered fd becomes ready",
-             unobserved_in=frozenset({"trace"})),
-    Implicit("io_cancel", "during t's poll: a readiness wait dropped inside the poll "
-             "(refexec.net records no event for it)", unobserved_in=frozenset({"trace"})),
-    Implicit("io_ready", "between rounds (after a round, or when the park returns): the "
+    Implicit("fd_ready", "anywhere, from outside (the kernel): t's registered fd becomes "
+             "ready; a trace does not see it, and the checker takes it just before the "
+             "io_ready that needs it (taking it earlier only disables polls: EX-IO-PROMPT)",
+             unobserved_in=frozenset({"trace"}), on_demand=True),
+    Implicit("io_ready", "between rounds (before a round, or when the park returns): the "
              "loop's select() reports a ready fd", unobserved_in=frozenset({"log"})),
     Implicit("timer_fire", "between rounds: the loop fires a due timer",
              unobserved_in=frozenset({"log"})),

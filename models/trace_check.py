@@ -41,6 +41,10 @@ explanation's clock and deadlines when one comes or goes; time passing (the mode
 is taken only before the ``timer_fire`` that needs it. A task's later timers are held waker
 clones in the model until its earliest has gone (refinement.REFERENCE.environment).
 
+I/O. ``io_register`` / ``io_ready`` / ``io_cancel`` are the model's reactor actions (``reg``),
+in a model with the reactor from the first such event on; the kernel's ``fd_ready`` is never
+recorded and is taken only before the ``io_ready`` that needs it (as ``tick`` before a fire).
+
 A trace that stops inside a run (a ``run_start`` without its ``run_end``) is checked as a
 *prefix*: every event is checked, but the result is ``complete=False`` and reported INCOMPLETE,
 never VALID; such a result is falsy.
@@ -61,7 +65,7 @@ from typing import Any, cast
 from refexec.models import reference as ref_model
 from refexec.models import seed as seed_model
 from refexec.models.concrete import ConcreteModel, Frozen
-from refexec.models.reference import Loop
+from refexec.models.reference import Io, Loop
 from refexec.models.refinement import LOOP, REFERENCE, SEED, THREAD, Declaration, Reading
 from refexec.models.system import TransitionSystem
 from refexec.state import TRANSITIONS, TaskEvent, TaskState
@@ -562,6 +566,8 @@ next for t (codes in :data:`_THEN_CODE`)."""
 _THEN_EVENTS = {1: "wake", 2: "waker_drop"}
 _THEN_CODE = {v: k for k, v in _THEN_EVENTS.items()}
 _TIMER_EVENTS = frozenset({"timer_arm", "timer_fire", "timer_cancel", "clock_jump"})
+_IO_EVENTS = frozenset({"io_register", "io_ready", "io_cancel"})
+_DRIVER = _TIMER_EVENTS | _IO_EVENTS
 _NO_TASK = ("run_start", "run_end", "clock_jump")
 _IN_POLL = (int(S.RUNNING), int(S.NOTIFIED))
 
@@ -634,6 +640,11 @@ class _ReferenceChecker(_Checker):
                                    if "trace" in i.unobserved_in and not i.on_demand)
         self.timers = False
         """The model has the driver (clock, timers): from the trace's first driver event on."""
+        self.io = False
+        """The model has the reactor (``reg``; with the timers): from the first I/O event on."""
+        self.registered: set[int] = set()
+        """The trace's tasks with an I/O registration (io_register, not yet io_ready or
+        io_cancel): the registration's event is still to come, so the slot is kept."""
         self.timer_mode = ""
         """How the timer event being checked maps: "" (its readings), "extra" (a task's
         later timer: its clone stays a held waker), "demote" (an earlier timer than the
@@ -642,11 +653,11 @@ class _ReferenceChecker(_Checker):
         self._build(4)
 
     def _build(self, n: int, fresh: bool = False) -> None:
-        extra = {"timers": 1, "horizon": n + 2} if self.timers else {}
+        extra = {"timers": 1, "horizon": n + 2, "io": int(self.io)} if self.timers else {}
         bounds = ref_model.default_bounds(
             n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, join=0, **extra)
         self.n = n
-        self.mach = _machine(("reference", n, self.props, self.timers),
+        self.mach = _machine(("reference", n, self.props, self.timers, self.io),
                              lambda: ref_model.build(bounds), self.props, _identity, fresh)
         self.hidden = [i for i, (a, _) in enumerate(self.mach.model.instances)
                        if a.name in self.hidden_names]
@@ -744,6 +755,8 @@ class _ReferenceChecker(_Checker):
             return False
         if self.timers and v(sid, "armed")[t]:
             return False
+        if self.io and v(sid, "reg")[t] != Io.NONE:
+            return False
         qlen = v(sid, "qlen")
         return t not in v(sid, "q")[:qlen] and t not in v(sid, "join")
 
@@ -755,7 +768,8 @@ class _ReferenceChecker(_Checker):
         s = self.mach.thaw(sid)
         init = self.mach.model.initial()
         for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq", "inbox", "join",
-                     "waited", *(("deadline", "armed") if self.timers else ())):
+                     "waited", *(("deadline", "armed") if self.timers else ()),
+                     *(("reg",) if self.io else ())):
             vals = list(s[name])
             vals[t] = init[name][t]
             s[name] = tuple(vals)
@@ -800,7 +814,11 @@ class _ReferenceChecker(_Checker):
             cands = self._relevel(cands, old, tm.points())
         if ev.event == "timer_cancel" and self.timer_mode == "extra":
             assert ev.task is not None
-            tm.extra[ev.task].pop()
+            extra, at = tm.extra[ev.task], _instant(ev)
+            if at in extra:  # the deadline says which (a task that ended: any, all go)
+                extra.remove(at)
+            else:
+                extra.pop()
         elif ev.event in ("timer_fire", "timer_cancel", "clock_jump"):
             old = tm.points()
             at = _instant(ev)
@@ -816,7 +834,11 @@ class _ReferenceChecker(_Checker):
             if later is not None and ev.task in tm.deadline_of:
                 cands = self._promote(cands, self.slot_of[ev.task],
                                       tm.level(tm.deadline_of[ev.task]))
-        if ev.task is not None and ev.event != "spawn" and not tm.armed(ev.task):
+        if ev.event == "io_register" and ev.task is not None:
+            self.registered.add(ev.task)
+        elif ev.event in ("io_ready", "io_cancel") and ev.task is not None:
+            self.registered.discard(ev.task)
+        if ev.task is not None and ev.event != "spawn" and not self._holds(ev.task):
             t = self.slot_of.get(ev.task)
             if t is not None and all(d == _NONE and self._slot_free_in(sid, t)
                                      for sid, d in cands):
@@ -859,7 +881,7 @@ class _ReferenceChecker(_Checker):
                 return None, None
         drive = (ev.detail or "run") if kind == "run_start" else self.drive
         key = (tuple(cands), kind, t, ev.poll, ev.detail, self.open_drive, drive,
-               ev.task is not None and self.time.armed(ev.task))
+               ev.task is not None and self._holds(ev.task))
         got = self.mach.event_memo.get(key)
         if got is None:
             return None, key
@@ -894,6 +916,10 @@ class _ReferenceChecker(_Checker):
         fin = self.finished.get(ev.task, "") if free and ev.task is not None else ""
         memo[key] = (tuple(new), free, fin)
 
+    def _holds(self, task: int) -> bool:
+        """The trace still owes a driver event of ``task`` (a timer or a registration)."""
+        return self.time.armed(task) or task in self.registered
+
     def _finish(self, task: int, st_name: str) -> None:
         self.finished[task] = st_name
         if len(self.finished) > _FINISHED_KEPT:
@@ -919,6 +945,10 @@ class _ReferenceChecker(_Checker):
             if name == "run_end" and armed:
                 return (f"{base}: the timer of t{armed[0]} is armed and holds its task's waker "
                         "(a sender), so run() cannot return (EX-TIMER-RUN-END)")
+            regs = [u for u in range(self.n) if self.io and state["reg"][u] != ref_model.Io.NONE]
+            if name == "run_end" and regs:
+                return (f"{base}: t{regs[0]}'s I/O registration holds its task's waker (a "
+                        "sender), so run() cannot return (EX-IO-RUN-END)")
             return f"{base} (loop {loop})"
         if name == "timer_arm" and state["clock"] > params["d"]:
             reached = self.time.points()[state["clock"] - 1]
@@ -941,6 +971,10 @@ class _ReferenceChecker(_Checker):
                 return f"{base}: t{t} is not at the head of the FIFO ready queue {queue}"
         if name in ("wake", "waker_drop") and state["wakers"][t] == 0:
             return f"{base}: t{t} has no live waker handle (the model counts 0)"
+        if name in ("io_register", "io_cancel"):
+            return (f"{base}: t{t} is {st_name}, registration "
+                    f"{ref_model.IO_NAMES[state['reg'][t]]}: a readiness wait is registered "
+                    "(once) and dropped during its task's poll")
         if name == "waker_clone":
             return (f"{base}: t{t} has {state['wakers'][t]} live waker(s) and is {st_name}: a "
                     "waker is cloned from a held one, or from the context during its poll")
@@ -1020,6 +1054,8 @@ class _ReferenceChecker(_Checker):
                 starts = [r for r in (self._steps(s0, h0, (("timer_cancel", t),
                                                            ("waker_clone", t)))
                                       for s0, h0 in starts) if r is not None]
+        elif kind == "io_ready":
+            starts = self._fd_ready(sid, hits, t)
         for r in readings:
             for sid0, h0 in starts:
                 cur: int | None = sid0
@@ -1047,11 +1083,14 @@ class _ReferenceChecker(_Checker):
                         h = _add_hits(h, bad, self.index)
                 if cur is None:
                     continue
-                if not r.steps and kind == "timer_cancel":
+                if not r.steps and kind in ("timer_cancel", "io_cancel"):
                     st = self.mach.val(cur, "st")[t]
-                    if self.mach.val(cur, "armed")[t] or st not in _FINAL:
+                    what, held = (("a timer", self.mach.val(cur, "armed")[t])
+                                  if kind == "timer_cancel" else
+                                  ("an I/O registration", self.mach.val(cur, "reg")[t] != Io.NONE))
+                    if held or st not in _FINAL:
                         self.reject(f"as {r.label()}: t{t} is {_ST_NAMES[st]}; the model drops "
-                                    "a timer without its task's poll only with its future "
+                                    f"{what} without its task's poll only with its future "
                                     "(the task ended)")
                         continue
                 aux = t if r.names() == ("cancel", "pending") else _NONE
@@ -1068,12 +1107,16 @@ class _ReferenceChecker(_Checker):
         assert ev.task is not None
         kind, tm = ev.event, self.time
         armed_at = tm.deadline_of.get(ev.task)
+        at = _instant(ev)
         if kind == "timer_cancel":
             if armed_at is None:
                 self.reject(f"task {ev.task} has no armed timer to cancel")
                 return None
+            if at is not None and at != armed_at:
+                self.reject(f"the timer of task {ev.task} was armed for {armed_at}; no timer of "
+                            f"it is armed for {at} to cancel")
+                return None
             return (), [(sid, hits)]
-        at = _instant(ev)
         if at is None:
             self.reject(f"a '{kind}' event gives the deadline in its detail, in the clock's "
                         f"nanoseconds (a non-negative integer), not {ev.detail!r}")
@@ -1121,6 +1164,24 @@ class _ReferenceChecker(_Checker):
             cur = res[0]
             if res[1]:
                 h = _add_hits(h, res[1], self.index)
+        return [(s2, _add_hits(h, bad, self.index) if bad else h)
+                for s2, bad in self._closure_of(cur)]
+
+    def _fd_ready(self, sid: int, hits: Hits, t: int) -> list[tuple[int, Hits]]:
+        """t's fd became ready (the on-demand ``fd_ready``: the kernel, unseen by a trace),
+        then the loop's implicit actions (a select() park ends), before its ``io_ready``."""
+        m = self.mach
+        reg = m.val(sid, "reg")[t]
+        if reg == Io.READY:
+            return [(sid, hits)]
+        if reg == Io.NONE:
+            self.reject(f"t{t} has no I/O registration: select() reports a task's fd ready "
+                        "only between its io_register and its io_cancel")
+            return []
+        res = self._steps(sid, hits, (("fd_ready", t),))
+        if res is None:
+            return []
+        cur, h = res
         return [(s2, _add_hits(h, bad, self.index) if bad else h)
                 for s2, bad in self._closure_of(cur)]
 
@@ -1201,7 +1262,7 @@ class _ReferenceChecker(_Checker):
                  ) -> Iterator[tuple[Any, Hits]]:
         """The effect must match what the event reports: poll number and implied task state."""
         polls = self.mach.val(sid, "polls")[t]
-        if polls != ev.poll and not (ev.event in _TIMER_EVENTS and ev.poll == 0):
+        if polls != ev.poll and not (ev.event in _DRIVER and ev.poll == 0):
             self.reject(f"the event reports poll number {ev.poll} but the model's poll counter "
                         f"of t{t} is {polls}")
             return
@@ -1256,6 +1317,11 @@ class _ReferenceChecker(_Checker):
 
 
     def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if ev.event in _IO_EVENTS:
+            self.timer_mode = ""
+            if not self.io:  # the reactor enters the model (with the timers: one driver)
+                self.timers = self.io = True
+                cands = self._grow(cands, self.n)
         if ev.event in _TIMER_EVENTS:
             if not self.timers:
                 self.timers = True  # the driver enters the model: clock 0, no timer armed
@@ -1281,11 +1347,19 @@ class _ReferenceChecker(_Checker):
                     and cands:
                 t = self.slot_of.get(ev.task)
                 sid0 = next(iter(cands))[0]
+                if t is not None and self.mach.val(sid0, "st")[t] not in _FINAL \
+                        and at is not None:
+                    # the deadline says which: a held clone's, or the model's timer (a
+                    # deadline no timer has is refused there)
+                    self.timer_mode = "extra" if at in tm.extra[ev.task] \
+                        and at != tm.deadline_of.get(ev.task) else ""
+                    return cands
                 if t is None or self.mach.val(sid0, "st")[t] not in _FINAL:
                     raise TraceCheckError(
                         f"event #{self.index + 1}: task {ev.task} cancels one of its "
                         f"{1 + len(tm.extra[ev.task])} armed timers and the trace does not say "
-                        "which (a timer_cancel has no deadline), so the trace cannot be checked "
+                        "which (this timer_cancel gives no deadline), so the trace cannot be "
+                        "checked "
                         "(no verdict rather than a wrong one)")
                 self.timer_mode = "extra"  # the task ended: its timers go, one by one
         if ev.event == "run_start":

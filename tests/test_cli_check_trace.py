@@ -291,8 +291,10 @@ def test_a_run_that_sleeps_is_valid_and_a_fire_at_the_wrong_deadline_names_its_l
     assert "was armed for 1000000000" in got["violation"]["reason"]
 
 
-def test_a_cancel_among_several_armed_timers_is_exit_2_and_one_line(
+def test_a_cancel_among_several_armed_timers_is_placed_by_its_deadline_else_exit_2(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A timer_cancel names its deadline: the checker knows which timer went (exit 0); an older
+    trace without it cannot be checked (exit 2, one line)."""
     import contextlib  # noqa: PLC0415
 
     from refexec import sleep, timeout  # noqa: PLC0415
@@ -302,5 +304,16 @@ def test_a_cancel_among_several_armed_timers_is_exit_2_and_one_line(
             async with timeout(3), timeout(1):
                 await sleep(2)
 
-    line = _refused(capsys, str(_timer_file(tmp_path, deep, "deep.jsonl")))
+    path = _timer_file(tmp_path, deep, "deep.jsonl")
+    status, out, err = _check(capsys, str(path))
+    assert status == 0, (out, err)
+    old = tmp_path / "old.jsonl"
+    lines = []
+    for text in path.read_text().splitlines():
+        d = json.loads(text)
+        if d.get("event") == "timer_cancel":
+            d.pop("detail", None)
+        lines.append(json.dumps(d))
+    old.write_text("\n".join(lines) + "\n")
+    line = _refused(capsys, str(old))
     assert "does not say which" in line

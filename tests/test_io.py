@@ -79,6 +79,55 @@ def test_registration_holds_the_waker_until_ready(
     assert h.result() == b"hi" and ex._driver._regs == {} and h._wakers == 0
 
 
+def test_run_until_stalled_serves_a_ready_fd(pair: tuple[socket.socket, socket.socket]) -> None:
+    """A task whose fd is ready is a ready task: run_until_stalled() takes in ready I/O
+    (select(0)) before it returns for want of work."""
+    a, b = pair
+    ex = Executor()
+
+    async def reader() -> bytes:
+        await refexec.wait_readable(a)
+        return a.recv(10)
+
+    h = ex.spawn(reader())
+    ex.run_until_stalled()
+    b.send(b"hi")  # a socketpair: readable at once
+    ex.run_until_stalled()
+    assert h.result() == b"hi" and ex._driver._regs == {}
+    ex.close()
+
+
+def test_a_drive_call_reports_a_ready_fd_before_polling_what_is_queued(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """The model's order (EX-IO-PROMPT): an fd ready when a drive call starts is reported
+    (its task woken) before the tasks already queued are polled, whichever drive call it is."""
+    a, b = pair
+    for drive in ("run", "run_until_stalled", "block_on", "step"):
+        trace = refexec.Trace()
+        ex = Executor(trace=trace)
+
+        async def reader() -> bytes:
+            await refexec.wait_readable(a)
+            return a.recv(10)
+
+        r = ex.spawn(reader())
+        ex.run_until_stalled()  # task 1 registered its fd
+        b.send(b"x")
+        h = ex.spawn(refexec.yield_now())  # task 2, queued while the fd is ready
+        trace.clear()
+        if drive == "step":
+            assert ex.step()
+        elif drive == "block_on":
+            ex.block_on(h)
+        else:
+            getattr(ex, drive)()
+        kinds = [(e.event, e.task) for e in trace]
+        assert kinds.index(("io_ready", 1)) < kinds.index(("poll", 2)), (drive, kinds)
+        ex.run_until_stalled()
+        assert r.result() == b"x"
+        ex.close()
+
+
 def test_two_waiters_on_one_fd_and_direction_is_an_error(
         pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair

@@ -175,4 +175,43 @@ def test_readiness_reported_before_the_network_thread_runs_again_marks_only_its_
     task.make_ready()
     assert task.i == 1, "the loop reported the fd and the task started its second read"
     assert task.waiting_read, "the second read's socket was never written to"
+
+
+def _selecting_wakes(m: DriverLockstep, seen: list[bool]) -> None:
+    """Note, for each remote wake the helper makes, whether the loop was parked in select()."""
+    for t in m.tasks:
+        real = t.wake_remote
+
+        def noting(real: object = real) -> bool:
+            selecting = m.ex._cond.selecting
+            woke = bool(real())  # type: ignore[operator]
+            if woke:
+                seen.append(selecting)
+            return woke
+
+        t.wake_remote = noting  # type: ignore[method-assign]
+
+
+def test_a_wake_from_another_thread_ends_the_select_park() -> None:
+    """run() parks in select() (task 0 waits for its fd); the helper thread wakes task 1 from
+    its own thread while the loop is parked there: the post writes the wakeup byte, the park
+    ends, task 1 is polled; then the fd is made ready and task 0 ends too."""
+    m = _machine((Op("read", None),), (Op("remote"),))
+    m.run_until_stalled()
+    assert all(s["reg"][0] == Io.ARMED and s["wakers"][1] == 1 for s in _model_states(m))
+    seen: list[bool] = []
+    _selecting_wakes(m, seen)
+    m.run()
+    assert seen == [True]
+    assert all(h.done() for h in m.handles)
+    assert all(s["loop"] == Loop.RETURNED for s in _model_states(m))
+    m.teardown()
+
+
+def test_a_task_cancelled_while_it_waits_for_another_thread_drops_its_clone() -> None:
+    m = _machine((Op("remote"),), (Op("sleep", 1),))
+    m.run_until_stalled()
+    m.cancel(0)  # the future and the clone it kept go; the drop is posted (no loop runs)
+    m.run()
+    assert m.handles[0].cancelled() and m.handles[1].done()
     m.teardown()

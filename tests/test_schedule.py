@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import refexec
-from refexec import Executor, VirtualClock
+from refexec import Executor, TaskState, VirtualClock
 from refexec.schedule import (
     PCT,
     WAIT,
@@ -391,18 +391,33 @@ def test_due_timers_are_an_option_labelled_with_their_tasks() -> None:
     ex.spawn(busy())
     ex.run()
     ex.close()
-    assert any("f:t1" in opts for _, opts in pol.offered)
-    assert log[-1] == "slept"  # FIFO: the timer fires once nothing else is ready
+    fire = [opts for _, opts in pol.offered if "f:t1" in opts]
+    # while the timer is due no poll is offered (EX-TIMER-PROMPT): it fires before busy's
+    # next poll, and the sleeper, woken, is queued behind busy
+    assert fire == [("f:t1",)]
+    assert log == ["busy0", "busy1", "slept", "busy2"]
 
-    log.clear()
-    clock = VirtualClock()
-    eager = Offered(prefer="f:")
-    ex = Executor(policy=eager, clock=clock)
-    ex.spawn(sleeper())
-    ex.spawn(busy())
-    ex.run()
-    ex.close()
-    assert log.index("slept") < log.index("busy2")
+
+def test_a_self_waking_task_cannot_starve_a_due_timer_under_a_policy() -> None:
+    """Under any policy a due timer fires before the next poll: when the spinner, which made
+    the sleeper's timer due, is polled again, the sleeper is already woken (not IDLE)."""
+    for pol in (Fifo(), Offered(), RandomPolicy(3)):
+        clock = VirtualClock()
+        seen: list[TaskState | None] = []
+
+        async def spinner(h: refexec.JoinHandle[None], clock: VirtualClock,
+                          seen: list[TaskState | None]) -> None:
+            clock.advance(1)  # the sleeper's timer is due from now on
+            while not h.done() and len(seen) < 1000:
+                await refexec.yield_now()
+                seen.append(h.state)
+
+        ex = Executor(policy=pol, clock=clock)
+        sleeper = ex.spawn(refexec.sleep(1))
+        ex.spawn(spinner(sleeper, clock, seen))
+        ex.run()
+        ex.close()
+        assert seen and seen[0] is not TaskState.IDLE, (pol, seen[:3])
 
 
 def test_virtual_clock_jumps_under_a_policy_even_in_run_until_stalled() -> None:

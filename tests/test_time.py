@@ -27,7 +27,6 @@ from refexec import (
     yield_now,
 )
 from refexec.driver import Driver
-from refexec.executor import _ROUND
 
 S = 1_000_000_000
 
@@ -110,7 +109,43 @@ def test_self_waking_task_cannot_starve_a_due_timer() -> None:
     ex.spawn(spinner())
     ex.run()
     assert fired.is_set()
-    assert spins <= _ROUND + 1  # fired after the first round of polls, not "when idle"
+    # fired when run() starts, before the spinner's first poll (EX-TIMER-PROMPT), not after a
+    # round of polls nor "when idle": the spinner spins once, the sleeper ends, the spinner sees it
+    assert spins == 1
+
+
+def test_a_drive_call_fires_a_due_timer_before_polling_what_is_queued() -> None:
+    """The model's order (EX-TIMER-PROMPT): a timer due when a drive call starts fires before
+    the tasks already queued are polled, whichever drive call it is."""
+    for drive in ("run", "run_until_stalled", "block_on", "step"):
+        trace = Trace()
+        clock = VirtualClock()
+        ex = Executor(clock=clock, trace=trace)
+        ex.spawn(refexec.sleep(1))
+        ex.run_until_stalled()  # task 1 armed its timer
+        clock.advance(1)
+        h = ex.spawn(yield_now())  # task 2, queued while the timer is due
+        trace.clear()
+        if drive == "step":
+            assert ex.step()
+        elif drive == "block_on":
+            ex.block_on(h)
+        else:
+            getattr(ex, drive)()
+        kinds = [(e.event, e.task) for e in trace]
+        assert kinds.index(("timer_fire", 1)) < kinds.index(("poll", 2)), (drive, kinds)
+        ex.close()
+
+
+def test_step_fires_a_due_timer_and_polls_the_task_it_woke() -> None:
+    clock = VirtualClock()
+    ex = Executor(clock=clock)
+    h = ex.spawn(refexec.sleep(1))
+    assert ex.step()  # armed
+    clock.advance(1)
+    assert ex.step()  # the timer fires, then its task is polled: the sleep ends
+    assert h.done()
+    ex.close()
 
 
 def test_thread_advancing_the_clock_wakes_the_parked_loop() -> None:
@@ -420,3 +455,40 @@ def test_stall_timeout_holds_with_a_timer_armed(kind: str) -> None:
         a.close()
         b.close()
 
+
+
+class _CountingIdle(dict):  # type: ignore[type-arg]
+    """The executor's IDLE map, counting how often a reap would scan it whole."""
+
+    scans = 0
+
+    def values(self) -> Any:
+        type(self).scans += 1
+        return super().values()
+
+
+def test_reaping_looks_at_what_changed_not_at_every_sleeper() -> None:
+    """N virtual-clock sleepers reach N idle points (one per deadline); a reap at each must not
+    scan every IDLE task (O(N^2) in all): only the first reap of the drive call does."""
+    ex = Executor(clock=VirtualClock(autojump=True))
+    ex._idle = _CountingIdle()
+    _CountingIdle.scans = 0
+    for i in range(200):
+        ex.spawn(refexec.sleep(1 + i))
+    lost: list[Any] = []
+
+    async def forgotten() -> None:  # keeps no waker: lost at an idle point mid-run
+        await refexec.sleep(50.5)
+        await _Forgotten()
+
+    h = ex.spawn(forgotten())
+    report = ex.run()
+    lost.extend(report.lost)
+    assert lost == [h] and ex.stats.completed == 200
+    assert _CountingIdle.scans <= 1
+    ex.close()
+
+
+class _Forgotten(FutureBase[None]):
+    def poll(self, cx: Context) -> Poll[None]:
+        return Pending  # no waker kept

@@ -100,15 +100,8 @@ def reference_run(body: Callable[[Executor], object]) -> Trace:
 # ---------------------------------------------------------------------------------------------
 
 cli_run = importlib.import_module("refexec.examples.cli_run")
-# The I/O driver's events (issue 14) are recorded by Executor but not yet in the refinement
-# (the timers' are): strict, so this marker fails (and must go) once the checker knows them.
-IO_EVENTS = frozenset({"io_register", "io_ready"})
-_DRIVER_EVENTS_PENDING = pytest.mark.xfail(
-    strict=True, raises=TraceCheckError,
-    reason="the refinement does not map the I/O driver's events yet (issue 14)")
 EXAMPLE_CASES = [
-    pytest.param(name, exe, marks=_DRIVER_EVENTS_PENDING)
-    if name == "echo" else (name, exe)  # echo registers sockets
+    (name, exe)
     for name in cli_run.EXAMPLES
     for exe in importlib.import_module(f"refexec.examples.{name}").EXECUTORS
 ]
@@ -687,8 +680,6 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
                 row["skipped"] = "no events (the executor never ran)"
             elif tasks > MAX_TASKS or len(tr) > MAX_EVENTS:
                 row["skipped"] = f"{tasks} tasks, {len(tr)} events"
-            elif any(e.event in IO_EVENTS for e in tr):
-                row["skipped"] = "I/O driver events: not in the refinement yet"
             else:
                 try:
                     r = check_trace(tr, variant, capacity=capacity or 100)

@@ -168,19 +168,37 @@ def test_two_timers_of_one_task_are_valid(clock: Callable[[], Clock]) -> None:
     valid(events)
 
 
-def test_a_cancel_among_several_armed_timers_is_refused_not_judged() -> None:
+async def deep(ex: Executor) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with timeout(3), timeout(1):
+            await sleep(2)
+
+
+def test_a_cancel_among_several_armed_timers_is_placed_by_its_deadline() -> None:
     """Nested timeouts around a sleep: when the inner timeout fires, the sleep is cancelled
-    while the outer timeout is still armed, and a timer_cancel does not say which timer it
-    is; the checker gives no verdict (exit 2 on the command line) instead of a wrong one."""
-
-    async def deep(ex: Executor) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with timeout(3), timeout(1):
-                await sleep(2)
-
+    while the outer timeout is still armed; the timer_cancel names its deadline, so the checker
+    knows which of the task's timers went (exit 0, not 2)."""
     events = record(VirtualClock(autojump=True), deep)
+    cancels = [e for e in events if e.event == "timer_cancel"]
+    assert cancels and all(e.detail is not None for e in cancels)
+    assert valid(events).violated() == []
+
+
+def test_a_cancel_among_several_armed_timers_without_its_deadline_is_refused_not_judged(
+) -> None:
+    """An older trace (timer_cancel with no detail) does not say which timer went: no verdict
+    (exit 2 on the command line) instead of a wrong one."""
+    events = [TraceEvent(e.event, e.task, e.poll, None) if e.event == "timer_cancel" else e
+              for e in record(VirtualClock(autojump=True), deep)]
     with pytest.raises(TraceCheckError, match="does not say which"):
         check_trace(events)
+
+
+def test_a_cancel_of_a_deadline_no_timer_has_is_invalid() -> None:
+    events = record(VirtualClock(autojump=True), deep)
+    i = _where(events, "timer_cancel")
+    events[i] = TraceEvent("timer_cancel", events[i].task, events[i].poll, "2500000000")
+    invalid_at(events, i, "armed for 2500000000")
 
 
 # ---------------------------------------------------------------------------------------------

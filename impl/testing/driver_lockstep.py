@@ -10,7 +10,9 @@ the task did in it, in the kit's :class:`~refexec.testing.script.Event` vocabula
 ``timer_arm`` (``other`` = the deadline, in units), ``io_register``, ``timer_cancel``,
 ``io_cancel``, ``pending`` / ``ready``. The machine logs what the environment did:
 ``spawn``, ``step_start`` / ``step_end`` around ``run_until_stalled()``, one ``tick`` per unit
-the clock advances, ``fd_ready`` when it writes to a registered socket's peer, ``cancel``.
+the clock advances, ``fd_ready`` when it writes to a registered socket's peer, ``cancel``, and
+(``remote``: posted through the inbox) the ``wake`` another thread makes while ``run()`` is
+parked, in ``select()`` or on the condition: the model is built with ``remote`` = 1.
 
 Those events are turned into model actions by the one declaration,
 :data:`refexec.models.refinement.REFERENCE` (its log stream), and followed by the shared
@@ -22,13 +24,11 @@ included), the clock, which tasks have an armed timer and for when, which have a
 and whether its fd is ready — must equal the model's projection of some candidate state, and
 every property the ``driver`` variant proves is checked on every model step taken.
 
-Where the executor and the model order things differently, the rules keep out of it, and say
-so: the model's round is one poll, so it fires a due timer and reports a ready fd before the
-next poll (EX-TIMER-PROMPT, EX-IO-PROMPT); the executor consults the driver after a round of
-polls, and at the start of a drive call only when nothing is queued, then fires timers without
-a ``select(0)`` before the round they wake. So the machine advances the clock and makes an fd
-ready only between drive calls, and never lets a due timer, a ready fd and a queued task meet
-at the start of one (:meth:`DriverLockstep.quiet`).
+The executor consults the driver before every round of polls, as the model does before every
+poll (its round is one poll): a due timer fires and a ready fd is reported before the next poll
+(EX-TIMER-PROMPT, EX-IO-PROMPT), at the start of a drive call too. So the rules place no
+condition on the order of a due timer, a ready fd and a queued task: a spawn, a clock advance
+and new readiness may meet at the start of any drive call, and the machine checks every order.
 """
 
 from __future__ import annotations
@@ -90,8 +90,10 @@ poll starts the next op: at most 3 polls, plus one spare for a wake that finds n
 
 @dataclass(frozen=True)
 class Op:
-    """One step of a task's program: ``Op("sleep", k)`` or ``Op("read", k)`` (``k`` None: no
-    timeout). The repr is Python, so a failing example prints a program that replays it."""
+    """One step of a task's program: ``Op("sleep", k)``, ``Op("read", k)`` (``k`` None: no
+    timeout), or ``Op("remote")`` (keep a clone of the waker for another thread, which wakes
+    it while ``run()`` is parked). The repr is Python, so a failing example prints a program
+    that replays it."""
 
     kind: str
     k: int | None = None
@@ -108,15 +110,16 @@ def programs() -> st.SearchStrategy[Program]:
     op = st.one_of(
         st.builds(Op, st.just("sleep"), st.integers(1, 2)),
         st.builds(Op, st.just("read"), st.one_of(st.none(), st.integers(1, 2))),
+        st.just(Op("remote")),
     )
     return st.lists(op, min_size=1, max_size=2).map(tuple)
 
 
 def driver_system(n_tasks: int = MAX_TASKS) -> TransitionSystem:
-    """The reference model with the driver, at the machine's bounds (no other threads, no
-    joins, no spawners: the machine drives everything from the test's thread)."""
+    """The reference model with the driver, at the machine's bounds (no joins, no spawners;
+    other threads: the helper of ``run()``, whose wakes are posted, ``remote`` = 1)."""
     bounds = default_bounds(n_tasks, timers=1, io=1, horizon=HORIZON, polls=MAX_POLLS,
-                            wakers=1, inbox=1, remote=0, join=0, spawners=0)
+                            wakers=1, inbox=1, remote=1, join=0, spawners=0)
     return build(bounds, name="driver")
 
 
@@ -164,6 +167,8 @@ class DriverTask(FutureBase[None]):
         self.sock: socket.socket | None = None  # the read end of the current op's socketpair
         self.peer: socket.socket | None = None
         self.written = False  # the machine wrote to ``peer`` (the fd is ready)
+        self.remote: Any = None  # the waker clone another thread is to wake (Op("remote"))
+        self.woken = False  # that thread took the clone and woke it
 
     def log(self, kind: str, other: int = -1) -> None:
         self.m.log.append(Event(kind, self.task, other=other))
@@ -194,6 +199,14 @@ class DriverTask(FutureBase[None]):
 
     def _op(self, op: Op, cx: Context) -> bool:
         """Advance ``op``; True when it has finished (the next op starts in the same poll)."""
+        if op.kind == "remote":
+            if self.woken:
+                self.woken = False
+                return True
+            if self.remote is None:  # the op starts: a clone for the other thread
+                self.remote = cx.waker.clone()
+                self.log("waker_clone")
+            return False
         if self.sleep is None and self.read is None:  # the op starts
             if op.k is not None:
                 self.sleep = sleep(op.k)
@@ -232,6 +245,10 @@ class DriverTask(FutureBase[None]):
 
     def __del__(self) -> None:
         self.close_socket()  # the executor dropped the future (it finished or was cancelled)
+        w, self.remote = self.remote, None
+        if w is not None:  # cancelled while it waited for the other thread: its clone goes
+            self.m.log.append(Event("waker_drop", self.task, remote=True))  # no loop runs
+            w.drop()
 
     def make_ready(self) -> None:
         """The environment: data arrives on the socket this task waits for. ``written`` is set
@@ -245,8 +262,21 @@ class DriverTask(FutureBase[None]):
 
     @property
     def waiting_read(self) -> bool:
-        """Registered for readiness, and the fd not made ready yet."""
-        return self.read is not None and self.read._reg is not None and not self.written
+        """Registered for readiness, and the fd not made ready yet (read once: the helper
+        thread asks while the loop may be ending the op)."""
+        read = self.read
+        return read is not None and read._reg is not None and not self.written
+
+    def wake_remote(self) -> bool:
+        """The other thread: wake the clone this task keeps for it (False if it keeps none)."""
+        w = self.remote
+        if w is None:
+            return False
+        self.remote = None
+        self.woken = True
+        self.m.log.append(Event("wake", self.task, remote=True))  # logged first: parked loop
+        w.wake()
+        return True
 
     @property
     def io_state(self) -> int:
@@ -285,19 +315,7 @@ class DriverLockstep(RuleBasedStateMachine):
     def first(self, program: Program) -> None:
         self.spawn(program)
 
-    def _due(self) -> bool:
-        now = self.clock.now_ns()
-        return any(tm.vtable is not None and d <= now for d, _, tm in self.ex._driver._heap)
-
-    def _fd_ready(self) -> bool:
-        return any(t.io_state == Io.READY for t in self.tasks)
-
-    def quiet(self) -> bool:
-        """No due timer and no ready fd: a spawn (which queues a task), a clock advance or
-        new readiness cannot make the executor's order and the model's differ (module doc)."""
-        return not self._due() and not self._fd_ready()
-
-    @precondition(lambda self: len(self.refs) < MAX_TASKS and self.quiet() and not self.returned)
+    @precondition(lambda self: len(self.refs) < MAX_TASKS and not self.returned)
     @rule(program=programs())
     def spawn(self, program: Program) -> None:
         t = len(self.refs)
@@ -313,15 +331,19 @@ class DriverLockstep(RuleBasedStateMachine):
         """The tasks whose future the executor still holds."""
         return [t for t in (r() for r in self.refs) if t is not None]
 
-    @precondition(lambda self: not self.returned
-                  and (self.quiet() or (not self._due() and not self.ex._ready)))
+    @precondition(lambda self: not self.returned)
     @rule()
     def run(self) -> None:
         """``run()`` to the end. The virtual clock jumps to each deadline; when only fds are
         left to wait for, the loop parks in ``select()`` and a helper thread (the network)
         makes one waited-for fd ready at a time, *while the loop is parked there*: the park
-        must end, the fd be reported, its task polled. The helper acts on the executor's state
-        (``DoorCondition.selecting``), never on a timer. The model's loop ends RETURNED."""
+        must end, the fd be reported, its task polled. While the loop is parked (in
+        ``select()`` or on the condition) the helper also wakes, from its own thread, a task
+        waiting for it (``Op("remote")``): the wake is posted, and the door writes the wakeup
+        byte (a post during a ``select()`` park) or notifies the condition; the park must end
+        and the task be polled. The helper acts on the executor's state
+        (``DoorCondition.selecting``, ``Executor._sleeping``), never on a timer. The model's
+        loop ends RETURNED."""
         stop = threading.Event()
         failed: list[BaseException] = []
 
@@ -350,18 +372,40 @@ class DriverLockstep(RuleBasedStateMachine):
         self._sync()
 
     def _network(self, stop: threading.Event) -> None:
-        cond = self.ex._cond
+        lock = self.ex._lock
         while not stop.is_set():
-            waiting = [t for t in self.tasks if t.waiting_read] if cond.selecting else []
-            if not waiting:
+            with lock:
+                done = self._act_while_parked()
+            if done is None:
                 time.sleep(0.0005)  # wait for the loop to park (a state, polled)
                 continue
-            task = waiting[0]
-            reg = task.read._reg
-            self.log.append(Event("fd_ready", task.task))  # logged first: the loop is parked
-            task.make_ready()
-            while not (reg.ready or reg.waker is None or stop.is_set()):  # until reported
+            while not (done() or stop.is_set()):  # until the loop took it in
                 time.sleep(0.0005)
+
+    def _act_while_parked(self) -> Any:
+        """Under the door's lock: if the loop is parked, act on a task and return what tells
+        that the loop took it in; else None. The loop sets and clears ``_sleeping`` and
+        ``selecting`` under that lock and cannot leave the park without it, so here they are
+        true and no task moves (read without the lock they may be stale: the loop may be
+        polling, ending the very wait the helper is about to act on)."""
+        ex = self.ex
+        if not ex._sleeping:
+            return None
+        # (what the returned test keeps is never the task: the executor must stay the one
+        # owner of its future, so that dropping it is what ends its waits)
+        for task in self.tasks:  # a wake from this thread: posted, the park must end
+            if task.wake_remote():
+                ref = weakref.ref(task)
+                return lambda: not getattr(ref(), "woken", False)  # its poll took it in
+        if not ex._cond.selecting:
+            return None
+        for task in self.tasks:
+            if task.waiting_read:
+                reg = task.read._reg
+                self.log.append(Event("fd_ready", task.task))
+                task.make_ready()
+                return lambda: reg.ready or reg.waker is None  # reported (or dropped)
+        return None
 
     @precondition(lambda self: not self.returned)
     @rule()
@@ -372,8 +416,7 @@ class DriverLockstep(RuleBasedStateMachine):
         self.log.append(Event("step_end", -1))
         self._sync()
 
-    @precondition(lambda self: self.clock.now_ns() < ADVANCE_TO * UNIT_NS
-                  and not self._fd_ready() and not self.returned)
+    @precondition(lambda self: self.clock.now_ns() < ADVANCE_TO * UNIT_NS and not self.returned)
     @rule(k=st.integers(1, 2))
     def advance(self, k: int) -> None:
         k = min(k, ADVANCE_TO - self.clock.now_ns() // UNIT_NS)
@@ -382,8 +425,7 @@ class DriverLockstep(RuleBasedStateMachine):
             self.log.append(Event("tick", -1))
         self._sync()
 
-    @precondition(lambda self: any(t.waiting_read for t in self.tasks) and not self._due()
-                  and not self.returned)
+    @precondition(lambda self: any(t.waiting_read for t in self.tasks) and not self.returned)
     @rule(i=st.integers(0, MAX_TASKS - 1))
     def make_ready(self, i: int) -> None:
         waiting = [t for t in self.tasks if t.waiting_read]
