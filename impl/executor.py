@@ -72,7 +72,7 @@ from refexec.future import (
     refuse_foreign,
 )
 from refexec.poll import Pending, Poll, Ready
-from refexec.schedule import Policy
+from refexec.schedule import Policy, model_variant
 from refexec.schedule import drive as _drive_policy
 from refexec.stall import DropSite, Verdict, diagnose, lost_verdict, note_drop
 from refexec.state import TaskState
@@ -645,9 +645,9 @@ class Executor:
         self, *, trace: Trace | None = None, clock: Clock | None = None,
         policy: Policy | None = None,
     ) -> None:
-        self._trace = attach_trace(trace, "refexec.Executor", "reference")
         if policy is not None and not callable(getattr(policy, "choose", None)):
             raise TypeError(f"Executor(policy=) needs a refexec.schedule.Policy, got {policy!r}")
+        self._trace = attach_trace(trace, "refexec.Executor", model_variant(policy))
         # The scheduling seam (refexec.schedule): None is the FIFO loop below, untouched.
         self._policy = policy
         if clock is None:

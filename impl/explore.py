@@ -19,7 +19,8 @@ Each run spawns ``main()`` on a fresh ``Executor(policy=..., clock=VirtualClock(
 * ``"never-awaited"``: Python warned that a coroutine was never awaited, or refexec that a task's
   exception was never retrieved (a ``RuntimeWarning`` during the run);
 * ``"livelock"``: more than ``max_steps`` scheduling steps;
-* ``"model"``: ``check_trace(trace)`` (if given) rejected the run's trace;
+* ``"model"``: the model (``check_model=True``) or ``check_trace(trace)`` (if given) rejected
+  the run's trace;
 * ``"nondeterministic"``: the same choices led to different options (the program reads real
   time, randomness or thread timing), so no schedule can replay it.
 
@@ -79,6 +80,7 @@ __all__ = [
     "RunResult",
     "always",
     "explore",
+    "model_check",
     "replay",
     "sometimes",
 ]
@@ -239,12 +241,27 @@ class _Pruned(RefexecError):
     """A DFS run reached a state whose every option sleeps: an equivalent run was done."""
 
 
+def model_check(trace: Trace) -> str | None:
+    """Check one run's trace against the model its header names (``reference`` for a FIFO
+    run, ``reference-any`` for one under another policy: every property but EX-FIFO); None if
+    the model explains it, else the checker's report (the first event it cannot explain, or
+    the properties the run violates). What ``explore(check_model=True)`` runs on every run."""
+    from refexec.models.trace_check import check_trace  # noqa: PLC0415 (the model is optional)
+
+    variant = trace.header.variant if trace.header is not None else None
+    res = check_trace(trace, variant or "reference")
+    if res.ok and not res.properties:
+        return None
+    return res.report()
+
+
 def _run(
     main: Main, policy: Policy, *, max_steps: int, stall_timeout: float | None,
     on_failure: Callable[[Executor, Failure], object] | None, run: int = 0,
     trace: Trace | None = None, check_trace: Callable[[Trace], str | None] | None = None,
+    check_model: bool = False,
 ) -> RunResult:
-    if check_trace is not None and trace is None:
+    if (check_trace is not None or check_model) and trace is None:
         trace = Trace()
     rec = Recorder(policy, max_steps=max_steps)
     probe = _Probe()
@@ -279,11 +296,15 @@ def _run(
                     failure = ("divergence", str(e), e)
             if failure is None:
                 failure = _verdict(ex, h, report.lost, probe)
-            if failure is None and check_trace is not None:
+            problem = None
+            if check_model:  # every run, failing ones too: the executor may be the culprit
+                assert trace is not None
+                problem = model_check(trace)
+            if problem is None and failure is None and check_trace is not None:
                 assert trace is not None
                 problem = check_trace(trace)
-                if problem is not None:
-                    failure = ("model", problem, None)
+            if problem is not None:
+                failure = ("model", problem, None)
             if failure is None:
                 value = h._result if h.done() else None
             result_failure = None
@@ -487,6 +508,7 @@ def explore(
     shrink: bool = True,
     on_failure: Callable[[Executor, Failure], object] | None = None,
     check_trace: Callable[[Trace], str | None] | None = None,
+    check_model: bool = False,
 ) -> ExploreReport:
     """Run ``main()`` (a fresh coroutine each time) under up to ``max_schedules`` schedules.
 
@@ -499,6 +521,12 @@ def explore(
     ``check_trace``: each run is recorded in a fresh :class:`~refexec.Trace` and passed to it;
     a string returned is a failure of kind ``"model"`` (how a run is checked against the model
     as it is explored, e.g. with ``refexec.models.trace_check.check_trace``).
+    ``check_model``: record every run and check its trace against the model
+    (:func:`model_check`: the ``reference`` model for the FIFO run, ``reference-any`` for the
+    others), failing runs included; a run the model does not explain fails with kind
+    ``"model"`` (it takes precedence: the executor, not the program, misbehaved). Off by
+    default: it costs about 1 ms per scheduled step (``benchmarks/EXPLORE_RESULTS.md``), some
+    250 times the run itself.
     Stops at the first failure, shrinks it if ``shrink``, and returns the report.
     """
     if strategy not in STRATEGIES:
@@ -516,7 +544,8 @@ def explore(
         raise ValueError(f"explore(bound=) is an int >= 0 or None, got {bound!r}")
     started = time.perf_counter()
     kw: dict[str, Any] = {"max_steps": max_steps, "stall_timeout": stall_timeout,
-                          "on_failure": on_failure, "check_trace": check_trace}
+                          "on_failure": on_failure, "check_trace": check_trace,
+                          "check_model": check_model}
     seen: dict[str, None] = {}
     sometimes_seen: dict[str, None] = {}
     sometimes_true: set[str] = set()
@@ -634,12 +663,13 @@ def replay(
     main: Main, schedule: Schedule | str, *, check: bool = True, max_steps: int = 10_000,
     stall_timeout: float | None = None,
     on_failure: Callable[[Executor, Failure], object] | None = None,
-    trace: Trace | None = None,
+    trace: Trace | None = None, check_model: bool = False,
 ) -> RunResult:
     """Run ``main()`` once under ``schedule`` (a :class:`Schedule` or its string), exactly.
 
     ``trace``: a :class:`~refexec.Trace` to record the run's events in (to read what the
-    failing schedule did, step by step).
+    failing schedule did, step by step). ``check_model``: check that trace against the model,
+    as :func:`explore` does.
 
     With ``check`` (the default) a failing run raises :class:`ExplorationFailed` (an
     ``AssertionError``; its ``failure`` has the kind, the message, and the original exception as
@@ -650,7 +680,8 @@ def replay(
     sched = Schedule.parse(schedule)
     lenient = any(lab.startswith("#") for _s, lab in sched.entries)
     res = _run(main, Replay(sched, strict=not lenient), max_steps=max_steps,
-               stall_timeout=stall_timeout, on_failure=on_failure, trace=trace)
+               stall_timeout=stall_timeout, on_failure=on_failure, trace=trace,
+               check_model=check_model)
     if check and res.failure is not None:
         raise ExplorationFailed(res.failure) from res.failure.exception
     return res

@@ -449,6 +449,15 @@ class StepLimit(RefexecError):
     """A run made more scheduling decisions than its bound (``Recorder(max_steps=...)``)."""
 
 
+def model_variant(policy: Policy | None) -> str:
+    """The model variant a run of ``Executor(policy=policy)`` is checked against (its trace
+    header names it): ``"reference"`` for the FIFO loop (no policy, or :class:`Fifo`, also
+    inside a :class:`Recorder`), ``"reference-any"`` for any other policy (the loop may poll any
+    queued task: every property of the reference model but EX-FIFO)."""
+    inner = policy.policy if isinstance(policy, Recorder) else policy
+    return "reference" if inner is None or isinstance(inner, Fifo) else "reference-any"
+
+
 # --------------------------------------------------------------------------------------------
 # Independence (for partial-order reduction)
 
