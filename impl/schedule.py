@@ -53,7 +53,9 @@ is recorded and replayed (a replay waits for a message the schedule delivers); w
 does on its own (its timing, what it reads of the world, the order two threads post in) is not
 controlled, so a replay is exact when each thread's messages depend only on what the loop did.
 A real clock's due timers and I/O readiness are read from the world: not replayable (explore
-uses a virtual clock). ``step()`` ignores the policy (it polls the head of the queue).
+uses a virtual clock). Every drive entry honours the policy: ``run()``,
+``run_until_stalled()``, ``block_on()`` and ``step()`` (which decides until one task is
+polled: events the policy chooses on the way are delivered) all decide at :func:`decide`.
 """
 
 from __future__ import annotations
@@ -495,7 +497,7 @@ def independent(a: str, b: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# The controlled loop (Executor._drive delegates here when a policy is set)
+# The controlled loop (Executor._drive and Executor.step delegate here when a policy is set)
 
 
 _MSG_LABELS: Final = {"wake": "wake", "wake_by_ref": "wake", "waker_clone": "clone",
@@ -543,104 +545,113 @@ def _due_label(ex: Executor) -> str | None:
     return "f:" + "+".join(f"t{i}" for i in sorted(targets))
 
 
+POLLED: Final = 1
+""":func:`decide` polled a task."""
+APPLIED: Final = 2
+""":func:`decide` delivered an event (a thread's message, due timers), or waited for one."""
+
+
+def decide(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> int:
+    """THE choice point under a policy: one decision, taken and applied.
+
+    Takes the inbox into ``held`` (other threads' messages wait there until chosen), lists the
+    options (ready tasks in queue order, then the oldest held message, then the due timers),
+    asks the policy, and applies its choice: returns :data:`POLLED`, :data:`APPLIED`, or 0 when
+    there was no option at all. Every drive entry of ``Executor`` under a policy (``run()``,
+    ``run_until_stalled()``, ``block_on()`` through :func:`drive`; ``step()`` through
+    :func:`step`) decides here and nowhere else.
+    """
+    inbox = ex._inbox
+    if inbox:
+        with ex._lock:
+            held.extend(inbox)
+            inbox.clear()
+    ready = ex._ready
+    n_polls = len(ready)
+    events: list[str] = []
+    if held:
+        events.append(_message_label(held[0]))
+    if ex._driver._heap:
+        due = _due_label(ex)
+        if due is not None:
+            events.append(due)
+    if not n_polls and not events:
+        return 0
+    policy: Policy = ex._policy  # type: ignore[assignment]
+    options = Options(ready, events)
+    i = policy.choose(NEXT, options)
+    if i == WAIT:
+        _wait_for_message(ex, policy, options)
+        return APPLIED
+    if type(i) is not int or not 0 <= i < len(options):
+        raise ValueError(
+            f"{policy!r}.choose() returned {i!r}; it must return an index into the "
+            f"{len(options)} options {options} (or WAIT)"
+        )
+    if i < n_polls:
+        if i:
+            _to_front(ready, i)
+        ex._run_ready(1)
+        return POLLED
+    if i == n_polls and held:
+        with ex._lock:  # one message, alone in the inbox while it is applied
+            held.extend(inbox)
+            inbox.clear()
+            _deliver_one(ex, held)
+    else:
+        ex._driver.fire_due()
+    return APPLIED
+
+
 def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
           stall_timeout: float | None) -> None:
-    """``Executor._drive`` under a policy: one decision per step (see the module docstring).
+    """``Executor._drive`` under a policy: one :func:`decide` per step (see the module
+    docstring).
 
-    Between decisions, as in the FIFO loop: lost tasks are reaped and the loop parks only when
-    there is no option at all. With a ``VirtualClock(autojump=True)`` and no open Spawner the
-    clock jumps to the next deadline when nothing else can happen, also when ``sleep`` is False
-    (so ``run_until_stalled()`` under a policy runs a program's sleeps to their end).
-    Messages held when the loop returns go back to the inbox, oldest first.
+    When there is no option, as in the FIFO loop (``Executor._quiet``, shared): lost tasks are
+    reaped and the loop parks only when nothing can happen. With a
+    ``VirtualClock(autojump=True)`` and no open Spawner the clock jumps to the next deadline
+    when nothing else can happen, also when ``sleep`` is False (so ``run_until_stalled()``
+    under a policy runs a program's sleeps to their end). Messages held when the loop returns
+    go back to the inbox, oldest first.
     """
-    policy: Policy = ex._policy  # type: ignore[assignment]
-    choose = policy.choose
-    ready = ex._ready
-    inbox = ex._inbox
+    io = ex._driver._regs
     drv = ex._driver
-    timers = drv._heap
-    io = drv._regs
-    lock = ex._lock
     held: deque[tuple[str, JoinHandle[Any]]] = deque()
     try:
         while True:
             if DEFERRED_INTERRUPTS:
                 raise DEFERRED_INTERRUPTS.pop(0)
-            if inbox:
-                with lock:
-                    held.extend(inbox)
-                    inbox.clear()
-            n_polls = len(ready)
-            events: list[str] = []
-            if held:
-                events.append(_message_label(held[0]))
-            if timers:
-                due = _due_label(ex)
-                if due is not None:
-                    events.append(due)
-            if n_polls or events:
-                options = Options(ready, events)
-                i = choose(NEXT, options)
-                if i == WAIT:
-                    _wait_for_message(ex, policy, options)
-                    continue
-                if type(i) is not int or not 0 <= i < len(options):
-                    raise ValueError(
-                        f"{policy!r}.choose() returned {i!r}; it must return an index into the "
-                        f"{len(options)} options {options} (or WAIT)"
-                    )
-                if i < n_polls:
-                    if i:
-                        _to_front(ready, i)
-                    ex._run_ready(1)
-                elif i == n_polls and held:
-                    with lock:  # one message, alone in the inbox while it is applied
-                        held.extend(inbox)
-                        inbox.clear()
-                        _deliver_one(ex, held)
-                else:
-                    drv.fire_due()
+            if decide(ex, held):
                 if until is not None and until.done():
                     return
                 continue
             if io and _select(drv, 0):
                 continue
-            if ex._reap_lost():
-                continue
-            if until is not None and until.done():
+            if not ex._quiet(until, sleep, stall_timeout, jump=True):
                 return
-            clock = drv.clock
-            if timers and not clock.real and clock.autojump and ex._spawners == 0:
-                deadline = drv.next_deadline()
-                if deadline is not None:
-                    with lock:
-                        if inbox:
-                            continue
-                        tr = ex._trace
-                        if tr is not None:
-                            tr.record("clock_jump", None, 0, str(deadline))
-                        clock._jump_to(deadline)
-                    continue
-            if not sleep:
-                return
-            with lock:
-                if inbox:
-                    continue
-                if not ex._idle and ex._spawners == 0:
-                    return  # no sender remains
-                if (timers or io) and ex._park_timed(stall_timeout):
-                    continue
-                ex._sleeping = True
-                try:
-                    woken = ex._cond.wait(stall_timeout)
-                finally:
-                    ex._sleeping = False
-                if not woken and not inbox:
-                    raise ex._stalled(stall_timeout)
     finally:
-        if held:
-            with lock:
-                inbox.extendleft(reversed(held))
+        _unhold(ex, held)
+
+
+def step(ex: Executor) -> bool:
+    """``Executor.step()`` under a policy: decide until a task is polled (the policy may
+    deliver events first, each a recorded choice) or nothing is left to choose. Returns
+    whether a task was polled."""
+    held: deque[tuple[str, JoinHandle[Any]]] = deque()
+    try:
+        while True:
+            r = decide(ex, held)
+            if r != APPLIED:
+                return r == POLLED
+    finally:
+        _unhold(ex, held)
+
+
+def _unhold(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> None:
+    if held:
+        with ex._lock:
+            ex._inbox.extendleft(reversed(held))
 
 
 class Options(Sequence[str]):

@@ -432,3 +432,84 @@ def test_independence_of_pure_events_and_polls() -> None:
     assert not independent("d!cancel:t3", "t4")
     assert not independent("f!", "t1")
     assert not independent("t1", "t1")
+
+
+# -- every drive entry honours the policy --------------------------------------------------------
+
+
+def test_step_asks_the_policy_which_task_to_poll() -> None:
+    log: list[str] = []
+
+    async def worker(name: str) -> None:
+        log.append(name)
+
+    for policy, first in ((None, "a"), (Fifo(), "a"), (Replay("0:t2"), "b")):
+        log.clear()
+        rec = Recorder(policy) if policy is not None else None
+        ex = Executor(policy=rec)
+        ex.spawn(worker("a"))
+        ex.spawn(worker("b"))
+        assert ex.step()
+        assert log == [first]
+        assert ex.step() and not ex.step()
+        assert log == ["a", "b"] if first == "a" else ["b", "a"]
+        if rec is not None:
+            assert rec.steps == 2  # both polls were decisions of the policy
+            assert str(rec.schedule) == ("0:t2" if first == "b" else "fifo")
+        ex.close()
+
+
+def test_step_under_a_policy_delivers_a_thread_message_only_when_chosen() -> None:
+    """A wake from another thread is held, offered as an option, and applied by step() only
+    if the policy picks it; step() goes on deciding until it has polled a task."""
+    box: list[Any] = []
+    polls: list[str] = []
+
+    class Wait(refexec.FutureBase[None]):
+        def poll(self, cx: refexec.Context) -> refexec.Poll[None]:
+            if box and box[0] == "woken":
+                return refexec.Ready(None)
+            box[:] = [cx.waker.clone()]
+            return refexec.Pending
+
+    async def sleeper() -> None:
+        polls.append("sleeper")
+        await Wait()
+        polls.append("sleeper-again")
+
+    async def busy() -> None:
+        polls.append("busy")
+        await refexec.yield_now()
+        polls.append("busy-again")
+
+    pol = Offered(prefer="d:")
+    ex = Executor(policy=pol)
+    ex.spawn(sleeper())
+    ex.spawn(busy())
+    assert ex.step() and ex.step()  # sleeper parks (its waker held), busy yields
+    waker = box[0]
+
+    def other_thread() -> None:
+        box[:] = ["woken"]
+        waker.wake()
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join()
+    assert ex.step()  # the policy takes the message first, then polls the woken sleeper
+    assert pol.offered[-2][1] == ("t2", "d:wake:t1")
+    assert pol.offered[-1][1] == ("t2", "t1")
+    assert polls == ["sleeper", "busy", "busy-again"]  # Offered took t2 once d: was gone
+    assert ex.step()
+    assert polls[-1] == "sleeper-again"
+    assert not ex.step()
+    ex.close()
+
+
+def test_run_until_stalled_asks_the_policy() -> None:
+    log: list[str] = []
+    ex = Executor(policy=Replay("1:t3"), clock=VirtualClock(autojump=True))
+    ex.spawn(_program(log, tasks=2, yields=1)())
+    ex.run_until_stalled()
+    assert log[0] == "b0"
+    ex.close()
