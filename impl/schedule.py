@@ -20,7 +20,11 @@ Options (stable, printable labels), in this order:
   loop sees them) and applied one at a time when chosen, oldest first, so when a thread's wake
   reaches the loop is a recorded choice, not a race;
 * ``"f:t3+t5"``: fire the timers that are due now (they wake tasks 3 and 5; ``"f!"`` when one
-  of them holds a waker that is not a refexec task's, whose wake runs foreign code).
+  of them holds a waker that is not a refexec task's, whose wake runs foreign code); then, when
+  the due timers wake more than one task, ``"f:t3"``, ``"f:t5"``: fire only that task's due
+  timers (``"f!t3"`` if impure), earliest deadline first. So with a virtual clock, which due
+  timer fires first and whether a ready task is polled before (or between) the fires are
+  choices the policy makes and the schedule records.
 
 Labels never contain ``,`` or whitespace. A label starting ``t`` is a poll; ``d`` / ``f`` an
 *event*; ``d:``/``f:`` a *pure* event (it changes only its target tasks' states and counts,
@@ -514,35 +518,80 @@ def _message_label(msg: tuple[str, JoinHandle[Any]]) -> str:
     return f"d!{op}:t{t._id}"
 
 
-def _due_label(ex: Executor) -> str | None:
-    """The label of firing the timers due now, or None if none is due."""
+def _due_groups(ex: Executor) -> list[tuple[str, list[Any]]]:
+    """The timers due now, grouped by the task they wake, earliest deadline first:
+    ``[(label, [timer, ...]), ...]``. A group's label is ``"f:t3"`` (pure: the timers hold
+    refexec task 3's own waker, and any ``on_fire`` is refexec's own timeout flag) or
+    ``"f!t3"`` (impure: a waker that is not a refexec task's of this executor, whose wake runs
+    foreign code). Cancelled entries are skipped (``fire_due`` drops them)."""
     from refexec.executor import JoinHandle  # noqa: PLC0415 (executor imports this module)
 
     drv = ex._driver
     heap = drv._heap
     if not heap:
-        return None
+        return []
     now = drv.clock.now_ns()
     if heap[0][0] > now:
-        return None
-    targets: set[int] = set()
-    pure = True
-    for deadline, _seq, tm in heap:
-        if deadline > now or tm.vtable is None:
+        return []
+    groups: dict[str, list[Any]] = {}
+    for _deadline, _seq, tm in sorted(e for e in heap if e[0] <= now):
+        if tm.vtable is None:
             continue
         raw = tm.data  # a refexec task is its own raw waker's data
         cb = tm.on_fire  # refexec.timeout (an object with _fire) or None
-        if not isinstance(raw, JoinHandle) or raw._executor is not ex or (
-            cb is not None and type(cb).__module__ != "refexec.timers"
+        if isinstance(raw, JoinHandle) and raw._executor is ex and (
+            cb is None or type(cb).__module__ == "refexec.timers"
         ):
-            pure = False
+            label = f"f:t{raw._id}"
         else:
-            targets.add(raw._id)
-    if not targets and pure:
-        return None  # only cancelled entries are due: fire_due will drop them
-    if not pure:
-        return "f!"
-    return "f:" + "+".join(f"t{i}" for i in sorted(targets))
+            label = f"f!t{tm.task}"
+        groups.setdefault(label, []).append(tm)
+    return list(groups.items())
+
+
+def _due_options(ex: Executor) -> tuple[list[str], list[list[Any] | None]]:
+    """The timer options of one decision: first "fire every due timer" (what the FIFO loop
+    does; ``"f:t3+t5"``, or ``"f!"`` if one of them is impure), then, when more than one task's
+    timers are due, each task's alone (``"f:t5"``): which timer fires first, and whether a task
+    is polled between two fires, are then the policy's choices. Returns the labels and, for
+    each, the timers it fires (None: all due ones)."""
+    groups = _due_groups(ex)
+    if not groups:
+        return [], []
+    if any(label[1] == "!" for label, _ in groups):
+        everything = "f!"
+    else:
+        everything = "f:" + "+".join(sorted((lab[2:] for lab, _ in groups),
+                                            key=lambda t: int(t[1:])))
+    if len(groups) == 1:
+        return [everything], [None]
+    return [everything, *(lab for lab, _ in groups)], [None, *(tms for _, tms in groups)]
+
+
+def _fire(ex: Executor, timers: list[Any] | None) -> None:
+    """Fire ``timers`` (None: every due one, ``Driver.fire_due``). A timer fired alone stays
+    in the heap as a cancelled entry (``vtable`` None, counted in ``_cancelled``), which
+    ``fire_due`` or the driver's compaction drops later: the heap is never re-ordered here."""
+    drv = ex._driver
+    if timers is None:
+        drv.fire_due()
+        return
+    if drv._foreign:
+        drv.take_foreign()
+    for tm in timers:
+        vt = tm.vtable
+        if vt is None:  # cancelled meanwhile (a foreign drop just taken)
+            continue
+        tm.vtable = None
+        drv._cancelled += 1
+        cb, tm.on_fire = tm.on_fire, None
+        drv.fired += 1
+        if drv.trace is not None:
+            drv.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
+        if cb is not None:
+            cb._fire()
+        data, tm.data = tm.data, None
+        vt.wake(data)
 
 
 POLLED: Final = 1
@@ -571,10 +620,10 @@ def decide(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> int:
     events: list[str] = []
     if held:
         events.append(_message_label(held[0]))
+    fires: list[list[Any] | None] = []
     if ex._driver._heap:
-        due = _due_label(ex)
-        if due is not None:
-            events.append(due)
+        labels, fires = _due_options(ex)
+        events += labels
     if not n_polls and not events:
         return 0
     policy: Policy = ex._policy  # type: ignore[assignment]
@@ -599,7 +648,7 @@ def decide(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> int:
             inbox.clear()
             _deliver_one(ex, held)
     else:
-        ex._driver.fire_due()
+        _fire(ex, fires[i - n_polls - (1 if held else 0)])
     return APPLIED
 
 

@@ -513,3 +513,81 @@ def test_run_until_stalled_asks_the_policy() -> None:
     ex.run_until_stalled()
     assert log[0] == "b0"
     ex.close()
+
+
+# -- timers as choice points ---------------------------------------------------------------------
+
+
+def _two_sleepers(out: list[str] | None = None) -> Any:
+    async def main() -> None:
+        log = out if out is not None else []  # a fresh log per run when none is given
+
+        async def sleeper(name: str) -> None:
+            await refexec.sleep(1)
+            log.append(name)
+
+        a = refexec.spawn(sleeper("a"))
+        b = refexec.spawn(sleeper("b"))
+        await a
+        await b
+        refexec.always(log == ["a", "b"], "a's timer, armed first, fires first")
+
+    return main
+
+
+def test_each_due_timer_is_an_option_after_fire_everything() -> None:
+    log: list[str] = []
+    pol = Offered()
+    ex = Executor(policy=pol, clock=VirtualClock(autojump=True))
+    ex.block_on(_two_sleepers(log)())
+    ex.close()
+    assert ("next", ("f:t2+t3", "f:t2", "f:t3")) in pol.offered
+    assert log == ["a", "b"]  # option 0, FIFO's: both fire, in deadline (then arming) order
+
+
+def test_which_due_timer_fires_first_is_a_recorded_choice() -> None:
+    """Firing b's timer alone lets b run before a's timer has fired: a schedule the FIFO loop
+    never takes, found by exploration, recorded, replayed, and explained by the model
+    (reference-any: a poll while a timer is due is the policy's choice)."""
+    log: list[str] = []
+    ex = Executor(policy=Replay("3:f:t3"), clock=VirtualClock(autojump=True))
+    with pytest.raises(AssertionError, match="fires first"):
+        ex.block_on(_two_sleepers(log)())
+    ex.close()
+    assert log == ["b", "a"]
+    from refexec.explore import explore, replay  # noqa: PLC0415
+
+    for strategy in ("random", "pct", "dfs"):
+        report = explore(_two_sleepers(), strategy=strategy, seed=0, max_schedules=50,
+                         check_model=True)
+        f = report.failure
+        assert f is not None and f.kind == "always", report
+        res = replay(_two_sleepers(), f.schedule, check=False, check_model=True)
+        assert res.failure is not None and res.failure.kind == "always"
+    tr = refexec.Trace()
+    replay(_two_sleepers(), "3:f:t3", check=False, trace=tr)
+    fires = [e.task for e in tr.events if e.event == "timer_fire"]
+    assert fires == [3, 2]
+
+
+def test_closing_with_a_fired_timeout_not_yet_delivered_closes_the_task() -> None:
+    """A policy may fire a timeout's timer and end the run (a pruned DFS branch) before the
+    task's next poll, which would throw TimeoutError into it: close() then closes the task's
+    coroutine through the stand-in that holds it (it used to fail: no ``cr_frame``)."""
+    clock = VirtualClock()
+    cleaned: list[str] = []
+
+    async def waits() -> None:
+        try:
+            async with refexec.timeout(1):
+                await refexec.Event().wait()
+        finally:
+            cleaned.append("finally")
+
+    ex = Executor(policy=Fifo(), clock=clock)
+    ex.spawn(waits())
+    ex.run_until_stalled()
+    clock.advance(1)
+    assert ex._driver.fire_due() == 1  # fired; the throw waits for the task's next poll
+    ex.close()
+    assert cleaned == ["finally"]
