@@ -24,11 +24,15 @@ Options (stable, printable labels), in this order:
   the due timers wake more than one task, ``"f:t3"``, ``"f:t5"``: fire only that task's due
   timers (``"f!t3"`` if impure), earliest deadline first. So with a virtual clock, which due
   timer fires first and whether a ready task is polled before (or between) the fires are
-  choices the policy makes and the schedule records.
+  choices the policy makes and the schedule records;
+* ``"r:t3+t5"``: report every registration the reactor says is ready now (tasks 3 and 5; what
+  the FIFO loop's ``select(0)`` does), then, when several are, ``"r:t3"``, ``"r:t5.w"`` (one
+  alone; ``.w``: a wait for writable). The world decides *what* is ready; which ready one
+  reaches its task first, and whether tasks run before, is the policy's choice.
 
-Labels never contain ``,`` or whitespace. A label starting ``t`` is a poll; ``d`` / ``f`` an
-*event*; ``d:``/``f:`` a *pure* event (it changes only its target tasks' states and counts,
-runs no user code), which :func:`independent` uses for partial-order reduction.
+Labels never contain ``,`` or whitespace. A label starting ``t`` is a poll; ``d`` / ``f`` /
+``r`` an *event*; ``d:``/``f:``/``r:`` a *pure* event (it changes only its target tasks' states
+and counts, runs no user code), which :func:`independent` uses for partial-order reduction.
 
 The public API (stable names):
 
@@ -66,16 +70,18 @@ from __future__ import annotations
 
 import itertools
 import random
+import selectors
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, overload, runtime_checkable
 
-from refexec.driver import _select
+from refexec.driver import _select, _unregister_keep
 from refexec.errors import RefexecError
 from refexec.waker import DEFERRED_INTERRUPTS
 
 if TYPE_CHECKING:
+    from refexec.driver import IoWait
     from refexec.executor import Executor, JoinHandle
 
 __all__ = [
@@ -474,6 +480,8 @@ def _targets(label: str) -> frozenset[str] | None:
         return frozenset((label.rpartition(":")[2],))
     if label[:2] == "f:":
         return frozenset(label[2:].split("+"))
+    if label[:2] == "r:":
+        return frozenset(t.partition(".")[0] for t in label[2:].split("+"))
     return None
 
 
@@ -568,6 +576,62 @@ def _due_options(ex: Executor) -> tuple[list[str], list[list[Any] | None]]:
     return [everything, *(lab for lab, _ in groups)], [None, *(tms for _, tms in groups)]
 
 
+def _ready_io(ex: Executor) -> list[tuple[str, IoWait]]:
+    """The I/O registrations the reactor reports ready now (``select(0)``; readiness is
+    level-triggered, so asking does not consume it), in task order, labelled ``"r:t3"``
+    (task 3's wait for a readable fd) or ``"r:t3.w"`` (writable). A registration's waker is
+    its task's own (``refexec.net`` registers ``cx.waker.clone()``): a pure event. The wakeup
+    socket is left to the loop's own ``select``."""
+    drv = ex._driver
+    sel = drv._sel
+    if sel is None:
+        return []
+    regs = drv._regs
+    out: list[tuple[str, IoWait]] = []
+    for key, mask in sel.select(0):
+        if key.data is None and key.fileobj is drv._wake_r:
+            continue
+        for ev, suffix in ((selectors.EVENT_READ, ""), (selectors.EVENT_WRITE, ".w")):
+            if not mask & ev:
+                continue
+            w_ = regs.get((key.fd, ev))
+            if w_ is not None and w_.waker is not None:
+                out.append((f"r:t{w_.task}{suffix}", w_))
+    out.sort(key=lambda o: (int(o[0][3:].partition(".")[0]), o[0]))
+    return out
+
+
+def _io_options(ex: Executor) -> tuple[list[str], list[list[IoWait]]]:
+    """The I/O options of one decision, as for timers (:func:`_due_options`): first "every
+    ready registration" (what the FIFO loop's ``select(0)`` delivers: ``"r:t3+t5"``), then,
+    when several are ready, each alone. Returns the labels and the registrations of each."""
+    ready = _ready_io(ex)
+    if not ready:
+        return [], []
+    every = [w_ for _, w_ in ready]
+    if len(ready) == 1:
+        return [ready[0][0]], [every]
+    label = "r:" + "+".join(lab[2:] for lab, _ in ready)
+    return [label, *(lab for lab, _ in ready)], [every, *([w_] for _, w_ in ready)]
+
+
+def _deliver_io(ex: Executor, waits: list[IoWait]) -> None:
+    """Report ``waits`` ready, as the loop's ``select`` does for each ready key: out of the
+    reactor (waker kept), marked ready, traced, its task woken."""
+    drv = ex._driver
+    for wait in waits:
+        if drv._regs.get((wait.fd, wait.event)) is not wait:
+            continue  # unregistered meanwhile (an earlier wake cancelled its task)
+        _unregister_keep(drv, wait)
+        wait.ready = True
+        w = wait.waker
+        wait.waker = None
+        if drv.trace is not None:
+            drv.trace.record("io_ready", wait.task, 0, f"fd={wait.fd}")
+        if w is not None:
+            w.wake()
+
+
 def _fire(ex: Executor, timers: list[Any] | None) -> None:
     """Fire ``timers`` (None: every due one, ``Driver.fire_due``). A timer fired alone stays
     in the heap as a cancelled entry (``vtable`` None, counted in ``_cancelled``), which
@@ -624,6 +688,10 @@ def decide(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> int:
     if ex._driver._heap:
         labels, fires = _due_options(ex)
         events += labels
+    ios: list[list[IoWait]] = []
+    if ex._driver._regs:
+        labels, ios = _io_options(ex)
+        events += labels
     if not n_polls and not events:
         return 0
     policy: Policy = ex._policy  # type: ignore[assignment]
@@ -648,7 +716,11 @@ def decide(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> int:
             inbox.clear()
             _deliver_one(ex, held)
     else:
-        _fire(ex, fires[i - n_polls - (1 if held else 0)])
+        j = i - n_polls - (1 if held else 0)
+        if j < len(fires):
+            _fire(ex, fires[j])
+        else:
+            _deliver_io(ex, ios[j - len(fires)])
     return APPLIED
 
 

@@ -591,3 +591,69 @@ def test_closing_with_a_fired_timeout_not_yet_delivered_closes_the_task() -> Non
     assert ex._driver.fire_due() == 1  # fired; the throw waits for the task's next poll
     ex.close()
     assert cleaned == ["finally"]
+
+
+# -- I/O readiness as choice points --------------------------------------------------------------
+
+
+def _two_readers(out: list[str] | None = None) -> Any:
+    """Two tasks each wait for their own socket; main makes both readable at once (it writes
+    to both, a program talking to itself: ready at the same steps in every run)."""
+    import socket  # noqa: PLC0415
+
+    async def main() -> None:
+        log = out if out is not None else []
+        pairs = [socket.socketpair() for _ in range(2)]
+        for a, b in pairs:
+            a.setblocking(False)
+            b.setblocking(False)
+        try:
+            async def reader(name: str, sock: socket.socket) -> None:
+                await refexec.wait_readable(sock)
+                log.append(name)
+
+            x = refexec.spawn(reader("a", pairs[0][0]))
+            y = refexec.spawn(reader("b", pairs[1][0]))
+            await refexec.yield_now()  # both registered
+            pairs[0][1].send(b"1")
+            pairs[1][1].send(b"1")
+            await x
+            await y
+            refexec.always(log == ["a", "b"], "a, whose data went first, reads first")
+        finally:
+            for a, b in pairs:
+                a.close()
+                b.close()
+
+    return main
+
+
+def test_several_ready_fds_are_options_and_the_order_is_a_recorded_choice() -> None:
+    log: list[str] = []
+    pol = Offered()
+    ex = Executor(policy=pol, clock=VirtualClock(autojump=True))
+    ex.block_on(_two_readers(log)())
+    ex.close()
+    assert ("next", ("r:t2+t3", "r:t2", "r:t3")) in pol.offered
+    assert log == ["a", "b"]  # option 0, FIFO's: both reported, in task order
+    step = next(i for i, (_k, o) in enumerate(pol.offered) if o[:1] == ("r:t2+t3",))
+
+    log.clear()
+    ex = Executor(policy=Replay(f"{step}:r:t3"), clock=VirtualClock(autojump=True))
+    with pytest.raises(AssertionError, match="reads first"):
+        ex.block_on(_two_readers(log)())
+    ex.close()
+    assert log == ["b", "a"]
+
+    from refexec.explore import explore  # noqa: PLC0415
+
+    for strategy in ("random", "dfs"):
+        report = explore(_two_readers(), strategy=strategy, max_schedules=50)
+        assert report.failure is not None and report.failure.kind == "always", report
+
+
+def test_independence_of_io_labels() -> None:
+    assert independent("r:t2", "t3")
+    assert not independent("r:t2", "t2")
+    assert not independent("r:t2+t3.w", "t3")
+    assert independent("r:t2", "f:t3")
