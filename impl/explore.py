@@ -610,8 +610,8 @@ def explore(
     (:func:`model_check`: the ``reference`` model for the FIFO run, ``reference-any`` for the
     others), failing runs included; a run the model does not explain fails with kind
     ``"model"`` (it takes precedence: the executor, not the program, misbehaved). Off by
-    default: it costs about 1 ms per scheduled step (``benchmarks/EXPLORE_RESULTS.md``), some
-    250 times the run itself.
+    default: it costs milliseconds per scheduled step, hundreds of times the step itself
+    (``benchmarks/EXPLORE_RESULTS.md``).
     Stops at the first failure, shrinks it if ``shrink``, and returns the report.
     """
     if strategy not in STRATEGIES:
