@@ -14,8 +14,8 @@ callgrind, which load does not disturb):
    Cost per step = wall time / (runs * steps per run); schedules/s = runs / wall time.
 2. **Schedules to the first failure**, per example (``refexec.examples``: check_then_act,
    cancelled_waiter, lossy_channel, timeout_swallow) and strategy: DFS (deterministic: one
-   number), and the mean / worst over ``--seeds`` seeds for random and PCT. The count includes
-   the first (FIFO) run, as ``Failure.run + 1``.
+   number), and the median / mean / worst over ``--seeds`` seeds for random and PCT. The
+   count includes the first (FIFO) run, as ``Failure.run + 1``.
 3. The same for simloop and simloom (random, PCT) on the asyncio port of ``check_then_act``
    (the other three examples hand-write futures and wakers, which asyncio has no equivalent
    of), when installed.
@@ -114,10 +114,22 @@ def cost_rows(tasks: int, yields: int, runs: int) -> list[dict[str, Any]]:
             return r.schedules_run
         return go
 
+    calls = iter(range(1, 1 << 30))
+
+    def checked() -> int:  # every run checked against the model: far slower, fewer runs
+        # a new seed per call: the warm-up builds the model, but its schedules (and the model
+        # states they reach, which the checker caches) are not the measured ones
+        n = max(runs // 20, 2)
+        r = refexec.explore(main, strategy="random", seed=next(calls), max_schedules=n,
+                            shrink=False, check_model=True)
+        assert r.failure is None, r
+        return r.schedules_run
+
     rows += [("refexec FIFO loop (exploration off)", fifo),
              ("refexec Executor(policy=RandomPolicy) (policy on)", policy),
              ("refexec.explore random", explore("random")),
-             ("refexec.explore pct", explore("pct"))]
+             ("refexec.explore pct", explore("pct")),
+             ("refexec.explore random, check_model=True", checked)]
     amain = asyncio_program(tasks, yields)
 
     def plain_asyncio() -> int:
@@ -152,8 +164,8 @@ def cost_rows(tasks: int, yields: int, runs: int) -> list[dict[str, Any]]:
 
 # -- instructions per scheduled step (callgrind: exact, whatever the machine's load) ---------
 
-IR_WHAT = ("fifo", "random", "pct", "simloop-random", "simloop-pct", "simloom-random",
-           "simloom-pct")
+IR_WHAT = ("fifo", "random", "pct", "random-checked", "simloop-random", "simloop-pct",
+           "simloom-random", "simloom-pct")
 
 
 def ir_worker(what: str, runs: int, tasks: int, yields: int) -> None:
@@ -167,6 +179,10 @@ def ir_worker(what: str, runs: int, tasks: int, yields: int) -> None:
             ex.close()
     elif what in ("random", "pct"):
         r = refexec.explore(main, strategy=what, max_schedules=runs, shrink=False)
+        assert r.failure is None and r.schedules_run == runs, r
+    elif what == "random-checked":
+        r = refexec.explore(main, strategy="random", max_schedules=runs, shrink=False,
+                            check_model=True)
         assert r.failure is None and r.schedules_run == runs, r
     elif what.startswith("simloop-"):
         assert _optional("simloop").explore(amain, range(runs), policy=what[8:]) is None
@@ -215,7 +231,11 @@ def to_failure(main: Main, strategy: str, seed: int, budget: int) -> int | None:
 
 def summary(counts: list[int | None], budget: int) -> dict[str, Any]:
     found = [c for c in counts if c is not None]
+    # the median counts a seed that found nothing as more than the budget
+    ranked = sorted(c if c is not None else budget + 1 for c in counts)
+    median = statistics.median(ranked) if ranked else None
     return {"found": f"{len(found)}/{len(counts)}",
+            "median": median if median is None or median <= budget else f"> {budget}",
             "mean": statistics.mean(found) if found else None,
             "worst": max(found) if len(found) == len(counts) else f"> {budget}"}
 
@@ -327,13 +347,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in ir:
             print(f"| {r['what']:16} | {r['instructions_per_step']:9,.0f} |")
     fails = failure_rows(a.seeds, a.budget)
-    print(f"\nSchedules to the first failure (incl. the FIFO run); random/PCT: mean and worst "
-          f"over {a.seeds} seeds")
-    print(f"| {'example':16} | DFS | {'random mean/worst':18} | {'PCT mean/worst':18} |")
+    print(f"\nSchedules to the first failure (incl. the FIFO run); random/PCT: median, mean "
+          f"and worst over {a.seeds} seeds")
+    print(f"| {'example':16} | DFS | {'random med/mean/worst':22} | "
+          f"{'PCT med/mean/worst':22} |")
     for r in fails:
         rnd, pct = r["random"], r["pct"]
         print(f"| {r['example']:16} | {r['dfs']!s:>3} | "
-              f"{_fmt(rnd):18} | {_fmt(pct):18} |")
+              f"{_fmt(rnd):22} | {_fmt(pct):22} |")
     foreign = foreign_failure_rows(a.seeds, a.budget)
     if foreign:
         print("\nasyncio port of check_then_act under simloop / simloom "
@@ -351,8 +372,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fmt(s: dict[str, Any]) -> str:
     mean = "-" if s["mean"] is None else f"{s['mean']:.1f}"
-    return f"{mean} / {s['worst']}" + ("" if s["found"].split("/")[0] == s["found"].split("/")[1]
-                                      else f" ({s['found']})")
+    med = s.get("median")
+    head = "" if med is None else f"{med} / "
+    got, of = s["found"].split("/")
+    return f"{head}{mean} / {s['worst']}" + ("" if got == of else f" ({s['found']})")
 
 
 if __name__ == "__main__":

@@ -72,8 +72,9 @@ from refexec.future import (
     refuse_foreign,
 )
 from refexec.poll import Pending, Poll, Ready
-from refexec.schedule import Policy
+from refexec.schedule import Policy, model_variant
 from refexec.schedule import drive as _drive_policy
+from refexec.schedule import step as _step_policy
 from refexec.stall import DropSite, Verdict, diagnose, lost_verdict, note_drop
 from refexec.state import TaskState
 from refexec.trace import Trace, attach_trace
@@ -646,9 +647,9 @@ class Executor:
         self, *, trace: Trace | None = None, clock: Clock | None = None,
         policy: Policy | None = None,
     ) -> None:
-        self._trace = attach_trace(trace, "refexec.Executor", "reference")
         if policy is not None and not callable(getattr(policy, "choose", None)):
             raise TypeError(f"Executor(policy=) needs a refexec.schedule.Policy, got {policy!r}")
+        self._trace = attach_trace(trace, "refexec.Executor", model_variant(policy))
         # The scheduling seam (refexec.schedule): None is the FIFO loop below, untouched.
         self._policy = policy
         if clock is None:
@@ -1242,28 +1243,50 @@ class Executor:
                 continue
             if timers and self._driver.fire_due():
                 continue
-            if self._reap_lost():
-                continue
-            if until is not None and until.done():
+            if not self._quiet(until, sleep, stall_timeout):
                 return
-            if not sleep:
-                if io and _select(self._driver, 0):  # ready fds are ready tasks: serve them
-                    continue
-                return
-            with self._lock:
-                if inbox:
-                    continue
-                if not self._idle and self._spawners == 0:
-                    return  # no sender remains
-                if (timers or io) and self._park_timed(stall_timeout):
-                    continue
-                self._sleeping = True
-                try:
-                    woken = self._cond.wait(stall_timeout)
-                finally:
-                    self._sleeping = False
-                if not woken and not inbox:
-                    raise self._stalled(stall_timeout)
+
+    def _quiet(self, until: JoinHandle[Any] | None, sleep: bool, stall_timeout: float | None,
+               jump: bool = False) -> bool:
+        """What a drive loop does when nothing is ready and nothing is due (this loop's and
+        the policy's, ``refexec.schedule.drive``): reap lost tasks, return (False) if ``until``
+        is done or there is no sender left, or park; True: go round again. ``jump``: a virtual
+        autojump clock jumps to the next deadline here also when not ``sleep``ing (the policy
+        loop's ``run_until_stalled`` runs a program's sleeps to their end)."""
+        if self._reap_lost():
+            return True
+        if until is not None and until.done():
+            return False
+        drv = self._driver
+        timers = drv._heap
+        inbox = self._inbox
+        if jump and timers and not drv.clock.real and drv.clock.autojump and not self._spawners:
+            deadline = drv.next_deadline()
+            if deadline is not None:
+                with self._lock:
+                    if not inbox:
+                        tr = self._trace
+                        if tr is not None:
+                            tr.record("clock_jump", None, 0, str(deadline))
+                        drv.clock._jump_to(deadline)
+                return True
+        if not sleep:
+            return bool(drv._regs) and _select(drv, 0) > 0  # ready fds are ready tasks
+        with self._lock:
+            if inbox:
+                return True
+            if not self._idle and self._spawners == 0:
+                return False  # no sender remains
+            if (timers or drv._regs) and self._park_timed(stall_timeout):
+                return True
+            self._sleeping = True
+            try:
+                woken = self._cond.wait(stall_timeout)
+            finally:
+                self._sleeping = False
+            if not woken and not inbox:
+                raise self._stalled(stall_timeout)
+        return True
 
     def _park_timed(self, stall_timeout: float | None) -> bool:
         """The park when a timer or an I/O registration may exist (under ``_lock``, inbox
@@ -1470,10 +1493,15 @@ class Executor:
     def step(self) -> bool:
         """Take in other threads' messages, fire due timers and take in ready I/O, then poll
         exactly one task (the head of the ready queue). Returns False if no task was ready.
-        Never reaps lost tasks or sleeps."""
+        Never reaps lost tasks or sleeps. Under a policy (``Executor(policy=...)``) the policy
+        chooses, as in ``run()``: the task to poll, and whether other threads' messages or due
+        timers are delivered first (each delivery a recorded choice), until one task is polled
+        or nothing is left to choose."""
         return self._session("step()", None, self._step)
 
     def _step(self) -> bool:
+        if self._policy is not None:  # the policy chooses (refexec.schedule.step)
+            return _step_policy(self)
         self._drain()
         drv = self._driver
         if drv._heap:  # the driver first, as before every round (EX-TIMER-PROMPT, EX-IO-PROMPT)

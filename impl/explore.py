@@ -19,7 +19,8 @@ Each run spawns ``main()`` on a fresh ``Executor(policy=..., clock=VirtualClock(
 * ``"never-awaited"``: Python warned that a coroutine was never awaited, or refexec that a task's
   exception was never retrieved (a ``RuntimeWarning`` during the run);
 * ``"livelock"``: more than ``max_steps`` scheduling steps;
-* ``"model"``: ``check_trace(trace)`` (if given) rejected the run's trace;
+* ``"model"``: the model (``check_model=True``) or ``check_trace(trace)`` (if given) rejected
+  the run's trace;
 * ``"nondeterministic"``: the same choices led to different options (the program reads real
   time, randomness or thread timing), so no schedule can replay it.
 
@@ -29,7 +30,12 @@ Strategies (every one starts with the FIFO run, the reference order):
 * ``"pct"``: ``PCT(depth=d)``; the report states its bound, ``p >= 1/(n k^(d-1))`` per run for a
   depth-``d`` bug in a program of ``n`` tasks and ``k`` steps, and what ``runs`` runs give.
 * ``"dfs"``: bounded-exhaustive depth-first search over every choice, at most ``bound``
-  deviations from FIFO per schedule, with sleep sets (partial-order reduction over the events
+  deviations from FIFO per schedule. After the FIFO run it first makes up to
+  ``MAX_TARGETED`` *targeted* runs (:func:`_targets`): at each step where the FIFO run's poll
+  woke, cancelled or dropped the waker of another task (earliest first), another ready task
+  is switched to and keeps running while it is ready, within the bound; then the DFS proper,
+  which does not count again a schedule a targeted run made (``report.reruns``). With sleep
+  sets (partial-order reduction over the events
   :func:`refexec.schedule.independent` proves commute: a thread's wake and a due timer's fire
   against polls of other tasks). If it finishes, the report says so: "exhaustive: all N
   schedules with <= k deviations". Caveat, stated in the report: with both a bound and the
@@ -79,6 +85,7 @@ __all__ = [
     "RunResult",
     "always",
     "explore",
+    "model_check",
     "replay",
     "sometimes",
 ]
@@ -201,6 +208,9 @@ class ExploreReport:
     cut short when every option slept (those are not counted as schedules)."""
     schedules: tuple[str, ...] = field(default=(), repr=False)
     """Every distinct schedule run, in order (its string form)."""
+    reruns: int = 0
+    """DFS runs that repeated a targeted run's schedule (the cost of running the targeted
+    ones first: not counted in ``schedules_run``; at most ``MAX_TARGETED``)."""
 
     @property
     def ok(self) -> bool:
@@ -239,12 +249,27 @@ class _Pruned(RefexecError):
     """A DFS run reached a state whose every option sleeps: an equivalent run was done."""
 
 
+def model_check(trace: Trace) -> str | None:
+    """Check one run's trace against the model its header names (``reference`` for a FIFO
+    run, ``reference-any`` for one under another policy: every property but EX-FIFO); None if
+    the model explains it, else the checker's report (the first event it cannot explain, or
+    the properties the run violates). What ``explore(check_model=True)`` runs on every run."""
+    from refexec.models.trace_check import check_trace  # noqa: PLC0415 (the model is optional)
+
+    variant = trace.header.variant if trace.header is not None else None
+    res = check_trace(trace, variant or "reference")
+    if res.ok and not res.properties:
+        return None
+    return res.report()
+
+
 def _run(
     main: Main, policy: Policy, *, max_steps: int, stall_timeout: float | None,
     on_failure: Callable[[Executor, Failure], object] | None, run: int = 0,
     trace: Trace | None = None, check_trace: Callable[[Trace], str | None] | None = None,
+    check_model: bool = False,
 ) -> RunResult:
-    if check_trace is not None and trace is None:
+    if (check_trace is not None or check_model) and trace is None:
         trace = Trace()
     rec = Recorder(policy, max_steps=max_steps)
     probe = _Probe()
@@ -279,11 +304,15 @@ def _run(
                     failure = ("divergence", str(e), e)
             if failure is None:
                 failure = _verdict(ex, h, report.lost, probe)
-            if failure is None and check_trace is not None:
+            problem = None
+            if check_model:  # every run, failing ones too: the executor may be the culprit
+                assert trace is not None
+                problem = model_check(trace)
+            if problem is None and failure is None and check_trace is not None:
                 assert trace is not None
                 problem = check_trace(trace)
-                if problem is not None:
-                    failure = ("model", problem, None)
+            if problem is not None:
+                failure = ("model", problem, None)
             if failure is None:
                 value = h._result if h.done() else None
             result_failure = None
@@ -460,6 +489,83 @@ class _DfsRun:
         return i
 
 
+class _Observe:
+    """Wraps the first DFS run's policy: the options and choice of every step, and where in
+    the run's trace the step's events begin (for :func:`_targets`)."""
+
+    __slots__ = ("policy", "steps", "trace")
+
+    def __init__(self, policy: Policy, trace: Trace) -> None:
+        self.policy = policy
+        self.trace = trace
+        self.steps: list[tuple[tuple[str, ...], int, int]] = []
+
+    def choose(self, kind: str, options: Any) -> int:
+        start = len(self.trace.events)
+        i = self.policy.choose(kind, options)
+        if i != WAIT:
+            self.steps.append((tuple(options), i, start))
+        return i
+
+
+MAX_TARGETED = 16
+"""At most this many targeted runs before the DFS proper (see :func:`_targets`)."""
+
+_TOUCH = frozenset({"wake", "wake_by_ref", "cancel", "waker_drop"})
+
+
+def _targets(obs: _Observe) -> list[tuple[int, str]]:
+    """Where the FIFO run's tasks touch each other: the steps whose poll woke, cancelled or
+    dropped the waker of *another* task (a notify, a hand-off, a join, a cancel), earliest
+    first, each with the other tasks ready there. Running one of those first, before the
+    touching poll, reorders two operations that are known to interact; unlike a deviation at
+    a step where a task only yields, it can change what the program does."""
+    events = obs.trace.events
+    steps = obs.steps
+    out: list[tuple[int, str]] = []
+    for k, (opts, i, start) in enumerate(steps):
+        chosen = opts[i]
+        if chosen[0] != "t" or len(opts) < 2:
+            continue
+        me = int(chosen[1:])
+        end = steps[k + 1][2] if k + 1 < len(steps) else len(events)
+        if any(e.event in _TOUCH and e.task is not None and e.task != me
+               for e in events[start:end]):
+            out += [(k, lab) for lab in opts if lab != chosen and lab[0] == "t"]
+    return out[:MAX_TARGETED]
+
+
+class _Targeted:
+    """FIFO, except: at step ``step`` poll task ``label`` and keep polling it while it is
+    ready (a switch to that task, which then runs on), within ``bound`` deviations."""
+
+    __slots__ = ("bound", "devs", "label", "pos", "step", "sticky")
+
+    def __init__(self, step: int, label: str, bound: int | None) -> None:
+        self.step = step
+        self.label = label
+        self.bound = bound
+        self.pos = -1
+        self.devs = 0
+        self.sticky: str | None = None
+
+    def choose(self, kind: str, options: Any) -> int:
+        self.pos += 1
+        if self.pos == self.step:
+            self.sticky = self.label
+        sticky = self.sticky
+        if sticky is None or (self.bound is not None and self.devs >= self.bound):
+            return 0
+        opts = list(options)
+        if sticky not in opts:
+            self.sticky = None
+            return 0
+        i = opts.index(sticky)
+        if i:
+            self.devs += 1
+        return i
+
+
 def _no_messages(options: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(lab for lab in options if lab[0] != "d")
 
@@ -487,6 +593,7 @@ def explore(
     shrink: bool = True,
     on_failure: Callable[[Executor, Failure], object] | None = None,
     check_trace: Callable[[Trace], str | None] | None = None,
+    check_model: bool = False,
 ) -> ExploreReport:
     """Run ``main()`` (a fresh coroutine each time) under up to ``max_schedules`` schedules.
 
@@ -499,6 +606,12 @@ def explore(
     ``check_trace``: each run is recorded in a fresh :class:`~refexec.Trace` and passed to it;
     a string returned is a failure of kind ``"model"`` (how a run is checked against the model
     as it is explored, e.g. with ``refexec.models.trace_check.check_trace``).
+    ``check_model``: record every run and check its trace against the model
+    (:func:`model_check`: the ``reference`` model for the FIFO run, ``reference-any`` for the
+    others), failing runs included; a run the model does not explain fails with kind
+    ``"model"`` (it takes precedence: the executor, not the program, misbehaved). Off by
+    default: it costs milliseconds per scheduled step, hundreds of times the step itself
+    (``benchmarks/EXPLORE_RESULTS.md``).
     Stops at the first failure, shrinks it if ``shrink``, and returns the report.
     """
     if strategy not in STRATEGIES:
@@ -516,7 +629,8 @@ def explore(
         raise ValueError(f"explore(bound=) is an int >= 0 or None, got {bound!r}")
     started = time.perf_counter()
     kw: dict[str, Any] = {"max_steps": max_steps, "stall_timeout": stall_timeout,
-                          "on_failure": on_failure, "check_trace": check_trace}
+                          "on_failure": on_failure, "check_trace": check_trace,
+                          "check_model": check_model}
     seen: dict[str, None] = {}
     sometimes_seen: dict[str, None] = {}
     sometimes_true: set[str] = set()
@@ -524,13 +638,25 @@ def explore(
     runs = pruned = total_steps = 0
     failure: Failure | None = None
     dfs = _Dfs(bound, reduction) if strategy == "dfs" else None
+    observe: _Observe | None = None
+    targets: list[tuple[int, str]] = []
+    targeted: set[str] = set()  # schedules the targeted runs made (DFS does not count them)
+    dfs_more = True
+    reruns = 0
     finished = False
     while runs < max_schedules:
         if time_budget is not None and runs and time.perf_counter() - started > time_budget:
             break
         policy: Any
-        if dfs is not None:
+        extra: dict[str, Any] = {}
+        if dfs is not None and ((targets and runs) or not dfs_more):
+            k, label = targets.pop(0)
+            policy = _Targeted(k, label, bound)
+        elif dfs is not None:
             policy = dfs.policy()
+            if runs == 0 and bound != 0:  # the FIFO run: where do its tasks touch?
+                observe = policy = _Observe(policy, Trace())
+                extra = {"trace": observe.trace}
         elif runs == 0 or strategy == "fifo":
             policy = Fifo()
         elif strategy == "random":
@@ -538,12 +664,17 @@ def explore(
         else:
             policy = PCT(_derive(seed, runs), depth, max(max_k, 1))
         try:
-            res = _run(main, policy, run=runs, **kw)
+            res = _run(main, policy, run=runs, **kw, **extra)
         except _Pruned:
             pruned += 1
             res = None
+        if res is not None and isinstance(policy, _DfsRun) and str(res.schedule) in targeted:
+            res = None  # run before, as a targeted run: counted there
+            reruns += 1
         if res is not None:
             runs += 1
+            if isinstance(policy, _Targeted):
+                targeted.add(str(res.schedule))
             seen[str(res.schedule)] = None
             max_k = max(max_k, res.steps)
             total_steps += res.steps
@@ -555,8 +686,12 @@ def explore(
             if res.failure is not None:
                 failure = res.failure
                 break
+        if observe is not None:
+            targets, observe = _targets(observe), None
         if dfs is not None:
-            if not dfs.advance():
+            if not isinstance(policy, _Targeted):
+                dfs_more = dfs.advance()
+            if not dfs_more and not targets:
                 finished = True
                 break
         elif strategy == "fifo":
@@ -572,7 +707,7 @@ def explore(
         exhaustive=finished and dfs is not None, seconds=time.perf_counter() - started,
         failure=failure, max_steps_seen=max_k, max_tasks_seen=max_n, steps=total_steps,
         sometimes_missed=tuple(m for m in sometimes_seen if m not in sometimes_true),
-        pruned=pruned, schedules=tuple(seen),
+        pruned=pruned, schedules=tuple(seen), reruns=reruns,
     )
 
 
@@ -634,12 +769,13 @@ def replay(
     main: Main, schedule: Schedule | str, *, check: bool = True, max_steps: int = 10_000,
     stall_timeout: float | None = None,
     on_failure: Callable[[Executor, Failure], object] | None = None,
-    trace: Trace | None = None,
+    trace: Trace | None = None, check_model: bool = False,
 ) -> RunResult:
     """Run ``main()`` once under ``schedule`` (a :class:`Schedule` or its string), exactly.
 
     ``trace``: a :class:`~refexec.Trace` to record the run's events in (to read what the
-    failing schedule did, step by step).
+    failing schedule did, step by step). ``check_model``: check that trace against the model,
+    as :func:`explore` does.
 
     With ``check`` (the default) a failing run raises :class:`ExplorationFailed` (an
     ``AssertionError``; its ``failure`` has the kind, the message, and the original exception as
@@ -650,7 +786,8 @@ def replay(
     sched = Schedule.parse(schedule)
     lenient = any(lab.startswith("#") for _s, lab in sched.entries)
     res = _run(main, Replay(sched, strict=not lenient), max_steps=max_steps,
-               stall_timeout=stall_timeout, on_failure=on_failure, trace=trace)
+               stall_timeout=stall_timeout, on_failure=on_failure, trace=trace,
+               check_model=check_model)
     if check and res.failure is not None:
         raise ExplorationFailed(res.failure) from res.failure.exception
     return res

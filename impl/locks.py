@@ -35,7 +35,7 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from refexec.errors import RefexecError
-from refexec.future import _DONE_NONE, FutureBase
+from refexec.future import _DONE_NONE, FutureBase, _runner
 from refexec.poll import Poll, Ready
 from refexec.waitqueue import (
     _DONE,
@@ -163,18 +163,61 @@ class Lock(Semaphore):
 
     ``async with lock:`` ... ; FIFO hand-off: on ``release()`` the lock passes directly to the
     longest-waiting task (it stays locked until that task runs).
+
+    ``owner`` is the id of the task holding it (what ``refexec.stall`` names in a verdict):
+    set when a task's acquire completes, cleared by ``release()``, O(1) each.
     """
 
-    __slots__ = ()
+    __slots__ = ("_owner",)
 
     def __init__(self) -> None:
         super().__init__(1)
+        self._q.owner = self  # the queue's primitive (how a waiter's verdict finds the lock)
+        self._owner: int | None = None
+
+    @property
+    def owner(self) -> int | None:
+        """The id of the task that holds the lock; None when it is unlocked, between a
+        hand-off and the new holder's next poll, or when it was acquired outside a task."""
+        return self._owner
+
+    def acquire(self) -> FutureBase[bool]:
+        """``await lock.acquire()``: take the lock; returns True."""
+        return Waiting(_LockTrue(self._q))
+
+    def __aenter__(self) -> FutureBase[None]:
+        return Waiting(_LockEnter(self._q))
 
     def release(self) -> None:
         """Unlock (hand over to the oldest waiter). ``RuntimeError`` if it is not locked."""
         if self._q._permits:
             raise RuntimeError("Lock.release() on an unlocked Lock: release only what you acquired")
+        self._owner = None
         self._q.release()
+
+
+def _took(q: WaitQueue) -> None:
+    """The task being polled now holds the Lock that owns ``q`` (its acquire completed)."""
+    lock = q.owner
+    if isinstance(lock, Lock):
+        cur = _runner().current  # a refexec task (``_id``) or a SimpleExecutor one (``id``)
+        lock._owner = getattr(cur, "_id", None) if hasattr(cur, "_id") else getattr(
+            cur, "id", None)
+
+
+class _LockTrue(_True):
+    __slots__ = ()
+
+    def _ready(self, how: Woken) -> bool:
+        _took(self._q)
+        return True
+
+
+class _LockEnter(_Enter):
+    __slots__ = ()
+
+    def _ready(self, how: Woken) -> None:
+        _took(self._q)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +308,7 @@ class _CondWait(Wait[bool]):
                 cond._check_held("wait")
                 v = super()._advance(cx, out)
                 assert v is _PENDING  # the condition's queue has no permits, is never closed
+                cond._lock._owner = None
                 raw = cond._lock._q._release()
                 if raw is not None:
                     out.append((raw, True))
@@ -276,6 +320,7 @@ class _CondWait(Wait[bool]):
         return super()._advance(cx, out)
 
     def _ready(self, how: Woken) -> bool:
+        _took(self._q)  # the lock's queue: wait() returns holding the lock again
         return True
 
     def _drop(self, out: list[Action]) -> None:

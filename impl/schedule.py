@@ -11,22 +11,30 @@ This module is that seam. The same core serves exploring a user's program
 (:mod:`refexec.explore`) and driving refexec's own threads deterministically in conformance
 checks (other ``kind`` values, e.g. ``"thread"``, with labels such as ``"thread:worker-1"``).
 
-Options (stable, printable labels), in this order:
+Options (stable, printable labels), in this order: first what the FIFO loop does before its
+next poll, when there is such a thing (fire every due timer ``"f:t3+t5"``, report every ready
+fd ``"r:t3+t5"``), so option 0 is always what the FIFO loop does next; then
 
-* ``"t3"``: poll task 3 (the ready tasks, in ready-queue order: index 0 is what FIFO polls);
+* ``"t3"``: poll task 3 (the ready tasks, in ready-queue order);
 * ``"d:wake:t3"``: deliver the oldest message another thread posted (a wake, wake_by_ref
   ``"wake"``, waker ``"clone"`` or ``"drop"`` of task 3; ``"d!spawn"``, ``"d!cancel:t3"``).
   Under a policy, messages from other threads are *held* (taken out of the inbox as soon as the
   loop sees them) and applied one at a time when chosen, oldest first, so when a thread's wake
   reaches the loop is a recorded choice, not a race;
 * ``"f:t3+t5"``: fire the timers that are due now (they wake tasks 3 and 5; ``"f!"`` when one
-  of them holds a waker that is not a refexec task's, whose wake runs foreign code). While a
-  timer is due no poll is offered: a due timer fires before the next poll, as in the FIFO
-  loop (the model's EX-TIMER-PROMPT); the choice left is its order among held messages.
+  of them holds a waker that is not a refexec task's, whose wake runs foreign code); then, when
+  the due timers wake more than one task, ``"f:t3"``, ``"f:t5"``: fire only that task's due
+  timers (``"f!t3"`` if impure), earliest deadline first. So with a virtual clock, which due
+  timer fires first and whether a ready task is polled before (or between) the fires are
+  choices the policy makes and the schedule records;
+* ``"r:t3+t5"``: report every registration the reactor says is ready now (tasks 3 and 5; what
+  the FIFO loop's ``select(0)`` does), then, when several are, ``"r:t3"``, ``"r:t5.w"`` (one
+  alone; ``.w``: a wait for writable). The world decides *what* is ready; which ready one
+  reaches its task first, and whether tasks run before, is the policy's choice.
 
-Labels never contain ``,`` or whitespace. A label starting ``t`` is a poll; ``d`` / ``f`` an
-*event*; ``d:``/``f:`` a *pure* event (it changes only its target tasks' states and counts,
-runs no user code), which :func:`independent` uses for partial-order reduction.
+Labels never contain ``,`` or whitespace. A label starting ``t`` is a poll; ``d`` / ``f`` /
+``r`` an *event*; ``d:``/``f:``/``r:`` a *pure* event (it changes only its target tasks' states
+and counts, runs no user code), which :func:`independent` uses for partial-order reduction.
 
 The public API (stable names):
 
@@ -55,23 +63,28 @@ is recorded and replayed (a replay waits for a message the schedule delivers); w
 does on its own (its timing, what it reads of the world, the order two threads post in) is not
 controlled, so a replay is exact when each thread's messages depend only on what the loop did.
 A real clock's due timers and I/O readiness are read from the world: not replayable (explore
-uses a virtual clock). ``step()`` ignores the policy (it polls the head of the queue).
+uses a virtual clock). Every drive entry honours the policy: ``run()``,
+``run_until_stalled()``, ``block_on()`` and ``step()`` (which decides until one task is
+polled: events the policy chooses on the way are delivered) all decide at :func:`decide`.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
+import selectors
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, overload, runtime_checkable
 
-from refexec.driver import _select
+from refexec.driver import _select, _unregister_keep
 from refexec.errors import RefexecError
 from refexec.waker import DEFERRED_INTERRUPTS
 
 if TYPE_CHECKING:
+    from refexec.driver import IoWait
     from refexec.executor import Executor, JoinHandle
 
 __all__ = [
@@ -196,8 +209,9 @@ def _check_label(label: object) -> None:
 
 
 class Fifo:
-    """The reference order: always option 0 (head of the ready queue; events once none is
-    ready, oldest message first)."""
+    """The reference order: always option 0, which is what the FIFO loop does next (due timers
+    fired and ready fds reported before the next poll, then the head of the ready queue;
+    other threads' messages once none is ready, oldest first)."""
 
     __slots__ = ()
 
@@ -451,6 +465,15 @@ class StepLimit(RefexecError):
     """A run made more scheduling decisions than its bound (``Recorder(max_steps=...)``)."""
 
 
+def model_variant(policy: Policy | None) -> str:
+    """The model variant a run of ``Executor(policy=policy)`` is checked against (its trace
+    header names it): ``"reference"`` for the FIFO loop (no policy, or :class:`Fifo`, also
+    inside a :class:`Recorder`), ``"reference-any"`` for any other policy (the loop may poll any
+    queued task: every property of the reference model but EX-FIFO)."""
+    inner = policy.policy if isinstance(policy, Recorder) else policy
+    return "reference" if inner is None or isinstance(inner, Fifo) else "reference-any"
+
+
 # --------------------------------------------------------------------------------------------
 # Independence (for partial-order reduction)
 
@@ -461,6 +484,8 @@ def _targets(label: str) -> frozenset[str] | None:
         return frozenset((label.rpartition(":")[2],))
     if label[:2] == "f:":
         return frozenset(label[2:].split("+"))
+    if label[:2] == "r:":
+        return frozenset(t.partition(".")[0] for t in label[2:].split("+"))
     return None
 
 
@@ -488,7 +513,7 @@ def independent(a: str, b: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# The controlled loop (Executor._drive delegates here when a policy is set)
+# The controlled loop (Executor._drive and Executor.step delegate here when a policy is set)
 
 
 _MSG_LABELS: Final = {"wake": "wake", "wake_by_ref": "wake", "waker_clone": "clone",
@@ -505,160 +530,288 @@ def _message_label(msg: tuple[str, JoinHandle[Any]]) -> str:
     return f"d!{op}:t{t._id}"
 
 
-def _due_label(ex: Executor) -> str | None:
-    """The label of firing the timers due now, or None if none is due."""
+def _due_groups(ex: Executor) -> list[tuple[str, list[Any]]]:
+    """The timers due now, grouped by the task they wake, earliest deadline first:
+    ``[(label, [timer, ...]), ...]``. A group's label is ``"f:t3"`` (pure: the timers hold
+    refexec task 3's own waker, and any ``on_fire`` is refexec's own timeout flag) or
+    ``"f!t3"`` (impure: a waker that is not a refexec task's of this executor, whose wake runs
+    foreign code). Cancelled entries are skipped (``fire_due`` drops them)."""
     from refexec.executor import JoinHandle  # noqa: PLC0415 (executor imports this module)
 
     drv = ex._driver
     heap = drv._heap
     if not heap:
-        return None
+        return []
     now = drv.clock.now_ns()
     if heap[0][0] > now:
-        return None
-    targets: set[int] = set()
-    pure = True
-    for deadline, _seq, tm in heap:
-        if deadline > now or tm.vtable is None:
+        return []
+    groups: dict[str, list[Any]] = {}
+    for _deadline, _seq, tm in sorted(e for e in heap if e[0] <= now):
+        if tm.vtable is None:
             continue
         raw = tm.data  # a refexec task is its own raw waker's data
         cb = tm.on_fire  # refexec.timeout (an object with _fire) or None
-        if not isinstance(raw, JoinHandle) or raw._executor is not ex or (
-            cb is not None and type(cb).__module__ != "refexec.timers"
+        if isinstance(raw, JoinHandle) and raw._executor is ex and (
+            cb is None or type(cb).__module__ == "refexec.timers"
         ):
-            pure = False
+            label = f"f:t{raw._id}"
         else:
-            targets.add(raw._id)
-    if not targets and pure:
-        return None  # only cancelled entries are due: fire_due will drop them
-    if not pure:
-        return "f!"
-    return "f:" + "+".join(f"t{i}" for i in sorted(targets))
+            label = f"f!t{tm.task}"
+        groups.setdefault(label, []).append(tm)
+    return list(groups.items())
 
 
-_NO_POLLS: Final[deque[Any]] = deque()
-"""The ready queue a decision shows while a timer is due: none (the timer fires first)."""
+def _due_options(ex: Executor) -> tuple[list[str], list[list[Any] | None]]:
+    """The timer options of one decision: first "fire every due timer" (what the FIFO loop
+    does; ``"f:t3+t5"``, or ``"f!"`` if one of them is impure), then, when more than one task's
+    timers are due, each task's alone (``"f:t5"``): which timer fires first, and whether a task
+    is polled between two fires, are then the policy's choices. Returns the labels and, for
+    each, the timers it fires (None: all due ones)."""
+    groups = _due_groups(ex)
+    if not groups:
+        return [], []
+    if any(label[1] == "!" for label, _ in groups):
+        everything = "f!"
+    else:
+        everything = "f:" + "+".join(sorted((lab[2:] for lab, _ in groups),
+                                            key=lambda t: int(t[1:])))
+    if len(groups) == 1:
+        return [everything], [None]
+    return [everything, *(lab for lab, _ in groups)], [None, *(tms for _, tms in groups)]
+
+
+def _ready_io(ex: Executor) -> list[tuple[str, IoWait]]:
+    """The I/O registrations the reactor reports ready now (``select(0)``; readiness is
+    level-triggered, so asking does not consume it), in task order, labelled ``"r:t3"``
+    (task 3's wait for a readable fd) or ``"r:t3.w"`` (writable). A registration's waker is
+    its task's own (``refexec.net`` registers ``cx.waker.clone()``): a pure event. The wakeup
+    socket is left to the loop's own ``select``."""
+    drv = ex._driver
+    sel = drv._sel
+    if sel is None:
+        return []
+    regs = drv._regs
+    out: list[tuple[str, IoWait]] = []
+    for key, mask in sel.select(0):
+        if key.data is None and key.fileobj is drv._wake_r:
+            continue
+        for ev, suffix in ((selectors.EVENT_READ, ""), (selectors.EVENT_WRITE, ".w")):
+            if not mask & ev:
+                continue
+            w_ = regs.get((key.fd, ev))
+            if w_ is not None and w_.waker is not None:
+                out.append((f"r:t{w_.task}{suffix}", w_))
+    out.sort(key=lambda o: (int(o[0][3:].partition(".")[0]), o[0]))
+    return out
+
+
+def _io_options(ex: Executor) -> tuple[list[str], list[list[IoWait]]]:
+    """The I/O options of one decision, as for timers (:func:`_due_options`): first "every
+    ready registration" (what the FIFO loop's ``select(0)`` delivers: ``"r:t3+t5"``), then,
+    when several are ready, each alone. Returns the labels and the registrations of each."""
+    ready = _ready_io(ex)
+    if not ready:
+        return [], []
+    every = [w_ for _, w_ in ready]
+    if len(ready) == 1:
+        return [ready[0][0]], [every]
+    label = "r:" + "+".join(lab[2:] for lab, _ in ready)
+    return [label, *(lab for lab, _ in ready)], [every, *([w_] for _, w_ in ready)]
+
+
+def _deliver_io(ex: Executor, waits: list[IoWait]) -> None:
+    """Report ``waits`` ready, as the loop's ``select`` does for each ready key: out of the
+    reactor (waker kept), marked ready, traced, its task woken."""
+    drv = ex._driver
+    for wait in waits:
+        if drv._regs.get((wait.fd, wait.event)) is not wait:
+            continue  # unregistered meanwhile (an earlier wake cancelled its task)
+        _unregister_keep(drv, wait)
+        wait.ready = True
+        w = wait.waker
+        wait.waker = None
+        if drv.trace is not None:
+            drv.trace.record("io_ready", wait.task, 0, f"fd={wait.fd}")
+        if w is not None:
+            w.wake()
+
+
+def _fire(ex: Executor, timers: list[Any] | None) -> None:
+    """Fire ``timers`` (None: every due one, ``Driver.fire_due``). A timer fired alone stays
+    in the heap as a cancelled entry (``vtable`` None, counted in ``_cancelled``), which
+    ``fire_due`` or the driver's compaction drops later: the heap is never re-ordered here."""
+    drv = ex._driver
+    if timers is None:
+        drv.fire_due()
+        return
+    if drv._foreign:
+        drv.take_foreign()
+    for tm in timers:
+        vt = tm.vtable
+        if vt is None:  # cancelled meanwhile (a foreign drop just taken)
+            continue
+        tm.vtable = None
+        drv._cancelled += 1
+        cb, tm.on_fire = tm.on_fire, None
+        drv.fired += 1
+        if drv.trace is not None:
+            drv.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
+        if cb is not None:
+            cb._fire()
+        data, tm.data = tm.data, None
+        vt.wake(data)
+
+
+POLLED: Final = 1
+""":func:`decide` polled a task."""
+APPLIED: Final = 2
+""":func:`decide` delivered an event (a thread's message, due timers), or waited for one."""
+
+
+def decide(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> int:
+    """THE choice point under a policy: one decision, taken and applied.
+
+    Takes the inbox into ``held`` (other threads' messages wait there until chosen), lists the
+    options and asks the policy, and applies its choice: returns :data:`POLLED`,
+    :data:`APPLIED`, or 0 when there was no option at all. Every drive entry of ``Executor``
+    under a policy (``run()``, ``run_until_stalled()``, ``block_on()`` through :func:`drive`;
+    ``step()`` through :func:`step`) decides here and nowhere else.
+
+    The options, in order: what the FIFO loop does before its next poll -- fire every due
+    timer, report every ready fd (EX-TIMER-PROMPT, EX-IO-PROMPT) -- then the ready tasks in
+    queue order, then the oldest held message, then each task's due timers and each ready fd
+    alone. So option 0 is always what the FIFO loop does next (:class:`Fifo` is the reference,
+    and a task that wakes itself for ever cannot starve the driver under it), and any other
+    policy may poll before a due timer or a ready fd (the model with policy 'any' allows it).
+    """
+    inbox = ex._inbox
+    if inbox:
+        with ex._lock:
+            held.extend(inbox)
+            inbox.clear()
+    ready = ex._ready
+    n_polls = len(ready)
+    lead: list[str] = []
+    events: list[str] = []
+    lead_do: list[Callable[[], None]] = []
+    events_do: list[Callable[[], None]] = []
+    if held:
+        events.append(_message_label(held[0]))
+        events_do.append(lambda: _deliver_held(ex, held))
+    drv = ex._driver
+    if drv._heap:
+        labels, fires = _due_options(ex)
+        for k, (label, tms) in enumerate(zip(labels, fires, strict=True)):
+            (lead if k == 0 else events).append(label)
+            (lead_do if k == 0 else events_do).append(functools.partial(_fire, ex, tms))
+    if drv._regs:
+        labels, ios = _io_options(ex)
+        for k, (label, waits) in enumerate(zip(labels, ios, strict=True)):
+            (lead if k == 0 else events).append(label)
+            (lead_do if k == 0 else events_do).append(functools.partial(_deliver_io, ex, waits))
+    if not n_polls and not lead and not events:
+        return 0
+    policy: Policy = ex._policy  # type: ignore[assignment]
+    options = Options(ready, events, lead)
+    i = policy.choose(NEXT, options)
+    if i == WAIT:
+        _wait_for_message(ex, policy, options)
+        return APPLIED
+    if type(i) is not int or not 0 <= i < len(options):
+        raise ValueError(
+            f"{policy!r}.choose() returned {i!r}; it must return an index into the "
+            f"{len(options)} options {options} (or WAIT)"
+        )
+    n_lead = len(lead)
+    if i < n_lead:
+        lead_do[i]()
+        return APPLIED
+    i -= n_lead
+    if i < n_polls:
+        if i:
+            _to_front(ready, i)
+        ex._run_ready(1)
+        return POLLED
+    events_do[i - n_polls]()
+    return APPLIED
+
+
+def _deliver_held(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> None:
+    inbox = ex._inbox
+    with ex._lock:  # one message, alone in the inbox while it is applied
+        held.extend(inbox)
+        inbox.clear()
+        _deliver_one(ex, held)
 
 
 def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
           stall_timeout: float | None) -> None:
-    """``Executor._drive`` under a policy: one decision per step (see the module docstring).
+    """``Executor._drive`` under a policy: one :func:`decide` per step (see the module
+    docstring).
 
-    Before each decision, as before each round of the FIFO loop, the driver is consulted: ready
-    fds are reported, and while a timer is due no poll is offered (only firing it, or
-    delivering a held message), so under any policy a due timer fires before the next poll
-    (EX-TIMER-PROMPT) and a task that wakes itself for ever cannot starve it. Between
-    decisions, as in the FIFO loop: lost tasks are reaped and the loop parks only when
-    there is no option at all. With a ``VirtualClock(autojump=True)`` and no open Spawner the
-    clock jumps to the next deadline when nothing else can happen, also when ``sleep`` is False
-    (so ``run_until_stalled()`` under a policy runs a program's sleeps to their end).
-    Messages held when the loop returns go back to the inbox, oldest first.
+    When there is no option, as in the FIFO loop (``Executor._quiet``, shared): lost tasks are
+    reaped and the loop parks only when nothing can happen. With a
+    ``VirtualClock(autojump=True)`` and no open Spawner the clock jumps to the next deadline
+    when nothing else can happen, also when ``sleep`` is False (so ``run_until_stalled()``
+    under a policy runs a program's sleeps to their end). Messages held when the loop returns
+    go back to the inbox, oldest first.
     """
-    policy: Policy = ex._policy  # type: ignore[assignment]
-    choose = policy.choose
-    ready = ex._ready
-    inbox = ex._inbox
+    io = ex._driver._regs
     drv = ex._driver
-    timers = drv._heap
-    io = drv._regs
-    lock = ex._lock
     held: deque[tuple[str, JoinHandle[Any]]] = deque()
     try:
         while True:
             if DEFERRED_INTERRUPTS:
                 raise DEFERRED_INTERRUPTS.pop(0)
-            if inbox:
-                with lock:
-                    held.extend(inbox)
-                    inbox.clear()
-            if io:  # ready fds are reported before the next decision (EX-IO-PROMPT)
-                _select(drv, 0)
-            n_polls = len(ready)
-            events: list[str] = []
-            if held:
-                events.append(_message_label(held[0]))
-            if timers:
-                due = _due_label(ex)
-                if due is not None:  # no poll while a timer is due (EX-TIMER-PROMPT)
-                    events.append(due)
-                    n_polls = 0
-            if n_polls or events:
-                options = Options(ready if n_polls else _NO_POLLS, events)
-                i = choose(NEXT, options)
-                if i == WAIT:
-                    _wait_for_message(ex, policy, options)
-                    continue
-                if type(i) is not int or not 0 <= i < len(options):
-                    raise ValueError(
-                        f"{policy!r}.choose() returned {i!r}; it must return an index into the "
-                        f"{len(options)} options {options} (or WAIT)"
-                    )
-                if i < n_polls:
-                    if i:
-                        _to_front(ready, i)
-                    ex._run_ready(1)
-                elif i == n_polls and held:
-                    with lock:  # one message, alone in the inbox while it is applied
-                        held.extend(inbox)
-                        inbox.clear()
-                        _deliver_one(ex, held)
-                else:
-                    drv.fire_due()
+            if decide(ex, held):
                 if until is not None and until.done():
                     return
                 continue
-            if ex._reap_lost():
+            if io and _select(drv, 0):
                 continue
-            if until is not None and until.done():
+            if not ex._quiet(until, sleep, stall_timeout, jump=True):
                 return
-            clock = drv.clock
-            if timers and not clock.real and clock.autojump and ex._spawners == 0:
-                deadline = drv.next_deadline()
-                if deadline is not None:
-                    with lock:
-                        if inbox:
-                            continue
-                        tr = ex._trace
-                        if tr is not None:
-                            tr.record("clock_jump", None, 0, str(deadline))
-                        clock._jump_to(deadline)
-                    continue
-            if not sleep:
-                return
-            with lock:
-                if inbox:
-                    continue
-                if not ex._idle and ex._spawners == 0:
-                    return  # no sender remains
-                if (timers or io) and ex._park_timed(stall_timeout):
-                    continue
-                ex._sleeping = True
-                try:
-                    woken = ex._cond.wait(stall_timeout)
-                finally:
-                    ex._sleeping = False
-                if not woken and not inbox:
-                    raise ex._stalled(stall_timeout)
     finally:
-        if held:
-            with lock:
-                inbox.extendleft(reversed(held))
+        _unhold(ex, held)
+
+
+def step(ex: Executor) -> bool:
+    """``Executor.step()`` under a policy: decide until a task is polled (the policy may
+    deliver events first, each a recorded choice) or nothing is left to choose. Returns
+    whether a task was polled."""
+    held: deque[tuple[str, JoinHandle[Any]]] = deque()
+    try:
+        while True:
+            r = decide(ex, held)
+            if r != APPLIED:
+                return r == POLLED
+    finally:
+        _unhold(ex, held)
+
+
+def _unhold(ex: Executor, held: deque[tuple[str, JoinHandle[Any]]]) -> None:
+    if held:
+        with ex._lock:
+            ex._inbox.extendleft(reversed(held))
 
 
 class Options(Sequence[str]):
     """The options of one decision, as a read-only sequence of labels, made lazily: a policy
     that looks only at ``len(options)`` (FIFO, random) costs no string per ready task. Valid
-    during the ``choose`` call only (it reads the live ready queue): keep ``list(options)``."""
+    during the ``choose`` call only (it reads the live ready queue): keep ``list(options)``.
+    Order: the ``lead`` events (what the FIFO loop does before its next poll), the ready
+    tasks, the other ``events``."""
 
-    __slots__ = ("_events", "_n", "_ready")
+    __slots__ = ("_events", "_lead", "_n", "_ready")
 
-    def __init__(self, ready: deque[Any], events: list[str]) -> None:
+    def __init__(self, ready: deque[Any], events: list[str], lead: Sequence[str] = ()) -> None:
         self._ready = ready
         self._n = len(ready)
         self._events = events
+        self._lead = lead
 
     def __len__(self) -> int:
-        return self._n + len(self._events)
+        return len(self._lead) + self._n + len(self._events)
 
     @overload
     def __getitem__(self, i: int) -> str: ...
@@ -668,16 +821,21 @@ class Options(Sequence[str]):
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        n = self._n
         if i < 0:
-            i += n + len(self._events)
-        if 0 <= i < n:
-            return f"t{self._ready[i]._id}"
+            i += len(self)
         if i < 0:
             raise IndexError(i)
+        lead = self._lead
+        if i < len(lead):
+            return lead[i]
+        i -= len(lead)
+        n = self._n
+        if i < n:
+            return f"t{self._ready[i]._id}"
         return self._events[i - n]
 
     def __iter__(self) -> Iterator[str]:
+        yield from self._lead
         for t in itertools.islice(self._ready, self._n):
             yield f"t{t._id}"
         yield from self._events

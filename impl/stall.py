@@ -25,8 +25,10 @@ the task being polled, its poll number and the user line that dropped the waker.
 else is computed when asked, from the executor's state and the garbage collector's view of who
 holds each waker (``gc.get_objects``/``gc.get_referrers``: slow, but only on a stall).
 
-The holder of a refexec ``Lock`` is not recorded by the lock; it is inferred: the unfinished
-tasks, not themselves queued on it, whose suspended frames refer to the lock (a local, or an
+The holder of a refexec ``Lock`` is the lock's ``owner`` (the task id its acquire recorded,
+cleared by ``release()``): exact. Only when a locked Lock has no owner (acquired outside a
+task, or handed over to a waiter that has not run yet) is it inferred: the unfinished tasks,
+not themselves queued on it, whose suspended frames refer to the lock (a local, or an
 attribute of a local such as ``self.lock``).
 """
 
@@ -415,7 +417,14 @@ def _holders(
     lock: object, waiter: JoinHandle[Any], unfinished: dict[int, JoinHandle[Any]],
     stuck: dict[int, _Stuck],
 ) -> Iterator[int]:
-    """Tasks that probably hold ``lock``: they refer to it and are not queued on it."""
+    """Tasks that hold ``lock``: its owner (``Lock.owner``, recorded on acquire: exact);
+    only when it has none (acquired outside a task, or handed over and the new holder not yet
+    run), the tasks that refer to it and are not queued on it."""
+    owner = getattr(lock, "_owner", None)
+    if owner is not None:
+        if owner in unfinished and unfinished[owner] is not waiter:
+            yield owner
+        return
     for tid, u in unfinished.items():
         if u is waiter:
             continue

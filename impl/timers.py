@@ -244,6 +244,11 @@ class _Throw:
     def cr_await(self) -> Any:
         return getattr(self._coro, "cr_await", None)
 
+    @property
+    def cr_frame(self) -> Any:
+        """The coroutine's frame (what closing a task at ``Executor.close()`` looks at)."""
+        return getattr(self._coro, "cr_frame", None)
+
 
 class _Done:
     """An awaitable that is done at once, with no frame: its ``__await__`` is a C iterator

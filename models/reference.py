@@ -697,8 +697,9 @@ class _Builder:
                     self.has(o, s.st[t], E.POLL), s.done[t] <= P]
             if self.R:
                 conj.append(s.rnd < self.R)  # a full round ends (drained inbox) first
-            if self.timers and e.driver_each_round:
+            if self.timers and e.driver_each_round and not self.any_policy:
                 conj.append(o.Not(self.due(s, o)))  # the driver is consulted between rounds
+                # (policy any: polling before a due timer / ready fd is the policy's choice)
             return o.And(*conj)
 
         def f_poll(s: View, o: Ops, t: int) -> dict[str, Value]:

@@ -82,8 +82,11 @@ __all__ = [
     "load_events",
 ]
 
-VARIANTS = ("reference", "seed")
-"""The model variants a trace can be checked against (the two executors' designs)."""
+VARIANTS = ("reference", "reference-any", "seed")
+"""The model variants a trace can be checked against (the two executors' designs; and
+``reference-any``: refexec.Executor under a scheduling policy, ``Executor(policy=...)``, whose
+loop may poll any queued task, not only the head: the reference model with ``policy`` = 1, where
+every property but EX-FIFO holds)."""
 
 MAX_EXPLANATIONS = 20_000
 """Bound on the set of explaining states; past it the check gives up (``TraceCheckError``)."""
@@ -628,9 +631,12 @@ class _ReferenceChecker(_Checker):
     variant = "reference"
     decl = REFERENCE
 
-    def __init__(self, props: bool) -> None:
+    def __init__(self, props: bool, any_policy: bool = False) -> None:
         super().__init__()
         self.props = props
+        self.any_policy = any_policy
+        if any_policy:
+            self.variant = "reference-any"
         self.slot_of: dict[int, int] = {}
         self.finished: dict[int, str] = {}
         """The last few finished tasks' final states, for the message about a later event."""
@@ -654,11 +660,15 @@ class _ReferenceChecker(_Checker):
 
     def _build(self, n: int, fresh: bool = False) -> None:
         extra = {"timers": 1, "horizon": n + 2, "io": int(self.io)} if self.timers else {}
+        if self.any_policy:
+            extra["policy"] = 1
         bounds = ref_model.default_bounds(
             n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, join=0, **extra)
         self.n = n
-        self.mach = _machine(("reference", n, self.props, self.timers, self.io),
-                             lambda: ref_model.build(bounds), self.props, _identity, fresh)
+        name = self.variant
+        self.mach = _machine((name, n, self.props, self.timers, self.io),
+                             lambda: ref_model.build(bounds, name=name), self.props, _identity,
+                             fresh)
         self.hidden = [i for i, (a, _) in enumerate(self.mach.model.instances)
                        if a.name in self.hidden_names]
         self.closure_memo = self.mach.closure_memo
@@ -2120,7 +2130,8 @@ def check_trace(
     capacity: int = 100,
     properties: bool | None = None,
 ) -> TraceCheckResult:
-    """Check a trace against the ``reference`` or ``seed`` model; see the module docstring.
+    """Check a trace against the ``reference``, ``reference-any`` or ``seed`` model; see the
+    module docstring. (``reference-any``: a run of ``Executor(policy=...)``, see VARIANTS.)
 
     ``events``: a :class:`~refexec.trace.Trace`, any iterable of events (consumed once, in one
     pass), or the path of a JSON-lines file (streamed).
@@ -2131,8 +2142,8 @@ def check_trace(
     """
     props = True if properties is None else properties
     ck: _Checker
-    if variant == "reference":
-        ck = _ReferenceChecker(props)
+    if variant in ("reference", "reference-any"):
+        ck = _ReferenceChecker(props, any_policy=variant == "reference-any")
     elif variant == "seed":
         ck = _SeedChecker(capacity, props)
     else:

@@ -40,6 +40,7 @@ __all__ = [
 
 MODEL_PARAMS: Mapping[str, Mapping[str, int]] = {
     "reference": {},
+    "reference-any": {},
     "seed": {"capacity": 100},
 }
 """The model variants a trace file can name, with each one's parameters and their defaults (the

@@ -91,10 +91,15 @@ def _reference_any(bounds: Bounds) -> TransitionSystem:
     return reference.build(bounds, name="reference-any")
 
 
+def _driver_any(bounds: Bounds) -> TransitionSystem:
+    return reference.build(bounds, name="driver-any")
+
+
 VARIANTS: dict[str, Callable[[Bounds], TransitionSystem]] = {
     "reference": _reference,
     "reference-any": _reference_any,
     "driver": _driver,
+    "driver-any": _driver_any,
     "threads": _threads,
     "seed": _seed,
     **{f"mutant:{m.slug}": _mutant_builder(i) for i, m in enumerate(MUTANT_SPECS)},
@@ -119,6 +124,8 @@ def default_bounds(variant: str) -> Bounds:
         return reference.default_bounds(1, round=1, rcancel=1)
     if variant == "driver":
         return reference.default_bounds(1, timers=1, io=1)
+    if variant == "driver-any":  # policy 'any' with timers and I/O: a poll before a due one
+        return reference.default_bounds(1, timers=1, io=1, policy=1)
     if variant == "seed":
         return seed.default_bounds()
     if variant == "waitqueue":
@@ -136,6 +143,8 @@ def deep_bounds(variant: str) -> Bounds:
     """Larger bounds for ``--deep`` runs (3 tasks for the reference; minutes, not seconds)."""
     if variant == "driver":  # every feature on; the clock's horizon 1 keeps it to minutes
         return reference.default_bounds(2, timers=1, io=1, horizon=1)
+    if variant == "driver-any":
+        return reference.default_bounds(2, timers=1, io=1, horizon=1, policy=1)
     if variant == "waitqueue" or variant in WQ_MUTANTS:
         return waitqueue.default_bounds(4, permits=2)
     if variant == "threads":
@@ -200,9 +209,12 @@ def _expect(ids: tuple[str, ...], violated: tuple[str, ...]) -> dict[str, bool]:
 
 def _ids(bounds: Bounds) -> tuple[str, ...]:
     ex = bounds.extra
-    ids = tuple(p for p in _REF_IDS if not (p == "EX-FIFO" and ex.get("policy", 0) == 1))
+    any_policy = ex.get("policy", 0) == 1  # FIFO and promptness are the policy's choice
+    ids = tuple(p for p in _REF_IDS if not (p == "EX-FIFO" and any_policy))
     if ex.get("timers", 0):
         ids = (*ids, *DRIVER_IDS, *(IO_IDS if ex.get("io", 0) else ()))
+        if any_policy:
+            ids = tuple(p for p in ids if p not in ("EX-TIMER-PROMPT", "EX-IO-PROMPT"))
     if ex.get("round", 0) and ex.get("remote", 1):
         ids = (*ids, "EX-INBOX-PROMPT")
     return ids
@@ -212,6 +224,7 @@ EXPECTED: dict[str, dict[str, bool]] = {
     "reference": _expect(_REF_IDS, ()),
     "reference-any": _expect(_ids(default_bounds("reference-any")), ()),
     "driver": _expect((*_REF_IDS, *DRIVER_IDS, *IO_IDS), ()),
+    "driver-any": _expect(_ids(default_bounds("driver-any")), ()),
     "threads": _expect(_ids(default_bounds("threads")), ()),
     "seed": _expect(_SEED_IDS, _SEED_VIOLATES),
     **{
@@ -360,6 +373,7 @@ WITNESSES: dict[str, list[Witness]] = {
     "reference": _reference_witnesses(2),
     "reference-any": _any_witnesses(),
     "driver": _driver_witnesses(),
+    "driver-any": _driver_witnesses(),
     "threads": _threads_witnesses(),
     "waitqueue": _waitqueue_witnesses(waitqueue.default_bounds().n_tasks),
     "seed": seed.witnesses(seed.default_bounds()),
@@ -381,6 +395,7 @@ MAY_NOT_FIRE: dict[str, frozenset[str]] = {
     "reference": frozenset(),
     "reference-any": frozenset(),
     "driver": frozenset(),
+    "driver-any": frozenset(),
     "threads": frozenset(),
     "seed": frozenset(),
     **{

@@ -303,11 +303,12 @@ AUX_INVARIANTS: dict[str, Callable[[TransitionSystem], list[Property]]] = {
     "driver": aux_invariants,
     "threads": aux_invariants,
     "reference-any": aux_invariants,
+    "driver-any": aux_invariants,
 }
 """variant -> its auxiliary invariants (the models proved unbounded: the reference design and
 the wait queue)."""
 
-PROVED_MODELS = ("reference", "driver", "threads", "reference-any", "waitqueue")
+PROVED_MODELS = ("reference", "driver", "threads", "reference-any", "driver-any", "waitqueue")
 """Variants that must be proved for unbounded depth (reported with kind ``"reference"``)."""
 
 

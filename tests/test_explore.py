@@ -155,7 +155,8 @@ def test_unbounded_dfs_sees_every_interleaving_exactly_once() -> None:
     report = refexec.explore(main, strategy="dfs", bound=None, max_schedules=100_000)
     assert report.failure is None and report.exhaustive
     assert logs == _interleavings(3, 3)
-    assert report.distinct == report.schedules_run == len(runs)
+    assert report.distinct == report.schedules_run == len(runs) - report.reruns
+    assert report.reruns <= refexec.explore.__globals__["MAX_TARGETED"]
 
 
 def _leaf_deviations(main: Any) -> list[int]:
@@ -542,3 +543,115 @@ def test_sleep_sets_skip_reordered_thread_wakes_and_keep_every_outcome() -> None
     assert set(with_por) == set(without)  # the same outcomes ...
     assert r1.schedules_run < r2.schedules_run  # ... from fewer schedules
     assert r1.pruned > 0 and "sleep sets" in r1.coverage
+
+
+# -- every explored run checked against the model (check_model) ---------------------------------
+
+
+def test_a_policy_run_names_the_any_policy_model_in_its_trace_header() -> None:
+    from refexec.schedule import Fifo, RandomPolicy, Recorder  # noqa: PLC0415
+
+    headers = {}
+    for name, policy in (("none", None), ("fifo", Recorder(Fifo())),
+                         ("random", Recorder(RandomPolicy(3)))):
+        tr = refexec.Trace()
+        Executor(trace=tr, policy=policy).close()
+        assert tr.header is not None
+        headers[name] = tr.header.variant
+    assert headers == {"none": "reference", "fifo": "reference", "random": "reference-any"}
+
+
+def test_a_non_fifo_run_is_valid_for_the_any_policy_model_only() -> None:
+    """The FIFO model rejects the deviation (EX-FIFO's rule: the loop polls the head of the
+    queue); the reference-any model, the same model with the policy parameter at 'any', explains
+    it. The file's header picks the model, with no flags."""
+    from refexec.models.trace_file import check_trace_file  # noqa: PLC0415
+
+    tr = refexec.Trace()
+    refexec.replay(bank(fixed=True), "1:t1", trace=tr)
+    assert tr.header is not None and tr.header.variant == "reference-any"
+    assert check_trace(tr, "reference").violation is not None
+    res = check_trace(tr, "reference-any")
+    assert res.valid, res.report()
+    assert res.violated() == []
+    lines = "".join(tr._lines())
+    from_file = check_trace_file(__import__("io").StringIO(lines))
+    assert from_file.variant == "reference-any" and from_file.valid, from_file.report()
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
+def test_check_model_accepts_every_run_of_a_correct_executor(strategy: str) -> None:
+    checked: list[str] = []
+    real = refexec.explore.__globals__["model_check"]
+
+    def spy(tr: refexec.Trace) -> str | None:
+        assert tr.header is not None
+        checked.append(str(tr.header.variant))
+        return real(tr)  # type: ignore[no-any-return]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(refexec.explore.__globals__, "model_check", spy)
+        report = refexec.explore(bank(fixed=True), strategy=strategy, seed=2, max_schedules=12,
+                                 check_model=True)
+    assert report.failure is None, report
+    assert len(checked) == report.schedules_run + report.reruns
+    if strategy != "dfs":  # the first run's policy is Fifo: held to EX-FIFO too
+        assert checked[0] == "reference"
+    assert set(checked[1:]) == {"reference-any"}
+    # a buggy program fails with its own kind: the executor's runs stay explained by the model
+    found = refexec.explore(bank(), strategy=strategy, seed=2, max_schedules=50,
+                            check_model=True).failure
+    assert found is not None and found.kind == "always"
+
+
+def test_a_broken_policy_seam_is_reported_by_the_model_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seam that polls the chosen task but leaves it queued where it was polls a task that is
+    not SCHEDULED later: the run is checked as it is explored, and the model names the event."""
+    import refexec.schedule as sched  # noqa: PLC0415
+
+    def leaves_it_queued(ready: Any, i: int) -> None:
+        ready.appendleft(ready[i])
+
+    monkeypatch.setattr(sched, "_to_front", leaves_it_queued)
+    unchecked = refexec.explore(bank(fixed=True), strategy="random", seed=1, max_schedules=30)
+    assert unchecked.failure is None or unchecked.failure.kind != "model"
+    report = refexec.explore(bank(fixed=True), strategy="random", seed=1, max_schedules=30,
+                             check_model=True)
+    f = report.failure
+    assert f is not None and f.kind == "model", report
+    assert "INVALID against the 'reference-any' model" in f.message
+    assert '"event": "poll"' in f.message and "TRANSITIONS has no row" in f.message
+    with pytest.raises(ExplorationFailed) as info:
+        refexec.replay(bank(fixed=True), f.schedule, check_model=True)
+    assert info.value.failure.kind == "model"
+
+
+def test_a_seam_that_starts_a_poll_inside_a_poll_is_reported_by_the_model_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two polls at once: a seam whose choice point runs the next task from inside the running
+    one's poll (a re-entrant poll). The trace shows a poll starting while another task is
+    RUNNING, which the model (one poller) never allows."""
+    ex_holder: list[Executor] = []
+
+    async def nested() -> None:
+        ex = ex_holder[0]
+        other = refexec.spawn(refexec.yield_now())
+        ex._run_ready(1)  # the broken seam: the next task polled while this one runs
+        await other
+
+    def main() -> Any:
+        return nested()
+
+    real_executor = refexec.explore.__globals__["Executor"]
+
+    def capture(*a: Any, **kw: Any) -> Executor:
+        ex = real_executor(*a, **kw)
+        ex_holder[:] = [ex]
+        return ex  # type: ignore[no-any-return]
+
+    monkeypatch.setitem(refexec.explore.__globals__, "Executor", capture)
+    report = refexec.explore(main, strategy="fifo", check_model=True)
+    f = report.failure
+    assert f is not None and f.kind == "model", report
+    assert "INVALID" in f.message and '"event": "poll"' in f.message

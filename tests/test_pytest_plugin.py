@@ -83,7 +83,9 @@ def _pytest(
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_user.py").write_text(textwrap.dedent(source))
     cmd = [
+        # looptime (a bench extra's plugin) fails at every fixture without pytest-asyncio
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:refexec",
+        "-p", "no:looptime_plugin",
         "-p", "refexec.pytest_plugin", "--strict-markers", "-W", "error", "-q",
         "--rootdir", str(tmp_path), str(tmp_path / "test_user.py"), *args,
     ]

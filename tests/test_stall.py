@@ -387,3 +387,67 @@ def test_many_waiting_tasks_each_get_a_verdict(ex: Executor) -> None:
     assert {v.kind for v in verdicts} == {LEGITIMATE_WAIT}
     never.set()
     ex.run()
+
+
+def test_the_lock_holder_is_the_lock_owner_not_a_task_that_merely_refers_to_it(
+        ex: Executor) -> None:
+    """A bystander holds the lock in a local but never took it; inference from frames would
+    name it too. The lock's owner (recorded when the holder's acquire completed) is exact."""
+    lock = Lock()
+    never = Event()
+
+    async def holder() -> None:
+        await lock.acquire()
+        await never.wait()
+
+    async def bystander(lk: Lock) -> None:
+        await never.wait()
+        lk.release()
+
+    async def wants() -> None:
+        async with lock:
+            pass
+
+    h = ex.spawn(holder())
+    b = ex.spawn(bystander(lock))
+    w = ex.spawn(wants())
+    ex.run_until_stalled()
+    assert lock.owner == h.id
+    verdicts = by_task(ex.diagnose())
+    assert verdicts[w.id].kind == LEGITIMATE_WAIT
+    assert verdicts[w.id].waits_for == (h.id,)
+    assert f"held by task {h.id}" in verdicts[w.id].why
+    assert f"task {b.id}" not in verdicts[w.id].why
+
+
+def test_lock_owner_follows_acquire_release_hand_off_and_condition_wait(ex: Executor) -> None:
+    from refexec import Condition  # noqa: PLC0415
+
+    lock = Lock()
+    cond = Condition(lock)
+    seen: list[tuple[str, int | None]] = []
+
+    async def first() -> None:
+        async with lock:
+            seen.append(("first holds", lock.owner))
+            await yield_now()
+        seen.append(("first released", lock.owner))  # handed to second, not yet run
+
+    async def second() -> None:
+        async with cond:
+            seen.append(("second holds", lock.owner))
+            await cond.wait()
+            seen.append(("second again", lock.owner))
+
+    async def third() -> None:
+        async with cond:
+            seen.append(("third holds", lock.owner))
+            cond.notify()
+
+    a = ex.spawn(first())
+    b = ex.spawn(second())
+    c = ex.spawn(third())
+    ex.run()
+    assert seen == [("first holds", a.id), ("first released", None), ("second holds", b.id),
+                    ("third holds", c.id), ("second again", b.id)]
+    assert lock.owner is None and not lock.locked()
