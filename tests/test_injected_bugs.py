@@ -18,6 +18,7 @@ anything: a lost wake is the state "the loop parked, nobody left to wake it".
 from __future__ import annotations
 
 import gc
+import importlib
 import re
 import sys
 import time
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import Phase, settings
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.database import InMemoryExampleDatabase
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
@@ -34,6 +36,7 @@ from hypothesis.stateful import run_state_machine_as_test
 sys.path.insert(0, str(Path(__file__).parent))
 
 from injected_bugs import BUGS, injected
+from refexec.testing.determinism import stable_generation
 from refexec.testing.lockstep import explore_door
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import reference_machine
@@ -79,7 +82,7 @@ def hunt(slug: str, *, budget: settings, db: InMemoryExampleDatabase) -> Verdict
     machine = reference_machine(name=f"bug_{slug}")
     # a bugged executor may warn about what its bug broke; that is not what is tested here
     try:
-        with injected(slug), warnings.catch_warnings():
+        with injected(slug), warnings.catch_warnings(), stable_generation():
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
                 run_state_machine_as_test(
@@ -106,7 +109,7 @@ def door_hunt(slug: str) -> Verdict:
     caught or not, by which check, after how many runs (``rules`` counts runs here)."""
     runs = [0]
     machine = reference_machine(name=f"door_{slug}")
-    with injected(slug), warnings.catch_warnings():
+    with injected(slug), warnings.catch_warnings(), stable_generation():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             runs[0] = explore_door(machine)
@@ -135,18 +138,7 @@ def test_door_exploration_passes_on_the_correct_executor() -> None:
     assert explore_door(reference_machine(name="door_correct")) > 100
 
 
-# Since the model gained other threads' cancels, the lockstep hunt finds these two in the full
-# run (`pytest -n 2`) but missed them in a run of a subset of this file: the hunt's verdict
-# depends on what ran before it in the process, an open determinism gap of issue 12. Marked
-# non-strict until the hunt is independent of the run order (a known weak spot, not a pass).
-MISSED_SINCE_REMOTE_CANCEL = frozenset({"cancel-lost-if-notified", "cancel-no-join-wake"})
-
-
-@pytest.mark.parametrize("slug", [
-    pytest.param(s, marks=pytest.mark.xfail(strict=False, reason="issue 12: order-dependent hunt"))
-    if s in MISSED_SINCE_REMOTE_CANCEL else s
-    for s in sorted(BUGS)
-])
+@pytest.mark.parametrize("slug", sorted(BUGS))
 def test_model_checks_catch_injected_bug(slug: str) -> None:
     """Each bug is caught by the model-based checks alone: the door programs explored
     exhaustively (2 preemptions), or the lockstep machine's Hypothesis hunt; deterministically."""
@@ -177,6 +169,67 @@ def test_same_seed_same_verdict(slug: str) -> None:
     first = catch(slug)
     second = catch(slug)
     assert first[1].caught and first == second
+
+
+def _history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str) -> None:
+    """What an earlier test can leave in the process: a newly imported local module (its
+    integer literals join Hypothesis' pool of local constants) and cyclic garbage (the
+    collector's next run moves)."""
+    mod = f"hunt_history_{tag}"
+    literals = ", ".join(str(40_000 + 97 * i) for i in range(60))
+    (tmp_path / f"{mod}.py").write_text(f"VALUES = ({literals})\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module(mod)
+    junk: list[list[object]] = []
+    for _ in range(5000):
+        cell: list[object] = []
+        cell.append(cell)
+        junk.append(cell)
+    del junk
+
+
+def _draws() -> list[int]:
+    """A derandomized Hypothesis run's draws (the same test each call, so the same seed)."""
+    seen: list[int] = []
+
+    @settings(derandomize=True, database=None, max_examples=300, phases=[Phase.generate])
+    @given(st.integers(0, 2**16))
+    def record(x: int) -> None:
+        seen.append(x)
+
+    record()
+    return seen
+
+
+def test_history_reaches_a_run_outside_stable_generation(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why the hunt needs ``stable_generation``: without it, the same derandomized run draws
+    other values once the process has imported one more local module; with it, the same."""
+    from hypothesis.internal.conjecture import providers  # noqa: PLC0415
+
+    with stable_generation():
+        stable_before = _draws()
+    plain_before = _draws()
+    _history(tmp_path, monkeypatch, "draws")
+    plain_after = _draws()
+    with stable_generation():
+        stable_after = _draws()
+    assert stable_before == stable_after
+    # (a Hypothesis without the local-constant pool never read the imported modules)
+    assert (plain_before != plain_after) == hasattr(providers, "_get_local_constants")
+
+
+def test_hunt_verdict_independent_of_what_ran_before(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: the hunt is a function of its seed, not of the process' history. The same
+    hunt, before and after the process imports a new local module and leaves cyclic garbage,
+    catches the bug by the same check after the same number of rules."""
+    slug = "cancel-lost-if-notified"  # a hunt catch (the door exploration misses it)
+    first = catch(slug)
+    _history(tmp_path, monkeypatch, "hunt")
+    second = catch(slug)
+    assert first[0] == "lockstep hunt" and first[1].caught
+    assert first == second
 
 
 def test_every_injected_bug_patches_the_executor() -> None:
