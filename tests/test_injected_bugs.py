@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from injected_bugs import BUGS, injected
 from refexec.testing.determinism import stable_generation
-from refexec.testing.lockstep import explore_door
+from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door
 from refexec.testing.lockstep_settings import lockstep_settings
-from refexec.testing.machines import reference_machine
+from refexec.testing.machines import ROUNDS, reference_machine
 
 # The hunt stops at the first failure, so a generous ceiling costs only the hard bugs. No timer
 # anywhere: the threads run under refexec.testing.threads_control, a lost wake is a state (the
@@ -47,6 +47,7 @@ from refexec.testing.machines import reference_machine
 BUG_EXAMPLES = 1000
 
 CHECKS = (  # (what the failure says, the check that caught it), first match wins
+    ("thread ownership", "thread ownership (controlled executor)"),
     ("EX-SLEEP-SAFE", "liveness: loop parked for ever (state)"),
     ("close() broke its contract", "close() contract (state)"),
     ("executor invariant violated", "executor check_invariants"),
@@ -106,15 +107,20 @@ def bug_settings() -> settings:
 
 def door_hunt(slug: str) -> Verdict:
     """The door programs under every interleaving within 2 preemptions, with bug ``slug``:
-    caught or not, by which check, after how many runs (``rules`` counts runs here)."""
+    caught or not, by which check, after how many runs (``rules`` counts runs here). The
+    programs of a task ready for ever run on the machine with rounds."""
     runs = [0]
     machine = reference_machine(name=f"door_{slug}")
+    rounds = reference_machine(name=f"door_rounds_{slug}", rounds=ROUNDS)
     with injected(slug), warnings.catch_warnings(), stable_generation():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             runs[0] = explore_door(machine)
+            runs[0] += explore_door(rounds, programs=ROUND_PROGRAMS)
         except AssertionError as e:
             m = re.search(r"failed after (\d+) run", str(e))
+            # (runs of the programs before the failing one are not counted: the first
+            # program that fails, and after how many of its runs, is what replays)
             sched = re.search(r"replay=('[^']*')", str(e))
             return Verdict(True, check_of(e), int(m.group(1)) if m else -1,
                            sched.group(1) if sched else "-")
@@ -136,6 +142,8 @@ def catch(slug: str, db: InMemoryExampleDatabase | None = None) -> tuple[str, Ve
 
 def test_door_exploration_passes_on_the_correct_executor() -> None:
     assert explore_door(reference_machine(name="door_correct")) > 100
+    assert explore_door(reference_machine(name="door_rounds", rounds=ROUNDS),
+                        programs=ROUND_PROGRAMS) > 10
 
 
 @pytest.mark.parametrize("slug", sorted(BUGS))
