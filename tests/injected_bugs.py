@@ -215,6 +215,11 @@ _LIST += [
         "another thread's wake waits behind a task that wakes itself for ever", E, "_drive",
         "                self._drain()\n            if timers:",
         "                pass\n            if timers:", "inbox-drained-when-idle", kind="door"),
+    Bug("drain-applied-flag-dropped", "the drain's closing `applied = True` is left out (each "
+        "kind seemed to set it): after an interrupt right after a posted cancel was taken in, "
+        "the drain puts it back, as not applied", E, "_drain",
+        "            applied = True\n    except BaseException:", "    except BaseException:",
+        kind="door"),
     Bug("drained-cancel-ignored", "a cancel posted by another thread is taken in from the "
         "inbox and dropped", E, "_drain", "self._cancel(t)", "pass", kind="door"),
 ]

@@ -162,3 +162,20 @@ def test_the_rounds_machine_claims_inbox_promptness() -> None:
     assert "EX-INBOX-PROMPT" in state.o.claimed
     assert state.a.ex._round == ROUNDS  # type: ignore[attr-defined]
     state.teardown()
+
+
+def test_an_interrupted_run_is_a_return_between_polls_and_run_goes_on() -> None:
+    """An interrupt between two steps (issue 12): ``KeyboardInterrupt`` at the loop's first
+    inbox check between polls ends ``run()``; the model reads it as ``step_return`` (the drive
+    call gave the thread back between polls), the states agree, and ``run()`` again finishes
+    the work, in lockstep."""
+    from refexec.testing.script import Keep, PendingStep, Script  # noqa: PLC0415
+
+    state = ExecutorLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(PendingStep(Keep())))
+    state.run_interrupted(plan=["cancel_then_drop"], interleaving={}, at=2)
+    assert "step_return()" in state.o.history and not state.world.handles[0].done()
+    state.run(plan=["drop"], spawns=[], interleaving={}, later=0)
+    assert state.world.handles[0].done() and "run_end()" in state.o.history
+    state.teardown()

@@ -93,7 +93,7 @@ class ExecutorAdapter:
     """Runs kit tasks on a :class:`refexec.Executor`; see the module docstring."""
 
     capabilities = frozenset({"step", "run_until_stalled", "run", "cancel", "spawner",
-                              "threads", "remote_cancel"})
+                              "threads", "remote_cancel", "interrupt"})
     stall_timeout = 30.0
     """Only for an executor passed in (not controlled): a safety net so that a lost wake fails
     instead of hanging. A controlled executor (the default) needs no timer: see ``run``."""

@@ -517,7 +517,7 @@ class LockstepMachine(RuleBasedStateMachine):
         self._sync()
 
     def _run_impl(self, plan: list[str], spawns: list[Script], interleaving: Interleaving,
-                  later: int) -> None:
+                  later: int, interrupt: int = 0) -> None:
         """``run()`` while another thread spawns through a live Spawner (``spawns``), drops
         every spawner, then wakes or drops every stored waker as it appears (``plan`` cycles
         through how): it races the loop's decision to sleep or to return, which is where
@@ -533,6 +533,11 @@ class LockstepMachine(RuleBasedStateMachine):
         ``run()`` ends the executor's life in the model (``run_end`` leads to RETURNED), so the
         rule runs it only when ``later`` is 0 and otherwise just looks again: a quarter of the
         draws, which leaves most of each example to the rules that keep it going.
+
+        ``interrupt`` = k > 0 (controlled adapters with the ``interrupt`` capability): a
+        ``KeyboardInterrupt`` hits the loop thread at its k-th inbox check between polls; the
+        run then gave the thread back between polls (the model's ``step_return``), the state
+        must still be the model's, and the example goes on (a later ``run()`` runs again).
         """
         if later:
             self._sync()
@@ -544,14 +549,27 @@ class LockstepMachine(RuleBasedStateMachine):
         self.spawner_objs.clear()
         done = [False]
         thread = None
+        interrupted = False
         with self._section(interleaving) as ctl:
+            if interrupt and ctl is not None and self.has("interrupt"):
+                ctl.interrupt_at = interrupt
             world.record("run_start", -1)
             thread = self._helper(ctl, "helper", lambda: self._moves(
                 plan, spawns, done, ctl, until_done=True, spawners=spawners))
             try:
-                adapter.run()
-                if ctl is not None:
-                    self._log_loop_event("run_end")
+                try:
+                    adapter.run()
+                except KeyboardInterrupt:
+                    if ctl is None or not ctl.interrupted:
+                        raise
+                    interrupted = True
+                    # given back between polls, without the door's lock: like step()'s end,
+                    # logged after an action in flight (it took effect before or after, and
+                    # the model drains it or keeps it either way)
+                    world.record("step_end", -1)
+                else:
+                    if ctl is not None:
+                        self._log_loop_event("run_end")
             finally:
                 done[0] = True
         if thread is not None:
@@ -562,6 +580,8 @@ class LockstepMachine(RuleBasedStateMachine):
             self._sync()
         else:
             self._sync(run_end=True)
+        if interrupted:
+            return  # the executor goes on: its wakers stay with the example
         # How many wakers of finished tasks the helper got to before run() returned depends on
         # the interleaving; the rules that follow must not depend on it (their preconditions
         # would make Hypothesis's replays diverge), so the rest are dropped, from a thread
@@ -706,6 +726,16 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         served within the bounds (EX-FIFO; with rounds, EX-INBOX-PROMPT)."""
         return self._spawn(busy_script(config.max_polls))
 
+    def run_interrupted(self: LockstepMachine, plan: list[str], interleaving: Interleaving,
+                        at: int) -> None:
+        """``run()`` interrupted (``KeyboardInterrupt``) at the loop's ``at``-th inbox check
+        between polls while another thread wakes, drops and cancels; then the example goes
+        on, and a later ``run`` runs the executor again (see ``LockstepMachine._run_impl``)."""
+        self._run_impl(plan, [], interleaving, 0, interrupt=at)
+
+    def guard_interrupt(self: LockstepMachine) -> bool:
+        return guard_run(self) and self.has("interrupt") and self.controlled
+
     def guard_run(self: LockstepMachine) -> bool:
         return self.has("run") and self.world.spawned() > 0 and self.can("run_start")
 
@@ -729,6 +759,8 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         "spawn_remote": precondition(guard_remote)(
             rule(target=LockstepMachine.tasks, script=script_strategy)(spawn_remote)),
     }
+    namespace["run_interrupted"] = precondition(guard_interrupt)(rule(
+        plan=moves, interleaving=INTERLEAVINGS, at=st.integers(1, 6))(run_interrupted))
     if config.self_wakes:
         namespace["spawn_busy"] = precondition(guard_local)(
             rule(target=LockstepMachine.tasks)(spawn_busy))
@@ -777,6 +809,13 @@ def _door_programs() -> dict[str, Program]:
         m._spawn(Script(PendingStep(Keep(), WakeSelf(1), CancelTask(0)), ReadyStep()))
         m._run_impl(["wake"], [], c, 0)
 
+    def interrupted(m: LockstepMachine, c: Controller, at: int) -> None:
+        # interrupted between polls while another thread cancels, then run() again
+        m._spawn(waiting)
+        m._spawn(Script(PendingStep(Keep())))
+        m._run_impl(["cancel_then_drop"], [], c, 0, interrupt=at)
+        m._run_impl(["drop"], [], {}, 0)
+
     def two_wakes(m: LockstepMachine, c: Controller) -> None:
         # two wakers of one task woken from another thread: the second finds it SCHEDULED
         m._spawn(Script(PendingStep(Keep(), Keep())))
@@ -808,6 +847,8 @@ def _door_programs() -> dict[str, Program]:
         "remote cancel during run_until_stalled()": remote_cancel_during_drive,
         "a task woken and cancelled during its own poll": cancel_while_notified,
         "two remote wakes of one task": two_wakes,
+        **{f"interrupted at the loop's inbox check {k}, then run() again":
+           partial(interrupted, at=k) for k in range(1, 6)},
         "remote spawn while the loop sleeps": spawn_while_asleep,
         "last spawner closed while the loop sleeps": last_spawner,
         "close() while another thread wakes and spawns": close,

@@ -148,6 +148,11 @@ class Controller:
         self.points = 0
         self.preemptions = 0
         self.current_continues: list[bool] = []  # per choice: was option 0 "go on"?
+        self.interrupt_at: int | None = None
+        """Interrupt the loop thread at its n-th inbox check between polls (see
+        ``ControlledInbox``): an interrupt between two model steps."""
+        self.loop_checks = 0
+        self.interrupted = False
         self._threads: list[_Managed] = []
         self._by_ident: dict[int, _Managed] = {}
         self._current: _Managed | None = None
@@ -458,7 +463,10 @@ class ControlledCondition:
 
 
 class ControlledInbox(deque[Any]):
-    """The inbox whose ``append`` and emptiness tests are scheduling points."""
+    """The inbox whose ``append`` and emptiness tests are scheduling points, and (with
+    ``Controller.interrupt_at``) where the loop thread is interrupted."""
+
+    owner: Executor | None = None
 
     def append(self, x: Any) -> None:
         _point("inbox.append")
@@ -466,11 +474,29 @@ class ControlledInbox(deque[Any]):
 
     def __len__(self) -> int:
         _point("inbox.len")
+        _maybe_interrupt(self)
         return super().__len__()
 
     def __bool__(self) -> bool:
         _point("inbox.len")
+        _maybe_interrupt(self)
         return super().__len__() > 0
+
+
+def _maybe_interrupt(inbox: ControlledInbox) -> None:
+    """``KeyboardInterrupt`` at the loop's ``interrupt_at``-th inbox check *between polls*
+    (the loop thread, the door's lock not held: the model's DISPATCH, where ``step_return``
+    gives the thread back), as a signal arriving just before that bytecode would."""
+    c = _active
+    ex = inbox.owner
+    if c is None or c.interrupt_at is None or ex is None:
+        return
+    if ex._loop_ident != threading.get_ident() or ex._lock._is_owned():  # type: ignore[attr-defined]
+        return
+    c.loop_checks += 1
+    if c.loop_checks == c.interrupt_at:
+        c.interrupted = True
+        raise KeyboardInterrupt(f"controlled interrupt at the loop's inbox check {c.loop_checks}")
 
 
 class ThreadOwnershipError(AssertionError):
@@ -551,6 +577,7 @@ def control_door(ex: Executor, *, round: int = 0) -> Executor:
     ex._lock = lock  # type: ignore[assignment]
     ex._cond = ControlledCondition(lock, ex._driver)  # type: ignore[assignment]
     ex._inbox = ControlledInbox(ex._inbox)
+    ex._inbox.owner = ex
     ex.__class__ = _ControlledExecutor
     ex.__dict__["_sleeping_flag"] = flag
     if round:
