@@ -122,8 +122,10 @@ def door_hunt(slug: str) -> Verdict:
             # (runs of the programs before the failing one are not counted: the first
             # program that fails, and after how many of its runs, is what replays)
             sched = re.search(r"replay=('[^']*')", str(e))
+            prog = re.search(r"door program (['\"])(.*?)\1:", str(e))
             return Verdict(True, check_of(e), int(m.group(1)) if m else -1,
-                           sched.group(1) if sched else "-")
+                           f"{prog.group(2) if prog else '?'}: "
+                           f"{sched.group(1) if sched else '-'}")
         finally:
             gc.collect()
     return Verdict(False, "-", runs[0], "-")
@@ -172,11 +174,14 @@ def test_model_checks_catch_injected_bug(slug: str) -> None:
 
 @pytest.mark.parametrize("slug", ["post-flag-outside-lock", "sleep-race", "lost-notified"])
 def test_same_seed_same_verdict(slug: str) -> None:
-    """Determinism: the threads run under the controlled scheduler, so a hunt is a function of
-    Hypothesis' seed: the same check catches the bug after the same number of rules."""
+    """Determinism: the threads run under the controlled scheduler, so the door exploration
+    and a hunt are functions of the program and Hypothesis' seed: the same check catches the
+    bug after the same number of runs / rules, with the same interleaving."""
     first = catch(slug)
     second = catch(slug)
     assert first[1].caught and first == second
+    hunts = [hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase()) for _ in (0, 1)]
+    assert hunts[0].caught and hunts[0] == hunts[1]
 
 
 def _history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str) -> None:
@@ -232,11 +237,15 @@ def test_hunt_verdict_independent_of_what_ran_before(tmp_path: Path,
     """Issue 12: the hunt is a function of its seed, not of the process' history. The same
     hunt, before and after the process imports a new local module and leaves cyclic garbage,
     catches the bug by the same check after the same number of rules."""
-    slug = "cancel-lost-if-notified"  # a hunt catch (the door exploration misses it)
-    first = catch(slug)
+    slug = "deferred-cancel-ignored"  # about 1,500 rules into the hunt
+
+    def once() -> Verdict:
+        return hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase())
+
+    first = once()
     _history(tmp_path, monkeypatch, "hunt")
-    second = catch(slug)
-    assert first[0] == "lockstep hunt" and first[1].caught
+    second = once()
+    assert first.caught and first.rules > 100
     assert first == second
 
 

@@ -838,20 +838,20 @@ def _door_programs() -> dict[str, Program]:
         m.step()
         m._close_impl(["wake"], [Script(ReadyStep())], c)
 
-    return {
+    return {  # the cheapest first: a bug's exploration stops at its first failure
         "remote wake while the loop parks": wake,
-        "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
         "remote drop of the last waker": lambda m, c: wake(m, c, "drop"),
-        "remote cancel while the loop runs or sleeps": remote_cancel,
-        "remote cancel of an awaited task": lambda m, c: remote_cancel(m, c, awaited=True),
-        "remote cancel during run_until_stalled()": remote_cancel_during_drive,
-        "a task woken and cancelled during its own poll": cancel_while_notified,
-        "two remote wakes of one task": two_wakes,
-        **{f"interrupted at the loop's inbox check {k}, then run() again":
-           partial(interrupted, at=k) for k in range(1, 6)},
-        "remote spawn while the loop sleeps": spawn_while_asleep,
         "last spawner closed while the loop sleeps": last_spawner,
         "close() while another thread wakes and spawns": close,
+        "remote cancel during run_until_stalled()": remote_cancel_during_drive,
+        "a task woken and cancelled during its own poll": cancel_while_notified,
+        "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
+        "remote cancel while the loop runs or sleeps": remote_cancel,
+        "remote cancel of an awaited task": lambda m, c: remote_cancel(m, c, awaited=True),
+        "two remote wakes of one task": two_wakes,
+        "remote spawn while the loop sleeps": spawn_while_asleep,
+        **{f"interrupted at the loop's inbox check {k}, then run() again":
+           partial(interrupted, at=k) for k in range(1, 6)},
     }
 
 
