@@ -156,6 +156,11 @@ class ExecutorAdapter:
         except Stalled as e:
             raise Divergence(f"EX-SLEEP-SAFE: run() slept {self.stall_timeout} s past what "
                              f"should have woken it or let it return: {e}") from None
+        except KeyboardInterrupt:
+            # interrupted: no report; the tasks it reaped as lost so far are in the drive
+            # call's log (their handles raise TaskLost)
+            self.lost |= {self.kit_ids[id(h)] for h in self.ex._lost_log}
+            raise
         lost = tuple(sorted(self.kit_ids[id(h)] for h in report.lost))
         self.lost |= set(lost)
         return RunResult(lost=lost)
