@@ -83,16 +83,18 @@ def hunt(slug: str, *, budget: settings, db: InMemoryExampleDatabase) -> Verdict
     machine = reference_machine(name=f"bug_{slug}")
     # a bugged executor may warn about what its bug broke; that is not what is tested here
     try:
-        with injected(slug), warnings.catch_warnings(), stable_generation():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            try:
-                run_state_machine_as_test(
-                    machine, settings=settings(budget, database=db, phases=[Phase.generate],
-                                               report_multiple_bugs=False))
-            finally:
-                # what the bug left behind is collected here, where its warnings are ignored,
-                # not later inside another test that turns them into errors
-                gc.collect()
+        with injected(slug), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (before the entry's collection)
+            with stable_generation():
+                try:
+                    run_state_machine_as_test(
+                        machine, settings=settings(budget, database=db,
+                                                   phases=[Phase.generate],
+                                                   report_multiple_bugs=False))
+                finally:
+                    # what the bug left behind is collected here, where its warnings are
+                    # ignored, not later inside another test that turns them into errors
+                    gc.collect()
     except Exception as e:
         return Verdict(True, check_of(e), machine.totals["rules"], machine.last_interleaving)
     return Verdict(False, "-", machine.totals["rules"], "-")
@@ -112,11 +114,12 @@ def door_hunt(slug: str) -> Verdict:
     runs = [0]
     machine = reference_machine(name=f"door_{slug}")
     rounds = reference_machine(name=f"door_rounds_{slug}", rounds=ROUNDS)
-    with injected(slug), warnings.catch_warnings(), stable_generation():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with injected(slug), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (before the entry's collection)
         try:
-            runs[0] = explore_door(machine)
-            runs[0] += explore_door(rounds, programs=ROUND_PROGRAMS)
+            with stable_generation():
+                runs[0] = explore_door(machine)
+                runs[0] += explore_door(rounds, programs=ROUND_PROGRAMS)
         except AssertionError as e:
             m = re.search(r"failed after (\d+) run", str(e))
             # (runs of the programs before the failing one are not counted: the first
