@@ -327,6 +327,8 @@ REFERENCE = Declaration(
                  unobserved_in=frozenset({"trace"}), on_demand=True),
         Implicit("park_due", "the deciding loop finds a timer due and goes back to fire it",
                  unobserved_in=frozenset({"trace"})),
+        # issue 12 (bounds key round): the lockstep machine drives rounds of R polls
+        Implicit("round_end", "between rounds of polls, once the inbox is drained"),
     ),
     environment=(
         "a drive call (step, run_until_stalled, block_on) that returns for another reason than "

@@ -202,6 +202,27 @@ _LIST += [
         "ever", E, "_post", "if self._closed:\n            return",
         "if False:\n            return", kind="shutdown"),
 ]
+
+# Issue 12, the wider generators: each is caught only by what they generate.
+J = executor_module.JoinHandle
+_LIST += [
+    Bug("remote-cancel-applied-directly", "JoinHandle.cancel() from another thread while the "
+        "loop runs applies the cancel there and then (the loop-thread path taken without "
+        "checking the thread)", J, "cancel",
+        "if st is None or (li is not None and li != _get_ident()):", "if st is None:",
+        kind="door"),
+    Bug("inbox-drained-when-idle", "the inbox is drained only when the ready queue is empty: "
+        "another thread's wake waits behind a task that wakes itself for ever", E, "_drive",
+        "                self._drain()\n            if timers:",
+        "                pass\n            if timers:", "inbox-drained-when-idle", kind="door"),
+    Bug("drain-applied-flag-dropped", "the drain's closing `applied = True` is left out (each "
+        "kind seemed to set it): after an interrupt right after a posted cancel was taken in, "
+        "the drain puts it back, as not applied", E, "_drain",
+        "            applied = True\n    except BaseException:", "    except BaseException:",
+        kind="door"),
+    Bug("drained-cancel-ignored", "a cancel posted by another thread is taken in from the "
+        "inbox and dropped", E, "_drain", "self._cancel(t)", "pass", kind="door"),
+]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from core_support import Slot
-from refexec import Executor, JoinHandle, Stalled, TaskState, Trace, Waker, block_on
+from refexec import Executor, JoinHandle, Stalled, TaskState, Trace, Waker, block_on, yield_now
 
 SAFETY = 10.0  # seconds; never reached unless a wake is lost
 
@@ -358,3 +358,62 @@ def test_controller_unwinds_a_thread_that_can_never_finish() -> None:
         with ctl.attached("main"):
             ctl.start("stuck", stuck)
     assert unwound == [True]
+
+
+def test_controlled_executor_refuses_a_task_transition_on_another_thread() -> None:
+    """The controlled scheduler's reduction rests on the executor's invariant that other
+    threads touch only the door while a loop runs: the controlled executor checks it, so a
+    transition run on another thread (here a cancel applied there, not posted) is a failure,
+    not a race left to chance."""
+    from refexec.testing.threads_control import (  # noqa: PLC0415
+        ControlledDeadlock,
+        Controller,
+        ThreadOwnershipError,
+        control_door,
+    )
+
+    ex = control_door(Executor())
+    s = Slot()
+    h = ex.spawn(_await(s))
+    ctl = Controller()
+    # the other thread dies of it; the loop then waits for a wake it would have sent
+    with pytest.raises(ControlledDeadlock, match=rf"died: {ThreadOwnershipError.__name__}: "
+                       r"thread ownership: Executor\._cancel"):
+        with ctl.attached("loop"):
+            ctl.start("other", lambda: (ctl.block_until(lambda: h.poll_count > 0, "poll"),
+                                        ex._cancel(h), s.set(1)))
+            ex.run()
+
+
+def test_controlled_rounds_drain_the_inbox_between_rounds_of_a_busy_task() -> None:
+    """``control_door(ex, round=2)``: a task that is ready for ever does not keep another
+    thread's wake waiting: the inbox is drained after every 2 polls."""
+    from refexec.testing.threads_control import Controller, control_door  # noqa: PLC0415
+
+    class WakerFirst:
+        """Run the waker thread whenever it can run (a preemption at its first chance)."""
+
+        def choose(self, kind: str, options: Any) -> int:
+            return list(options).index("thread:waker") if "thread:waker" in options else 0
+
+    ex = control_door(Executor(), round=2)
+    s = Slot()
+    waiter = ex.spawn(_await(s))
+    busy_polls: list[int] = []
+
+    async def busy() -> None:
+        for i in range(8):
+            busy_polls.append(i)
+            await yield_now()
+            if waiter.done():
+                return
+
+    b = ex.spawn(busy())
+    ctl = Controller(WakerFirst())  # type: ignore[arg-type]
+    with ctl.attached("loop"):
+        ctl.start("waker", lambda: (ctl.block_until(lambda: waiter.poll_count > 0, "poll"),
+                                    s.set("woken")))
+        ex.run()
+    assert waiter.result() == "woken" and b.done()
+    # the wake was posted while the busy task ran; it was taken in within one round
+    assert len(busy_polls) <= 4

@@ -18,6 +18,7 @@ anything: a lost wake is the state "the loop parked, nobody left to wake it".
 from __future__ import annotations
 
 import gc
+import importlib
 import re
 import sys
 import time
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import Phase, settings
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.database import InMemoryExampleDatabase
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
@@ -34,9 +36,10 @@ from hypothesis.stateful import run_state_machine_as_test
 sys.path.insert(0, str(Path(__file__).parent))
 
 from injected_bugs import BUGS, injected
-from refexec.testing.lockstep import explore_door
+from refexec.testing.determinism import stable_generation
+from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door
 from refexec.testing.lockstep_settings import lockstep_settings
-from refexec.testing.machines import reference_machine
+from refexec.testing.machines import ROUNDS, reference_machine
 
 # The hunt stops at the first failure, so a generous ceiling costs only the hard bugs. No timer
 # anywhere: the threads run under refexec.testing.threads_control, a lost wake is a state (the
@@ -44,6 +47,7 @@ from refexec.testing.machines import reference_machine
 BUG_EXAMPLES = 1000
 
 CHECKS = (  # (what the failure says, the check that caught it), first match wins
+    ("thread ownership", "thread ownership (controlled executor)"),
     ("EX-SLEEP-SAFE", "liveness: loop parked for ever (state)"),
     ("close() broke its contract", "close() contract (state)"),
     ("executor invariant violated", "executor check_invariants"),
@@ -80,15 +84,17 @@ def hunt(slug: str, *, budget: settings, db: InMemoryExampleDatabase) -> Verdict
     # a bugged executor may warn about what its bug broke; that is not what is tested here
     try:
         with injected(slug), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            try:
-                run_state_machine_as_test(
-                    machine, settings=settings(budget, database=db, phases=[Phase.generate],
-                                               report_multiple_bugs=False))
-            finally:
-                # what the bug left behind is collected here, where its warnings are ignored,
-                # not later inside another test that turns them into errors
-                gc.collect()
+            warnings.simplefilter("ignore", RuntimeWarning)  # (before the entry's collection)
+            with stable_generation():
+                try:
+                    run_state_machine_as_test(
+                        machine, settings=settings(budget, database=db,
+                                                   phases=[Phase.generate],
+                                                   report_multiple_bugs=False))
+                finally:
+                    # what the bug left behind is collected here, where its warnings are
+                    # ignored, not later inside another test that turns them into errors
+                    gc.collect()
     except Exception as e:
         return Verdict(True, check_of(e), machine.totals["rules"], machine.last_interleaving)
     return Verdict(False, "-", machine.totals["rules"], "-")
@@ -103,18 +109,26 @@ def bug_settings() -> settings:
 
 def door_hunt(slug: str) -> Verdict:
     """The door programs under every interleaving within 2 preemptions, with bug ``slug``:
-    caught or not, by which check, after how many runs (``rules`` counts runs here)."""
+    caught or not, by which check, after how many runs (``rules`` counts runs here). The
+    programs of a task ready for ever run on the machine with rounds."""
     runs = [0]
     machine = reference_machine(name=f"door_{slug}")
+    rounds = reference_machine(name=f"door_rounds_{slug}", rounds=ROUNDS)
     with injected(slug), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # (before the entry's collection)
         try:
-            runs[0] = explore_door(machine)
+            with stable_generation():
+                runs[0] = explore_door(machine)
+                runs[0] += explore_door(rounds, programs=ROUND_PROGRAMS)
         except AssertionError as e:
             m = re.search(r"failed after (\d+) run", str(e))
+            # (runs of the programs before the failing one are not counted: the first
+            # program that fails, and after how many of its runs, is what replays)
             sched = re.search(r"replay=('[^']*')", str(e))
+            prog = re.search(r"door program (['\"])(.*?)\1:", str(e))
             return Verdict(True, check_of(e), int(m.group(1)) if m else -1,
-                           sched.group(1) if sched else "-")
+                           f"{prog.group(2) if prog else '?'}: "
+                           f"{sched.group(1) if sched else '-'}")
         finally:
             gc.collect()
     return Verdict(False, "-", runs[0], "-")
@@ -133,20 +147,11 @@ def catch(slug: str, db: InMemoryExampleDatabase | None = None) -> tuple[str, Ve
 
 def test_door_exploration_passes_on_the_correct_executor() -> None:
     assert explore_door(reference_machine(name="door_correct")) > 100
+    assert explore_door(reference_machine(name="door_rounds", rounds=ROUNDS),
+                        programs=ROUND_PROGRAMS) > 10
 
 
-# Since the model gained other threads' cancels, the lockstep hunt finds these two in the full
-# run (`pytest -n 2`) but missed them in a run of a subset of this file: the hunt's verdict
-# depends on what ran before it in the process, an open determinism gap of issue 12. Marked
-# non-strict until the hunt is independent of the run order (a known weak spot, not a pass).
-MISSED_SINCE_REMOTE_CANCEL = frozenset({"cancel-lost-if-notified", "cancel-no-join-wake"})
-
-
-@pytest.mark.parametrize("slug", [
-    pytest.param(s, marks=pytest.mark.xfail(strict=False, reason="issue 12: order-dependent hunt"))
-    if s in MISSED_SINCE_REMOTE_CANCEL else s
-    for s in sorted(BUGS)
-])
+@pytest.mark.parametrize("slug", sorted(BUGS))
 def test_model_checks_catch_injected_bug(slug: str) -> None:
     """Each bug is caught by the model-based checks alone: the door programs explored
     exhaustively (2 preemptions), or the lockstep machine's Hypothesis hunt; deterministically."""
@@ -172,11 +177,79 @@ def test_model_checks_catch_injected_bug(slug: str) -> None:
 
 @pytest.mark.parametrize("slug", ["post-flag-outside-lock", "sleep-race", "lost-notified"])
 def test_same_seed_same_verdict(slug: str) -> None:
-    """Determinism: the threads run under the controlled scheduler, so a hunt is a function of
-    Hypothesis' seed: the same check catches the bug after the same number of rules."""
+    """Determinism: the threads run under the controlled scheduler, so the door exploration
+    and a hunt are functions of the program and Hypothesis' seed: the same check catches the
+    bug after the same number of runs / rules, with the same interleaving."""
     first = catch(slug)
     second = catch(slug)
     assert first[1].caught and first == second
+    hunts = [hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase()) for _ in (0, 1)]
+    assert hunts[0].caught and hunts[0] == hunts[1]
+
+
+def _history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str) -> None:
+    """What an earlier test can leave in the process: a newly imported local module (its
+    integer literals join Hypothesis' pool of local constants) and cyclic garbage (the
+    collector's next run moves)."""
+    mod = f"hunt_history_{tag}"
+    literals = ", ".join(str(40_000 + 97 * i) for i in range(60))
+    (tmp_path / f"{mod}.py").write_text(f"VALUES = ({literals})\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module(mod)
+    junk: list[list[object]] = []
+    for _ in range(5000):
+        cell: list[object] = []
+        cell.append(cell)
+        junk.append(cell)
+    del junk
+
+
+def _draws() -> list[int]:
+    """A derandomized Hypothesis run's draws (the same test each call, so the same seed)."""
+    seen: list[int] = []
+
+    @settings(derandomize=True, database=None, max_examples=300, phases=[Phase.generate])
+    @given(st.integers(0, 2**16))
+    def record(x: int) -> None:
+        seen.append(x)
+
+    record()
+    return seen
+
+
+def test_history_reaches_a_run_outside_stable_generation(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why the hunt needs ``stable_generation``: without it, the same derandomized run draws
+    other values once the process has imported one more local module; with it, the same."""
+    from hypothesis.internal.conjecture import providers  # noqa: PLC0415
+
+    with stable_generation():
+        stable_before = _draws()
+    plain_before = _draws()
+    _history(tmp_path, monkeypatch, "draws")
+    plain_after = _draws()
+    with stable_generation():
+        stable_after = _draws()
+    assert stable_before == stable_after
+    # (a Hypothesis without the local-constant pool never read the imported modules)
+    assert (plain_before != plain_after) == hasattr(providers, "_get_local_constants")
+
+
+def test_hunt_verdict_independent_of_what_ran_before(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: the hunt is a function of its seed, not of the process' history. The same
+    hunt, before and after the process imports a new local module and leaves cyclic garbage,
+    catches the bug by the same check after the same number of rules."""
+    slug = "deferred-cancel-ignored"  # about 1,500 rules into the hunt
+
+    def once() -> Verdict:
+        return hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase())
+
+    first = once()
+    _history(tmp_path, monkeypatch, "hunt")
+    second = once()
+    assert first.caught and first.rules > 100
+    assert first == second
 
 
 def test_every_injected_bug_patches_the_executor() -> None:

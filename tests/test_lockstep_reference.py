@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
-from refexec.testing.lockstep_settings import lockstep_settings
-from refexec.testing.machines import reference_machine
+from refexec.testing.lockstep_settings import CI_EXAMPLES, lockstep_settings
+from refexec.testing.machines import ROUNDS, reference_machine
 from refexec.testing.oracle import Divergence
 
 ExecutorLockstep = reference_machine()
@@ -128,4 +128,54 @@ def test_a_helper_move_suspended_at_the_door_is_logged_after_run_end() -> None:
     state.spawn(script=Script(ReadyStep(WakeSelf(1)), AwaitJoin(1)))
     state.run(plan=["by_ref_then_drop"], spawns=[], interleaving={6: 3}, later=0)
     assert state.world.spawned() == 2
+    state.teardown()
+
+
+def test_a_helper_thread_cancels_while_the_loop_sleeps_and_the_model_follows() -> None:
+    """Other threads' cancels (issue 12): run()'s helper cancels a waiting task through its
+    JoinHandle while the loop sleeps; the cancel is posted (the model's ``cancel(remote=1)``),
+    taken in by the loop (``cancel_drain``) and the task ends CANCELLED, in lockstep."""
+    from refexec.testing.script import Keep, PendingStep, Script  # noqa: PLC0415
+
+    state = ExecutorLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(PendingStep(Keep())))
+    state.run(plan=["cancel_then_drop"], spawns=[], interleaving={}, later=0)
+    assert state.world.handles[0].cancelled()
+    assert "cancel(remote=1,t=0)" in state.o.history
+    assert state.remote_cancelled == {0}
+    state.teardown()
+
+
+RoundsLockstep = reference_machine(name="rounds", rounds=ROUNDS)
+RoundsLockstep.TestCase.settings = lockstep_settings(max_examples=CI_EXAMPLES // 5)
+TestExecutorLockstepRounds = RoundsLockstep.TestCase
+"""The machine with rounds of ``ROUNDS`` polls (the executor's cut to match, EX-INBOX-PROMPT
+claimed): a task ready for ever (``spawn_busy``) must not keep other threads' messages waiting.
+Each rule costs about five times a plain one (the model follows the round's ghosts), hence a
+fifth of the examples."""
+
+
+def test_the_rounds_machine_claims_inbox_promptness() -> None:
+    state = RoundsLockstep()
+    state.setup(seed=0)
+    assert "EX-INBOX-PROMPT" in state.o.claimed
+    assert state.a.ex._round == ROUNDS  # type: ignore[attr-defined]
+    state.teardown()
+
+
+def test_an_interrupted_run_is_a_return_between_polls_and_run_goes_on() -> None:
+    """An interrupt between two steps (issue 12): ``KeyboardInterrupt`` at the loop's first
+    inbox check between polls ends ``run()``; the model reads it as ``step_return`` (the drive
+    call gave the thread back between polls), the states agree, and ``run()`` again finishes
+    the work, in lockstep."""
+    from refexec.testing.script import Keep, PendingStep, Script  # noqa: PLC0415
+
+    state = ExecutorLockstep()
+    state.setup(seed=0)
+    state.spawn(script=Script(PendingStep(Keep())))
+    state.run_interrupted(plan=["cancel_then_drop"], interleaving={}, at=2)
+    assert "step_return()" in state.o.history and not state.world.handles[0].done()
+    state.run(plan=["drop"], spawns=[], interleaving={}, later=0)
+    assert state.world.handles[0].done() and "run_end()" in state.o.history
     state.teardown()

@@ -93,19 +93,21 @@ class ExecutorAdapter:
     """Runs kit tasks on a :class:`refexec.Executor`; see the module docstring."""
 
     capabilities = frozenset({"step", "run_until_stalled", "run", "cancel", "spawner",
-                              "threads"})
+                              "threads", "remote_cancel", "interrupt"})
     stall_timeout = 30.0
     """Only for an executor passed in (not controlled): a safety net so that a lost wake fails
     instead of hanging. A controlled executor (the default) needs no timer: see ``run``."""
 
-    def __init__(self, world: World, rng: random.Random, executor: Executor | None = None
-                 ) -> None:
+    def __init__(self, world: World, rng: random.Random, executor: Executor | None = None,
+                 *, round: int = 0) -> None:
+        """``round`` > 0: the controlled executor's rounds of polls are cut to that many
+        (``control_door(round=)``), for a model with the same ``round`` bound."""
         self.world = world
         self.rng = rng  # the Executor is FIFO: it makes no scheduling choice to seed
         # The door under control (refexec.testing.threads_control): the machine's threads then
         # run one at a time, switching where the drawn interleaving says.
         self.controlled = executor is None
-        self.ex = control_door(Executor()) if executor is None else executor
+        self.ex = control_door(Executor(), round=round) if executor is None else executor
         self.kit_ids: dict[int, int] = {}  # id(JoinHandle) -> kit task id
         self.lost: set[int] = set()
         world.remote_of = self.remote_of
@@ -154,6 +156,11 @@ class ExecutorAdapter:
         except Stalled as e:
             raise Divergence(f"EX-SLEEP-SAFE: run() slept {self.stall_timeout} s past what "
                              f"should have woken it or let it return: {e}") from None
+        except KeyboardInterrupt:
+            # interrupted: no report; the tasks it reaped as lost so far are in the drive
+            # call's log (their handles raise TaskLost)
+            self.lost |= {self.kit_ids[id(h)] for h in self.ex._lost_log}
+            raise
         lost = tuple(sorted(self.kit_ids[id(h)] for h in report.lost))
         self.lost |= set(lost)
         return RunResult(lost=lost)
@@ -221,6 +228,21 @@ class ExecutorAdapter:
         x = self.world.handles[task]._x
         return self.ex._loop_ident is not None or x is None or not x.waiters
 
+    def cancellable(self, task: int) -> bool:
+        """Whether ``JoinHandle.cancel()`` of ``task`` from the calling (helper) thread now is
+        the model's ``cancel(remote=1)``: a loop runs on another thread (so the cancel is
+        posted) and the task is taken in and unfinished. Read without the door's lock, as
+        ``JoinHandle.cancel()`` reads it: no scheduling point lies between the two reads.
+
+        Not generated: a cancel from another thread while *no* loop runs. ``JoinHandle.cancel``
+        then applies it on the calling thread at once, which races a ``run()`` another thread
+        is entering (the model logs such a cancel as the loop thread's and does not allow it
+        once ``run_start`` happened: the door exploration found the window)."""
+        h = self.world.handles[task]
+        li = self.ex._loop_ident
+        return (li is not None and li != threading.get_ident() and h is not None
+                and h.state is not None and not h.done())
+
     def new_spawner(self) -> Spawner:
         return self.ex.spawner()
 
@@ -242,10 +264,13 @@ class ExecutorAdapter:
         index = {id(h): i for i, h in enumerate(handles)}
         posted = [0] * n
         waker_delta = [0] * n
+        cpost = [False] * n
         for op, t in inbox:
             i = index[id(t)]
             if op in ("wake", "wake_by_ref", "spawn"):
                 posted[i] += 1
+            elif op == "cancel":
+                cpost[i] = True
             if op == "waker_clone":
                 waker_delta[i] += 1
             elif op in ("waker_drop", "wake"):
@@ -264,7 +289,8 @@ class ExecutorAdapter:
             queue=tuple(index[id(t)] for t in ready),
             wakers=tuple(h._wakers + d for h, d in zip(handles, waker_delta, strict=True)),
             spawners=snap.spawners,
-            extra=(("inbox", tuple(posted)), ("creq", creq), ("lost", tuple(sorted(self.lost)))),
+            extra=(("inbox", tuple(posted)), ("creq", creq), ("cpost", tuple(cpost)),
+                   ("lost", tuple(sorted(self.lost)))),
         )
 
     def check_invariants(self) -> None:

@@ -75,6 +75,11 @@ INTERLEAVINGS = st.one_of(
     st.dictionaries(st.integers(0, 23), st.integers(1, 3), max_size=3),
     st.tuples(st.sampled_from(["pct", "random"]), st.integers(0, 2**16)),
 )
+MOVES = ("wake", "by_ref_then_drop", "drop", "cancel_then_drop")
+"""What a helper thread does with a stored waker: wake it, wake it by reference then drop it,
+drop it, or cancel its task (``JoinHandle.cancel()`` from that thread: posted to the inbox
+while the loop runs, the model's ``cancel(remote=1)``) then drop it. An adapter without the
+``remote_cancel`` capability drops instead of cancelling."""
 PCT_STEPS = 16
 """PCT's estimate of the choices in one section (most have under 10, the longest ~20)."""
 
@@ -163,6 +168,7 @@ class LockstepMachine(RuleBasedStateMachine):
         self.closing = False
         self.await_spawns = False  # the helper waits for each task it spawned to finish
         self.last_controller: Controller | None = None
+        self.remote_cancelled: set[int] = set()  # tasks a helper thread cancelled
 
     # -- set-up, guards, and the check after every rule --------------------------------------------
 
@@ -362,13 +368,31 @@ class LockstepMachine(RuleBasedStateMachine):
                 continue
             move = plan[i % len(plan)]
             i += 1
-            if move == "wake":
+            if move == "cancel_then_drop":
+                self._cancel_from_here(w.task)
+                world.drop_stored(w)
+            elif move == "wake":
                 world.wake_stored(w, by_ref=False)
             elif move == "drop":
                 world.drop_stored(w)
             else:
                 world.wake_stored(w, by_ref=True)
                 world.drop_stored(w)
+
+    def _cancel_from_here(self, task: int) -> None:
+        """``JoinHandle.cancel()`` of ``task`` from the calling (helper) thread, logged and
+        performed in one step; at most once per task and example, and only while the task is
+        taken in and unfinished (the model's ``cancel(remote=1)`` guard; a second posted cancel
+        of a task would be the same request). The caller holds a stored waker of ``task``, so
+        nothing the loop does without logging (reaping it as lost) can end it meanwhile."""
+        world = self.world
+        with world.lock:
+            cancellable = getattr(self.a, "cancellable", None)
+            if (not self.config.cancels or task in self.remote_cancelled or cancellable is None
+                    or not cancellable(task)):
+                return
+            self.remote_cancelled.add(task)
+            world.record("cancel", task, locked_action=partial(self.a.cancel, task))
 
     def _log_loop_event(self, kind: str) -> None:
         """Log the end of ``run()`` exactly (controlled sections only). No scheduling point lies
@@ -409,15 +433,13 @@ class LockstepMachine(RuleBasedStateMachine):
         self._sync()
 
     @precondition(lambda self: self.has("step") and self.can("run_start"))
-    @rule(moves=st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=2),
-          interleaving=INTERLEAVINGS)
+    @rule(moves=st.lists(st.sampled_from(MOVES), max_size=2), interleaving=INTERLEAVINGS)
     def step(self, moves: Sequence[str] = (), interleaving: Interleaving | None = None) -> None:
         """One ``step()``: at most one poll, and whatever that poll did."""
         self._step_impl(self.a.step, list(moves), interleaving)
 
     @precondition(lambda self: self.has("run_until_stalled") and self.can("run_start"))
-    @rule(moves=st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=2),
-          interleaving=INTERLEAVINGS)
+    @rule(moves=st.lists(st.sampled_from(MOVES), max_size=2), interleaving=INTERLEAVINGS)
     def run_until_stalled(self, moves: Sequence[str] = (),
                           interleaving: Interleaving | None = None) -> None:
         """``run_until_stalled()``: poll until nothing is ready."""
@@ -495,7 +517,7 @@ class LockstepMachine(RuleBasedStateMachine):
         self._sync()
 
     def _run_impl(self, plan: list[str], spawns: list[Script], interleaving: Interleaving,
-                  later: int) -> None:
+                  later: int, interrupt: int = 0) -> None:
         """``run()`` while another thread spawns through a live Spawner (``spawns``), drops
         every spawner, then wakes or drops every stored waker as it appears (``plan`` cycles
         through how): it races the loop's decision to sleep or to return, which is where
@@ -511,6 +533,11 @@ class LockstepMachine(RuleBasedStateMachine):
         ``run()`` ends the executor's life in the model (``run_end`` leads to RETURNED), so the
         rule runs it only when ``later`` is 0 and otherwise just looks again: a quarter of the
         draws, which leaves most of each example to the rules that keep it going.
+
+        ``interrupt`` = k > 0 (controlled adapters with the ``interrupt`` capability): a
+        ``KeyboardInterrupt`` hits the loop thread at its k-th inbox check between polls; the
+        run then gave the thread back between polls (the model's ``step_return``), the state
+        must still be the model's, and the example goes on (a later ``run()`` runs again).
         """
         if later:
             self._sync()
@@ -522,14 +549,27 @@ class LockstepMachine(RuleBasedStateMachine):
         self.spawner_objs.clear()
         done = [False]
         thread = None
+        interrupted = False
         with self._section(interleaving) as ctl:
+            if interrupt and ctl is not None and self.has("interrupt"):
+                ctl.interrupt_at = interrupt
             world.record("run_start", -1)
             thread = self._helper(ctl, "helper", lambda: self._moves(
                 plan, spawns, done, ctl, until_done=True, spawners=spawners))
             try:
-                adapter.run()
-                if ctl is not None:
-                    self._log_loop_event("run_end")
+                try:
+                    adapter.run()
+                except KeyboardInterrupt:
+                    if ctl is None or not ctl.interrupted:
+                        raise
+                    interrupted = True
+                    # given back between polls, without the door's lock: like step()'s end,
+                    # logged after an action in flight (it took effect before or after, and
+                    # the model drains it or keeps it either way)
+                    world.record("step_end", -1)
+                else:
+                    if ctl is not None:
+                        self._log_loop_event("run_end")
             finally:
                 done[0] = True
         if thread is not None:
@@ -540,6 +580,8 @@ class LockstepMachine(RuleBasedStateMachine):
             self._sync()
         else:
             self._sync(run_end=True)
+        if interrupted:
+            return  # the executor goes on: its wakers stay with the example
         # How many wakers of finished tasks the helper got to before run() returned depends on
         # the interleaving; the rules that follow must not depend on it (their preconditions
         # would make Hypothesis's replays diverge), so the rest are dropped, from a thread
@@ -630,6 +672,14 @@ def _check_log(events: list[Event]) -> None:
             raise Divergence(f"EX-ONE-POLLER: task {ev.task} was polled by two threads at once")
 
 
+def busy_script(max_polls: int) -> Script:
+    """A task that wakes itself in each of its polls and returns Ready only at ``max_polls``
+    (the environment's bound): ready for as long as a bounded model run can follow."""
+    from refexec.testing.script import PendingStep, WakeSelf  # noqa: PLC0415
+
+    return Script(*[PendingStep(WakeSelf(1)) for _ in range(max_polls - 1)])
+
+
 def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
     """Build the lockstep machine class for one adapter and one model variant.
 
@@ -655,7 +705,7 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         return (self.has("spawner") and self.has("threads") and bool(self.spawner_objs)
                 and self.can("spawn", t=self.world.spawned(), remote=1))
 
-    moves = st.lists(st.sampled_from(["wake", "by_ref_then_drop", "drop"]), max_size=4)
+    moves = st.lists(st.sampled_from(MOVES), max_size=4)
 
     def run(self: LockstepMachine, plan: list[str], spawns: list[Script],
             interleaving: Interleaving, later: int) -> None:
@@ -669,6 +719,22 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         ``LockstepMachine._close_impl``); drawn one time in eight."""
         if not later:
             self._close_impl(moves, spawns, interleaving)
+
+    def spawn_busy(self: LockstepMachine) -> TaskRef:
+        """A task ready for ever (as far as the model's poll bound lets it: it wakes itself in
+        every poll until its last): the others, and what other threads post, must still be
+        served within the bounds (EX-FIFO; with rounds, EX-INBOX-PROMPT)."""
+        return self._spawn(busy_script(config.max_polls))
+
+    def run_interrupted(self: LockstepMachine, plan: list[str], interleaving: Interleaving,
+                        at: int) -> None:
+        """``run()`` interrupted (``KeyboardInterrupt``) at the loop's ``at``-th inbox check
+        between polls while another thread wakes, drops and cancels; then the example goes
+        on, and a later ``run`` runs the executor again (see ``LockstepMachine._run_impl``)."""
+        self._run_impl(plan, [], interleaving, 0, interrupt=at)
+
+    def guard_interrupt(self: LockstepMachine) -> bool:
+        return guard_run(self) and self.has("interrupt") and self.controlled
 
     def guard_run(self: LockstepMachine) -> bool:
         return self.has("run") and self.world.spawned() > 0 and self.can("run_start")
@@ -693,6 +759,11 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         "spawn_remote": precondition(guard_remote)(
             rule(target=LockstepMachine.tasks, script=script_strategy)(spawn_remote)),
     }
+    namespace["run_interrupted"] = precondition(guard_interrupt)(rule(
+        plan=moves, interleaving=INTERLEAVINGS, at=st.integers(1, 6))(run_interrupted))
+    if config.self_wakes:
+        namespace["spawn_busy"] = precondition(guard_local)(
+            rule(target=LockstepMachine.tasks)(spawn_busy))
     name = f"Lockstep_{config.name.replace(':', '_').replace('-', '_')}"
     return type(name, (LockstepMachine,), namespace)
 
@@ -706,13 +777,49 @@ Program = Callable[[LockstepMachine, Controller], None]
 
 
 def _door_programs() -> dict[str, Program]:
-    from refexec.testing.script import Keep, PendingStep, ReadyStep  # noqa: PLC0415
+    from refexec.testing.script import (  # noqa: PLC0415
+        AwaitJoin,
+        CancelTask,
+        Keep,
+        PendingStep,
+        ReadyStep,
+        WakeSelf,
+    )
 
     waiting = Script(PendingStep(Keep()))
 
     def wake(m: LockstepMachine, c: Controller, how: str = "wake") -> None:
         m._spawn(waiting)
         m._run_impl([how], [], c, 0)
+
+    def remote_cancel(m: LockstepMachine, c: Controller, awaited: bool = False) -> None:
+        m._spawn(waiting)
+        if awaited:
+            m._spawn(Script(AwaitJoin(0)))  # task 1 awaits task 0's JoinHandle
+        m._run_impl(["cancel_then_drop"], [], c, 0)
+
+    def remote_cancel_during_drive(m: LockstepMachine, c: Controller) -> None:
+        m._spawn(waiting)
+        m.step()  # task 0 waits, its waker stored
+        m._step_impl(m.a.run_until_stalled, ["cancel_then_drop"], c)
+
+    def cancel_while_notified(m: LockstepMachine, c: Controller) -> None:
+        # woken (by itself, and by the helper through the stored clone) and cancelled during
+        # its own poll: the deferred cancel must survive the NOTIFIED state
+        m._spawn(Script(PendingStep(Keep(), WakeSelf(1), CancelTask(0)), ReadyStep()))
+        m._run_impl(["wake"], [], c, 0)
+
+    def interrupted(m: LockstepMachine, c: Controller, at: int) -> None:
+        # interrupted between polls while another thread cancels, then run() again
+        m._spawn(waiting)
+        m._spawn(Script(PendingStep(Keep())))
+        m._run_impl(["cancel_then_drop"], [], c, 0, interrupt=at)
+        m._run_impl(["drop"], [], {}, 0)
+
+    def two_wakes(m: LockstepMachine, c: Controller) -> None:
+        # two wakers of one task woken from another thread: the second finds it SCHEDULED
+        m._spawn(Script(PendingStep(Keep(), Keep())))
+        m._run_impl(["wake", "wake"], [], c, 0)
 
     def spawn_while_asleep(m: LockstepMachine, c: Controller) -> None:
         m.await_spawns = True
@@ -731,18 +838,41 @@ def _door_programs() -> dict[str, Program]:
         m.step()
         m._close_impl(["wake"], [Script(ReadyStep())], c)
 
-    return {
+    return {  # the cheapest first: a bug's exploration stops at its first failure
         "remote wake while the loop parks": wake,
-        "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
         "remote drop of the last waker": lambda m, c: wake(m, c, "drop"),
-        "remote spawn while the loop sleeps": spawn_while_asleep,
         "last spawner closed while the loop sleeps": last_spawner,
         "close() while another thread wakes and spawns": close,
+        "remote cancel during run_until_stalled()": remote_cancel_during_drive,
+        "a task woken and cancelled during its own poll": cancel_while_notified,
+        "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
+        "remote cancel while the loop runs or sleeps": remote_cancel,
+        "remote cancel of an awaited task": lambda m, c: remote_cancel(m, c, awaited=True),
+        "two remote wakes of one task": two_wakes,
+        "remote spawn while the loop sleeps": spawn_while_asleep,
+        **{f"interrupted at the loop's inbox check {k}, then run() again":
+           partial(interrupted, at=k) for k in range(1, 6)},
     }
 
 
 DOOR_PROGRAMS: dict[str, Program] = _door_programs()
 """Short programs whose last rule runs threads (see :func:`explore_door`)."""
+
+
+def _round_programs() -> dict[str, Program]:
+    from refexec.testing.script import Keep, PendingStep  # noqa: PLC0415
+
+    def busy_while_posted(m: LockstepMachine, c: Controller) -> None:
+        m._spawn(busy_script(m.config.max_polls))
+        m._spawn(Script(PendingStep(Keep())))
+        m._run_impl(["wake", "drop"], [], c, 0)
+
+    return {"remote wakes while a task is ready for ever": busy_while_posted}
+
+
+ROUND_PROGRAMS: dict[str, Program] = _round_programs()
+"""Door programs for a machine with rounds (``reference_machine(rounds=R)``): a task ready for
+ever while another thread posts; the inbox must be drained between rounds (EX-INBOX-PROMPT)."""
 
 
 def explore_door(machine: type[LockstepMachine], *, preemptions: int = 2,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import partial
 
 from refexec.models.concrete import ConcreteModel
 from refexec.models.reference import default_bounds
@@ -26,6 +27,7 @@ from refexec.testing.refinement_reference import ReferenceRefinement
 from refexec.testing.script import World
 
 __all__ = [
+    "ROUNDS",
     "asyncio_machine",
     "reference_bounds",
     "reference_machine",
@@ -36,9 +38,18 @@ __all__ = [
 ]
 
 
-def reference_bounds(n_tasks: int = 3) -> Bounds:
-    """The model bounds the reference machines run at."""
-    return default_bounds(n_tasks, polls=6, wakers=4, inbox=6, spawners=2)
+ROUNDS = 2
+"""The round the rounds machine and door programs use (``reference_machine(rounds=ROUNDS)``):
+the smallest at which a round holds two tasks' polls."""
+
+
+def reference_bounds(n_tasks: int = 3, round: int = 0) -> Bounds:
+    """The model bounds the reference machines run at; other threads' cancels included
+    (``rcancel``: a helper thread's ``JoinHandle.cancel()`` while the loop runs). ``round``
+    > 0: rounds of at most that many polls, each ending with the inbox drained (the model's
+    ``round`` key, and EX-INBOX-PROMPT), for an executor whose round is set to match."""
+    extra = {"round": round} if round else {}
+    return default_bounds(n_tasks, polls=6, wakers=4, inbox=6, spawners=2, rcancel=1, **extra)
 
 
 def reference_oracle(bounds: Bounds, variant: str = "reference", *,
@@ -46,6 +57,8 @@ def reference_oracle(bounds: Bounds, variant: str = "reference", *,
     """An oracle following ``variant`` (the reference or one of its mutants) at ``bounds``."""
     system: TransitionSystem = VARIANTS[variant](bounds)
     claimed = frozenset(pid for pid, holds in EXPECTED["reference"].items() if holds)
+    if dict(bounds.extra).get("round", 0):
+        claimed |= {"EX-INBOX-PROMPT"}  # defined with the round bound (spec/SPEC.md 9.3)
     return Oracle(ConcreteModel(system), ReferenceRefinement(system, compare_extra=compare_extra),
                   system.action, claimed)
 
@@ -55,14 +68,23 @@ def reference_machine(
     *,
     n_tasks: int = 3,
     name: str = "reference",
+    rounds: int = 0,
     **options: bool,
 ) -> type[LockstepMachine]:
-    """The lockstep machine of ``refexec.Executor`` (or of ``adapter``) against ``reference``."""
+    """The lockstep machine of ``refexec.Executor`` (or of ``adapter``) against ``reference``.
+
+    ``rounds`` = R > 0: the executor's rounds of polls are cut to R (``control_door(round=R)``)
+    and the model has the same bound, so a task ready for ever fills rounds within a model
+    run, and the inbox must be drained between them (EX-INBOX-PROMPT is then claimed). The
+    model follows R's ghosts in every state, which makes each rule about five times slower:
+    a separate machine (``tests/test_lockstep_reference.py``), not the default."""
     if adapter is None:
         from refexec.testing.adapter_refexec import ExecutorAdapter  # noqa: PLC0415
 
-        adapter = ExecutorAdapter
-    bounds = reference_bounds(n_tasks)
+        adapter = partial(ExecutorAdapter, round=rounds) if rounds else ExecutorAdapter
+    elif rounds:
+        raise ValueError("rounds= sets the round of refexec.Executor's own adapter only")
+    bounds = reference_bounds(n_tasks, rounds)
     ex = dict(bounds.extra)
     config = MachineConfig(
         name=name,

@@ -28,8 +28,9 @@ Internal actions (taken by the executor without a logged event): ``inbox_drain``
 
 Executor state -> model variable (:meth:`ReferenceRefinement.project`): task states ``st``,
 poll counters ``polls``, the ready queue ``q[:qlen]``, held wakers ``wakers``, live spawners
-``spawners``, and — in ``extra`` — ``inbox`` (posted, not drained) and ``creq`` (cancel
-requested during a poll). The ghosts (``done``, ``woken``, ``ended``, ``waited``) and the loop's
+``spawners``, and — in ``extra`` — ``inbox`` (posted, not drained), ``creq`` (cancel
+requested during a poll) and, with other threads' cancels, ``cpost`` (a cancel posted, not
+taken in). The ghosts (``done``, ``woken``, ``ended``, ``waited``) and the loop's
 control variables (``loop``, ``lock``, ``signal``, ``blocked``) are not compared: the ghosts are
 the model's bookkeeping, and the control variables are followed by the frontier and checked
 through the properties.
@@ -87,6 +88,8 @@ class ReferenceRefinement:
         extra: tuple[tuple[str, Any], ...] | None = None
         if self.compare_extra:
             extra = (("inbox", tuple(s["inbox"][:n])), ("creq", tuple(s["creq"][:n])))
+            if "cpost" in s:  # other threads' cancels (bounds key rcancel)
+                extra = (*extra, ("cpost", tuple(s["cpost"][:n])))
         return Observation(
             states=tuple(s["st"][:n]),
             polls=tuple(s["polls"][:n]),

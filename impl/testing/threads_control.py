@@ -66,6 +66,7 @@ __all__ = [
     "ControlledInbox",
     "ControlledRLock",
     "Controller",
+    "ThreadOwnershipError",
     "Drawn",
     "InterleavingFailure",
     "control_door",
@@ -147,6 +148,11 @@ class Controller:
         self.points = 0
         self.preemptions = 0
         self.current_continues: list[bool] = []  # per choice: was option 0 "go on"?
+        self.interrupt_at: int | None = None
+        """Interrupt the loop thread at its n-th inbox check between polls (see
+        ``ControlledInbox``): an interrupt between two model steps."""
+        self.loop_checks = 0
+        self.interrupted = False
         self._threads: list[_Managed] = []
         self._by_ident: dict[int, _Managed] = {}
         self._current: _Managed | None = None
@@ -340,8 +346,14 @@ class Controller:
             )
 
     def _deadlock_report(self, me: _Managed) -> str:
-        rest = ", ".join(f"{t.name} ({'done' if t.done else 'blocked on ' + (t.what or '?')})"
-                         for t in self._threads)
+        def state(t: _Managed) -> str:
+            if not t.done:
+                return "blocked on " + (t.what or "?")
+            if t.error is not None:  # often the cause: it died before doing its part
+                return f"died: {type(t.error).__name__}: {t.error}"
+            return "done"
+
+        rest = ", ".join(f"{t.name} ({state(t)})" for t in self._threads)
         return (f"every managed thread is blocked and none can be woken: {rest}; "
                 f"interleaving {self.schedule}")
 
@@ -451,7 +463,10 @@ class ControlledCondition:
 
 
 class ControlledInbox(deque[Any]):
-    """The inbox whose ``append`` and emptiness tests are scheduling points."""
+    """The inbox whose ``append`` and emptiness tests are scheduling points, and (with
+    ``Controller.interrupt_at``) where the loop thread is interrupted."""
+
+    owner: Executor | None = None
 
     def append(self, x: Any) -> None:
         _point("inbox.append")
@@ -459,15 +474,75 @@ class ControlledInbox(deque[Any]):
 
     def __len__(self) -> int:
         _point("inbox.len")
+        _maybe_interrupt(self)
         return super().__len__()
 
     def __bool__(self) -> bool:
         _point("inbox.len")
+        _maybe_interrupt(self)
         return super().__len__() > 0
 
 
+def _maybe_interrupt(inbox: ControlledInbox) -> None:
+    """``KeyboardInterrupt`` at the loop's ``interrupt_at``-th inbox check *between polls*
+    (the loop thread, the door's lock not held: the model's DISPATCH, where ``step_return``
+    gives the thread back), as a signal arriving just before that bytecode would."""
+    c = _active
+    ex = inbox.owner
+    if c is None or c.interrupt_at is None or ex is None:
+        return
+    if ex._loop_ident != threading.get_ident() or ex._lock._is_owned():  # type: ignore[attr-defined]
+        return
+    c.loop_checks += 1
+    if c.loop_checks == c.interrupt_at:
+        c.interrupted = True
+        raise KeyboardInterrupt(f"controlled interrupt at the loop's inbox check {c.loop_checks}")
+
+
+class ThreadOwnershipError(AssertionError):
+    """A loop-only transition ran on another thread while a loop runs (see ``control_door``)."""
+
+
+def _loop_only(name: str) -> Any:
+    base = getattr(Executor, name)
+
+    def checked(self: Executor, *args: Any, **kwargs: Any) -> Any:
+        li = self._loop_ident
+        if li is not None and li != threading.get_ident():
+            raise ThreadOwnershipError(
+                f"thread ownership: Executor.{name} (loop thread only) ran on thread "
+                f"{threading.current_thread().name!r} while the loop runs on another: other "
+                "threads may touch only the door")
+        return getattr(Executor, name)(self, *args, **kwargs)
+
+    checked.__name__ = checked.__qualname__ = name
+    checked.__doc__ = base.__doc__
+    return checked
+
+
+_LOOP_ONLY: Final = ("_wake", "_cancel", "_drop_future", "_accept", "_drain")
+"""The executor's task transitions; the module invariant of ``refexec.executor`` says only the
+loop thread runs them while a loop runs (other threads touch only the door). The reduction of
+this module's docstring rests on that invariant, so the controlled executor checks it."""
+
+
 class _ControlledExecutor(Executor):
-    """An Executor whose ``_sleeping`` flag is a scheduling point (made by ``control_door``)."""
+    """An Executor whose ``_sleeping`` flag is a scheduling point (made by ``control_door``)
+    and whose task transitions check that they run on the loop thread (:data:`_LOOP_ONLY`)."""
+
+    _round: int = 0
+    """With ``control_door(ex, round=R)``: polls per round (the executor's ``_ROUND``, 256, is
+    out of reach of a bounded model run); 0 keeps the executor's own."""
+
+    def _run_ready(self, budget: int) -> int:
+        r = self._round
+        return Executor._run_ready(self, min(budget, r) if r else budget)
+
+    _wake = _loop_only("_wake")
+    _cancel = _loop_only("_cancel")
+    _drop_future = _loop_only("_drop_future")
+    _accept = _loop_only("_accept")
+    _drain = _loop_only("_drain")
 
     @property
     def _sleeping(self) -> bool:
@@ -480,13 +555,20 @@ class _ControlledExecutor(Executor):
         self.__dict__["_sleeping_flag"] = value
 
 
-def control_door(ex: Executor) -> Executor:
+def control_door(ex: Executor, *, round: int = 0) -> Executor:
     """Put ``ex``'s door under control (idle executor only): its lock, condition, inbox and
     sleeping flag become the controlled kind. Returns ``ex``. Test-only; the executor's own
-    code is unchanged (its door objects are instance attributes, swapped here)."""
+    code is unchanged (its door objects are instance attributes, swapped here).
+
+    ``round`` > 0: a round of polls (``_drive``'s ``_run_ready(_ROUND)``, after which the inbox
+    is drained) is at most ``round`` polls, so that a model with the same ``round`` bound (and
+    its property EX-INBOX-PROMPT) can follow a task that is ready for ever: the same code,
+    with the constant the model can reach."""
     if ex._loop_ident is not None:
         raise ControlError("control_door() on a running executor")
     if type(ex) is _ControlledExecutor:
+        if round:
+            ex._round = round
         return ex
     if type(ex) is not Executor:
         raise TypeError(f"control_door() needs a refexec.Executor, got {type(ex).__name__}")
@@ -495,8 +577,11 @@ def control_door(ex: Executor) -> Executor:
     ex._lock = lock  # type: ignore[assignment]
     ex._cond = ControlledCondition(lock, ex._driver)  # type: ignore[assignment]
     ex._inbox = ControlledInbox(ex._inbox)
+    ex._inbox.owner = ex
     ex.__class__ = _ControlledExecutor
     ex.__dict__["_sleeping_flag"] = flag
+    if round:
+        ex._round = round  # type: ignore[attr-defined]
     return ex
 
 
