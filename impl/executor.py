@@ -442,17 +442,24 @@ class JoinHandle(FutureBase[T], Generic[T]):
 
         A task in SCHEDULED leaves the queue; one in IDLE is cancelled at once; during its poll
         the cancel is deferred until the poll returns (if it returns Ready, the result stands).
-        Safe from any thread (from another thread it takes effect when the loop takes it in).
+        Safe from any thread: from another thread while a loop runs it takes effect when the
+        loop takes it in; while no loop runs it is applied at once, holding the door's lock, so
+        a ``run()`` entering meanwhile on another thread waits for it to finish.
         """
         st = self._state
         if st is COMPLETE or st is CANCELLED:
             return False
         ex = self._executor
         li = ex._loop_ident
-        if st is None or (li is not None and li != _get_ident()):
-            ex._post((_CANCEL, self))
-        else:
-            ex._cancel(self)
+        if li is not None and li == _get_ident() and st is not None:
+            ex._cancel(self)  # on the loop thread
+            return True
+        if st is not None and li is None:
+            with ex._lock:  # a loop must take this lock to start: none starts meanwhile
+                if ex._loop_ident is None:
+                    ex._cancel(self)
+                    return True
+        ex._post((_CANCEL, self))
         return True
 
     # -- awaiting -------------------------------------------------------------------------------

@@ -155,14 +155,14 @@ _LIST += [
     Bug("remote-spawn-no-notify", "a spawn from another thread does not notify the sleeping "
         "loop", E, "_spawn_threadsafe", "if self._sleeping:", "if False:", kind="door"),
     Bug("sleep-flag-never-set", "the loop parks without setting the sleeping flag, so posters "
-        "never notify it", E, "_drive", "self._sleeping = True", "self._sleeping = False",
+        "never notify it", E, "_quiet", "self._sleeping = True", "self._sleeping = False",
         kind="door"),
     Bug("park-without-recheck", "the loop parks without re-checking the inbox under the lock: "
-        "a message posted after its last drain is slept through", E, "_drive",
-        "            if inbox:\n                continue",
-        "            if False:\n                continue", kind="door"),
+        "a message posted after its last drain is slept through", E, "_quiet",
+        "        if inbox:\n            return True",
+        "        if False:\n            return True", kind="door"),
     Bug("sleep-flag-not-cleared", "the sleeping flag is not cleared after the park",
-        E, "_drive", "self._sleeping = False", "pass", kind="door"),
+        E, "_quiet", "self._sleeping = False", "pass", kind="door"),
     Bug("remote-wake-direct", "a waker's wake() acts on the task directly from any thread "
         "(the loop-thread fast path taken without checking the thread)", M, "_vt_wake",
         "if _get_ident() == ex._loop_ident:", "if True:", kind="door"),
@@ -174,13 +174,13 @@ _LIST += [
         'self._wake(t, True, "inbox")', 'self._wake(t, False, "inbox")', kind="door"),
     Bug("accept-not-queued", "a spawn from another thread is taken in (SCHEDULED) but never "
         "queued", E, "_accept", "self._ready.append(t)", "pass", kind="door"),
-    Bug("return-with-spawner-open", "run() returns while a Spawner is open", E, "_drive",
+    Bug("return-with-spawner-open", "run() returns while a Spawner is open", E, "_quiet",
         "if not self._idle and self._spawners == 0:", "if not self._idle:", kind="shutdown"),
     Bug("return-with-waiting-task", "run() returns while a task waits on a live waker",
-        E, "_drive", "if not self._idle and self._spawners == 0:", "if self._spawners == 0:",
+        E, "_quiet", "if not self._idle and self._spawners == 0:", "if self._spawners == 0:",
         kind="shutdown"),
     Bug("no-reap-before-park", "the loop parks without reaping lost tasks (run() waits for "
-        "ever on a task nobody can wake)", E, "_drive", "if self._reap_lost():", "if False:",
+        "ever on a task nobody can wake)", E, "_quiet", "if self._reap_lost():", "if False:",
         kind="shutdown"),
     Bug("lost-reaped-with-waker", "a task with one live waker is reaped as lost (off by one)",
         E, "_reap_lost", "t._wakers <= 0", "t._wakers <= 1", "lost-early"),
@@ -209,12 +209,13 @@ _LIST += [
     Bug("remote-cancel-applied-directly", "JoinHandle.cancel() from another thread while the "
         "loop runs applies the cancel there and then (the loop-thread path taken without "
         "checking the thread)", J, "cancel",
-        "if st is None or (li is not None and li != _get_ident()):", "if st is None:",
+        "if li is not None and li == _get_ident() and st is not None:", "if st is not None:",
         kind="door"),
     Bug("inbox-drained-when-idle", "the inbox is drained only when the ready queue is empty: "
         "another thread's wake waits behind a task that wakes itself for ever", E, "_drive",
-        "                self._drain()\n            if timers:",
-        "                pass\n            if timers:", "inbox-drained-when-idle", kind="door"),
+        "            if inbox:\n                self._drain()\n            continue",
+        "            if inbox:\n                pass\n            continue",
+        "inbox-drained-when-idle", kind="door"),
     Bug("drain-applied-flag-dropped", "the drain's closing `applied = True` is left out (each "
         "kind seemed to set it): after an interrupt right after a posted cancel was taken in, "
         "the drain puts it back, as not applied", E, "_drain",

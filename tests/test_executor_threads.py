@@ -417,3 +417,49 @@ def test_controlled_rounds_drain_the_inbox_between_rounds_of_a_busy_task() -> No
     assert waiter.result() == "woken" and b.done()
     # the wake was posted while the busy task ran; it was taken in within one round
     assert len(busy_polls) <= 4
+
+
+def _cancel_while_run_enters(ctl: Any) -> None:
+    """Another thread cancels an IDLE task (whose ``finally`` drops a waker: a door operation,
+    so a switch point) while the loop thread enters ``run()``."""
+    from refexec.testing.threads_control import control_door  # noqa: PLC0415
+
+    ex = control_door(Executor())
+    kept = Slot()
+    victim_slot = Slot()
+
+    async def victim() -> None:
+        try:
+            await victim_slot
+        finally:
+            w, victim_slot.waker = victim_slot.waker, None
+            if w is not None:
+                w.drop()
+
+    async def joiner(h: JoinHandle[None]) -> str:
+        try:
+            await h
+        except BaseException as e:  # Cancelled: what the joiner sees
+            kept.set()
+            return type(e).__name__
+        return "finished"
+
+    h = ex.spawn(victim())
+    j = ex.spawn(joiner(h))
+    ex.run_until_stalled()
+    with ctl.attached("loop"):
+        ctl.start("canceller", h.cancel)
+        ex.run()
+    assert h.cancelled() and j.result() == "Cancelled"
+    ex.check_invariants()
+
+
+def test_a_cancel_from_another_thread_while_no_loop_runs_never_overlaps_a_loop() -> None:
+    """``JoinHandle.cancel()`` from a thread that is not the loop's, made while no loop runs,
+    applies the cancel at once; a ``run()`` entering on another thread meanwhile must not run
+    the loop beside it (the old code applied it with no lock: the loop started while the
+    cancel was half done, and the task transitions ran on two threads at once -- caught by the
+    controlled executor's thread-ownership check). Found by the door exploration (issue 12)."""
+    from refexec.testing.threads_control import explore  # noqa: PLC0415
+
+    assert explore(_cancel_while_run_enters, preemptions=2).complete

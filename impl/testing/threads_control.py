@@ -507,13 +507,25 @@ def _loop_only(name: str) -> Any:
     base = getattr(Executor, name)
 
     def checked(self: Executor, *args: Any, **kwargs: Any) -> Any:
+        me = threading.get_ident()
         li = self._loop_ident
-        if li is not None and li != threading.get_ident():
+        if li is not None and li != me:
             raise ThreadOwnershipError(
                 f"thread ownership: Executor.{name} (loop thread only) ran on thread "
                 f"{threading.current_thread().name!r} while the loop runs on another: other "
                 "threads may touch only the door")
-        return getattr(Executor, name)(self, *args, **kwargs)
+        inside: dict[int, int] = self.__dict__.setdefault("_inside_transition", {})
+        others = [t for t, depth in inside.items() if depth and t != me]
+        if others:  # one began with no loop running, and a loop started before it ended
+            raise ThreadOwnershipError(
+                f"thread ownership: Executor.{name} ran on thread "
+                f"{threading.current_thread().name!r} while thread {others[0]} is inside a task "
+                "transition: two threads changed the tasks at once")
+        inside[me] = inside.get(me, 0) + 1
+        try:
+            return getattr(Executor, name)(self, *args, **kwargs)
+        finally:
+            inside[me] -= 1
 
     checked.__name__ = checked.__qualname__ = name
     checked.__doc__ = base.__doc__
