@@ -455,9 +455,17 @@ class JoinHandle(FutureBase[T], Generic[T]):
             ex._cancel(self)  # on the loop thread
             return True
         if st is not None and li is None:
+            me = _get_ident()
             with ex._lock:  # a loop must take this lock to start: none starts meanwhile
                 if ex._loop_ident is None:
-                    ex._cancel(self)
+                    # this thread acts as the loop for the cancel (as close() does): the
+                    # wakers the dropped future held (a timer's, a registration's) are dropped
+                    # here and now, in the trace right after their timer_cancel / io_cancel
+                    ex._loop_ident = me
+                    try:
+                        ex._cancel(self)
+                    finally:
+                        ex._loop_ident = None
                     return True
         ex._post((_CANCEL, self))
         return True

@@ -118,6 +118,22 @@ def test_cancelling_a_waiting_task_is_valid(pair: tuple[socket.socket, socket.so
     valid(events)
 
 
+def test_cancelling_a_registered_task_between_drive_calls_is_valid(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """Cancelled while no loop runs: the registration's waker is dropped with the cancel (the
+    cancelling thread acts as the loop), right after its io_cancel, not at the next drain."""
+    a, b = pair
+    tr = Trace()
+    ex = Executor(trace=tr, clock=VirtualClock())
+    h = ex.spawn(reads(a, b))
+    ex.run_until_stalled()
+    assert ex._driver._regs
+    assert h.cancel()
+    assert not ex._driver._regs and not ex._inbox
+    ex.run(stall_timeout=GUARD)
+    valid(list(tr))
+
+
 def test_closing_a_stream_under_a_waiting_reader_is_valid() -> None:
     """Stream.close() ends the reader's wait as a readiness report (io_ready, then the wake)."""
     tr = Trace()

@@ -316,3 +316,24 @@ def test_a_task_s_later_timer_firing_first_is_invalid() -> None:
     assert events[i].detail == "1000000000"
     events[i] = TraceEvent("timer_fire", events[i].task, 0, "5000000000")
     invalid_at(events, i, "was armed for 1000000000")
+
+
+@pytest.mark.parametrize("clock", [None, "virtual"])
+def test_a_sleeper_cancelled_between_drive_calls_is_valid(clock: str | None) -> None:
+    """Cancelled while no loop runs: the timer's waker is dropped with the cancel, right after
+    its timer_cancel (it was posted and recorded at the next drain: INVALID)."""
+    tr = Trace()
+    ex = Executor(trace=tr, clock=VirtualClock() if clock else None)
+
+    async def nap() -> None:
+        await sleep(5)
+
+    h = ex.spawn(nap())
+    ex.run_until_stalled()
+    assert h.cancel() and h.cancelled()
+    ex.run()
+    events = list(tr)
+    i = [e.event for e in events].index("timer_cancel")
+    assert events[i + 1].event == "waker_drop"
+    r = check_trace(events)
+    assert r.ok and r.violated() == [], r.report()
