@@ -655,3 +655,39 @@ def test_a_seam_that_starts_a_poll_inside_a_poll_is_reported_by_the_model_check(
     f = report.failure
     assert f is not None and f.kind == "model", report
     assert "INVALID" in f.message and '"event": "poll"' in f.message
+
+
+@pytest.mark.parametrize("strategy", ["random", "dfs"])
+def test_check_model_accepts_runs_that_sleep_and_wait_on_sockets(strategy: str) -> None:
+    """The driver's events (timers, the reactor) are part of the refinement: every explored
+    run of a program that sleeps and reads a socket is a behaviour of the model."""
+    import socket  # noqa: PLC0415
+
+    def main() -> Any:
+        async def prog() -> None:
+            a, b = socket.socketpair()
+            a.setblocking(False)
+            b.setblocking(False)
+
+            async def reader() -> bytes:
+                await refexec.wait_readable(a)
+                return a.recv(10)
+
+            async def writer() -> None:
+                await refexec.sleep(0)
+                b.send(b"x")
+
+            h = refexec.spawn(reader())
+            refexec.spawn(writer())
+            try:
+                assert await h == b"x"
+            finally:
+                a.close()
+                b.close()
+
+        return prog()
+
+    report = refexec.explore(main, strategy=strategy, seed=1, max_schedules=30,
+                             check_model=True)
+    assert report.failure is None, report
+    assert report.distinct > 1
