@@ -1,0 +1,756 @@
+"""The reference core for every number of tasks: a parametric interpretation, and its proofs.
+
+:mod:`refexec.models.reference` builds the reference design for a fixed number of tasks n: its
+per-task state is n-tuples, "for every task" is a Python loop over ``range(n)``, and its ready
+queue is an array of n + 1 task ids. This module states the **core** of the same design with
+the number of tasks a z3 integer ``N`` (free: a proof holds for every value):
+
+* a task is an integer ``x`` with ``0 <= x < N``; per-task state is a z3 array over it
+  (``st``, ``wakers``, ``polls``, ``done``, ``woken``, ``ended``, ``creq``);
+* "for every task" / "some task" are quantifiers (:func:`forall_tasks`, :func:`exists_task`);
+  the model needs counts only compared with 0 (``qlen = 0``, ``senders > 0``), so the counts
+  become quantified terms too;
+* the FIFO ready queue is an **enqueue timestamp** per task (``ts``) and the next timestamp to
+  hand out (``tail``): the queue is the set of SCHEDULED tasks ordered by ``ts``; ``poll`` takes
+  the SCHEDULED task with the least timestamp; an enqueue sets ``ts[t] := tail`` and
+  increments ``tail``; a dequeue or a removal (cancel) is the task leaving SCHEDULED.
+
+**What the core includes.** Every action of the reference whose instance exists with the bounds
+``remote = 0, join = 0`` (:func:`core_bounds`): ``spawn``, ``spawner_new``, ``spawner_drop``,
+``run_start``, ``poll``, ``pending``, ``ready``, ``wake``, ``wake_by_ref``, ``waker_clone``,
+``waker_drop``, ``cancel``, ``lost``, ``idle_check``, ``sleep``, ``unpark``, ``run_end``,
+``step_return`` — the loop thread's whole protocol, with P polls per future, W held wakers per
+task and SP spawners as in the concrete model. **It excludes** other threads (``inbox``,
+``signal``, remote wakes, spawns, cancels: without them ``signal`` stays false and ``unpark`` is
+never enabled), join wakers, the driver (timers, I/O), rounds, the ``any`` policy and the ghost
+``waited`` (EX-FIFO's counter; its parametric form is below). Those parts stay proved at fixed
+N by ``refexec verify`` as before.
+
+**One table.** Every task-state update reads the same :data:`refexec.state.TRANSITIONS` rows
+(through the concrete builder's, so a mutant's overridden row is read too); the design choices
+come from the same :class:`~refexec.models.reference.Edges` (the core's fields; a mutant of a
+field the core does not interpret is refused).
+
+**Protection against a wrong encoding** (:func:`agreement`): for N = n in 1..4 the parametric
+relation is checked by z3 to be a bisimulation of the concrete one (the same action instance
+enabled in corresponding states, corresponding successors), under the state correspondence
+``R``: equal per-task fields, the concrete queue ``q[0..qlen)`` = the SCHEDULED tasks in
+increasing ``ts`` (``qlen`` their number, empty slots the sentinel), and the excluded parts at
+their initial values (no inbox entry, no signal, not blocked, no join waker).
+
+**Proofs for every N** (:func:`prove_every_n`): the invariants :data:`INVARIANTS` are inductive
+— each (action, invariant) pair is its own solver query ``Inv(s) /\\ T_a(s, s', t) /\\ ~J(s')``
+with the task parameter ``t`` and N free, so a failure names the pair and z3's model is a
+counterexample (printed with N and the tasks involved); each step property is a query per action
+it constrains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import z3  # type: ignore[import-untyped]
+from refexec.models.reference import (
+    REFERENCE_EDGES,
+    UNSPAWNED,
+    Edges,
+    Loop,
+    _Builder,
+    build,
+    default_bounds,
+)
+from refexec.models.symbolic import Unroller, Z3Ops
+from refexec.models.system import Bounds
+from refexec.state import TaskEvent, TaskState
+
+__all__ = [
+    "CORE_ACTIONS",
+    "CORE_EDGES",
+    "INVARIANTS",
+    "STEP_PROPERTIES",
+    "EveryNReport",
+    "ParamCore",
+    "PState",
+    "agreement",
+    "core_bounds",
+    "prove_every_n",
+]
+
+S, E = TaskState, TaskEvent
+SCHED, RUN, NOTIF, IDLE, COMP, CANC = (int(x) for x in TaskState)
+UNSP = UNSPAWNED
+
+CORE_EDGES = frozenset({
+    "table_override", "count_repolls", "decide_after_pending", "decide_locked",
+    "report_lost_before_deciding", "single_poller", "cancel_when_notified",
+    # fields that only act on parts the core excludes (other threads, joins, the driver): the
+    # core reads them as the concrete core instance does, i.e. not at all
+    "spawn_signals", "drop_signals", "release_join", "driver_each_round", "timer_holds_sender",
+    "jump_checks_inbox", "cancel_disarms", "poster_locks", "timer_survives_unpark",
+    "io_holds_sender", "cancel_deregisters", "io_parks_in_select", "drain_each_round",
+})
+"""The :class:`Edges` fields the parametric core interprets. ``merge_wakes``, ``fifo``,
+``queue_capacity`` and ``spawn_counts_waker`` change the queue's shape (duplicate entries, a
+stack, a bound) or add state, which the timestamp queue does not represent: refused."""
+
+CORE_ACTIONS = (
+    "spawn", "spawner_new", "spawner_drop", "run_start", "poll", "pending", "ready", "wake",
+    "wake_by_ref", "waker_clone", "waker_drop", "cancel", "lost", "idle_check", "sleep",
+    "unpark", "run_end", "step_return",
+)
+"""The actions of the core, named and ordered as in :mod:`refexec.models.reference`."""
+
+TASK_ACTIONS = frozenset({"spawn", "poll", "pending", "ready", "wake", "wake_by_ref",
+                          "waker_clone", "waker_drop", "cancel", "lost"})
+
+
+def core_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
+    """The concrete core instance: the reference's bounds without other threads and joins."""
+    return default_bounds(n_tasks, remote=0, join=0, **extra)
+
+
+# -- state -------------------------------------------------------------------------------------
+
+_INT_ARRAYS = ("st", "wakers", "polls", "done", "ts")
+_BOOL_ARRAYS = ("woken", "ended", "creq")
+_INT_SCALARS = ("tail", "spawners", "loop")
+_BOOL_SCALARS = ("lock",)
+VARS = (*_INT_ARRAYS, *_BOOL_ARRAYS, *_INT_SCALARS, *_BOOL_SCALARS)
+
+
+class PState:
+    """One parametric state: z3 arrays ``Int -> Int/Bool`` for per-task variables, z3 scalars."""
+
+    def __init__(self, tag: str) -> None:
+        II, IB = z3.ArraySort(z3.IntSort(), z3.IntSort()), z3.ArraySort(z3.IntSort(),
+                                                                          z3.BoolSort())
+        self.v: dict[str, Any] = {}
+        for name in _INT_ARRAYS:
+            self.v[name] = z3.Const(f"{name}{tag}", II)
+        for name in _BOOL_ARRAYS:
+            self.v[name] = z3.Const(f"{name}{tag}", IB)
+        for name in _INT_SCALARS:
+            self.v[name] = z3.Int(f"{name}{tag}")
+        for name in _BOOL_SCALARS:
+            self.v[name] = z3.Bool(f"{name}{tag}")
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["v"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+Updates = dict[str, Any]
+"""An action's effect: new values of the variables it changes (arrays as ``z3.Store`` terms)."""
+
+
+@dataclass(frozen=True)
+class PAction:
+    """A parametric action: ``guard(s, t)`` and ``effect(s, t)`` with ``t`` a task term (unused
+    by the loop's own actions), named as the concrete action it interprets."""
+
+    name: str
+    guard: Callable[[PState, Any], Any]
+    effect: Callable[[PState, Any], Updates]
+    task: bool
+
+
+class ParamCore:
+    """The core's actions over :class:`PState`, for ``N`` (a z3 term: ``Int('N')`` or a value)."""
+
+    def __init__(self, n: Any, bounds: Bounds | None = None,
+                 edges: Edges = REFERENCE_EDGES) -> None:
+        bad = [f.name for f in fields(Edges)
+               if f.name not in CORE_EDGES
+               and getattr(edges, f.name) != getattr(REFERENCE_EDGES, f.name)]
+        if bad:
+            raise ValueError(f"the parametric core does not interpret the edge(s) {bad}: the "
+                             "timestamp queue has no duplicates, no stack order, no capacity")
+        self.N = n
+        self.e = edges
+        b = bounds if bounds is not None else core_bounds(1)
+        if b.extra.get("remote", 1) or b.extra.get("join", 1) or b.extra.get("timers", 0):
+            raise ValueError("the parametric core has no other threads, joins or driver: use "
+                             "core_bounds()")
+        self.table = _Builder(core_bounds(1, **{k: v for k, v in b.extra.items()
+                                                if k not in ("remote", "join")}), edges).rows
+        self.P, self.W, self.SP = (b.extra.get("polls", 2), b.extra.get("wakers", 1),
+                                   b.extra.get("spawners", 1))
+        self._fresh = 0
+
+    # -- the task-state table and the quantified operations -----------------------------------
+
+    def nxt(self, st: Any, event: TaskEvent) -> Any:
+        """``next_state(st, event)``: a nested ``If`` over the table's rows (unchanged if none)."""
+        out = st
+        for before, after in self.table[event]:
+            out = z3.If(st == before, after, out)
+        return out
+
+    def has(self, st: Any, event: TaskEvent) -> Any:
+        return z3.Or(*[st == before for before, _ in self.table[event]])
+
+    def task(self, x: Any) -> Any:
+        return z3.And(x >= 0, x < self.N)
+
+    def var(self) -> Any:
+        self._fresh += 1
+        return z3.Int(f"x!{self._fresh}")
+
+    def forall_tasks(self, f: Callable[[Any], Any]) -> Any:
+        """``for every task x: f(x)`` — ``range(n)`` in the concrete model."""
+        x = self.var()
+        return z3.ForAll([x], z3.Implies(self.task(x), f(x)))
+
+    def exists_task(self, f: Callable[[Any], Any]) -> Any:
+        """``some task x: f(x)`` — ``count(...) > 0`` in the concrete model."""
+        x = self.var()
+        return z3.Exists([x], z3.And(self.task(x), f(x)))
+
+    # -- shared pieces (as in the concrete builder) --------------------------------------------
+
+    @staticmethod
+    def polling(s: PState, t: Any) -> Any:
+        return z3.Or(s.st[t] == RUN, s.st[t] == NOTIF)
+
+    @staticmethod
+    def final(st: Any) -> Any:
+        return z3.Or(st == COMP, st == CANC)
+
+    @staticmethod
+    def local_ok(s: PState) -> Any:
+        return z3.Or(s.loop == Loop.NOT_STARTED, s.loop == Loop.POLLING)
+
+    @staticmethod
+    def lost(s: PState, t: Any) -> Any:
+        """IDLE and no live waker (no join waker, timer or registration in the core)."""
+        return z3.And(s.st[t] == IDLE, s.wakers[t] == 0)
+
+    def queue_empty(self, s: PState) -> Any:
+        """``qlen = 0``: no task is SCHEDULED."""
+        return self.forall_tasks(lambda x: s.st[x] != SCHED)
+
+    def head(self, s: PState, t: Any) -> Any:
+        """``q[0] = t``: t is SCHEDULED with the least timestamp."""
+        return z3.And(s.st[t] == SCHED, self.forall_tasks(
+            lambda x: z3.Implies(s.st[x] == SCHED, s.ts[t] <= s.ts[x])))
+
+    def senders(self, s: PState) -> Any:
+        """``senders > 0``: a live spawner, or an unfinished task with a held waker."""
+        return z3.Or(s.spawners > 0, self.exists_task(
+            lambda x: z3.And(z3.Not(self.final(s.st[x])), s.wakers[x] > 0)))
+
+    @staticmethod
+    def enqueue(s: PState, out: Updates, t: Any, cond: Any) -> None:
+        """Append t to the queue if ``cond``: it gets the next timestamp."""
+        ts = out.get("ts", s.ts)
+        out["ts"] = z3.Store(ts, t, z3.If(cond, s.tail, ts[t]))
+        out["tail"] = z3.If(cond, s.tail + 1, s.tail)
+
+    def wake_local(self, s: PState, out: Updates, t: Any) -> None:
+        """A wake of t on the loop thread: the WAKE row; enqueued when it enters SCHEDULED."""
+        before = s.st[t]
+        after = self.nxt(before, E.WAKE)
+        out["st"] = z3.Store(s.st, t, after)
+        out["woken"] = z3.Store(s.woken, t, True)
+        self.enqueue(s, out, t, z3.And(after == SCHED, before != SCHED))
+
+    # -- the actions (each as its concrete namesake in models/reference.py) --------------------
+
+    def actions(self) -> tuple[PAction, ...]:
+        e, P, W, SP = self.e, self.P, self.W, self.SP
+
+        def st(s: PState, t: Any, v: Any) -> Any:
+            return z3.Store(s.st, t, v)
+
+        def spawn_eff(s: PState, t: Any) -> Updates:
+            out: Updates = {"st": st(s, t, self.nxt(s.st[t], E.SPAWN))}
+            self.enqueue(s, out, t, True)
+            return out
+
+        def poll_eff(s: PState, t: Any) -> Updates:
+            counted = s.polls[t] + 1 if e.count_repolls else z3.If(
+                s.done[t] == 0, s.polls[t] + 1, s.polls[t])
+            return {"st": st(s, t, self.nxt(s.st[t], E.POLL)), "loop": Loop.POLLING,
+                    "polls": z3.Store(s.polls, t, counted),
+                    "done": z3.Store(s.done, t, s.done[t] + 1),
+                    "woken": z3.Store(s.woken, t, False)}
+
+        def pending_eff(s: PState, t: Any) -> Updates:
+            after = self.nxt(s.st[t], E.PENDING)
+            apply = z3.And(s.creq[t], self.has(after, E.CANCEL))
+            if not e.cancel_when_notified:
+                apply = z3.And(apply, s.st[t] == RUN)
+            new = z3.If(apply, self.nxt(after, E.CANCEL), after)
+            out: Updates = {"st": st(s, t, new),
+                            "ended": z3.Store(s.ended, t, z3.Or(s.ended[t], apply)),
+                            "creq": z3.Store(s.creq, t, False),
+                            "loop": Loop.DECIDING if e.decide_after_pending else Loop.DISPATCH}
+            self.enqueue(s, out, t, new == SCHED)
+            if e.decide_after_pending:
+                out["lock"] = True
+            return out
+
+        def ready_eff(s: PState, t: Any) -> Updates:
+            return {"st": st(s, t, self.nxt(s.st[t], E.READY)),
+                    "ended": z3.Store(s.ended, t, True), "creq": z3.Store(s.creq, t, False),
+                    "loop": Loop.DISPATCH}
+
+        def wake_eff(consume: bool) -> Callable[[PState, Any], Updates]:
+            def eff(s: PState, t: Any) -> Updates:
+                out: Updates = {}
+                self.wake_local(s, out, t)
+                if consume:
+                    out["wakers"] = z3.Store(s.wakers, t, s.wakers[t] - 1)
+                return out
+            return eff
+
+        def cancel_eff(s: PState, t: Any) -> Updates:
+            now = self.has(s.st[t], E.CANCEL)
+            new = self.nxt(s.st[t], E.CANCEL)
+            finishing = z3.And(now, new == CANC, z3.Not(s.ended[t]))
+            return {"st": st(s, t, new),
+                    "ended": z3.Store(s.ended, t, z3.Or(s.ended[t], finishing)),
+                    "creq": z3.Store(s.creq, t, z3.Or(s.creq[t], z3.Not(now)))}
+
+        def idle_guard(s: PState, _t: Any) -> Any:
+            conj = [s.loop == Loop.DISPATCH, self.queue_empty(s), z3.Not(s.lock)]
+            if e.report_lost_before_deciding:
+                conj.append(z3.Not(self.exists_task(lambda x: self.lost(s, x))))
+            return z3.And(*conj)
+
+        def poll_where(s: PState) -> Any:
+            if e.single_poller:
+                return s.loop == Loop.DISPATCH
+            return z3.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING)
+
+        A = PAction
+        return (
+            A("spawn", lambda s, t: z3.And(
+                s.st[t] == UNSP,
+                self.forall_tasks(lambda x: z3.Implies(x < t, s.st[x] != UNSP)),
+                self.local_ok(s), s.loop != Loop.RETURNED), spawn_eff, True),
+            A("spawner_new", lambda s, t: z3.And(self.local_ok(s), s.spawners < SP),
+              lambda s, t: {"spawners": s.spawners + 1}, False),
+            A("spawner_drop", lambda s, t: z3.And(s.spawners > 0, self.local_ok(s)),
+              lambda s, t: {"spawners": s.spawners - 1}, False),
+            A("run_start", lambda s, t: s.loop == Loop.NOT_STARTED,
+              lambda s, t: {"loop": Loop.DISPATCH}, False),
+            A("poll", lambda s, t: z3.And(poll_where(s), self.head(s, t),
+                                          self.has(s.st[t], E.POLL), s.done[t] <= P),
+              poll_eff, True),
+            A("pending", lambda s, t: z3.And(self.polling(s, t), self.has(s.st[t], E.PENDING),
+                                             s.done[t] < P), pending_eff, True),
+            A("ready", lambda s, t: z3.And(self.polling(s, t), self.has(s.st[t], E.READY)),
+              ready_eff, True),
+            A("wake", lambda s, t: z3.And(s.wakers[t] > 0, self.local_ok(s)),
+              wake_eff(True), True),
+            A("wake_by_ref", lambda s, t: z3.Or(z3.And(s.wakers[t] > 0, self.local_ok(s)),
+                                                self.polling(s, t)), wake_eff(False), True),
+            A("waker_clone", lambda s, t: z3.And(s.wakers[t] < W, z3.Or(s.wakers[t] > 0,
+                                                                        self.polling(s, t))),
+              lambda s, t: {"wakers": z3.Store(s.wakers, t, s.wakers[t] + 1)}, True),
+            A("waker_drop", lambda s, t: z3.And(s.wakers[t] > 0, self.local_ok(s)),
+              lambda s, t: {"wakers": z3.Store(s.wakers, t, s.wakers[t] - 1)}, True),
+            A("cancel", lambda s, t: z3.And(self.local_ok(s), s.st[t] != UNSP, z3.Or(
+                self.has(s.st[t], E.CANCEL), z3.And(self.polling(s, t), z3.Not(s.creq[t])))),
+              cancel_eff, True),
+            A("lost", lambda s, t: z3.And(s.loop == Loop.DISPATCH, self.lost(s, t),
+                                          self.has(s.st[t], E.LOST)),
+              lambda s, t: {"st": st(s, t, self.nxt(s.st[t], E.LOST)),
+                            "ended": z3.Store(s.ended, t, True)}, True),
+            A("idle_check", idle_guard,
+              lambda s, t: {"loop": Loop.DECIDING, "lock": z3.BoolVal(e.decide_locked)}, False),
+            A("sleep", lambda s, t: z3.And(s.loop == Loop.DECIDING, self.senders(s)),
+              lambda s, t: {"loop": Loop.ASLEEP, "lock": False}, False),
+            A("unpark", lambda s, t: z3.BoolVal(False),  # no other thread: no signal
+              lambda s, t: {"loop": Loop.DISPATCH}, False),
+            A("run_end", lambda s, t: z3.And(s.loop == Loop.DECIDING, z3.Not(self.senders(s))),
+              lambda s, t: {"loop": Loop.RETURNED, "lock": False}, False),
+            A("step_return", lambda s, t: z3.And(s.loop == Loop.DISPATCH, z3.Not(s.lock)),
+              lambda s, t: {"loop": Loop.NOT_STARTED}, False),
+        )
+
+    # -- formulas ------------------------------------------------------------------------------
+
+    def init(self, s: PState) -> Any:
+        """``I(s)``: every task UNSPAWNED with zero counters; the loop not started."""
+        return z3.And(
+            self.N >= 1,
+            self.forall_tasks(lambda x: z3.And(
+                s.st[x] == UNSP, s.wakers[x] == 0, s.polls[x] == 0, s.done[x] == 0,
+                s.ts[x] == 0, z3.Not(s.woken[x]), z3.Not(s.ended[x]), z3.Not(s.creq[x]))),
+            s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock))
+
+    def trans(self, a: PAction, s: PState, s2: PState, t: Any) -> Any:
+        """``T_a(s, s', t)``: a's guard with task t, its effect, and the frame for the rest."""
+        out = a.effect(s, t)
+        eqs = [s2.v[name] == _val(out.get(name, s.v[name]), s.v[name]) for name in VARS]
+        return z3.And(self.task(t) if a.task else z3.BoolVal(True), a.guard(s, t), *eqs)
+
+
+def _val(x: Any, like: Any) -> Any:
+    if isinstance(x, bool):
+        return z3.BoolVal(x)
+    if isinstance(x, int) and z3.is_int(like):
+        return z3.IntVal(x)
+    return x
+
+
+# -- invariants and properties -------------------------------------------------------------------
+
+Formula = Callable[[ParamCore, PState], Any]
+
+
+def _type_ok(m: ParamCore, s: PState) -> Any:
+    return z3.And(
+        s.spawners >= 0, s.spawners <= m.SP, s.loop >= 0, s.loop <= Loop.RETURNED,
+        s.tail >= 0,
+        m.forall_tasks(lambda x: z3.And(
+            s.st[x] >= 0, s.st[x] <= UNSP, s.wakers[x] >= 0, s.wakers[x] <= m.W,
+            s.done[x] >= 0, s.done[x] <= m.P + 1, s.polls[x] >= 0, s.polls[x] <= m.P + 1)))
+
+
+def _unspawned_blank(m: ParamCore, s: PState) -> Any:
+    return m.forall_tasks(lambda x: z3.Implies(s.st[x] == UNSP, z3.And(
+        s.wakers[x] == 0, s.done[x] == 0, s.polls[x] == 0, z3.Not(s.woken[x]),
+        z3.Not(s.ended[x]), z3.Not(s.creq[x]))))
+
+
+def _ended_final(m: ParamCore, s: PState) -> Any:
+    return m.forall_tasks(lambda x: s.ended[x] == m.final(s.st[x]))
+
+
+def _polling_loop(m: ParamCore, s: PState) -> Any:
+    return m.forall_tasks(lambda x: z3.Implies(m.polling(s, x), s.loop == Loop.POLLING))
+
+
+def _decided(m: ParamCore, s: PState) -> Any:
+    decided = z3.Or(s.loop == Loop.DECIDING, s.loop == Loop.ASLEEP, s.loop == Loop.RETURNED)
+    return z3.Implies(decided, m.queue_empty(s))
+
+
+def _one_poller(m: ParamCore, s: PState) -> Any:
+    x, y = m.var(), m.var()
+    return z3.ForAll([x, y], z3.Implies(
+        z3.And(m.task(x), m.task(y), m.polling(s, x), m.polling(s, y)), x == y))
+
+
+def _no_lost_wake(m: ParamCore, s: PState) -> Any:
+    return m.forall_tasks(lambda x: z3.Implies(s.woken[x], z3.Or(
+        s.st[x] == SCHED, s.st[x] == NOTIF, s.st[x] == COMP, s.st[x] == CANC)))
+
+
+def _queue_fifo(m: ParamCore, s: PState) -> Any:
+    x, y = m.var(), m.var()
+    below = m.forall_tasks(lambda z: z3.Implies(s.st[z] == SCHED, s.ts[z] < s.tail))
+    distinct = z3.ForAll([x, y], z3.Implies(
+        z3.And(m.task(x), m.task(y), s.st[x] == SCHED, s.st[y] == SCHED, s.ts[x] == s.ts[y]),
+        x == y))
+    return z3.And(below, distinct)
+
+
+def _sleep_safe(m: ParamCore, s: PState) -> Any:
+    return z3.Implies(s.loop == Loop.ASLEEP, z3.And(m.queue_empty(s), m.senders(s)))
+
+
+def _lost_reported(m: ParamCore, s: PState) -> Any:
+    decided = z3.Or(s.loop == Loop.DECIDING, s.loop == Loop.ASLEEP, s.loop == Loop.RETURNED)
+    return z3.Implies(decided, z3.Not(m.exists_task(lambda x: m.lost(s, x))))
+
+
+def _poll_count(m: ParamCore, s: PState) -> Any:
+    return m.forall_tasks(lambda x: s.polls[x] == s.done[x])
+
+
+@dataclass(frozen=True)
+class PInvariant:
+    """An invariant proved for every N: a property ID of spec/SPEC.md, or an auxiliary one."""
+
+    id: str
+    statement: str
+    formula: Formula
+
+
+INVARIANTS: tuple[PInvariant, ...] = (
+    PInvariant("AUX-TYPE", "every variable in its sort's range", _type_ok),
+    PInvariant("AUX-UNSPAWNED", "an UNSPAWNED slot has no waker, no poll, no flag",
+               _unspawned_blank),
+    PInvariant("AUX-ENDED", "ended[t] <-> st[t] final", _ended_final),
+    PInvariant("AUX-POLL-LOOP", "a task being polled => loop = POLLING", _polling_loop),
+    PInvariant("AUX-DECIDED", "loop in {DECIDING, ASLEEP, RETURNED} => no SCHEDULED task",
+               _decided),
+    PInvariant("EX-ONE-POLLER", "at most one task is being polled", _one_poller),
+    PInvariant("EX-NO-LOST-WAKE", "woken[t] => st[t] in {SCHEDULED, NOTIFIED, COMPLETE, "
+               "CANCELLED} (no inbox in the core)", _no_lost_wake),
+    PInvariant("EX-QUEUE-EXACT", "parametric form: the queue is the SCHEDULED tasks ordered "
+               "by ts; their timestamps are distinct and below tail (each queued once; a new "
+               "entry goes behind every queued one)", _queue_fifo),
+    PInvariant("EX-SLEEP-SAFE", "loop = ASLEEP => no SCHEDULED task and senders > 0",
+               _sleep_safe),
+    PInvariant("EX-LOST-REPORTED", "loop in {DECIDING, ASLEEP, RETURNED} => no lost task",
+               _lost_reported),
+    PInvariant("EX-POLL-COUNT", "polls[t] = done[t]", _poll_count),
+)
+"""Proved together (each one's induction step assumes all of them in the pre-state)."""
+
+
+StepFormula = Callable[[ParamCore, PState, Any], Any]
+
+
+@dataclass(frozen=True)
+class PStep:
+    """A step property: ``formula(s, t)`` must hold whenever one of ``actions`` is taken."""
+
+    id: str
+    statement: str
+    actions: tuple[str, ...]
+    formula: StepFormula
+
+
+STEP_PROPERTIES: tuple[PStep, ...] = (
+    PStep("EX-FINAL", "on poll(t), ready(t): not ended[t]", ("poll", "ready"),
+          lambda m, s, t: z3.Not(s.ended[t])),
+    PStep("EX-RUN-END", "on run_end: no SCHEDULED task, no sender, no task being polled",
+          ("run_end",),
+          lambda m, s, t: z3.And(m.queue_empty(s), z3.Not(m.senders(s)),
+                                 m.forall_tasks(lambda x: z3.Not(m.polling(s, x))))),
+    PStep("EX-FIFO", "parametric form: on poll(t), t has the least timestamp of the SCHEDULED "
+          "tasks, and every other SCHEDULED task's timestamp is greater (strict FIFO order)",
+          ("poll",),
+          lambda m, s, t: m.forall_tasks(lambda x: z3.Implies(
+              z3.And(s.st[x] == SCHED, x != t), s.ts[t] < s.ts[x]))),
+)
+
+
+# -- the proofs ---------------------------------------------------------------------------------
+
+@dataclass
+class Query:
+    """One solver query: an (action, property) pair, or a property's base case."""
+
+    prop: str
+    action: str
+    status: str  # "unsat" (the pair holds), "sat" (a counterexample), "unknown"
+    seconds: float
+    counterexample: str = ""
+    expect: str = "unsat"  # "sat" for the consistency query (the invariants are not vacuous)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == self.expect
+
+
+@dataclass
+class EveryNReport:
+    """The proofs for every N: one :class:`Query` per (action, property) pair."""
+
+    queries: list[Query] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[Query]:
+        return [q for q in self.queries if not q.ok]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.queries) and not self.failed
+
+    @property
+    def properties(self) -> list[str]:
+        ids = dict.fromkeys(q.prop for q in self.queries)
+        return [p for p in ids if not p.startswith("AUX-")]
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"reference core proved for every N ({len(self.properties)} properties: "
+                    f"{', '.join(self.properties)}; {len(self.queries)} queries, "
+                    f"{self.seconds:.1f} s)")
+        first = self.failed[0]
+        return (f"reference core NOT proved for every N: {len(self.failed)} of "
+                f"{len(self.queries)} queries fail, first {first.prop} / {first.action} "
+                f"({first.status}) {first.counterexample}")
+
+
+N = z3.Int("N")
+
+
+def _solve(assertions: Iterable[Any], timeout_ms: int) -> tuple[str, Any]:
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(*assertions)
+    r = solver.check()
+    return str(r), (solver.model() if r == z3.sat else None)
+
+
+def _show(model: Any, s: PState, tasks: Mapping[str, Any], core: ParamCore) -> str:
+    """A small counterexample: N, the named tasks, and the pre-state's scalars and their slots."""
+
+    def ev(x: Any) -> Any:
+        return model.eval(x, model_completion=True)
+
+    n = ev(core.N)
+    parts = [f"N={n}"] + [f"{k}={ev(v)}" for k, v in tasks.items()]
+    parts += [f"{k}={ev(s.v[k])}" for k in _INT_SCALARS + _BOOL_SCALARS]
+    try:
+        shown = range(min(int(str(n)), 4))
+    except ValueError:
+        shown = range(0)
+    for i in shown:
+        parts.append(f"t{i}:" + ",".join(f"{k}={ev(s.v[k][i])}" for k in _INT_ARRAYS
+                                         + _BOOL_ARRAYS))
+    return "counterexample: " + " ".join(parts)
+
+
+def _initial_witness(core: ParamCore, s: PState) -> Any:
+    """The initial state for N = 1, every variable pinned (per-task ones as constant arrays)."""
+
+    def k(v: Any) -> Any:
+        return z3.K(z3.IntSort(), v)
+
+    return z3.And(
+        core.N == 1, s.st == k(z3.IntVal(UNSP)),
+        *[s.v[name] == k(z3.IntVal(0)) for name in ("wakers", "polls", "done", "ts")],
+        *[s.v[name] == k(z3.BoolVal(False)) for name in _BOOL_ARRAYS],
+        s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock))
+
+
+def prove_every_n(
+    invariants: tuple[PInvariant, ...] = INVARIANTS,
+    *,
+    steps: tuple[PStep, ...] = STEP_PROPERTIES,
+    edges: Edges = REFERENCE_EDGES,
+    bounds: Bounds | None = None,
+    assume: tuple[PInvariant, ...] | None = None,
+    timeout_ms: int = 20000,
+) -> EveryNReport:
+    """Prove ``invariants`` inductive and ``steps`` for every N, one query per pair.
+
+    ``assume`` (default: ``invariants``) is the strengthening assumed in the pre-state; tests
+    pass a smaller set to show an auxiliary invariant is needed.
+    """
+    start = time.perf_counter()
+    core = ParamCore(N, bounds, edges)
+    acts = core.actions()
+    hyp = invariants if assume is None else assume
+    report = EveryNReport()
+    s, s2, t = PState("@0"), PState("@1"), z3.Int("t")
+
+    def run(prop: str, action: str, assertions: list[Any], tasks: Mapping[str, Any]) -> None:
+        t0 = time.perf_counter()
+        status, model = _solve(assertions, timeout_ms)
+        cex = _show(model, s, tasks, core) if model is not None else ""
+        report.queries.append(Query(prop, action, status, time.perf_counter() - t0, cex))
+
+    pre = [inv.formula(core, s) for inv in hyp]
+    # not vacuous: the initial state with one task (pinned, so no quantifier is left open)
+    # satisfies the initial condition and every assumed invariant
+    t0 = time.perf_counter()
+    status, _ = _solve([_initial_witness(core, s), core.init(s), *pre], timeout_ms)
+    report.queries.append(Query("AUX-CONSISTENT", "init", status, time.perf_counter() - t0,
+                                expect="sat"))
+    for inv in invariants:
+        run(inv.id, "init", [core.init(s), z3.Not(inv.formula(core, s))], {})
+        post = inv.formula(core, s2)
+        for a in acts:
+            run(inv.id, a.name, [*pre, core.trans(a, s, s2, t), z3.Not(post)],
+                {"t": t} if a.task else {})
+    for sp in steps:
+        for a in acts:
+            if a.name in sp.actions:
+                run(sp.id, a.name, [*pre, core.trans(a, s, s2, t), z3.Not(sp.formula(core, s, t))],
+                    {"t": t} if a.task else {})
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+# -- agreement with the concrete model ------------------------------------------------------------
+
+@dataclass
+class AgreementReport:
+    """The bisimulation check of the parametric core against the concrete one, per N."""
+
+    checked: dict[int, int] = field(default_factory=dict)  # n -> queries
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checked) and not self.failures
+
+
+def _correspond(core: ParamCore, n: int, c: Mapping[str, Any], p: PState) -> Any:
+    """``R(s, p)``: the concrete state ``c`` (an Unroller state) and the parametric ``p``."""
+
+    def z(x: Any) -> Any:
+        return x.t if hasattr(x, "t") else x
+
+    parts: list[Any] = [n == core.N]
+    for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq"):
+        for i in range(n):
+            parts.append(z(c[name][i]) == p.v[name][i])
+    for i in range(n):
+        parts += [z(c["inbox"][i]) == 0, z(c["join"][i]) == n]
+    parts += [z(c[k]) == p.v[k] for k in ("spawners", "loop", "lock")]
+    parts += [z3.Not(z(c["signal"])), z3.Not(z(c["blocked"]))]
+    qlen, q = z(c["qlen"]), [z(x) for x in c["q"]]
+    parts.append(qlen == z3.Sum(*[z3.If(p.st[i] == SCHED, 1, 0) for i in range(n)]))
+    for i, qi in enumerate(q):
+        earlier = [p.ts[q[j]] < p.ts[qi] for j in range(i)]
+        parts.append(z3.If(i < qlen, z3.And(qi >= 0, qi < n, p.st[qi] == SCHED, *earlier),
+                           qi == n))
+    return z3.And(*parts)
+
+
+def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
+              timeout_ms: int = 20000, core_class: type[ParamCore] | None = None
+              ) -> AgreementReport:
+    """For each n: the parametric core with ``N = n`` and the concrete core instance agree.
+
+    With ``R`` the correspondence (:func:`_correspond`) and ``Inv`` the parametric invariants
+    (proved for every N, so for n): (1) ``I_c(s) /\\ I_p(p) => R(s, p)``; for every concrete
+    action instance ``a(t)`` and ``TypeOK_c(s) /\\ R(s, p) /\\ Inv(p)``: (2) ``a(t)`` is enabled
+    in s iff its parametric namesake is enabled in p, and (3) their successors correspond. Each
+    is one query that must be unsat; a failure names n, the instance and the check.
+    """
+    start = time.perf_counter()
+    report = AgreementReport()
+    for n in ns:
+        b = core_bounds(n)
+        ts = build(b, edges)
+        u = Unroller(ts, Z3Ops(), tag=f"c{n}.")
+        core = (core_class or ParamCore)(z3.IntVal(n), b, edges)
+        pacts = {a.name: a for a in core.actions()}
+        concrete = {a.name for a in ts.actions}
+        if concrete != set(CORE_ACTIONS):
+            report.failures.append(f"n={n}: the concrete core's actions {sorted(concrete)} "
+                                   f"are not the parametric core's")
+            continue
+        p, p2 = PState(f"@p{n}.0"), PState(f"@p{n}.1")
+        r0, r1 = _correspond(core, n, u.state(0), p), _correspond(core, n, u.state(1), p2)
+        inv = [i.formula(core, p) for i in INVARIANTS]
+        count = 1
+        status, _ = _solve([u.init(0), core.init(p), z3.Not(r0)], timeout_ms)
+        if status != "unsat":
+            report.failures.append(f"n={n}: init ({status})")
+        for k, (action, params) in enumerate(u.instances):
+            pa = pacts[action.name]
+            t = z3.IntVal(params.get("t", 0))
+            base = [u.type_ok(0), r0, *inv]
+            checks = {
+                "enabled": [*base, z3.Not(u.enabled(0, [k]) == pa.guard(p, t))],
+                "successor": [*base, u.trans(0, [k]), core.trans(pa, p, p2, t), z3.Not(r1)],
+            }
+            for what, assertions in checks.items():
+                count += 1
+                status, _ = _solve(assertions, timeout_ms)
+                if status != "unsat":
+                    report.failures.append(
+                        f"n={n}: {action.label(params)} {what} differs ({status})")
+        report.checked[n] = count
+    report.seconds = time.perf_counter() - start
+    return report
