@@ -627,6 +627,7 @@ def prove_every_n(
     bounds: Bounds | None = None,
     assume: tuple[PInvariant, ...] | None = None,
     timeout_ms: int = 20000,
+    core_class: type[ParamCore] | None = None,
 ) -> EveryNReport:
     """Prove ``invariants`` inductive and ``steps`` for every N, one query per pair.
 
@@ -634,7 +635,7 @@ def prove_every_n(
     pass a smaller set to show an auxiliary invariant is needed.
     """
     start = time.perf_counter()
-    core = ParamCore(N, bounds, edges)
+    core = (core_class or ParamCore)(N, bounds, edges)
     acts = core.actions()
     hyp = invariants if assume is None else assume
     report = EveryNReport()
