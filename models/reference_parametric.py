@@ -6,7 +6,7 @@ queue is an array of n + 1 task ids. This module states the **core** of the same
 the number of tasks a z3 integer ``N`` (free: a proof holds for every value):
 
 * a task is an integer ``x`` with ``0 <= x < N``; per-task state is a z3 array over it
-  (``st``, ``wakers``, ``polls``, ``done``, ``woken``, ``ended``, ``creq``);
+  (``st``, ``wakers``, ``polls``, ``done``, ``woken``, ``ended``, ``creq``, ``inbox``);
 * "for every task" / "some task" are quantifiers (:func:`forall_tasks`, :func:`exists_task`);
   the model needs counts only compared with 0 (``qlen = 0``, ``senders > 0``), so the counts
   become quantified terms too;
@@ -16,27 +16,31 @@ the number of tasks a z3 integer ``N`` (free: a proof holds for every value):
   increments ``tail``; a dequeue or a removal (cancel) is the task leaving SCHEDULED.
 
 **What the core includes.** Every action of the reference whose instance exists with the bounds
-``remote = 0, join = 0`` (:func:`core_bounds`): ``spawn``, ``spawner_new``, ``spawner_drop``,
-``run_start``, ``poll``, ``pending``, ``ready``, ``wake``, ``wake_by_ref``, ``waker_clone``,
-``waker_drop``, ``cancel``, ``lost``, ``idle_check``, ``sleep``, ``unpark``, ``run_end``,
-``step_return`` — the loop thread's whole protocol, with P polls per future, W held wakers per
-task and SP spawners as in the concrete model. **It excludes** other threads (``inbox``,
-``signal``, remote wakes, spawns, cancels: without them ``signal`` stays false and ``unpark`` is
-never enabled), join wakers, the driver (timers, I/O), rounds, the ``any`` policy and the ghost
-``waited`` (EX-FIFO's counter; its parametric form is below). Those parts stay proved at fixed
-N by ``refexec verify`` as before.
+``join = 0`` (:func:`core_bounds`; otherwise the default bounds): ``spawn``, ``spawner_new``,
+``spawner_drop``, ``run_start``, ``inbox_drain``, ``poll``, ``pending``, ``ready``, ``wake``,
+``wake_by_ref``, ``waker_clone``, ``waker_drop``, ``cancel``, ``lost``, ``idle_check``,
+``sleep``, ``unpark``, ``run_end``, ``step_return`` — the loop thread's whole protocol and other
+threads' posts (remote wakes, spawns and drops, the inbox, the signal, the door's lock), with P
+polls per future, W held wakers and I posted wakes per task and SP spawners as in the concrete
+model. **It excludes** join wakers, the driver (timers, I/O), rounds, posted cancels
+(``rcancel``: ``cancel(remote=1)`` is never enabled, as in the concrete core), the ``any``
+policy, and the ghost ``waited`` (EX-FIFO's counter; its parametric form is below). Those parts
+stay proved at fixed N by ``refexec verify`` as before.
 
 **One table.** Every task-state update reads the same :data:`refexec.state.TRANSITIONS` rows
 (through the concrete builder's, so a mutant's overridden row is read too); the design choices
 come from the same :class:`~refexec.models.reference.Edges` (the core's fields; a mutant of a
-field the core does not interpret is refused).
+field the core does not interpret is refused). The actions themselves are a **second
+statement** of the core's guards and effects, written over z3 arrays rather than in the model
+language of :mod:`refexec.models.system` (which has no quantified operations yet); each mirrors
+its namesake in :mod:`refexec.models.reference`, and the agreement below is what ties the two.
 
 **Protection against a wrong encoding** (:func:`agreement`): for N = n in 1..4 the parametric
 relation is checked by z3 to be a bisimulation of the concrete one (the same action instance
 enabled in corresponding states, corresponding successors), under the state correspondence
-``R``: equal per-task fields, the concrete queue ``q[0..qlen)`` = the SCHEDULED tasks in
-increasing ``ts`` (``qlen`` their number, empty slots the sentinel), and the excluded parts at
-their initial values (no inbox entry, no signal, not blocked, no join waker).
+``R``: equal per-task fields and scalars, the concrete queue ``q[0..qlen)`` = the SCHEDULED
+tasks in increasing ``ts`` (``qlen`` their number, empty slots the sentinel), not blocked, no
+join waker.
 
 **Proofs for every N** (:func:`prove_every_n`): the invariants :data:`INVARIANTS` are inductive
 — each (action, invariant) pair is its own solver query ``Inv(s) /\\ T_a(s, s', t) /\\ ~J(s')``
@@ -97,7 +101,8 @@ CORE_EDGES = frozenset({
 stack, a bound) or add state, which the timestamp queue does not represent: refused."""
 
 CORE_ACTIONS = (
-    "spawn", "spawner_new", "spawner_drop", "run_start", "poll", "pending", "ready", "wake",
+    "spawn", "spawner_new", "spawner_drop", "run_start", "inbox_drain", "poll", "pending",
+    "ready", "wake",
     "wake_by_ref", "waker_clone", "waker_drop", "cancel", "lost", "idle_check", "sleep",
     "unpark", "run_end", "step_return",
 )
@@ -108,16 +113,16 @@ TASK_ACTIONS = frozenset({"spawn", "poll", "pending", "ready", "wake", "wake_by_
 
 
 def core_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
-    """The concrete core instance: the reference's bounds without other threads and joins."""
-    return default_bounds(n_tasks, remote=0, join=0, **extra)
+    """The concrete core instance: the reference's default bounds without joins."""
+    return default_bounds(n_tasks, join=0, **extra)
 
 
 # -- state -------------------------------------------------------------------------------------
 
-_INT_ARRAYS = ("st", "wakers", "polls", "done", "ts")
+_INT_ARRAYS = ("st", "wakers", "polls", "done", "inbox", "ts")
 _BOOL_ARRAYS = ("woken", "ended", "creq")
 _INT_SCALARS = ("tail", "spawners", "loop")
-_BOOL_SCALARS = ("lock",)
+_BOOL_SCALARS = ("lock", "signal")
 VARS = (*_INT_ARRAYS, *_BOOL_ARRAYS, *_INT_SCALARS, *_BOOL_SCALARS)
 
 
@@ -157,6 +162,11 @@ class PAction:
     guard: Callable[[PState, Any], Any]
     effect: Callable[[PState, Any], Updates]
     task: bool
+    remote: int | None = None  # the concrete ``remote`` parameter, for the actions that have it
+
+    @property
+    def label(self) -> str:
+        return self.name if self.remote is None else f"{self.name}(remote={self.remote})"
 
 
 class ParamCore:
@@ -173,13 +183,15 @@ class ParamCore:
         self.N = n
         self.e = edges
         b = bounds if bounds is not None else core_bounds(1)
-        if b.extra.get("remote", 1) or b.extra.get("join", 1) or b.extra.get("timers", 0):
-            raise ValueError("the parametric core has no other threads, joins or driver: use "
-                             "core_bounds()")
+        if (b.extra.get("join", 1) or b.extra.get("timers", 0) or b.extra.get("round", 0)
+                or b.extra.get("rcancel", 0) or b.extra.get("policy", 0)):
+            raise ValueError("the parametric core has no joins, driver, rounds, posted cancels "
+                             "or policy: use core_bounds()")
+        self.remote = bool(b.extra.get("remote", 1))
         self.table = _Builder(core_bounds(1, **{k: v for k, v in b.extra.items()
                                                 if k not in ("remote", "join")}), edges).rows
-        self.P, self.W, self.SP = (b.extra.get("polls", 2), b.extra.get("wakers", 1),
-                                   b.extra.get("spawners", 1))
+        self.P, self.W, self.SP, self.I = (b.extra.get("polls", 2), b.extra.get("wakers", 1),
+                                           b.extra.get("spawners", 1), b.extra.get("inbox", 1))
         self._fresh = 0
 
     # -- the task-state table and the quantified operations -----------------------------------
@@ -227,8 +239,17 @@ class ParamCore:
 
     @staticmethod
     def lost(s: PState, t: Any) -> Any:
-        """IDLE and no live waker (no join waker, timer or registration in the core)."""
-        return z3.And(s.st[t] == IDLE, s.wakers[t] == 0)
+        """IDLE, no live waker (no join waker, timer or registration in the core), nothing
+        posted."""
+        return z3.And(s.st[t] == IDLE, s.wakers[t] == 0, s.inbox[t] == 0)
+
+    def inbox_empty(self, s: PState) -> Any:
+        return self.forall_tasks(lambda x: s.inbox[x] == 0)
+
+    @staticmethod
+    def signalled(s: PState) -> Any:
+        """Another thread's post signals the loop if it sleeps."""
+        return z3.Or(s.signal, s.loop == Loop.ASLEEP)
 
     def queue_empty(self, s: PState) -> Any:
         """``qlen = 0``: no task is SCHEDULED."""
@@ -251,13 +272,14 @@ class ParamCore:
         out["ts"] = z3.Store(ts, t, z3.If(cond, s.tail, ts[t]))
         out["tail"] = z3.If(cond, s.tail + 1, s.tail)
 
-    def wake_local(self, s: PState, out: Updates, t: Any) -> None:
-        """A wake of t on the loop thread: the WAKE row; enqueued when it enters SCHEDULED."""
+    def wake_local(self, s: PState, out: Updates, t: Any, hit: Any = True) -> None:
+        """A wake of t on the loop thread (if ``hit``): the WAKE row; enqueued when it enters
+        SCHEDULED."""
         before = s.st[t]
         after = self.nxt(before, E.WAKE)
-        out["st"] = z3.Store(s.st, t, after)
-        out["woken"] = z3.Store(s.woken, t, True)
-        self.enqueue(s, out, t, z3.And(after == SCHED, before != SCHED))
+        out["st"] = z3.Store(s.st, t, z3.If(hit, after, before))
+        out["woken"] = z3.Store(s.woken, t, z3.Or(s.woken[t], hit))
+        self.enqueue(s, out, t, z3.And(hit, after == SCHED, before != SCHED))
 
     # -- the actions (each as its concrete namesake in models/reference.py) --------------------
 
@@ -300,14 +322,80 @@ class ParamCore:
                     "ended": z3.Store(s.ended, t, True), "creq": z3.Store(s.creq, t, False),
                     "loop": Loop.DISPATCH}
 
-        def wake_eff(consume: bool) -> Callable[[PState, Any], Updates]:
+        def wake_eff(consume: bool, remote: int) -> Callable[[PState, Any], Updates]:
             def eff(s: PState, t: Any) -> Updates:
                 out: Updates = {}
-                self.wake_local(s, out, t)
+                if remote:  # posted to the inbox; the sleeping loop is signalled
+                    out.update(inbox=z3.Store(s.inbox, t, s.inbox[t] + 1),
+                               signal=self.signalled(s), woken=z3.Store(s.woken, t, True))
+                else:
+                    self.wake_local(s, out, t)
                 if consume:
                     out["wakers"] = z3.Store(s.wakers, t, s.wakers[t] - 1)
                 return out
             return eff
+
+        def where_wake(s: PState, t: Any, remote: int) -> Any:
+            if not remote:
+                return self.local_ok(s)
+            return z3.And(z3.Not(s.lock) if e.poster_locks else True, s.inbox[t] < self.I)
+
+        def wbr_guard(remote: int) -> Callable[[PState, Any], Any]:
+            def guard(s: PState, t: Any) -> Any:
+                held = z3.And(s.wakers[t] > 0, where_wake(s, t, remote))
+                return held if remote else z3.Or(held, self.polling(s, t))
+            return guard
+
+        def spawn_guard(remote: int) -> Callable[[PState, Any], Any]:
+            def guard(s: PState, t: Any) -> Any:
+                where = z3.And(s.spawners > 0, z3.Not(s.lock)) if remote else self.local_ok(s)
+                order = self.forall_tasks(lambda x: z3.Implies(
+                    x < t, z3.Or(s.st[x] != UNSP, s.inbox[x] > 0)))
+                return z3.And(s.st[t] == UNSP, s.inbox[t] == 0, order, where,
+                              s.loop != Loop.RETURNED)
+            return guard
+
+        def spawn_remote_eff(s: PState, t: Any) -> Updates:
+            return {"inbox": z3.Store(s.inbox, t, 1),
+                    "signal": self.signalled(s) if e.spawn_signals else s.signal}
+
+        def drop_eff(remote: int, task: bool) -> Callable[[PState, Any], Updates]:
+            def eff(s: PState, t: Any) -> Updates:
+                out: Updates = ({"wakers": z3.Store(s.wakers, t, s.wakers[t] - 1)} if task else
+                                {"spawners": s.spawners - 1})
+                if remote and e.drop_signals:
+                    out["signal"] = self.signalled(s)
+                return out
+            return eff
+
+        def drop_where(s: PState, remote: int) -> Any:
+            return z3.Not(s.lock) if remote else self.local_ok(s)
+
+        def drop_guard(remote: int, task: bool) -> Callable[[PState, Any], Any]:
+            def guard(s: PState, t: Any) -> Any:
+                held = s.wakers[t] > 0 if task else s.spawners > 0
+                return z3.And(held, drop_where(s, remote))
+            return guard
+
+        def wake_guard(remote: int) -> Callable[[PState, Any], Any]:
+            def guard(s: PState, t: Any) -> Any:
+                return z3.And(s.wakers[t] > 0, where_wake(s, t, remote))
+            return guard
+
+        def drain_eff(s: PState, t: Any) -> Updates:
+            before = s.st[t]
+            is_spawn = before == UNSP  # a posted spawn: the SPAWN row; a posted wake: WAKE
+            woke = self.nxt(before, E.WAKE)
+            out: Updates = {
+                "st": st(s, t, z3.If(is_spawn, self.nxt(before, E.SPAWN), woke)),
+                "woken": z3.Store(s.woken, t, z3.Or(s.woken[t], z3.Not(is_spawn))),
+                "inbox": z3.Store(s.inbox, t, s.inbox[t] - 1)}
+            self.enqueue(s, out, t, z3.Or(is_spawn, z3.And(woke == SCHED, before != SCHED)))
+            return out
+
+        def drain_guard(s: PState, t: Any) -> Any:
+            when = [] if e.drain_each_round else [self.queue_empty(s)]
+            return z3.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, z3.Not(s.lock), *when)
 
         def cancel_eff(s: PState, t: Any) -> Updates:
             now = self.has(s.st[t], E.CANCEL)
@@ -318,7 +406,8 @@ class ParamCore:
                     "creq": z3.Store(s.creq, t, z3.Or(s.creq[t], z3.Not(now)))}
 
         def idle_guard(s: PState, _t: Any) -> Any:
-            conj = [s.loop == Loop.DISPATCH, self.queue_empty(s), z3.Not(s.lock)]
+            conj = [s.loop == Loop.DISPATCH, self.queue_empty(s), self.inbox_empty(s),
+                    z3.Not(s.lock)]
             if e.report_lost_before_deciding:
                 conj.append(z3.Not(self.exists_task(lambda x: self.lost(s, x))))
             return z3.And(*conj)
@@ -329,17 +418,19 @@ class ParamCore:
             return z3.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING)
 
         A = PAction
-        return (
-            A("spawn", lambda s, t: z3.And(
-                s.st[t] == UNSP,
-                self.forall_tasks(lambda x: z3.Implies(x < t, s.st[x] != UNSP)),
-                self.local_ok(s), s.loop != Loop.RETURNED), spawn_eff, True),
-            A("spawner_new", lambda s, t: z3.And(self.local_ok(s), s.spawners < SP),
-              lambda s, t: {"spawners": s.spawners + 1}, False),
-            A("spawner_drop", lambda s, t: z3.And(s.spawners > 0, self.local_ok(s)),
-              lambda s, t: {"spawners": s.spawners - 1}, False),
-            A("run_start", lambda s, t: s.loop == Loop.NOT_STARTED,
-              lambda s, t: {"loop": Loop.DISPATCH}, False),
+        R = (0, 1) if self.remote else (0,)
+        acts: list[PAction] = []
+        acts += [A("spawn", spawn_guard(r), spawn_remote_eff if r else spawn_eff, True, r)
+                 for r in R]
+        acts.append(A("spawner_new", lambda s, t: z3.And(self.local_ok(s), s.spawners < SP),
+                      lambda s, t: {"spawners": s.spawners + 1}, False))
+        acts += [A("spawner_drop", drop_guard(r, task=False), drop_eff(r, task=False), False, r)
+                 for r in R]
+        acts.append(A("run_start", lambda s, t: s.loop == Loop.NOT_STARTED,
+                      lambda s, t: {"loop": Loop.DISPATCH}, False))
+        if self.remote:
+            acts.append(A("inbox_drain", drain_guard, drain_eff, True))
+        acts += [
             A("poll", lambda s, t: z3.And(poll_where(s), self.head(s, t),
                                           self.has(s.st[t], E.POLL), s.done[t] <= P),
               poll_eff, True),
@@ -347,18 +438,19 @@ class ParamCore:
                                              s.done[t] < P), pending_eff, True),
             A("ready", lambda s, t: z3.And(self.polling(s, t), self.has(s.st[t], E.READY)),
               ready_eff, True),
-            A("wake", lambda s, t: z3.And(s.wakers[t] > 0, self.local_ok(s)),
-              wake_eff(True), True),
-            A("wake_by_ref", lambda s, t: z3.Or(z3.And(s.wakers[t] > 0, self.local_ok(s)),
-                                                self.polling(s, t)), wake_eff(False), True),
-            A("waker_clone", lambda s, t: z3.And(s.wakers[t] < W, z3.Or(s.wakers[t] > 0,
-                                                                        self.polling(s, t))),
-              lambda s, t: {"wakers": z3.Store(s.wakers, t, s.wakers[t] + 1)}, True),
-            A("waker_drop", lambda s, t: z3.And(s.wakers[t] > 0, self.local_ok(s)),
-              lambda s, t: {"wakers": z3.Store(s.wakers, t, s.wakers[t] - 1)}, True),
-            A("cancel", lambda s, t: z3.And(self.local_ok(s), s.st[t] != UNSP, z3.Or(
-                self.has(s.st[t], E.CANCEL), z3.And(self.polling(s, t), z3.Not(s.creq[t])))),
-              cancel_eff, True),
+        ]
+        acts += [A("wake", wake_guard(r), wake_eff(True, r), True, r) for r in R]
+        acts += [A("wake_by_ref", wbr_guard(r), wake_eff(False, r), True, r) for r in R]
+        acts.append(A("waker_clone", lambda s, t: z3.And(s.wakers[t] < W, z3.Or(
+            s.wakers[t] > 0, self.polling(s, t))),
+            lambda s, t: {"wakers": z3.Store(s.wakers, t, s.wakers[t] + 1)}, True))
+        acts += [A("waker_drop", drop_guard(r, task=True), drop_eff(r, task=True), True, r)
+                 for r in R]
+        # cancel(remote=1) exists only with posted cancels (``rcancel``), which the core excludes
+        acts.append(A("cancel", lambda s, t: z3.And(self.local_ok(s), s.st[t] != UNSP, z3.Or(
+            self.has(s.st[t], E.CANCEL), z3.And(self.polling(s, t), z3.Not(s.creq[t])))),
+            cancel_eff, True, 0))
+        acts += [
             A("lost", lambda s, t: z3.And(s.loop == Loop.DISPATCH, self.lost(s, t),
                                           self.has(s.st[t], E.LOST)),
               lambda s, t: {"st": st(s, t, self.nxt(s.st[t], E.LOST)),
@@ -367,13 +459,14 @@ class ParamCore:
               lambda s, t: {"loop": Loop.DECIDING, "lock": z3.BoolVal(e.decide_locked)}, False),
             A("sleep", lambda s, t: z3.And(s.loop == Loop.DECIDING, self.senders(s)),
               lambda s, t: {"loop": Loop.ASLEEP, "lock": False}, False),
-            A("unpark", lambda s, t: z3.BoolVal(False),  # no other thread: no signal
-              lambda s, t: {"loop": Loop.DISPATCH}, False),
+            A("unpark", lambda s, t: z3.And(s.loop == Loop.ASLEEP, s.signal),
+              lambda s, t: {"loop": Loop.DISPATCH, "signal": False}, False),
             A("run_end", lambda s, t: z3.And(s.loop == Loop.DECIDING, z3.Not(self.senders(s))),
               lambda s, t: {"loop": Loop.RETURNED, "lock": False}, False),
             A("step_return", lambda s, t: z3.And(s.loop == Loop.DISPATCH, z3.Not(s.lock)),
               lambda s, t: {"loop": Loop.NOT_STARTED}, False),
-        )
+        ]
+        return tuple(acts)
 
     # -- formulas ------------------------------------------------------------------------------
 
@@ -383,8 +476,10 @@ class ParamCore:
             self.N >= 1,
             self.forall_tasks(lambda x: z3.And(
                 s.st[x] == UNSP, s.wakers[x] == 0, s.polls[x] == 0, s.done[x] == 0,
-                s.ts[x] == 0, z3.Not(s.woken[x]), z3.Not(s.ended[x]), z3.Not(s.creq[x]))),
-            s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock))
+                s.ts[x] == 0, s.inbox[x] == 0, z3.Not(s.woken[x]), z3.Not(s.ended[x]),
+                z3.Not(s.creq[x]))),
+            s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock),
+            z3.Not(s.signal))
 
     def trans(self, a: PAction, s: PState, s2: PState, t: Any) -> Any:
         """``T_a(s, s', t)``: a's guard with task t, its effect, and the frame for the rest."""
@@ -412,13 +507,14 @@ def _type_ok(m: ParamCore, s: PState) -> Any:
         s.tail >= 0,
         m.forall_tasks(lambda x: z3.And(
             s.st[x] >= 0, s.st[x] <= UNSP, s.wakers[x] >= 0, s.wakers[x] <= m.W,
-            s.done[x] >= 0, s.done[x] <= m.P + 1, s.polls[x] >= 0, s.polls[x] <= m.P + 1)))
+            s.done[x] >= 0, s.done[x] <= m.P + 1, s.polls[x] >= 0, s.polls[x] <= m.P + 1,
+            s.inbox[x] >= 0, s.inbox[x] <= m.I)))
 
 
 def _unspawned_blank(m: ParamCore, s: PState) -> Any:
     return m.forall_tasks(lambda x: z3.Implies(s.st[x] == UNSP, z3.And(
         s.wakers[x] == 0, s.done[x] == 0, s.polls[x] == 0, z3.Not(s.woken[x]),
-        z3.Not(s.ended[x]), z3.Not(s.creq[x]))))
+        z3.Not(s.ended[x]), z3.Not(s.creq[x]), s.inbox[x] <= 1)))
 
 
 def _ended_final(m: ParamCore, s: PState) -> Any:
@@ -442,7 +538,8 @@ def _one_poller(m: ParamCore, s: PState) -> Any:
 
 def _no_lost_wake(m: ParamCore, s: PState) -> Any:
     return m.forall_tasks(lambda x: z3.Implies(s.woken[x], z3.Or(
-        s.st[x] == SCHED, s.st[x] == NOTIF, s.st[x] == COMP, s.st[x] == CANC)))
+        s.st[x] == SCHED, s.st[x] == NOTIF, s.st[x] == COMP, s.st[x] == CANC,
+        s.inbox[x] > 0)))
 
 
 def _queue_fifo(m: ParamCore, s: PState) -> Any:
@@ -455,12 +552,29 @@ def _queue_fifo(m: ParamCore, s: PState) -> Any:
 
 
 def _sleep_safe(m: ParamCore, s: PState) -> Any:
-    return z3.Implies(s.loop == Loop.ASLEEP, z3.And(m.queue_empty(s), m.senders(s)))
+    return z3.Implies(z3.And(s.loop == Loop.ASLEEP, z3.Not(s.signal)),
+                      z3.And(m.queue_empty(s), m.inbox_empty(s), m.senders(s)))
 
 
 def _lost_reported(m: ParamCore, s: PState) -> Any:
-    decided = z3.Or(s.loop == Loop.DECIDING, s.loop == Loop.ASLEEP, s.loop == Loop.RETURNED)
-    return z3.Implies(decided, z3.Not(m.exists_task(lambda x: m.lost(s, x))))
+    quiet = z3.Or(s.loop == Loop.DECIDING, s.loop == Loop.RETURNED,
+                  z3.And(s.loop == Loop.ASLEEP, z3.Not(s.signal)))
+    return z3.Implies(quiet, z3.Not(m.exists_task(lambda x: m.lost(s, x))))
+
+
+def _lock(m: ParamCore, s: PState) -> Any:
+    return z3.And(s.lock == (s.loop == Loop.DECIDING), z3.Implies(
+        s.loop == Loop.DECIDING, z3.And(m.inbox_empty(s), z3.Not(s.signal))))
+
+
+def _signal(m: ParamCore, s: PState) -> Any:
+    return z3.Implies(s.signal, s.loop == Loop.ASLEEP)
+
+
+def _returned(m: ParamCore, s: PState) -> Any:
+    return z3.Implies(s.loop == Loop.RETURNED, z3.And(
+        s.spawners == 0, z3.Not(s.signal), m.forall_tasks(lambda x: z3.Or(
+            m.final(s.st[x]), z3.And(s.st[x] == UNSP, s.inbox[x] == 0)))))
 
 
 def _poll_count(m: ParamCore, s: PState) -> Any:
@@ -484,15 +598,22 @@ INVARIANTS: tuple[PInvariant, ...] = (
     PInvariant("AUX-POLL-LOOP", "a task being polled => loop = POLLING", _polling_loop),
     PInvariant("AUX-DECIDED", "loop in {DECIDING, ASLEEP, RETURNED} => no SCHEDULED task",
                _decided),
+    PInvariant("AUX-LOCK", "the lock is held exactly while deciding, with the inbox empty and "
+               "no signal", _lock),
+    PInvariant("AUX-SIGNAL", "a pending signal is for a sleeping loop", _signal),
+    PInvariant("AUX-RETURNED", "after run() returns: no spawner, no signal, every task "
+               "finished or never spawned (nothing posted)", _returned),
     PInvariant("EX-ONE-POLLER", "at most one task is being polled", _one_poller),
     PInvariant("EX-NO-LOST-WAKE", "woken[t] => st[t] in {SCHEDULED, NOTIFIED, COMPLETE, "
-               "CANCELLED} (no inbox in the core)", _no_lost_wake),
+               "CANCELLED} or a wake of t is in the inbox", _no_lost_wake),
     PInvariant("EX-QUEUE-EXACT", "parametric form: the queue is the SCHEDULED tasks ordered "
                "by ts; their timestamps are distinct and below tail (each queued once; a new "
                "entry goes behind every queued one)", _queue_fifo),
-    PInvariant("EX-SLEEP-SAFE", "loop = ASLEEP => no SCHEDULED task and senders > 0",
+    PInvariant("EX-SLEEP-SAFE", "loop = ASLEEP and no signal => no SCHEDULED task, nothing "
+               "posted, senders > 0",
                _sleep_safe),
-    PInvariant("EX-LOST-REPORTED", "loop in {DECIDING, ASLEEP, RETURNED} => no lost task",
+    PInvariant("EX-LOST-REPORTED", "loop in {DECIDING, RETURNED}, or ASLEEP with no signal "
+               "=> no lost task",
                _lost_reported),
     PInvariant("EX-POLL-COUNT", "polls[t] = done[t]", _poll_count),
 )
@@ -515,9 +636,9 @@ class PStep:
 STEP_PROPERTIES: tuple[PStep, ...] = (
     PStep("EX-FINAL", "on poll(t), ready(t): not ended[t]", ("poll", "ready"),
           lambda m, s, t: z3.Not(s.ended[t])),
-    PStep("EX-RUN-END", "on run_end: no SCHEDULED task, no sender, no task being polled",
-          ("run_end",),
-          lambda m, s, t: z3.And(m.queue_empty(s), z3.Not(m.senders(s)),
+    PStep("EX-RUN-END", "on run_end: no SCHEDULED task, nothing posted, no sender, no task "
+          "being polled", ("run_end",),
+          lambda m, s, t: z3.And(m.queue_empty(s), m.inbox_empty(s), z3.Not(m.senders(s)),
                                  m.forall_tasks(lambda x: z3.Not(m.polling(s, x))))),
     PStep("EX-FIFO", "parametric form: on poll(t), t has the least timestamp of the SCHEDULED "
           "tasks, and every other SCHEDULED task's timestamp is greater (strict FIFO order)",
@@ -614,9 +735,10 @@ def _initial_witness(core: ParamCore, s: PState) -> Any:
 
     return z3.And(
         core.N == 1, s.st == k(z3.IntVal(UNSP)),
-        *[s.v[name] == k(z3.IntVal(0)) for name in ("wakers", "polls", "done", "ts")],
+        *[s.v[name] == k(z3.IntVal(0)) for name in ("wakers", "polls", "done", "inbox", "ts")],
         *[s.v[name] == k(z3.BoolVal(False)) for name in _BOOL_ARRAYS],
-        s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock))
+        s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock),
+        z3.Not(s.signal))
 
 
 def prove_every_n(
@@ -658,12 +780,13 @@ def prove_every_n(
         run(inv.id, "init", [core.init(s), z3.Not(inv.formula(core, s))], {})
         post = inv.formula(core, s2)
         for a in acts:
-            run(inv.id, a.name, [*pre, core.trans(a, s, s2, t), z3.Not(post)],
+            run(inv.id, a.label, [*pre, core.trans(a, s, s2, t), z3.Not(post)],
                 {"t": t} if a.task else {})
     for sp in steps:
         for a in acts:
             if a.name in sp.actions:
-                run(sp.id, a.name, [*pre, core.trans(a, s, s2, t), z3.Not(sp.formula(core, s, t))],
+                run(sp.id, a.label, [*pre, core.trans(a, s, s2, t),
+                                     z3.Not(sp.formula(core, s, t))],
                     {"t": t} if a.task else {})
     report.seconds = time.perf_counter() - start
     return report
@@ -691,13 +814,13 @@ def _correspond(core: ParamCore, n: int, c: Mapping[str, Any], p: PState) -> Any
         return x.t if hasattr(x, "t") else x
 
     parts: list[Any] = [n == core.N]
-    for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq"):
+    for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq", "inbox"):
         for i in range(n):
             parts.append(z(c[name][i]) == p.v[name][i])
     for i in range(n):
-        parts += [z(c["inbox"][i]) == 0, z(c["join"][i]) == n]
-    parts += [z(c[k]) == p.v[k] for k in ("spawners", "loop", "lock")]
-    parts += [z3.Not(z(c["signal"])), z3.Not(z(c["blocked"]))]
+        parts.append(z(c["join"][i]) == n)
+    parts += [z(c[k]) == p.v[k] for k in ("spawners", "loop", "lock", "signal")]
+    parts.append(z3.Not(z(c["blocked"])))
     qlen, q = z(c["qlen"]), [z(x) for x in c["q"]]
     parts.append(qlen == z3.Sum(*[z3.If(p.st[i] == SCHED, 1, 0) for i in range(n)]))
     for i, qi in enumerate(q):
@@ -725,7 +848,7 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
         ts = build(b, edges)
         u = Unroller(ts, Z3Ops(), tag=f"c{n}.")
         core = (core_class or ParamCore)(z3.IntVal(n), b, edges)
-        pacts = {a.name: a for a in core.actions()}
+        pacts = {(a.name, a.remote or 0): a for a in core.actions()}
         concrete = {a.name for a in ts.actions}
         if concrete != set(CORE_ACTIONS):
             report.failures.append(f"n={n}: the concrete core's actions {sorted(concrete)} "
@@ -739,13 +862,17 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
         if status != "unsat":
             report.failures.append(f"n={n}: init ({status})")
         for k, (action, params) in enumerate(u.instances):
-            pa = pacts[action.name]
+            pa = pacts.get((action.name, params.get("remote", 0)))
             t = z3.IntVal(params.get("t", 0))
             base = [u.type_ok(0), r0, *inv]
-            checks = {
-                "enabled": [*base, z3.Not(u.enabled(0, [k]) == pa.guard(p, t))],
-                "successor": [*base, u.trans(0, [k]), core.trans(pa, p, p2, t), z3.Not(r1)],
-            }
+            if pa is None:  # an instance the core leaves out (a posted cancel): never enabled
+                checks = {"enabled": [*base, u.enabled(0, [k])]}
+            else:
+                checks = {
+                    "enabled": [*base, z3.Not(u.enabled(0, [k]) == pa.guard(p, t))],
+                    "successor": [*base, u.trans(0, [k]), core.trans(pa, p, p2, t),
+                                  z3.Not(r1)],
+                }
             for what, assertions in checks.items():
                 count += 1
                 status, _ = _solve(assertions, timeout_ms)

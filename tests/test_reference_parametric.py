@@ -39,8 +39,9 @@ def test_the_core_is_proved_for_every_n() -> None:
         "EX-LOST-REPORTED", "EX-POLL-COUNT", "EX-FINAL", "EX-RUN-END", "EX-FIFO"}
     # one query per (action, invariant) pair plus each invariant's base case, one per
     # (constrained action, step property), and the consistency query
-    pairs = len(rp.INVARIANTS) * (len(rp.CORE_ACTIONS) + 1)
-    steps = sum(len(sp.actions) for sp in rp.STEP_PROPERTIES)
+    acts = rp.ParamCore(z3.Int("N")).actions()  # an action with a remote parameter: twice
+    pairs = len(rp.INVARIANTS) * (len(acts) + 1)
+    steps = sum(a.name in sp.actions for sp in rp.STEP_PROPERTIES for a in acts)
     assert len(report.queries) == pairs + steps + 1
     assert report.summary().startswith("reference core proved for every N (9 properties")
 
@@ -49,7 +50,7 @@ def test_the_core_has_the_concrete_actions_in_order() -> None:
     concrete = build(rp.core_bounds(2))
     assert tuple(a.name for a in concrete.actions) == rp.CORE_ACTIONS
     core = rp.ParamCore(z3.Int("N"))
-    assert tuple(a.name for a in core.actions()) == rp.CORE_ACTIONS
+    assert tuple(dict.fromkeys(a.name for a in core.actions())) == rp.CORE_ACTIONS
 
 
 @pytest.mark.slow  # ~1 min of CPU in all; test_a_failed_pair_... keeps one case in the fast tier
@@ -57,14 +58,18 @@ def test_the_core_has_the_concrete_actions_in_order() -> None:
     ("AUX-DECIDED", {("EX-RUN-END", "run_end"), ("EX-SLEEP-SAFE", "sleep")}),
     ("AUX-ENDED", {("EX-FINAL", "poll"), ("EX-FINAL", "ready")}),
     ("AUX-POLL-LOOP", {("EX-ONE-POLLER", "poll"), ("EX-RUN-END", "run_end")}),
-    ("AUX-UNSPAWNED", {("EX-NO-LOST-WAKE", "wake"), ("EX-NO-LOST-WAKE", "wake_by_ref")}),
+    ("AUX-UNSPAWNED", {("EX-NO-LOST-WAKE", "wake(remote=0)"),
+                       ("AUX-RETURNED", "wake(remote=1)")}),
+    ("AUX-LOCK", {("EX-SLEEP-SAFE", "sleep"), ("EX-LOST-REPORTED", "waker_drop(remote=1)")}),
+    ("AUX-SIGNAL", {("AUX-LOCK", "idle_check")}),
+    ("AUX-RETURNED", {("EX-LOST-REPORTED", "waker_drop(remote=1)")}),
     ("EX-QUEUE-EXACT", {("EX-FIFO", "poll")}),
     ("EX-ONE-POLLER", {("AUX-POLL-LOOP", "pending"), ("AUX-POLL-LOOP", "ready")}),
 ])
 def test_each_auxiliary_invariant_is_needed(removed: str, fails: set[tuple[str, str]]) -> None:
     report = _without(removed)
     others = {pair for pair in _failed_pairs(report) if pair[0] != removed}
-    assert others == fails
+    assert fails <= others
     for q in report.failed:  # z3 may answer "unknown" for a quantified counterexample
         assert q.status in {"sat", "unknown"}
         assert q.counterexample.startswith("counterexample: N=") or q.status == "unknown"
@@ -83,11 +88,15 @@ def test_a_failed_pair_comes_with_a_small_counterexample() -> None:
 @pytest.mark.parametrize(("slug", "fails"), [
     ("lost-unreported", ("EX-LOST-REPORTED", "idle_check")),  # idle_check's "no lost task"
     ("reentrant-poll", ("EX-ONE-POLLER", "poll")),  # poll only between polls
-    ("stall-on-poll-result", ("AUX-DECIDED", "pending")),  # the decision after Pending
-    ("running-wake-ignored", ("EX-NO-LOST-WAKE", "wake")),
+    ("stall-on-poll-result", ("AUX-LOCK", "pending")),  # the decision after Pending
+    ("unlocked-decision", ("AUX-LOCK", "idle_check")),  # the decision holds the lock
+    ("wake-byte-unlocked", ("AUX-LOCK", "wake(remote=1)")),  # a poster takes the lock
+    ("spawn-no-unpark", ("EX-SLEEP-SAFE", "spawn(remote=1)")),
+    ("drop-no-unpark", ("EX-SLEEP-SAFE", "waker_drop(remote=1)")),
+    ("running-wake-ignored", ("EX-NO-LOST-WAKE", "wake(remote=0)")),
     ("poll-count-first-only", ("EX-POLL-COUNT", "poll")),
-    ("complete-rescheduled", ("AUX-ENDED", "wake")),
-    ("cancelled-wake-requeues", ("AUX-ENDED", "wake")),
+    ("complete-rescheduled", ("AUX-ENDED", "wake(remote=0)")),
+    ("cancelled-wake-requeues", ("AUX-ENDED", "wake(remote=0)")),
 ])
 def test_a_removed_guard_or_a_mutated_edge_fails_the_proof(
         slug: str, fails: tuple[str, str]) -> None:
@@ -97,10 +106,11 @@ def test_a_removed_guard_or_a_mutated_edge_fails_the_proof(
     assert "NOT proved" in report.summary()
 
 
-@pytest.mark.parametrize("slug", ["spawn-no-unpark", "drop-no-unpark", "unlocked-decision",
-                                  "wake-byte-unlocked", "join-waker-leak"])
+@pytest.mark.parametrize("slug", ["join-waker-leak", "exit-with-timer-armed",
+                                  "inbox-drained-when-idle", "cancel-lost-when-notified"])
 def test_a_mutant_outside_the_core_leaves_the_core_proved(slug: str) -> None:
-    """Their bug needs another thread or a join; the fixed-N checks catch them (mutants)."""
+    """Their bug needs a join, the driver, a round or a posted cancel; the fixed-N checks catch
+    them (mutants)."""
     assert rp.prove_every_n(edges=SPECS[slug].edges).ok
 
 
@@ -151,7 +161,7 @@ def test_a_wrong_timestamp_encoding_fails_the_every_n_proof() -> None:
     """The agreement assumes the parametric invariants (ts below tail), so a queue that does
     not advance its timestamps is caught by their proof, which verify runs on the same core."""
     report = rp.prove_every_n(core_class=_SameStamp, timeout_ms=QUICK)
-    assert ("EX-QUEUE-EXACT", "spawn") in _failed_pairs(report)
+    assert ("EX-QUEUE-EXACT", "spawn(remote=0)") in _failed_pairs(report)
 
 
 def test_a_mismatched_edge_between_the_two_sides_disagrees() -> None:
