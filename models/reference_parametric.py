@@ -57,6 +57,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import z3  # type: ignore[import-untyped]
+from refexec.models.properties import ENVIRONMENT_ACTIONS
 from refexec.models.reference import (
     REFERENCE_EDGES,
     UNSPAWNED,
@@ -562,6 +563,10 @@ def _lost_reported(m: ParamCore, s: PState) -> Any:
     return z3.Implies(quiet, z3.Not(m.exists_task(lambda x: m.lost(s, x))))
 
 
+def _polled(m: ParamCore, s: PState) -> Any:
+    return z3.Implies(s.loop == Loop.POLLING, m.exists_task(lambda x: m.polling(s, x)))
+
+
 def _lock(m: ParamCore, s: PState) -> Any:
     return z3.And(s.lock == (s.loop == Loop.DECIDING), z3.Implies(
         s.loop == Loop.DECIDING, z3.And(m.inbox_empty(s), z3.Not(s.signal))))
@@ -596,6 +601,7 @@ INVARIANTS: tuple[PInvariant, ...] = (
                _unspawned_blank),
     PInvariant("AUX-ENDED", "ended[t] <-> st[t] final", _ended_final),
     PInvariant("AUX-POLL-LOOP", "a task being polled => loop = POLLING", _polling_loop),
+    PInvariant("AUX-POLLED", "loop = POLLING => some task is being polled", _polled),
     PInvariant("AUX-DECIDED", "loop in {DECIDING, ASLEEP, RETURNED} => no SCHEDULED task",
                _decided),
     PInvariant("AUX-LOCK", "the lock is held exactly while deciding, with the inbox empty and "
@@ -646,6 +652,24 @@ STEP_PROPERTIES: tuple[PStep, ...] = (
           lambda m, s, t: m.forall_tasks(lambda x: z3.Implies(
               z3.And(s.st[x] == SCHED, x != t), s.ts[t] < s.ts[x]))),
 )
+
+
+FAIR_ACTIONS = tuple(a for a in CORE_ACTIONS if a not in ENVIRONMENT_ACTIONS)
+"""EX-PROGRESS's actions: the loop's own and those that release something (spec/SPEC.md 2.6)."""
+
+
+def progress_stuck(m: ParamCore, s: PState, actions: Iterable[PAction]) -> Any:
+    """The negation of EX-PROGRESS in the core: the loop neither returned nor gave the thread
+    back (``run_final`` without joins: no await cycle), and no fair action instance is enabled
+    — for a task action, for no task."""
+    t = m.var()
+    parts = [s.loop != Loop.RETURNED, s.loop != Loop.NOT_STARTED]
+    for a in actions:
+        if a.name not in FAIR_ACTIONS:
+            continue
+        g = z3.Exists([t], z3.And(m.task(t), a.guard(s, t))) if a.task else a.guard(s, t)
+        parts.append(z3.Not(g))
+    return z3.And(*parts)
 
 
 # -- the proofs ---------------------------------------------------------------------------------
@@ -769,7 +793,7 @@ def prove_every_n(
         cex = _show(model, s, tasks, core) if model is not None else ""
         report.queries.append(Query(prop, action, status, time.perf_counter() - t0, cex))
 
-    pre = [inv.formula(core, s) for inv in hyp]
+    pre = [N >= 1, *(inv.formula(core, s) for inv in hyp)]  # N never changes; I says N >= 1
     # not vacuous: the initial state with one task (pinned, so no quantifier is left open)
     # satisfies the initial condition and every assumed invariant
     t0 = time.perf_counter()
@@ -782,6 +806,7 @@ def prove_every_n(
         for a in acts:
             run(inv.id, a.label, [*pre, core.trans(a, s, s2, t), z3.Not(post)],
                 {"t": t} if a.task else {})
+    run("EX-PROGRESS", "every fair action", [*pre, progress_stuck(core, s, acts)], {})
     for sp in steps:
         for a in acts:
             if a.name in sp.actions:

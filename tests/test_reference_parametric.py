@@ -36,14 +36,15 @@ def test_the_core_is_proved_for_every_n() -> None:
     assert report.ok, report.summary()
     assert set(report.properties) == {
         "EX-ONE-POLLER", "EX-NO-LOST-WAKE", "EX-QUEUE-EXACT", "EX-SLEEP-SAFE",
-        "EX-LOST-REPORTED", "EX-POLL-COUNT", "EX-FINAL", "EX-RUN-END", "EX-FIFO"}
+        "EX-LOST-REPORTED", "EX-POLL-COUNT", "EX-FINAL", "EX-RUN-END", "EX-FIFO",
+        "EX-PROGRESS"}
     # one query per (action, invariant) pair plus each invariant's base case, one per
     # (constrained action, step property), and the consistency query
     acts = rp.ParamCore(z3.Int("N")).actions()  # an action with a remote parameter: twice
     pairs = len(rp.INVARIANTS) * (len(acts) + 1)
     steps = sum(a.name in sp.actions for sp in rp.STEP_PROPERTIES for a in acts)
-    assert len(report.queries) == pairs + steps + 1
-    assert report.summary().startswith("reference core proved for every N (9 properties")
+    assert len(report.queries) == pairs + steps + 2  # + consistency, + progress
+    assert report.summary().startswith("reference core proved for every N (10 properties")
 
 
 def test_the_core_has_the_concrete_actions_in_order() -> None:
@@ -73,6 +74,27 @@ def test_each_auxiliary_invariant_is_needed(removed: str, fails: set[tuple[str, 
     for q in report.failed:  # z3 may answer "unknown" for a quantified counterexample
         assert q.status in {"sat", "unknown"}
         assert q.counterexample.startswith("counterexample: N=") or q.status == "unknown"
+
+
+def test_progress_needs_a_polled_task_while_polling() -> None:
+    report = _without("AUX-POLLED")
+    assert {q.prop for q in report.failed} == {"AUX-POLLED", "EX-PROGRESS"}
+
+
+class _NoUnpark(rp.ParamCore):
+    """A guard removed: the sleeping loop is never woken by a signal."""
+
+    def actions(self) -> tuple[rp.PAction, ...]:
+        return tuple(
+            rp.PAction("unpark", lambda s, t: z3.BoolVal(False), a.effect, False)
+            if a.name == "unpark" else a for a in super().actions())
+
+
+def test_progress_fails_when_the_signalled_loop_cannot_wake() -> None:
+    report = rp.prove_every_n(core_class=_NoUnpark, timeout_ms=QUICK)
+    (q,) = report.failed
+    assert (q.prop, q.action, q.status) == ("EX-PROGRESS", "every fair action", "sat")
+    assert "loop=4" in q.counterexample and "signal=True" in q.counterexample
 
 
 def test_a_failed_pair_comes_with_a_small_counterexample() -> None:
