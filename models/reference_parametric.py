@@ -672,6 +672,38 @@ def progress_stuck(m: ParamCore, s: PState, actions: Iterable[PAction]) -> Any:
     return z3.And(*parts)
 
 
+def task_rank(m: ParamCore, s: PState, x: Any) -> Any:
+    """A task's share of the work left (the fixed-N ranking's summand, PROOFS.md section 6):
+    ``4 (P + 1 - done) + stage(st) + 2 wakers + inbox``, stage 3 while polled, 2 while
+    SCHEDULED / IDLE / UNSPAWNED, 0 when finished."""
+    st = s.st[x]
+    stage = z3.If(m.polling(s, x), 3, z3.If(m.final(st), 0, 2))
+    return 4 * (m.P + 1 - s.done[x]) + stage + 2 * s.wakers[x] + s.inbox[x]
+
+
+def loop_rank(s: PState) -> Any:
+    """The loop's share: ASLEEP with a signal 4, DISPATCH 3, DECIDING 2, ASLEEP 1, else 0."""
+    return z3.If(s.loop == Loop.ASLEEP, z3.If(s.signal, 4, 1),
+                 z3.If(s.loop == Loop.DISPATCH, 3, z3.If(s.loop == Loop.DECIDING, 2, 0)))
+
+
+def rank_decreases(m: ParamCore, s: PState, s2: PState, t: Any, task: bool) -> Any:
+    """``rank(s') < rank(s)`` for ``rank = (task ranks, spawners, loop)`` ordered
+    lexicographically, the task ranks pointwise (every one <=, the acting task's <): a
+    well-founded order, because every task rank is >= 0 (AUX-TYPE) and N is fixed along a run,
+    so their sum decreases. A sum over the tasks is what the quantified encoding cannot
+    express; the pointwise order needs none."""
+    same = m.forall_tasks(lambda x: task_rank(m, s2, x) == task_rank(m, s, x))
+    loop_down = z3.Or(s2.spawners < s.spawners, z3.And(s2.spawners == s.spawners,
+                                                        loop_rank(s2) < loop_rank(s)))
+    alternatives = [z3.And(same, loop_down)]
+    if task:
+        alternatives.append(z3.And(
+            m.forall_tasks(lambda x: task_rank(m, s2, x) <= task_rank(m, s, x)),
+            task_rank(m, s2, t) < task_rank(m, s, t), s2.spawners <= s.spawners))
+    return z3.Or(*alternatives)
+
+
 # -- the proofs ---------------------------------------------------------------------------------
 
 @dataclass
@@ -774,11 +806,14 @@ def prove_every_n(
     assume: tuple[PInvariant, ...] | None = None,
     timeout_ms: int = 20000,
     core_class: type[ParamCore] | None = None,
+    fair: tuple[str, ...] = FAIR_ACTIONS,
 ) -> EveryNReport:
     """Prove ``invariants`` inductive and ``steps`` for every N, one query per pair.
 
     ``assume`` (default: ``invariants``) is the strengthening assumed in the pre-state; tests
-    pass a smaller set to show an auxiliary invariant is needed.
+    pass a smaller set to show an auxiliary invariant is needed. ``fair``: the actions the
+    ranking must decrease on (EX-TERMINATES; the others are the environment's, assumed to act
+    finitely often).
     """
     start = time.perf_counter()
     core = (core_class or ParamCore)(N, bounds, edges)
@@ -807,6 +842,13 @@ def prove_every_n(
             run(inv.id, a.label, [*pre, core.trans(a, s, s2, t), z3.Not(post)],
                 {"t": t} if a.task else {})
     run("EX-PROGRESS", "every fair action", [*pre, progress_stuck(core, s, acts)], {})
+    for a in acts:  # EX-TERMINATES: every fair action decreases the ranking
+        if a.name in fair:
+            run("EX-TERMINATES", a.label, [*pre, core.trans(a, s, s2, t),
+                                           z3.Not(rank_decreases(core, s, s2, t, a.task))],
+                {"t": t} if a.task else {})
+    run("EX-TERMINATES", "rank >= 0", [*pre, core.exists_task(
+        lambda x: task_rank(core, s, x) < 0)], {})
     for sp in steps:
         for a in acts:
             if a.name in sp.actions:

@@ -37,14 +37,16 @@ def test_the_core_is_proved_for_every_n() -> None:
     assert set(report.properties) == {
         "EX-ONE-POLLER", "EX-NO-LOST-WAKE", "EX-QUEUE-EXACT", "EX-SLEEP-SAFE",
         "EX-LOST-REPORTED", "EX-POLL-COUNT", "EX-FINAL", "EX-RUN-END", "EX-FIFO",
-        "EX-PROGRESS"}
+        "EX-PROGRESS", "EX-TERMINATES"}
     # one query per (action, invariant) pair plus each invariant's base case, one per
     # (constrained action, step property), and the consistency query
     acts = rp.ParamCore(z3.Int("N")).actions()  # an action with a remote parameter: twice
     pairs = len(rp.INVARIANTS) * (len(acts) + 1)
     steps = sum(a.name in sp.actions for sp in rp.STEP_PROPERTIES for a in acts)
-    assert len(report.queries) == pairs + steps + 2  # + consistency, + progress
-    assert report.summary().startswith("reference core proved for every N (10 properties")
+    fair = sum(a.name in rp.FAIR_ACTIONS for a in acts)
+    # + consistency, + progress, + the ranking's decrease per fair action and its lower bound
+    assert len(report.queries) == pairs + steps + 2 + fair + 1
+    assert report.summary().startswith("reference core proved for every N (11 properties")
 
 
 def test_the_core_has_the_concrete_actions_in_order() -> None:
@@ -95,6 +97,35 @@ def test_progress_fails_when_the_signalled_loop_cannot_wake() -> None:
     (q,) = report.failed
     assert (q.prop, q.action, q.status) == ("EX-PROGRESS", "every fair action", "sat")
     assert "loop=4" in q.counterexample and "signal=True" in q.counterexample
+
+
+def test_termination_fails_when_the_environment_may_act_for_ever() -> None:
+    """wake_by_ref keeps its handle: a thread calling it for ever keeps the loop busy, which is
+    why it is an environment action (assumed finitely often), not a fair one."""
+    report = rp.prove_every_n(fair=(*rp.FAIR_ACTIONS, "wake_by_ref"), timeout_ms=QUICK)
+    assert {(q.prop, q.action) for q in report.failed} == {
+        ("EX-TERMINATES", "wake_by_ref(remote=0)"), ("EX-TERMINATES", "wake_by_ref(remote=1)")}
+
+
+class _NoBudget(rp.ParamCore):
+    """The environment bound removed: a future may return Pending for ever."""
+
+    def actions(self) -> tuple[rp.PAction, ...]:
+        guards = {
+            "pending": lambda s, t: z3.And(self.polling(s, t), self.has(s.st[t], rp.E.PENDING)),
+            "poll": lambda s, t: z3.And(s.loop == rp.Loop.DISPATCH, self.head(s, t),
+                                        self.has(s.st[t], rp.E.POLL)),
+        }
+        return tuple(rp.PAction(a.name, guards[a.name], a.effect, True) if a.name in guards
+                     else a for a in super().actions())
+
+
+def test_termination_needs_the_poll_budget() -> None:
+    report = rp.prove_every_n(core_class=_NoBudget, timeout_ms=QUICK)
+    assert {(q.prop, q.action) for q in report.failed} == {("AUX-TYPE", "poll")}
+    rest = tuple(i for i in rp.INVARIANTS if i.id != "AUX-TYPE")
+    report = rp.prove_every_n(rest, core_class=_NoBudget, timeout_ms=QUICK)
+    assert ("EX-TERMINATES", "rank >= 0") in _failed_pairs(report)
 
 
 def test_a_failed_pair_comes_with_a_small_counterexample() -> None:
