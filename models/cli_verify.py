@@ -111,6 +111,8 @@ def render_table(report: object) -> str:
                 f"{v.name}: for ANY number of tasks (z3 CHC on the counter abstraction, N "
                 f"symbolic; side conditions {'checked' if ok else 'FAILED'}): "
                 + ", ".join(f"{pid} {t}" for pid, t in v.any_n.items()))
+        if v.every_n:
+            extras.append(f"{v.every_n}; {v.every_n_agreement}")
         if v.capacity:
             at = [f"; at this instance's {c.chc.method.rsplit(', at ', 1)[-1]}: "
                   f"{pid} {c.chc.text()}, shortest (exhaustive: {c.exhaustive.text()})"

@@ -23,13 +23,10 @@ every N (``models/seed.py``: the dequeued task is any task with an entry), so a 
 here holds in the seed for every number of tasks; it is exact for one task.
 
 **The reference design.** Its model is not parametric in this sense: its effects iterate over
-``range(n_tasks)`` (a wake's targets, ``has_waker``'s join scan, the ``waited`` update for every
-SCHEDULED task, ``idle_check``'s "no inbox, no lost task" over all tasks), its queue is an array of
-``n + 1`` task ids with ``n`` as the empty-slot sentinel, and ``waited`` saturates at ``n``. A
-parametric interpretation would need the DSL to express those loops as quantified operations
-(``o.forall_tasks``, ``o.count_tasks`` over an uninterpreted task sort) — a change of the model
-language and of ``models/reference.py``; so the reference is proved for N = 1, 2 (CI) and 3, 4
-(``--deep``) only, as ``spec/PROOFS.md`` says.
+``range(n_tasks)`` and its queue is an array of ``n + 1`` task ids, so building it with a
+symbolic N fails. Its core has a separate parametric interpretation (tasks as integers below a
+free N, quantified "every task", a timestamp queue), proved for every N and checked equal to the
+concrete model for N = 1..4: :mod:`refexec.models.reference_parametric`.
 """
 
 from __future__ import annotations

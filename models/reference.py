@@ -308,6 +308,12 @@ class _Builder:
         self.C = edges.queue_capacity if edges.queue_capacity is not None else self.n + 1
         self.table = _table(edges)
         self.EMPTY = self.n
+        # parameter domains and modifies-groups shared by several action definitions
+        self.T = range(self.n)  # a task parameter
+        self.REMOTE = (0, 1) if self.remote else (0,)  # the remote parameter: which thread acts
+        self.ARR = ("st", "woken", "join", "q", "qlen", "blocked", "ended")  # a task finishes
+        self.TM = self.released()  # a finishing task's driver variables
+        self.RW = ("rnd", "pw") if self.R else ()
         # the table's rows per event, as codes (looked up once, not on every evaluation)
         self.rows: dict[TaskEvent, tuple[tuple[int, int], ...]] = {
             ev: tuple((_code(b), int(a)) for (b, e2), a in self.table.items() if e2 is ev)
@@ -596,519 +602,82 @@ class _Builder:
 
     # -- actions -------------------------------------------------------------------------------
 
+    def action(self, define: Any, params: Mapping[str, Sequence[int]], guard: Any,
+               effect: Any, modifies: Sequence[str]) -> Action:
+        """The :class:`Action` an action definition (a top-level function below) builds: named
+        after the function, documented by its docstring (one paragraph)."""
+        doc = " ".join((define.__doc__ or "").split())
+        return Action(define.__name__, params, guard, effect, frozenset(modifies), doc)
+
     def actions(self) -> tuple[Action, ...]:
-        n, e, P, W, inbox_max, SP = self.n, self.e, self.P, self.W, self.I, self.SP
-        T = range(n)
-        R = (0, 1) if self.remote else (0,)
-        ARR = ("st", "woken", "join", "q", "qlen", "blocked", "ended")
-        TM = self.released()
-        RW = ("rnd", "pw") if self.R else ()
-        acts: list[Action] = []
+        """Every action of this instance, in the fixed order the interpreters number them.
 
-        def add(name: str, params: dict[str, Sequence[int]], guard: Any, effect: Any,  # noqa: PLR0917
-                modifies: Sequence[str], doc: str) -> None:
-            acts.append(Action(name, params, guard, effect, frozenset(modifies), doc))
-
-        # spawn ------------------------------------------------------------------------------
-        def g_spawn(s: View, o: Ops, t: int, remote: int) -> Value:
-            where = (
-                o.And(s.spawners > 0, o.Not(s.lock))
-                if remote
-                else self.local_ok(s, o)
-            )
-            return o.And(self.spawn_order(s, o, t), where, s.loop != Loop.RETURNED)
-
-        def f_spawn(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
-            if remote:
-                sig = o.Or(s.signal, s.loop == Loop.ASLEEP) if e.spawn_signals else s.signal
-                return {"inbox": o.store(s.inbox, t, 1), "signal": sig}
-            d = _Draft(s)
-            d.st[t] = self.nxt(o, s.st[t], E.SPAWN)
-            self.enqueue(o, d, t, True)
-            if e.spawn_counts_waker:
-                return {**d.updates(), "phantom": o.store(s.phantom, t, 1)}
-            return d.updates()
-
-        add("spawn", {"t": T, "remote": R}, g_spawn, f_spawn,
-            ("st", "q", "qlen", "blocked", "inbox", "signal",
-             *(("phantom",) if e.spawn_counts_waker else ())),
-            "A new task: on the loop thread (before run, or from inside a poll) it is SCHEDULED "
-            "and enqueued; from another thread (needs a live Spawner) it is posted to the inbox "
-            "and the sleeping loop is signalled.")
-
-        # spawners --------------------------------------------------------------------------
-        if SP > 0:
-            add("spawner_new", {},
-                lambda s, o: o.And(self.local_ok(s, o), s.spawners < SP),
-                lambda s, o: {"spawners": s.spawners + 1},
-                ("spawners",),
-                "A Spawner handle is created (on the loop thread); it keeps run() open.")
-
-            def g_sdrop(s: View, o: Ops, remote: int) -> Value:
-                where = o.Not(s.lock) if remote else self.local_ok(s, o)
-                return o.And(s.spawners > 0, where)
-
-            def f_sdrop(s: View, o: Ops, remote: int) -> dict[str, Value]:
-                out: dict[str, Value] = {"spawners": s.spawners - 1}
-                if remote and e.drop_signals:
-                    out["signal"] = o.Or(s.signal, s.loop == Loop.ASLEEP)
-                return out
-
-            add("spawner_drop", {"remote": R}, g_sdrop, f_sdrop, ("spawners", "signal"),
-                "A Spawner handle is dropped; on another thread it signals the sleeping loop, "
-                "which must re-check whether any sender remains.")
-
-        # run loop --------------------------------------------------------------------------
-        add("run_start", {},
-            lambda s, o: s.loop == Loop.NOT_STARTED,
-            lambda s, o: {"loop": Loop.DISPATCH},
-            ("loop",), "run() is called; the calling thread becomes the loop thread.")
-
+        Each is built by the top-level definition of the same name (spec/SPEC.md section 2.4,
+        2.7, 2.8 and 9 list them in this order); an optional part is present only when its
+        bounds key asks for it, so every instance without the key keeps its actions."""
+        defs: list[Any] = [spawn]
+        if self.SP > 0:
+            defs += [spawner_new, spawner_drop]
+        defs.append(run_start)
         if self.remote:
-            def g_drain(s: View, o: Ops, t: int) -> Value:
-                when = [] if e.drain_each_round else [s.qlen == 0]
-                return o.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, o.Not(s.lock), *when)
-
-            def f_drain(s: View, o: Ops, t: int) -> dict[str, Value]:
-                d = _Draft(s)
-                is_spawn = s.st[t] == UNSPAWNED
-                # a posted wake: the WAKE row (with enqueue); a posted spawn: the SPAWN row and
-                # enqueue. Exactly one of the two pieces is active.
-                self.wake(o, d, [o.Not(is_spawn) if v == t else False for v in T])
-                self.enqueue(o, d, t, is_spawn)
-                d.st[t] = o.If(is_spawn, self.nxt(o, s.st[t], E.SPAWN), d.st[t])
-                inbox = o.store(s.inbox, t, s.inbox[t] - 1)
-                return {**d.updates(), "inbox": inbox,
-                        **self.drained(s, o, inbox, s.cpost if self.rcancel else ())}
-
-            add("inbox_drain", {"t": T}, g_drain, f_drain,
-                ("inbox", "st", "woken", "q", "qlen", "blocked", *RW),
-                "The loop takes one posted entry of task t from the inbox (under the lock) and "
-                "applies it on the loop thread: a posted spawn (SPAWN row) or a wake (WAKE row).")
-
-        def g_poll(s: View, o: Ops, t: int) -> Value:
-            where = (s.loop == Loop.DISPATCH if e.single_poller
-                     else o.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING))
-            if self.any_policy:  # any queued task may be chosen (seeded random, PCT, DFS)
-                chosen = o.Or(*[o.And(i < s.qlen, s.q[i] == t) for i in range(self.C)])
-            else:
-                chosen = s.q[0] == t
-            conj = [where, s.qlen > 0, chosen, o.Not(s.blocked),
-                    self.has(o, s.st[t], E.POLL), s.done[t] <= P]
-            if self.R:
-                conj.append(s.rnd < self.R)  # a full round ends (drained inbox) first
-            if self.timers and e.driver_each_round and not self.any_policy:
-                conj.append(o.Not(self.due(s, o)))  # the driver is consulted between rounds
-                # (policy any: polling before a due timer / ready fd is the policy's choice)
-            return o.And(*conj)
-
-        def f_poll(s: View, o: Ops, t: int) -> dict[str, Value]:
-            q: tuple[Value, ...] = (*s.q[1:], self.EMPTY)
-            if self.any_policy:
-                d = _Draft(s)
-                self.remove(o, d, t, True)
-                q = d.q
-            counted = s.polls[t] + 1 if e.count_repolls else o.If(
-                s.done[t] == 0, s.polls[t] + 1, s.polls[t])
-            waited = tuple(
-                0 if v == t else o.If(s.st[v] == int(S.SCHEDULED),
-                                      o.Min(s.waited[v] + 1, n), s.waited[v])
-                for v in T)
-            out = {
-                "st": o.store(s.st, t, self.nxt(o, s.st[t], E.POLL)),
-                "q": q, "qlen": s.qlen - 1, "loop": Loop.POLLING,
-                "polls": o.store(s.polls, t, counted),
-                "done": o.store(s.done, t, s.done[t] + 1),
-                "woken": o.store(s.woken, t, False),
-                "waited": waited,
-            }
-            if self.R:
-                out["rnd"] = s.rnd + 1
-                out["pw"] = o.If(self.inbox_empty(s, o), 0, o.Min(s.pw + 1, self.R + 1))
-            return out
-
-        add("poll", {"t": T}, g_poll, f_poll,
-            ("st", "q", "qlen", "loop", "polls", "done", "woken", "waited", *RW),
-            "The loop dequeues the head of the ready queue (policy fifo; policy any: any queued "
-            "task) and starts polling it (POLL row); the poll counter is incremented.")
-
+            defs.append(inbox_drain)
+        defs.append(poll)
         if self.R:
-            def g_round(s: View, o: Ops) -> Value:
-                drained = [self.inbox_empty(s, o)] if e.drain_each_round else []
-                return o.And(s.loop == Loop.DISPATCH, o.Not(s.lock), s.rnd > 0, *drained)
-
-            add("round_end", {}, g_round, lambda s, o: {"rnd": 0}, ("rnd",),
-                "A round of polls ends (R polls, or the queue ran empty) with the inbox drained: "
-                "the next round may poll R more tasks before the inbox is drained again.")
-
-        def g_pending(s: View, o: Ops, t: int) -> Value:
-            return o.And(self.polling(s, o, t), self.has(o, s.st[t], E.PENDING),
-                         s.done[t] < P)
-
-        def f_pending(s: View, o: Ops, t: int) -> dict[str, Value]:
-            after = self.nxt(o, s.st[t], E.PENDING)
-            cancelled = self.nxt(o, after, E.CANCEL)
-            apply_cancel = o.And(s.creq[t], self.has(o, after, E.CANCEL))
-            if not e.cancel_when_notified:
-                apply_cancel = o.And(apply_cancel, s.st[t] == int(S.RUNNING))
-            new = o.If(apply_cancel, cancelled, after)
-            d = _Draft(s)
-            d.st[t] = new
-            self.enqueue(o, d, t, new == int(S.SCHEDULED))
-            self.finish(s, o, d, t, apply_cancel)
-            loop = Loop.DECIDING if e.decide_after_pending else Loop.DISPATCH
-            out = {
-                **d.updates(),
-                "ended": o.store(s.ended, t, o.Or(s.ended[t], apply_cancel)),
-                "creq": o.store(s.creq, t, False), "loop": loop,
-            }
-            out.update(self.release(s, o, t, apply_cancel, cancel=True))
-            if e.decide_after_pending:
-                out["lock"] = True
-            return out
-
-        add("pending", {"t": T}, g_pending, f_pending, (*ARR, "creq", "loop", "lock", *TM),
-            "The poll returns Pending (PENDING row; NOTIFIED re-enters the queue). A cancel "
-            "requested during the poll is applied now (CANCEL row). Environment bound: a future "
-            "returns Ready by its P-th poll.")
-
-        def g_ready(s: View, o: Ops, t: int) -> Value:
-            return o.And(self.polling(s, o, t), self.has(o, s.st[t], E.READY))
-
-        def f_ready(s: View, o: Ops, t: int) -> dict[str, Value]:
-            d = _Draft(s)
-            d.st[t] = self.nxt(o, s.st[t], E.READY)
-            self.finish(s, o, d, t, True)
-            out = {
-                **d.updates(),
-                "ended": o.store(s.ended, t, True), "creq": o.store(s.creq, t, False),
-                "loop": Loop.DISPATCH,
-            }
-            out.update(self.release(s, o, t, True))  # the future is dropped, with its sleep
-            return out
-
-        add("ready", {"t": T}, g_ready, f_ready, (*ARR, "creq", "loop", *TM),
-            "The poll returns Ready (or raises): READY row; the task's join waiter is woken.")
-
-        # wakers ----------------------------------------------------------------------------
-        def where_wake(s: View, o: Ops, t: int, remote: int) -> Value:
-            if remote:
-                return o.And(self.poster_ok(s, o), s.inbox[t] < inbox_max)
-            return self.local_ok(s, o)
-
-        def deliver(s: View, o: Ops, t: int, remote: int, wakers: Value) -> dict[str, Value]:
-            if remote:
-                return {
-                    "wakers": wakers,
-                    "inbox": o.store(s.inbox, t, s.inbox[t] + 1),
-                    "signal": o.Or(s.signal, s.loop == Loop.ASLEEP),
-                    "woken": o.store(s.woken, t, True),
-                }
-            d = _Draft(s)
-            self.wake(o, d, [v == t for v in T])
-            return {**d.updates(), "wakers": wakers}
-
-        wake_mod = ("wakers", "inbox", "signal", "woken", "st", "q", "qlen", "blocked")
-
-        add("wake", {"t": T, "remote": R},
-            lambda s, o, t, remote: o.And(s.wakers[t] > 0, where_wake(s, o, t, remote)),
-            lambda s, o, t, remote: deliver(s, o, t, remote,
-                                            o.store(s.wakers, t, s.wakers[t] - 1)),
-            wake_mod,
-            "A held waker of t is consumed by wake(): on the loop thread the WAKE row applies "
-            "at once; on another thread the wake is posted to the inbox and the sleeping loop "
-            "is signalled.")
-
-        def g_wbr(s: View, o: Ops, t: int, remote: int) -> Value:
-            held = o.And(s.wakers[t] > 0, where_wake(s, o, t, remote))
-            if remote:
-                return held
-            return o.Or(held, self.polling(s, o, t))  # the poll's own context waker
-
-        add("wake_by_ref", {"t": T, "remote": R}, g_wbr,
-            lambda s, o, t, remote: deliver(s, o, t, remote, s.wakers),
-            wake_mod,
-            "wake_by_ref() on a held waker of t, or on the context waker during t's own poll; "
-            "the handle survives. Delivered as for wake.")
-
-        add("waker_clone", {"t": T},
-            lambda s, o, t: o.And(s.wakers[t] < W,
-                                  o.Or(s.wakers[t] > 0, self.polling(s, o, t))),
-            lambda s, o, t: {"wakers": o.store(s.wakers, t, s.wakers[t] + 1)},
-            ("wakers",),
-            "A waker of t is cloned: from the context waker during t's poll (the future keeps "
-            "it), or from a held waker (any thread).")
-
-        def g_wdrop(s: View, o: Ops, t: int, remote: int) -> Value:
-            where = o.Not(s.lock) if remote else self.local_ok(s, o)
-            return o.And(s.wakers[t] > 0, where)
-
-        def f_wdrop(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
-            out: dict[str, Value] = {"wakers": o.store(s.wakers, t, s.wakers[t] - 1)}
-            if remote and e.drop_signals:
-                out["signal"] = o.Or(s.signal, s.loop == Loop.ASLEEP)
-            return out
-
-        add("waker_drop", {"t": T, "remote": R}, g_wdrop, f_wdrop, ("wakers", "signal"),
-            "A held waker of t is dropped; on another thread the sleeping loop is signalled "
-            "(a sender may have gone).")
-
-        # join ------------------------------------------------------------------------------
-        if self.joins and n > 1:
-            def g_join(s: View, o: Ops, t: int, u: int) -> Value:
-                return o.And(
-                    u != t, self.polling(s, o, u), s.st[t] != UNSPAWNED,
-                    o.Not(self.final(o, s.st[t])), s.join[t] == self.EMPTY)
-
-            add("join", {"t": T, "u": T}, g_join,
-                lambda s, o, t, u: {"join": o.store(s.join, t, u)},
-                ("join",),
-                "During u's poll, u awaits t's JoinHandle: t keeps a clone of u's waker (the join "
-                "waker) and wakes it when t ends.")
-
-        # cancel / lost ---------------------------------------------------------------------
-        def g_cancel(s: View, o: Ops, t: int, remote: int) -> Value:
-            if remote and not self.rcancel:
-                return False
-            if remote:
-                return o.And(o.Not(s.lock), s.st[t] != UNSPAWNED,
-                             o.Not(self.final(o, s.st[t])), o.Not(s.cpost[t]))
-            return o.And(self.local_ok(s, o), s.st[t] != UNSPAWNED,
-                         o.Or(self.has(o, s.st[t], E.CANCEL),
-                              o.And(self.polling(s, o, t), o.Not(s.creq[t]))))
-
-        def f_cancel(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
-            if remote and not self.rcancel:
-                return {}  # never enabled (guard False): the instance has no posted cancels
-            if remote:
-                return {"cpost": o.store(s.cpost, t, True),
-                        "signal": o.Or(s.signal, s.loop == Loop.ASLEEP)}
-            return apply_cancel(s, o, t, defer=True)
-
-        def apply_cancel(s: View, o: Ops, t: int, defer: bool) -> dict[str, Value]:
-            now = self.has(o, s.st[t], E.CANCEL)
-            new = self.nxt(o, s.st[t], E.CANCEL)
-            finishing = o.And(now, new == int(S.CANCELLED), o.Not(s.ended[t]))
-            d = _Draft(s)
-            d.st[t] = new
-            self.remove(o, d, t, o.And(now, s.st[t] == int(S.SCHEDULED)))
-            self.finish(s, o, d, t, finishing)
-            out = {
-                **d.updates(),
-                "ended": o.store(s.ended, t, o.Or(s.ended[t], finishing)),
-            }
-            if defer:
-                out["creq"] = o.store(s.creq, t, o.Or(s.creq[t], o.Not(now)))
-            out.update(self.release(s, o, t, finishing, cancel=True))
-            return out
-
-        add("cancel", {"t": T, "remote": R}, g_cancel, f_cancel,
-            (*ARR, "creq", *TM, *(("cpost", "signal") if self.rcancel else ())),
-            "JoinHandle.cancel() on the loop thread: CANCEL row (a SCHEDULED task leaves the "
-            "queue); during t's poll the cancel is deferred until the poll returns. From another "
-            "thread it is posted to the inbox (and the sleeping loop signalled).")
-
+            defs.append(round_end)
+        defs += [pending, ready, wake, wake_by_ref, waker_clone, waker_drop]
+        if self.joins and self.n > 1:
+            defs.append(join)
+        defs.append(cancel)
         if self.rcancel:
-            def f_cdrain(s: View, o: Ops, t: int) -> dict[str, Value]:
-                cpost = o.store(s.cpost, t, False)
-                return {**apply_cancel(s, o, t, defer=False), "cpost": cpost,
-                        **self.drained(s, o, s.inbox, cpost)}
-
-            add("cancel_drain", {"t": T},
-                lambda s, o, t: o.And(s.loop == Loop.DISPATCH, s.cpost[t], o.Not(s.lock)),
-                f_cdrain, (*ARR, *TM, "cpost", *RW),
-                "The loop takes a posted cancel of t from the inbox and applies it: CANCEL row "
-                "(t is never being polled between polls); a task that ended meanwhile stays as "
-                "it is.")
-
-        def f_lost(s: View, o: Ops, t: int) -> dict[str, Value]:
-            d = _Draft(s)
-            d.st[t] = self.nxt(o, s.st[t], E.LOST)
-            self.finish(s, o, d, t, True)
-            return {**d.updates(), "ended": o.store(s.ended, t, True)}
-
-        add("lost", {"t": T},
-            lambda s, o, t: o.And(s.loop == Loop.DISPATCH, self.lost(s, o, t),
-                                  self.has(o, s.st[t], E.LOST)),
-            f_lost, ARR,
-            "The loop finds t IDLE with no live waker and nothing in flight: nothing can ever "
-            "wake it. It is reported and cancelled (LOST row), never dropped in silence.")
-
-        # the sleep / return decision -------------------------------------------------------
-        def g_idle(s: View, o: Ops) -> Value:
-            conj = [s.loop == Loop.DISPATCH, s.qlen == 0, self.inbox_empty(s, o), o.Not(s.lock)]
-            if e.report_lost_before_deciding:
-                conj.append(o.Not(o.Or(*[self.lost(s, o, t) for t in T])))
-            if self.timers:
-                conj.append(o.Not(self.due(s, o)))  # due timers are fired before deciding
-            return o.And(*conj)
-
-        add("idle_check", {}, g_idle,
-            lambda s, o: {"loop": Loop.DECIDING, "lock": bool(e.decide_locked)},
-            ("loop", "lock"),
-            "Nothing is queued: the loop takes the lock, sees the inbox empty (and every lost "
-            "task reported) and decides, holding the lock, whether to sleep or return.")
-
-        add("sleep", {},
-            lambda s, o: o.And(s.loop == Loop.DECIDING, self.senders(s, o) > 0,
-                               o.Not(self.due(s, o))),
-            lambda s, o: {"loop": Loop.ASLEEP, "lock": False},
-            ("loop", "lock"),
-            "A sender remains: the loop waits on the condition, releasing the lock atomically.")
-
-        add("unpark", {},
-            lambda s, o: o.And(s.loop == Loop.ASLEEP, s.signal),
-            lambda s, o: {"loop": Loop.DISPATCH, "signal": False, **self.unparked(s, o)},
-            ("loop", "signal", *TM),
-            "The sleeping loop is woken by a signal and goes back to dispatching.")
-
-        add("run_end", {},
-            lambda s, o: o.And(s.loop == Loop.DECIDING,
-                               self.senders(s, o, e.timer_holds_sender,
-                                            e.io_holds_sender) == 0),
-            lambda s, o: {"loop": Loop.RETURNED, "lock": False},
-            ("loop", "lock"),
-            "No sender remains (no spawner, no waker of an unfinished task, nothing queued or "
-            "posted): run() returns, releasing the lock.")
-
-        add("step_return", {},
-            lambda s, o: o.And(s.loop == Loop.DISPATCH, o.Not(s.lock)),
-            lambda s, o: {"loop": Loop.NOT_STARTED},
-            ("loop",),
-            "step(), run_until_stalled() or block_on() gives the loop thread back to its caller "
-            "between polls, with work possibly left: the executor is open for more, and a later "
-            "drive call starts dispatching again (run_start).")
-
+            defs.append(cancel_drain)
+        defs += [lost, idle_check, sleep, unpark, run_end, step_return]
         if self.timers:
-            self.driver_actions(add)
-        return tuple(acts)
-
-    def driver_actions(self, add: Any) -> None:
-        """The driver: timers armed and cancelled by a task's own poll, fired by the loop between
-        rounds, the clock moved by time (``tick``) or by the loop (``clock_jump``), and the park
-        with a timeout (a ``tick`` that makes a timer due ends the timed park)."""
-        n, e, D = self.n, self.e, self.D
-        T = range(n)
-
-        def g_arm(s: View, o: Ops, t: int, d: int) -> Value:
-            return o.And(self.polling(s, o, t), o.Not(s.armed[t]), s.clock <= d)
-
-        add("timer_arm", {"t": T, "d": range(D + 1)}, g_arm,
-            lambda s, o, t, d: {"armed": o.store(s.armed, t, True),
-                                "sleeping": o.store(s.sleeping, t, True),
-                                "deadline": o.store(s.deadline, t, d)},
-            ("armed", "sleeping", "deadline"),
-            "During t's poll a sleep / timeout arms a timer for deadline d (not in the past): it "
-            "keeps a clone of t's waker.")
-
-        add("timer_cancel", {"t": T},
-            lambda s, o, t: o.And(self.polling(s, o, t), s.armed[t]),
-            lambda s, o, t: {"armed": o.store(s.armed, t, False),
-                             "sleeping": o.store(s.sleeping, t, False)},
-            ("armed", "sleeping"),
-            "During t's poll its timer is cancelled (a timeout block ends first, a sleep is "
-            "dropped): the waker it held is dropped.")
-
-        def g_fire(s: View, o: Ops, t: int) -> Value:
-            where = s.loop == Loop.DISPATCH
-            if not e.driver_each_round:
-                where = o.And(where, s.qlen == 0)
-            return o.And(where, o.Not(s.lock), s.armed[t], s.deadline[t] <= s.clock)
-
-        def f_fire(s: View, o: Ops, t: int) -> dict[str, Value]:
-            d = _Draft(s)
-            self.wake(o, d, [v == t for v in T])
-            return {**d.updates(), "armed": o.store(s.armed, t, False),
-                    "sleeping": o.store(s.sleeping, t, False)}
-
-        add("timer_fire", {"t": T}, g_fire, f_fire,
-            ("armed", "sleeping", "st", "woken", "q", "qlen", "blocked"),
-            "Between rounds the loop fires a due timer: its waker is consumed by wake() on the "
-            "loop thread (WAKE row).")
-
-        def f_tick(s: View, o: Ops) -> dict[str, Value]:
-            c = s.clock + 1
-            due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= c) for t in T])
-            return {"clock": c, "signal": o.Or(s.signal, o.And(s.loop == Loop.ASLEEP, due))}
-
-        add("tick", {}, lambda s, o: s.clock < D, f_tick, ("clock", "signal"),
-            "Time passes (a real clock, or VirtualClock.advance from another thread); if a "
-            "timer becomes due, the loop's timed park ends (its timeout was that deadline).")
-
-        def g_jump(s: View, o: Ops) -> Value:
-            later = o.Or(*[o.And(s.armed[t], s.deadline[t] > s.clock) for t in T])
-            if e.jump_checks_inbox:
-                where = o.And(s.loop == Loop.DECIDING, s.spawners == 0)
-            else:
-                where = o.And(s.loop == Loop.DISPATCH, s.qlen == 0, o.Not(s.lock))
-            return o.And(where, s.clock < D, o.Not(self.due(s, o)), later)
-
-        add("park_due", {},
-            lambda s, o: o.And(s.loop == Loop.DECIDING, self.due(s, o)),
-            lambda s, o: {"loop": Loop.DISPATCH, "lock": False},
-            ("loop", "lock"),
-            "Deciding, the loop finds a timer due (time passed since it looked): it does not "
-            "park past it, releases the lock and goes back to fire it.")
-
-        add("clock_jump", {}, g_jump,
-            lambda s, o: {"clock": s.clock + 1, "loop": Loop.DISPATCH, "lock": False},
-            ("clock", "loop", "lock"),
-            "VirtualClock(autojump=True): deciding (lock held, queue and inbox empty) with no "
-            "open spawner and a timer armed for later, the loop moves the clock towards it "
-            "instead of parking, releases the lock and dispatches again.")
-
+            defs += [timer_arm, timer_cancel, timer_fire, tick, park_due, clock_jump]
         if self.io:
-            self.io_actions(add)
+            defs += [io_register, io_cancel, fd_ready, io_ready]
+        return tuple(define(self) for define in defs)
 
-    def io_actions(self, add: Any) -> None:
-        """I/O readiness: a task's poll registers (or drops) its wait for an fd; the
-        environment (the kernel) makes a registered fd ready at any time, which ends the park
-        in ``select()``; the loop reports ready registrations between rounds (``select(0)``)
-        and wakes their tasks. A registration is per task (the implementation's "one task per
-        fd and direction" rule makes the fd a task's own)."""
-        e = self.e
-        T = range(self.n)
+    def apply_cancel(self, s: View, o: Ops, t: int, defer: bool) -> dict[str, Value]:
+        """The CANCEL row applied to t on the loop thread (``cancel`` and ``cancel_drain``): a
+        SCHEDULED task leaves the queue; a task that becomes CANCELLED ends (its join waiter is
+        woken, its timer and registration released); with ``defer`` a task being polled gets
+        a deferred request instead (``creq``, applied by ``pending``)."""
+        now = self.has(o, s.st[t], E.CANCEL)
+        new = self.nxt(o, s.st[t], E.CANCEL)
+        finishing = o.And(now, new == int(S.CANCELLED), o.Not(s.ended[t]))
+        d = _Draft(s)
+        d.st[t] = new
+        self.remove(o, d, t, o.And(now, s.st[t] == int(S.SCHEDULED)))
+        self.finish(s, o, d, t, finishing)
+        out = {
+            **d.updates(),
+            "ended": o.store(s.ended, t, o.Or(s.ended[t], finishing)),
+        }
+        if defer:
+            out["creq"] = o.store(s.creq, t, o.Or(s.creq[t], o.Not(now)))
+        out.update(self.release(s, o, t, finishing, cancel=True))
+        return out
 
-        add("io_register", {"t": T},
-            lambda s, o, t: o.And(self.polling(s, o, t), s.reg[t] == Io.NONE),
-            lambda s, o, t: {"reg": o.store(s.reg, t, Io.ARMED)},
-            ("reg",),
-            "During t's poll a readiness wait registers its fd with the reactor: the "
-            "registration keeps a clone of t's waker.")
+    def where_wake(self, s: View, o: Ops, t: int, remote: int) -> Value:
+        """Where a held waker of t may be used: on the loop thread when it runs user code; on
+        another thread under the door's lock with room in t's inbox."""
+        if remote:
+            return o.And(self.poster_ok(s, o), s.inbox[t] < self.I)
+        return self.local_ok(s, o)
 
-        add("io_cancel", {"t": T},
-            lambda s, o, t: o.And(self.polling(s, o, t), s.reg[t] != Io.NONE),
-            lambda s, o, t: {"reg": o.store(s.reg, t, Io.NONE)},
-            ("reg",),
-            "During t's poll its readiness wait is dropped (a timeout ended it first): the "
-            "registration leaves the reactor and its waker is dropped.")
-
-        def f_fd_ready(s: View, o: Ops, t: int) -> dict[str, Value]:
-            parked = s.loop == Loop.ASLEEP
-            if not e.io_parks_in_select:  # the plain condition wait, unless a timer is armed
-                parked = o.And(parked, o.Or(*[s.armed[u] for u in T]))
-            return {"reg": o.store(s.reg, t, Io.READY), "signal": o.Or(s.signal, parked)}
-
-        add("fd_ready", {"t": T},
-            lambda s, o, t: s.reg[t] == Io.ARMED, f_fd_ready, ("reg", "signal"),
-            "The environment: t's registered fd becomes ready (data arrived, the peer took "
-            "data). A loop parked in select() returns (no lock: the kernel wakes it).")
-
-        def g_io_ready(s: View, o: Ops, t: int) -> Value:
-            where = s.loop == Loop.DISPATCH
-            if not e.driver_each_round:
-                where = o.And(where, s.qlen == 0)
-            return o.And(where, o.Not(s.lock), s.reg[t] == Io.READY)
-
-        def f_io_ready(s: View, o: Ops, t: int) -> dict[str, Value]:
-            d = _Draft(s)
-            self.wake(o, d, [v == t for v in T])
-            return {**d.updates(), "reg": o.store(s.reg, t, Io.NONE)}
-
-        add("io_ready", {"t": T}, g_io_ready, f_io_ready,
-            ("reg", "st", "woken", "q", "qlen", "blocked"),
-            "Between rounds the loop's select() reports t's fd ready: the registration leaves "
-            "the reactor and its waker is consumed by wake() on the loop thread (WAKE row).")
+    def deliver(self, s: View, o: Ops, t: int, remote: int, wakers: Value) -> dict[str, Value]:
+        """A wake of t delivered (``wake``, ``wake_by_ref``): the WAKE row at once on the loop
+        thread; from another thread posted to the inbox, signalling the sleeping loop."""
+        if remote:
+            return {
+                "wakers": wakers,
+                "inbox": o.store(s.inbox, t, s.inbox[t] + 1),
+                "signal": o.Or(s.signal, s.loop == Loop.ASLEEP),
+                "woken": o.store(s.woken, t, True),
+            }
+        d = _Draft(s)
+        self.wake(o, d, [v == t for v in self.T])
+        return {**d.updates(), "wakers": wakers}
 
     def system(self, name: str, properties: tuple[Any, ...],
                actions: tuple[Action, ...]) -> TransitionSystem:
@@ -1121,3 +690,547 @@ class _Builder:
             properties=properties,
             doc=__doc__ or "",
         )
+
+
+# == the actions ===================================================================================
+#
+# One top-level definition per action, named as in spec/SPEC.md's action tables and in the same
+# order. Each takes the builder ``m`` (the instance's bounds and the design's edges) and returns
+# the guarded update; the docstring is the action's documentation (``Action.doc``).
+
+_WAKE_MOD = ("wakers", "inbox", "signal", "woken", "st", "q", "qlen", "blocked")
+
+
+def spawn(m: _Builder) -> Action:
+    """A new task: on the loop thread (before run, or from inside a poll) it is SCHEDULED and
+    enqueued; from another thread (needs a live Spawner) it is posted to the inbox and the
+    sleeping loop is signalled."""
+    e = m.e
+
+    def guard(s: View, o: Ops, t: int, remote: int) -> Value:
+        where = o.And(s.spawners > 0, o.Not(s.lock)) if remote else m.local_ok(s, o)
+        return o.And(m.spawn_order(s, o, t), where, s.loop != Loop.RETURNED)
+
+    def effect(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
+        if remote:
+            sig = o.Or(s.signal, s.loop == Loop.ASLEEP) if e.spawn_signals else s.signal
+            return {"inbox": o.store(s.inbox, t, 1), "signal": sig}
+        d = _Draft(s)
+        d.st[t] = m.nxt(o, s.st[t], E.SPAWN)
+        m.enqueue(o, d, t, True)
+        if e.spawn_counts_waker:
+            return {**d.updates(), "phantom": o.store(s.phantom, t, 1)}
+        return d.updates()
+
+    return m.action(spawn, {"t": m.T, "remote": m.REMOTE}, guard, effect,
+                    ("st", "q", "qlen", "blocked", "inbox", "signal",
+                     *(("phantom",) if e.spawn_counts_waker else ())))
+
+
+def spawner_new(m: _Builder) -> Action:
+    """A Spawner handle is created (on the loop thread); it keeps run() open."""
+    return m.action(spawner_new, {},
+                    lambda s, o: o.And(m.local_ok(s, o), s.spawners < m.SP),
+                    lambda s, o: {"spawners": s.spawners + 1},
+                    ("spawners",))
+
+
+def spawner_drop(m: _Builder) -> Action:
+    """A Spawner handle is dropped; on another thread it signals the sleeping loop, which must
+    re-check whether any sender remains."""
+    e = m.e
+
+    def guard(s: View, o: Ops, remote: int) -> Value:
+        where = o.Not(s.lock) if remote else m.local_ok(s, o)
+        return o.And(s.spawners > 0, where)
+
+    def effect(s: View, o: Ops, remote: int) -> dict[str, Value]:
+        out: dict[str, Value] = {"spawners": s.spawners - 1}
+        if remote and e.drop_signals:
+            out["signal"] = o.Or(s.signal, s.loop == Loop.ASLEEP)
+        return out
+
+    return m.action(spawner_drop, {"remote": m.REMOTE}, guard, effect, ("spawners", "signal"))
+
+
+def run_start(m: _Builder) -> Action:
+    """run() is called; the calling thread becomes the loop thread."""
+    return m.action(run_start, {},
+                    lambda s, o: s.loop == Loop.NOT_STARTED,
+                    lambda s, o: {"loop": Loop.DISPATCH},
+                    ("loop",))
+
+
+def inbox_drain(m: _Builder) -> Action:
+    """The loop takes one posted entry of task t from the inbox (under the lock) and applies it
+    on the loop thread: a posted spawn (SPAWN row) or a wake (WAKE row)."""
+    e = m.e
+
+    def guard(s: View, o: Ops, t: int) -> Value:
+        when = [] if e.drain_each_round else [s.qlen == 0]
+        return o.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, o.Not(s.lock), *when)
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        d = _Draft(s)
+        is_spawn = s.st[t] == UNSPAWNED
+        # a posted wake: the WAKE row (with enqueue); a posted spawn: the SPAWN row and enqueue.
+        # Exactly one of the two pieces is active.
+        m.wake(o, d, [o.Not(is_spawn) if v == t else False for v in m.T])
+        m.enqueue(o, d, t, is_spawn)
+        d.st[t] = o.If(is_spawn, m.nxt(o, s.st[t], E.SPAWN), d.st[t])
+        inbox = o.store(s.inbox, t, s.inbox[t] - 1)
+        return {**d.updates(), "inbox": inbox,
+                **m.drained(s, o, inbox, s.cpost if m.rcancel else ())}
+
+    return m.action(inbox_drain, {"t": m.T}, guard, effect,
+                    ("inbox", "st", "woken", "q", "qlen", "blocked", *m.RW))
+
+
+def poll(m: _Builder) -> Action:
+    """The loop dequeues the head of the ready queue (policy fifo; policy any: any queued task)
+    and starts polling it (POLL row); the poll counter is incremented."""
+    e, n = m.e, m.n
+
+    def guard(s: View, o: Ops, t: int) -> Value:
+        where = (s.loop == Loop.DISPATCH if e.single_poller
+                 else o.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING))
+        if m.any_policy:  # any queued task may be chosen (seeded random, PCT, DFS)
+            chosen = o.Or(*[o.And(i < s.qlen, s.q[i] == t) for i in range(m.C)])
+        else:
+            chosen = s.q[0] == t
+        conj = [where, s.qlen > 0, chosen, o.Not(s.blocked),
+                m.has(o, s.st[t], E.POLL), s.done[t] <= m.P]
+        if m.R:
+            conj.append(s.rnd < m.R)  # a full round ends (drained inbox) first
+        if m.timers and e.driver_each_round and not m.any_policy:
+            conj.append(o.Not(m.due(s, o)))  # the driver is consulted between rounds
+            # (policy any: polling before a due timer / ready fd is the policy's choice)
+        return o.And(*conj)
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        q: tuple[Value, ...] = (*s.q[1:], m.EMPTY)
+        if m.any_policy:
+            d = _Draft(s)
+            m.remove(o, d, t, True)
+            q = d.q
+        counted = s.polls[t] + 1 if e.count_repolls else o.If(
+            s.done[t] == 0, s.polls[t] + 1, s.polls[t])
+        waited = tuple(
+            0 if v == t else o.If(s.st[v] == int(S.SCHEDULED),
+                                  o.Min(s.waited[v] + 1, n), s.waited[v])
+            for v in m.T)
+        out = {
+            "st": o.store(s.st, t, m.nxt(o, s.st[t], E.POLL)),
+            "q": q, "qlen": s.qlen - 1, "loop": Loop.POLLING,
+            "polls": o.store(s.polls, t, counted),
+            "done": o.store(s.done, t, s.done[t] + 1),
+            "woken": o.store(s.woken, t, False),
+            "waited": waited,
+        }
+        if m.R:
+            out["rnd"] = s.rnd + 1
+            out["pw"] = o.If(m.inbox_empty(s, o), 0, o.Min(s.pw + 1, m.R + 1))
+        return out
+
+    return m.action(poll, {"t": m.T}, guard, effect,
+                    ("st", "q", "qlen", "loop", "polls", "done", "woken", "waited", *m.RW))
+
+
+def round_end(m: _Builder) -> Action:
+    """A round of polls ends (R polls, or the queue ran empty) with the inbox drained: the next
+    round may poll R more tasks before the inbox is drained again."""
+    e = m.e
+
+    def guard(s: View, o: Ops) -> Value:
+        drained = [m.inbox_empty(s, o)] if e.drain_each_round else []
+        return o.And(s.loop == Loop.DISPATCH, o.Not(s.lock), s.rnd > 0, *drained)
+
+    return m.action(round_end, {}, guard, lambda s, o: {"rnd": 0}, ("rnd",))
+
+
+def pending(m: _Builder) -> Action:
+    """The poll returns Pending (PENDING row; NOTIFIED re-enters the queue). A cancel requested
+    during the poll is applied now (CANCEL row). Environment bound: a future returns Ready by
+    its P-th poll."""
+    e = m.e
+
+    def guard(s: View, o: Ops, t: int) -> Value:
+        return o.And(m.polling(s, o, t), m.has(o, s.st[t], E.PENDING), s.done[t] < m.P)
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        after = m.nxt(o, s.st[t], E.PENDING)
+        cancelled = m.nxt(o, after, E.CANCEL)
+        apply_cancel = o.And(s.creq[t], m.has(o, after, E.CANCEL))
+        if not e.cancel_when_notified:
+            apply_cancel = o.And(apply_cancel, s.st[t] == int(S.RUNNING))
+        new = o.If(apply_cancel, cancelled, after)
+        d = _Draft(s)
+        d.st[t] = new
+        m.enqueue(o, d, t, new == int(S.SCHEDULED))
+        m.finish(s, o, d, t, apply_cancel)
+        loop = Loop.DECIDING if e.decide_after_pending else Loop.DISPATCH
+        out = {
+            **d.updates(),
+            "ended": o.store(s.ended, t, o.Or(s.ended[t], apply_cancel)),
+            "creq": o.store(s.creq, t, False), "loop": loop,
+        }
+        out.update(m.release(s, o, t, apply_cancel, cancel=True))
+        if e.decide_after_pending:
+            out["lock"] = True
+        return out
+
+    return m.action(pending, {"t": m.T}, guard, effect,
+                    (*m.ARR, "creq", "loop", "lock", *m.TM))
+
+
+def ready(m: _Builder) -> Action:
+    """The poll returns Ready (or raises): READY row; the task's join waiter is woken."""
+
+    def guard(s: View, o: Ops, t: int) -> Value:
+        return o.And(m.polling(s, o, t), m.has(o, s.st[t], E.READY))
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        d = _Draft(s)
+        d.st[t] = m.nxt(o, s.st[t], E.READY)
+        m.finish(s, o, d, t, True)
+        out = {
+            **d.updates(),
+            "ended": o.store(s.ended, t, True), "creq": o.store(s.creq, t, False),
+            "loop": Loop.DISPATCH,
+        }
+        out.update(m.release(s, o, t, True))  # the future is dropped, with its sleep
+        return out
+
+    return m.action(ready, {"t": m.T}, guard, effect, (*m.ARR, "creq", "loop", *m.TM))
+
+
+def wake(m: _Builder) -> Action:
+    """A held waker of t is consumed by wake(): on the loop thread the WAKE row applies at once;
+    on another thread the wake is posted to the inbox and the sleeping loop is signalled."""
+    return m.action(
+        wake, {"t": m.T, "remote": m.REMOTE},
+        lambda s, o, t, remote: o.And(s.wakers[t] > 0, m.where_wake(s, o, t, remote)),
+        lambda s, o, t, remote: m.deliver(s, o, t, remote,
+                                          o.store(s.wakers, t, s.wakers[t] - 1)),
+        _WAKE_MOD)
+
+
+def wake_by_ref(m: _Builder) -> Action:
+    """wake_by_ref() on a held waker of t, or on the context waker during t's own poll; the
+    handle survives. Delivered as for wake."""
+
+    def guard(s: View, o: Ops, t: int, remote: int) -> Value:
+        held = o.And(s.wakers[t] > 0, m.where_wake(s, o, t, remote))
+        if remote:
+            return held
+        return o.Or(held, m.polling(s, o, t))  # the poll's own context waker
+
+    return m.action(wake_by_ref, {"t": m.T, "remote": m.REMOTE}, guard,
+                    lambda s, o, t, remote: m.deliver(s, o, t, remote, s.wakers),
+                    _WAKE_MOD)
+
+
+def waker_clone(m: _Builder) -> Action:
+    """A waker of t is cloned: from the context waker during t's poll (the future keeps it), or
+    from a held waker (any thread)."""
+    return m.action(
+        waker_clone, {"t": m.T},
+        lambda s, o, t: o.And(s.wakers[t] < m.W, o.Or(s.wakers[t] > 0, m.polling(s, o, t))),
+        lambda s, o, t: {"wakers": o.store(s.wakers, t, s.wakers[t] + 1)},
+        ("wakers",))
+
+
+def waker_drop(m: _Builder) -> Action:
+    """A held waker of t is dropped; on another thread the sleeping loop is signalled (a sender
+    may have gone)."""
+    e = m.e
+
+    def guard(s: View, o: Ops, t: int, remote: int) -> Value:
+        where = o.Not(s.lock) if remote else m.local_ok(s, o)
+        return o.And(s.wakers[t] > 0, where)
+
+    def effect(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
+        out: dict[str, Value] = {"wakers": o.store(s.wakers, t, s.wakers[t] - 1)}
+        if remote and e.drop_signals:
+            out["signal"] = o.Or(s.signal, s.loop == Loop.ASLEEP)
+        return out
+
+    return m.action(waker_drop, {"t": m.T, "remote": m.REMOTE}, guard, effect, ("wakers", "signal"))
+
+
+def join(m: _Builder) -> Action:
+    """During u's poll, u awaits t's JoinHandle: t keeps a clone of u's waker (the join waker)
+    and wakes it when t ends."""
+
+    def guard(s: View, o: Ops, t: int, u: int) -> Value:
+        return o.And(
+            u != t, m.polling(s, o, u), s.st[t] != UNSPAWNED,
+            o.Not(m.final(o, s.st[t])), s.join[t] == m.EMPTY)
+
+    return m.action(join, {"t": m.T, "u": m.T}, guard,
+                    lambda s, o, t, u: {"join": o.store(s.join, t, u)},
+                    ("join",))
+
+
+def cancel(m: _Builder) -> Action:
+    """JoinHandle.cancel() on the loop thread: CANCEL row (a SCHEDULED task leaves the queue);
+    during t's poll the cancel is deferred until the poll returns. From another thread it is
+    posted to the inbox (and the sleeping loop signalled)."""
+
+    def guard(s: View, o: Ops, t: int, remote: int) -> Value:
+        if remote and not m.rcancel:
+            return False
+        if remote:
+            return o.And(o.Not(s.lock), s.st[t] != UNSPAWNED,
+                         o.Not(m.final(o, s.st[t])), o.Not(s.cpost[t]))
+        return o.And(m.local_ok(s, o), s.st[t] != UNSPAWNED,
+                     o.Or(m.has(o, s.st[t], E.CANCEL),
+                          o.And(m.polling(s, o, t), o.Not(s.creq[t]))))
+
+    def effect(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
+        if remote and not m.rcancel:
+            return {}  # never enabled (guard False): the instance has no posted cancels
+        if remote:
+            return {"cpost": o.store(s.cpost, t, True),
+                    "signal": o.Or(s.signal, s.loop == Loop.ASLEEP)}
+        return m.apply_cancel(s, o, t, defer=True)
+
+    return m.action(cancel, {"t": m.T, "remote": m.REMOTE}, guard, effect,
+                    (*m.ARR, "creq", *m.TM, *(("cpost", "signal") if m.rcancel else ())))
+
+
+def cancel_drain(m: _Builder) -> Action:
+    """The loop takes a posted cancel of t from the inbox and applies it: CANCEL row (t is never
+    being polled between polls); a task that ended meanwhile stays as it is."""
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        cpost = o.store(s.cpost, t, False)
+        return {**m.apply_cancel(s, o, t, defer=False), "cpost": cpost,
+                **m.drained(s, o, s.inbox, cpost)}
+
+    return m.action(cancel_drain, {"t": m.T},
+                    lambda s, o, t: o.And(s.loop == Loop.DISPATCH, s.cpost[t], o.Not(s.lock)),
+                    effect, (*m.ARR, *m.TM, "cpost", *m.RW))
+
+
+def lost(m: _Builder) -> Action:
+    """The loop finds t IDLE with no live waker and nothing in flight: nothing can ever wake it.
+    It is reported and cancelled (LOST row), never dropped in silence."""
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        d = _Draft(s)
+        d.st[t] = m.nxt(o, s.st[t], E.LOST)
+        m.finish(s, o, d, t, True)
+        return {**d.updates(), "ended": o.store(s.ended, t, True)}
+
+    return m.action(lost, {"t": m.T},
+                    lambda s, o, t: o.And(s.loop == Loop.DISPATCH, m.lost(s, o, t),
+                                          m.has(o, s.st[t], E.LOST)),
+                    effect, m.ARR)
+
+
+def idle_check(m: _Builder) -> Action:
+    """Nothing is queued: the loop takes the lock, sees the inbox empty (and every lost task
+    reported) and decides, holding the lock, whether to sleep or return."""
+    e = m.e
+
+    def guard(s: View, o: Ops) -> Value:
+        conj = [s.loop == Loop.DISPATCH, s.qlen == 0, m.inbox_empty(s, o), o.Not(s.lock)]
+        if e.report_lost_before_deciding:
+            conj.append(o.Not(o.Or(*[m.lost(s, o, t) for t in m.T])))
+        if m.timers:
+            conj.append(o.Not(m.due(s, o)))  # due timers are fired before deciding
+        return o.And(*conj)
+
+    return m.action(idle_check, {}, guard,
+                    lambda s, o: {"loop": Loop.DECIDING, "lock": bool(e.decide_locked)},
+                    ("loop", "lock"))
+
+
+def sleep(m: _Builder) -> Action:
+    """A sender remains: the loop waits on the condition, releasing the lock atomically."""
+    return m.action(sleep, {},
+                    lambda s, o: o.And(s.loop == Loop.DECIDING, m.senders(s, o) > 0,
+                                       o.Not(m.due(s, o))),
+                    lambda s, o: {"loop": Loop.ASLEEP, "lock": False},
+                    ("loop", "lock"))
+
+
+def unpark(m: _Builder) -> Action:
+    """The sleeping loop is woken by a signal and goes back to dispatching."""
+    return m.action(unpark, {},
+                    lambda s, o: o.And(s.loop == Loop.ASLEEP, s.signal),
+                    lambda s, o: {"loop": Loop.DISPATCH, "signal": False, **m.unparked(s, o)},
+                    ("loop", "signal", *m.TM))
+
+
+def run_end(m: _Builder) -> Action:
+    """No sender remains (no spawner, no waker of an unfinished task, nothing queued or posted):
+    run() returns, releasing the lock."""
+    e = m.e
+    return m.action(run_end, {},
+                    lambda s, o: o.And(s.loop == Loop.DECIDING,
+                                       m.senders(s, o, e.timer_holds_sender,
+                                                 e.io_holds_sender) == 0),
+                    lambda s, o: {"loop": Loop.RETURNED, "lock": False},
+                    ("loop", "lock"))
+
+
+def step_return(m: _Builder) -> Action:
+    """step(), run_until_stalled() or block_on() gives the loop thread back to its caller
+    between polls, with work possibly left: the executor is open for more, and a later drive
+    call starts dispatching again (run_start)."""
+    return m.action(step_return, {},
+                    lambda s, o: o.And(s.loop == Loop.DISPATCH, o.Not(s.lock)),
+                    lambda s, o: {"loop": Loop.NOT_STARTED},
+                    ("loop",))
+
+
+# -- the driver (bounds key ``timers`` = 1): timers armed and cancelled by a task's own poll, fired
+# by the loop between rounds, the clock moved by time (``tick``) or by the loop (``clock_jump``),
+# and the park with a timeout (a ``tick`` that makes a timer due ends the timed park).
+
+
+def timer_arm(m: _Builder) -> Action:
+    """During t's poll a sleep / timeout arms a timer for deadline d (not in the past): it keeps
+    a clone of t's waker."""
+
+    def guard(s: View, o: Ops, t: int, d: int) -> Value:
+        return o.And(m.polling(s, o, t), o.Not(s.armed[t]), s.clock <= d)
+
+    return m.action(timer_arm, {"t": m.T, "d": range(m.D + 1)}, guard,
+                    lambda s, o, t, d: {"armed": o.store(s.armed, t, True),
+                                        "sleeping": o.store(s.sleeping, t, True),
+                                        "deadline": o.store(s.deadline, t, d)},
+                    ("armed", "sleeping", "deadline"))
+
+
+def timer_cancel(m: _Builder) -> Action:
+    """During t's poll its timer is cancelled (a timeout block ends first, a sleep is dropped):
+    the waker it held is dropped."""
+    return m.action(timer_cancel, {"t": m.T},
+                    lambda s, o, t: o.And(m.polling(s, o, t), s.armed[t]),
+                    lambda s, o, t: {"armed": o.store(s.armed, t, False),
+                                     "sleeping": o.store(s.sleeping, t, False)},
+                    ("armed", "sleeping"))
+
+
+def timer_fire(m: _Builder) -> Action:
+    """Between rounds the loop fires a due timer: its waker is consumed by wake() on the loop
+    thread (WAKE row)."""
+    e = m.e
+
+    def guard(s: View, o: Ops, t: int) -> Value:
+        where = s.loop == Loop.DISPATCH
+        if not e.driver_each_round:
+            where = o.And(where, s.qlen == 0)
+        return o.And(where, o.Not(s.lock), s.armed[t], s.deadline[t] <= s.clock)
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        d = _Draft(s)
+        m.wake(o, d, [v == t for v in m.T])
+        return {**d.updates(), "armed": o.store(s.armed, t, False),
+                "sleeping": o.store(s.sleeping, t, False)}
+
+    return m.action(timer_fire, {"t": m.T}, guard, effect,
+                    ("armed", "sleeping", "st", "woken", "q", "qlen", "blocked"))
+
+
+def tick(m: _Builder) -> Action:
+    """Time passes (a real clock, or VirtualClock.advance from another thread); if a timer
+    becomes due, the loop's timed park ends (its timeout was that deadline)."""
+
+    def effect(s: View, o: Ops) -> dict[str, Value]:
+        c = s.clock + 1
+        due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= c) for t in m.T])
+        return {"clock": c, "signal": o.Or(s.signal, o.And(s.loop == Loop.ASLEEP, due))}
+
+    return m.action(tick, {}, lambda s, o: s.clock < m.D, effect, ("clock", "signal"))
+
+
+def park_due(m: _Builder) -> Action:
+    """Deciding, the loop finds a timer due (time passed since it looked): it does not park past
+    it, releases the lock and goes back to fire it."""
+    return m.action(park_due, {},
+                    lambda s, o: o.And(s.loop == Loop.DECIDING, m.due(s, o)),
+                    lambda s, o: {"loop": Loop.DISPATCH, "lock": False},
+                    ("loop", "lock"))
+
+
+def clock_jump(m: _Builder) -> Action:
+    """VirtualClock(autojump=True): deciding (lock held, queue and inbox empty) with no open
+    spawner and a timer armed for later, the loop moves the clock towards it instead of
+    parking, releases the lock and dispatches again."""
+    e = m.e
+
+    def guard(s: View, o: Ops) -> Value:
+        later = o.Or(*[o.And(s.armed[t], s.deadline[t] > s.clock) for t in m.T])
+        if e.jump_checks_inbox:
+            where = o.And(s.loop == Loop.DECIDING, s.spawners == 0)
+        else:
+            where = o.And(s.loop == Loop.DISPATCH, s.qlen == 0, o.Not(s.lock))
+        return o.And(where, s.clock < m.D, o.Not(m.due(s, o)), later)
+
+    return m.action(clock_jump, {}, guard,
+                    lambda s, o: {"clock": s.clock + 1, "loop": Loop.DISPATCH, "lock": False},
+                    ("clock", "loop", "lock"))
+
+
+# -- I/O readiness (bounds key ``io`` = 1): a task's poll registers (or drops) its wait for an fd;
+# the environment (the kernel) makes a registered fd ready at any time, which ends the park in
+# ``select()``; the loop reports ready registrations between rounds (``select(0)``) and wakes
+# their tasks. A registration is per task (the implementation's "one task per fd and direction"
+# rule makes the fd a task's own).
+
+
+def io_register(m: _Builder) -> Action:
+    """During t's poll a readiness wait registers its fd with the reactor: the registration
+    keeps a clone of t's waker."""
+    return m.action(io_register, {"t": m.T},
+                    lambda s, o, t: o.And(m.polling(s, o, t), s.reg[t] == Io.NONE),
+                    lambda s, o, t: {"reg": o.store(s.reg, t, Io.ARMED)},
+                    ("reg",))
+
+
+def io_cancel(m: _Builder) -> Action:
+    """During t's poll its readiness wait is dropped (a timeout ended it first): the
+    registration leaves the reactor and its waker is dropped."""
+    return m.action(io_cancel, {"t": m.T},
+                    lambda s, o, t: o.And(m.polling(s, o, t), s.reg[t] != Io.NONE),
+                    lambda s, o, t: {"reg": o.store(s.reg, t, Io.NONE)},
+                    ("reg",))
+
+
+def fd_ready(m: _Builder) -> Action:
+    """The environment: t's registered fd becomes ready (data arrived, the peer took data). A
+    loop parked in select() returns (no lock: the kernel wakes it)."""
+    e = m.e
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        parked = s.loop == Loop.ASLEEP
+        if not e.io_parks_in_select:  # the plain condition wait, unless a timer is armed
+            parked = o.And(parked, o.Or(*[s.armed[u] for u in m.T]))
+        return {"reg": o.store(s.reg, t, Io.READY), "signal": o.Or(s.signal, parked)}
+
+    return m.action(fd_ready, {"t": m.T}, lambda s, o, t: s.reg[t] == Io.ARMED, effect,
+                    ("reg", "signal"))
+
+
+def io_ready(m: _Builder) -> Action:
+    """Between rounds the loop's select() reports t's fd ready: the registration leaves the
+    reactor and its waker is consumed by wake() on the loop thread (WAKE row)."""
+    e = m.e
+
+    def guard(s: View, o: Ops, t: int) -> Value:
+        where = s.loop == Loop.DISPATCH
+        if not e.driver_each_round:
+            where = o.And(where, s.qlen == 0)
+        return o.And(where, o.Not(s.lock), s.reg[t] == Io.READY)
+
+    def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
+        d = _Draft(s)
+        m.wake(o, d, [v == t for v in m.T])
+        return {**d.updates(), "reg": o.store(s.reg, t, Io.NONE)}
+
+    return m.action(io_ready, {"t": m.T}, guard, effect,
+                    ("reg", "st", "woken", "q", "qlen", "blocked"))

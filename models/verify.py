@@ -628,6 +628,11 @@ class VariantReport:
     its headline, or empty when not run."""
     capacity_ok: bool | None = None
     capacity_lemmas: dict[str, str] = field(default_factory=dict)
+    every_n: str = ""
+    """The reference core proved for every number of tasks
+    (:mod:`refexec.models.reference_parametric`): its headline, or empty when not run."""
+    every_n_ok: bool | None = None
+    every_n_agreement: str = ""
 
     @property
     def kind(self) -> str:
@@ -679,7 +684,7 @@ class VariantReport:
     @property
     def ok(self) -> bool:
         if self.kind == "reference":
-            return self.proved and self.as_expected
+            return self.proved and self.as_expected and self.every_n_ok is not False
         if self.kind == "mutant":
             return self.caught and not self.disagreements()
         return (self.as_expected and all(self.any_n_side_conditions.values())
@@ -721,6 +726,9 @@ class VariantReport:
         if self.capacity:
             out["every_capacity"] = {"ok": self.capacity_ok, "headline": self.capacity,
                                      "lemmas": self.capacity_lemmas}
+        if self.every_n:
+            out["every_number_of_tasks"] = {"ok": self.every_n_ok, "headline": self.every_n,
+                                            "agreement": self.every_n_agreement}
         return out
 
 
@@ -740,6 +748,8 @@ class Report:
             ref = self.variants.get(name)
             if ref is not None:
                 parts.append(f"{name} {ref.status_text()}")
+                if ref.every_n_ok:
+                    parts.append(f"{name} core proved for every N")
         muts = [v for v in self.variants.values() if v.kind == "mutant"]
         if muts:
             parts.append(f"{sum(v.ok for v in muts)}/{len(muts)} mutants caught")
@@ -917,6 +927,9 @@ def check_variant(
                              if report.termination.ok else
                              Verdict("unknown", method="; ".join(report.termination.failures)))
 
+        if variant == "reference" and properties is None:
+            _every_n(report, progress)
+
     chc: dict[str, Verdict] = {}
     seed_assumed: list[Property] = []  # TYPE-OK and AUX-SEED-TASKS once proved (CHC branch)
     if symbolic and variant in CHC_VARIANTS:
@@ -982,6 +995,24 @@ def check_variant(
     report.seconds = time.perf_counter() - t0
     progress(f"{variant}: {report.status_text()} ({report.seconds:.1f}s)")
     return report
+
+
+def _every_n(report: VariantReport, progress: ProgressFn) -> None:
+    """The reference core for every number of tasks: the inductive invariants and step
+    properties with N free (one query per pair), and the parametric relation's agreement with
+    the concrete one for N = 1..4 (:mod:`refexec.models.reference_parametric`)."""
+    from refexec.models.reference_parametric import agreement, prove_every_n  # noqa: PLC0415
+
+    progress("reference: the core for every number of tasks (quantified invariants) ...")
+    proof = prove_every_n()
+    agree = agreement((1, 2, 3, 4))
+    report.every_n = proof.summary()
+    report.every_n_ok = proof.ok and agree.ok
+    report.every_n_agreement = (
+        f"parametric = concrete for N = {', '.join(map(str, agree.checked))} "
+        f"({sum(agree.checked.values())} queries, {agree.seconds:.1f} s)" if agree.ok else
+        "parametric and concrete DIFFER: " + "; ".join(agree.failures[:3]))
+    progress(f"reference: {report.every_n}; {report.every_n_agreement}")
 
 
 def _capacity_theorem(report: VariantReport, bounds: Bounds, chc: dict[str, Verdict],
