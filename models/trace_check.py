@@ -663,7 +663,8 @@ class _ReferenceChecker(_Checker):
         if self.any_policy:
             extra["policy"] = 1
         bounds = ref_model.default_bounds(
-            n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, join=0, **extra)
+            n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, rcancel=1, join=0,
+            **extra)
         self.n = n
         name = self.variant
         self.mach = _machine((name, n, self.props, self.timers, self.io),

@@ -726,3 +726,30 @@ def test_rejects_malformed_executor_wide_events() -> None:
     i = _index(ev, "run_end")
     ev[i] = ev[i]._replace(poll=-1)
     _rejected(ev, i, "poll 0")
+
+
+def test_a_cancel_from_another_thread_while_the_loop_runs_is_valid() -> None:
+    """Posted by another thread while the loop sleeps, recorded when the loop drains it: the
+    model's posted cancel (cancel remote=1, then cancel_drain). The checker's model had no
+    posted cancels and called this real run INVALID."""
+    from refexec.testing.threads_control import control_door, explore  # noqa: PLC0415
+
+    def scenario(ctl: Any) -> None:
+        tr = Trace()
+        ex = control_door(Executor(trace=tr))
+        slot: list[Waker] = []
+
+        async def victim() -> None:
+            await Park(slot)
+
+        h = ex.spawn(victim())
+        ex.run_until_stalled()
+        with ctl.attached("loop"):
+            ctl.start("canceller", h.cancel)
+            ex.run()
+        assert h.cancelled()
+        slot.pop().drop()
+        r = check_trace(list(tr))
+        assert r.ok and r.violated() == [], r.report()
+
+    assert explore(scenario, preemptions=2).complete

@@ -218,16 +218,6 @@ class ExecutorAdapter:
     def cancel(self, task: int) -> None:
         self.world.handles[task].cancel()
 
-    def cancel_allowed(self, task: int) -> bool:
-        """Whether the machine may cancel ``task`` from the test thread now.
-
-        Not a task that others await: outside ``run()`` the cancel's wake of its join waiters
-        goes through the inbox (the vtable posts whenever no loop runs), where the model wakes
-        them at once — a known difference, reported and shown by its own test, not generated.
-        """
-        x = self.world.handles[task]._x
-        return self.ex._loop_ident is not None or x is None or not x.waiters
-
     def cancellable(self, task: int) -> bool:
         """Whether ``JoinHandle.cancel()`` of ``task`` from the calling (helper) thread now is
         the model's ``cancel(remote=1)``: a loop runs on another thread (so the cancel is
@@ -235,9 +225,9 @@ class ExecutorAdapter:
         ``JoinHandle.cancel()`` reads it: no scheduling point lies between the two reads.
 
         Not generated: a cancel from another thread while *no* loop runs. ``JoinHandle.cancel``
-        then applies it on the calling thread at once, which races a ``run()`` another thread
-        is entering (the model logs such a cancel as the loop thread's and does not allow it
-        once ``run_start`` happened: the door exploration found the window)."""
+        then applies it at once, acting as the loop thread under the door's lock (a ``run()``
+        entering meanwhile waits for it): the model's loop-thread cancel before ``run_start``,
+        which the test thread's own ``cancel`` rule generates."""
         h = self.world.handles[task]
         li = self.ex._loop_ident
         return (li is not None and li != threading.get_ident() and h is not None
