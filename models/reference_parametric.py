@@ -756,9 +756,16 @@ class EveryNReport:
 N = z3.Int("N")
 
 
+RLIMIT_PER_MS = 10_000
+"""z3 resource units per millisecond of a query's budget (about what this machine's z3 spends
+per ms of CPU). A budget is a resource count, not a time, so a query's verdict ("unknown"
+included) is the same on an idle machine and under load."""
+
+
 def _solve(assertions: Iterable[Any], timeout_ms: int) -> tuple[str, Any]:
     solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
+    solver.set("rlimit", timeout_ms * RLIMIT_PER_MS)
+    solver.set("timeout", 20 * timeout_ms)  # a safety net only: far beyond the rlimit's time
     solver.add(*assertions)
     r = solver.check()
     return str(r), (solver.model() if r == z3.sat else None)
