@@ -19,6 +19,7 @@ import pytest
 import refexec
 from refexec import Executor, Trace, TraceEvent, VirtualClock
 from refexec.models.trace_check import TraceCheckResult, check_trace
+from trace_support import invalid_at, where
 
 GUARD = 10.0  # seconds; only ever reached if the code under test hangs
 
@@ -65,18 +66,6 @@ def valid(events: list[TraceEvent]) -> TraceCheckResult:
     assert r, r.report()
     assert r.violated() == [], r.report()
     return r
-
-
-def _where(events: list[TraceEvent], kind: str, nth: int = 0) -> int:
-    return [i for i, e in enumerate(events) if e.event == kind][nth]
-
-
-def invalid_at(events: list[TraceEvent], index: int, why: str) -> None:
-    r = check_trace(events)
-    assert not r.ok, r.report()
-    assert r.violation is not None
-    assert r.violation.index == index, r.report()
-    assert why in r.violation.reason, r.report()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,16 +153,16 @@ def test_closing_a_stream_under_a_waiting_reader_is_valid() -> None:
 def test_a_ready_report_with_no_registration_is_invalid(
         pair: tuple[socket.socket, socket.socket]) -> None:
     events = record(pair, reads, writes)
-    i = _where(events, "io_register")
+    i = where(events, "io_register")
     assert events[i - 1].event == "waker_clone"
     del events[i - 1:i + 1]  # no clone, no registration: the task waits on nothing
-    invalid_at(events, _where(events, "io_ready"), "has no I/O registration")
+    invalid_at(events, where(events, "io_ready"), "has no I/O registration")
 
 
 def test_a_run_that_ends_while_a_task_is_registered_is_invalid(
         pair: tuple[socket.socket, socket.socket]) -> None:
     events = record(pair, reads, writes)
-    cut = _where(events, "pending") + 1  # the reader registered and returned Pending
+    cut = where(events, "pending") + 1  # the reader registered and returned Pending
     end = events[-1]
     assert end.event == "run_end"
     events = [*events[:cut], end]
@@ -183,7 +172,7 @@ def test_a_run_that_ends_while_a_task_is_registered_is_invalid(
 def test_a_second_registration_of_one_task_is_invalid(
         pair: tuple[socket.socket, socket.socket]) -> None:
     events = record(pair, reads, writes)
-    i = _where(events, "io_register")
+    i = where(events, "io_register")
     events[i + 1:i + 1] = [events[i - 1], events[i]]  # waker_clone + io_register again
     invalid_at(events, i + 2, "registered (once)")
 
@@ -191,7 +180,7 @@ def test_a_second_registration_of_one_task_is_invalid(
 def test_a_ready_report_whose_wake_is_missing_is_invalid(
         pair: tuple[socket.socket, socket.socket]) -> None:
     events = record(pair, reads, writes)
-    i = _where(events, "io_ready")
+    i = where(events, "io_ready")
     assert events[i + 1].event == "wake"
     del events[i + 1]
     invalid_at(events, i + 1, "a 'wake' of t0 comes right after")
@@ -202,7 +191,7 @@ def test_a_registration_dropped_outside_its_living_task_s_poll_is_invalid(
     """An io_cancel between polls while the task is IDLE: the model drops a registration only
     in its task's poll, or with its future once the task has ended."""
     events = record(pair, reads, writes)
-    i = _where(events, "pending")  # the reader's first poll ends: IDLE, registered
+    i = where(events, "pending")  # the reader's first poll ends: IDLE, registered
     drop = [TraceEvent("io_cancel", 1, 0, "fd=3"), TraceEvent("waker_drop", 1, 1)]
     events[i + 1:i + 1] = drop
     invalid_at(events, i + 1, "during its task's poll")

@@ -29,6 +29,7 @@ from refexec import (
 )
 from refexec.clock import Clock
 from refexec.models.trace_check import TraceCheckError, TraceCheckResult, check_trace
+from trace_support import invalid_at, where
 
 Job = Callable[[Executor], Coroutine[Any, Any, None]]
 
@@ -196,7 +197,7 @@ def test_a_cancel_among_several_armed_timers_without_its_deadline_is_refused_not
 
 def test_a_cancel_of_a_deadline_no_timer_has_is_invalid() -> None:
     events = record(VirtualClock(autojump=True), deep)
-    i = _where(events, "timer_cancel")
+    i = where(events, "timer_cancel")
     events[i] = TraceEvent("timer_cancel", events[i].task, events[i].poll, "2500000000")
     invalid_at(events, i, "armed for 2500000000")
 
@@ -213,35 +214,23 @@ def _one_nap() -> list[TraceEvent]:
     return record(VirtualClock(autojump=True), nap)
 
 
-def _where(events: list[TraceEvent], kind: str, nth: int = 0) -> int:
-    return [i for i, e in enumerate(events) if e.event == kind][nth]
-
-
-def invalid_at(events: list[TraceEvent], index: int, why: str) -> None:
-    r = check_trace(events)
-    assert not r.ok, r.report()
-    assert r.violation is not None
-    assert r.violation.index == index, r.report()
-    assert why in r.violation.reason, r.report()
-
-
 def test_a_fire_with_no_arm_is_invalid() -> None:
     events = _one_nap()
-    del events[_where(events, "clock_jump")]  # a jump to no deadline is refused first
-    del events[_where(events, "timer_arm")]  # the waker_clone before it stays: a held clone
-    invalid_at(events, _where(events, "timer_fire"), "no armed timer")
+    del events[where(events, "clock_jump")]  # a jump to no deadline is refused first
+    del events[where(events, "timer_arm")]  # the waker_clone before it stays: a held clone
+    invalid_at(events, where(events, "timer_fire"), "no armed timer")
 
 
 def test_a_fire_at_another_deadline_than_armed_is_invalid() -> None:
     events = _one_nap()
-    i = _where(events, "timer_fire")
+    i = where(events, "timer_fire")
     events[i] = TraceEvent("timer_fire", events[i].task, 0, "500000000")
     invalid_at(events, i, "was armed for 1000000000")
 
 
 def test_a_fire_whose_wake_is_missing_is_invalid() -> None:
     events = _one_nap()
-    i = _where(events, "timer_fire")
+    i = where(events, "timer_fire")
     assert events[i + 1].event == "wake"
     del events[i + 1]
     invalid_at(events, i + 1, "a 'wake' of t0 comes right after")
@@ -249,7 +238,7 @@ def test_a_fire_whose_wake_is_missing_is_invalid() -> None:
 
 def test_a_run_that_ends_with_a_timer_armed_is_invalid() -> None:
     events = _one_nap()
-    cut = _where(events, "pending") + 1
+    cut = where(events, "pending") + 1
     end = events[-1]
     assert end.event == "run_end"
     events = [*events[:cut], end]
@@ -258,7 +247,7 @@ def test_a_run_that_ends_with_a_timer_armed_is_invalid() -> None:
 
 def test_a_jump_to_an_instant_no_timer_has_is_invalid() -> None:
     events = _one_nap()
-    i = _where(events, "clock_jump")
+    i = where(events, "clock_jump")
     events[i] = TraceEvent("clock_jump", None, 0, "700000000")
     invalid_at(events, i, "no timer is armed for 700000000")
 
@@ -272,7 +261,7 @@ def test_a_fire_before_its_deadline_shows_as_a_deadline_in_the_past() -> None:
         await sleep(0.5)
 
     events = record(VirtualClock(autojump=True), two)
-    i = _where(events, "timer_arm", 1)
+    i = where(events, "timer_arm", 1)
     assert events[i].detail == "2500000000"
     events[i] = TraceEvent("timer_arm", events[i].task, events[i].poll, "1500000000")
     invalid_at(events, i, "the deadline is in the past")
@@ -289,7 +278,7 @@ def test_a_due_timer_left_unfired_across_a_poll_is_invalid() -> None:
         await sleep(1)
 
     events = record(VirtualClock(autojump=True), nap_then_spawn, busy)
-    jump = _where(events, "clock_jump")
+    jump = where(events, "clock_jump")
     fires = [i for i in range(jump, len(events)) if events[i].event == "timer_fire"]
     assert len(fires) == 2
     # move the second fire (and its wake) after the first task's poll
@@ -312,7 +301,7 @@ def test_a_task_s_later_timer_firing_first_is_invalid() -> None:
 
     events = record(VirtualClock(autojump=True), bounded_nap)
     valid(events)
-    i = _where(events, "timer_fire")
+    i = where(events, "timer_fire")
     assert events[i].detail == "1000000000"
     events[i] = TraceEvent("timer_fire", events[i].task, 0, "5000000000")
     invalid_at(events, i, "was armed for 1000000000")
