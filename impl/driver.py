@@ -200,13 +200,15 @@ class Driver:
             tm.vtable = None
             cb, tm.on_fire = tm.on_fire, None
             n += 1
+            # counted as it fires, not once after the loop: a foreign waker's wake may raise
+            # (out of run()), and the timers fired before it must not go uncounted
+            self.fired += 1
             if self.trace is not None:
                 self.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
             if cb is not None:
                 cb._fire()
             data, tm.data = tm.data, None
             vt.wake(data)
-        self.fired += n
         return n
 
     def check_invariants(self) -> None:
