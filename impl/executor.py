@@ -413,6 +413,8 @@ class JoinHandle(FutureBase[T], Generic[T]):
             return self._result  # type: ignore[no-any-return]
         if st is CANCELLED:
             assert x is not None and x.exc is not None
+            if x.unretrieved is not None:  # its close failed: retrieved with the Cancelled
+                x.unretrieved.armed = False
             raise x.exc
         raise RuntimeError(self._not_done("result()"))
 
@@ -974,7 +976,7 @@ class Executor:
             if t._n or coro.cr_await is None:  # else another task runs it (spawned twice)
                 _close_in(t._ctx, coro)  # its finally blocks see the task's context
         except Exception as err:  # e.g. a finally block that awaited
-            exc.__cause__ = err
+            self._close_failed(x, desc, exc, err)
         finally:
             if t._state is CANCELLED:  # else an interrupt came first: nothing happened
                 self._settle(t, st)
@@ -982,8 +984,18 @@ class Executor:
                     try:  # an interrupt came before close(): close now
                         _close_in(t._ctx, coro)
                     except Exception as err:
-                        exc.__cause__ = err
+                        self._close_failed(x, desc, exc, err)
                 self._wake_waiters(x)
+
+    def _close_failed(self, x: _Extra, desc: str, exc: Cancelled, err: Exception) -> None:
+        """Closing a cancelled (or lost) task's coroutine raised ``err``: a ``finally`` block
+        that failed, or a waker it woke on the way out (a wait queue passing on a wake it was
+        chosen for) whose vtable raised. ``err`` becomes the cause of the task's ``Cancelled``,
+        and is reported like any task failure if nobody retrieves it: ``cancel()`` returns
+        normally, so without the report it would be lost in silence."""
+        exc.__cause__ = err
+        u = x.unretrieved = _Unretrieved(f"{desc}, closed as it was cancelled,", err)
+        self._unretrieved.add(u)
 
     def _settle(self, t: JoinHandle[Any], was: TaskState | None = None) -> None:
         """Put ``t`` where its state says: SCHEDULED in the ready queue (once), IDLE in

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given
 from refexec import sync
 from refexec.clock import VirtualClock
-from refexec.executor import Executor
+from refexec.errors import Cancelled
+from refexec.executor import Executor, JoinHandle
+from refexec.sync import channel
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.vtable_faults import (
     KINDS,
@@ -101,3 +103,46 @@ def test_the_generator_finds_a_waiter_left_unwoken(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(sync, "_act_all", stop_at_first)
     with pytest.raises(AssertionError, match="not woken"):
         run_program(Program((("event", True), ("event", True)), (("set", 0),), "wake", 1))
+
+
+# Regression: a waker that raised while a cancelled task's coroutine was closed (its receive,
+# chosen for an item, passing the item on to the next receiver) became only the __cause__ of
+# the task's Cancelled: cancel() returned normally and, the handle dropped, nothing said so.
+
+
+def _passing_on(plan: FaultPlan) -> tuple[Executor, JoinHandle[Any], JoinHandle[Any]]:
+    ex = Executor()
+    tx, rx = channel()
+
+    async def plain() -> Any:
+        return await rx.recv()
+
+    async def foreign() -> Any:
+        return await Via(plan, rx.recv())
+
+    first, second = ex.spawn(plain()), ex.spawn(foreign())
+    ex.run_until_stalled()  # both parked, first in line
+    tx.try_send("item")  # chosen: the first receiver
+    assert first.cancel()  # its receive passes the item on; the second's waker raises
+    assert len(plan.raised) == 1
+    return ex, first, second
+
+
+def test_a_waker_failure_while_closing_a_cancelled_task_is_reported() -> None:
+    plan = FaultPlan("wake", 1)
+    ex, _first, second = _passing_on(plan)
+    ex.run_until_stalled()
+    assert second.result() == "item"  # the item was passed on all the same
+    with pytest.warns(RuntimeWarning, match=r"closed as it was cancelled.*VTableFault"):
+        ex.close()  # reports what nobody retrieved (as a failed task's exception is)
+
+
+def test_the_failure_is_retrieved_with_the_cancelled() -> None:
+    plan = FaultPlan("wake", 1)
+    ex, first, second = _passing_on(plan)
+    with pytest.raises(Cancelled) as info:
+        first.result()
+    assert info.value.__cause__ is plan.raised[0]
+    ex.run_until_stalled()
+    assert second.result() == "item"
+    ex.close()  # retrieved: no warning (the suite turns warnings into errors)
