@@ -197,19 +197,25 @@ class Driver:
             if vt is None:
                 self._cancelled -= 1
                 continue
-            tm.vtable = None
-            cb, tm.on_fire = tm.on_fire, None
             n += 1
-            # counted as it fires, not once after the loop: a foreign waker's wake may raise
-            # (out of run()), and the timers fired before it must not go uncounted
-            self.fired += 1
-            if self.trace is not None:
-                self.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
-            if cb is not None:
-                cb._fire()
-            data, tm.data = tm.data, None
-            vt.wake(data)
+            self.fire(tm, vt)
         return n
+
+    def fire(self, tm: Timer, vt: RawWakerVTable) -> None:
+        """Fire armed timer ``tm`` (its vtable ``vt``): disarm it, count and trace the fire,
+        run its ``on_fire`` (a timeout), wake its waker. The caller has taken it out of the
+        heap, or leaves it there as a cancelled entry. Counted as it fires, not once after a
+        loop: a foreign waker's wake may raise (out of run()), and the timers fired before it
+        must not go uncounted."""
+        tm.vtable = None
+        cb, tm.on_fire = tm.on_fire, None
+        self.fired += 1
+        if self.trace is not None:
+            self.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
+        if cb is not None:
+            cb._fire()
+        data, tm.data = tm.data, None
+        vt.wake(data)
 
     def check_invariants(self) -> None:
         """The cancelled count matches the heap; raises AssertionError if not."""
@@ -356,16 +362,22 @@ def _select(drv: Driver, timeout: float | None) -> int:
             if mask & ev:
                 w_ = drv._regs.get((key.fd, ev))
                 if w_ is not None:
-                    _unregister_keep(drv, w_)
-                    w_.ready = True
-                    w = w_.waker
-                    w_.waker = None
                     n += 1
-                    if drv.trace is not None:
-                        drv.trace.record("io_ready", w_.task, 0, f"fd={w_.fd}")
-                    if w is not None:
-                        w.wake()
+                    report_ready(drv, w_)
     return n
+
+
+def report_ready(drv: Driver, w_: IoWait) -> None:
+    """Registration ``w_`` (still in the reactor) is ready: out of the reactor, marked ready,
+    traced, its task woken (the loop's ``select``, or a policy's choice of it)."""
+    _unregister_keep(drv, w_)
+    w_.ready = True
+    w = w_.waker
+    w_.waker = None
+    if drv.trace is not None:
+        drv.trace.record("io_ready", w_.task, 0, f"fd={w_.fd}")
+    if w is not None:
+        w.wake()
 
 
 def notify_closing(drv: Driver, fd: int) -> int:

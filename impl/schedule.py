@@ -79,7 +79,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, overload, runtime_checkable
 
-from refexec.driver import _select, _unregister_keep
+from refexec.driver import _select, report_ready
 from refexec.errors import RefexecError
 from refexec.waker import DEFERRED_INTERRUPTS
 
@@ -626,14 +626,7 @@ def _deliver_io(ex: Executor, waits: list[IoWait]) -> None:
     for wait in waits:
         if drv._regs.get((wait.fd, wait.event)) is not wait:
             continue  # unregistered meanwhile (an earlier wake cancelled its task)
-        _unregister_keep(drv, wait)
-        wait.ready = True
-        w = wait.waker
-        wait.waker = None
-        if drv.trace is not None:
-            drv.trace.record("io_ready", wait.task, 0, f"fd={wait.fd}")
-        if w is not None:
-            w.wake()
+        report_ready(drv, wait)
 
 
 def _fire(ex: Executor, timers: list[Any] | None) -> None:
@@ -650,16 +643,8 @@ def _fire(ex: Executor, timers: list[Any] | None) -> None:
         vt = tm.vtable
         if vt is None:  # cancelled meanwhile (a foreign drop just taken)
             continue
-        tm.vtable = None
-        drv._cancelled += 1
-        cb, tm.on_fire = tm.on_fire, None
-        drv.fired += 1
-        if drv.trace is not None:
-            drv.trace.record("timer_fire", tm.task, 0, str(tm.deadline))
-        if cb is not None:
-            cb._fire()
-        data, tm.data = tm.data, None
-        vt.wake(data)
+        drv._cancelled += 1  # its heap entry stays, as a cancelled one
+        drv.fire(tm, vt)
 
 
 POLLED: Final = 1
