@@ -65,3 +65,18 @@ class KeepBorrowed(FutureBase[None]):
         self.kept = cx.waker
         cx.waker.wake_by_ref()  # so the task does not get lost while the test inspects
         return Ready(None)
+
+
+DRIVE_CALLS = ("run", "run_until_stalled", "block_on", "step")
+"""Every way to drive an executor once."""
+
+
+def drive_once(ex: Any, drive: str, handle: Any) -> None:
+    """Drive ``ex`` by ``drive`` (one of :data:`DRIVE_CALLS`; ``block_on`` waits for
+    ``handle``, ``step`` must poll a task)."""
+    if drive == "step":
+        assert ex.step()
+    elif drive == "block_on":
+        ex.block_on(handle)
+    else:
+        getattr(ex, drive)()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import refexec
+from core_support import DRIVE_CALLS, drive_once
 from refexec import Context, Executor, FutureBase, Pending, Poll, Ready, TaskState, Waker
 
 GUARD = 10.0  # seconds; only ever reached if the code under test hangs
@@ -102,7 +103,7 @@ def test_a_drive_call_reports_a_ready_fd_before_polling_what_is_queued(
     """The model's order (EX-IO-PROMPT): an fd ready when a drive call starts is reported
     (its task woken) before the tasks already queued are polled, whichever drive call it is."""
     a, b = pair
-    for drive in ("run", "run_until_stalled", "block_on", "step"):
+    for drive in DRIVE_CALLS:
         trace = refexec.Trace()
         ex = Executor(trace=trace)
 
@@ -115,12 +116,7 @@ def test_a_drive_call_reports_a_ready_fd_before_polling_what_is_queued(
         b.send(b"x")
         h = ex.spawn(refexec.yield_now())  # task 2, queued while the fd is ready
         trace.clear()
-        if drive == "step":
-            assert ex.step()
-        elif drive == "block_on":
-            ex.block_on(h)
-        else:
-            getattr(ex, drive)()
+        drive_once(ex, drive, h)
         kinds = [(e.event, e.task) for e in trace]
         assert kinds.index(("io_ready", 1)) < kinds.index(("poll", 2)), (drive, kinds)
         ex.run_until_stalled()

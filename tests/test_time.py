@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import refexec
+from core_support import DRIVE_CALLS, drive_once
 from refexec import (
     Context,
     Executor,
@@ -117,7 +118,7 @@ def test_self_waking_task_cannot_starve_a_due_timer() -> None:
 def test_a_drive_call_fires_a_due_timer_before_polling_what_is_queued() -> None:
     """The model's order (EX-TIMER-PROMPT): a timer due when a drive call starts fires before
     the tasks already queued are polled, whichever drive call it is."""
-    for drive in ("run", "run_until_stalled", "block_on", "step"):
+    for drive in DRIVE_CALLS:
         trace = Trace()
         clock = VirtualClock()
         ex = Executor(clock=clock, trace=trace)
@@ -126,12 +127,7 @@ def test_a_drive_call_fires_a_due_timer_before_polling_what_is_queued() -> None:
         clock.advance(1)
         h = ex.spawn(yield_now())  # task 2, queued while the timer is due
         trace.clear()
-        if drive == "step":
-            assert ex.step()
-        elif drive == "block_on":
-            ex.block_on(h)
-        else:
-            getattr(ex, drive)()
+        drive_once(ex, drive, h)
         kinds = [(e.event, e.task) for e in trace]
         assert kinds.index(("timer_fire", 1)) < kinds.index(("poll", 2)), (drive, kinds)
         ex.close()
