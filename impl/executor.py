@@ -452,23 +452,24 @@ class JoinHandle(FutureBase[T], Generic[T]):
         if st is COMPLETE or st is CANCELLED:
             return False
         ex = self._executor
-        li = ex._loop_ident
-        if li is not None and li == _get_ident() and st is not None:
-            ex._cancel(self)  # on the loop thread
-            return True
-        if st is not None and li is None:
-            me = _get_ident()
-            with ex._lock:  # a loop must take this lock to start: none starts meanwhile
-                if ex._loop_ident is None:
-                    # this thread acts as the loop for the cancel (as close() does): the
-                    # wakers the dropped future held (a timer's, a registration's) are dropped
-                    # here and now, in the trace right after their timer_cancel / io_cancel
-                    ex._loop_ident = me
-                    try:
-                        ex._cancel(self)
-                    finally:
-                        ex._loop_ident = None
-                    return True
+        if st is not None:  # taken in (a spawn still in the inbox is cancelled by a post)
+            li, me = ex._loop_ident, _get_ident()
+            if li == me:
+                ex._cancel(self)  # on the loop thread
+                return True
+            if li is None:
+                with ex._lock:  # a loop must take this lock to start: none starts meanwhile
+                    if ex._loop_ident is None:
+                        # this thread acts as the loop for the cancel (as close() does): the
+                        # wakers the dropped future held (a timer's, a registration's) are
+                        # dropped here and now, traced right after their timer_cancel /
+                        # io_cancel
+                        ex._loop_ident = me
+                        try:
+                            ex._cancel(self)
+                        finally:
+                            ex._loop_ident = None
+                        return True
         ex._post((_CANCEL, self))
         return True
 

@@ -209,7 +209,7 @@ _LIST += [
     Bug("remote-cancel-applied-directly", "JoinHandle.cancel() from another thread while the "
         "loop runs applies the cancel there and then (the loop-thread path taken without "
         "checking the thread)", J, "cancel",
-        "if li is not None and li == _get_ident() and st is not None:", "if st is not None:",
+        "        if li == me:", "        if True:",
         kind="door"),
     Bug("inbox-drained-when-idle", "the inbox is drained only when the ready queue is empty: "
         "another thread's wake waits behind a task that wakes itself for ever", E, "_drive",
