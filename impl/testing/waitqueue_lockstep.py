@@ -13,6 +13,7 @@ model action       implementation
 ``notify_one``     ``wq.notify(1)``
 ``notify_all``     ``wq.notify_all()``
 ``close``          ``wq.close()``
+``park_faulty(t)`` as ``park``, polled with a foreign waker whose wake and drop raise
 ``poll_chosen(t)`` the chosen waiter's future polled again: Ready(how it was woken)
 ``cancel_*(t)``    the task's future is dropped (the last reference goes, as when refexec
                    cancels a task and closes its coroutine)
@@ -29,6 +30,7 @@ property of the model holds (invariants on the state, step properties on each tr
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hypothesis import strategies as st
@@ -42,7 +44,9 @@ from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 __all__ = [
     "CountingWaker",
     "ExecutorSemaphore2Lockstep",
+    "FaultyWaker",
     "ExecutorSemaphoreLockstep",
+    "VTableFault",
     "WaitQueueLockstep",
     "abstraction",
 ]
@@ -84,6 +88,98 @@ def _drop(c: CountingWaker) -> None:
 
 _VTABLE = RawWakerVTable(_clone, _wake, _wake_by_ref, _drop)
 
+
+class VTableFault(Exception):
+    """What a :class:`FaultyWaker`'s vtable function raises."""
+
+
+class FaultyWaker:
+    """The data of a *foreign* waker (a combinator's own vtable) around a task's
+    :class:`CountingWaker`: each ``wake`` / ``drop`` does its job on the task's counter and
+    then raises :class:`VTableFault` (the model's ``faulty``: whichever call refexec makes on
+    the held waker raises); with ``clone_raises`` its ``clone`` raises before making anything.
+    ``calls`` counts refexec's calls that raised."""
+
+    __slots__ = ("calls", "clone_raises", "inner", "owned", "quiet")
+
+    def __init__(self, inner: CountingWaker, *, clone_raises: bool = False) -> None:
+        self.inner = inner
+        self.clone_raises = clone_raises
+        self.calls = 0
+        self.owned = False
+        self.quiet = False  # the machine's teardown: no fault any more
+
+    def waker(self) -> Waker:
+        """The harness's own handle (not counted); end it with :meth:`end`."""
+        return Waker(RawWaker(self, _FAULTY))
+
+    def end(self, handle: Waker) -> None:
+        """End the harness's handle: no count, no fault (only refexec's calls are tested)."""
+        self.owned = True
+        try:
+            handle.drop()
+        finally:
+            self.owned = False
+
+    def _raise(self, op: str) -> None:
+        if self.quiet:
+            return
+        self.calls += 1
+        raise VTableFault(f"{op}() of a foreign waker raised")
+
+
+def _f_clone(f: FaultyWaker) -> RawWaker:
+    if f.clone_raises:
+        f._raise("clone")
+    f.inner.live += 1
+    return RawWaker(f, _FAULTY)
+
+
+def _f_wake(f: FaultyWaker) -> None:
+    _wake(f.inner)
+    f._raise("wake")
+
+
+def _f_wake_by_ref(f: FaultyWaker) -> None:
+    _wake_by_ref(f.inner)
+    f._raise("wake_by_ref")
+
+
+def _f_drop(f: FaultyWaker) -> None:
+    if f.owned:
+        return
+    _drop(f.inner)
+    f._raise("drop")
+
+
+_FAULTY = RawWakerVTable(_f_clone, _f_wake, _f_wake_by_ref, _f_drop)
+
+
+class _Caught:
+    """Runs a call that may raise the faulty wakers' :class:`VTableFault` (directly or as the
+    finalizer's unraisable error); :attr:`raised` says whether it did."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __enter__(self) -> _Caught:
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        return self
+
+    def _unraisable(self, u: Any) -> None:
+        if isinstance(u.exc_value, VTableFault):
+            self.raised = True
+        else:
+            self._hook(u)
+
+    def __exit__(self, typ: Any, exc: Any, tb: Any) -> bool:
+        sys.unraisablehook = self._hook
+        if isinstance(exc, VTableFault):
+            self.raised = True
+            return True
+        return False
+
 _WS = {1: model.QUEUED, Woken.GRANTED: model.GRANTED, Woken.NOTIFIED: model.NOTIFIED,
        Woken.BROADCAST: model.BROADCAST, Woken.CLOSED: model.BROADCAST}
 
@@ -112,10 +208,13 @@ class _ModelLockstep(RuleBasedStateMachine):
     same choice)."""
 
     permits = 0
+    faults = 0
+    """1: the model has ``park_faulty`` (waiters whose foreign wakers raise) and ``raised``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
+        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits,
+                                                       faults=self.faults))
         self.m = ConcreteModel(self.system)
         self.s = self.m.initial()
 
@@ -154,9 +253,17 @@ class _HandPolled(_ModelLockstep):
 
 
 class WaitQueueLockstep(_HandPolled):
-    """The machine; ``permits`` (class attribute) picks a Lock (1) or a semaphore (2)."""
+    """The machine; ``permits`` (class attribute) picks a Lock (1) or a semaphore (2).
+
+    It runs the model with the bound ``faults`` = 1: ``park_faulty(t)`` parks t through a
+    foreign :class:`FaultyWaker` whose ``wake`` and ``drop`` raise (after doing their job on
+    t's counter), and every rule checks that the operation raised :class:`VTableFault` to its
+    caller (or, for a forgotten future, to ``sys.unraisablehook``) exactly when the model's
+    ``raised`` says a faulty waker was acted on. ``park_clone_fault`` polls a fresh wait with a
+    waker whose ``clone`` raises: the poll raises and nothing was parked (no model step)."""
 
     permits = 1
+    faults = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,10 +271,22 @@ class WaitQueueLockstep(_HandPolled):
         self.futs: list[Waiting[Any] | None] = [None] * N_TASKS
         self.base_wakes = [0] * N_TASKS  # wakes before the current wait
         self.fired: list[str] = []
+        self.foreign: list[FaultyWaker] = []
 
-    def fire(self, name: str, **params: int) -> None:
+    def teardown(self) -> None:
+        """The example ends with faulty waiters still parked: their finalizers are not tested
+        here (``cancel_*`` with ``forget`` is), so they end quietly."""
+        for f in self.foreign:
+            f.quiet = True
+
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
         super().fire(name, **params)
         self.fired.append(name)
+        want = bool(self.s.get("raised", False))
+        assert raised == want, (
+            f"{name}{params}: a raising waker's exception "
+            f"{'reached' if raised else 'did not reach'} the caller; the model says it "
+            f"{'must' if want else 'must not'} (WQ-FAULT-REPORTED)")
 
     def task_for(self, name: str, k: int) -> int:
         t = self.pick(name, k)
@@ -185,42 +304,77 @@ class WaitQueueLockstep(_HandPolled):
         self.held[t] = 1
         self.fire("acquire", t=t)
 
+    def _park(self, t: int, notify_style: bool, cx: Context) -> Waiting[Any]:
+        fut = self.wq.wait() if notify_style else self.wq.acquire()
+        assert fut.poll(cx) is Pending
+        assert fut.poll(cx) is Pending  # a spurious re-poll keeps its place
+        self.futs[t] = fut
+        self.base_wakes[t] = self.counters[t].wakes
+        return fut
+
     @precondition(lambda self: self.can("park"))
     @rule(k=st.integers(0, N_TASKS - 1), notify_style=st.booleans())
     def park(self, k: int, notify_style: bool) -> None:
         t = self.task_for("park", k)
-        fut = self.wq.wait() if notify_style else self.wq.acquire()
-        assert fut.poll(self.cx(t)) is Pending
-        assert fut.poll(self.cx(t)) is Pending  # a spurious re-poll keeps its place
-        self.futs[t] = fut
-        self.base_wakes[t] = self.counters[t].wakes
+        self._park(t, notify_style, self.cx(t))
         self.fire("park", t=t)
+
+    @precondition(lambda self: self.can("park_faulty"))
+    @rule(k=st.integers(0, N_TASKS - 1), notify_style=st.booleans())
+    def park_faulty(self, k: int, notify_style: bool) -> None:
+        t = self.task_for("park_faulty", k)
+        f = FaultyWaker(self.counters[t])
+        self.foreign.append(f)
+        handle = f.waker()
+        self._park(t, notify_style, Context(handle))
+        f.end(handle)
+        self.fire("park_faulty", t=t)
+
+    @precondition(lambda self: self.can("park"))
+    @rule(k=st.integers(0, N_TASKS - 1), notify_style=st.booleans())
+    def park_clone_fault(self, k: int, notify_style: bool) -> None:
+        t = self.task_for("park", k)
+        fut = self.wq.wait() if notify_style else self.wq.acquire()
+        f = FaultyWaker(self.counters[t], clone_raises=True)
+        handle = f.waker()
+        with _Caught() as c:
+            fut.poll(Context(handle))
+        f.end(handle)
+        assert c.raised and f.calls == 1, "a raising clone() must reach the poll's caller"
+        assert fut.state == 0, "a wait whose waker could not be cloned must not park"
+        del fut  # nothing to drop: the model did not move
 
     @precondition(lambda self: self.can("release"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def release(self, k: int) -> None:
         t = self.task_for("release", k)
         self.held[t] = 0
-        self.wq.release()
-        self.fire("release", t=t)
+        with _Caught() as c:
+            self.wq.release()
+        self.fire("release", c.raised, t=t)
 
     @precondition(lambda self: self.enabled("notify_one"))
     @rule()
     def notify_one(self) -> None:
-        assert self.wq.notify(1) == 1
-        self.fire("notify_one")
+        with _Caught() as c:
+            assert self.wq.notify(1) == 1
+        self.fire("notify_one", c.raised)
 
     @precondition(lambda self: self.enabled("notify_all"))
     @rule()
     def notify_all(self) -> None:
-        assert self.wq.notify_all() == self.s["qlen"]
-        self.fire("notify_all")
+        qlen = self.s["qlen"]
+        with _Caught() as c:
+            assert self.wq.notify_all() == qlen
+        self.fire("notify_all", c.raised)
 
     @precondition(lambda self: self.enabled("close"))
     @rule()
     def close(self) -> None:
-        assert self.wq.close() == self.s["qlen"]
-        self.fire("close")
+        qlen = self.s["qlen"]
+        with _Caught() as c:
+            assert self.wq.close() == qlen
+        self.fire("close", c.raised)
 
     @precondition(lambda self: self.can("poll_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1))
@@ -260,16 +414,18 @@ class WaitQueueLockstep(_HandPolled):
           how=st.sampled_from(["drop", "close", "throw", "forget"]))
     def cancel_queued(self, k: int, how: str) -> None:
         t = self.task_for("cancel_queued", k)
-        self._drop(t, how)
-        self.fire("cancel_queued", t=t)
+        with _Caught() as c:
+            self._drop(t, how)
+        self.fire("cancel_queued", c.raised, t=t)
 
     @precondition(lambda self: self.can("cancel_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1),
           how=st.sampled_from(["drop", "close", "throw", "forget"]))
     def cancel_chosen(self, k: int, how: str) -> None:
         t = self.task_for("cancel_chosen", k)
-        self._drop(t, how)
-        self.fire("cancel_chosen", t=t)
+        with _Caught() as c:
+            self._drop(t, how)
+        self.fire("cancel_chosen", c.raised, t=t)
 
     # -- invariants ----------------------------------------------------------------------------
 
