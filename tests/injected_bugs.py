@@ -41,7 +41,8 @@ class Bug:
     """Further replacements of the same change (a line moved is one line out, one line in)."""
     kind: str = "state"
     """``door`` (a race between the loop and another thread), ``shutdown`` (close() and the
-    end of run()), ``state`` (a transition of the loop thread)."""
+    end of run()), ``state`` (a transition of the loop thread), ``waitqueue`` (the wait queue
+    of the sync primitives, ``refexec.waitqueue``)."""
 
 
 def _function(owner: Any, name: str) -> Callable[..., Any]:
@@ -223,6 +224,22 @@ _LIST += [
         kind="door"),
     Bug("drained-cancel-ignored", "a cancel posted by another thread is taken in from the "
         "inbox and dropped", E, "_drain", "self._cancel(t)", "pass", kind="door"),
+]
+# Issue 12, raising vtable functions inside the wait queue's model-based check (kind
+# "waitqueue": hunted by refexec.testing.waitqueue_lockstep.WaitQueueLockstep, whose foreign
+# wakers raise; the executor machines never hold such a waker in a wait queue).
+from refexec import waitqueue as waitqueue_module  # noqa: E402
+
+_LIST += [
+    Bug("wq-raising-wake-stops-the-rest", "a wake-all (notify_all, close, Event.set) raises at "
+        "the first waker that raises: the waiters after it were taken out of the queue and are "
+        "never woken", waitqueue_module, "act",
+        "failure = _waker_failed(failure, e, raw, ", "raise _waker_failed(failure, e, raw, ",
+        "wq-fault-stops-wakes", kind="waitqueue"),
+    Bug("wq-waker-fault-swallowed", "an exception of a waker's wake/drop is swallowed by the "
+        "queue: the caller of release/notify/cancel never learns its waker failed",
+        waitqueue_module, "act", "        raise failure", "        return",
+        "wq-fault-swallowed", kind="waitqueue"),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 

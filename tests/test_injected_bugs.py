@@ -40,6 +40,7 @@ from refexec.testing.determinism import stable_generation
 from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import ROUNDS, reference_machine
+from refexec.testing.waitqueue_lockstep import WaitQueueLockstep
 
 # The hunt stops at the first failure, so a generous ceiling costs only the hard bugs. No timer
 # anywhere: the threads run under refexec.testing.threads_control, a lost wake is a state (the
@@ -57,6 +58,9 @@ CHECKS = (  # (what the failure says, the check that caught it), first match win
     (" violates ", "model step property"),
     ("EX-FINAL", "log: polled after completion"),
     ("EX-ONE-POLLER", "log: two pollers"),
+    ("WQ-FAULT-REPORTED", "wait queue: exception not at the caller"),
+    ("abstraction {", "wait queue: abstraction != model"),
+    ("wakes, the model", "wait queue: wakes != model"),
 )
 
 
@@ -134,10 +138,38 @@ def door_hunt(slug: str) -> Verdict:
     return Verdict(False, "-", runs[0], "-")
 
 
+class _CountedWaitQueueLockstep(WaitQueueLockstep):
+    """The wait-queue machine, counting its rules across examples (for the catalogue)."""
+
+    rules = 0
+
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
+        type(self).rules += 1
+        super().fire(name, raised, **params)
+
+
+def wq_hunt(slug: str, db: InMemoryExampleDatabase) -> Verdict:
+    """A bug of kind ``waitqueue``: the wait-queue lockstep machine (its foreign wakers raise,
+    the model ``waitqueue`` with faults follows), derandomized."""
+    _CountedWaitQueueLockstep.rules = 0
+    try:
+        with injected(slug), stable_generation():
+            run_state_machine_as_test(
+                _CountedWaitQueueLockstep,
+                settings=settings(bug_settings(), database=db, phases=[Phase.generate],
+                                  report_multiple_bugs=False))
+    except Exception as e:
+        return Verdict(True, check_of(e), _CountedWaitQueueLockstep.rules, "(Hypothesis program)")
+    return Verdict(False, "-", _CountedWaitQueueLockstep.rules, "-")
+
+
 def catch(slug: str, db: InMemoryExampleDatabase | None = None) -> tuple[str, Verdict]:
     """How the model-based checks catch ``slug``: the door exploration first (exhaustive,
     fast), else the Hypothesis lockstep hunt (derandomized; its failing example saved in
     ``db``). A hunt's replayable interleaving is Hypothesis' printed program."""
+    if BUGS[slug].kind == "waitqueue":
+        return "wait-queue lockstep hunt", wq_hunt(
+            slug, InMemoryExampleDatabase() if db is None else db)
     v = door_hunt(slug)
     if v.caught:
         return "door exploration", v
@@ -159,6 +191,17 @@ def test_model_checks_catch_injected_bug(slug: str) -> None:
     how, verdict = catch(slug, db)
     assert verdict.caught, f"the model-based checks missed injected bug {slug}: {BUGS[slug].what}"
     if how == "door exploration":
+        return
+    if how == "wait-queue lockstep hunt":  # replayed on the correct wait queue: it passes
+        assert [v for k in list(db.data) for v in db.fetch(k)], "the example was not saved"
+        _CountedWaitQueueLockstep.rules = 0
+        try:  # (a failing example ends where the bug failed; the correct queue may run on
+            # past its recorded draws: then the replay is reported unsatisfiable)
+            run_state_machine_as_test(_CountedWaitQueueLockstep, settings=settings(
+                bug_settings(), derandomize=False, database=db, phases=[Phase.reuse]))
+        except Unsatisfiable:
+            return
+        assert _CountedWaitQueueLockstep.rules > 0, "the counterexample was not replayed"
         return
     # The hunt's counterexample, replayed on the correct executor, passes: the bug failed.
     saved = [v for k in list(db.data) for v in db.fetch(k)]

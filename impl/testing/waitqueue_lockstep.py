@@ -442,8 +442,9 @@ class WaitQueueLockstep(_HandPolled):
         want = {k: self.s[k] for k in got}
         assert got == want, f"abstraction {got} != model {want}"
         for t in range(N_TASKS):
-            assert self.counters[t].wakes - self.base_wakes[t] == self.s["wakes"][t] or (
-                self.s["ws"][t] == model.OUT), t
+            got_wakes = self.counters[t].wakes - self.base_wakes[t]
+            assert got_wakes == self.s["wakes"][t] or self.s["ws"][t] == model.OUT, (
+                f"task {t}: its waker got {got_wakes} wakes, the model {self.s['wakes'][t]}")
             assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), t
         assert self.m.check(self.s) == []
         self.wq.check_invariants()
