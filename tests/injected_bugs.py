@@ -42,7 +42,8 @@ class Bug:
     kind: str = "state"
     """``door`` (a race between the loop and another thread), ``shutdown`` (close() and the
     end of run()), ``state`` (a transition of the loop thread), ``waitqueue`` (the wait queue
-    of the sync primitives, ``refexec.waitqueue``)."""
+    of the sync primitives, ``refexec.waitqueue``), ``interrupt`` (a state an interrupt
+    between two lines of the loop leaves behind)."""
 
 
 def _function(owner: Any, name: str) -> Callable[..., Any]:
@@ -240,6 +241,25 @@ _LIST += [
         "queue: the caller of release/notify/cancel never learns its waker failed",
         waitqueue_module, "act", "        raise failure", "        return",
         "wq-fault-swallowed", kind="waitqueue"),
+]
+# Issue 12, interrupts inside the executor's code in the model-based check (kind "interrupt":
+# hunted by refexec.testing.lockstep.sweep_interrupts, a KeyboardInterrupt at every line the
+# loop runs between polls and between a poll's effects, then run() again, the model following).
+_LIST += [
+    Bug("wake-state-before-counters", "the wake of an IDLE task changes its state and its "
+        "counters in two steps: an interrupt between them makes the inbox drain think the "
+        "wake was not applied and put it back (the task is then woken twice)", E, "_wake",
+        "t._state, c.wakes, c.wakes_enqueued = SCHEDULED, c.wakes + 1, c.wakes_enqueued + 1",
+        "t._state = SCHEDULED\n            c.wakes, c.wakes_enqueued = c.wakes + 1, "
+        "c.wakes_enqueued + 1", kind="interrupt"),
+    Bug("drain-cancel-applied-unknown", "the drain cannot tell whether a cancel it took in "
+        "was applied when an interrupt comes: it puts the message back although the task is "
+        "already cancelled", E, "_drain",
+        "applied = t._state is CANCELLED or t._state is COMPLETE", "applied = False",
+        kind="interrupt"),
+    Bug("drain-message-lost-on-interrupt", "a message the drain took out of the inbox and "
+        "had not applied when an interrupt came is not put back: the wake, drop or cancel is "
+        "lost", E, "_drain", "inbox.appendleft(msg)", "pass", kind="interrupt"),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from injected_bugs import BUGS, injected
 from refexec.testing.determinism import stable_generation
-from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door
+from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door, sweep_interrupts
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import ROUNDS, reference_machine
 from refexec.testing.waitqueue_lockstep import WaitQueueLockstep
@@ -163,10 +163,30 @@ def wq_hunt(slug: str, db: InMemoryExampleDatabase) -> Verdict:
     return Verdict(False, "-", _CountedWaitQueueLockstep.rules, "-")
 
 
+def interrupt_hunt(slug: str) -> Verdict:
+    """A bug of kind ``interrupt``: ``sweep_interrupts`` (every line position of its programs,
+    deterministic): caught or not, by which check, after how many interrupted runs."""
+    with injected(slug), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            n = sweep_interrupts(reference_machine(name=f"interrupt_{slug}"))
+        except AssertionError as e:
+            m = re.search(r"interrupted in (\w+) at line event (\d+) \(([^)]*)\)", str(e))
+            prog = re.search(r"interrupt program (['\"])(.*?)\1", str(e))
+            return Verdict(True, check_of(e), int(m.group(2)) if m else -1,
+                           f"{prog.group(2) if prog else '?'}: "
+                           f"{m.group(1) + ' ' + m.group(3) if m else '-'}")
+        finally:
+            gc.collect()
+    return Verdict(False, "-", n, "-")
+
+
 def catch(slug: str, db: InMemoryExampleDatabase | None = None) -> tuple[str, Verdict]:
     """How the model-based checks catch ``slug``: the door exploration first (exhaustive,
     fast), else the Hypothesis lockstep hunt (derandomized; its failing example saved in
     ``db``). A hunt's replayable interleaving is Hypothesis' printed program."""
+    if BUGS[slug].kind == "interrupt":
+        return "interrupt sweep", interrupt_hunt(slug)
     if BUGS[slug].kind == "waitqueue":
         return "wait-queue lockstep hunt", wq_hunt(
             slug, InMemoryExampleDatabase() if db is None else db)
@@ -190,7 +210,7 @@ def test_model_checks_catch_injected_bug(slug: str) -> None:
     db = InMemoryExampleDatabase()
     how, verdict = catch(slug, db)
     assert verdict.caught, f"the model-based checks missed injected bug {slug}: {BUGS[slug].what}"
-    if how == "door exploration":
+    if how in ("door exploration", "interrupt sweep"):  # both exhaustive and deterministic
         return
     if how == "wait-queue lockstep hunt":  # replayed on the correct wait queue: it passes
         assert [v for k in list(db.data) for v in db.fetch(k)], "the example was not saved"
