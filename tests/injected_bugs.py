@@ -229,6 +229,7 @@ _LIST += [
 # Issue 12, raising vtable functions inside the wait queue's model-based check (kind
 # "waitqueue": hunted by refexec.testing.waitqueue_lockstep.WaitQueueLockstep, whose foreign
 # wakers raise; the executor machines never hold such a waker in a wait queue).
+from refexec import sync as sync_module  # noqa: E402
 from refexec import waitqueue as waitqueue_module  # noqa: E402
 
 _LIST += [
@@ -241,6 +242,10 @@ _LIST += [
         "queue: the caller of release/notify/cancel never learns its waker failed",
         waitqueue_module, "act", "        raise failure", "        return",
         "wq-fault-swallowed", kind="waitqueue"),
+    Bug("sync-raising-wake-stops-the-rest", "refexec.sync's own waker loop (Event.set, "
+        "channels) returns at the first waker that raises: the waiters after it are never "
+        "woken", sync_module, "_act_all", "failure = _waker_failed(failure, e, raw, ",
+        "return _waker_failed(failure, e, raw, ", "wq-fault-stops-wakes", kind="waitqueue"),
 ]
 # Issue 12, interrupts inside the executor's code in the model-based check (kind "interrupt":
 # hunted by refexec.testing.lockstep.sweep_interrupts, a KeyboardInterrupt at every line the

@@ -40,7 +40,7 @@ from refexec.testing.determinism import stable_generation
 from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door, sweep_interrupts
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import ROUNDS, reference_machine
-from refexec.testing.waitqueue_lockstep import WaitQueueLockstep
+from refexec.testing.waitqueue_lockstep import EventLockstep, WaitQueueLockstep
 
 # The hunt stops at the first failure, so a generous ceiling costs only the hard bugs. No timer
 # anywhere: the threads run under refexec.testing.threads_control, a lost wake is a state (the
@@ -60,6 +60,8 @@ CHECKS = (  # (what the failure says, the check that caught it), first match win
     ("EX-ONE-POLLER", "log: two pollers"),
     ("WQ-FAULT-REPORTED", "wait queue: exception not at the caller"),
     ("abstraction {", "wait queue: abstraction != model"),
+    ("Event's caller", "wait queue: exception not at the caller"),
+    ("live waker clones", "wait queue: live wakers != model"),
     ("wakes, the model", "wait queue: wakes != model"),
 )
 
@@ -148,19 +150,35 @@ class _CountedWaitQueueLockstep(WaitQueueLockstep):
         super().fire(name, raised, **params)
 
 
+class _CountedEventLockstep(EventLockstep):
+    """The Event machine (refexec.sync's own waker loop), counting its rules likewise."""
+
+    rules = 0
+
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
+        type(self).rules += 1
+        super().fire(name, raised, **params)
+
+
+def wq_machine(slug: str) -> type[_CountedWaitQueueLockstep] | type[_CountedEventLockstep]:
+    """The machine whose queue runs the patched code: ``refexec.sync``'s for its own loop."""
+    return _CountedEventLockstep if BUGS[slug].name == "_act_all" else _CountedWaitQueueLockstep
+
+
 def wq_hunt(slug: str, db: InMemoryExampleDatabase) -> Verdict:
     """A bug of kind ``waitqueue``: the wait-queue lockstep machine (its foreign wakers raise,
     the model ``waitqueue`` with faults follows), derandomized."""
-    _CountedWaitQueueLockstep.rules = 0
+    machine = wq_machine(slug)
+    machine.rules = 0
     try:
         with injected(slug), stable_generation():
             run_state_machine_as_test(
-                _CountedWaitQueueLockstep,
+                machine,
                 settings=settings(bug_settings(), database=db, phases=[Phase.generate],
                                   report_multiple_bugs=False))
     except Exception as e:
-        return Verdict(True, check_of(e), _CountedWaitQueueLockstep.rules, "(Hypothesis program)")
-    return Verdict(False, "-", _CountedWaitQueueLockstep.rules, "-")
+        return Verdict(True, check_of(e), machine.rules, "(Hypothesis program)")
+    return Verdict(False, "-", machine.rules, "-")
 
 
 def interrupt_hunt(slug: str) -> Verdict:
@@ -214,14 +232,15 @@ def test_model_checks_catch_injected_bug(slug: str) -> None:
         return
     if how == "wait-queue lockstep hunt":  # replayed on the correct wait queue: it passes
         assert [v for k in list(db.data) for v in db.fetch(k)], "the example was not saved"
-        _CountedWaitQueueLockstep.rules = 0
+        machine = wq_machine(slug)
+        machine.rules = 0
         try:  # (a failing example ends where the bug failed; the correct queue may run on
             # past its recorded draws: then the replay is reported unsatisfiable)
-            run_state_machine_as_test(_CountedWaitQueueLockstep, settings=settings(
+            run_state_machine_as_test(machine, settings=settings(
                 bug_settings(), derandomize=False, database=db, phases=[Phase.reuse]))
         except Unsatisfiable:
             return
-        assert _CountedWaitQueueLockstep.rules > 0, "the counterexample was not replayed"
+        assert machine.rules > 0, "the counterexample was not replayed"
         return
     # The hunt's counterexample, replayed on the correct executor, passes: the bug failed.
     saved = [v for k in list(db.data) for v in db.fetch(k)]

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from refexec.models import waitqueue as model
 from refexec.models.concrete import ConcreteModel
+from refexec.models.waitqueue import WS_NAMES
 from refexec.poll import Pending, Ready
 from refexec.waitqueue import Waiting, WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
@@ -617,34 +618,69 @@ class _PrimitiveLockstep(_HandPolled):
         want = {k: self.s[k] for k in got}
         assert got == want, f"abstraction {got} != model {want}"
         for t in range(N_TASKS):
-            assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), t
+            assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), (
+                f"task {t}: {self.counters[t].live} live waker clones; the model's "
+                f"{WS_NAMES[self.s['ws'][t]]} holds {int(self.s['ws'][t] == model.QUEUED)}")
         assert self.m.check(self.s) == []
         wq.check_invariants()
 
 
 class EventLockstep(_PrimitiveLockstep):
-    """``refexec.Event``: ``wait()`` parks while the flag is clear (``park``); ``set()`` with
-    waiters is ``notify_all`` (a broadcast, never passed on by a cancelled waiter); a set
+    """``refexec.Event``: ``wait()`` parks while the flag is clear (``park``, or
+    ``park_faulty`` through a foreign waker whose wake and drop raise); ``set()`` with
+    waiters is ``notify_all`` (a broadcast, never passed on by a cancelled waiter: the set
+    takes effect and wakes every other waiter, the fault reaching set()'s caller); a set
     flag lets later waits end at once and ``clear()`` re-arms it (the Event's bookkeeping:
     no queue action)."""
+
+    faults = 1
 
     def __init__(self) -> None:
         from refexec.sync import Event  # noqa: PLC0415
 
         super().__init__()
         self.ev = Event()
+        self.foreign: list[FaultyWaker] = []
+        self.base_wakes = [0] * N_TASKS  # wakes before the current wait
 
     def queue(self) -> WaitQueue:
         return self.ev._shared.waiters
 
-    @rule(k=st.integers(0, N_TASKS - 1))
-    def wait(self, k: int) -> None:
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
+        """As the model's step, and (waiters through raising foreign wakers: the bound
+        ``faults``) the caller got the wakers' exception exactly when the model says."""
+        super().fire(name, **params)
+        assert raised == bool(self.s["raised"]), (
+            f"{name}{params}: Event's caller {'got' if raised else 'did not get'} the raising "
+            "waker's exception (WQ-FAULT-REPORTED)")
+
+    def teardown(self) -> None:
+        for f in self.foreign:
+            f.quiet = True
+
+    @invariant()
+    def wakes_follow_the_model(self) -> None:
+        for t in range(N_TASKS):
+            got = self.counters[t].wakes - self.base_wakes[t]
+            assert got == self.s["wakes"][t] or self.s["ws"][t] == model.OUT, (
+                f"task {t}: its waker got {got} wakes, the model {self.s['wakes'][t]}")
+
+    @rule(k=st.integers(0, N_TASKS - 1), faulty=st.booleans())
+    def wait(self, k: int, faulty: bool) -> None:
         t = self.pick("park", k) if not self.ev.is_set() else None
         if t is not None:
             fut = self.ev.wait()
-            assert fut.poll(self.cx(t)) is Pending
+            if faulty:  # through a foreign waker whose wake and drop raise
+                f = FaultyWaker(self.counters[t])
+                self.foreign.append(f)
+                handle = f.waker()
+                assert fut.poll(Context(handle)) is Pending
+                f.end(handle)
+            else:
+                assert fut.poll(self.cx(t)) is Pending
             self.futs[t] = fut
-            self.fire("park", t=t)
+            self.base_wakes[t] = self.counters[t].wakes
+            self.fire("park_faulty" if faulty else "park", t=t)
         elif self.ev.is_set():
             assert self.ev.wait().poll(self.cx(0)) == Ready(None)  # no queue action
 
@@ -652,9 +688,31 @@ class EventLockstep(_PrimitiveLockstep):
     @rule()
     def set(self) -> None:
         some = self.s["qlen"] > 0 and not self.ev.is_set()
-        self.ev.set()
+        with _Caught() as c:
+            self.ev.set()
+        assert self.ev.is_set(), "set() took effect even when a waker raised"
         if some:
-            self.fire("notify_all")
+            self.fire("notify_all", c.raised)
+        else:
+            assert not c.raised
+
+    @precondition(lambda self: self.can("cancel_queued"))
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
+    def cancel_queued(self, k: int, how: str) -> None:
+        t = self.pick("cancel_queued", k)
+        assert t is not None
+        with _Caught() as c:
+            self._cancel(t, how)
+        self.fire("cancel_queued", c.raised, t=t)
+
+    @precondition(lambda self: self.can("cancel_chosen"))
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
+    def cancel_chosen(self, k: int, how: str) -> None:
+        t = self.pick("cancel_chosen", k)
+        assert t is not None
+        with _Caught() as c:
+            self._cancel(t, how)
+        self.fire("cancel_chosen", c.raised, t=t)
 
     @precondition(lambda self: self.ev.is_set())
     @rule()
