@@ -269,6 +269,14 @@ def test_same_seed_same_verdict(slug: str) -> None:
     assert hunts[0].caught and hunts[0] == hunts[1]
 
 
+@pytest.mark.parametrize("slug", ["wq-raising-wake-stops-the-rest",
+                                  "sync-raising-wake-stops-the-rest"])
+def test_wait_queue_hunt_same_seed_same_verdict(slug: str) -> None:
+    """The wait-queue machines' hunt (raising foreign wakers) is deterministic too."""
+    first, second = catch(slug), catch(slug)
+    assert first[0] == "wait-queue lockstep hunt" and first[1].caught and first == second
+
+
 def _history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str) -> None:
     """What an earlier test can leave in the process: a newly imported local module (its
     integer literals join Hypothesis' pool of local constants) and cyclic garbage (the
