@@ -39,6 +39,7 @@ from refexec.models import waitqueue as model
 from refexec.models.concrete import ConcreteModel
 from refexec.models.waitqueue import WS_NAMES
 from refexec.poll import Pending, Ready
+from refexec.testing.vtable_faults import VTableFault
 from refexec.waitqueue import Waiting, WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
@@ -88,10 +89,6 @@ def _drop(c: CountingWaker) -> None:
 
 
 _VTABLE = RawWakerVTable(_clone, _wake, _wake_by_ref, _drop)
-
-
-class VTableFault(Exception):
-    """What a :class:`FaultyWaker`'s vtable function raises."""
 
 
 class FaultyWaker:
