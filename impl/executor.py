@@ -1173,8 +1173,9 @@ class Executor:
                     self._fail(t, e)
                     continue
                 except BaseException as e:  # KeyboardInterrupt, SystemExit: propagate
-                    self._fail(t, e)
-                    raise
+                    if t._coro.cr_frame is None:  # out of the task's code: its outcome
+                        self._fail(t, e)
+                    raise  # (else it hit the loop right after a Pending: _unwind_poll)
                 if y is YIELD:  # RUNNING --wake--> NOTIFIED --pending--> SCHEDULED
                     yields += 1
                     if trace is not None:
