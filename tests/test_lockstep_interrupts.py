@@ -12,11 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
 from refexec import Executor, FutureBase, Pending
 from refexec.poll import Poll, Ready
 from refexec.state import TaskState
 from refexec.testing.interrupts import LineInterrupter, line_of
 from refexec.testing.lockstep import INTERRUPT_PROGRAMS, INTERRUPT_SITES, sweep_interrupts
+from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import reference_machine
 from refexec.testing.script import Keep, PendingStep, ReadyStep, Script
 from refexec.waker import Context
@@ -84,3 +87,14 @@ def test_an_interrupt_right_after_a_pending_poll_is_not_the_tasks_failure() -> N
     ex.run()
     assert h.done() and h.result() is None
     ex.check_invariants()
+
+
+def test_the_drawn_rule_reaches_both_sites() -> None:
+    """``run_interrupted_inside`` (drawn by Hypothesis among the other rules) lands its
+    interrupt in the loop and inside polls, not only draws positions past the run's end."""
+    machine = reference_machine(name="interrupt_rule")
+    run_state_machine_as_test(machine, settings=settings(
+        lockstep_settings(max_examples=150, steps=20), derandomize=True, database=None,
+        phases=[Phase.generate]))
+    assert machine.totals["interrupted:loop"] > 0
+    assert machine.totals["interrupted:poll"] > 0

@@ -197,7 +197,7 @@ class LineInterrupter:
     (``hits``). ``where`` names the function and line it fired at. The trace hook is removed on
     exit and as soon as it fired (so exactly one interrupt is delivered). With ``line``, only
     the events at that source line count (to aim at one statement, by its text: see
-    :func:`line_of`).
+    :func:`line_of`), or at those lines (a collection).
 
     ``signal_points``: count instead the instructions where CPython itself can deliver a signal
     (its eval-breaker checks: function entry, after each call, backward jumps). Slower, and
@@ -219,7 +219,7 @@ class LineInterrupter:
         exc: Callable[[], BaseException] = KeyboardInterrupt,
         *,
         skip_finalizers: bool = True,
-        line: int | None = None,
+        line: int | Collection[int] | None = None,
         signal_points: bool = False,
         when: Callable[[], bool] | None = None,
     ) -> None:
@@ -227,6 +227,7 @@ class LineInterrupter:
         self.when = when
         self.skip_finalizers = skip_finalizers
         self.line = line
+        self._lines = frozenset((line,) if isinstance(line, int) else line or ())
         self.signal_points = signal_points
         self._prev: dict[int, int] = {}
         self.at = at
@@ -255,7 +256,7 @@ class LineInterrupter:
             return self._local
         if not self.signal_points and frame.f_lasti in _undeliverable(frame.f_code):
             return self._local
-        if self.line is not None and frame.f_lineno != self.line:
+        if self.line is not None and frame.f_lineno not in self._lines:
             return self._local
         if self.when is not None and not self.when():
             return self._local

@@ -584,6 +584,8 @@ class LockstepMachine(RuleBasedStateMachine):
                             liner is not None and liner.where is not None)):
                         raise
                     interrupted = True
+                    if liner is not None:  # (how often the drawn line was reached: not vacuous)
+                        self.totals["interrupted:" + interrupt_in[0]] += 1  # type: ignore[index]
                     # given back between polls, without the door's lock: like step()'s end,
                     # logged after an action in flight (it took effect before or after, and
                     # the model drains it or keeps it either way)
@@ -633,10 +635,11 @@ class LockstepMachine(RuleBasedStateMachine):
                         world.record("ready", r.task)
                 return KeyboardInterrupt("controlled interrupt inside a task's poll")
 
-            # only at the loop over a step's effects: between two effects (each is done and
-            # logged as one), or before the poll's outcome is decided and logged
-            return LineInterrupter(codes_of(ScriptRunner._poll), at, in_poll,
-                                   line=line_of(ScriptRunner._poll, "for effect in step"))
+            # right after the poll is logged, or at the loop over a step's effects: between
+            # two effects (each is done and logged as one), before the outcome is decided
+            poll = ScriptRunner._poll
+            return LineInterrupter(codes_of(poll), at, in_poll, line=(
+                line_of(poll, "self.polls += 1"), line_of(poll, "for effect in step")))
         return LineInterrupter(self.a.loop_codes(), at,  # type: ignore[attr-defined]
                                lambda: KeyboardInterrupt("controlled interrupt in the loop"),
                                when=self.a.outside_polls)  # type: ignore[attr-defined]
@@ -814,9 +817,14 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
     }
     namespace["run_interrupted"] = precondition(guard_interrupt)(rule(
         plan=moves, interleaving=INTERLEAVINGS, at=st.integers(1, 6))(run_interrupted))
-    namespace["run_interrupted_inside"] = precondition(guard_interrupt)(rule(
-        plan=moves, interleaving=INTERLEAVINGS, site=st.sampled_from(INTERRUPT_SITES),
+    # a run executes hundreds of loop lines but only a few polls (often none: the tasks ran
+    # in earlier steps), so each site has its own range of positions
+    namespace["run_interrupted_in_loop"] = precondition(guard_interrupt)(rule(
+        plan=moves, interleaving=INTERLEAVINGS, site=st.just("loop"),
         at=st.integers(1, 400))(run_interrupted_inside))
+    namespace["run_interrupted_in_poll"] = precondition(guard_interrupt)(rule(
+        plan=moves, interleaving=INTERLEAVINGS, site=st.just("poll"),
+        at=st.integers(1, 3))(run_interrupted_inside))
     if config.self_wakes:
         namespace["spawn_busy"] = precondition(guard_local)(
             rule(target=LockstepMachine.tasks)(spawn_busy))
