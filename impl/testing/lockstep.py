@@ -546,7 +546,8 @@ class LockstepMachine(RuleBasedStateMachine):
         k-th line it executes (a ``sys.settrace`` hook, :class:`~refexec.testing.interrupts.
         LineInterrupter`: only lines where CPython can deliver a signal) of ``site``: "loop",
         the executor's own code (its transitions, the drive loop, the wakers; the adapter's
-        ``loop_codes()``), or "poll", a task's poll between two of its scripted effects. A poll
+        ``loop_codes()``) run between polls (the adapter's ``outside_polls()``), or "poll", a
+        task's poll right after it started or between two of its scripted effects. A poll
         cut short ends the task with the interrupt as its outcome (the model's ``ready``: the
         machine logs it as the interrupt is raised); then the run gave the thread back as
         above. If the run ends before the k-th line, nothing was interrupted.
