@@ -880,6 +880,8 @@ class Executor:
                         t._wakers -= 1  # the wake took effect, its handle's end did not
                 elif op is _SPAWN:
                     applied = t._state is not None
+                elif op is _CANCEL:  # (a cancel taken in between polls is final at once)
+                    applied = t._state is CANCELLED or t._state is COMPLETE
                 if not applied and not (inbox and inbox[0] is msg):
                     inbox.appendleft(msg)
             raise
@@ -899,9 +901,8 @@ class Executor:
             tr.record("wake" if consume else "wake_by_ref", t._id, t._n, detail)
         st = t._state
         if st is IDLE:  # IDLE --wake--> SCHEDULED
-            try:
-                t._state = SCHEDULED
-                c.wakes, c.wakes_enqueued = c.wakes + 1, c.wakes_enqueued + 1
+            try:  # the state and its counters in one step: the inbox reads "applied" from them
+                t._state, c.wakes, c.wakes_enqueued = SCHEDULED, c.wakes + 1, c.wakes_enqueued + 1
                 self._ready.append(t)
                 del self._idle[t._id]
             except BaseException:  # interrupted: finish the move, then let it propagate
@@ -1172,8 +1173,9 @@ class Executor:
                     self._fail(t, e)
                     continue
                 except BaseException as e:  # KeyboardInterrupt, SystemExit: propagate
-                    self._fail(t, e)
-                    raise
+                    if t._coro.cr_frame is None:  # out of the task's code: its outcome
+                        self._fail(t, e)
+                    raise  # (else it hit the loop right after a Pending: _unwind_poll)
                 if y is YIELD:  # RUNNING --wake--> NOTIFIED --pending--> SCHEDULED
                     yields += 1
                     if trace is not None:

@@ -128,8 +128,8 @@ def default_bounds(variant: str) -> Bounds:
         return reference.default_bounds(1, timers=1, io=1, policy=1)
     if variant == "seed":
         return seed.default_bounds()
-    if variant == "waitqueue":
-        return waitqueue.default_bounds()
+    if variant == "waitqueue":  # with waiters whose wakers raise (WQ-FAULT-*)
+        return waitqueue.default_bounds(faults=1)
     for w in waitqueue.WQ_MUTANTS:
         if variant == f"mutant:{w.slug}":
             return w.bounds
@@ -146,7 +146,7 @@ def deep_bounds(variant: str) -> Bounds:
     if variant == "driver-any":
         return reference.default_bounds(2, timers=1, io=1, horizon=1, policy=1)
     if variant == "waitqueue" or variant in WQ_MUTANTS:
-        return waitqueue.default_bounds(4, permits=2)
+        return waitqueue.default_bounds(4, permits=2, faults=1)
     if variant == "threads":
         return reference.default_bounds(2, round=1, rcancel=1)
     if variant == "reference-any":
@@ -311,6 +311,10 @@ def _waitqueue_witnesses(n: int) -> list[Witness]:
                 lambda s, o: s.qlen == n - 1),
         Witness("closed-after-wake", "the queue was closed with a woken waiter not yet run",
                 lambda s, o: o.And(s.closed, _any(n, o, lambda t: s.ws[t] == B))),
+        Witness("raising-wake-among-others", "a broadcast whose caller got a waker's "
+                "exception while the other waiters were woken",
+                lambda s, o: o.And(s.raised,
+                                   o.count([s.ws[t] == B for t in range(n)]) >= 2)),
         Witness("broadcast-then-parked", "a broadcast waiter has not run while a newer one waits "
                 "(cancelling it must not release the newer one)",
                 lambda s, o: o.And(_any(n, o, lambda t: s.ws[t] == B),

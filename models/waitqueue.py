@@ -21,6 +21,9 @@ State (N tasks):
 ``closed``       the queue was closed: every waiter was woken, nobody parks again
 ``wakes[t]``     ghost: wakes delivered to t's current wait (0..2; 2 is a double wake)
 ``older``        ghost: ``older[t*N+u]`` says u was already queued when t parked
+``faulty[t]``    (bound ``faults`` = 1 only) t parked with a foreign waker whose wake and drop
+                 raise (after doing their job, or not: the model counts refexec's calls)
+``raised``       (``faults`` = 1 only) the caller of the last step got a waker's exception
 ===============  ===========================================================================
 
 Actions (named after what the implementation does): ``acquire(t)`` (a fresh wait takes a free
@@ -31,6 +34,13 @@ permit to the oldest waiter, or return it to the pool), ``notify_one``, ``notify
 dropped; a chosen one passes its permit or its notify_one notification on to the next waiter;
 a broadcast is not passed on: everyone queued at the time already got it, and a waiter that
 parked later must not be released by an old broadcast).
+
+With the bound ``faults`` = 1 (the default ``refexec verify`` instance; absent, the model is the
+one above, unchanged), ``park_faulty(t)`` parks with a waker whose vtable raises, and every step
+that wakes or drops a held waker records in ``raised`` whether one of them was faulty: the
+exception reaches the caller of release/notify/close/cancel, and the step is otherwise the same
+(every other chosen waiter is woken, the grant stays with the chosen waiter: no permit is
+returned to the pool nor lost). WQ-FAULT-REPORTED and WQ-FAULT-ISOLATED state it.
 
 Mutants are this builder with one field of :class:`WQEdges` changed (:data:`WQ_MUTANTS`).
 """
@@ -89,6 +99,13 @@ class WQEdges:
     early: a waiter added while the wake-up runs is missed)."""
     dequeue_on_wake: bool = True
     """A chosen waiter leaves the queue (else it stays and can be chosen again)."""
+    report_faults: bool = True
+    """A waker's exception reaches the caller (else it is swallowed)."""
+    fault_stops_wakes: bool = False
+    """notify_all/close stop waking at the first raising wake (the later waiters are chosen,
+    out of the queue, but never woken)."""
+    fault_returns_permit: bool = False
+    """A release whose wake raises also puts the permit back in the pool (a "rollback")."""
 
 
 WQ_EDGES = WQEdges()
@@ -133,13 +150,27 @@ INFO: dict[str, tuple[str, str]] = {
         "a closed queue has no waiter",
         "closed => qlen = 0: close wakes everyone and nobody parks afterwards. Invariant.",
     ),
+    "WQ-FAULT-REPORTED": (
+        "a raising waker's exception reaches the caller",
+        "Step property (bound faults = 1; trivially true without). raised' holds exactly when "
+        "the step woke or dropped the held waker of a faulty waiter (a QUEUED t with "
+        "faulty[t] is no longer QUEUED): never swallowed, never invented.",
+    ),
+    "WQ-FAULT-ISOLATED": (
+        "a raising wake does not stop the other wakes",
+        "Step property. Every waiter a step moves from QUEUED to chosen received exactly one "
+        "wake in that step (wakes'[t] = 1), whether or not another waker of the same step "
+        "raised.",
+    ),
 }
 WQ_IDS = tuple(INFO)
 
 
-def default_bounds(n_tasks: int = 3, permits: int = 1) -> Bounds:
-    """3 tasks and 1 permit (a Lock; ``permits=2`` for a semaphore)."""
-    return Bounds(n_tasks, {"permits": permits})
+def default_bounds(n_tasks: int = 3, permits: int = 1, faults: int = 0) -> Bounds:
+    """3 tasks and 1 permit (a Lock; ``permits=2`` for a semaphore); ``faults=1`` adds
+    waiters whose wakers raise."""
+    return Bounds(n_tasks, {"permits": permits, "faults": faults} if faults else
+                  {"permits": permits})
 
 
 def _get(o: Ops, seq: tuple[Value, ...], i: Value) -> Value:
@@ -190,6 +221,7 @@ def build(bounds: Bounds, edges: WQEdges = WQ_EDGES, *, name: str = "waitqueue")
     """The wait-queue model for ``bounds`` (N tasks, ``permits`` P), with ``edges``."""
     n = bounds.n_tasks
     P = bounds["permits"]
+    faults = bool(bounds.extra.get("faults", 0))
     e = edges
     T = range(n)
     tasks = {"t": range(n)}
@@ -203,12 +235,16 @@ def build(bounds: Bounds, edges: WQEdges = WQ_EDGES, *, name: str = "waitqueue")
         Var("closed", Sort.bool_(), 0, "closed"),
         Var("wakes", Sort.int_(0, 2), n, "ghost: wakes of the current wait", ghost=True),
         Var("older", Sort.bool_(), n * n, "ghost: u queued when t parked", ghost=True),
-    )
+    ) + ((
+        Var("faulty", Sort.bool_(), n, "t's held waker raises when woken or dropped"),
+        Var("raised", Sort.bool_(), 0, "the last step's caller got a waker's exception"),
+    ) if faults else ())
 
     def init(o: Ops) -> Mapping[str, Value]:
         return {
             "ws": (OUT,) * n, "held": (0,) * n, "permits": P, "q": (n,) * n, "qlen": 0,
             "closed": False, "wakes": (0,) * n, "older": (False,) * (n * n),
+            **({"faulty": (False,) * n, "raised": False} if faults else {}),
         }
 
     def acquire_g(s: View, o: Ops, t: int) -> Value:
@@ -240,9 +276,12 @@ def build(bounds: Bounds, edges: WQEdges = WQ_EDGES, *, name: str = "waitqueue")
         ch = _choose(s, o, e, GRANTED, (s.ws, s.wakes))
         some = s.qlen > 0
         pool = o.Min(s.permits + 1, P + 1)
+        kept: Value = s.permits
+        if faults and e.fault_returns_permit:
+            kept = o.If(_get(o, s.faulty, _get(o, s.q, 0)), pool, s.permits)
         return {
             "held": held,
-            "permits": o.If(some, pool if e.release_to_pool_too else s.permits, pool),
+            "permits": o.If(some, pool if e.release_to_pool_too else kept, pool),
             **{k: o.If(some, v, getattr(s, k)) for k, v in ch.items()},
         }
 
@@ -260,12 +299,16 @@ def build(bounds: Bounds, edges: WQEdges = WQ_EDGES, *, name: str = "waitqueue")
         ws, wakes = list(s.ws), list(s.wakes)
         for t in T:
             qi = [o.And(s.q[i] == t, i < s.qlen) for i in range(n)]
+            woken: Value = True
+            if faults and e.fault_stops_wakes:  # a faulty waiter in an earlier slot stopped it
+                woken = o.Not(o.Or(*[o.And(qi[i], j < i, _get(o, s.faulty, s.q[j]))
+                                     for i in range(n) for j in range(i)]))
             if e.notify_all_misses_newest:
                 hit = o.Or(*[o.And(qi[i], i < s.qlen - 1) for i in range(n)])
             else:
                 hit = o.Or(*qi)
             ws[t] = o.If(hit, BROADCAST, ws[t])
-            wakes[t] = o.If(hit, o.Min(wakes[t] + 1, 2), wakes[t])
+            wakes[t] = o.If(o.And(hit, woken), o.Min(wakes[t] + 1, 2), wakes[t])
         if e.notify_all_misses_newest:
             last = _get(o, s.q, s.qlen - 1)
             q2 = tuple(o.If(i == 0, last, n) for i in range(n))
@@ -321,8 +364,11 @@ def build(bounds: Bounds, edges: WQEdges = WQ_EDGES, *, name: str = "waitqueue")
                               o.Min(s.permits + 1, P + 1), s.permits),
         }
 
+    def park_faulty_e(s: View, o: Ops, t: int) -> Mapping[str, Value]:
+        return {**park_e(s, o, t), "faulty": o.store(s.faulty, t, True)}
+
     qmods = frozenset({"ws", "q", "qlen", "wakes"})
-    actions = (
+    actions: tuple[Action, ...] = (
         Action("acquire", tasks, acquire_g, acquire_e, frozenset({"held", "permits"}),
                "a fresh wait takes a free permit without parking"),
         Action("park", tasks, park_g, park_e, qmods | {"older"},
@@ -343,8 +389,38 @@ def build(bounds: Bounds, edges: WQEdges = WQ_EDGES, *, name: str = "waitqueue")
                qmods | {"permits"},
                "a chosen waiter's task is cancelled before it ran: the grant passes on"),
     )
-    return TransitionSystem(name, bounds, variables, init, actions, _properties(n, P),
+    if faults:
+        actions = _with_faults(actions, e, n, park_g=park_g, park_faulty_e=park_faulty_e,
+                               park_mods=qmods | {"older"})
+    return TransitionSystem(name, bounds, variables, init, actions, _properties(n, P, faults),
                             __doc__ or "")
+
+
+def _acted_on_faulty(s: View, s2: Mapping[str, Value], o: Ops, n: int) -> Value:
+    """A step from ``s`` to ``s2`` woke or dropped the held waker of a faulty waiter."""
+    ws2 = s2.get("ws", s.ws)
+    return o.Or(*[o.And(s.faulty[t], s.ws[t] == QUEUED, ws2[t] != QUEUED) for t in range(n)])
+
+
+def _with_faults(actions: tuple[Action, ...], e: WQEdges, n: int, *, park_g: object,
+                 park_faulty_e: object, park_mods: frozenset[str]) -> tuple[Action, ...]:
+    """``actions`` under the bound ``faults``: each also sets ``raised`` (a waker it woke or
+    dropped raised), ``park`` records a well-behaved waker, and ``park_faulty`` is added."""
+
+    def wrap(a: Action) -> Action:
+        def eff(s: View, o: Ops, **p: int) -> Mapping[str, Value]:
+            out = dict(a.effect(s, o, **p))
+            if a.name == "park":
+                out["faulty"] = o.store(s.faulty, p["t"], False)
+            out["raised"] = _acted_on_faulty(s, out, o, n) if e.report_faults else False
+            return out
+        mods = a.modifies | {"raised"} | ({"faulty"} if a.name == "park" else set())
+        return Action(a.name, a.params, a.guard, eff, frozenset(mods), a.doc, a.param_names)
+
+    faulty = Action("park_faulty", {"t": range(n)}, park_g, park_faulty_e,  # type: ignore[arg-type]
+                    park_mods | {"faulty", "raised"},
+                    "a fresh wait parks with a foreign waker whose wake and drop raise")
+    return (*[wrap(a) for a in actions], wrap(faulty))
 
 
 def _prop(pid: str, kind: str, f: object) -> Property:
@@ -352,7 +428,7 @@ def _prop(pid: str, kind: str, f: object) -> Property:
     return Property(pid, title, kind, f, doc)  # type: ignore[arg-type]
 
 
-def _properties(n: int, P: int) -> tuple[Property, ...]:
+def _properties(n: int, P: int, faults: bool = False) -> tuple[Property, ...]:
     T = range(n)
 
     def queue_exact(s: View, o: Ops) -> Value:
@@ -410,6 +486,16 @@ def _properties(n: int, P: int) -> tuple[Property, ...]:
     def closed_empty(s: View, o: Ops) -> Value:
         return o.Implies(s.closed, queued(s, o) == 0)
 
+    def fault_reported(s: View, s2: View, o: Ops, action: object, params: object) -> Value:
+        if not faults:
+            return True
+        hit = o.Or(*[o.And(s.faulty[t], s.ws[t] == QUEUED, s2.ws[t] != QUEUED) for t in T])
+        return s2.raised == hit
+
+    def fault_isolated(s: View, s2: View, o: Ops, action: object, params: object) -> Value:
+        return o.And(*[o.Implies(o.And(s.ws[t] == QUEUED, s2.ws[t] >= GRANTED),
+                                 s2.wakes[t] == 1) for t in T])
+
     return (
         _prop("WQ-QUEUE-EXACT", "invariant", queue_exact),
         _prop("WQ-PERMITS-CONSERVED", "invariant", conserved),
@@ -418,6 +504,8 @@ def _properties(n: int, P: int) -> tuple[Property, ...]:
         _prop("WQ-NO-DOUBLE-WAKE", "invariant", no_double_wake),
         _prop("WQ-FIFO-HANDOFF", "step", fifo),
         _prop("WQ-CLOSED-EMPTY", "invariant", closed_empty),
+        _prop("WQ-FAULT-REPORTED", "step", fault_reported),
+        _prop("WQ-FAULT-ISOLATED", "step", fault_isolated),
     )
 
 
@@ -507,6 +595,24 @@ WQ_MUTANTS: tuple[WQMutant, ...] = (
         "woken twice and another not at all.",
         ("WQ-NO-DOUBLE-WAKE", "WQ-QUEUE-EXACT", "WQ-PERMITS-CONSERVED", "WQ-NO-LOST-NOTIFY"),
         default_bounds(2),
+    ),
+    WQMutant(
+        "wq-fault-swallowed", WQEdges(report_faults=False),
+        "The exception of a raising waker is caught and dropped inside the queue: the caller "
+        "of release/notify/close never learns its waker failed.",
+        ("WQ-FAULT-REPORTED",), default_bounds(2, faults=1),
+    ),
+    WQMutant(
+        "wq-fault-stops-wakes", WQEdges(fault_stops_wakes=True),
+        "notify_all/close raise at the first waker that raises: the waiters behind it were "
+        "taken out of the queue but are never woken (a lost wake for each).",
+        ("WQ-FAULT-ISOLATED", "WQ-NO-DOUBLE-WAKE"), default_bounds(3, faults=1),
+    ),
+    WQMutant(
+        "wq-fault-returns-permit", WQEdges(fault_returns_permit=True),
+        "release() 'rolls back' when the chosen waiter's wake raises by putting the permit "
+        "back in the pool, although the waiter keeps its grant: two holders of a Lock.",
+        ("WQ-PERMITS-CONSERVED",), default_bounds(2, faults=1),
     ),
 )
 

@@ -41,7 +41,9 @@ class Bug:
     """Further replacements of the same change (a line moved is one line out, one line in)."""
     kind: str = "state"
     """``door`` (a race between the loop and another thread), ``shutdown`` (close() and the
-    end of run()), ``state`` (a transition of the loop thread)."""
+    end of run()), ``state`` (a transition of the loop thread), ``waitqueue`` (the wait queue
+    of the sync primitives, ``refexec.waitqueue``), ``interrupt`` (a state an interrupt
+    between two lines of the loop leaves behind)."""
 
 
 def _function(owner: Any, name: str) -> Callable[..., Any]:
@@ -223,6 +225,46 @@ _LIST += [
         kind="door"),
     Bug("drained-cancel-ignored", "a cancel posted by another thread is taken in from the "
         "inbox and dropped", E, "_drain", "self._cancel(t)", "pass", kind="door"),
+]
+# Issue 12, raising vtable functions inside the wait queue's model-based check (kind
+# "waitqueue": hunted by refexec.testing.waitqueue_lockstep.WaitQueueLockstep, whose foreign
+# wakers raise; the executor machines never hold such a waker in a wait queue).
+from refexec import sync as sync_module  # noqa: E402
+from refexec import waitqueue as waitqueue_module  # noqa: E402
+
+_LIST += [
+    Bug("wq-raising-wake-stops-the-rest", "a wake-all (notify_all, close, Event.set) raises at "
+        "the first waker that raises: the waiters after it were taken out of the queue and are "
+        "never woken", waitqueue_module, "act",
+        "failure = _waker_failed(failure, e, raw, ", "raise _waker_failed(failure, e, raw, ",
+        "wq-fault-stops-wakes", kind="waitqueue"),
+    Bug("wq-waker-fault-swallowed", "an exception of a waker's wake/drop is swallowed by the "
+        "queue: the caller of release/notify/cancel never learns its waker failed",
+        waitqueue_module, "act", "        raise failure", "        return",
+        "wq-fault-swallowed", kind="waitqueue"),
+    Bug("sync-raising-wake-stops-the-rest", "refexec.sync's own waker loop (Event.set, "
+        "channels) returns at the first waker that raises: the waiters after it are never "
+        "woken", sync_module, "_act_all", "failure = _waker_failed(failure, e, raw, ",
+        "return _waker_failed(failure, e, raw, ", "wq-fault-stops-wakes", kind="waitqueue"),
+]
+# Issue 12, interrupts inside the executor's code in the model-based check (kind "interrupt":
+# hunted by refexec.testing.lockstep.sweep_interrupts, a KeyboardInterrupt at every line the
+# loop runs between polls and between a poll's effects, then run() again, the model following).
+_LIST += [
+    Bug("wake-state-before-counters", "the wake of an IDLE task changes its state and its "
+        "counters in two steps: an interrupt between them makes the inbox drain think the "
+        "wake was not applied and put it back (the task is then woken twice)", E, "_wake",
+        "t._state, c.wakes, c.wakes_enqueued = SCHEDULED, c.wakes + 1, c.wakes_enqueued + 1",
+        "t._state = SCHEDULED\n            c.wakes, c.wakes_enqueued = c.wakes + 1, "
+        "c.wakes_enqueued + 1", kind="interrupt"),
+    Bug("drain-cancel-applied-unknown", "the drain cannot tell whether a cancel it took in "
+        "was applied when an interrupt comes: it puts the message back although the task is "
+        "already cancelled", E, "_drain",
+        "applied = t._state is CANCELLED or t._state is COMPLETE", "applied = False",
+        kind="interrupt"),
+    Bug("drain-message-lost-on-interrupt", "a message the drain took out of the inbox and "
+        "had not applied when an interrupt came is not put back: the wake, drop or cancel is "
+        "lost", E, "_drain", "inbox.appendleft(msg)", "pass", kind="interrupt"),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 

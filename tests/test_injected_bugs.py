@@ -37,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from injected_bugs import BUGS, injected
 from refexec.testing.determinism import stable_generation
-from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door
+from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door, sweep_interrupts
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import ROUNDS, reference_machine
+from refexec.testing.waitqueue_lockstep import EventLockstep, WaitQueueLockstep
 
 # The hunt stops at the first failure, so a generous ceiling costs only the hard bugs. No timer
 # anywhere: the threads run under refexec.testing.threads_control, a lost wake is a state (the
@@ -57,6 +58,11 @@ CHECKS = (  # (what the failure says, the check that caught it), first match win
     (" violates ", "model step property"),
     ("EX-FINAL", "log: polled after completion"),
     ("EX-ONE-POLLER", "log: two pollers"),
+    ("WQ-FAULT-REPORTED", "wait queue: exception not at the caller"),
+    ("abstraction {", "wait queue: abstraction != model"),
+    ("Event's caller", "wait queue: exception not at the caller"),
+    ("live waker clones", "wait queue: live wakers != model"),
+    ("wakes, the model", "wait queue: wakes != model"),
 )
 
 
@@ -134,10 +140,74 @@ def door_hunt(slug: str) -> Verdict:
     return Verdict(False, "-", runs[0], "-")
 
 
+class _CountedWaitQueueLockstep(WaitQueueLockstep):
+    """The wait-queue machine, counting its rules across examples (for the catalogue)."""
+
+    rules = 0
+
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
+        type(self).rules += 1
+        super().fire(name, raised, **params)
+
+
+class _CountedEventLockstep(EventLockstep):
+    """The Event machine (refexec.sync's own waker loop), counting its rules likewise."""
+
+    rules = 0
+
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
+        type(self).rules += 1
+        super().fire(name, raised, **params)
+
+
+def wq_machine(slug: str) -> type[_CountedWaitQueueLockstep] | type[_CountedEventLockstep]:
+    """The machine whose queue runs the patched code: ``refexec.sync``'s for its own loop."""
+    return _CountedEventLockstep if BUGS[slug].name == "_act_all" else _CountedWaitQueueLockstep
+
+
+def wq_hunt(slug: str, db: InMemoryExampleDatabase) -> Verdict:
+    """A bug of kind ``waitqueue``: the wait-queue lockstep machine (its foreign wakers raise,
+    the model ``waitqueue`` with faults follows), derandomized."""
+    machine = wq_machine(slug)
+    machine.rules = 0
+    try:
+        with injected(slug), stable_generation():
+            run_state_machine_as_test(
+                machine,
+                settings=settings(bug_settings(), database=db, phases=[Phase.generate],
+                                  report_multiple_bugs=False))
+    except Exception as e:
+        return Verdict(True, check_of(e), machine.rules, "(Hypothesis program)")
+    return Verdict(False, "-", machine.rules, "-")
+
+
+def interrupt_hunt(slug: str) -> Verdict:
+    """A bug of kind ``interrupt``: ``sweep_interrupts`` (every line position of its programs,
+    deterministic): caught or not, by which check, after how many interrupted runs."""
+    with injected(slug), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            n = sweep_interrupts(reference_machine(name=f"interrupt_{slug}"))
+        except AssertionError as e:
+            m = re.search(r"interrupted in (\w+) at line event (\d+) \(([^)]*)\)", str(e))
+            prog = re.search(r"interrupt program (['\"])(.*?)\1", str(e))
+            return Verdict(True, check_of(e), int(m.group(2)) if m else -1,
+                           f"{prog.group(2) if prog else '?'}: "
+                           f"{m.group(1) + ' ' + m.group(3) if m else '-'}")
+        finally:
+            gc.collect()
+    return Verdict(False, "-", n, "-")
+
+
 def catch(slug: str, db: InMemoryExampleDatabase | None = None) -> tuple[str, Verdict]:
     """How the model-based checks catch ``slug``: the door exploration first (exhaustive,
     fast), else the Hypothesis lockstep hunt (derandomized; its failing example saved in
     ``db``). A hunt's replayable interleaving is Hypothesis' printed program."""
+    if BUGS[slug].kind == "interrupt":
+        return "interrupt sweep", interrupt_hunt(slug)
+    if BUGS[slug].kind == "waitqueue":
+        return "wait-queue lockstep hunt", wq_hunt(
+            slug, InMemoryExampleDatabase() if db is None else db)
     v = door_hunt(slug)
     if v.caught:
         return "door exploration", v
@@ -158,7 +228,19 @@ def test_model_checks_catch_injected_bug(slug: str) -> None:
     db = InMemoryExampleDatabase()
     how, verdict = catch(slug, db)
     assert verdict.caught, f"the model-based checks missed injected bug {slug}: {BUGS[slug].what}"
-    if how == "door exploration":
+    if how in ("door exploration", "interrupt sweep"):  # both exhaustive and deterministic
+        return
+    if how == "wait-queue lockstep hunt":  # replayed on the correct wait queue: it passes
+        assert [v for k in list(db.data) for v in db.fetch(k)], "the example was not saved"
+        machine = wq_machine(slug)
+        machine.rules = 0
+        try:  # (a failing example ends where the bug failed; the correct queue may run on
+            # past its recorded draws: then the replay is reported unsatisfiable)
+            run_state_machine_as_test(machine, settings=settings(
+                bug_settings(), derandomize=False, database=db, phases=[Phase.reuse]))
+        except Unsatisfiable:
+            return
+        assert machine.rules > 0, "the counterexample was not replayed"
         return
     # The hunt's counterexample, replayed on the correct executor, passes: the bug failed.
     saved = [v for k in list(db.data) for v in db.fetch(k)]
@@ -185,6 +267,14 @@ def test_same_seed_same_verdict(slug: str) -> None:
     assert first[1].caught and first == second
     hunts = [hunt(slug, budget=bug_settings(), db=InMemoryExampleDatabase()) for _ in (0, 1)]
     assert hunts[0].caught and hunts[0] == hunts[1]
+
+
+@pytest.mark.parametrize("slug", ["wq-raising-wake-stops-the-rest",
+                                  "sync-raising-wake-stops-the-rest"])
+def test_wait_queue_hunt_same_seed_same_verdict(slug: str) -> None:
+    """The wait-queue machines' hunt (raising foreign wakers) is deterministic too."""
+    first, second = catch(slug), catch(slug)
+    assert first[0] == "wait-queue lockstep hunt" and first[1].caught and first == second
 
 
 def _history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str) -> None:

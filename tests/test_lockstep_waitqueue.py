@@ -25,6 +25,7 @@ from refexec.testing.waitqueue_lockstep import (
     QueueGetLockstep,
     QueuePutLockstep,
     SemaphoreWaitQueueLockstep,
+    VTableFault,
     WaitQueueLockstep,
 )
 from refexec.waitqueue import Wait, Waiting, WaitQueue, Woken
@@ -90,8 +91,23 @@ class _ReleaseTwice(WaitQueue):
         return super()._release()
 
 
-@pytest.mark.parametrize("bug", [_Lifo, _Swallowing, _ReleaseTwice],
-                         ids=["lifo", "cancel-swallows-grant", "release-twice"])
+class _RollbackOnFault(WaitQueue):
+    """Mutant wq-fault-returns-permit: a release whose wake raises 'rolls back' by putting the
+    permit back in the pool (the chosen waiter keeps its grant)."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        try:
+            super().release()
+        except VTableFault:
+            self._permits += 1
+            raise
+
+
+@pytest.mark.parametrize("bug", [_Lifo, _Swallowing, _ReleaseTwice, _RollbackOnFault],
+                         ids=["lifo", "cancel-swallows-grant", "release-twice",
+                              "fault-returns-permit"])
 def test_lockstep_catches_a_buggy_wait_queue(bug: type[WaitQueue]) -> None:
     class Buggy(WaitQueueLockstep):
         def __init__(self) -> None:
@@ -124,6 +140,29 @@ def test_cancel_of_a_granted_waiter_passes_the_lock_on() -> None:
     assert m.counters[1].wakes == 1
     assert m.counters[2].wakes == 1
     assert [c.live for c in m.counters] == [0, 0, 0]
+
+
+def test_a_raising_waker_in_a_broadcast_reaches_the_caller_and_the_others_are_woken() -> None:
+    """WQ-FAULT-*, step by step: task 1 parks through a foreign waker that raises, task 2
+    through its own; close() raises the fault and still wakes task 2; a raising drop of a
+    queued faulty waiter reaches the canceller."""
+    m = WaitQueueLockstep()
+    m.start()
+    m.acquire(0)  # task 0 holds the lock
+    m.park_faulty(0, notify_style=True)  # task 1
+    m.park(0, notify_style=False)  # task 2
+    m.close()  # the rule checks VTableFault reached close()'s caller (the model's raised)
+    assert m.s["raised"] and m.s["ws"] == (0, 4, 4)
+    assert [c.wakes for c in m.counters] == [0, 1, 1]
+    assert [c.live for c in m.counters] == [0, 0, 0]
+    m.check()
+    m2 = WaitQueueLockstep()
+    m2.start()
+    m2.acquire(0)
+    m2.park_faulty(0, notify_style=False)  # task 1
+    m2.cancel_queued(0, how="forget")  # its finalizer's drop raises: to sys.unraisablehook
+    assert m2.s["raised"] and m2.counters[1].live == 0
+    m2.check()
 
 
 def test_executor_lockstep_catches_a_cancel_that_swallows_the_permit(

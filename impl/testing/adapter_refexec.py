@@ -22,12 +22,14 @@ import contextlib
 import random
 import threading
 from collections import deque
+from types import CodeType
 from typing import Any
 
-from refexec.errors import Stalled
+from refexec.errors import Stalled, TaskLost
 from refexec.executor import Executor, JoinHandle, Spawner
 from refexec.future import FutureBase
 from refexec.poll import Pending, Poll, Ready
+from refexec.state import TaskState
 from refexec.testing.adapter import Observation, RunResult
 from refexec.testing.oracle import Divergence
 from refexec.testing.script import ScriptError, ScriptRunner, World
@@ -157,13 +159,34 @@ class ExecutorAdapter:
             raise Divergence(f"EX-SLEEP-SAFE: run() slept {self.stall_timeout} s past what "
                              f"should have woken it or let it return: {e}") from None
         except KeyboardInterrupt:
-            # interrupted: no report; the tasks it reaped as lost so far are in the drive
-            # call's log (their handles raise TaskLost)
-            self.lost |= {self.kit_ids[id(h)] for h in self.ex._lost_log}
+            # interrupted: no report; the tasks it reaped as lost so far are read from their
+            # state (final, with TaskLost): the drive call's log may miss the last one, if
+            # the interrupt came between its transition and its entry in the log
+            self.lost |= {k for h in self.world.handles if isinstance(h, JoinHandle)
+                          and h._state is TaskState.CANCELLED and h._x is not None
+                          and isinstance(h._x.exc, TaskLost)
+                          and (k := self.kit_ids.get(id(h))) is not None}
             raise
         lost = tuple(sorted(self.kit_ids[id(h)] for h in report.lost))
         self.lost |= set(lost)
         return RunResult(lost=lost)
+
+    def loop_codes(self) -> frozenset[CodeType]:
+        """The code the loop thread runs for the executor (for an interrupt at any of its
+        lines): refexec's executor and waker modules, without the inspection methods the
+        checker itself calls (``refexec.testing.interrupts.LOOP_EXCLUDE``)."""
+        from refexec import executor as executor_mod  # noqa: PLC0415
+        from refexec import waker as waker_mod  # noqa: PLC0415
+        from refexec.testing.interrupts import LOOP_EXCLUDE, codes_of  # noqa: PLC0415
+
+        return codes_of(executor_mod, waker_mod, exclude=LOOP_EXCLUDE)
+
+    def outside_polls(self) -> bool:
+        """Whether the loop thread is between polls: no task in hand (``runner.current`` is
+        None from the end of one task's transition to the take of the next). Where
+        ``loop_codes()`` interrupts are aimed; the README ("Conformance") says why the poll's
+        own transition is left to tests/test_interrupts.py."""
+        return self.ex._runner.current is None
 
     def parked_state(self) -> str:
         """Why a parked loop with nobody left to wake it is a lost wake (read from the state):

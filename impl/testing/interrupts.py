@@ -47,6 +47,7 @@ from refexec.state import TaskState
 
 __all__ = [
     "Built",
+    "LOOP_EXCLUDE",
     "LineInterrupter",
     "Problem",
     "check_after_interrupt",
@@ -59,6 +60,11 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------
 # Choosing where interrupts may land
+
+LOOP_EXCLUDE = frozenset({"check_invariants", "snapshot", "_polled", "_unfinished", "stats",
+                          "__repr__", "_stalled", "__del__"})
+"""Functions of refexec's loop code an interrupt is not aimed at: the inspection methods a
+checker calls itself, and finalizers (an exception there never reaches the program)."""
 
 
 def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
@@ -191,7 +197,7 @@ class LineInterrupter:
     (``hits``). ``where`` names the function and line it fired at. The trace hook is removed on
     exit and as soon as it fired (so exactly one interrupt is delivered). With ``line``, only
     the events at that source line count (to aim at one statement, by its text: see
-    :func:`line_of`).
+    :func:`line_of`), or at those lines (a collection).
 
     ``signal_points``: count instead the instructions where CPython itself can deliver a signal
     (its eval-breaker checks: function entry, after each call, backward jumps). Slower, and
@@ -201,7 +207,10 @@ class LineInterrupter:
     ``skip_finalizers``: lines run by a ``__del__`` (directly or below it) are not counted.
     Python swallows an exception raised in a finalizer (it prints "Exception ignored in"), so
     an interrupt there never reaches the program; what refexec does about that point is
-    described in the README ("Interrupts"), and checked by its own tests."""
+    described in the README ("Interrupts"), and checked by its own tests.
+
+    ``when``: count only the events at which ``when()`` is true (e.g. the lockstep machine's
+    "not inside a task's poll")."""
 
     def __init__(
         self,
@@ -210,12 +219,15 @@ class LineInterrupter:
         exc: Callable[[], BaseException] = KeyboardInterrupt,
         *,
         skip_finalizers: bool = True,
-        line: int | None = None,
+        line: int | Collection[int] | None = None,
         signal_points: bool = False,
+        when: Callable[[], bool] | None = None,
     ) -> None:
         self.codes = codes
+        self.when = when
         self.skip_finalizers = skip_finalizers
         self.line = line
+        self._lines = frozenset((line,) if isinstance(line, int) else line or ())
         self.signal_points = signal_points
         self._prev: dict[int, int] = {}
         self.at = at
@@ -244,7 +256,9 @@ class LineInterrupter:
             return self._local
         if not self.signal_points and frame.f_lasti in _undeliverable(frame.f_code):
             return self._local
-        if self.line is not None and frame.f_lineno != self.line:
+        if self.line is not None and frame.f_lineno not in self._lines:
+            return self._local
+        if self.when is not None and not self.when():
             return self._local
         self.hits += 1
         if self.hits == self.at:

@@ -54,7 +54,8 @@ from refexec.testing.script import Event, Script, World
 from refexec.testing.strategies import scripts
 from refexec.testing.threads_control import ControlledRLock, Controller
 
-__all__ = ["LockstepMachine", "MachineConfig", "SpawnerRef", "TaskRef", "lockstep_machine"]
+__all__ = ["LockstepMachine", "MachineConfig", "SpawnerRef", "TaskRef", "lockstep_machine",
+           "sweep_interrupts"]
 
 
 Interleaving = Mapping[int, int] | tuple[str, int] | Controller
@@ -75,6 +76,9 @@ INTERLEAVINGS = st.one_of(
     st.dictionaries(st.integers(0, 23), st.integers(1, 3), max_size=3),
     st.tuples(st.sampled_from(["pct", "random"]), st.integers(0, 2**16)),
 )
+INTERRUPT_SITES = ("loop", "poll")
+"""Where ``run_interrupted_inside`` interrupts the loop thread: at a line of the executor's
+code, or inside a task's poll (see ``LockstepMachine._run_impl``)."""
 MOVES = ("wake", "by_ref_then_drop", "drop", "cancel_then_drop")
 """What a helper thread does with a stored waker: wake it, wake it by reference then drop it,
 drop it, or cancel its task (``JoinHandle.cancel()`` from that thread: posted to the inbox
@@ -515,7 +519,8 @@ class LockstepMachine(RuleBasedStateMachine):
         self._sync()
 
     def _run_impl(self, plan: list[str], spawns: list[Script], interleaving: Interleaving,
-                  later: int, interrupt: int = 0) -> None:
+                  later: int, interrupt: int = 0, *,
+                  interrupt_in: tuple[str, int] | None = None) -> None:
         """``run()`` while another thread spawns through a live Spawner (``spawns``), drops
         every spawner, then wakes or drops every stored waker as it appears (``plan`` cycles
         through how): it races the loop's decision to sleep or to return, which is where
@@ -536,6 +541,16 @@ class LockstepMachine(RuleBasedStateMachine):
         ``KeyboardInterrupt`` hits the loop thread at its k-th inbox check between polls; the
         run then gave the thread back between polls (the model's ``step_return``), the state
         must still be the model's, and the example goes on (a later ``run()`` runs again).
+
+        ``interrupt_in`` = (site, k): the ``KeyboardInterrupt`` hits the loop thread at the
+        k-th line it executes (a ``sys.settrace`` hook, :class:`~refexec.testing.interrupts.
+        LineInterrupter`: only lines where CPython can deliver a signal) of ``site``: "loop",
+        the executor's own code (its transitions, the drive loop, the wakers; the adapter's
+        ``loop_codes()``) run between polls (the adapter's ``outside_polls()``), or "poll", a
+        task's poll right after it started or between two of its scripted effects. A poll
+        cut short ends the task with the interrupt as its outcome (the model's ``ready``: the
+        machine logs it as the interrupt is raised); then the run gave the thread back as
+        above. If the run ends before the k-th line, nothing was interrupted.
         """
         if later:
             self._sync()
@@ -554,13 +569,24 @@ class LockstepMachine(RuleBasedStateMachine):
             world.record("run_start", -1)
             thread = self._helper(ctl, "helper", lambda: self._moves(
                 plan, spawns, done, ctl, until_done=True, spawners=spawners))
+            liner = None
+            if interrupt_in is not None and ctl is not None and self.has("interrupt"):
+                liner = self._line_interrupter(*interrupt_in)
+                self.last_liner = liner  # its ``where`` names the line it interrupted
             try:
                 try:
-                    adapter.run()
+                    if liner is None:
+                        adapter.run()
+                    else:
+                        with liner:
+                            adapter.run()
                 except KeyboardInterrupt:
-                    if ctl is None or not ctl.interrupted:
+                    if ctl is None or not (ctl.interrupted or (
+                            liner is not None and liner.where is not None)):
                         raise
                     interrupted = True
+                    if liner is not None:  # (how often the drawn line was reached: not vacuous)
+                        self.totals["interrupted:" + interrupt_in[0]] += 1  # type: ignore[index]
                     # given back between polls, without the door's lock: like step()'s end,
                     # logged after an action in flight (it took effect before or after, and
                     # the model drains it or keeps it either way)
@@ -592,6 +618,32 @@ class LockstepMachine(RuleBasedStateMachine):
 
             self._in_thread(drop_rest)
             self._sync()
+
+    def _line_interrupter(self, site: str, at: int) -> Any:
+        """The :class:`~refexec.testing.interrupts.LineInterrupter` of ``_run_impl``'s
+        ``interrupt_in``. In a poll, the interrupt is the task's outcome: it is logged as its
+        ``ready`` when raised (the poll it cuts short logged ``poll`` and not yet its end)."""
+        from refexec.testing.interrupts import LineInterrupter, codes_of, line_of  # noqa: PLC0415
+        from refexec.testing.script import ScriptRunner  # noqa: PLC0415
+
+        if site == "poll":
+            world = self.world
+
+            def in_poll() -> BaseException:
+                for r in world.runners:
+                    if r.in_poll:
+                        r.finished = True
+                        world.record("ready", r.task)
+                return KeyboardInterrupt("controlled interrupt inside a task's poll")
+
+            # right after the poll is logged, or at the loop over a step's effects: between
+            # two effects (each is done and logged as one), before the outcome is decided
+            poll = ScriptRunner._poll
+            return LineInterrupter(codes_of(poll), at, in_poll, line=(
+                line_of(poll, "self.polls += 1"), line_of(poll, "for effect in step")))
+        return LineInterrupter(self.a.loop_codes(), at,  # type: ignore[attr-defined]
+                               lambda: KeyboardInterrupt("controlled interrupt in the loop"),
+                               when=self.a.outside_polls)  # type: ignore[attr-defined]
 
     def _close_impl(self, moves: list[str], spawns: list[Script], interleaving: Interleaving
                     ) -> None:
@@ -731,6 +783,13 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         on, and a later ``run`` runs the executor again (see ``LockstepMachine._run_impl``)."""
         self._run_impl(plan, [], interleaving, 0, interrupt=at)
 
+    def run_interrupted_inside(self: LockstepMachine, plan: list[str],
+                               interleaving: Interleaving, site: str, at: int) -> None:
+        """``run()`` interrupted at the ``at``-th line the loop thread executes in ``site``
+        ("loop": the executor's code; "poll": a task's poll) while another thread wakes, drops
+        and cancels; then the example goes on (see ``LockstepMachine._run_impl``)."""
+        self._run_impl(plan, [], interleaving, 0, interrupt_in=(site, at))
+
     def guard_interrupt(self: LockstepMachine) -> bool:
         return guard_run(self) and self.has("interrupt") and self.controlled
 
@@ -759,6 +818,14 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
     }
     namespace["run_interrupted"] = precondition(guard_interrupt)(rule(
         plan=moves, interleaving=INTERLEAVINGS, at=st.integers(1, 6))(run_interrupted))
+    # a run executes hundreds of loop lines but only a few polls (often none: the tasks ran
+    # in earlier steps), so each site has its own range of positions
+    namespace["run_interrupted_in_loop"] = precondition(guard_interrupt)(rule(
+        plan=moves, interleaving=INTERLEAVINGS, site=st.just("loop"),
+        at=st.integers(1, 400))(run_interrupted_inside))
+    namespace["run_interrupted_in_poll"] = precondition(guard_interrupt)(rule(
+        plan=moves, interleaving=INTERLEAVINGS, site=st.just("poll"),
+        at=st.integers(1, 3))(run_interrupted_inside))
     if config.self_wakes:
         namespace["spawn_busy"] = precondition(guard_local)(
             rule(target=LockstepMachine.tasks)(spawn_busy))
@@ -871,6 +938,73 @@ def _round_programs() -> dict[str, Program]:
 ROUND_PROGRAMS: dict[str, Program] = _round_programs()
 """Door programs for a machine with rounds (``reference_machine(rounds=R)``): a task ready for
 ever while another thread posts; the inbox must be drained between rounds (EX-INBOX-PROMPT)."""
+
+
+def _interrupt_programs() -> dict[str, Callable[[LockstepMachine, tuple[str, int]], None]]:
+    from refexec.testing.script import (  # noqa: PLC0415
+        AwaitJoin,
+        Keep,
+        PendingStep,
+        ReadyStep,
+        WakeSelf,
+    )
+
+    def wakes(m: LockstepMachine, where: tuple[str, int], plan: tuple[str, ...] = ("wake",)
+              ) -> None:
+        m._spawn(Script(PendingStep(Keep()), ReadyStep()))
+        m._spawn(Script(PendingStep(WakeSelf(0), Keep()), ReadyStep()))
+        m._spawn(Script(ReadyStep()))
+        m._run_impl(list(plan), [], {}, 0, interrupt_in=where)
+
+    def joined(m: LockstepMachine, where: tuple[str, int]) -> None:
+        m._spawn(Script(PendingStep(Keep()), ReadyStep()))
+        m._spawn(Script(AwaitJoin(0), ReadyStep()))
+        m._run_impl(["by_ref_then_drop", "cancel_then_drop"], [], {}, 0, interrupt_in=where)
+
+    return {
+        "remote wakes and a self-wake": wakes,
+        "remote drops": partial(wakes, plan=("drop",)),
+        "remote cancels": partial(wakes, plan=("cancel_then_drop",)),
+        "a join waiter woken by a completion and a cancel": joined,
+    }
+
+
+INTERRUPT_PROGRAMS = _interrupt_programs()
+"""Short programs whose last rule is ``run()`` interrupted at a given line (see
+:func:`sweep_interrupts`)."""
+
+
+def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000) -> int:
+    """Run each program of :data:`INTERRUPT_PROGRAMS` once per line position: for each site of
+    :data:`INTERRUPT_SITES` and k = 1, 2, ..., ``run()`` is interrupted at its k-th line there
+    (until a run ends before it), then, if the executor can run again, ``run()`` again while
+    another thread drops the rest; the machine's checks judge every step, the model following.
+    Raises ``AssertionError`` naming the program, the site, k and the line on the first
+    failure; returns the number of interrupted runs."""
+    total = 0
+    for name, program in INTERRUPT_PROGRAMS.items():
+        for site in INTERRUPT_SITES:
+            for k in range(1, max_lines + 1):
+                m = machine()
+                hit = False
+                try:
+                    m.setup(seed=0)
+                    program(m, (site, k))
+                    liner = getattr(m, "last_liner", None)
+                    hit = liner is not None and liner.where is not None
+                    if hit and m.can("run_start"):
+                        m._run_impl(["drop", "drop"], [], {}, 0)
+                except Exception as e:
+                    liner = getattr(m, "last_liner", None)
+                    where = getattr(liner, "where", None)
+                    raise AssertionError(f"interrupt program {name!r}: interrupted in {site} "
+                                         f"at line event {k} ({where}): {e}") from e
+                finally:
+                    m.teardown()
+                if not hit:
+                    break
+                total += 1
+    return total
 
 
 def explore_door(machine: type[LockstepMachine], *, preemptions: int = 2,

@@ -13,6 +13,7 @@ model action       implementation
 ``notify_one``     ``wq.notify(1)``
 ``notify_all``     ``wq.notify_all()``
 ``close``          ``wq.close()``
+``park_faulty(t)`` as ``park``, polled with a foreign waker whose wake and drop raise
 ``poll_chosen(t)`` the chosen waiter's future polled again: Ready(how it was woken)
 ``cancel_*(t)``    the task's future is dropped (the last reference goes, as when refexec
                    cancels a task and closes its coroutine)
@@ -29,20 +30,25 @@ property of the model holds (invariants on the state, step properties on each tr
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from refexec.models import waitqueue as model
 from refexec.models.concrete import ConcreteModel
+from refexec.models.waitqueue import WS_NAMES
 from refexec.poll import Pending, Ready
+from refexec.testing.vtable_faults import VTableFault
 from refexec.waitqueue import Waiting, WaitQueue, Woken
 from refexec.waker import Context, RawWaker, RawWakerVTable, Waker
 
 __all__ = [
     "CountingWaker",
     "ExecutorSemaphore2Lockstep",
+    "FaultyWaker",
     "ExecutorSemaphoreLockstep",
+    "VTableFault",
     "WaitQueueLockstep",
     "abstraction",
 ]
@@ -84,6 +90,94 @@ def _drop(c: CountingWaker) -> None:
 
 _VTABLE = RawWakerVTable(_clone, _wake, _wake_by_ref, _drop)
 
+
+class FaultyWaker:
+    """The data of a *foreign* waker (a combinator's own vtable) around a task's
+    :class:`CountingWaker`: each ``wake`` / ``drop`` does its job on the task's counter and
+    then raises :class:`VTableFault` (the model's ``faulty``: whichever call refexec makes on
+    the held waker raises); with ``clone_raises`` its ``clone`` raises before making anything.
+    ``calls`` counts refexec's calls that raised."""
+
+    __slots__ = ("calls", "clone_raises", "inner", "owned", "quiet")
+
+    def __init__(self, inner: CountingWaker, *, clone_raises: bool = False) -> None:
+        self.inner = inner
+        self.clone_raises = clone_raises
+        self.calls = 0
+        self.owned = False
+        self.quiet = False  # the machine's teardown: no fault any more
+
+    def waker(self) -> Waker:
+        """The harness's own handle (not counted); end it with :meth:`end`."""
+        return Waker(RawWaker(self, _FAULTY))
+
+    def end(self, handle: Waker) -> None:
+        """End the harness's handle: no count, no fault (only refexec's calls are tested)."""
+        self.owned = True
+        try:
+            handle.drop()
+        finally:
+            self.owned = False
+
+    def _raise(self, op: str) -> None:
+        if self.quiet:
+            return
+        self.calls += 1
+        raise VTableFault(f"{op}() of a foreign waker raised")
+
+
+def _f_clone(f: FaultyWaker) -> RawWaker:
+    if f.clone_raises:
+        f._raise("clone")
+    f.inner.live += 1
+    return RawWaker(f, _FAULTY)
+
+
+def _f_wake(f: FaultyWaker) -> None:
+    _wake(f.inner)
+    f._raise("wake")
+
+
+def _f_wake_by_ref(f: FaultyWaker) -> None:
+    _wake_by_ref(f.inner)
+    f._raise("wake_by_ref")
+
+
+def _f_drop(f: FaultyWaker) -> None:
+    if f.owned:
+        return
+    _drop(f.inner)
+    f._raise("drop")
+
+
+_FAULTY = RawWakerVTable(_f_clone, _f_wake, _f_wake_by_ref, _f_drop)
+
+
+class _Caught:
+    """Runs a call that may raise the faulty wakers' :class:`VTableFault` (directly or as the
+    finalizer's unraisable error); :attr:`raised` says whether it did."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __enter__(self) -> _Caught:
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        return self
+
+    def _unraisable(self, u: Any) -> None:
+        if isinstance(u.exc_value, VTableFault):
+            self.raised = True
+        else:
+            self._hook(u)
+
+    def __exit__(self, typ: Any, exc: Any, tb: Any) -> bool:
+        sys.unraisablehook = self._hook
+        if isinstance(exc, VTableFault):
+            self.raised = True
+            return True
+        return False
+
 _WS = {1: model.QUEUED, Woken.GRANTED: model.GRANTED, Woken.NOTIFIED: model.NOTIFIED,
        Woken.BROADCAST: model.BROADCAST, Woken.CLOSED: model.BROADCAST}
 
@@ -112,10 +206,13 @@ class _ModelLockstep(RuleBasedStateMachine):
     same choice)."""
 
     permits = 0
+    faults = 0
+    """1: the model has ``park_faulty`` (waiters whose foreign wakers raise) and ``raised``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits))
+        self.system = model.build(model.default_bounds(N_TASKS, permits=self.permits,
+                                                       faults=self.faults))
         self.m = ConcreteModel(self.system)
         self.s = self.m.initial()
 
@@ -154,9 +251,17 @@ class _HandPolled(_ModelLockstep):
 
 
 class WaitQueueLockstep(_HandPolled):
-    """The machine; ``permits`` (class attribute) picks a Lock (1) or a semaphore (2)."""
+    """The machine; ``permits`` (class attribute) picks a Lock (1) or a semaphore (2).
+
+    It runs the model with the bound ``faults`` = 1: ``park_faulty(t)`` parks t through a
+    foreign :class:`FaultyWaker` whose ``wake`` and ``drop`` raise (after doing their job on
+    t's counter), and every rule checks that the operation raised :class:`VTableFault` to its
+    caller (or, for a forgotten future, to ``sys.unraisablehook``) exactly when the model's
+    ``raised`` says a faulty waker was acted on. ``park_clone_fault`` polls a fresh wait with a
+    waker whose ``clone`` raises: the poll raises and nothing was parked (no model step)."""
 
     permits = 1
+    faults = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,10 +269,22 @@ class WaitQueueLockstep(_HandPolled):
         self.futs: list[Waiting[Any] | None] = [None] * N_TASKS
         self.base_wakes = [0] * N_TASKS  # wakes before the current wait
         self.fired: list[str] = []
+        self.foreign: list[FaultyWaker] = []
 
-    def fire(self, name: str, **params: int) -> None:
+    def teardown(self) -> None:
+        """The example ends with faulty waiters still parked: their finalizers are not tested
+        here (``cancel_*`` with ``forget`` is), so they end quietly."""
+        for f in self.foreign:
+            f.quiet = True
+
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
         super().fire(name, **params)
         self.fired.append(name)
+        want = bool(self.s.get("raised", False))
+        assert raised == want, (
+            f"{name}{params}: a raising waker's exception "
+            f"{'reached' if raised else 'did not reach'} the caller; the model says it "
+            f"{'must' if want else 'must not'} (WQ-FAULT-REPORTED)")
 
     def task_for(self, name: str, k: int) -> int:
         t = self.pick(name, k)
@@ -185,42 +302,77 @@ class WaitQueueLockstep(_HandPolled):
         self.held[t] = 1
         self.fire("acquire", t=t)
 
+    def _park(self, t: int, notify_style: bool, cx: Context) -> Waiting[Any]:
+        fut = self.wq.wait() if notify_style else self.wq.acquire()
+        assert fut.poll(cx) is Pending
+        assert fut.poll(cx) is Pending  # a spurious re-poll keeps its place
+        self.futs[t] = fut
+        self.base_wakes[t] = self.counters[t].wakes
+        return fut
+
     @precondition(lambda self: self.can("park"))
     @rule(k=st.integers(0, N_TASKS - 1), notify_style=st.booleans())
     def park(self, k: int, notify_style: bool) -> None:
         t = self.task_for("park", k)
-        fut = self.wq.wait() if notify_style else self.wq.acquire()
-        assert fut.poll(self.cx(t)) is Pending
-        assert fut.poll(self.cx(t)) is Pending  # a spurious re-poll keeps its place
-        self.futs[t] = fut
-        self.base_wakes[t] = self.counters[t].wakes
+        self._park(t, notify_style, self.cx(t))
         self.fire("park", t=t)
+
+    @precondition(lambda self: self.can("park_faulty"))
+    @rule(k=st.integers(0, N_TASKS - 1), notify_style=st.booleans())
+    def park_faulty(self, k: int, notify_style: bool) -> None:
+        t = self.task_for("park_faulty", k)
+        f = FaultyWaker(self.counters[t])
+        self.foreign.append(f)
+        handle = f.waker()
+        self._park(t, notify_style, Context(handle))
+        f.end(handle)
+        self.fire("park_faulty", t=t)
+
+    @precondition(lambda self: self.can("park"))
+    @rule(k=st.integers(0, N_TASKS - 1), notify_style=st.booleans())
+    def park_clone_fault(self, k: int, notify_style: bool) -> None:
+        t = self.task_for("park", k)
+        fut = self.wq.wait() if notify_style else self.wq.acquire()
+        f = FaultyWaker(self.counters[t], clone_raises=True)
+        handle = f.waker()
+        with _Caught() as c:
+            fut.poll(Context(handle))
+        f.end(handle)
+        assert c.raised and f.calls == 1, "a raising clone() must reach the poll's caller"
+        assert fut.state == 0, "a wait whose waker could not be cloned must not park"
+        del fut  # nothing to drop: the model did not move
 
     @precondition(lambda self: self.can("release"))
     @rule(k=st.integers(0, N_TASKS - 1))
     def release(self, k: int) -> None:
         t = self.task_for("release", k)
         self.held[t] = 0
-        self.wq.release()
-        self.fire("release", t=t)
+        with _Caught() as c:
+            self.wq.release()
+        self.fire("release", c.raised, t=t)
 
     @precondition(lambda self: self.enabled("notify_one"))
     @rule()
     def notify_one(self) -> None:
-        assert self.wq.notify(1) == 1
-        self.fire("notify_one")
+        with _Caught() as c:
+            assert self.wq.notify(1) == 1
+        self.fire("notify_one", c.raised)
 
     @precondition(lambda self: self.enabled("notify_all"))
     @rule()
     def notify_all(self) -> None:
-        assert self.wq.notify_all() == self.s["qlen"]
-        self.fire("notify_all")
+        qlen = self.s["qlen"]
+        with _Caught() as c:
+            assert self.wq.notify_all() == qlen
+        self.fire("notify_all", c.raised)
 
     @precondition(lambda self: self.enabled("close"))
     @rule()
     def close(self) -> None:
-        assert self.wq.close() == self.s["qlen"]
-        self.fire("close")
+        qlen = self.s["qlen"]
+        with _Caught() as c:
+            assert self.wq.close() == qlen
+        self.fire("close", c.raised)
 
     @precondition(lambda self: self.can("poll_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1))
@@ -260,16 +412,18 @@ class WaitQueueLockstep(_HandPolled):
           how=st.sampled_from(["drop", "close", "throw", "forget"]))
     def cancel_queued(self, k: int, how: str) -> None:
         t = self.task_for("cancel_queued", k)
-        self._drop(t, how)
-        self.fire("cancel_queued", t=t)
+        with _Caught() as c:
+            self._drop(t, how)
+        self.fire("cancel_queued", c.raised, t=t)
 
     @precondition(lambda self: self.can("cancel_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1),
           how=st.sampled_from(["drop", "close", "throw", "forget"]))
     def cancel_chosen(self, k: int, how: str) -> None:
         t = self.task_for("cancel_chosen", k)
-        self._drop(t, how)
-        self.fire("cancel_chosen", t=t)
+        with _Caught() as c:
+            self._drop(t, how)
+        self.fire("cancel_chosen", c.raised, t=t)
 
     # -- invariants ----------------------------------------------------------------------------
 
@@ -286,8 +440,9 @@ class WaitQueueLockstep(_HandPolled):
         want = {k: self.s[k] for k in got}
         assert got == want, f"abstraction {got} != model {want}"
         for t in range(N_TASKS):
-            assert self.counters[t].wakes - self.base_wakes[t] == self.s["wakes"][t] or (
-                self.s["ws"][t] == model.OUT), t
+            got_wakes = self.counters[t].wakes - self.base_wakes[t]
+            assert got_wakes == self.s["wakes"][t] or self.s["ws"][t] == model.OUT, (
+                f"task {t}: its waker got {got_wakes} wakes, the model {self.s['wakes'][t]}")
             assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), t
         assert self.m.check(self.s) == []
         self.wq.check_invariants()
@@ -460,34 +615,69 @@ class _PrimitiveLockstep(_HandPolled):
         want = {k: self.s[k] for k in got}
         assert got == want, f"abstraction {got} != model {want}"
         for t in range(N_TASKS):
-            assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), t
+            assert self.counters[t].live == (1 if self.s["ws"][t] == model.QUEUED else 0), (
+                f"task {t}: {self.counters[t].live} live waker clones; the model's "
+                f"{WS_NAMES[self.s['ws'][t]]} holds {int(self.s['ws'][t] == model.QUEUED)}")
         assert self.m.check(self.s) == []
         wq.check_invariants()
 
 
 class EventLockstep(_PrimitiveLockstep):
-    """``refexec.Event``: ``wait()`` parks while the flag is clear (``park``); ``set()`` with
-    waiters is ``notify_all`` (a broadcast, never passed on by a cancelled waiter); a set
+    """``refexec.Event``: ``wait()`` parks while the flag is clear (``park``, or
+    ``park_faulty`` through a foreign waker whose wake and drop raise); ``set()`` with
+    waiters is ``notify_all`` (a broadcast, never passed on by a cancelled waiter: the set
+    takes effect and wakes every other waiter, the fault reaching set()'s caller); a set
     flag lets later waits end at once and ``clear()`` re-arms it (the Event's bookkeeping:
     no queue action)."""
+
+    faults = 1
 
     def __init__(self) -> None:
         from refexec.sync import Event  # noqa: PLC0415
 
         super().__init__()
         self.ev = Event()
+        self.foreign: list[FaultyWaker] = []
+        self.base_wakes = [0] * N_TASKS  # wakes before the current wait
 
     def queue(self) -> WaitQueue:
         return self.ev._shared.waiters
 
-    @rule(k=st.integers(0, N_TASKS - 1))
-    def wait(self, k: int) -> None:
+    def fire(self, name: str, raised: bool = False, **params: int) -> None:  # type: ignore[override]
+        """As the model's step, and (waiters through raising foreign wakers: the bound
+        ``faults``) the caller got the wakers' exception exactly when the model says."""
+        super().fire(name, **params)
+        assert raised == bool(self.s["raised"]), (
+            f"{name}{params}: Event's caller {'got' if raised else 'did not get'} the raising "
+            "waker's exception (WQ-FAULT-REPORTED)")
+
+    def teardown(self) -> None:
+        for f in self.foreign:
+            f.quiet = True
+
+    @invariant()
+    def wakes_follow_the_model(self) -> None:
+        for t in range(N_TASKS):
+            got = self.counters[t].wakes - self.base_wakes[t]
+            assert got == self.s["wakes"][t] or self.s["ws"][t] == model.OUT, (
+                f"task {t}: its waker got {got} wakes, the model {self.s['wakes'][t]}")
+
+    @rule(k=st.integers(0, N_TASKS - 1), faulty=st.booleans())
+    def wait(self, k: int, faulty: bool) -> None:
         t = self.pick("park", k) if not self.ev.is_set() else None
         if t is not None:
             fut = self.ev.wait()
-            assert fut.poll(self.cx(t)) is Pending
+            if faulty:  # through a foreign waker whose wake and drop raise
+                f = FaultyWaker(self.counters[t])
+                self.foreign.append(f)
+                handle = f.waker()
+                assert fut.poll(Context(handle)) is Pending
+                f.end(handle)
+            else:
+                assert fut.poll(self.cx(t)) is Pending
             self.futs[t] = fut
-            self.fire("park", t=t)
+            self.base_wakes[t] = self.counters[t].wakes
+            self.fire("park_faulty" if faulty else "park", t=t)
         elif self.ev.is_set():
             assert self.ev.wait().poll(self.cx(0)) == Ready(None)  # no queue action
 
@@ -495,9 +685,31 @@ class EventLockstep(_PrimitiveLockstep):
     @rule()
     def set(self) -> None:
         some = self.s["qlen"] > 0 and not self.ev.is_set()
-        self.ev.set()
+        with _Caught() as c:
+            self.ev.set()
+        assert self.ev.is_set(), "set() took effect even when a waker raised"
         if some:
-            self.fire("notify_all")
+            self.fire("notify_all", c.raised)
+        else:
+            assert not c.raised
+
+    @precondition(lambda self: self.can("cancel_queued"))
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
+    def cancel_queued(self, k: int, how: str) -> None:
+        t = self.pick("cancel_queued", k)
+        assert t is not None
+        with _Caught() as c:
+            self._cancel(t, how)
+        self.fire("cancel_queued", c.raised, t=t)
+
+    @precondition(lambda self: self.can("cancel_chosen"))
+    @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
+    def cancel_chosen(self, k: int, how: str) -> None:
+        t = self.pick("cancel_chosen", k)
+        assert t is not None
+        with _Caught() as c:
+            self._cancel(t, how)
+        self.fire("cancel_chosen", c.raised, t=t)
 
     @precondition(lambda self: self.ev.is_set())
     @rule()
