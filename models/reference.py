@@ -7,6 +7,11 @@ protocol: the loop's decision to sleep or to return (``idle_check`` takes the lo
 ``run_end`` releases it) races other threads, which post wakes and spawns to an inbox under the
 lock and signal the loop if it sleeps.
 
+The action definitions (one top-level function per action, below) are the only statement of
+the design: the same functions are read with the number of tasks free
+(:mod:`refexec.models.reference_parametric`), which overrides only the builder's
+task-collection and queue operations (see "the task collection and the ready queue").
+
 Mutants (``models/mutants.py``) are this same builder with exactly one field of :class:`Edges`
 changed; the reference is ``Edges()``. That is what makes a mutant a *one-edge* change.
 
@@ -777,6 +782,14 @@ class _Builder:
 # One top-level definition per action, named as in spec/SPEC.md's action tables and in the same
 # order. Each takes the builder ``m`` (the instance's bounds and the design's edges) and returns
 # the guarded update; the docstring is the action's documentation (``Action.doc``).
+#
+# The same definitions are read for a fixed number of tasks (this builder) and for every number
+# of tasks (``reference_parametric.ParamBuilder``). So a definition never loops over the tasks
+# or reads the queue's variables itself: "every task" / "some task" / a count compared with 0 /
+# a whole-array map are ``m.forall`` / ``m.exists`` / ``m.count`` / ``m.map_tasks``; the queue
+# is ``m.queue_empty``, ``m.is_head``, ``m.queued``, ``m.dequeue``, ``m.enqueue``,
+# ``m.remove``; a wake is ``m.wake(o, d, who, hit)``; per-task updates are ``o.store(s.x, t, v)``
+# or ``d.st[t] = v`` on a ``_Draft``; a task parameter's domain is ``m.T``.
 
 _WAKE_MOD = ("wakers", "inbox", "signal", "woken", "st", "q", "qlen", "blocked")
 

@@ -1,19 +1,39 @@
-"""The reference core for every number of tasks: a parametric interpretation, and its proofs.
+"""The reference core for every number of tasks: the reference's own definition read with N
+free, and its proofs.
 
-:mod:`refexec.models.reference` builds the reference design for a fixed number of tasks n: its
-per-task state is n-tuples, "for every task" is a Python loop over ``range(n)``, and its ready
-queue is an array of n + 1 task ids. This module states the **core** of the same design with
-the number of tasks a z3 integer ``N`` (free: a proof holds for every value):
+There is **one definition** of the reference design: the action definitions of
+:mod:`refexec.models.reference` (``def poll(m) -> Action`` …) and the builder pieces they call.
+They say "for every task", "some task", "how many tasks", "the whole array, task by task" and
+every ready-queue operation only through the builder's task-collection and queue methods
+(``m.forall``, ``m.exists``, ``m.count``, ``m.map_tasks``, ``m.slots``; ``m.queue_empty``,
+``m.is_head``, ``m.queued``, ``m.dequeue``, ``m.enqueue``, ``m.remove``). The fixed-N builder
+implements them with Python loops over ``range(n)`` and the queue array ``q[0..C)`` + ``qlen``
+(read concretely, exhaustively and by z3 at fixed N, as before). This module's
+:class:`ParamBuilder` is that same builder with the number of tasks a z3 integer ``N`` (free: a
+proof holds for every value) and only those methods overridden:
 
 * a task is an integer ``x`` with ``0 <= x < N``; per-task state is a z3 array over it
-  (``st``, ``wakers``, ``polls``, ``done``, ``woken``, ``ended``, ``creq``, ``inbox``);
-* "for every task" / "some task" are quantifiers (:func:`forall_tasks`, :func:`exists_task`);
-  the model needs counts only compared with 0 (``qlen = 0``, ``senders > 0``), so the counts
-  become quantified terms too;
+  (:class:`TaskArray`: ``st``, ``wakers``, ``polls``, ``done``, ``woken``, ``ended``,
+  ``creq``, ``inbox``, ``waited``), read by ``s.st[t]`` and changed by ``o.store`` or a
+  draft's ``d.st[t] = v`` (a z3 ``Store``);
+* "for every task" / "some task" are quantifiers bounded by ``0 <= x < N``; a whole-array map
+  is a ``z3.Lambda``; a count is compared with 0 only (``senders > 0``, ``senders == 0``), so it
+  is "some task" / "no task" (:class:`TaskCount`: any other comparison raises);
+* an action's task parameter ``t`` (domain ``m.T``) is one free z3 integer ``0 <= t < N``;
+  ``m.T`` and the task arrays cannot be iterated (:class:`TaskDomain`), so a definition that
+  loops over the tasks instead of using the methods above raises instead of mis-encoding;
 * the FIFO ready queue is an **enqueue timestamp** per task (``ts``) and the next timestamp to
-  hand out (``tail``): the queue is the set of SCHEDULED tasks ordered by ``ts``; ``poll`` takes
+  hand out (``tail``): the queue is the set of SCHEDULED tasks ordered by ``ts``; the head is
   the SCHEDULED task with the least timestamp; an enqueue sets ``ts[t] := tail`` and
-  increments ``tail``; a dequeue or a removal (cancel) is the task leaving SCHEDULED.
+  increments ``tail``; a dequeue or a removal (cancel) is the task leaving SCHEDULED by its own
+  row. It has no capacity, so the loop is never ``blocked`` (a constant of the core).
+
+:class:`ParamCore` takes the actions from the builder's own ``actions()`` (each instance of the
+other parameters, ``remote``, enumerated; an instance whose guard is the constant False left
+out) and gives the builder's pieces (``polling``, ``lost``, ``senders`` …) to the invariants as
+z3 formulas over a :class:`PState`. What remains stated here is the state (:class:`PState`),
+its initial condition and the invariants, ranking and step properties, which are statements
+about the state, not transitions.
 
 **What the core includes.** Every action of the reference whose instance exists with the bounds
 ``join = 0`` (:func:`core_bounds`; otherwise the default bounds): ``spawn``, ``spawner_new``,
@@ -23,24 +43,19 @@ the number of tasks a z3 integer ``N`` (free: a proof holds for every value):
 threads' posts (remote wakes, spawns and drops, the inbox, the signal, the door's lock), with P
 polls per future, W held wakers and I posted wakes per task and SP spawners as in the concrete
 model. **It excludes** join wakers, the driver (timers, I/O), rounds, posted cancels
-(``rcancel``: ``cancel(remote=1)`` is never enabled, as in the concrete core), the ``any``
-policy, and the ghost ``waited`` (EX-FIFO's counter; its parametric form is below). Those parts
-stay proved at fixed N by ``refexec verify`` as before.
+(``rcancel``: ``cancel(remote=1)`` is never enabled, as in the concrete core) and the ``any``
+policy (refused bounds). Those parts stay proved at fixed N by ``refexec verify`` as before.
+Edges that change the queue's shape (``merge_wakes``, ``fifo``, ``queue_capacity``) or add
+state (``spawn_counts_waker``) are refused: the timestamp queue has no duplicates, no stack
+order, no bound.
 
-**One table.** Every task-state update reads the same :data:`refexec.state.TRANSITIONS` rows
-(through the concrete builder's, so a mutant's overridden row is read too); the design choices
-come from the same :class:`~refexec.models.reference.Edges` (the core's fields; a mutant of a
-field the core does not interpret is refused). The actions themselves are a **second
-statement** of the core's guards and effects, written over z3 arrays rather than in the model
-language of :mod:`refexec.models.system` (which has no quantified operations yet); each mirrors
-its namesake in :mod:`refexec.models.reference`, and the agreement below is what ties the two.
-
-**Protection against a wrong encoding** (:func:`agreement`): for N = n in 1..4 the parametric
-relation is checked by z3 to be a bisimulation of the concrete one (the same action instance
-enabled in corresponding states, corresponding successors), under the state correspondence
-``R``: equal per-task fields and scalars, the concrete queue ``q[0..qlen)`` = the SCHEDULED
-tasks in increasing ``ts`` (``qlen`` their number, empty slots the sentinel), not blocked, no
-join waker.
+**Protection against a wrong encoding** (:func:`agreement`): what still differs between the
+two readings is the implementation of the task collection and the queue, so for N = n in 1..4
+the parametric relation is checked by z3 to be a bisimulation of the concrete one (the same
+action instance enabled in corresponding states, corresponding successors), under the state
+correspondence ``R``: equal per-task fields and scalars, the concrete queue ``q[0..qlen)`` =
+the SCHEDULED tasks in increasing ``ts`` (``qlen`` their number, empty slots the sentinel), not
+blocked, no join waker.
 
 **Proofs for every N** (:func:`prove_every_n`): the invariants :data:`INVARIANTS` are inductive
 — each (action, invariant) pair is its own solver query ``Inv(s) /\\ T_a(s, s', t) /\\ ~J(s')``
