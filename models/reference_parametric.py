@@ -108,15 +108,17 @@ UNSP = UNSPAWNED
 CORE_EDGES = frozenset({
     "table_override", "count_repolls", "decide_after_pending", "decide_locked",
     "report_lost_before_deciding", "single_poller", "cancel_when_notified",
-    # fields that only act on parts the core excludes (other threads, joins, the driver): the
-    # core reads them as the concrete core instance does, i.e. not at all
-    "spawn_signals", "drop_signals", "release_join", "driver_each_round", "timer_holds_sender",
-    "jump_checks_inbox", "cancel_disarms", "poster_locks", "timer_survives_unpark",
-    "io_holds_sender", "cancel_deregisters", "io_parks_in_select", "drain_each_round",
+    "spawn_signals", "drop_signals", "poster_locks",
+    # fields that only act on parts the core excludes (joins, the driver, rounds): the core
+    # reads them as the concrete core instance does, i.e. not at all
+    "release_join", "driver_each_round", "timer_holds_sender", "jump_checks_inbox",
+    "cancel_disarms", "timer_survives_unpark", "io_holds_sender", "cancel_deregisters",
+    "io_parks_in_select", "drain_each_round",
 })
-"""The :class:`Edges` fields the parametric core interprets. ``merge_wakes``, ``fifo``,
-``queue_capacity`` and ``spawn_counts_waker`` change the queue's shape (duplicate entries, a
-stack, a bound) or add state, which the timestamp queue does not represent: refused."""
+"""The :class:`Edges` fields the parametric core accepts (it reads them through the same action
+definitions as the concrete builder). ``merge_wakes``, ``fifo``, ``queue_capacity`` and
+``spawn_counts_waker`` change the queue's shape (duplicate entries, a stack, a bound) or add
+state, which the timestamp queue does not represent: refused."""
 
 CORE_ACTIONS = (
     "spawn", "spawner_new", "spawner_drop", "run_start", "inbox_drain", "poll", "pending",
