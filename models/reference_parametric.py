@@ -108,12 +108,12 @@ UNSP = UNSPAWNED
 CORE_EDGES = frozenset({
     "table_override", "count_repolls", "decide_after_pending", "decide_locked",
     "report_lost_before_deciding", "single_poller", "cancel_when_notified",
-    "spawn_signals", "drop_signals", "poster_locks",
+    "spawn_signals", "drop_signals", "poster_locks", "drain_each_round",
     # fields that only act on parts the core excludes (joins, the driver, rounds): the core
     # reads them as the concrete core instance does, i.e. not at all
     "release_join", "driver_each_round", "timer_holds_sender", "jump_checks_inbox",
     "cancel_disarms", "timer_survives_unpark", "io_holds_sender", "cancel_deregisters",
-    "io_parks_in_select", "drain_each_round",
+    "io_parks_in_select",
 })
 """The :class:`Edges` fields the parametric core accepts (it reads them through the same action
 definitions as the concrete builder). ``merge_wakes``, ``fifo``, ``queue_capacity`` and
