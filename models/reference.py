@@ -397,6 +397,10 @@ class _Builder:
         """The per-task array whose slot ``x`` is ``f(x)`` (a whole-array update)."""
         return tuple(f(x) for x in self.T)
 
+    def queue_init(self, o: Ops) -> dict[str, Value]:
+        """The queue's variables in the initial state: empty, the loop not blocked."""
+        return {"q": (self.EMPTY,) * self.C, "qlen": 0, "blocked": False}
+
     def queue_empty(self, s: View, o: Ops) -> Value:
         """The ready queue holds no entry."""
         return s.qlen == 0
@@ -537,25 +541,25 @@ class _Builder:
         return o.Not(s.lock) if self.e.poster_locks else True
 
     def init(self, o: Ops) -> dict[str, Value]:
-        n = self.n
+        def every(v: Value) -> Value:
+            return self.map_tasks(o, lambda _x: v)
+
         return {
-            "st": (UNSPAWNED,) * n,
-            "wakers": (0,) * n,
-            "polls": (0,) * n,
-            "done": (0,) * n,
-            "woken": (False,) * n,
-            "ended": (False,) * n,
-            "creq": (False,) * n,
-            "inbox": (0,) * n,
-            "join": (self.EMPTY,) * n,
-            "waited": (0,) * n,
-            "q": (self.EMPTY,) * self.C,
-            "qlen": 0,
+            "st": every(UNSPAWNED),
+            "wakers": every(0),
+            "polls": every(0),
+            "done": every(0),
+            "woken": every(False),
+            "ended": every(False),
+            "creq": every(False),
+            "inbox": every(0),
+            "join": every(self.EMPTY),
+            "waited": every(0),
+            **self.queue_init(o),
             "spawners": 0,
             "loop": Loop.NOT_STARTED,
             "lock": False,
             "signal": False,
-            "blocked": False,
             **self.driver_init(),
             **self.task_init(),
         }

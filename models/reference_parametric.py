@@ -141,6 +141,8 @@ _INT_SCALARS = ("tail", "spawners", "loop")
 _BOOL_SCALARS = ("lock", "signal")
 VARS = (*_INT_ARRAYS, *_BOOL_ARRAYS, *_INT_SCALARS, *_BOOL_SCALARS)
 ARRAYS = frozenset((*_INT_ARRAYS, *_BOOL_ARRAYS))
+NOT_IN_CORE = frozenset({"join"})
+"""Variables of the concrete model outside the core: no task awaits another's JoinHandle."""
 CONSTANTS: Mapping[str, Any] = {"blocked": False}
 """Variables of the concrete model the core reads but never changes: the timestamp queue has no
 capacity, so the loop thread is never blocked on it."""
@@ -321,6 +323,9 @@ class ParamBuilder(_Builder):
     # timestamp. A task is in the queue exactly while SCHEDULED (EX-QUEUE-EXACT's parametric
     # form), so dequeue and remove are the task leaving SCHEDULED by its own row.
 
+    def queue_init(self, o: Ops) -> dict[str, Value]:
+        return {"ts": self.map_tasks(o, lambda _x: 0), "tail": 0}
+
     def queue_empty(self, s: View, o: Ops) -> Value:
         return self.forall(o, lambda x: s.st[x] != SCHED)
 
@@ -500,15 +505,14 @@ class ParamCore:
     # -- formulas ------------------------------------------------------------------------------
 
     def init(self, s: PState) -> Any:
-        """``I(s)``: every task UNSPAWNED with zero counters; the loop not started."""
-        return z3.And(
-            self.N >= 1,
-            self.forall_tasks(lambda x: z3.And(
-                s.st[x] == UNSP, s.wakers[x] == 0, s.polls[x] == 0, s.done[x] == 0,
-                s.waited[x] == 0, s.ts[x] == 0, s.inbox[x] == 0, z3.Not(s.woken[x]),
-                z3.Not(s.ended[x]), z3.Not(s.creq[x]))),
-            s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock),
-            z3.Not(s.signal))
+        """``I(s)``: the builder's own initial state (every task UNSPAWNED with zero counters,
+        the loop not started), at least one task."""
+        values = self.m.init(self.o)
+        unknown = set(values) - set(VARS) - NOT_IN_CORE
+        if unknown:
+            raise ValueError(f"the initial state sets {sorted(unknown)}, which the parametric "
+                             "core does not have")
+        return z3.And(self.N >= 1, *[s.v[k] == _val(values[k]) for k in VARS])
 
     def trans(self, a: PAction, s: PState, s2: PState, t: Any) -> Any:
         """``T_a(s, s', t)``: a's guard with task t, its effect, and the frame for the rest."""
