@@ -31,9 +31,10 @@ proof holds for every value) and only those methods overridden:
 :class:`ParamCore` takes the actions from the builder's own ``actions()`` (each instance of the
 other parameters, ``remote``, enumerated; an instance whose guard is the constant False left
 out) and gives the builder's pieces (``polling``, ``lost``, ``senders`` …) to the invariants as
-z3 formulas over a :class:`PState`. What remains stated here is the state (:class:`PState`),
-its initial condition and the invariants, ranking and step properties, which are statements
-about the state, not transitions.
+z3 formulas over a :class:`PState`; the initial condition is the builder's own ``init``
+(per-task arrays by ``m.map_tasks``, the queue by ``m.queue_init``). What remains stated here
+is the state (:class:`PState`) and the invariants, ranking and step properties, which are
+statements about the state, not transitions.
 
 **What the core includes.** Every action of the reference whose instance exists with the bounds
 ``join = 0`` (:func:`core_bounds`; otherwise the default bounds): ``spawn``, ``spawner_new``,
