@@ -22,11 +22,12 @@ What this proves is a fact about the counter abstraction, which over-approximate
 every N (``models/seed.py``: the dequeued task is any task with an entry), so a property proved
 here holds in the seed for every number of tasks; it is exact for one task.
 
-**The reference design.** Its model is not parametric in this sense: its effects iterate over
-``range(n_tasks)`` and its queue is an array of ``n + 1`` task ids, so building it with a
-symbolic N fails. Its core has a separate parametric interpretation (tasks as integers below a
-free N, quantified "every task", a timestamp queue), proved for every N and checked equal to the
-concrete model for N = 1..4: :mod:`refexec.models.reference_parametric`.
+**The reference design.** Its fixed-N builder is not parametric in this sense: its
+task-collection operations iterate over ``range(n_tasks)`` and its queue is an array of
+``n + 1`` task ids, so building it with a symbolic N fails. Its core's own action definitions
+are read with N free by a builder that overrides exactly those operations (tasks as integers
+below a free N, quantified "every task", a timestamp queue), proved for every N and checked
+equal to the concrete model for N = 1..4: :mod:`refexec.models.reference_parametric`.
 """
 
 from __future__ import annotations

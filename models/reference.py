@@ -7,6 +7,11 @@ protocol: the loop's decision to sleep or to return (``idle_check`` takes the lo
 ``run_end`` releases it) races other threads, which post wakes and spawns to an inbox under the
 lock and signal the loop if it sleeps.
 
+The action definitions (one top-level function per action, below) are the only statement of
+the design: the same functions are read with the number of tasks free
+(:mod:`refexec.models.reference_parametric`), which overrides only the builder's
+task-collection and queue operations (see "the task collection and the ready queue").
+
 Mutants (``models/mutants.py``) are this same builder with exactly one field of :class:`Edges`
 changed; the reference is ``Edges()``. That is what makes a mutant a *one-edge* change.
 
@@ -259,26 +264,51 @@ def _table(edges: Edges) -> Table:
     return table
 
 
+def _editable(arr: Any) -> Any:
+    """A per-task array that ``d.st[t] = v`` may update: a list of the tuple's slots, or (the
+    parametric interpretation: an array over a symbolic number of tasks) the array's own
+    editable form, which turns the assignment into a store."""
+    return list(arr) if isinstance(arr, tuple) else arr.editable()
+
+
+def _frozen(arr: Any) -> Any:
+    return tuple(arr) if isinstance(arr, list) else arr.frozen()
+
+
 class _Draft:
     """The successor being built: mutable copies of the variables that several effect pieces
-    (enqueue, remove, wake, finish) update in sequence within one action."""
+    (enqueue, remove, wake, finish) update in sequence within one action.
+
+    The queue's variables are copied as the state has them: ``q``, ``qlen``, ``blocked`` (the
+    fixed-N array), or ``ts``, ``tail`` (the parametric timestamps); only the builder's queue
+    operations read and write them. A state without joins (the parametric core) has no
+    ``join``."""
 
     def __init__(self, s: View) -> None:
-        self.st: list[Value] = list(s.st)
-        self.woken: list[Value] = list(s.woken)
-        self.join: list[Value] = list(s.join)
-        self.q: tuple[Value, ...] = tuple(s.q)
-        self.qlen: Value = s.qlen
-        self.blocked: Value = s.blocked
+        self.st: Any = _editable(s.st)
+        self.woken: Any = _editable(s.woken)
         self.touched = {"st"}  # which variables the pieces applied so far may have changed
+        self.q: tuple[Value, ...] = ()
+        self.qlen: Value = 0
+        self.blocked: Value = False
+        self.ts: Value = None
+        self.tail: Value = None
+        try:
+            self.join: Any = _editable(s.join)
+        except AttributeError:  # the parametric core: no joins, the timestamp queue
+            self.join = None
+            self.ts, self.tail = s.ts, s.tail
+            self.scalars: tuple[str, ...] = ("ts", "tail")
+        else:
+            self.q, self.qlen, self.blocked = tuple(s.q), s.qlen, s.blocked
+            self.scalars = ("q", "qlen", "blocked")
 
     def updates(self) -> dict[str, Value]:
         """The touched variables only: the set depends on the pieces used, never on values."""
-        values = {
-            "st": tuple(self.st), "woken": tuple(self.woken), "join": tuple(self.join),
-            "q": self.q, "qlen": self.qlen, "blocked": self.blocked,
-        }
-        return {k: v for k, v in values.items() if k in self.touched}
+        out: dict[str, Value] = {
+            k: _frozen(getattr(self, k)) for k in ("st", "woken", "join") if k in self.touched}
+        out.update((k, getattr(self, k)) for k in self.scalars if k in self.touched)
+        return out
 
 
 class _Builder:
@@ -330,6 +360,67 @@ class _Builder:
     def has(self, o: Ops, st: Value, event: TaskEvent) -> Value:
         """:func:`table_has` on this builder's (possibly mutated) table."""
         return o.Or(*[st == before for before, _ in self.rows[event]])
+
+    # -- the task collection and the ready queue ------------------------------------------------
+    #
+    # Every action says "for every task", "some task", "how many tasks", "the whole array
+    # changed task by task" and every queue operation through these methods only, never by a
+    # Python loop over the tasks: the fixed-N builder below iterates over ``range(n)`` and keeps
+    # the queue as an array ``q[0..C)`` with its length; the parametric interpretation
+    # (:mod:`refexec.models.reference_parametric`) overrides exactly these methods with
+    # quantifiers over a symbolic number of tasks and a timestamp queue, and reads every action
+    # definition below unchanged.
+
+    def forall(self, o: Ops, f: Any) -> Value:
+        """``f(x)`` for every task ``x``."""
+        return o.And(*[f(x) for x in self.T])
+
+    def exists(self, o: Ops, f: Any) -> Value:
+        """``f(x)`` for some task ``x``."""
+        return o.Or(*[f(x) for x in self.T])
+
+    def count(self, o: Ops, f: Any) -> Value:
+        """The number of tasks ``x`` with ``f(x)``. Compare it with 0 only (``> 0``, ``== 0``):
+        the parametric interpretation has no counting, only "some" and "none"."""
+        return o.count([f(x) for x in self.T])
+
+    def slots(self, who: Value) -> Sequence[Value]:
+        """The slots of a per-task array that the task ``who`` may denote: ``who`` itself when
+        it is known (a task parameter), none when it is the sentinel (no task), every slot when
+        it is a symbolic state value (the symbolic interpretation of a join waker's owner);
+        an update of "who's slot" is written as a loop over these with ``v == who``."""
+        if isinstance(who, int):
+            return (who,) if 0 <= who < self.n else ()
+        return self.T
+
+    def map_tasks(self, o: Ops, f: Any) -> Value:
+        """The per-task array whose slot ``x`` is ``f(x)`` (a whole-array update)."""
+        return tuple(f(x) for x in self.T)
+
+    def queue_init(self, o: Ops) -> dict[str, Value]:
+        """The queue's variables in the initial state: empty, the loop not blocked."""
+        return {"q": (self.EMPTY,) * self.C, "qlen": 0, "blocked": False}
+
+    def queue_empty(self, s: View, o: Ops) -> Value:
+        """The ready queue holds no entry."""
+        return s.qlen == 0
+
+    def is_head(self, s: View, o: Ops, t: Value) -> Value:
+        """``t`` is the head of the ready queue (the next task FIFO order polls)."""
+        return o.And(s.qlen > 0, s.q[0] == t)
+
+    def queued(self, s: View, o: Ops, t: Value) -> Value:
+        """``t`` has an entry in the ready queue."""
+        return o.Or(*[o.And(i < s.qlen, s.q[i] == t) for i in range(self.C)])
+
+    def dequeue(self, s: View, o: Ops, t: Value) -> dict[str, Value]:
+        """The queue's updates when the loop takes ``t`` out to poll it: the head (policy
+        fifo), or any entry of ``t`` (policy any: its first)."""
+        if self.any_policy:
+            d = _Draft(s)
+            self.remove(o, d, t, True)
+            return {"q": d.q, "qlen": d.qlen}
+        return {"q": (*s.q[1:], self.EMPTY), "qlen": s.qlen - 1}
 
     # -- variables -----------------------------------------------------------------------------
 
@@ -437,13 +528,12 @@ class _Builder:
         armed one, not yet due) when a wake ends the park early, and never re-arms it."""
         if not self.timers or self.e.timer_survives_unpark:
             return {}
-        T = range(self.n)
+        def waited_for(t: Value) -> Value:
+            first = self.forall(o, lambda u: o.Or(
+                u == t, o.Not(s.armed[u]), s.deadline[t] <= s.deadline[u]))
+            return o.And(s.armed[t], s.deadline[t] > s.clock, first)
 
-        def waited_for(t: int) -> Value:
-            first = [o.Or(o.Not(s.armed[u]), s.deadline[t] <= s.deadline[u]) for u in T if u != t]
-            return o.And(s.armed[t], s.deadline[t] > s.clock, *first)
-
-        return {"armed": tuple(o.And(s.armed[t], o.Not(waited_for(t))) for t in T)}
+        return {"armed": self.map_tasks(o, lambda t: o.And(s.armed[t], o.Not(waited_for(t))))}
 
     def poster_ok(self, s: View, o: Ops) -> Value:
         """Another thread may post now: it takes the door's lock (free unless the loop holds
@@ -451,25 +541,25 @@ class _Builder:
         return o.Not(s.lock) if self.e.poster_locks else True
 
     def init(self, o: Ops) -> dict[str, Value]:
-        n = self.n
+        def every(v: Value) -> Value:
+            return self.map_tasks(o, lambda _x: v)
+
         return {
-            "st": (UNSPAWNED,) * n,
-            "wakers": (0,) * n,
-            "polls": (0,) * n,
-            "done": (0,) * n,
-            "woken": (False,) * n,
-            "ended": (False,) * n,
-            "creq": (False,) * n,
-            "inbox": (0,) * n,
-            "join": (self.EMPTY,) * n,
-            "waited": (0,) * n,
-            "q": (self.EMPTY,) * self.C,
-            "qlen": 0,
+            "st": every(UNSPAWNED),
+            "wakers": every(0),
+            "polls": every(0),
+            "done": every(0),
+            "woken": every(False),
+            "ended": every(False),
+            "creq": every(False),
+            "inbox": every(0),
+            "join": every(self.EMPTY),
+            "waited": every(0),
+            **self.queue_init(o),
             "spawners": 0,
             "loop": Loop.NOT_STARTED,
             "lock": False,
             "signal": False,
-            "blocked": False,
             **self.driver_init(),
             **self.task_init(),
         }
@@ -480,19 +570,19 @@ class _Builder:
         """The loop thread is free to run user code: before run(), or inside a poll."""
         return o.Or(s.loop == Loop.NOT_STARTED, s.loop == Loop.POLLING)
 
-    def polling(self, s: View, o: Ops, t: int) -> Value:
+    def polling(self, s: View, o: Ops, t: Value) -> Value:
         return o.Or(*[s.st[t] == r for r in RUNNING_STATES])
 
     def final(self, o: Ops, st: Value) -> Value:
         return o.Or(*[st == f for f in FINAL])
 
-    def has_waker(self, s: View, o: Ops, t: int, timers: bool = True, io: bool = True) -> Value:
+    def has_waker(self, s: View, o: Ops, t: Value, timers: bool = True, io: bool = True) -> Value:
         """A live waker of t exists: a held one, a join waker kept by another task, the one an
         armed timer holds or the one an I/O registration holds (unless ``timers`` / ``io`` is
         False: the mutants that forget them)."""
         held = [s.wakers[t] > 0]
         if self.joins:
-            held += [s.join[u] == t for u in range(self.n)]
+            held.append(self.exists(o, lambda u: s.join[u] == t))
         if self.timers and timers:
             held.append(s.armed[t])
         if self.io and io:
@@ -506,12 +596,12 @@ class _Builder:
         or a registered fd is ready. The loop delivers it before polling or parking."""
         if not self.timers:
             return False
-        due = [o.And(s.armed[t], s.deadline[t] <= s.clock) for t in range(self.n)]
+        due = [self.exists(o, lambda t: o.And(s.armed[t], s.deadline[t] <= s.clock))]
         if self.io:
-            due += [s.reg[t] == Io.READY for t in range(self.n)]
+            due.append(self.exists(o, lambda t: s.reg[t] == Io.READY))
         return o.Or(*due)
 
-    def lost(self, s: View, o: Ops, t: int) -> Value:
+    def lost(self, s: View, o: Ops, t: Value) -> Value:
         """Task t can never be woken again: IDLE, no live waker, nothing in flight (a posted
         cancel is taken in first: the loop drains the inbox before it reaps lost tasks)."""
         posted = [o.Not(s.cpost[t])] if self.rcancel else []
@@ -523,20 +613,19 @@ class _Builder:
         inbox is empty (nothing has waited since)."""
         if not self.R:
             return {}
-        empty = o.And(*[inbox[t] == 0 for t in range(self.n)],
-                      *([o.Not(cpost[t]) for t in range(self.n)] if self.rcancel else []))
+        empty = self.forall(o, lambda t: o.And(
+            inbox[t] == 0, *([o.Not(cpost[t])] if self.rcancel else [])))
         return {"pw": o.If(empty, 0, s.pw)}
 
     def inbox_empty(self, s: View, o: Ops) -> Value:
         """Nothing posted by other threads waits: no wake, spawn or cancel."""
-        return o.And(*[s.inbox[t] == 0 for t in range(self.n)],
-                     *([o.Not(s.cpost[t]) for t in range(self.n)] if self.rcancel else []))
+        return self.forall(o, lambda t: o.And(
+            s.inbox[t] == 0, *([o.Not(s.cpost[t])] if self.rcancel else [])))
 
     def senders(self, s: View, o: Ops, timers: bool = True, io: bool = True) -> Value:
         """Number of senders: live spawners plus tasks that are unfinished and hold a waker."""
-        held = [o.And(o.Not(self.final(o, s.st[t])), self.has_waker(s, o, t, timers, io))
-                for t in range(self.n)]
-        return s.spawners + o.count(held)
+        return self.count(o, lambda t: o.And(
+            o.Not(self.final(o, s.st[t])), self.has_waker(s, o, t, timers, io))) + s.spawners
 
     def enqueue(self, o: Ops, d: _Draft, who: Value, cond: Value) -> None:
         """Append ``who`` to the queue if ``cond``; a full queue blocks the (loop) thread."""
@@ -564,25 +653,24 @@ class _Builder:
         d.qlen = o.If(o.And(cond, present), qlen - 1, qlen)
         d.touched |= {"q", "qlen"}
 
-    def wake(self, o: Ops, d: _Draft, targets: Sequence[Value]) -> None:
-        """Deliver a wake on the loop thread to the task ``v`` for which ``targets[v]`` holds.
+    def wake(self, o: Ops, d: _Draft, who: Value, hit: Value = True) -> None:
+        """Deliver a wake on the loop thread to the task ``who`` (if ``hit``; ``who`` may be a
+        state value, such as the task whose join waker is released).
 
         The task state follows the WAKE row; the task is enqueued when it enters SCHEDULED
         (with ``merge_wakes`` off: whenever the row leads to SCHEDULED, a duplicate entry).
         """
-        who: Value = self.EMPTY
         cond: Value = False
-        for v in range(self.n):
-            hit = targets[v]
+        for v in self.slots(who):
+            at = hit if v is who else o.And(hit, who == v)
             before = d.st[v]
             after = self.nxt(o, before, E.WAKE)
             entering = after == int(S.SCHEDULED)
             if self.e.merge_wakes:
                 entering = o.And(entering, before != int(S.SCHEDULED))
-            d.st[v] = o.If(hit, after, before)
-            d.woken[v] = o.Or(d.woken[v], hit)
-            cond = o.Or(cond, o.And(hit, entering))
-            who = o.If(hit, v, who)
+            d.st[v] = o.If(at, after, before)
+            d.woken[v] = o.Or(d.woken[v], at)
+            cond = o.Or(cond, o.And(at, entering))
         d.touched.add("woken")
         self.enqueue(o, d, who, cond)
 
@@ -590,15 +678,16 @@ class _Builder:
         """Task t ends (if ``finishing``): release the join waker it holds by waking its owner."""
         if not self.joins or not self.e.release_join:
             return
-        targets = [o.And(finishing, s.join[t] == v) for v in range(self.n)]
+        owner = s.join[t]
         d.join[t] = o.If(finishing, self.EMPTY, d.join[t])
         d.touched.add("join")
-        self.wake(o, d, targets)
+        self.wake(o, d, owner, o.And(finishing, owner != self.EMPTY))
 
     def spawn_order(self, s: View, o: Ops, t: int) -> Value:
         """Tasks are spawned in index order (a symmetry reduction: slots are interchangeable)."""
-        prev = [o.Or(s.st[u] != UNSPAWNED, s.inbox[u] > 0) for u in range(t)]
-        return o.And(s.st[t] == UNSPAWNED, s.inbox[t] == 0, *prev)
+        prev = self.forall(o, lambda u: o.Implies(
+            u < t, o.Or(s.st[u] != UNSPAWNED, s.inbox[u] > 0)))
+        return o.And(s.st[t] == UNSPAWNED, s.inbox[t] == 0, prev)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -676,7 +765,7 @@ class _Builder:
                 "woken": o.store(s.woken, t, True),
             }
         d = _Draft(s)
-        self.wake(o, d, [v == t for v in self.T])
+        self.wake(o, d, t)
         return {**d.updates(), "wakers": wakers}
 
     def system(self, name: str, properties: tuple[Any, ...],
@@ -697,6 +786,14 @@ class _Builder:
 # One top-level definition per action, named as in spec/SPEC.md's action tables and in the same
 # order. Each takes the builder ``m`` (the instance's bounds and the design's edges) and returns
 # the guarded update; the docstring is the action's documentation (``Action.doc``).
+#
+# The same definitions are read for a fixed number of tasks (this builder) and for every number
+# of tasks (``reference_parametric.ParamBuilder``). So a definition never loops over the tasks
+# or reads the queue's variables itself: "every task" / "some task" / a count compared with 0 /
+# a whole-array map are ``m.forall`` / ``m.exists`` / ``m.count`` / ``m.map_tasks``; the queue
+# is ``m.queue_empty``, ``m.is_head``, ``m.queued``, ``m.dequeue``, ``m.enqueue``,
+# ``m.remove``; a wake is ``m.wake(o, d, who, hit)``; per-task updates are ``o.store(s.x, t, v)``
+# or ``d.st[t] = v`` on a ``_Draft``; a task parameter's domain is ``m.T``.
 
 _WAKE_MOD = ("wakers", "inbox", "signal", "woken", "st", "q", "qlen", "blocked")
 
@@ -767,7 +864,7 @@ def inbox_drain(m: _Builder) -> Action:
     e = m.e
 
     def guard(s: View, o: Ops, t: int) -> Value:
-        when = [] if e.drain_each_round else [s.qlen == 0]
+        when = [] if e.drain_each_round else [m.queue_empty(s, o)]
         return o.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, o.Not(s.lock), *when)
 
     def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
@@ -775,7 +872,7 @@ def inbox_drain(m: _Builder) -> Action:
         is_spawn = s.st[t] == UNSPAWNED
         # a posted wake: the WAKE row (with enqueue); a posted spawn: the SPAWN row and enqueue.
         # Exactly one of the two pieces is active.
-        m.wake(o, d, [o.Not(is_spawn) if v == t else False for v in m.T])
+        m.wake(o, d, t, o.Not(is_spawn))
         m.enqueue(o, d, t, is_spawn)
         d.st[t] = o.If(is_spawn, m.nxt(o, s.st[t], E.SPAWN), d.st[t])
         inbox = o.store(s.inbox, t, s.inbox[t] - 1)
@@ -794,11 +891,9 @@ def poll(m: _Builder) -> Action:
     def guard(s: View, o: Ops, t: int) -> Value:
         where = (s.loop == Loop.DISPATCH if e.single_poller
                  else o.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING))
-        if m.any_policy:  # any queued task may be chosen (seeded random, PCT, DFS)
-            chosen = o.Or(*[o.And(i < s.qlen, s.q[i] == t) for i in range(m.C)])
-        else:
-            chosen = s.q[0] == t
-        conj = [where, s.qlen > 0, chosen, o.Not(s.blocked),
+        # policy any: any queued task may be chosen (seeded random, PCT, DFS)
+        chosen = m.queued(s, o, t) if m.any_policy else m.is_head(s, o, t)
+        conj = [where, chosen, o.Not(s.blocked),
                 m.has(o, s.st[t], E.POLL), s.done[t] <= m.P]
         if m.R:
             conj.append(s.rnd < m.R)  # a full round ends (drained inbox) first
@@ -808,20 +903,14 @@ def poll(m: _Builder) -> Action:
         return o.And(*conj)
 
     def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
-        q: tuple[Value, ...] = (*s.q[1:], m.EMPTY)
-        if m.any_policy:
-            d = _Draft(s)
-            m.remove(o, d, t, True)
-            q = d.q
         counted = s.polls[t] + 1 if e.count_repolls else o.If(
             s.done[t] == 0, s.polls[t] + 1, s.polls[t])
-        waited = tuple(
-            0 if v == t else o.If(s.st[v] == int(S.SCHEDULED),
-                                  o.Min(s.waited[v] + 1, n), s.waited[v])
-            for v in m.T)
+        waited = m.map_tasks(o, lambda v: o.If(
+            v == t, 0, o.If(s.st[v] == int(S.SCHEDULED), o.Min(s.waited[v] + 1, n),
+                            s.waited[v])))
         out = {
             "st": o.store(s.st, t, m.nxt(o, s.st[t], E.POLL)),
-            "q": q, "qlen": s.qlen - 1, "loop": Loop.POLLING,
+            **m.dequeue(s, o, t), "loop": Loop.POLLING,
             "polls": o.store(s.polls, t, counted),
             "done": o.store(s.done, t, s.done[t] + 1),
             "woken": o.store(s.woken, t, False),
@@ -1035,9 +1124,10 @@ def idle_check(m: _Builder) -> Action:
     e = m.e
 
     def guard(s: View, o: Ops) -> Value:
-        conj = [s.loop == Loop.DISPATCH, s.qlen == 0, m.inbox_empty(s, o), o.Not(s.lock)]
+        conj = [s.loop == Loop.DISPATCH, m.queue_empty(s, o), m.inbox_empty(s, o),
+                o.Not(s.lock)]
         if e.report_lost_before_deciding:
-            conj.append(o.Not(o.Or(*[m.lost(s, o, t) for t in m.T])))
+            conj.append(o.Not(m.exists(o, lambda t: m.lost(s, o, t))))
         if m.timers:
             conj.append(o.Not(m.due(s, o)))  # due timers are fired before deciding
         return o.And(*conj)
@@ -1123,12 +1213,12 @@ def timer_fire(m: _Builder) -> Action:
     def guard(s: View, o: Ops, t: int) -> Value:
         where = s.loop == Loop.DISPATCH
         if not e.driver_each_round:
-            where = o.And(where, s.qlen == 0)
+            where = o.And(where, m.queue_empty(s, o))
         return o.And(where, o.Not(s.lock), s.armed[t], s.deadline[t] <= s.clock)
 
     def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
         d = _Draft(s)
-        m.wake(o, d, [v == t for v in m.T])
+        m.wake(o, d, t)
         return {**d.updates(), "armed": o.store(s.armed, t, False),
                 "sleeping": o.store(s.sleeping, t, False)}
 
@@ -1142,7 +1232,7 @@ def tick(m: _Builder) -> Action:
 
     def effect(s: View, o: Ops) -> dict[str, Value]:
         c = s.clock + 1
-        due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= c) for t in m.T])
+        due = m.exists(o, lambda t: o.And(s.armed[t], s.deadline[t] <= c))
         return {"clock": c, "signal": o.Or(s.signal, o.And(s.loop == Loop.ASLEEP, due))}
 
     return m.action(tick, {}, lambda s, o: s.clock < m.D, effect, ("clock", "signal"))
@@ -1164,11 +1254,11 @@ def clock_jump(m: _Builder) -> Action:
     e = m.e
 
     def guard(s: View, o: Ops) -> Value:
-        later = o.Or(*[o.And(s.armed[t], s.deadline[t] > s.clock) for t in m.T])
+        later = m.exists(o, lambda t: o.And(s.armed[t], s.deadline[t] > s.clock))
         if e.jump_checks_inbox:
             where = o.And(s.loop == Loop.DECIDING, s.spawners == 0)
         else:
-            where = o.And(s.loop == Loop.DISPATCH, s.qlen == 0, o.Not(s.lock))
+            where = o.And(s.loop == Loop.DISPATCH, m.queue_empty(s, o), o.Not(s.lock))
         return o.And(where, s.clock < m.D, o.Not(m.due(s, o)), later)
 
     return m.action(clock_jump, {}, guard,
@@ -1209,7 +1299,7 @@ def fd_ready(m: _Builder) -> Action:
     def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
         parked = s.loop == Loop.ASLEEP
         if not e.io_parks_in_select:  # the plain condition wait, unless a timer is armed
-            parked = o.And(parked, o.Or(*[s.armed[u] for u in m.T]))
+            parked = o.And(parked, m.exists(o, lambda u: s.armed[u]))
         return {"reg": o.store(s.reg, t, Io.READY), "signal": o.Or(s.signal, parked)}
 
     return m.action(fd_ready, {"t": m.T}, lambda s, o, t: s.reg[t] == Io.ARMED, effect,
@@ -1224,12 +1314,12 @@ def io_ready(m: _Builder) -> Action:
     def guard(s: View, o: Ops, t: int) -> Value:
         where = s.loop == Loop.DISPATCH
         if not e.driver_each_round:
-            where = o.And(where, s.qlen == 0)
+            where = o.And(where, m.queue_empty(s, o))
         return o.And(where, o.Not(s.lock), s.reg[t] == Io.READY)
 
     def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
         d = _Draft(s)
-        m.wake(o, d, [v == t for v in m.T])
+        m.wake(o, d, t)
         return {**d.updates(), "reg": o.store(s.reg, t, Io.NONE)}
 
     return m.action(io_ready, {"t": m.T}, guard, effect,

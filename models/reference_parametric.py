@@ -1,19 +1,40 @@
-"""The reference core for every number of tasks: a parametric interpretation, and its proofs.
+"""The reference core for every number of tasks: the reference's own definition read with N
+free, and its proofs.
 
-:mod:`refexec.models.reference` builds the reference design for a fixed number of tasks n: its
-per-task state is n-tuples, "for every task" is a Python loop over ``range(n)``, and its ready
-queue is an array of n + 1 task ids. This module states the **core** of the same design with
-the number of tasks a z3 integer ``N`` (free: a proof holds for every value):
+There is **one definition** of the reference design: the action definitions of
+:mod:`refexec.models.reference` (``def poll(m) -> Action`` …) and the builder pieces they call.
+They say "for every task", "some task", "how many tasks", "the whole array, task by task" and
+every ready-queue operation only through the builder's task-collection and queue methods
+(``m.forall``, ``m.exists``, ``m.count``, ``m.map_tasks``, ``m.slots``; ``m.queue_empty``,
+``m.is_head``, ``m.queued``, ``m.dequeue``, ``m.enqueue``, ``m.remove``). The fixed-N builder
+implements them with Python loops over ``range(n)`` and the queue array ``q[0..C)`` + ``qlen``
+(read concretely, exhaustively and by z3 at fixed N, as before). This module's
+:class:`ParamBuilder` is that same builder with the number of tasks a z3 integer ``N`` (free: a
+proof holds for every value) and only those methods overridden:
 
 * a task is an integer ``x`` with ``0 <= x < N``; per-task state is a z3 array over it
-  (``st``, ``wakers``, ``polls``, ``done``, ``woken``, ``ended``, ``creq``, ``inbox``);
-* "for every task" / "some task" are quantifiers (:func:`forall_tasks`, :func:`exists_task`);
-  the model needs counts only compared with 0 (``qlen = 0``, ``senders > 0``), so the counts
-  become quantified terms too;
+  (:class:`TaskArray`: ``st``, ``wakers``, ``polls``, ``done``, ``woken``, ``ended``,
+  ``creq``, ``inbox``, ``waited``), read by ``s.st[t]`` and changed by ``o.store`` or a
+  draft's ``d.st[t] = v`` (a z3 ``Store``);
+* "for every task" / "some task" are quantifiers bounded by ``0 <= x < N``; a whole-array map
+  is a ``z3.Lambda``; a count is compared with 0 only (``senders > 0``, ``senders == 0``), so it
+  is "some task" / "no task" (:class:`TaskCount`: any other comparison raises);
+* an action's task parameter ``t`` (domain ``m.T``) is one free z3 integer ``0 <= t < N``;
+  ``m.T`` and the task arrays cannot be iterated (:class:`TaskDomain`), so a definition that
+  loops over the tasks instead of using the methods above raises instead of mis-encoding;
 * the FIFO ready queue is an **enqueue timestamp** per task (``ts``) and the next timestamp to
-  hand out (``tail``): the queue is the set of SCHEDULED tasks ordered by ``ts``; ``poll`` takes
+  hand out (``tail``): the queue is the set of SCHEDULED tasks ordered by ``ts``; the head is
   the SCHEDULED task with the least timestamp; an enqueue sets ``ts[t] := tail`` and
-  increments ``tail``; a dequeue or a removal (cancel) is the task leaving SCHEDULED.
+  increments ``tail``; a dequeue or a removal (cancel) is the task leaving SCHEDULED by its own
+  row. It has no capacity, so the loop is never ``blocked`` (a constant of the core).
+
+:class:`ParamCore` takes the actions from the builder's own ``actions()`` (each instance of the
+other parameters, ``remote``, enumerated; an instance whose guard is the constant False left
+out) and gives the builder's pieces (``polling``, ``lost``, ``senders`` …) to the invariants as
+z3 formulas over a :class:`PState`; the initial condition is the builder's own ``init``
+(per-task arrays by ``m.map_tasks``, the queue by ``m.queue_init``). What remains stated here
+is the state (:class:`PState`) and the invariants, ranking and step properties, which are
+statements about the state, not transitions.
 
 **What the core includes.** Every action of the reference whose instance exists with the bounds
 ``join = 0`` (:func:`core_bounds`; otherwise the default bounds): ``spawn``, ``spawner_new``,
@@ -23,24 +44,19 @@ the number of tasks a z3 integer ``N`` (free: a proof holds for every value):
 threads' posts (remote wakes, spawns and drops, the inbox, the signal, the door's lock), with P
 polls per future, W held wakers and I posted wakes per task and SP spawners as in the concrete
 model. **It excludes** join wakers, the driver (timers, I/O), rounds, posted cancels
-(``rcancel``: ``cancel(remote=1)`` is never enabled, as in the concrete core), the ``any``
-policy, and the ghost ``waited`` (EX-FIFO's counter; its parametric form is below). Those parts
-stay proved at fixed N by ``refexec verify`` as before.
+(``rcancel``: ``cancel(remote=1)`` is never enabled, as in the concrete core) and the ``any``
+policy (refused bounds). Those parts stay proved at fixed N by ``refexec verify`` as before.
+Edges that change the queue's shape (``merge_wakes``, ``fifo``, ``queue_capacity``) or add
+state (``spawn_counts_waker``) are refused: the timestamp queue has no duplicates, no stack
+order, no bound.
 
-**One table.** Every task-state update reads the same :data:`refexec.state.TRANSITIONS` rows
-(through the concrete builder's, so a mutant's overridden row is read too); the design choices
-come from the same :class:`~refexec.models.reference.Edges` (the core's fields; a mutant of a
-field the core does not interpret is refused). The actions themselves are a **second
-statement** of the core's guards and effects, written over z3 arrays rather than in the model
-language of :mod:`refexec.models.system` (which has no quantified operations yet); each mirrors
-its namesake in :mod:`refexec.models.reference`, and the agreement below is what ties the two.
-
-**Protection against a wrong encoding** (:func:`agreement`): for N = n in 1..4 the parametric
-relation is checked by z3 to be a bisimulation of the concrete one (the same action instance
-enabled in corresponding states, corresponding successors), under the state correspondence
-``R``: equal per-task fields and scalars, the concrete queue ``q[0..qlen)`` = the SCHEDULED
-tasks in increasing ``ts`` (``qlen`` their number, empty slots the sentinel), not blocked, no
-join waker.
+**Protection against a wrong encoding** (:func:`agreement`): what still differs between the
+two readings is the implementation of the task collection and the queue, so for N = n in 1..4
+the parametric relation is checked by z3 to be a bisimulation of the concrete one (the same
+action instance enabled in corresponding states, corresponding successors), under the state
+correspondence ``R``: equal per-task fields and scalars, the concrete queue ``q[0..qlen)`` =
+the SCHEDULED tasks in increasing ``ts`` (``qlen`` their number, empty slots the sentinel), not
+blocked, no join waker.
 
 **Proofs for every N** (:func:`prove_every_n`): the invariants :data:`INVARIANTS` are inductive
 — each (action, invariant) pair is its own solver query ``Inv(s) /\\ T_a(s, s', t) /\\ ~J(s')``
@@ -52,8 +68,9 @@ it constrains.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from itertools import product
 from typing import Any
 
 import z3  # type: ignore[import-untyped]
@@ -64,11 +81,12 @@ from refexec.models.reference import (
     Edges,
     Loop,
     _Builder,
+    _Draft,
     build,
     default_bounds,
 )
-from refexec.models.symbolic import Unroller, Z3Ops
-from refexec.models.system import Bounds
+from refexec.models.symbolic import Sym, SymbolicMisuse, Unroller, Z3Ops, _z
+from refexec.models.system import Action, Bounds, Ops, Value, View
 from refexec.state import TaskEvent, TaskState
 
 __all__ = [
@@ -91,15 +109,17 @@ UNSP = UNSPAWNED
 CORE_EDGES = frozenset({
     "table_override", "count_repolls", "decide_after_pending", "decide_locked",
     "report_lost_before_deciding", "single_poller", "cancel_when_notified",
-    # fields that only act on parts the core excludes (other threads, joins, the driver): the
-    # core reads them as the concrete core instance does, i.e. not at all
-    "spawn_signals", "drop_signals", "release_join", "driver_each_round", "timer_holds_sender",
-    "jump_checks_inbox", "cancel_disarms", "poster_locks", "timer_survives_unpark",
-    "io_holds_sender", "cancel_deregisters", "io_parks_in_select", "drain_each_round",
+    "spawn_signals", "drop_signals", "poster_locks", "drain_each_round",
+    # fields that only act on parts the core excludes (joins, the driver, rounds): the core
+    # reads them as the concrete core instance does, i.e. not at all
+    "release_join", "driver_each_round", "timer_holds_sender", "jump_checks_inbox",
+    "cancel_disarms", "timer_survives_unpark", "io_holds_sender", "cancel_deregisters",
+    "io_parks_in_select",
 })
-"""The :class:`Edges` fields the parametric core interprets. ``merge_wakes``, ``fifo``,
-``queue_capacity`` and ``spawn_counts_waker`` change the queue's shape (duplicate entries, a
-stack, a bound) or add state, which the timestamp queue does not represent: refused."""
+"""The :class:`Edges` fields the parametric core accepts (it reads them through the same action
+definitions as the concrete builder). ``merge_wakes``, ``fifo``, ``queue_capacity`` and
+``spawn_counts_waker`` change the queue's shape (duplicate entries, a stack, a bound) or add
+state, which the timestamp queue does not represent: refused."""
 
 CORE_ACTIONS = (
     "spawn", "spawner_new", "spawner_drop", "run_start", "inbox_drain", "poll", "pending",
@@ -109,10 +129,6 @@ CORE_ACTIONS = (
 )
 """The actions of the core, named and ordered as in :mod:`refexec.models.reference`."""
 
-TASK_ACTIONS = frozenset({"spawn", "poll", "pending", "ready", "wake", "wake_by_ref",
-                          "waker_clone", "waker_drop", "cancel", "lost"})
-
-
 def core_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
     """The concrete core instance: the reference's default bounds without joins."""
     return default_bounds(n_tasks, join=0, **extra)
@@ -120,11 +136,17 @@ def core_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
 
 # -- state -------------------------------------------------------------------------------------
 
-_INT_ARRAYS = ("st", "wakers", "polls", "done", "inbox", "ts")
+_INT_ARRAYS = ("st", "wakers", "polls", "done", "inbox", "waited", "ts")
 _BOOL_ARRAYS = ("woken", "ended", "creq")
 _INT_SCALARS = ("tail", "spawners", "loop")
 _BOOL_SCALARS = ("lock", "signal")
 VARS = (*_INT_ARRAYS, *_BOOL_ARRAYS, *_INT_SCALARS, *_BOOL_SCALARS)
+ARRAYS = frozenset((*_INT_ARRAYS, *_BOOL_ARRAYS))
+NOT_IN_CORE = frozenset({"join"})
+"""Variables of the concrete model outside the core: no task awaits another's JoinHandle."""
+CONSTANTS: Mapping[str, Any] = {"blocked": False}
+"""Variables of the concrete model the core reads but never changes: the timestamp queue has no
+capacity, so the loop thread is never blocked on it."""
 
 
 class PState:
@@ -154,10 +176,184 @@ Updates = dict[str, Any]
 """An action's effect: new values of the variables it changes (arrays as ``z3.Store`` terms)."""
 
 
+# -- the model language over a symbolic number of tasks ------------------------------------------
+
+class TaskArray:
+    """A per-task variable over the tasks ``0 <= x < N``: a z3 array read by ``a[t]`` (a
+    :class:`~refexec.models.symbolic.Sym`, so the model's operators apply) and changed by
+    ``o.store`` (:class:`ParamOps`). It cannot be iterated: "every task" is
+    :meth:`ParamBuilder.forall`."""
+
+    __slots__ = ("a",)
+
+    def __init__(self, a: Any) -> None:
+        self.a = a
+
+    def __getitem__(self, i: Any) -> Any:
+        return Sym(z3.Select(self.a, _z(i)))
+
+    def __iter__(self) -> Any:
+        raise SymbolicMisuse("a per-task array over N tasks cannot be iterated: use m.forall, "
+                             "m.exists, m.count or m.map_tasks")
+
+    def editable(self) -> _TaskCells:
+        return _TaskCells(self.a)
+
+    def frozen(self) -> TaskArray:
+        return self
+
+
+class _TaskCells(TaskArray):
+    """:class:`TaskArray`'s editable form in a draft: ``d.st[t] = v`` is a store."""
+
+    __slots__ = ()
+
+    def __setitem__(self, i: Any, v: Any) -> None:
+        self.a = z3.Store(self.a, _z(i), _z(v))
+
+    def frozen(self) -> TaskArray:
+        return TaskArray(self.a)
+
+
+class ParamOps(Z3Ops):
+    """:class:`~refexec.models.symbolic.Z3Ops` with ``select``/``store``/``If`` on
+    :class:`TaskArray` (a symbolic index is a z3 ``Select``/``Store``, not an If-chain)."""
+
+    def select(self, seq: Any, i: Any) -> Any:
+        return seq[i] if isinstance(seq, TaskArray) else super().select(seq, i)
+
+    def store(self, seq: Any, i: Any, v: Any) -> Any:
+        if isinstance(seq, TaskArray):
+            return TaskArray(z3.Store(seq.a, _z(i), _z(v)))
+        return super().store(seq, i, v)
+
+    def If(self, c: Any, a: Any, b: Any) -> Any:
+        if isinstance(a, TaskArray) and isinstance(b, TaskArray):
+            return TaskArray(z3.If(_z(c), a.a, b.a))
+        return super().If(c, a, b)
+
+
+class TaskDomain:
+    """The domain of a task parameter over N tasks: one free z3 integer ``0 <= t < N`` per
+    query, never a list (iterating it raises)."""
+
+    def __iter__(self) -> Any:
+        raise SymbolicMisuse("the tasks of the parametric core cannot be iterated: use "
+                             "m.forall, m.exists, m.count or m.map_tasks")
+
+    def __len__(self) -> int:
+        raise SymbolicMisuse("the parametric core has a symbolic number of tasks")
+
+
+class TaskCount:
+    """``base + #{x | some(x)}`` over N tasks, comparable with 0 only (``> 0``, ``>= 1``,
+    ``== 0``, ``!= 0``): "some task" is a quantifier, a count is not. ``base`` is a counter
+    whose sort starts at 0 (``spawners``; AUX-TYPE), so the sum is positive iff one part is."""
+
+    def __init__(self, some: Any, base: Any = 0) -> None:
+        self.some, self.base = some, base
+
+    def __add__(self, other: Any) -> TaskCount:
+        return TaskCount(self.some, self.base + other)
+
+    __radd__ = __add__
+
+    def _zero(self, k: Any) -> None:
+        if not (isinstance(k, int) and k == 0):
+            raise SymbolicMisuse(f"a count of tasks over N tasks compares with 0 only, not {k}")
+
+    def __gt__(self, k: Any) -> Any:
+        self._zero(k)
+        return Sym(z3.Or(_z(self.base > 0), _z(self.some)))
+
+    def __ge__(self, k: Any) -> Any:
+        if isinstance(k, int) and k == 1:
+            return self > 0
+        raise SymbolicMisuse(f"a count of tasks over N tasks compares with 0 only, not {k}")
+
+    def __eq__(self, k: object) -> Any:
+        self._zero(k)
+        return Sym(z3.And(_z(self.base == 0), z3.Not(_z(self.some))))
+
+    def __ne__(self, k: object) -> Any:
+        return Sym(z3.Not((self == k).t))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ParamBuilder(_Builder):
+    """The reference's builder with the number of tasks a z3 term ``N``: the task-collection
+    and queue operations (the only part of :class:`~refexec.models.reference._Builder` that
+    iterates over the tasks or reads the queue array) as quantifiers and the timestamp queue;
+    every other piece and every action definition is the concrete builder's own."""
+
+    def __init__(self, n: Any, bounds: Bounds, edges: Edges) -> None:
+        super().__init__(Bounds(1, dict(bounds.extra)), edges)
+        self.N = n
+        self.n = Sym(_z(n))  # type: ignore[assignment]  # waited saturates at N
+        self.EMPTY = self.n  # never stored: the core has no join waker
+        self.T = TaskDomain()  # type: ignore[assignment]
+        self._fresh = 0
+
+    def var(self) -> Any:
+        self._fresh += 1
+        return z3.Int(f"x!{self._fresh}")
+
+    def task(self, x: Any) -> Any:
+        return z3.And(x >= 0, x < self.N)
+
+    def forall(self, o: Ops, f: Any) -> Value:
+        x = self.var()
+        return Sym(z3.ForAll([x], z3.Implies(self.task(x), _z(f(Sym(x))))))
+
+    def exists(self, o: Ops, f: Any) -> Value:
+        x = self.var()
+        return Sym(z3.Exists([x], z3.And(self.task(x), _z(f(Sym(x))))))
+
+    def count(self, o: Ops, f: Any) -> Value:
+        return TaskCount(self.exists(o, f))
+
+    def map_tasks(self, o: Ops, f: Any) -> Value:
+        x = self.var()
+        return TaskArray(z3.Lambda([x], _z(f(Sym(x)))))
+
+    def slots(self, who: Value) -> Sequence[Value]:
+        return (who,)
+
+    # the queue: the SCHEDULED tasks ordered by enqueue timestamp ``ts``; ``tail`` is the next
+    # timestamp. A task is in the queue exactly while SCHEDULED (EX-QUEUE-EXACT's parametric
+    # form), so dequeue and remove are the task leaving SCHEDULED by its own row.
+
+    def queue_init(self, o: Ops) -> dict[str, Value]:
+        return {"ts": self.map_tasks(o, lambda _x: 0), "tail": 0}
+
+    def queue_empty(self, s: View, o: Ops) -> Value:
+        return self.forall(o, lambda x: s.st[x] != SCHED)
+
+    def is_head(self, s: View, o: Ops, t: Value) -> Value:
+        return o.And(s.st[t] == SCHED, self.forall(
+            o, lambda x: o.Implies(s.st[x] == SCHED, s.ts[t] <= s.ts[x])))
+
+    def queued(self, s: View, o: Ops, t: Value) -> Value:
+        return s.st[t] == SCHED
+
+    def dequeue(self, s: View, o: Ops, t: Value) -> dict[str, Value]:
+        return {}
+
+    def enqueue(self, o: Ops, d: _Draft, who: Value, cond: Value) -> None:
+        d.ts = o.store(d.ts, who, o.If(cond, d.tail, d.ts[who]))
+        d.tail = o.If(cond, d.tail + 1, d.tail)
+        d.touched |= {"ts", "tail"}
+
+    def remove(self, o: Ops, d: _Draft, t: Value, cond: Value) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class PAction:
-    """A parametric action: ``guard(s, t)`` and ``effect(s, t)`` with ``t`` a task term (unused
-    by the loop's own actions), named as the concrete action it interprets."""
+    """A parametric action instance: ``guard(s, t)`` and ``effect(s, t)`` over a
+    :class:`PState` with ``t`` a task term (unused by the loop's own actions), named as the
+    concrete action whose definition it reads."""
 
     name: str
     guard: Callable[[PState, Any], Any]
@@ -170,8 +366,22 @@ class PAction:
         return self.name if self.remote is None else f"{self.name}(remote={self.remote})"
 
 
+def _val(x: Any) -> Any:
+    """A value of the model language as a z3 term (a task array as its z3 array)."""
+    if isinstance(x, TaskArray):
+        return x.a
+    if isinstance(x, TaskCount):
+        raise SymbolicMisuse("a count of tasks is not a state value")
+    return _z(x)
+
+
 class ParamCore:
-    """The core's actions over :class:`PState`, for ``N`` (a z3 term: ``Int('N')`` or a value)."""
+    """The reference's actions (:func:`refexec.models.reference.build`'s own definitions) read
+    over :class:`PState` by a :class:`ParamBuilder`, for ``N`` (a z3 term: ``Int('N')`` or a
+    value); and the builder's pieces (``polling``, ``lost``, ``senders`` …) as z3 formulas
+    over a :class:`PState`, for the invariants."""
+
+    builder_class: type[ParamBuilder] = ParamBuilder
 
     def __init__(self, n: Any, bounds: Bounds | None = None,
                  edges: Edges = REFERENCE_EDGES) -> None:
@@ -181,320 +391,135 @@ class ParamCore:
         if bad:
             raise ValueError(f"the parametric core does not interpret the edge(s) {bad}: the "
                              "timestamp queue has no duplicates, no stack order, no capacity")
-        self.N = n
-        self.e = edges
         b = bounds if bounds is not None else core_bounds(1)
         if (b.extra.get("join", 1) or b.extra.get("timers", 0) or b.extra.get("round", 0)
                 or b.extra.get("rcancel", 0) or b.extra.get("policy", 0)):
             raise ValueError("the parametric core has no joins, driver, rounds, posted cancels "
                              "or policy: use core_bounds()")
-        self.remote = bool(b.extra.get("remote", 1))
-        self.table = _Builder(core_bounds(1, **{k: v for k, v in b.extra.items()
-                                                if k not in ("remote", "join")}), edges).rows
-        self.P, self.W, self.SP, self.I = (b.extra.get("polls", 2), b.extra.get("wakers", 1),
-                                           b.extra.get("spawners", 1), b.extra.get("inbox", 1))
-        self._fresh = 0
+        self.N = n
+        self.e = edges
+        self.m = self.builder_class(n, b, edges)
+        self.o = ParamOps()
+        self.P, self.W, self.SP, self.I = self.m.P, self.m.W, self.m.SP, self.m.I
 
-    # -- the task-state table and the quantified operations -----------------------------------
+    # -- the builder's pieces over a PState (raw z3 terms in, raw z3 terms out) -----------------
+
+    def view(self, s: PState) -> View:
+        values: dict[str, Any] = {k: TaskArray(v) if k in ARRAYS else Sym(v)
+                                  for k, v in s.v.items()}
+        values.update(CONSTANTS)
+        return View(values)
 
     def nxt(self, st: Any, event: TaskEvent) -> Any:
-        """``next_state(st, event)``: a nested ``If`` over the table's rows (unchanged if none)."""
-        out = st
-        for before, after in self.table[event]:
-            out = z3.If(st == before, after, out)
-        return out
+        """``next_state(st, event)``: the builder's nested ``If`` over the table's rows."""
+        return _z(self.m.nxt(self.o, Sym(_z(st)), event))
 
     def has(self, st: Any, event: TaskEvent) -> Any:
-        return z3.Or(*[st == before for before, _ in self.table[event]])
+        return _z(self.m.has(self.o, Sym(_z(st)), event))
 
     def task(self, x: Any) -> Any:
-        return z3.And(x >= 0, x < self.N)
+        return self.m.task(x)
 
     def var(self) -> Any:
-        self._fresh += 1
-        return z3.Int(f"x!{self._fresh}")
+        return self.m.var()
 
     def forall_tasks(self, f: Callable[[Any], Any]) -> Any:
-        """``for every task x: f(x)`` — ``range(n)`` in the concrete model."""
-        x = self.var()
-        return z3.ForAll([x], z3.Implies(self.task(x), f(x)))
+        """``for every task x: f(x)``, by the builder's :meth:`ParamBuilder.forall`."""
+        return _z(self.m.forall(self.o, lambda x: f(x.t)))
 
     def exists_task(self, f: Callable[[Any], Any]) -> Any:
-        """``some task x: f(x)`` — ``count(...) > 0`` in the concrete model."""
-        x = self.var()
-        return z3.Exists([x], z3.And(self.task(x), f(x)))
+        """``some task x: f(x)``, by the builder's :meth:`ParamBuilder.exists`."""
+        return _z(self.m.exists(self.o, lambda x: f(x.t)))
 
-    # -- shared pieces (as in the concrete builder) --------------------------------------------
+    def polling(self, s: PState, t: Any) -> Any:
+        return _z(self.m.polling(self.view(s), self.o, Sym(_z(t))))
 
-    @staticmethod
-    def polling(s: PState, t: Any) -> Any:
-        return z3.Or(s.st[t] == RUN, s.st[t] == NOTIF)
+    def final(self, st: Any) -> Any:
+        return _z(self.m.final(self.o, Sym(_z(st))))
 
-    @staticmethod
-    def final(st: Any) -> Any:
-        return z3.Or(st == COMP, st == CANC)
-
-    @staticmethod
-    def local_ok(s: PState) -> Any:
-        return z3.Or(s.loop == Loop.NOT_STARTED, s.loop == Loop.POLLING)
-
-    @staticmethod
-    def lost(s: PState, t: Any) -> Any:
-        """IDLE, no live waker (no join waker, timer or registration in the core), nothing
-        posted."""
-        return z3.And(s.st[t] == IDLE, s.wakers[t] == 0, s.inbox[t] == 0)
+    def lost(self, s: PState, t: Any) -> Any:
+        return _z(self.m.lost(self.view(s), self.o, Sym(_z(t))))
 
     def inbox_empty(self, s: PState) -> Any:
-        return self.forall_tasks(lambda x: s.inbox[x] == 0)
-
-    @staticmethod
-    def signalled(s: PState) -> Any:
-        """Another thread's post signals the loop if it sleeps."""
-        return z3.Or(s.signal, s.loop == Loop.ASLEEP)
+        return _z(self.m.inbox_empty(self.view(s), self.o))
 
     def queue_empty(self, s: PState) -> Any:
-        """``qlen = 0``: no task is SCHEDULED."""
-        return self.forall_tasks(lambda x: s.st[x] != SCHED)
+        return _z(self.m.queue_empty(self.view(s), self.o))
 
     def head(self, s: PState, t: Any) -> Any:
-        """``q[0] = t``: t is SCHEDULED with the least timestamp."""
-        return z3.And(s.st[t] == SCHED, self.forall_tasks(
-            lambda x: z3.Implies(s.st[x] == SCHED, s.ts[t] <= s.ts[x])))
+        return _z(self.m.is_head(self.view(s), self.o, Sym(_z(t))))
 
     def senders(self, s: PState) -> Any:
-        """``senders > 0``: a live spawner, or an unfinished task with a held waker."""
-        return z3.Or(s.spawners > 0, self.exists_task(
-            lambda x: z3.And(z3.Not(self.final(s.st[x])), s.wakers[x] > 0)))
+        """``senders > 0`` (the builder's count of senders, compared with 0)."""
+        return _z(self.m.senders(self.view(s), self.o) > 0)
 
-    @staticmethod
-    def enqueue(s: PState, out: Updates, t: Any, cond: Any) -> None:
-        """Append t to the queue if ``cond``: it gets the next timestamp."""
-        ts = out.get("ts", s.ts)
-        out["ts"] = z3.Store(ts, t, z3.If(cond, s.tail, ts[t]))
-        out["tail"] = z3.If(cond, s.tail + 1, s.tail)
-
-    def wake_local(self, s: PState, out: Updates, t: Any, hit: Any = True) -> None:
-        """A wake of t on the loop thread (if ``hit``): the WAKE row; enqueued when it enters
-        SCHEDULED."""
-        before = s.st[t]
-        after = self.nxt(before, E.WAKE)
-        out["st"] = z3.Store(s.st, t, z3.If(hit, after, before))
-        out["woken"] = z3.Store(s.woken, t, z3.Or(s.woken[t], hit))
-        self.enqueue(s, out, t, z3.And(hit, after == SCHED, before != SCHED))
-
-    # -- the actions (each as its concrete namesake in models/reference.py) --------------------
+    # -- the actions -----------------------------------------------------------------------------
 
     def actions(self) -> tuple[PAction, ...]:
-        e, P, W, SP = self.e, self.P, self.W, self.SP
+        """Every instance of the builder's actions over a task term ``t``: an action's task
+        parameter is ``t``, its other parameters (``remote``) are enumerated; an instance whose
+        guard is the constant False (``cancel(remote=1)`` without posted cancels) is left out."""
+        out: list[PAction] = []
+        probe = self.view(PState("@probe"))
+        t0 = Sym(z3.Int("t@probe"))
+        for a in self.m.actions():
+            tasks = [k for k, dom in a.params.items() if isinstance(dom, TaskDomain)]
+            if len(tasks) > 1:
+                raise ValueError(f"{a.name}: the parametric core has actions of one task only")
+            others = {k: dom for k, dom in a.params.items() if k not in tasks}
+            names = list(others)
+            for combo in product(*(others[k] for k in names)):
+                fixed = dict(zip(names, combo, strict=True))
+                task = tasks[0] if tasks else None
+                if a.guard(probe, self.o, **fixed, **({task: t0} if task else {})) is False:
+                    continue
+                out.append(PAction(a.name, self._guard(a, fixed, task),
+                                   self._effect(a, fixed, task), task is not None,
+                                   fixed.get("remote")))
+        return tuple(out)
 
-        def st(s: PState, t: Any, v: Any) -> Any:
-            return z3.Store(s.st, t, v)
+    def _args(self, fixed: Mapping[str, int], task: str | None, t: Any) -> dict[str, Any]:
+        return {**fixed, **({task: Sym(_z(t))} if task else {})}
 
-        def spawn_eff(s: PState, t: Any) -> Updates:
-            out: Updates = {"st": st(s, t, self.nxt(s.st[t], E.SPAWN))}
-            self.enqueue(s, out, t, True)
-            return out
+    def _guard(self, a: Action, fixed: Mapping[str, int],
+               task: str | None) -> Callable[[PState, Any], Any]:
+        def guard(s: PState, t: Any) -> Any:
+            return _z(a.guard(self.view(s), self.o, **self._args(fixed, task, t)))
+        return guard
 
-        def poll_eff(s: PState, t: Any) -> Updates:
-            counted = s.polls[t] + 1 if e.count_repolls else z3.If(
-                s.done[t] == 0, s.polls[t] + 1, s.polls[t])
-            return {"st": st(s, t, self.nxt(s.st[t], E.POLL)), "loop": Loop.POLLING,
-                    "polls": z3.Store(s.polls, t, counted),
-                    "done": z3.Store(s.done, t, s.done[t] + 1),
-                    "woken": z3.Store(s.woken, t, False)}
-
-        def pending_eff(s: PState, t: Any) -> Updates:
-            after = self.nxt(s.st[t], E.PENDING)
-            apply = z3.And(s.creq[t], self.has(after, E.CANCEL))
-            if not e.cancel_when_notified:
-                apply = z3.And(apply, s.st[t] == RUN)
-            new = z3.If(apply, self.nxt(after, E.CANCEL), after)
-            out: Updates = {"st": st(s, t, new),
-                            "ended": z3.Store(s.ended, t, z3.Or(s.ended[t], apply)),
-                            "creq": z3.Store(s.creq, t, False),
-                            "loop": Loop.DECIDING if e.decide_after_pending else Loop.DISPATCH}
-            self.enqueue(s, out, t, new == SCHED)
-            if e.decide_after_pending:
-                out["lock"] = True
-            return out
-
-        def ready_eff(s: PState, t: Any) -> Updates:
-            return {"st": st(s, t, self.nxt(s.st[t], E.READY)),
-                    "ended": z3.Store(s.ended, t, True), "creq": z3.Store(s.creq, t, False),
-                    "loop": Loop.DISPATCH}
-
-        def wake_eff(consume: bool, remote: int) -> Callable[[PState, Any], Updates]:
-            def eff(s: PState, t: Any) -> Updates:
-                out: Updates = {}
-                if remote:  # posted to the inbox; the sleeping loop is signalled
-                    out.update(inbox=z3.Store(s.inbox, t, s.inbox[t] + 1),
-                               signal=self.signalled(s), woken=z3.Store(s.woken, t, True))
-                else:
-                    self.wake_local(s, out, t)
-                if consume:
-                    out["wakers"] = z3.Store(s.wakers, t, s.wakers[t] - 1)
-                return out
-            return eff
-
-        def where_wake(s: PState, t: Any, remote: int) -> Any:
-            if not remote:
-                return self.local_ok(s)
-            return z3.And(z3.Not(s.lock) if e.poster_locks else True, s.inbox[t] < self.I)
-
-        def wbr_guard(remote: int) -> Callable[[PState, Any], Any]:
-            def guard(s: PState, t: Any) -> Any:
-                held = z3.And(s.wakers[t] > 0, where_wake(s, t, remote))
-                return held if remote else z3.Or(held, self.polling(s, t))
-            return guard
-
-        def spawn_guard(remote: int) -> Callable[[PState, Any], Any]:
-            def guard(s: PState, t: Any) -> Any:
-                where = z3.And(s.spawners > 0, z3.Not(s.lock)) if remote else self.local_ok(s)
-                order = self.forall_tasks(lambda x: z3.Implies(
-                    x < t, z3.Or(s.st[x] != UNSP, s.inbox[x] > 0)))
-                return z3.And(s.st[t] == UNSP, s.inbox[t] == 0, order, where,
-                              s.loop != Loop.RETURNED)
-            return guard
-
-        def spawn_remote_eff(s: PState, t: Any) -> Updates:
-            return {"inbox": z3.Store(s.inbox, t, 1),
-                    "signal": self.signalled(s) if e.spawn_signals else s.signal}
-
-        def drop_eff(remote: int, task: bool) -> Callable[[PState, Any], Updates]:
-            def eff(s: PState, t: Any) -> Updates:
-                out: Updates = ({"wakers": z3.Store(s.wakers, t, s.wakers[t] - 1)} if task else
-                                {"spawners": s.spawners - 1})
-                if remote and e.drop_signals:
-                    out["signal"] = self.signalled(s)
-                return out
-            return eff
-
-        def drop_where(s: PState, remote: int) -> Any:
-            return z3.Not(s.lock) if remote else self.local_ok(s)
-
-        def drop_guard(remote: int, task: bool) -> Callable[[PState, Any], Any]:
-            def guard(s: PState, t: Any) -> Any:
-                held = s.wakers[t] > 0 if task else s.spawners > 0
-                return z3.And(held, drop_where(s, remote))
-            return guard
-
-        def wake_guard(remote: int) -> Callable[[PState, Any], Any]:
-            def guard(s: PState, t: Any) -> Any:
-                return z3.And(s.wakers[t] > 0, where_wake(s, t, remote))
-            return guard
-
-        def drain_eff(s: PState, t: Any) -> Updates:
-            before = s.st[t]
-            is_spawn = before == UNSP  # a posted spawn: the SPAWN row; a posted wake: WAKE
-            woke = self.nxt(before, E.WAKE)
-            out: Updates = {
-                "st": st(s, t, z3.If(is_spawn, self.nxt(before, E.SPAWN), woke)),
-                "woken": z3.Store(s.woken, t, z3.Or(s.woken[t], z3.Not(is_spawn))),
-                "inbox": z3.Store(s.inbox, t, s.inbox[t] - 1)}
-            self.enqueue(s, out, t, z3.Or(is_spawn, z3.And(woke == SCHED, before != SCHED)))
-            return out
-
-        def drain_guard(s: PState, t: Any) -> Any:
-            when = [] if e.drain_each_round else [self.queue_empty(s)]
-            return z3.And(s.loop == Loop.DISPATCH, s.inbox[t] > 0, z3.Not(s.lock), *when)
-
-        def cancel_eff(s: PState, t: Any) -> Updates:
-            now = self.has(s.st[t], E.CANCEL)
-            new = self.nxt(s.st[t], E.CANCEL)
-            finishing = z3.And(now, new == CANC, z3.Not(s.ended[t]))
-            return {"st": st(s, t, new),
-                    "ended": z3.Store(s.ended, t, z3.Or(s.ended[t], finishing)),
-                    "creq": z3.Store(s.creq, t, z3.Or(s.creq[t], z3.Not(now)))}
-
-        def idle_guard(s: PState, _t: Any) -> Any:
-            conj = [s.loop == Loop.DISPATCH, self.queue_empty(s), self.inbox_empty(s),
-                    z3.Not(s.lock)]
-            if e.report_lost_before_deciding:
-                conj.append(z3.Not(self.exists_task(lambda x: self.lost(s, x))))
-            return z3.And(*conj)
-
-        def poll_where(s: PState) -> Any:
-            if e.single_poller:
-                return s.loop == Loop.DISPATCH
-            return z3.Or(s.loop == Loop.DISPATCH, s.loop == Loop.POLLING)
-
-        A = PAction
-        R = (0, 1) if self.remote else (0,)
-        acts: list[PAction] = []
-        acts += [A("spawn", spawn_guard(r), spawn_remote_eff if r else spawn_eff, True, r)
-                 for r in R]
-        acts.append(A("spawner_new", lambda s, t: z3.And(self.local_ok(s), s.spawners < SP),
-                      lambda s, t: {"spawners": s.spawners + 1}, False))
-        acts += [A("spawner_drop", drop_guard(r, task=False), drop_eff(r, task=False), False, r)
-                 for r in R]
-        acts.append(A("run_start", lambda s, t: s.loop == Loop.NOT_STARTED,
-                      lambda s, t: {"loop": Loop.DISPATCH}, False))
-        if self.remote:
-            acts.append(A("inbox_drain", drain_guard, drain_eff, True))
-        acts += [
-            A("poll", lambda s, t: z3.And(poll_where(s), self.head(s, t),
-                                          self.has(s.st[t], E.POLL), s.done[t] <= P),
-              poll_eff, True),
-            A("pending", lambda s, t: z3.And(self.polling(s, t), self.has(s.st[t], E.PENDING),
-                                             s.done[t] < P), pending_eff, True),
-            A("ready", lambda s, t: z3.And(self.polling(s, t), self.has(s.st[t], E.READY)),
-              ready_eff, True),
-        ]
-        acts += [A("wake", wake_guard(r), wake_eff(True, r), True, r) for r in R]
-        acts += [A("wake_by_ref", wbr_guard(r), wake_eff(False, r), True, r) for r in R]
-        acts.append(A("waker_clone", lambda s, t: z3.And(s.wakers[t] < W, z3.Or(
-            s.wakers[t] > 0, self.polling(s, t))),
-            lambda s, t: {"wakers": z3.Store(s.wakers, t, s.wakers[t] + 1)}, True))
-        acts += [A("waker_drop", drop_guard(r, task=True), drop_eff(r, task=True), True, r)
-                 for r in R]
-        # cancel(remote=1) exists only with posted cancels (``rcancel``), which the core excludes
-        acts.append(A("cancel", lambda s, t: z3.And(self.local_ok(s), s.st[t] != UNSP, z3.Or(
-            self.has(s.st[t], E.CANCEL), z3.And(self.polling(s, t), z3.Not(s.creq[t])))),
-            cancel_eff, True, 0))
-        acts += [
-            A("lost", lambda s, t: z3.And(s.loop == Loop.DISPATCH, self.lost(s, t),
-                                          self.has(s.st[t], E.LOST)),
-              lambda s, t: {"st": st(s, t, self.nxt(s.st[t], E.LOST)),
-                            "ended": z3.Store(s.ended, t, True)}, True),
-            A("idle_check", idle_guard,
-              lambda s, t: {"loop": Loop.DECIDING, "lock": z3.BoolVal(e.decide_locked)}, False),
-            A("sleep", lambda s, t: z3.And(s.loop == Loop.DECIDING, self.senders(s)),
-              lambda s, t: {"loop": Loop.ASLEEP, "lock": False}, False),
-            A("unpark", lambda s, t: z3.And(s.loop == Loop.ASLEEP, s.signal),
-              lambda s, t: {"loop": Loop.DISPATCH, "signal": False}, False),
-            A("run_end", lambda s, t: z3.And(s.loop == Loop.DECIDING, z3.Not(self.senders(s))),
-              lambda s, t: {"loop": Loop.RETURNED, "lock": False}, False),
-            A("step_return", lambda s, t: z3.And(s.loop == Loop.DISPATCH, z3.Not(s.lock)),
-              lambda s, t: {"loop": Loop.NOT_STARTED}, False),
-        ]
-        return tuple(acts)
+    def _effect(self, a: Action, fixed: Mapping[str, int],
+                task: str | None) -> Callable[[PState, Any], Updates]:
+        def effect(s: PState, t: Any) -> Updates:
+            out = a.effect(self.view(s), self.o, **self._args(fixed, task, t))
+            # the concrete queue's variables stand for the timestamp queue's
+            queue = {"ts", "tail"} if "qlen" in a.modifies else set()
+            stray = set(out) - a.modifies - queue
+            if stray:
+                raise ValueError(f"{a.name} assigns {sorted(stray)} without declaring them")
+            unknown = set(out) - set(VARS)
+            if unknown:
+                raise ValueError(f"{a.name} assigns {sorted(unknown)}, which the parametric "
+                                 "core does not have")
+            return {k: _val(v) for k, v in out.items()}
+        return effect
 
     # -- formulas ------------------------------------------------------------------------------
 
     def init(self, s: PState) -> Any:
-        """``I(s)``: every task UNSPAWNED with zero counters; the loop not started."""
-        return z3.And(
-            self.N >= 1,
-            self.forall_tasks(lambda x: z3.And(
-                s.st[x] == UNSP, s.wakers[x] == 0, s.polls[x] == 0, s.done[x] == 0,
-                s.ts[x] == 0, s.inbox[x] == 0, z3.Not(s.woken[x]), z3.Not(s.ended[x]),
-                z3.Not(s.creq[x]))),
-            s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock),
-            z3.Not(s.signal))
+        """``I(s)``: the builder's own initial state (every task UNSPAWNED with zero counters,
+        the loop not started), at least one task."""
+        values = self.m.init(self.o)
+        unknown = set(values) - set(VARS) - NOT_IN_CORE
+        if unknown:
+            raise ValueError(f"the initial state sets {sorted(unknown)}, which the parametric "
+                             "core does not have")
+        return z3.And(self.N >= 1, *[s.v[k] == _val(values[k]) for k in VARS])
 
     def trans(self, a: PAction, s: PState, s2: PState, t: Any) -> Any:
         """``T_a(s, s', t)``: a's guard with task t, its effect, and the frame for the rest."""
         out = a.effect(s, t)
-        eqs = [s2.v[name] == _val(out.get(name, s.v[name]), s.v[name]) for name in VARS]
+        eqs = [s2.v[name] == out.get(name, s.v[name]) for name in VARS]
         return z3.And(self.task(t) if a.task else z3.BoolVal(True), a.guard(s, t), *eqs)
-
-
-def _val(x: Any, like: Any) -> Any:
-    if isinstance(x, bool):
-        return z3.BoolVal(x)
-    if isinstance(x, int) and z3.is_int(like):
-        return z3.IntVal(x)
-    return x
 
 
 # -- invariants and properties -------------------------------------------------------------------
@@ -798,7 +823,8 @@ def _initial_witness(core: ParamCore, s: PState) -> Any:
 
     return z3.And(
         core.N == 1, s.st == k(z3.IntVal(UNSP)),
-        *[s.v[name] == k(z3.IntVal(0)) for name in ("wakers", "polls", "done", "inbox", "ts")],
+        *[s.v[name] == k(z3.IntVal(0))
+          for name in ("wakers", "polls", "done", "inbox", "waited", "ts")],
         *[s.v[name] == k(z3.BoolVal(False)) for name in _BOOL_ARRAYS],
         s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock),
         z3.Not(s.signal))
@@ -888,7 +914,7 @@ def _correspond(core: ParamCore, n: int, c: Mapping[str, Any], p: PState) -> Any
         return x.t if hasattr(x, "t") else x
 
     parts: list[Any] = [n == core.N]
-    for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq", "inbox"):
+    for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq", "inbox", "waited"):
         for i in range(n):
             parts.append(z(c[name][i]) == p.v[name][i])
     for i in range(n):

@@ -45,9 +45,10 @@ def test_a_finding_is_not_proved_for_any_n() -> None:
 
 
 def test_the_reference_model_is_not_parametric() -> None:
-    """Why the reference's every-N proof has its own parametric interpretation
-    (models/reference_parametric.py): its builder iterates over the tasks, so a symbolic N is
-    rejected at build time rather than silently mis-encoded."""
+    """Why the reference's every-N proof reads the model through its own builder
+    (models/reference_parametric.py's ParamBuilder, which overrides the task-collection and
+    queue operations): the fixed-N builder iterates over the tasks, so a symbolic N is rejected
+    at build time rather than silently mis-encoded."""
     with pytest.raises((TypeError, z3.Z3Exception)):
         reference.build(Bounds(N, dict(reference.default_bounds(2).extra)))  # type: ignore[arg-type]
 

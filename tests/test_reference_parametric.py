@@ -14,6 +14,8 @@ import z3  # type: ignore[import-untyped]
 from refexec.models import reference_parametric as rp
 from refexec.models.mutants import MUTANT_SPECS
 from refexec.models.reference import REFERENCE_EDGES, Edges, build
+from refexec.models.symbolic import SymbolicMisuse
+from refexec.models.system import Ops, View
 from refexec.models.verify import VariantReport, _every_n
 
 SPECS = {m.slug: m for m in MUTANT_SPECS}
@@ -90,6 +92,47 @@ class _NoUnpark(rp.ParamCore):
         return tuple(
             rp.PAction("unpark", lambda s, t: z3.BoolVal(False), a.effect, False)
             if a.name == "unpark" else a for a in super().actions())
+
+
+def test_the_core_reads_the_reference_action_definitions(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One definition: an action definition of models/reference.py changed (unpark never
+    enabled) changes the parametric core too, and its proof fails at EX-PROGRESS."""
+    from refexec.models import reference  # noqa: PLC0415
+
+    def unpark(m: Any) -> Any:
+        return m.action(unpark, {}, lambda s, o: False,
+                        lambda s, o: {"loop": reference.Loop.DISPATCH, "signal": False},
+                        ("loop", "signal"))
+
+    monkeypatch.setattr(reference, "unpark", unpark)
+    assert "unpark" not in {a.label for a in rp.ParamCore(z3.Int("N")).actions()}
+    report = rp.prove_every_n(timeout_ms=QUICK)
+    assert {(q.prop, q.action) for q in report.failed} == {("EX-PROGRESS", "every fair action")}
+
+
+def test_a_loop_over_the_tasks_fails_loudly_in_the_parametric_core() -> None:
+    """An action that iterates over ``m.T`` or a per-task array (instead of m.forall, m.exists,
+    m.count, m.map_tasks) cannot be read for a symbolic N: it raises, never mis-encodes."""
+    core = rp.ParamCore(z3.Int("N"))
+    with pytest.raises(SymbolicMisuse, match="cannot be iterated"):
+        list(core.m.T)
+    view = core.view(rp.PState("@x"))
+    with pytest.raises(SymbolicMisuse, match="cannot be iterated"):
+        tuple(view.st)
+
+
+def test_a_count_of_tasks_compares_with_zero_only() -> None:
+    core = rp.ParamCore(z3.Int("N"))
+    view = core.view(rp.PState("@c"))
+    senders = core.m.senders(view, core.o)
+    with pytest.raises(SymbolicMisuse, match="compares with 0 only"):
+        _ = senders > 1
+    # senders = 0 is "no spawner and no unfinished task holds a waker", the negation of > 0
+    solver = z3.Solver()
+    solver.add(z3.Int("N") >= 1, view.spawners.t >= 0,
+               z3.Not((senders == 0).t == z3.Not((senders > 0).t)))
+    assert solver.check() == z3.unsat
 
 
 def test_progress_fails_when_the_signalled_loop_cannot_wake() -> None:
@@ -185,21 +228,27 @@ def test_agreement_also_holds_for_a_mutant_the_core_interprets() -> None:
     assert rp.agreement((1, 2), edges=edges).ok
 
 
-class _AnyHead(rp.ParamCore):
+class _AnyHeadBuilder(rp.ParamBuilder):
     """Wrong encoding: poll takes any SCHEDULED task, not the least timestamp."""
 
-    def head(self, s: rp.PState, t: Any) -> Any:
+    def is_head(self, s: View, o: Ops, t: Any) -> Any:
         return s.st[t] == rp.SCHED
 
 
-class _SameStamp(rp.ParamCore):
+class _AnyHead(rp.ParamCore):
+    builder_class = _AnyHeadBuilder
+
+
+class _SameStampBuilder(rp.ParamBuilder):
     """Wrong encoding: an enqueue does not advance the next timestamp."""
 
-    @staticmethod
-    def enqueue(s: rp.PState, out: rp.Updates, t: Any, cond: Any) -> None:
-        ts = out.get("ts", s.ts)
-        out["ts"] = z3.Store(ts, t, z3.If(cond, s.tail, ts[t]))
-        out["tail"] = s.tail
+    def enqueue(self, o: Ops, d: Any, who: Any, cond: Any) -> None:
+        d.ts = o.store(d.ts, who, o.If(cond, d.tail, d.ts[who]))
+        d.touched |= {"ts", "tail"}
+
+
+class _SameStamp(rp.ParamCore):
+    builder_class = _SameStampBuilder
 
 
 def test_a_wrong_queue_encoding_disagrees_with_the_concrete_model() -> None:
