@@ -413,14 +413,18 @@ class LockstepMachine(RuleBasedStateMachine):
         return self.controlled and self.config.threads and self.has("threads")
 
     def _step_impl(self, call: Callable[[], object], moves: Sequence[str],
-                   interleaving: Interleaving | None) -> None:
+                   interleaving: Interleaving | None, start: str = "step_start") -> None:
         """``step()`` / ``run_until_stalled()`` while (controlled adapters) another thread
-        wakes or drops stored wakers: its posts race the loop's drain, polls and return."""
+        wakes or drops stored wakers: its posts race the loop's drain, polls and return.
+
+        ``start`` names the drive call in the log (``step_start``: step(), ``stalled_start``:
+        run_until_stalled()), so the model's ``step_return`` judges the return by its mode
+        (EX-STALLED-EXACT, EX-STEP-ONE): an early or a late return is a divergence."""
         if not self._concurrent_ok():
             moves = []
         done = [False]
         with self._section(interleaving) as ctl:
-            self.world.record("step_start", -1)
+            self.world.record(start, -1)
             if moves and ctl is not None:
                 self._helper(ctl, "other", lambda: self._moves(
                     list(moves), [], done, ctl, until_done=False, spawners=[]))
@@ -443,7 +447,7 @@ class LockstepMachine(RuleBasedStateMachine):
     def run_until_stalled(self, moves: Sequence[str] = (),
                           interleaving: Interleaving | None = None) -> None:
         """``run_until_stalled()``: poll until nothing is ready."""
-        self._step_impl(self.a.run_until_stalled, list(moves), interleaving)
+        self._step_impl(self.a.run_until_stalled, list(moves), interleaving, "stalled_start")
 
     @precondition(lambda self: self.adapter is not None and not self.finished
                   and bool(self.world.live_wakers()))
@@ -799,7 +803,7 @@ def _door_programs() -> dict[str, Program]:
     def remote_cancel_during_drive(m: LockstepMachine, c: Controller) -> None:
         m._spawn(waiting)
         m.step()  # task 0 waits, its waker stored
-        m._step_impl(m.a.run_until_stalled, ["cancel_then_drop"], c)
+        m._step_impl(m.a.run_until_stalled, ["cancel_then_drop"], c, "stalled_start")
 
     def cancel_while_notified(m: LockstepMachine, c: Controller) -> None:
         # woken (by itself, and by the helper through the stored clone) and cancelled during

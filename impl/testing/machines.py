@@ -17,6 +17,7 @@ from collections.abc import Callable
 from functools import partial
 
 from refexec.models.concrete import ConcreteModel
+from refexec.models.properties import DRIVE_IDS
 from refexec.models.reference import default_bounds
 from refexec.models.system import Bounds, TransitionSystem
 from refexec.models.variants import EXPECTED, VARIANTS
@@ -49,7 +50,8 @@ def reference_bounds(n_tasks: int = 3, round: int = 0) -> Bounds:
     > 0: rounds of at most that many polls, each ending with the inbox drained (the model's
     ``round`` key, and EX-INBOX-PROMPT), for an executor whose round is set to match."""
     extra = {"round": round} if round else {}
-    return default_bounds(n_tasks, polls=6, wakers=4, inbox=6, spawners=2, rcancel=1, **extra)
+    return default_bounds(n_tasks, polls=6, wakers=4, inbox=6, spawners=2, rcancel=1, drive=1,
+                          **extra)
 
 
 def reference_oracle(bounds: Bounds, variant: str = "reference", *,
@@ -59,6 +61,8 @@ def reference_oracle(bounds: Bounds, variant: str = "reference", *,
     claimed = frozenset(pid for pid, holds in EXPECTED["reference"].items() if holds)
     if dict(bounds.extra).get("round", 0):
         claimed |= {"EX-INBOX-PROMPT"}  # defined with the round bound (spec/SPEC.md 9.3)
+    if dict(bounds.extra).get("drive", 0):
+        claimed |= set(DRIVE_IDS)  # the drive calls' returns (bounds key drive)
     return Oracle(ConcreteModel(system), ReferenceRefinement(system, compare_extra=compare_extra),
                   system.action, claimed)
 
