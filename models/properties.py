@@ -25,7 +25,8 @@ from refexec.models.system import Action, Bounds, Ops, Property, Value, View
 from refexec.state import FINAL_STATES, TaskState
 
 __all__ = [
-    "ALL_IDS", "DRIVE_IDS", "DRIVER_IDS", "ENVIRONMENT_ACTIONS", "INFO", "IO_IDS", "SEED_ENVIRONMENT_ACTIONS",
+    "ALL_IDS", "DRIVE_IDS", "DRIVER_IDS", "ENVIRONMENT_ACTIONS", "INFO", "IO_IDS",
+    "SEED_ENVIRONMENT_ACTIONS",
     "TERMINATION_IDS", "Witness", "action_name", "make_properties", "progress_property", "prop",
     "run_final",
 ]
