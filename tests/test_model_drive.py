@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from refexec import Context, Executor, FutureBase, Pending, Poll, Trace
 from refexec.models.concrete import ConcreteModel
 from refexec.models.exhaustive import explore
 from refexec.models.mutants import MUTANT_SPECS
 from refexec.models.reference import Drive, Loop, build, default_bounds
 from refexec.models.refinement import DRIVE_MODES, REFERENCE
+from refexec.models.trace_check import check_trace
 from refexec.models.variants import VARIANTS, expected_violations
 from refexec.testing.refinement_reference import ReferenceRefinement
 from refexec.testing.script import Event
@@ -116,3 +118,39 @@ def test_an_instance_without_the_key_reads_every_drive_call_as_before() -> None:
         assert plain.steps(Event(kind, -1), s) == [("run_start", {})]
     assert keyed.steps(Event("stalled_start", -1), s) == [
         ("run_start", {"mode": Drive.UNTIL_STALLED})]
+
+
+# -- the trace checker reads the drive call from run_start's detail ----------------------------
+
+
+class _Forgotten(FutureBase[None]):
+    """Pending at its first poll without keeping a waker: lost (no waker can ever wake it)."""
+
+    def poll(self, cx: Context) -> Poll[None]:
+        return Pending
+
+
+def _stalled_trace() -> Trace:
+    tr = Trace()
+    ex = Executor(trace=tr)
+    ex.spawn(_Forgotten())
+    report = ex.run_until_stalled()
+    assert len(report.lost) == 1
+    return tr
+
+
+def test_a_run_until_stalled_that_reaps_its_lost_task_is_a_valid_trace() -> None:
+    r = check_trace(_stalled_trace())
+    assert r.ok, r.report()
+
+
+def test_a_run_until_stalled_that_returns_with_a_lost_task_unreported_is_rejected() -> None:
+    """The trace checker's model knows run_until_stalled() must report the lost task before it
+    returns (EX-STALLED-EXACT); the same events read as a block_on() (free return) pass."""
+    events = [e for e in _stalled_trace() if e.event != "lost"]
+    r = check_trace(events)
+    assert not r.ok and r.violation is not None
+    assert events[r.violation.index].event == "run_end", r.report()
+    as_block_on = [e._replace(detail="block_on") if e.event == "run_start" else e
+                   for e in events]
+    assert check_trace(as_block_on).ok
