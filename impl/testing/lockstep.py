@@ -215,19 +215,22 @@ class LockstepMachine(RuleBasedStateMachine):
     def has(self, capability: str) -> bool:
         return self.adapter is not None and capability in self.adapter.capabilities
 
-    def _sync(self, *, run_end: bool = False) -> None:
+    def _sync(self, *, run_end: bool = False, end_kind: str = "run_end") -> None:
         """Fire the logged events in the model, then compare and check (see the module doc).
 
-        With ``run_end``, ``run()`` has just returned. The helper thread's moves that came after
-        the loop thread's last logged event raced the loop's decision to return, and the log
-        cannot tell on which side of it they fell (the loop decides under its own lock). So
-        ``run_end`` is tried at each position among those trailing moves, latest first; the
-        check passes if one linearization is a model run.
+        With ``run_end``, a drive call has just returned (``end_kind``: ``run_end`` for
+        ``run()``, ``step_end`` for ``step()`` / ``run_until_stalled()``). The helper thread's
+        moves that came after the loop thread's last logged event raced the loop's decision to
+        return (run(): under its own lock; step() / run_until_stalled(): at their last look at
+        the inbox), and the log cannot tell on which side of it they fell. So the end is tried
+        at each position among those trailing moves, latest first; the check passes if one
+        linearization is a model run (and the model's guard on the end, per drive call, is
+        what judges it).
         """
         if run_end:
             events = self.world.drain()
             k = max((i + 1 for i, ev in enumerate(events) if not ev.remote), default=0)
-            end = Event("run_end", -1)
+            end = Event(end_kind, -1)
             first: Divergence | None = None
             for pos in range(len(events), k - 1, -1):
                 saved = (set(self.o.frontier), list(self.o.history), self.o.fired)
@@ -429,12 +432,9 @@ class LockstepMachine(RuleBasedStateMachine):
                 self._helper(ctl, "other", lambda: self._moves(
                     list(moves), [], done, ctl, until_done=False, spawners=[]))
             call()
-            # step() and run_until_stalled() return without the door's lock, so an action in
-            # flight may have taken effect before the return or not: logging the end after it
-            # (the log's lock waits for it) is right either way, as the model drains the inbox
-            # or keeps the message (unlike run(), whose end the door's lock decides)
-            self.world.record("step_end", -1)
-        self._sync()
+        # the end is placed by _sync among the helper's moves logged after the loop's last
+        # event: a move in flight may have taken effect before the return or after it
+        self._sync(run_end=True, end_kind="step_end")
 
     @precondition(lambda self: self.has("step") and self.can("run_start"))
     @rule(moves=st.lists(st.sampled_from(MOVES), max_size=2), interleaving=INTERLEAVINGS)
