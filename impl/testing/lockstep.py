@@ -785,10 +785,13 @@ def _door_programs() -> dict[str, Program]:
         Keep,
         PendingStep,
         ReadyStep,
+        SpawnChild,
         WakeSelf,
     )
 
     waiting = Script(PendingStep(Keep()))
+    # pending after waking itself and spawning a child during its poll, then ready
+    busy = Script(PendingStep(WakeSelf(1), SpawnChild(Script(ReadyStep()))), ReadyStep())
 
     def wake(m: LockstepMachine, c: Controller, how: str = "wake") -> None:
         m._spawn(waiting)
@@ -804,6 +807,31 @@ def _door_programs() -> dict[str, Program]:
         m._spawn(waiting)
         m.step()  # task 0 waits, its waker stored
         m._step_impl(m.a.run_until_stalled, ["cancel_then_drop"], c, "stalled_start")
+
+    def drive_call(m: LockstepMachine, c: Controller, stalled: bool) -> None:
+        # step() / run_until_stalled() polling a task that wakes itself and spawns a child,
+        # while another thread wakes (then drops) the waiting task's stored waker: the model's
+        # step_return judges when each returns (EX-STEP-ONE, EX-STALLED-EXACT)
+        m._spawn(waiting)
+        m._spawn(busy)
+        m.step()  # task 0 waits, its waker stored
+        if stalled:
+            m._step_impl(m.a.run_until_stalled, ["wake", "drop"], c, "stalled_start")
+        else:
+            m._step_impl(m.a.step, ["wake"], c)
+
+    def after_post(m: LockstepMachine, c: Controller, stalled: bool) -> None:
+        # another thread's message waits in the inbox when the drive call starts: step()
+        # must take the wake in and poll (not return False), run_until_stalled() must report
+        # the task whose last waker the other thread dropped (not return with it IDLE)
+        m._spawn(waiting)
+        m.step()  # task 0 waits, its waker stored
+        if stalled:
+            m.drop(0, threaded=True)
+            m._step_impl(m.a.run_until_stalled, [], c, "stalled_start")
+        else:
+            m.wake(0, by_ref=False, threaded=True)
+            m._step_impl(m.a.step, [], c)
 
     def cancel_while_notified(m: LockstepMachine, c: Controller) -> None:
         # woken (by itself, and by the helper through the stored clone) and cancelled during
@@ -854,6 +882,13 @@ def _door_programs() -> dict[str, Program]:
         "remote spawn while the loop sleeps": spawn_while_asleep,
         **{f"interrupted at the loop's inbox check {k}, then run() again":
            partial(interrupted, at=k) for k in range(1, 6)},
+        "step() polling a self-waking, spawning task while another thread wakes":
+            partial(drive_call, stalled=False),
+        "run_until_stalled() with self-wakes and spawns while another thread wakes":
+            partial(drive_call, stalled=True),
+        "step() with another thread's wake posted": partial(after_post, stalled=False),
+        "run_until_stalled() after another thread dropped the last waker":
+            partial(after_post, stalled=True),
     }
 
 
