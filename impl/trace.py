@@ -14,7 +14,8 @@ Pass ``trace=Trace()`` to ``Executor`` or ``SimpleExecutor``; every event is app
 ``waker_drop``   a waker handle ended without waking (``drop()``, or freed by Python)
 ``cancel``       the task was cancelled (its future dropped)
 ``lost``         the task could never be woken again and was moved to CANCELLED (reported)
-``run_start``    ``run()``, ``run_until_stalled()``, ``block_on()`` or ``step()`` began
+``run_start``    ``run()``, ``run_until_stalled()`` or ``block_on()`` began (``detail``:
+                 which; ``step()`` is not traced)
 ``run_end``      it returned (``detail``: ``"done"``, ``"stalled"``, ``"interrupted"``,
                  ``"raised"``)
 

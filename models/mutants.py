@@ -301,4 +301,35 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         ("EX-PROGRESS",),
         default_bounds(1, **_REMOTE),
     ),
+    # -- the drive calls: run_until_stalled() and step() (bounds key drive, issue 12) -------
+    MutantSpec(
+        "stalled-returns-early",
+        Edges(stalled_return_exact=False),
+        "run_until_stalled() / an empty step() returns as soon as the ready queue is empty",
+        "The drive call looks only at its ready queue before returning: a wake or spawn another "
+        "thread posted (or a cancel) is still in the inbox, a due timer unfired, a lost task "
+        "unreported, and the caller is told 'stalled' / 'nothing ready' while work is ready.",
+        ("EX-STALLED-EXACT", "EX-STEP-ONE"),
+        default_bounds(1, join=0, spawners=0, drive=1),
+    ),
+    MutantSpec(
+        "step-polls-twice",
+        Edges(step_polls_once=False),
+        "step() may start another poll after the first",
+        "step() runs the ready loop with a budget that is not one (or re-checks the queue after "
+        "the poll): a task the first poll woke, or the next queued one, is polled in the same "
+        "step(), so a test stepping one poll at a time sees two.",
+        ("EX-STEP-ONE",),
+        default_bounds(2, **_LOCAL, drive=1),
+    ),
+    MutantSpec(
+        "stalled-sleeps",
+        Edges(stalled_never_sleeps=False),
+        "run_until_stalled() / step() take run()'s sleep-or-return decision",
+        "The non-blocking drive calls share run()'s idle path: with a live waker left they "
+        "park on the condition instead of returning, so run_until_stalled() blocks until "
+        "another thread happens to wake a task.",
+        ("EX-STALLED-EXACT",),
+        default_bounds(1, **_LOCAL, drive=1),
+    ),
 )

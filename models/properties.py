@@ -25,7 +25,8 @@ from refexec.models.system import Action, Bounds, Ops, Property, Value, View
 from refexec.state import FINAL_STATES, TaskState
 
 __all__ = [
-    "ALL_IDS", "DRIVER_IDS", "ENVIRONMENT_ACTIONS", "INFO", "IO_IDS", "SEED_ENVIRONMENT_ACTIONS",
+    "ALL_IDS", "DRIVE_IDS", "DRIVER_IDS", "ENVIRONMENT_ACTIONS", "INFO", "IO_IDS",
+    "SEED_ENVIRONMENT_ACTIONS",
     "TERMINATION_IDS", "Witness", "action_name", "make_properties", "progress_property", "prop",
     "run_final",
 ]
@@ -188,6 +189,20 @@ INFO: dict[str, tuple[str, str]] = {
         "implementation's _ROUND = 256). Invariant with the ghost pw (polls started since the "
         "inbox was last empty): pw <= R.",
     ),
+    "EX-STALLED-EXACT": (
+        "run_until_stalled() returns exactly when nothing is ready, and never sleeps",
+        "Bounds key drive. When run_until_stalled() gives the thread back (step_return in mode "
+        "UNTIL_STALLED), nothing is queued, nothing is posted by other threads, no timer is due "
+        "and no fd ready, and no task is IDLE with no live waker and nothing in flight (a lost "
+        "task not yet reported). Only run() decides to sleep: no transition leads to DECIDING "
+        "or ASLEEP in another mode. Step property.",
+    ),
+    "EX-STEP-ONE": (
+        "step() polls at most one task, and polls none only when none is ready",
+        "Bounds key drive. No poll starts in mode STEP once the call has polled a task "
+        "(dpolls > 0); step() returning without a poll (dpolls = 0) finds nothing queued, "
+        "nothing posted and nothing due. Step property on poll and step_return.",
+    ),
     "EX-PROGRESS": (
         "the run loop is never stuck short of its end",
         "In every reachable state either run() has returned or given the thread back (RETURNED, "
@@ -220,6 +235,9 @@ SEED_ENVIRONMENT_ACTIONS = ("spawn", "spawner_new", "waker_clone", "run_start", 
 """The seed's environment actions (the same kinds as :data:`ENVIRONMENT_ACTIONS`)."""
 
 TERMINATION_IDS = ("EX-PROGRESS", "EX-TERMINATES")
+
+DRIVE_IDS = ("EX-STALLED-EXACT", "EX-STEP-ONE")
+"""The drive calls' properties: present only in instances with ``drive`` = 1."""
 
 DRIVER_IDS = ("EX-TIMER-EARLY", "EX-TIMER-PROMPT", "EX-TIMER-RUN-END", "EX-TIMER-PARK",
               "EX-CLOCK-JUMP", "EX-TIMER-FINAL", "EX-TIMER-KEPT")
@@ -349,6 +367,7 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
     io = tm and bool(bounds.extra.get("io", 0))
     rounds = bounds.extra.get("round", 0) if bounds.extra.get("remote", 1) else 0
     any_policy = bounds.extra.get("policy", 0) == 1
+    drive = bool(bounds.extra.get("drive", 0))
 
     def final_(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
         if action_name(action) in ("poll", "ready"):
@@ -510,4 +529,46 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         *driver,
         prop("EX-CANCEL-APPLIED", "step", cancel_applied),
         *((prop("EX-INBOX-PROMPT", "invariant", inbox_prompt),) if rounds else ()),
+        *(_drive_properties(n, tm, io) if drive else ()),
     )
+
+
+# Drive modes (mirrors refexec.models.reference.Drive).
+_RUN, _UNTIL_STALLED, _STEP = 0, 1, 2
+_IDLE = int(S.IDLE)
+
+
+def _drive_properties(n: int, tm: bool, io: bool) -> tuple[Property, ...]:
+    """EX-STALLED-EXACT and EX-STEP-ONE (bounds key ``drive``), restated from the promises of
+    run_until_stalled() and step(), not from the model's ``stalled`` guard."""
+    T = range(n)
+
+    def nothing_ready(s: View, o: Ops) -> Value:
+        due = [o.And(s.armed[t], s.deadline[t] <= s.clock) for t in T] if tm else []
+        due += [s.reg[t] == _IO_READY for t in T] if io else []
+        return o.And(s.qlen == 0, _inbox_empty(s, o, n), o.Not(o.Or(*due)) if due else True)
+
+    def unreported(s: View, o: Ops, t: int) -> Value:
+        posted = [s.cpost[t]] if hasattr(s, "cpost") else []
+        return o.And(s.st[t] == _IDLE, o.Not(_live_waker(s, o, n, t, tm)), s.inbox[t] == 0,
+                     o.Not(o.Or(*posted)) if posted else True)
+
+    def stalled_exact(s: View, s2: View, o: Ops, action: Any,
+                      params: Mapping[str, int]) -> Value:
+        parked = o.Or(s2.loop == _DECIDING, s2.loop == _ASLEEP)
+        no_sleep = o.Implies(parked, s2.mode == _RUN)
+        if action_name(action) != "step_return":
+            return no_sleep
+        stalled = o.And(nothing_ready(s, o), *[o.Not(unreported(s, o, t)) for t in T])
+        return o.And(no_sleep, o.Implies(s.mode == _UNTIL_STALLED, stalled))
+
+    def step_one(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        name = action_name(action)
+        if name == "poll":
+            return o.Implies(s.mode == _STEP, s.dpolls == 0)
+        if name == "step_return":
+            return o.Implies(o.And(s.mode == _STEP, s.dpolls == 0), nothing_ready(s, o))
+        return True
+
+    return (prop("EX-STALLED-EXACT", "step", stalled_exact),
+            prop("EX-STEP-ONE", "step", step_one))

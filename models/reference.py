@@ -70,6 +70,17 @@ bounds key asks for it, so every instance without the key is unchanged):
 ``policy``       0 (fifo): ``poll`` takes the head of the queue; 1 (any): any queued task
 ``phantom[t]``   mutant ``spawn-phantom-waker`` only: a waker counted at spawn, held by nobody
 ===============  ===========================================================================
+
+The drive call (bounds key ``drive`` = 1; absent or 0 leaves every instance unchanged, and any
+drive call may give the thread back at any point between polls):
+
+===============  ===========================================================================
+``mode``         which drive call runs the loop (:class:`Drive`): RUN (``run()``, and
+                 ``block_on()``, whose return is its target's, not the loop's), UNTIL_STALLED
+                 (``run_until_stalled()``: returns exactly when :meth:`_Builder.stalled`,
+                 never sleeps), STEP (``step()``: one poll, or none when nothing is ready)
+``dpolls``       polls started by the current drive call (saturates at 2)
+===============  ===========================================================================
 """
 
 from __future__ import annotations
@@ -82,6 +93,8 @@ from refexec.models.system import Action, Bounds, Ops, Sort, TransitionSystem, V
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
 
 __all__ = [
+    "DRIVE_NAMES",
+    "Drive",
     "Edges",
     "IO_NAMES",
     "Io",
@@ -129,6 +142,17 @@ class Io:
 
 
 IO_NAMES = ("NONE", "ARMED", "READY")
+
+
+class Drive:
+    """The drive call running the loop (``mode`` variable, bounds key ``drive``)."""
+
+    RUN = 0  # run() (and block_on(): it returns when its target ends, which is not modelled)
+    UNTIL_STALLED = 1  # run_until_stalled(): returns exactly when stalled; never sleeps
+    STEP = 2  # step(): polls at most one task; returns with none only when none is ready
+
+
+DRIVE_NAMES = ("RUN", "UNTIL_STALLED", "STEP")
 
 Table = Mapping[tuple["TaskState | None", TaskEvent], TaskState]
 
@@ -220,6 +244,15 @@ class Edges:
     ``False``: drained only when the ready queue is empty (rounds end regardless)."""
     spawn_counts_waker: bool = False
     """``True``: a spawn counts a live waker that no future or thread holds (``phantom``)."""
+    stalled_return_exact: bool = True
+    """``run_until_stalled()`` and a ``step()`` that polled nothing return only when stalled
+    (bounds key ``drive``); ``False``: whenever the ready queue is empty (the inbox, a due timer
+    or ready fd, and lost tasks not looked at)."""
+    step_polls_once: bool = True
+    """``step()`` starts at most one poll; ``False``: it may start another after the first."""
+    stalled_never_sleeps: bool = True
+    """Only ``run()`` decides to sleep or return (``idle_check``); ``False``: so do
+    ``run_until_stalled()`` and ``step()``, which then park instead of returning."""
 
 
 REFERENCE_EDGES = Edges()
@@ -232,7 +265,9 @@ def default_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
     wakers per task), ``inbox`` (I: wakes in flight per task), ``spawners`` (SP), ``remote`` (1:
     other threads act), ``join`` (1: tasks await JoinHandles), ``timers`` (1: the driver: a
     clock, one timer per task; 0 by default), ``horizon`` (D: the clock's bound, default 2),
-    ``io`` (1: I/O readiness, one registration per task; needs ``timers`` = 1).
+    ``io`` (1: I/O readiness, one registration per task; needs ``timers`` = 1), ``drive`` (1:
+    the drive call is state: run(), run_until_stalled() or step(), each returning as it
+    promises; 0 by default: any drive call may return at any point between polls).
     """
     base = {"polls": 2, "wakers": 1, "inbox": 1, "spawners": 1, "remote": 1, "join": 1}
     base.update(extra)
@@ -333,6 +368,7 @@ class _Builder:
         self.R = ex.get("round", 0) if self.remote else 0  # polls per round (0: not modelled)
         self.rcancel = self.remote and bool(ex.get("rcancel", 0))  # other threads cancel
         self.any_policy = ex.get("policy", 0) == 1  # 0: fifo (head of the queue), 1: any
+        self.drive = bool(ex.get("drive", 0))  # the drive call's kind is state (mode, dpolls)
         # The array is one longer than the reference ever needs, so that a duplicate entry (a
         # mutant) shows in the queue before anything overflows; a bounded-queue mutant sets cap.
         self.C = edges.queue_capacity if edges.queue_capacity is not None else self.n + 1
@@ -465,6 +501,11 @@ class _Builder:
         if self.e.spawn_counts_waker:
             out.append(Var("phantom", Sort.int_(0, 1), n, "a waker counted at spawn that "
                            "nobody holds"))
+        if self.drive:
+            out.append(Var("mode", Sort.int_(0, 2, DRIVE_NAMES), 0, "the drive call running "
+                           "the loop"))
+            out.append(Var("dpolls", Sort.int_(0, 2), 0, "polls started by the current drive "
+                           "call (saturates at 2)"))
         return tuple(out)
 
     def task_init(self) -> dict[str, Value]:
@@ -476,6 +517,8 @@ class _Builder:
             out["rnd"], out["pw"] = 0, 0
         if self.e.spawn_counts_waker:
             out["phantom"] = (0,) * n
+        if self.drive:
+            out["mode"], out["dpolls"] = Drive.RUN, 0
         return out
 
     def driver_variables(self) -> tuple[Var, ...]:
@@ -607,6 +650,19 @@ class _Builder:
         posted = [o.Not(s.cpost[t])] if self.rcancel else []
         return o.And(s.st[t] == int(S.IDLE), o.Not(self.has_waker(s, o, t)), s.inbox[t] == 0,
                      *posted)
+
+    def stalled(self, s: View, o: Ops) -> Value:
+        """Nothing is ready, the one definition: nothing queued, nothing posted by other
+        threads (wake, spawn, cancel), no due timer or ready fd, no lost task left unreported.
+        ``run_until_stalled()`` returns exactly here, and ``step()`` polls nothing only here
+        (it does not reap lost tasks: ``lost`` = False)."""
+        return o.And(self.nothing_ready(s, o),
+                     o.Not(self.exists(o, lambda t: self.lost(s, o, t))))
+
+    def nothing_ready(self, s: View, o: Ops) -> Value:
+        """What ``step()`` sees when it polls nothing: :meth:`stalled` but for lost tasks,
+        which step() leaves to the next reaping drive call."""
+        return o.And(self.queue_empty(s, o), self.inbox_empty(s, o), o.Not(self.due(s, o)))
 
     def drained(self, s: View, o: Ops, inbox: Value, cpost: Value) -> dict[str, Value]:
         """After a drain step leaving ``inbox``/``cpost``: the ghost ``pw`` restarts once the
@@ -851,11 +907,17 @@ def spawner_drop(m: _Builder) -> Action:
 
 
 def run_start(m: _Builder) -> Action:
-    """run() is called; the calling thread becomes the loop thread."""
-    return m.action(run_start, {},
-                    lambda s, o: s.loop == Loop.NOT_STARTED,
-                    lambda s, o: {"loop": Loop.DISPATCH},
-                    ("loop",))
+    """run() (with ``drive``: run(), block_on(), run_until_stalled() or step(), the ``mode``
+    parameter) is called; the calling thread becomes the loop thread."""
+    if not m.drive:
+        return m.action(run_start, {},
+                        lambda s, o: s.loop == Loop.NOT_STARTED,
+                        lambda s, o: {"loop": Loop.DISPATCH},
+                        ("loop",))
+    return m.action(run_start, {"mode": range(len(DRIVE_NAMES))},
+                    lambda s, o, mode: s.loop == Loop.NOT_STARTED,
+                    lambda s, o, mode: {"loop": Loop.DISPATCH, "mode": mode, "dpolls": 0},
+                    ("loop", "mode", "dpolls"))
 
 
 def inbox_drain(m: _Builder) -> Action:
@@ -900,6 +962,8 @@ def poll(m: _Builder) -> Action:
         if m.timers and e.driver_each_round and not m.any_policy:
             conj.append(o.Not(m.due(s, o)))  # the driver is consulted between rounds
             # (policy any: polling before a due timer / ready fd is the policy's choice)
+        if m.drive and e.step_polls_once:
+            conj.append(o.Or(s.mode != Drive.STEP, s.dpolls == 0))  # step(): one poll
         return o.And(*conj)
 
     def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
@@ -919,10 +983,13 @@ def poll(m: _Builder) -> Action:
         if m.R:
             out["rnd"] = s.rnd + 1
             out["pw"] = o.If(m.inbox_empty(s, o), 0, o.Min(s.pw + 1, m.R + 1))
+        if m.drive:
+            out["dpolls"] = o.Min(s.dpolls + 1, 2)
         return out
 
     return m.action(poll, {"t": m.T}, guard, effect,
-                    ("st", "q", "qlen", "loop", "polls", "done", "woken", "waited", *m.RW))
+                    ("st", "q", "qlen", "loop", "polls", "done", "woken", "waited", *m.RW,
+                     *(("dpolls",) if m.drive else ())))
 
 
 def round_end(m: _Builder) -> Action:
@@ -1130,6 +1197,8 @@ def idle_check(m: _Builder) -> Action:
             conj.append(o.Not(m.exists(o, lambda t: m.lost(s, o, t))))
         if m.timers:
             conj.append(o.Not(m.due(s, o)))  # due timers are fired before deciding
+        if m.drive and e.stalled_never_sleeps:
+            conj.append(s.mode == Drive.RUN)  # the others return instead (step_return)
         return o.And(*conj)
 
     return m.action(idle_check, {}, guard,
@@ -1169,11 +1238,29 @@ def run_end(m: _Builder) -> Action:
 def step_return(m: _Builder) -> Action:
     """step(), run_until_stalled() or block_on() gives the loop thread back to its caller
     between polls, with work possibly left: the executor is open for more, and a later drive
-    call starts dispatching again (run_start)."""
-    return m.action(step_return, {},
-                    lambda s, o: o.And(s.loop == Loop.DISPATCH, o.Not(s.lock)),
-                    lambda s, o: {"loop": Loop.NOT_STARTED},
-                    ("loop",))
+    call starts dispatching again (run_start). With ``drive``: run_until_stalled() returns
+    exactly when stalled; step() once it polled a task, or when nothing is ready; run() (an
+    interrupt) and block_on() (its target ended) at any point between polls."""
+    e = m.e
+
+    def guard(s: View, o: Ops) -> Value:
+        between = o.And(s.loop == Loop.DISPATCH, o.Not(s.lock))
+        if not m.drive:
+            return between
+        stalled = m.stalled(s, o) if e.stalled_return_exact else m.queue_empty(s, o)
+        none = m.nothing_ready(s, o) if e.stalled_return_exact else m.queue_empty(s, o)
+        return o.And(between, o.Or(
+            s.mode == Drive.RUN,
+            o.And(s.mode == Drive.UNTIL_STALLED, stalled),
+            o.And(s.mode == Drive.STEP, o.Or(s.dpolls > 0, none))))
+
+    def effect(s: View, o: Ops) -> dict[str, Value]:
+        if not m.drive:
+            return {"loop": Loop.NOT_STARTED}
+        return {"loop": Loop.NOT_STARTED, "mode": Drive.RUN, "dpolls": 0}
+
+    return m.action(step_return, {}, guard, effect,
+                    ("loop", *(("mode", "dpolls") if m.drive else ())))
 
 
 # -- the driver (bounds key ``timers`` = 1): timers armed and cancelled by a task's own poll, fired

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DECLARATIONS",
+    "DRIVE_MODES",
     "DRIVER_EVENTS",
     "DRIVER_IMPLICIT",
     "REFERENCE",
@@ -163,6 +164,14 @@ def _map(event: str, *readings: Reading, doc: str = "") -> tuple[str, EventMap]:
     return event, EventMap(event, readings, doc)
 
 
+DRIVE_MODES: Mapping[str, int] = {"run": 0, "block_on": 0, "run_until_stalled": 1, "step": 2}
+"""The drive call -> the reference model's ``mode`` (``refexec.models.reference.Drive``: RUN,
+UNTIL_STALLED, STEP), in an instance with the bounds key ``drive``; read from the trace's
+``run_start`` detail and from the lockstep log's ``run_start`` / ``stalled_start`` /
+``step_start``. ``block_on()`` is RUN: it returns when its target ends, which the model does not
+follow (its return is free between polls, as an interrupted ``run()``'s). A reading's ``mode``
+is dropped for an instance without the key (its ``run_start`` has no parameter)."""
+
 L, T_ = (LOOP,), (THREAD,)
 """Shorthands for a reading's origins: the executor's own thread only, another thread only."""
 
@@ -270,12 +279,19 @@ REFERENCE = Declaration(
                     "loop drains and applies it; the trace may carry no thread marker"),
              _r(("cancel", {"remote": 1}), origins=T_, streams=LOG_ONLY)),
         _map("lost", _r("lost", origins=L)),
-        _map("run_start", _r("run_start", origins=L)),
+        _map("run_start", _r(("run_start", {"mode": DRIVE_MODES["run"]}), origins=L,
+                             doc="the trace's detail names the drive call: its mode is "
+                                 "DRIVE_MODES[detail]")),
         _map("run_end", _r("run_end", origins=L, doc="run() returns: no sender remains"),
              _r("step_return", origins=L, streams=TRACE_ONLY,
                 doc="step(), run_until_stalled() or block_on() returns between polls")),
-        _map("step_start", _r("run_start", origins=L, streams=LOG_ONLY)),
-        _map("step_end", _r("step_return", origins=L, streams=LOG_ONLY)),
+        _map("step_start", _r(("run_start", {"mode": DRIVE_MODES["step"]}), origins=L,
+                              streams=LOG_ONLY)),
+        _map("stalled_start", _r(("run_start", {"mode": DRIVE_MODES["run_until_stalled"]}),
+                                 origins=L, streams=LOG_ONLY)),
+        _map("step_end", _r("step_return", origins=L, streams=LOG_ONLY,
+                            doc="step() / run_until_stalled() returned, or run() was "
+                                "interrupted: the model's guard says when each may")),
         _map("spawner_new", _r("spawner_new", origins=L, streams=LOG_ONLY)),
         _map("spawner_drop", _r(("spawner_drop", {"remote": 0}), origins=L, streams=LOG_ONLY),
              _r(("spawner_drop", {"remote": 1}), origins=T_, streams=LOG_ONLY)),

@@ -65,8 +65,16 @@ from typing import Any, cast
 from refexec.models import reference as ref_model
 from refexec.models import seed as seed_model
 from refexec.models.concrete import ConcreteModel, Frozen
-from refexec.models.reference import Io, Loop
-from refexec.models.refinement import LOOP, REFERENCE, SEED, THREAD, Declaration, Reading
+from refexec.models.reference import Drive, Io, Loop
+from refexec.models.refinement import (
+    DRIVE_MODES,
+    LOOP,
+    REFERENCE,
+    SEED,
+    THREAD,
+    Declaration,
+    Reading,
+)
 from refexec.models.system import TransitionSystem
 from refexec.state import TRANSITIONS, TaskEvent, TaskState
 from refexec.trace import DRIVER_EVENTS, Trace, TraceEvent
@@ -664,7 +672,7 @@ class _ReferenceChecker(_Checker):
             extra["policy"] = 1
         bounds = ref_model.default_bounds(
             n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, rcancel=1, join=0,
-            **extra)
+            drive=1, **extra)
         self.n = n
         name = self.variant
         self.mach = _machine((name, n, self.props, self.timers, self.io),
@@ -699,7 +707,7 @@ class _ReferenceChecker(_Checker):
         if self.mach.val(sid, "loop") in (Loop.NOT_STARTED, Loop.POLLING):
             return None
         s = self.mach.thaw(sid)
-        s.update(loop=Loop.NOT_STARTED, lock=False, signal=False)
+        s.update(loop=Loop.NOT_STARTED, lock=False, signal=False, mode=Drive.RUN, dpolls=0)
         return self.mach.intern_state(s)
 
     def _enter(self, sid: int) -> int | None:
@@ -1294,7 +1302,8 @@ class _ReferenceChecker(_Checker):
                 left = self._leave(sid)
                 assert left is not None
                 sid = left
-            ai = m.ai[("run_start",)]
+            # an unknown drive call (noted by the reader) returns freely, as run() may
+            ai = m.ai[("run_start", DRIVE_MODES.get(ev.detail or "run", Drive.RUN))]
             res = m.step(sid, ai)
             if res is None:
                 self.reject(self.why_disabled(sid, ai))
@@ -1304,7 +1313,12 @@ class _ReferenceChecker(_Checker):
         # run_end: only run() returns because no sender remains; other calls stop early
         nxt: int | None = None
         bad: tuple[str, ...] = ()
-        if self.drive == "run" and ev.detail == "done":
+        if ev.detail in ("interrupted", "raised"):  # an exception: any point between polls
+            nxt = self._leave(sid)
+            if nxt is None:
+                self.reject(f"{self.drive}() cannot raise while the model's loop is "
+                            f"{ref_model.LOOP_NAMES[m.val(sid, 'loop')]}")
+        elif self.drive == "run" and ev.detail == "done":
             ai = m.ai[("run_end",)]
             res = m.step(sid, ai)
             if res is None:

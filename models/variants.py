@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from refexec.models import reference, seed, waitqueue
 from refexec.models.mutants import MUTANT_SPECS
-from refexec.models.properties import DRIVER_IDS, IO_IDS, Witness
+from refexec.models.properties import DRIVE_IDS, DRIVER_IDS, IO_IDS, Witness
 from refexec.models.reference import Loop
 from refexec.models.system import Bounds, Ops, TransitionSystem, Value, View
 from refexec.state import TaskState
@@ -120,10 +120,10 @@ def default_bounds(variant: str) -> Bounds:
         return reference.default_bounds(2)
     if variant == "reference-any":  # the scheduling policy 'any': joins left to 'reference'
         return reference.default_bounds(2, join=0, policy=1)
-    if variant == "threads":  # other threads' cancels and the round bound R = 1
-        return reference.default_bounds(1, round=1, rcancel=1)
-    if variant == "driver":
-        return reference.default_bounds(1, timers=1, io=1)
+    if variant == "threads":  # other threads' cancels, the round bound R = 1, the drive calls
+        return reference.default_bounds(1, round=1, rcancel=1, drive=1)
+    if variant == "driver":  # timers, I/O and the drive calls (stalled: nothing due)
+        return reference.default_bounds(1, timers=1, io=1, drive=1)
     if variant == "driver-any":  # policy 'any' with timers and I/O: a poll before a due one
         return reference.default_bounds(1, timers=1, io=1, policy=1)
     if variant == "seed":
@@ -217,13 +217,15 @@ def _ids(bounds: Bounds) -> tuple[str, ...]:
             ids = tuple(p for p in ids if p not in ("EX-TIMER-PROMPT", "EX-IO-PROMPT"))
     if ex.get("round", 0) and ex.get("remote", 1):
         ids = (*ids, "EX-INBOX-PROMPT")
+    if ex.get("drive", 0):
+        ids = (*ids, *DRIVE_IDS)
     return ids
 
 
 EXPECTED: dict[str, dict[str, bool]] = {
     "reference": _expect(_REF_IDS, ()),
     "reference-any": _expect(_ids(default_bounds("reference-any")), ()),
-    "driver": _expect((*_REF_IDS, *DRIVER_IDS, *IO_IDS), ()),
+    "driver": _expect((*_REF_IDS, *DRIVER_IDS, *IO_IDS, *DRIVE_IDS), ()),
     "driver-any": _expect(_ids(default_bounds("driver-any")), ()),
     "threads": _expect(_ids(default_bounds("threads")), ()),
     "seed": _expect(_SEED_IDS, _SEED_VIOLATES),

@@ -266,6 +266,21 @@ _LIST += [
         "had not applied when an interrupt came is not put back: the wake, drop or cancel is "
         "lost", E, "_drain", "inbox.appendleft(msg)", "pass", kind="interrupt"),
 ]
+# Issue 12, the drive calls: caught by the model's mode-guarded step_return (EX-STALLED-EXACT,
+# EX-STEP-ONE), which judges each return of step() and run_until_stalled().
+_LIST += [
+    Bug("step-polls-two", "step() runs the ready loop with a budget of two: a second task (or "
+        "the same one, woken by its poll) is polled in the same step()", E, "_step",
+        "return self._run_ready(1) == 1", "return self._run_ready(2) >= 1",
+        "step-polls-twice"),
+    Bug("step-skips-drain", "step() does not take in other threads' messages first: a posted "
+        "wake or spawn stays in the inbox and step() returns False with a task ready",
+        E, "_step", "self._drain()", "pass", "stalled-returns-early"),
+    Bug("stalled-skips-reap", "run_until_stalled() returns without reaping lost tasks (the "
+        "reap is done only on the sleeping path): an IDLE task no waker can reach is left "
+        "unreported", E, "_quiet", "if self._reap_lost():", "if sleep and self._reap_lost():",
+        "stalled-returns-early"),
+]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 
 

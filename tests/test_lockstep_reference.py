@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import Phase, settings
@@ -55,6 +56,27 @@ def test_documented_tiny_executor_can_fail() -> None:
     finally:
         vtable.wake_by_ref = original  # type: ignore[attr-defined]
     assert adapter is not None
+
+
+def test_documented_tiny_executor_whose_run_until_stalled_skips_reaping_is_caught() -> None:
+    """run_until_stalled() must report a task no waker can reach before it returns
+    (EX-STALLED-EXACT): the README's adapter without its reaping loop leaves one IDLE."""
+    ns = _doc_example()
+    adapter: Any = ns["TinyAdapter"]
+    original = adapter.run_until_stalled
+
+    def no_reap(self: Any) -> None:
+        while self.step():
+            pass
+
+    adapter.run_until_stalled = no_reap
+    try:
+        with pytest.raises(Divergence):
+            run_state_machine_as_test(ns["TinyLockstep"], settings=settings(
+                lockstep_settings(max_examples=300), phases=[Phase.generate], database=None,
+                report_multiple_bugs=False))
+    finally:
+        adapter.run_until_stalled = original
 
 
 def test_cancel_outside_run_wakes_the_join_waiter_at_once_as_the_model_does() -> None:

@@ -110,7 +110,7 @@ class _Walk:
 
 def _registered() -> _Walk:
     """Task 0 was polled, armed a timer for 2 and registered its fd, and returned Pending."""
-    w = _Walk().go("spawn", t=0, remote=0).go("run_start").go("poll", t=0)
+    w = _Walk().go("spawn", t=0, remote=0).go("run_start", mode=0).go("poll", t=0)
     return w.go("timer_arm", t=0, d=2).go("io_register", t=0).go("pending", t=0)
 
 

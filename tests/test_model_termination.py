@@ -148,7 +148,7 @@ def test_remote_cancel_is_posted_signals_and_is_applied_when_drained() -> None:
     system = build("threads")
     model = ConcreteModel(system)
     s = model.initial()
-    for name, params in [("spawn", {"t": 0, "remote": 0}), ("run_start", {}),
+    for name, params in [("spawn", {"t": 0, "remote": 0}), ("run_start", {"mode": 0}),
                          ("poll", {"t": 0}), ("waker_clone", {"t": 0}),
                          ("pending", {"t": 0}), ("idle_check", {}), ("sleep", {}),
                          ("cancel", {"t": 0, "remote": 1})]:

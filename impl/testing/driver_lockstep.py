@@ -9,7 +9,7 @@ socket is readable, with or without a timeout of ``k`` units). Each poll of a ta
 the task did in it, in the kit's :class:`~refexec.testing.script.Event` vocabulary: ``poll``,
 ``timer_arm`` (``other`` = the deadline, in units), ``io_register``, ``timer_cancel``,
 ``io_cancel``, ``pending`` / ``ready``. The machine logs what the environment did:
-``spawn``, ``step_start`` / ``step_end`` around ``run_until_stalled()``, one ``tick`` per unit
+``spawn``, ``stalled_start`` / ``step_end`` around ``run_until_stalled()``, one ``tick`` per unit
 the clock advances, ``fd_ready`` when it writes to a registered socket's peer, ``cancel``, and
 (``remote``: posted through the inbox) the ``wake`` another thread makes while ``run()`` is
 parked, in ``select()`` or on the condition: the model is built with ``remote`` = 1.
@@ -119,7 +119,7 @@ def driver_system(n_tasks: int = MAX_TASKS) -> TransitionSystem:
     """The reference model with the driver, at the machine's bounds (no joins, no spawners;
     other threads: the helper of ``run()``, whose wakes are posted, ``remote`` = 1)."""
     bounds = default_bounds(n_tasks, timers=1, io=1, horizon=HORIZON, polls=MAX_POLLS,
-                            wakers=1, inbox=1, remote=1, join=0, spawners=0)
+                            wakers=1, inbox=1, remote=1, join=0, spawners=0, drive=1)
     return build(bounds, name="driver")
 
 
@@ -410,7 +410,7 @@ class DriverLockstep(RuleBasedStateMachine):
     @precondition(lambda self: not self.returned)
     @rule()
     def run_until_stalled(self) -> None:
-        self.log.append(Event("step_start", -1))
+        self.log.append(Event("stalled_start", -1))
         report = self.ex.run_until_stalled()
         self.lost |= {self.handles.index(h) for h in report.lost}
         self.log.append(Event("step_end", -1))

@@ -219,19 +219,22 @@ class LockstepMachine(RuleBasedStateMachine):
     def has(self, capability: str) -> bool:
         return self.adapter is not None and capability in self.adapter.capabilities
 
-    def _sync(self, *, run_end: bool = False) -> None:
+    def _sync(self, *, run_end: bool = False, end_kind: str = "run_end") -> None:
         """Fire the logged events in the model, then compare and check (see the module doc).
 
-        With ``run_end``, ``run()`` has just returned. The helper thread's moves that came after
-        the loop thread's last logged event raced the loop's decision to return, and the log
-        cannot tell on which side of it they fell (the loop decides under its own lock). So
-        ``run_end`` is tried at each position among those trailing moves, latest first; the
-        check passes if one linearization is a model run.
+        With ``run_end``, a drive call has just returned (``end_kind``: ``run_end`` for
+        ``run()``, ``step_end`` for ``step()`` / ``run_until_stalled()``). The helper thread's
+        moves that came after the loop thread's last logged event raced the loop's decision to
+        return (run(): under its own lock; step() / run_until_stalled(): at their last look at
+        the inbox), and the log cannot tell on which side of it they fell. So the end is tried
+        at each position among those trailing moves, latest first; the check passes if one
+        linearization is a model run (and the model's guard on the end, per drive call, is
+        what judges it).
         """
         if run_end:
             events = self.world.drain()
             k = max((i + 1 for i, ev in enumerate(events) if not ev.remote), default=0)
-            end = Event("run_end", -1)
+            end = Event(end_kind, -1)
             first: Divergence | None = None
             for pos in range(len(events), k - 1, -1):
                 saved = (set(self.o.frontier), list(self.o.history), self.o.fired)
@@ -417,24 +420,25 @@ class LockstepMachine(RuleBasedStateMachine):
         return self.controlled and self.config.threads and self.has("threads")
 
     def _step_impl(self, call: Callable[[], object], moves: Sequence[str],
-                   interleaving: Interleaving | None) -> None:
+                   interleaving: Interleaving | None, start: str = "step_start") -> None:
         """``step()`` / ``run_until_stalled()`` while (controlled adapters) another thread
-        wakes or drops stored wakers: its posts race the loop's drain, polls and return."""
+        wakes or drops stored wakers: its posts race the loop's drain, polls and return.
+
+        ``start`` names the drive call in the log (``step_start``: step(), ``stalled_start``:
+        run_until_stalled()), so the model's ``step_return`` judges the return by its mode
+        (EX-STALLED-EXACT, EX-STEP-ONE): an early or a late return is a divergence."""
         if not self._concurrent_ok():
             moves = []
         done = [False]
         with self._section(interleaving) as ctl:
-            self.world.record("step_start", -1)
+            self.world.record(start, -1)
             if moves and ctl is not None:
                 self._helper(ctl, "other", lambda: self._moves(
                     list(moves), [], done, ctl, until_done=False, spawners=[]))
             call()
-            # step() and run_until_stalled() return without the door's lock, so an action in
-            # flight may have taken effect before the return or not: logging the end after it
-            # (the log's lock waits for it) is right either way, as the model drains the inbox
-            # or keeps the message (unlike run(), whose end the door's lock decides)
-            self.world.record("step_end", -1)
-        self._sync()
+        # the end is placed by _sync among the helper's moves logged after the loop's last
+        # event: a move in flight may have taken effect before the return or after it
+        self._sync(run_end=True, end_kind="step_end")
 
     @precondition(lambda self: self.has("step") and self.can("run_start"))
     @rule(moves=st.lists(st.sampled_from(MOVES), max_size=2), interleaving=INTERLEAVINGS)
@@ -447,7 +451,7 @@ class LockstepMachine(RuleBasedStateMachine):
     def run_until_stalled(self, moves: Sequence[str] = (),
                           interleaving: Interleaving | None = None) -> None:
         """``run_until_stalled()``: poll until nothing is ready."""
-        self._step_impl(self.a.run_until_stalled, list(moves), interleaving)
+        self._step_impl(self.a.run_until_stalled, list(moves), interleaving, "stalled_start")
 
     @precondition(lambda self: self.adapter is not None and not self.finished
                   and bool(self.world.live_wakers()))
@@ -848,10 +852,13 @@ def _door_programs() -> dict[str, Program]:
         Keep,
         PendingStep,
         ReadyStep,
+        SpawnChild,
         WakeSelf,
     )
 
     waiting = Script(PendingStep(Keep()))
+    # pending after waking itself and spawning a child during its poll, then ready
+    busy = Script(PendingStep(WakeSelf(1), SpawnChild(Script(ReadyStep()))), ReadyStep())
 
     def wake(m: LockstepMachine, c: Controller, how: str = "wake") -> None:
         m._spawn(waiting)
@@ -866,7 +873,32 @@ def _door_programs() -> dict[str, Program]:
     def remote_cancel_during_drive(m: LockstepMachine, c: Controller) -> None:
         m._spawn(waiting)
         m.step()  # task 0 waits, its waker stored
-        m._step_impl(m.a.run_until_stalled, ["cancel_then_drop"], c)
+        m._step_impl(m.a.run_until_stalled, ["cancel_then_drop"], c, "stalled_start")
+
+    def drive_call(m: LockstepMachine, c: Controller, stalled: bool) -> None:
+        # step() / run_until_stalled() polling a task that wakes itself and spawns a child,
+        # while another thread wakes (then drops) the waiting task's stored waker: the model's
+        # step_return judges when each returns (EX-STEP-ONE, EX-STALLED-EXACT)
+        m._spawn(waiting)
+        m._spawn(busy)
+        m.step()  # task 0 waits, its waker stored
+        if stalled:
+            m._step_impl(m.a.run_until_stalled, ["wake", "drop"], c, "stalled_start")
+        else:
+            m._step_impl(m.a.step, ["wake"], c)
+
+    def after_post(m: LockstepMachine, c: Controller, stalled: bool) -> None:
+        # another thread's message waits in the inbox when the drive call starts: step()
+        # must take the wake in and poll (not return False), run_until_stalled() must report
+        # the task whose last waker the other thread dropped (not return with it IDLE)
+        m._spawn(waiting)
+        m.step()  # task 0 waits, its waker stored
+        if stalled:
+            m.drop(0, threaded=True)
+            m._step_impl(m.a.run_until_stalled, [], c, "stalled_start")
+        else:
+            m.wake(0, by_ref=False, threaded=True)
+            m._step_impl(m.a.step, [], c)
 
     def cancel_while_notified(m: LockstepMachine, c: Controller) -> None:
         # woken (by itself, and by the helper through the stored clone) and cancelled during
@@ -917,6 +949,13 @@ def _door_programs() -> dict[str, Program]:
         "remote spawn while the loop sleeps": spawn_while_asleep,
         **{f"interrupted at the loop's inbox check {k}, then run() again":
            partial(interrupted, at=k) for k in range(1, 6)},
+        "step() polling a self-waking, spawning task while another thread wakes":
+            partial(drive_call, stalled=False),
+        "run_until_stalled() with self-wakes and spawns while another thread wakes":
+            partial(drive_call, stalled=True),
+        "step() with another thread's wake posted": partial(after_post, stalled=False),
+        "run_until_stalled() after another thread dropped the last waker":
+            partial(after_post, stalled=True),
     }
 
 

@@ -18,9 +18,11 @@ logged event             model action(s)
                          nothing while the same waiter is already registered
 ``cancel``               ``cancel(t)``
 ``spawner_new/drop``     ``spawner_new`` / ``spawner_drop(remote)``
-``run_start/run_end``    ``run_start`` / ``run_end``
-``step_start/step_end``  ``run_start`` / ``step_return`` (the model's edge for a drive call
-                         that gives the loop thread back between polls)
+``run_start/run_end``    ``run_start(mode=RUN)`` / ``run_end``
+``step_start``           ``run_start(mode=STEP)`` (``step()``)
+``stalled_start``        ``run_start(mode=UNTIL_STALLED)`` (``run_until_stalled()``)
+``step_end``             ``step_return`` (the model's edge for a drive call that gives the loop
+                         thread back between polls; its guard says when, per mode)
 =======================  ====================================================================
 
 Internal actions (taken by the executor without a logged event): ``inbox_drain``, ``lost``,
@@ -75,7 +77,9 @@ class ReferenceRefinement:
         (steps, *_) = REFERENCE.log_steps(k, ev.remote)
         out: list[ModelStep] = []
         for name, fixed in steps:
-            params = dict(fixed)
+            # a parameter the instance's action lacks (``mode`` without the bounds key
+            # ``drive``) is dropped: that instance does not distinguish the drive calls
+            params = {k: v for k, v in fixed.items() if k in self.params[name]}
             if name == "join":
                 params.update(t=ev.other, u=t)
             elif "t" in self.params[name]:
