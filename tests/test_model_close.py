@@ -73,3 +73,14 @@ def test_a_wake_from_another_thread_after_close_is_dropped_not_posted() -> None:
     before, after = dropped[-2].state, dropped[-1].state
     assert before["closed"] and after["inbox"] == before["inbox"]
     assert after["wakers"][0] == before["wakers"][0] - 1
+
+
+def test_the_default_verify_proves_close_in_the_threads_variant() -> None:
+    from refexec.models.variants import EXPECTED, build  # noqa: PLC0415
+    from refexec.models.verify import PROVED_MODELS  # noqa: PLC0415
+
+    assert "threads" in PROVED_MODELS
+    assert "close_start" in {a.name for a in build("threads").actions}
+    assert all(EXPECTED["threads"][pid] for pid in CLOSE_IDS)
+    for slug, pid in CLOSE_MUTANTS.items():
+        assert EXPECTED[f"mutant:{slug}"][pid] is False
