@@ -64,6 +64,8 @@ bounds key asks for it, so every instance without the key is unchanged):
                  inbox drained), and the ghost count of polls since the inbox was last empty
 ``policy``       0 (fifo): ``poll`` takes the head of the queue; 1 (any): any queued task
 ``phantom[t]``   mutant ``spawn-phantom-waker`` only: a waker counted at spawn, held by nobody
+``closed``       ``close`` = 1: close() was called (its actions: models/reference_close.py;
+                 ``loop`` = CLOSING while it acts as the loop)
 ===============  ===========================================================================
 """
 
