@@ -1571,24 +1571,27 @@ class Executor:
             li = self._loop_ident
             if li is not None and not (li == me and self._stale()):
                 raise RuntimeError("close() called while the executor is running")
-            if self._closed and not (self._ready or self._idle or self._inbox):
-                return  # done; a close() cut short by an interrupt is finished by the next
-            self._closed = True
-            self._gate = -1
-            self._loop_ident = me
-        try:
-            self._drain()
-            # One task at a time, in its structure until _drop_future makes it final (so an
-            # interrupt leaves it there, for the next close()): dropping a future can wake
-            # another unfinished task (one that awaits it), which moves it from _idle to _ready.
-            ready, idle = self._ready, self._idle
-            while ready or idle:
-                t = ready[0] if ready else next(iter(idle.values()))
-                self._drop_future(t, lost=False)
-        finally:
-            self._loop_ident = None
+            # a close() cut short by an interrupt is finished by the next, its reports included
+            rest = not self._closed or bool(self._ready or self._idle or self._inbox)
+            if rest:
+                self._closed = True
+                self._gate = -1
+                self._loop_ident = me
+        if rest:
+            try:
+                self._drain()
+                # One task at a time, in its structure until _drop_future makes it final (so
+                # an interrupt leaves it there, for the next close()): dropping a future can
+                # wake another unfinished task (one that awaits it), which moves it from _idle
+                # to _ready.
+                ready, idle = self._ready, self._idle
+                while ready or idle:
+                    t = ready[0] if ready else next(iter(idle.values()))
+                    self._drop_future(t, lost=False)
+            finally:
+                self._loop_ident = None
         for u in list(self._unretrieved):
-            u.report()
+            u.report()  # once each (a report disarms it): a second close() repeats none
 
     @property
     def closed(self) -> bool:

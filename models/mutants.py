@@ -50,6 +50,7 @@ _TIMERS_LOCAL = {**_LOCAL, "timers": 1}
 _TIMERS_REMOTE = {"join": 0, "spawners": 0, "timers": 1}
 _IO_LOCAL = {**_TIMERS_LOCAL, "io": 1}
 _IO_REMOTE = {**_TIMERS_REMOTE, "io": 1}
+_CLOSE = {"join": 0, "close": 1}
 
 MUTANT_SPECS: tuple[MutantSpec, ...] = (
     MutantSpec(
@@ -331,5 +332,36 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         "another thread happens to wake a task.",
         ("EX-STALLED-EXACT",),
         default_bounds(1, **_LOCAL, drive=1),
+    ),
+    # -- close() (models/reference_close.py) ------------------------------------------------
+    MutantSpec(
+        "close-skips-inbox",
+        Edges(close_drains_first=False),
+        "close() cancels the tasks and returns without draining the inbox first",
+        "A spawn or wake another thread posted just before close() survives it: the posted "
+        "task is never cancelled (its coroutine never closed, its handle never final) and the "
+        "message is left in an inbox nobody will drain.",
+        ("EX-CLOSE-FINAL",),
+        default_bounds(1, **_CLOSE),
+    ),
+    MutantSpec(
+        "close-skips-idle",
+        Edges(close_cancels_idle=False),
+        "close() cancels only the tasks in the ready queue",
+        "close() walks the ready queue but not the parked (IDLE) tasks: their futures are never "
+        "dropped (no finally block runs, no Cancelled for their handles) and a pending task is "
+        "freed in silence.",
+        ("EX-CLOSE-FINAL",),
+        default_bounds(1, **_CLOSE),
+    ),
+    MutantSpec(
+        "spawn-after-close",
+        Edges(close_refuses_spawn=False),
+        "another thread's spawn is accepted after close() set the closed flag",
+        "The closed flag is checked outside the lock (or not on the Spawner path): a spawn "
+        "racing close() is posted after the drain and accepted by an executor that will never "
+        "run it.",
+        ("EX-CLOSED-NO-SPAWN",),
+        default_bounds(1, **_CLOSE),
     ),
 )

@@ -25,10 +25,10 @@ from refexec.models.system import Action, Bounds, Ops, Property, Value, View
 from refexec.state import FINAL_STATES, TaskState
 
 __all__ = [
-    "ALL_IDS", "DRIVE_IDS", "DRIVER_IDS", "ENVIRONMENT_ACTIONS", "INFO", "IO_IDS",
+    "ALL_IDS", "CLOSE_IDS", "DRIVE_IDS", "DRIVER_IDS", "ENVIRONMENT_ACTIONS", "INFO", "IO_IDS",
     "SEED_ENVIRONMENT_ACTIONS",
     "TERMINATION_IDS", "Witness", "action_name", "make_properties", "progress_property", "prop",
-    "run_final",
+    "close_properties", "run_final",
 ]
 
 S = TaskState
@@ -38,6 +38,7 @@ _FINAL = tuple(sorted(int(s) for s in FINAL_STATES))
 # of the model it judges).
 _NOT_STARTED, _DECIDING, _ASLEEP, _RETURNED = 0, 3, 4, 5
 _IO_NONE, _IO_READY = 0, 2  # refexec.models.reference.Io
+_UNSPAWNED = 6  # refexec.models.reference.UNSPAWNED
 
 INFO: dict[str, tuple[str, str]] = {
     "EX-FINAL": (
@@ -203,6 +204,22 @@ INFO: dict[str, tuple[str, str]] = {
         "(dpolls > 0); step() returning without a poll (dpolls = 0) finds nothing queued, "
         "nothing posted and nothing due. Step property on poll and step_return.",
     ),
+    "EX-CLOSE-FINAL": (
+        "when close() returns every task is final and nothing is queued or posted",
+        "close() drains the inbox first (a spawn or wake posted before the closed flag is "
+        "applied, not forgotten) and cancels every unfinished task, IDLE ones included, one at "
+        "a time. Step property on close_end: every spawned task is COMPLETE or CANCELLED, the "
+        "ready queue and the inbox are empty (and, with the driver, no timer is armed).",
+    ),
+    "EX-CLOSE-NO-POLL": (
+        "no poll and no new drive call after close() began",
+        "Step property on poll and run_start: the closed flag is not set.",
+    ),
+    "EX-CLOSED-NO-SPAWN": (
+        "a closed executor accepts no spawn, from any thread",
+        "Once close() has set the closed flag, spawn (local or posted by another thread) is "
+        "refused with RuntimeError. Step property on spawn: the closed flag is not set.",
+    ),
     "EX-PROGRESS": (
         "the run loop is never stuck short of its end",
         "In every reachable state either run() has returned or given the thread back (RETURNED, "
@@ -224,7 +241,7 @@ INFO: dict[str, tuple[str, str]] = {
 
 ENVIRONMENT_ACTIONS = (
     "spawn", "spawner_new", "waker_clone", "join", "cancel", "run_start", "wake_by_ref",
-    "timer_arm", "io_register",
+    "timer_arm", "io_register", "close_start",
 )
 """Actions of the program / other threads that *add* work or may repeat without bound (a
 ``wake_by_ref`` keeps its handle, so a thread could call it forever); termination assumes each
@@ -245,6 +262,9 @@ DRIVER_IDS = ("EX-TIMER-EARLY", "EX-TIMER-PROMPT", "EX-TIMER-RUN-END", "EX-TIMER
 
 IO_IDS = ("EX-IO-RUN-END", "EX-IO-PARK", "EX-IO-PROMPT", "EX-IO-FINAL")
 """The reactor's properties: present only in instances with ``io`` = 1."""
+
+CLOSE_IDS = ("EX-CLOSE-FINAL", "EX-CLOSE-NO-POLL", "EX-CLOSED-NO-SPAWN")
+"""close()'s properties: present only in instances with ``close`` = 1."""
 
 ALL_IDS = tuple(INFO)
 
@@ -516,6 +536,7 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
 
     return (
         prop("EX-FINAL", "step", final_),
+        *(close_properties(n, tm) if bounds.extra.get("close", 0) else ()),
         prop("EX-ONE-POLLER", "invariant", one_poller),
         prop("EX-NO-LOST-WAKE", "invariant", no_lost_wake),
         prop("EX-QUEUE-EXACT", "invariant", queue_exact),
@@ -572,3 +593,32 @@ def _drive_properties(n: int, tm: bool, io: bool) -> tuple[Property, ...]:
 
     return (prop("EX-STALLED-EXACT", "step", stalled_exact),
             prop("EX-STEP-ONE", "step", step_one))
+
+
+def close_properties(n: int, tm: bool) -> tuple[Property, ...]:
+    """:data:`CLOSE_IDS` over the reference model's variables (with the ``closed`` flag)."""
+
+    def close_final(s: View, s2: View, o: Ops, action: Any, params: Mapping[str, int]) -> Value:
+        if action_name(action) != "close_end":
+            return True
+        settled = [o.Or(s.st[t] == _UNSPAWNED, _final(o, s.st[t])) for t in range(n)]
+        timers = [o.Not(s.armed[t]) for t in range(n)] if tm else []
+        return o.And(*settled, s.qlen == 0, _inbox_empty(s, o, n), *timers)
+
+    def close_no_poll(s: View, s2: View, o: Ops, action: Any,
+                      params: Mapping[str, int]) -> Value:
+        if action_name(action) not in ("poll", "run_start"):
+            return True
+        return o.Not(s.closed)
+
+    def closed_no_spawn(s: View, s2: View, o: Ops, action: Any,
+                        params: Mapping[str, int]) -> Value:
+        if action_name(action) != "spawn":
+            return True
+        return o.Not(s.closed)
+
+    return (
+        prop("EX-CLOSE-FINAL", "step", close_final),
+        prop("EX-CLOSE-NO-POLL", "step", close_no_poll),
+        prop("EX-CLOSED-NO-SPAWN", "step", closed_no_spawn),
+    )

@@ -69,6 +69,8 @@ bounds key asks for it, so every instance without the key is unchanged):
                  inbox drained), and the ghost count of polls since the inbox was last empty
 ``policy``       0 (fifo): ``poll`` takes the head of the queue; 1 (any): any queued task
 ``phantom[t]``   mutant ``spawn-phantom-waker`` only: a waker counted at spawn, held by nobody
+``closed``       ``close`` = 1: close() was called (its actions: models/reference_close.py;
+                 ``loop`` = CLOSING while it acts as the loop)
 ===============  ===========================================================================
 
 The drive call (bounds key ``drive`` = 1; absent or 0 leaves every instance unchanged, and any
@@ -89,6 +91,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from refexec.models import reference_close as rc
 from refexec.models.system import Action, Bounds, Ops, Sort, TransitionSystem, Value, Var, View
 from refexec.state import FINAL_STATES, TRANSITIONS, TaskEvent, TaskState
 
@@ -128,9 +131,10 @@ class Loop:
     DECIDING = 3  # queue and inbox seen empty under the lock: about to sleep or return
     ASLEEP = 4  # waiting on the condition for a signal
     RETURNED = 5  # run() has returned
+    CLOSING = 6  # close() acts as the loop: drains the inbox, cancels (bounds key ``close``)
 
 
-LOOP_NAMES = ("NOT_STARTED", "DISPATCH", "POLLING", "DECIDING", "ASLEEP", "RETURNED")
+LOOP_NAMES = ("NOT_STARTED", "DISPATCH", "POLLING", "DECIDING", "ASLEEP", "RETURNED", "CLOSING")
 
 
 class Io:
@@ -253,6 +257,12 @@ class Edges:
     stalled_never_sleeps: bool = True
     """Only ``run()`` decides to sleep or return (``idle_check``); ``False``: so do
     ``run_until_stalled()`` and ``step()``, which then park instead of returning."""
+    close_drains_first: bool = True
+    """close() drains the inbox before it cancels tasks and before it returns (bounds ``close``)."""
+    close_cancels_idle: bool = True
+    """close() cancels IDLE tasks too; ``False``: only the queued ones."""
+    close_refuses_spawn: bool = True
+    """Once closed, another thread's spawn is refused; ``False``: it is posted."""
 
 
 REFERENCE_EDGES = Edges()
@@ -369,6 +379,7 @@ class _Builder:
         self.rcancel = self.remote and bool(ex.get("rcancel", 0))  # other threads cancel
         self.any_policy = ex.get("policy", 0) == 1  # 0: fifo (head of the queue), 1: any
         self.drive = bool(ex.get("drive", 0))  # the drive call's kind is state (mode, dpolls)
+        self.closing = bool(ex.get("close", 0))  # close() (models/reference_close.py)
         # The array is one longer than the reference ever needs, so that a duplicate entry (a
         # mutant) shows in the queue before anything overflows; a bounded-queue mutant sets cap.
         self.C = edges.queue_capacity if edges.queue_capacity is not None else self.n + 1
@@ -477,7 +488,8 @@ class _Builder:
             Var("q", tid, self.C, "the ready queue (FIFO), - = empty slot"),
             Var("qlen", Sort.int_(0, self.C), 0, "length of the ready queue"),
             Var("spawners", Sort.int_(0, self.SP), 0, "live Spawner handles"),
-            Var("loop", Sort.int_(0, 5, LOOP_NAMES), 0, "run loop control state"),
+            Var("loop", Sort.int_(0, Loop.CLOSING if self.closing else 5, LOOP_NAMES), 0,
+                "run loop control state"),
             Var("lock", Sort.bool_(), 0, "the door's lock, held by the deciding loop"),
             Var("signal", Sort.bool_(), 0, "a wake-up posted to the sleeping loop"),
             Var("blocked", Sort.bool_(), 0, "the loop thread blocked on its own full queue"),
@@ -498,6 +510,8 @@ class _Builder:
                            "inbox is drained before a round ends)"))
             out.append(Var("pw", Sort.int_(0, self.R + 1), 0, "polls since the inbox was last "
                            "empty (saturates at R+1)", ghost=True))
+        if self.closing:
+            out.append(Var("closed", Sort.bool_(), 0, "close() was called (_closed)"))
         if self.e.spawn_counts_waker:
             out.append(Var("phantom", Sort.int_(0, 1), n, "a waker counted at spawn that "
                            "nobody holds"))
@@ -515,6 +529,8 @@ class _Builder:
             out["cpost"] = (False,) * n
         if self.R:
             out["rnd"], out["pw"] = 0, 0
+        if self.closing:
+            out["closed"] = False
         if self.e.spawn_counts_waker:
             out["phantom"] = (0,) * n
         if self.drive:
@@ -780,6 +796,10 @@ class _Builder:
             defs += [timer_arm, timer_cancel, timer_fire, tick, park_due, clock_jump]
         if self.io:
             defs += [io_register, io_cancel, fd_ready, io_ready]
+        if self.closing:
+            defs += [rc.close_start, *((rc.close_drain,) if self.remote else ()),
+                     *((rc.close_cancel_drain,) if self.rcancel else ()),
+                     rc.close_drop, rc.close_end, *((rc.closed_wake,) if self.remote else ())]
         return tuple(define(self) for define in defs)
 
     def apply_cancel(self, s: View, o: Ops, t: int, defer: bool) -> dict[str, Value]:
@@ -807,7 +827,7 @@ class _Builder:
         """Where a held waker of t may be used: on the loop thread when it runs user code; on
         another thread under the door's lock with room in t's inbox."""
         if remote:
-            return o.And(self.poster_ok(s, o), s.inbox[t] < self.I)
+            return o.And(self.poster_ok(s, o), s.inbox[t] < self.I, *rc.open_(self, s, o))
         return self.local_ok(s, o)
 
     def deliver(self, s: View, o: Ops, t: int, remote: int, wakers: Value) -> dict[str, Value]:
@@ -862,7 +882,8 @@ def spawn(m: _Builder) -> Action:
 
     def guard(s: View, o: Ops, t: int, remote: int) -> Value:
         where = o.And(s.spawners > 0, o.Not(s.lock)) if remote else m.local_ok(s, o)
-        return o.And(m.spawn_order(s, o, t), where, s.loop != Loop.RETURNED)
+        refused = rc.open_(m, s, o) if remote and e.close_refuses_spawn else []
+        return o.And(m.spawn_order(s, o, t), where, s.loop != Loop.RETURNED, *refused)
 
     def effect(s: View, o: Ops, t: int, remote: int) -> dict[str, Value]:
         if remote:
@@ -1138,7 +1159,7 @@ def cancel(m: _Builder) -> Action:
             return False
         if remote:
             return o.And(o.Not(s.lock), s.st[t] != UNSPAWNED,
-                         o.Not(m.final(o, s.st[t])), o.Not(s.cpost[t]))
+                         o.Not(m.final(o, s.st[t])), o.Not(s.cpost[t]), *rc.open_(m, s, o))
         return o.And(m.local_ok(s, o), s.st[t] != UNSPAWNED,
                      o.Or(m.has(o, s.st[t], E.CANCEL),
                           o.And(m.polling(s, o, t), o.Not(s.creq[t]))))

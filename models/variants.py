@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from refexec.models import reference, seed, waitqueue
 from refexec.models.mutants import MUTANT_SPECS
-from refexec.models.properties import DRIVE_IDS, DRIVER_IDS, IO_IDS, Witness
+from refexec.models.properties import CLOSE_IDS, DRIVE_IDS, DRIVER_IDS, IO_IDS, Witness
 from refexec.models.reference import Loop
 from refexec.models.system import Bounds, Ops, TransitionSystem, Value, View
 from refexec.state import TaskState
@@ -120,8 +120,9 @@ def default_bounds(variant: str) -> Bounds:
         return reference.default_bounds(2)
     if variant == "reference-any":  # the scheduling policy 'any': joins left to 'reference'
         return reference.default_bounds(2, join=0, policy=1)
-    if variant == "threads":  # other threads' cancels, the round bound R = 1, the drive calls
-        return reference.default_bounds(1, round=1, rcancel=1, drive=1)
+    if variant == "threads":  # other threads' cancels, the round bound R = 1, the drive calls,
+        # and close()
+        return reference.default_bounds(1, round=1, rcancel=1, drive=1, close=1)
     if variant == "driver":  # timers, I/O and the drive calls (stalled: nothing due)
         return reference.default_bounds(1, timers=1, io=1, drive=1)
     if variant == "driver-any":  # policy 'any' with timers and I/O: a poll before a due one
@@ -148,7 +149,7 @@ def deep_bounds(variant: str) -> Bounds:
     if variant == "waitqueue" or variant in WQ_MUTANTS:
         return waitqueue.default_bounds(4, permits=2, faults=1)
     if variant == "threads":
-        return reference.default_bounds(2, round=1, rcancel=1)
+        return reference.default_bounds(2, round=1, rcancel=1, close=1)
     if variant == "reference-any":
         return reference.default_bounds(3, policy=1)
     if variant == "reference" or variant.startswith("mutant:"):
@@ -200,6 +201,8 @@ _ALSO_VIOLATED: dict[str, tuple[str, ...]] = {
     "exit-with-io-registered": ("EX-RUN-END",),
     # the wake posted while the loop decided is in the inbox when it returns, or jumps the clock
     "wake-byte-unlocked": ("EX-RUN-END", "EX-CLOCK-JUMP"),
+    # the IDLE task close() left is lost once the loop is RETURNED, and never reported
+    "close-skips-idle": ("EX-LOST-REPORTED",),
 }
 
 
@@ -219,6 +222,8 @@ def _ids(bounds: Bounds) -> tuple[str, ...]:
         ids = (*ids, "EX-INBOX-PROMPT")
     if ex.get("drive", 0):
         ids = (*ids, *DRIVE_IDS)
+    if ex.get("close", 0):
+        ids = (*ids, *CLOSE_IDS)
     return ids
 
 
@@ -362,6 +367,17 @@ def _threads_witnesses() -> list[Witness]:
                 lambda s, o: o.And(s.loop == Loop.ASLEEP, s.cpost[0])),
         Witness("round-full-inbox-waiting", "a round is full (R polls) while a message waits",
                 lambda s, o: o.And(s.rnd == 1, s.pw == 1, s.inbox[0] > 0)),
+        Witness("close-drains-posted-spawn", "close() finds a spawn another thread posted "
+                "before the closed flag (it drains it, then cancels the task)",
+                lambda s, o: o.And(s.loop == Loop.CLOSING, s.inbox[0] > 0,
+                                   s.st[0] == reference.UNSPAWNED)),
+        Witness("close-cancels-idle", "close() is about to cancel an IDLE task whose waker "
+                "another thread holds",
+                lambda s, o: o.And(s.loop == Loop.CLOSING, s.st[0] == int(S.IDLE),
+                                   s.wakers[0] > 0)),
+        Witness("closed-wake-dropped", "another thread holds a waker after close() ended (its "
+                "wake will be dropped)",
+                lambda s, o: o.And(s.closed, s.loop == Loop.RETURNED, s.wakers[0] > 0)),
     ]
 
 

@@ -73,7 +73,7 @@ SCHED, RUNNING, NOTIFIED, IDLE = int(S.SCHEDULED), int(S.RUNNING), int(S.NOTIFIE
 FINAL = (int(S.COMPLETE), int(S.CANCELLED))
 UNSPAWNED = 6
 # run-loop control states of the reference model (refexec.models.reference.Loop)
-NOT_STARTED, DISPATCH, POLLING, DECIDING, ASLEEP, RETURNED = range(6)
+NOT_STARTED, DISPATCH, POLLING, DECIDING, ASLEEP, RETURNED, CLOSING = range(7)
 
 ProgressFn = Callable[[str], None]
 
@@ -203,7 +203,9 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
 
     def returned_ok(s: View, o: Ops) -> Value:
         # after run() returned: nothing queued or posted, no sender, nothing can start again
-        senders = s.spawners + o.count(
+        # (a closed executor may have live Spawners: their spawns are refused)
+        spawners = o.If(s.closed, 0, s.spawners) if "closed" in names else s.spawners
+        senders = spawners + o.count(
             [o.And(o.Not(final(o, s.st[t])), live_waker(s, o, t)) for t in T])
         return o.Implies(
             s.loop == RETURNED,
@@ -262,6 +264,17 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
             return o.And(s.pw <= s.rnd, s.rnd <= R, o.Implies(empty, s.pw == 0))
         out.append(_inv("AUX-ROUND", "a message waits no longer than the round has run",
                         round_ok))
+    if "closed" in names:
+        def closed_ok(s: View, o: Ops) -> Value:
+            # close() acts as the loop while CLOSING and leaves every taken-in task final
+            settled = [o.Or(s.st[t] == UNSPAWNED, final(o, s.st[t])) for t in T]
+            return o.And(
+                o.Implies(s.closed, o.Or(s.loop == CLOSING, s.loop == RETURNED)),
+                o.Implies(s.loop == CLOSING, s.closed),
+                o.Implies(o.And(s.closed, s.loop == RETURNED),
+                          o.And(*settled, *[s.inbox[t] == 0 for t in T])))
+        out.append(_inv("AUX-CLOSED", "closed: close() acts as the loop, then all is final",
+                        closed_ok))
     if tm:
         def timer_ok(s: View, o: Ops) -> Value:
             # an armed timer's deadline is within the clock's range (the sort says so) and a
@@ -327,7 +340,8 @@ def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value
     RUNNING/NOTIFIED 3,
     SCHEDULED/IDLE/UNSPAWNED 2, COMPLETE/CANCELLED 0. ``loop`` orders the run loop's control
     states between two units of work: ASLEEP with a signal 4 > DISPATCH 3 > DECIDING 2 >
-    ASLEEP without one 1 > POLLING, RETURNED, NOT_STARTED 0.
+    ASLEEP without one 1 = CLOSING 1 > POLLING, RETURNED, NOT_STARTED 0 (close_start is the
+    environment's; close_drain and close_drop lower ``work``, close_end lowers ``loop``).
 
     Per action: a poll spends budget (-4, +1 stage); pending and ready lower the stage; a wake
     consumes a waker (-2) and at most posts an inbox entry (+1), which the drain consumes; a
@@ -370,7 +384,8 @@ def reference_rank(ts: TransitionSystem) -> Callable[[View, Any], Sequence[Value
         due = o.Or(*[o.And(s.armed[t], s.deadline[t] <= s.clock) for t in T],
                    *[s.reg[t] == 2 for t in T if io]) if tm else False
         loop = o.If(s.loop == DISPATCH, 3, o.If(s.loop == DECIDING, o.If(due, 4, 2),
-                    o.If(s.loop == ASLEEP, o.If(s.signal, 4, 1), 0)))
+                    o.If(s.loop == ASLEEP, o.If(s.signal, 4, 1),
+                         o.If(s.loop == CLOSING, 1, 0))))  # close_end: CLOSING -> RETURNED
         return [work, loop]
 
     return rank

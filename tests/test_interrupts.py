@@ -342,6 +342,36 @@ def test_second_close_finishes_what_an_interrupted_close_left() -> None:
     ex.close()  # and idempotent once done
 
 
+def test_second_close_reports_what_an_interrupted_close_did_not() -> None:
+    """close() reports unretrieved task exceptions after its last cancel; an interrupt in that
+    cancel (here raised by the task's finally block) skips the reports, and the next close(),
+    finding every task final, used to return at once: the exception was reported only if and
+    when the handle was garbage-collected."""
+    ex = Executor()
+
+    async def boom() -> None:
+        raise ValueError("nobody looks")
+
+    async def parked() -> None:
+        try:
+            await Event().wait()
+        finally:
+            raise KeyboardInterrupt
+
+    failed = ex.spawn(boom())
+    last = ex.spawn(parked())
+    ex.run_until_stalled()
+    with pytest.raises(KeyboardInterrupt):
+        ex.close()  # the last task is cancelled; the interrupt skips the reports
+    assert failed.done() and last.cancelled()
+    with pytest.warns(RuntimeWarning, match=r"raised ValueError\('nobody looks'\) and nobody"):
+        ex.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex.close()  # reported once: a third close() repeats nothing
+    del failed
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_interrupt_in_a_finalizer_is_raised_again_by_the_run_loop() -> None:
     """Python swallows an exception leaving a __del__; the interrupt must not be lost."""
