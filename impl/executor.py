@@ -805,7 +805,8 @@ class Executor:
         with self._lock:
             if self._closed:
                 coro.close()
-                raise RuntimeError("spawn() on an Executor that has been closed")
+                raise RuntimeError("Spawner.spawn() on an Executor that has been closed; "
+                                   "create a new Executor")
             self._inbox.append((_SPAWN, t))
             if self._sleeping:
                 self._cond.notify()

@@ -203,6 +203,15 @@ _LIST += [
     Bug("post-after-close-kept", "a message posted after close() is kept in the inbox for "
         "ever", E, "_post", "if self._closed:\n            return",
         "if False:\n            return", kind="shutdown"),
+    Bug("close-drops-one", "close() cancels only the first unfinished task ('if' for "
+        "'while'): the others are left queued or waiting", E, "close",
+        "while ready or idle:", "if ready or idle:", kind="shutdown"),
+    Bug("close-drain-after-drops", "close() takes in the inbox after its cancels instead of "
+        "before: a spawn posted before close() becomes a task nobody cancels", E, "close",
+        "            self._drain()\n", "",
+        more=(("                self._drop_future(t, lost=False)\n",
+               "                self._drop_future(t, lost=False)\n"
+               "            self._drain()\n"),), kind="shutdown"),
 ]
 
 # Issue 12, the wider generators: each is caught only by what they generate.

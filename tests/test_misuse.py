@@ -87,6 +87,16 @@ def test_spawner_of_a_closed_executor_refuses() -> None:
         sp.spawn(_noop())
 
 
+def test_live_spawner_of_a_closed_executor_says_what_to_do() -> None:
+    ex = Executor()
+    sp = ex.spawner()
+    ex.close()
+    assert not sp.closed
+    with pytest.raises(RuntimeError, match=r"Spawner.spawn\(\) on an Executor that has been "
+                       r"closed; create a new Executor"):
+        sp.spawn(_noop())
+
+
 def test_close_while_running_raises() -> None:
     ex = Executor()
     errors: list[BaseException] = []
