@@ -227,11 +227,6 @@ _LIST += [
         "            if inbox:\n                self._drain()\n            continue",
         "            if inbox:\n                pass\n            continue",
         "inbox-drained-when-idle", kind="door"),
-    Bug("drain-applied-flag-dropped", "the drain's closing `applied = True` is left out (each "
-        "kind seemed to set it): after an interrupt right after a posted cancel was taken in, "
-        "the drain puts it back, as not applied", E, "_drain",
-        "            applied = True\n    except BaseException:", "    except BaseException:",
-        kind="door"),
     Bug("drained-cancel-ignored", "a cancel posted by another thread is taken in from the "
         "inbox and dropped", E, "_drain", "self._cancel(t)", "pass", kind="door"),
 ]
