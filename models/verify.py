@@ -930,6 +930,11 @@ def check_variant(
         if variant in AUX_INVARIANTS:
             progress(f"{variant}: symbolic proof (inductive invariant, k-induction) ...")
             aux = AUX_INVARIANTS[variant](ts)
+            # With --property, the other invariant properties still strengthen the induction
+            # (Houdini drops any that is not inductive): the reference's invariant needs them.
+            chosen = {p.id for p in props}
+            aux = [*aux, *[q for q in ts.properties
+                           if q.kind == "invariant" and q.id not in chosen]]
             proof = prove(ts, [p for p in props if bres[p.id].status != "violated"], aux,
                           max_k=3 if not deep else 5, progress=progress)
             report.inductive = proof.inductive
