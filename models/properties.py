@@ -195,8 +195,9 @@ INFO: dict[str, tuple[str, str]] = {
         "Bounds key drive. When run_until_stalled() gives the thread back (step_return in mode "
         "UNTIL_STALLED), nothing is queued, nothing is posted by other threads, no timer is due "
         "and no fd ready, and no task is IDLE with no live waker and nothing in flight (a lost "
-        "task not yet reported). Only run() decides to sleep: no transition leads to DECIDING "
-        "or ASLEEP in another mode. Step property.",
+        "task not yet reported). Only run() sleeps or ends the loop: no transition leads to "
+        "ASLEEP or RETURNED in another mode (the policy loop's run_until_stalled() may decide, "
+        "under the lock, only to jump a virtual autojump clock). Step property.",
     ),
     "EX-STEP-ONE": (
         "step() polls at most one task, and polls none only when none is ready",
@@ -576,7 +577,7 @@ def _drive_properties(n: int, tm: bool, io: bool) -> tuple[Property, ...]:
 
     def stalled_exact(s: View, s2: View, o: Ops, action: Any,
                       params: Mapping[str, int]) -> Value:
-        parked = o.Or(s2.loop == _DECIDING, s2.loop == _ASLEEP)
+        parked = o.Or(s2.loop == _ASLEEP, s2.loop == _RETURNED)
         no_sleep = o.Implies(parked, s2.mode == _RUN)
         if action_name(action) != "step_return":
             return no_sleep

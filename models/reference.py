@@ -675,6 +675,20 @@ class _Builder:
         return o.And(self.nothing_ready(s, o),
                      o.Not(self.exists(o, lambda t: self.lost(s, o, t))))
 
+    def jump_ahead(self, s: View, o: Ops) -> Value:
+        """Deciding now would end in ``clock_jump``: no open spawner, the clock below its bound,
+        a timer armed for later. The policy loop's ``run_until_stalled()`` decides (under the
+        lock) only then, to run a program's sleeps to their end on a virtual autojump clock."""
+        if not self.timers:
+            return False
+        later = self.exists(o, lambda t: o.And(s.armed[t], s.deadline[t] > s.clock))
+        return o.And(s.spawners == 0, s.clock < self.D, later)
+
+    def run_only(self, s: View, o: Ops) -> list[Value]:
+        """Guard conjuncts of ``sleep`` and ``run_end`` with ``drive``: only ``run()`` parks or
+        ends the loop; a ``run_until_stalled()`` that decided (to jump the clock) cannot."""
+        return [s.mode == Drive.RUN] if self.drive and self.e.stalled_never_sleeps else []
+
     def nothing_ready(self, s: View, o: Ops) -> Value:
         """What ``step()`` sees when it polls nothing: :meth:`stalled` but for lost tasks,
         which step() leaves to the next reaping drive call."""
@@ -1218,8 +1232,10 @@ def idle_check(m: _Builder) -> Action:
             conj.append(o.Not(m.exists(o, lambda t: m.lost(s, o, t))))
         if m.timers:
             conj.append(o.Not(m.due(s, o)))  # due timers are fired before deciding
-        if m.drive and e.stalled_never_sleeps:
-            conj.append(s.mode == Drive.RUN)  # the others return instead (step_return)
+        if m.drive and e.stalled_never_sleeps:  # the others return instead (step_return),
+            # but the policy loop's run_until_stalled() jumps a virtual autojump clock here
+            conj.append(o.Or(s.mode == Drive.RUN,
+                             o.And(s.mode == Drive.UNTIL_STALLED, m.jump_ahead(s, o))))
         return o.And(*conj)
 
     return m.action(idle_check, {}, guard,
@@ -1231,7 +1247,7 @@ def sleep(m: _Builder) -> Action:
     """A sender remains: the loop waits on the condition, releasing the lock atomically."""
     return m.action(sleep, {},
                     lambda s, o: o.And(s.loop == Loop.DECIDING, m.senders(s, o) > 0,
-                                       o.Not(m.due(s, o))),
+                                       o.Not(m.due(s, o)), *m.run_only(s, o)),
                     lambda s, o: {"loop": Loop.ASLEEP, "lock": False},
                     ("loop", "lock"))
 
@@ -1251,7 +1267,7 @@ def run_end(m: _Builder) -> Action:
     return m.action(run_end, {},
                     lambda s, o: o.And(s.loop == Loop.DECIDING,
                                        m.senders(s, o, e.timer_holds_sender,
-                                                 e.io_holds_sender) == 0),
+                                                 e.io_holds_sender) == 0, *m.run_only(s, o)),
                     lambda s, o: {"loop": Loop.RETURNED, "lock": False},
                     ("loop", "lock"))
 

@@ -45,6 +45,7 @@ from refexec.models.properties import (
     Witness,
     run_final,
 )
+from refexec.models.reference import Drive
 from refexec.models.symbolic import (
     TYPE_OK,
     CheckResult,
@@ -264,6 +265,23 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
             return o.And(s.pw <= s.rnd, s.rnd <= R, o.Implies(empty, s.pw == 0))
         out.append(_inv("AUX-ROUND", "a message waits no longer than the round has run",
                         round_ok))
+    if "mode" in names:
+        def drive_ok(s: View, o: Ops) -> Value:
+            # only run() parks or ends the loop; run_until_stalled() decides only to jump
+            run, step = Drive.RUN, Drive.STEP
+            idle = [s.loop == v for v in (NOT_STARTED, ASLEEP, RETURNED)]
+            if "closed" in names:
+                idle.append(s.loop == CLOSING)
+            # run_until_stalled() decides only to jump: a timer stays armed (due, or later
+            # with the clock below its bound) and no spawner can open meanwhile
+            jumping = (o.And(s.spawners == 0, o.Or(*[s.armed[t] for t in T]))
+                       if "armed" in names else False)
+            return o.And(o.Implies(o.Or(*idle), s.mode == run),
+                         o.Implies(s.loop == DECIDING, s.mode != step),
+                         o.Implies(o.And(s.loop == DECIDING, s.mode == Drive.UNTIL_STALLED),
+                                   jumping))
+        out.append(_inv("AUX-DRIVE", "between drive calls the mode is RUN; only run() sleeps "
+                        "or returns; step() never decides", drive_ok))
     if "closed" in names:
         def closed_ok(s: View, o: Ops) -> Value:
             # close() acts as the loop while CLOSING and leaves every taken-in task final
@@ -971,7 +989,7 @@ def check_variant(
         for p in props:
             if p.id in CHC_DEEP_ONLY.get(variant, ()) and not deep:
                 continue
-            if p.id in CHC_NEVER.get(variant, ()) and properties is None:
+            if p.id in CHC_NEVER.get(variant, ()):
                 continue
             progress(f"{variant}: {p.id}: z3 CHC/Spacer (unbounded) ...")
             cres = chc_check(ts, p, timeout=chc_timeout(variant, p.id, deep), assume=assume,
