@@ -80,3 +80,37 @@ def drive_once(ex: Any, drive: str, handle: Any) -> None:
         ex.block_on(handle)
     else:
         getattr(ex, drive)()
+
+
+class ParkOnce(FutureBase[None]):
+    """Pending once with a kept waker clone (woken later by the test), then Ready."""
+
+    def __init__(self) -> None:
+        self.waker: Any = None
+
+    def poll(self, cx: Context) -> Poll[None]:
+        if self.waker is None:
+            self.waker = cx.waker.clone()
+            return Pending
+        return Ready(None)
+
+
+class ModelWalk:
+    """A concrete reading of a model walked one named action at a time; every step is checked
+    against every property (a failing check names the property and the action)."""
+
+    def __init__(self, system: Any) -> None:
+        from refexec.models.concrete import ConcreteModel  # noqa: PLC0415
+
+        self.m = ConcreteModel(system)
+        self.s = self.m.initial()
+
+    def go(self, name: str, **params: int) -> ModelWalk:
+        nxt = self.m.step(self.s, name, **params)
+        assert self.m.check_step(self.s, nxt, name, params) == []
+        assert self.m.check(nxt) == []
+        self.s = nxt
+        return self
+
+    def can(self, name: str, **params: int) -> bool:
+        return bool(self.m.is_enabled(self.s, self.m.system.action(name), params))

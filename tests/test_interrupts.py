@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 import refexec
-from refexec import Event, Executor, FutureBase, Pending, channel, oneshot, yield_now
+from core_support import ParkOnce
+from refexec import Event, Executor, channel, oneshot, yield_now
 from refexec import executor as executor_mod
 from refexec import future as future_mod
 from refexec import sync as sync_mod
 from refexec import waker as waker_mod
-from refexec.poll import Poll
 from refexec.state import TaskState
 from refexec.testing.interrupts import (
     Built,
@@ -36,7 +36,6 @@ from refexec.testing.interrupts import (
     signal_trials,
     sweep,
 )
-from refexec.waker import Context
 
 _NOT_THE_LOOP = {"check_invariants", "snapshot", "_polled", "_unfinished", "stats",
                  "__repr__", "_stalled", "__del__"}
@@ -246,17 +245,6 @@ def test_signals_at_random_instants_deep() -> None:
 # -- the failures of issue 11, each at its line ---------------------------------------------------
 
 
-class _ParkOnce(FutureBase[None]):
-    """Pending once with a kept waker clone (woken later by the test), then Ready."""
-
-    def __init__(self) -> None:
-        self.waker: Any = None
-
-    def poll(self, cx: Context) -> Poll[None]:
-        if self.waker is None:
-            self.waker = cx.waker.clone()
-            return Pending
-        return refexec.Ready(None)
 
 
 def _interrupt_at(func: Any, text: str, call: Callable[[], object]) -> LineInterrupter:
@@ -271,7 +259,7 @@ def _interrupt_at(func: Any, text: str, call: Callable[[], object]) -> LineInter
 
 def test_interrupt_just_after_pending_leaves_the_task_in_a_structure() -> None:
     ex = Executor()
-    fut = _ParkOnce()
+    fut = ParkOnce()
     h = ex.spawn(fut)
     _interrupt_at(Executor._run_ready, "if y is YIELD", ex.run)
     ex.check_invariants()
@@ -376,7 +364,7 @@ def test_second_close_reports_what_an_interrupted_close_did_not() -> None:
 def test_interrupt_in_a_finalizer_is_raised_again_by_the_run_loop() -> None:
     """Python swallows an exception leaving a __del__; the interrupt must not be lost."""
     ex = Executor()
-    fut = _ParkOnce()
+    fut = ParkOnce()
     h = ex.spawn(fut)
     ex.run_until_stalled()
     w = fut.waker

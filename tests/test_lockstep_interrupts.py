@@ -9,20 +9,17 @@ the decision to sleep or return) and between two scripted effects of a task's po
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from core_support import ParkOnce
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
-from refexec import Executor, FutureBase, Pending
-from refexec.poll import Poll, Ready
+from refexec import Executor
 from refexec.state import TaskState
 from refexec.testing.interrupts import LineInterrupter, line_of
 from refexec.testing.lockstep import INTERRUPT_PROGRAMS, INTERRUPT_SITES, sweep_interrupts
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import reference_machine
 from refexec.testing.script import Keep, PendingStep, ReadyStep, Script
-from refexec.waker import Context
 
 
 def test_every_line_position_leaves_a_model_state() -> None:
@@ -54,17 +51,6 @@ def test_an_interrupt_inside_a_poll_is_the_tasks_outcome_and_run_goes_on() -> No
         m.teardown()
 
 
-class _ParkOnce(FutureBase[None]):
-    """Pending once (keeping a waker), Ready when polled again."""
-
-    def __init__(self) -> None:
-        self.waker: Any = None
-
-    def poll(self, cx: Context) -> Poll[None]:
-        if self.waker is None:
-            self.waker = cx.waker.clone()
-            return Pending
-        return Ready(None)
 
 
 def test_an_interrupt_right_after_a_pending_poll_is_not_the_tasks_failure() -> None:
@@ -74,7 +60,7 @@ def test_an_interrupt_right_after_a_pending_poll_is_not_the_tasks_failure() -> N
     is polled once more. (Found while placing this file's interrupts inside a poll's
     transition.)"""
     ex = Executor()
-    fut = _ParkOnce()
+    fut = ParkOnce()
     h = ex.spawn(fut)
     li = LineInterrupter({Executor._run_ready.__code__}, 1,
                          line=line_of(Executor._run_ready, "if y is not YIELD and y is not"))

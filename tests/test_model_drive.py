@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from core_support import ModelWalk
 from refexec import Context, Executor, FutureBase, Pending, Poll, Trace
-from refexec.models.concrete import ConcreteModel
 from refexec.models.exhaustive import explore
 from refexec.models.mutants import MUTANT_SPECS
 from refexec.models.reference import Drive, Loop, build, default_bounds
@@ -18,23 +18,12 @@ from refexec.testing.refinement_reference import ReferenceRefinement
 from refexec.testing.script import Event
 
 
-class _Walk:
+class _Walk(ModelWalk):
     """One named action at a time on a 2-task instance with the drive calls and other threads;
     every step is checked against every property."""
 
     def __init__(self, **extra: int) -> None:
-        self.m = ConcreteModel(build(default_bounds(2, join=0, rcancel=1, drive=1, **extra)))
-        self.s = self.m.initial()
-
-    def go(self, name: str, **params: int) -> _Walk:
-        nxt = self.m.step(self.s, name, **params)
-        assert self.m.check_step(self.s, nxt, name, params) == []
-        assert self.m.check(nxt) == []
-        self.s = nxt
-        return self
-
-    def can(self, name: str, **params: int) -> bool:
-        return bool(self.m.is_enabled(self.s, self.m.system.action(name), params))
+        super().__init__(build(default_bounds(2, join=0, rcancel=1, drive=1, **extra)))
 
 
 def test_run_until_stalled_returns_only_once_the_inbox_is_drained() -> None:

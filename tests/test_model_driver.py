@@ -5,8 +5,8 @@ exactly what they were."""
 from __future__ import annotations
 
 import pytest
+from core_support import ModelWalk
 from refexec.models import reference
-from refexec.models.concrete import ConcreteModel
 from refexec.models.exhaustive import explore
 from refexec.models.mutants import MUTANT_SPECS, MutantSpec, changed_edges
 from refexec.models.properties import DRIVER_IDS, IO_IDS
@@ -89,23 +89,12 @@ def test_io_needs_the_timer_driver() -> None:
         reference.build(reference.default_bounds(1, io=1))
 
 
-class _Walk:
+class _Walk(ModelWalk):
     """The concrete reading of the driver variant, walked one named action at a time; every
     step is checked against every property."""
 
     def __init__(self) -> None:
-        self.m = ConcreteModel(build("driver"))
-        self.s = self.m.initial()
-
-    def go(self, name: str, **params: int) -> _Walk:
-        nxt = self.m.step(self.s, name, **params)
-        assert self.m.check_step(self.s, nxt, name, params) == []
-        assert self.m.check(nxt) == []
-        self.s = nxt
-        return self
-
-    def can(self, name: str, **params: int) -> bool:
-        return self.m.is_enabled(self.s, self.m.system.action(name), params)
+        super().__init__(build("driver"))
 
 
 def _registered() -> _Walk:
