@@ -696,20 +696,21 @@ class EventLockstep(_PrimitiveLockstep):
     @precondition(lambda self: self.can("cancel_queued"))
     @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
     def cancel_queued(self, k: int, how: str) -> None:
-        t = self.pick("cancel_queued", k)
-        assert t is not None
-        with _Caught() as c:
-            self._cancel(t, how)
-        self.fire("cancel_queued", c.raised, t=t)
+        self._cancel_rule("cancel_queued", k, how)
 
     @precondition(lambda self: self.can("cancel_chosen"))
     @rule(k=st.integers(0, N_TASKS - 1), how=st.sampled_from(["drop", "close", "forget"]))
     def cancel_chosen(self, k: int, how: str) -> None:
-        t = self.pick("cancel_chosen", k)
+        self._cancel_rule("cancel_chosen", k, how)
+
+    def _cancel_rule(self, action: str, k: int, how: str) -> None:
+        """A queued or a chosen waiter's task gives its wait up (``how``); the model's
+        ``action`` follows, with whether a waker's vtable raised on the way."""
+        t = self.pick(action, k)
         assert t is not None
         with _Caught() as c:
             self._cancel(t, how)
-        self.fire("cancel_chosen", c.raised, t=t)
+        self.fire(action, c.raised, t=t)
 
     @precondition(lambda self: self.ev.is_set())
     @rule()
