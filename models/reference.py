@@ -325,28 +325,26 @@ class _Draft:
     (enqueue, remove, wake, finish) update in sequence within one action.
 
     The queue's variables are copied as the state has them: ``q``, ``qlen``, ``blocked`` (the
-    fixed-N array), or ``ts``, ``tail`` (the parametric timestamps); only the builder's queue
-    operations read and write them. A state without joins (the parametric core) has no
-    ``join``."""
+    fixed-N array: a per-task array is a tuple), or ``ts``, ``tail`` (the parametric
+    timestamps: a per-task array is a symbolic array over N tasks); only the builder's queue
+    operations read and write them."""
 
     def __init__(self, s: View) -> None:
         self.st: Any = _editable(s.st)
         self.woken: Any = _editable(s.woken)
+        self.join: Any = _editable(s.join)
         self.touched = {"st"}  # which variables the pieces applied so far may have changed
         self.q: tuple[Value, ...] = ()
         self.qlen: Value = 0
         self.blocked: Value = False
         self.ts: Value = None
         self.tail: Value = None
-        try:
-            self.join: Any = _editable(s.join)
-        except AttributeError:  # the parametric core: no joins, the timestamp queue
-            self.join = None
-            self.ts, self.tail = s.ts, s.tail
-            self.scalars: tuple[str, ...] = ("ts", "tail")
-        else:
+        if isinstance(s.st, tuple):
             self.q, self.qlen, self.blocked = tuple(s.q), s.qlen, s.blocked
-            self.scalars = ("q", "qlen", "blocked")
+            self.scalars: tuple[str, ...] = ("q", "qlen", "blocked")
+        else:
+            self.ts, self.tail = s.ts, s.tail
+            self.scalars = ("ts", "tail")
 
     def updates(self) -> dict[str, Value]:
         """The touched variables only: the set depends on the pieces used, never on values."""
@@ -522,17 +520,16 @@ class _Builder:
                            "call (saturates at 2)"))
         return tuple(out)
 
-    def task_init(self) -> dict[str, Value]:
-        n = self.n
+    def task_init(self, o: Ops) -> dict[str, Value]:
         out: dict[str, Value] = {}
         if self.rcancel:
-            out["cpost"] = (False,) * n
+            out["cpost"] = self.map_tasks(o, lambda _x: False)
         if self.R:
             out["rnd"], out["pw"] = 0, 0
         if self.closing:
             out["closed"] = False
         if self.e.spawn_counts_waker:
-            out["phantom"] = (0,) * n
+            out["phantom"] = self.map_tasks(o, lambda _x: 0)
         if self.drive:
             out["mode"], out["dpolls"] = Drive.RUN, 0
         return out
@@ -552,14 +549,15 @@ class _Builder:
               if self.io else []),
         )
 
-    def driver_init(self) -> dict[str, Value]:
+    def driver_init(self, o: Ops) -> dict[str, Value]:
         if not self.timers:
             return {}
-        n = self.n
         out: dict[str, Value] = {
-            "clock": 0, "deadline": (0,) * n, "armed": (False,) * n, "sleeping": (False,) * n}
+            "clock": 0, "deadline": self.map_tasks(o, lambda _x: 0),
+            "armed": self.map_tasks(o, lambda _x: False),
+            "sleeping": self.map_tasks(o, lambda _x: False)}
         if self.io:
-            out["reg"] = (Io.NONE,) * n
+            out["reg"] = self.map_tasks(o, lambda _x: Io.NONE)
         return out
 
     def released(self) -> tuple[str, ...]:
@@ -619,8 +617,8 @@ class _Builder:
             "loop": Loop.NOT_STARTED,
             "lock": False,
             "signal": False,
-            **self.driver_init(),
-            **self.task_init(),
+            **self.driver_init(o),
+            **self.task_init(o),
         }
 
     # -- shared pieces -------------------------------------------------------------------------

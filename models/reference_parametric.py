@@ -50,6 +50,14 @@ Edges that change the queue's shape (``merge_wakes``, ``fifo``, ``queue_capacity
 state (``spawn_counts_waker``) are refused: the timestamp queue has no duplicates, no stack
 order, no bound.
 
+**One state declaration.** The parametric state (:func:`layout`) is the concrete builder's own
+variable declarations (``variables()``) with the fixed-N queue replaced by the timestamps; its
+type invariant (AUX-TYPE), the initial witness and the correspondence with the concrete state
+are read from the same declarations. A part of the reference (a :data:`FEATURE_KEYS` key) is
+interpreted for every N once it is in :data:`INTERPRETED`, with its auxiliary invariants and
+properties in the module :data:`FEATURES` names; ``refexec verify`` proves every variant whose
+parts are all interpreted for every N (and the reference's core otherwise).
+
 **Protection against a wrong encoding** (:func:`agreement`): what still differs between the
 two readings is the implementation of the task collection and the queue, so for N = n in 1..4
 the parametric relation is checked by z3 to be a bisimulation of the concrete one (the same
@@ -67,6 +75,7 @@ it constrains.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -136,34 +145,83 @@ def core_bounds(n_tasks: int = 2, **extra: int) -> Bounds:
 
 # -- state -------------------------------------------------------------------------------------
 
-_INT_ARRAYS = ("st", "wakers", "polls", "done", "inbox", "waited", "ts")
-_BOOL_ARRAYS = ("woken", "ended", "creq")
-_INT_SCALARS = ("tail", "spawners", "loop")
-_BOOL_SCALARS = ("lock", "signal")
-VARS = (*_INT_ARRAYS, *_BOOL_ARRAYS, *_INT_SCALARS, *_BOOL_SCALARS)
-ARRAYS = frozenset((*_INT_ARRAYS, *_BOOL_ARRAYS))
-NOT_IN_CORE = frozenset({"join"})
-"""Variables of the concrete model outside the core: no task awaits another's JoinHandle."""
+FEATURE_KEYS = ("join", "timers", "io", "round", "rcancel", "policy", "drive", "close")
+"""The bounds keys that add a part to the reference (joins, the driver, rounds, posted cancels,
+the ``any`` policy, the drive calls, close()); 0 leaves the part out."""
+
+INTERPRETED: frozenset[str] = frozenset()
+"""The :data:`FEATURE_KEYS` the parametric reading interprets with N free (its invariants in
+:data:`FEATURES`); bounds with another feature key on are refused. The core (all of them 0)
+is always interpreted."""
+
+FEATURES: Mapping[str, str] = {}
+"""Feature key -> the module with that part's invariants and step properties for every N
+(``INVARIANTS``, ``STEP_PROPERTIES``), added to the core's when the key is on."""
+
+_PROBE_N = 97
+"""The number of tasks of the concrete builder whose :meth:`variables` give the parametric
+state's layout: a value no other bound takes, so an array of this length is per-task and a sort
+ending at it ranges over the tasks (a task id, with the sentinel ``N`` for none)."""
+
+_QUEUE = frozenset({"q", "qlen", "blocked"})
+"""The fixed-N queue's variables, which the timestamp queue (``ts``, ``tail``) replaces."""
+
 CONSTANTS: Mapping[str, Any] = {"blocked": False}
-"""Variables of the concrete model the core reads but never changes: the timestamp queue has no
-capacity, so the loop thread is never blocked on it."""
+"""Variables of the concrete model the parametric reading reads but never changes: the
+timestamp queue has no capacity, so the loop thread is never blocked on it."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One parametric state variable: a per-task z3 array ``Int -> Int/Bool`` or a scalar, and
+    its range from the concrete declaration (``hi = None``: a task id or count up to ``N``)."""
+
+    name: str
+    kind: str  # "int" | "bool"
+    array: bool
+    lo: int = 0
+    hi: int | None = 0
+    bounded: bool = True  # False for the timestamps (only ``tail >= 0``, EX-QUEUE-EXACT)
+
+
+def layout(bounds: Bounds, edges: Edges = REFERENCE_EDGES) -> tuple[Slot, ...]:
+    """The parametric state for ``bounds``: every variable the concrete builder declares
+    (:meth:`~refexec.models.reference._Builder.variables`) with the fixed-N queue replaced by
+    the enqueue timestamps ``ts`` and the next one ``tail``. One declaration: a feature's new
+    variable is in the parametric state as soon as the model declares it."""
+    probe = _Builder(Bounds(_PROBE_N, dict(bounds.extra)), edges)
+    out: list[Slot] = []
+    for v in probe.variables():
+        if v.name in _QUEUE:
+            continue
+        if v.length not in (0, _PROBE_N):
+            raise ValueError(f"variable {v.name!r} has length {v.length}: the parametric "
+                             "state has per-task arrays and scalars only")
+        hi = None if v.sort.hi == _PROBE_N else v.sort.hi
+        out.append(Slot(v.name, v.sort.kind, v.length == _PROBE_N, v.sort.lo, hi))
+    out.append(Slot("ts", "int", True, bounded=False))
+    out.append(Slot("tail", "int", False, bounded=False))
+    return tuple(out)
+
+
+CORE_LAYOUT = layout(Bounds(1, {"join": 0}))
+"""The core's state (every feature key 0)."""
 
 
 class PState:
-    """One parametric state: z3 arrays ``Int -> Int/Bool`` for per-task variables, z3 scalars."""
+    """One parametric state: z3 arrays ``Int -> Int/Bool`` for per-task variables, z3 scalars,
+    one per :class:`Slot` of the layout (default: the core's)."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, slots: Sequence[Slot] | None = None) -> None:
         II, IB = z3.ArraySort(z3.IntSort(), z3.IntSort()), z3.ArraySort(z3.IntSort(),
                                                                           z3.BoolSort())
+        self.slots = tuple(slots) if slots is not None else CORE_LAYOUT
         self.v: dict[str, Any] = {}
-        for name in _INT_ARRAYS:
-            self.v[name] = z3.Const(f"{name}{tag}", II)
-        for name in _BOOL_ARRAYS:
-            self.v[name] = z3.Const(f"{name}{tag}", IB)
-        for name in _INT_SCALARS:
-            self.v[name] = z3.Int(f"{name}{tag}")
-        for name in _BOOL_SCALARS:
-            self.v[name] = z3.Bool(f"{name}{tag}")
+        for sl in self.slots:
+            if sl.array:
+                self.v[sl.name] = z3.Const(f"{sl.name}{tag}", II if sl.kind == "int" else IB)
+            else:
+                self.v[sl.name] = (z3.Int if sl.kind == "int" else z3.Bool)(f"{sl.name}{tag}")
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -291,7 +349,7 @@ class ParamBuilder(_Builder):
         super().__init__(Bounds(1, dict(bounds.extra)), edges)
         self.N = n
         self.n = Sym(_z(n))  # type: ignore[assignment]  # waited saturates at N
-        self.EMPTY = self.n  # never stored: the core has no join waker
+        self.EMPTY = self.n  # "no task" (a join waker's owner): the sentinel N
         self.T = TaskDomain()  # type: ignore[assignment]
         self._fresh = 0
 
@@ -359,11 +417,13 @@ class PAction:
     guard: Callable[[PState, Any], Any]
     effect: Callable[[PState, Any], Updates]
     task: bool
-    remote: int | None = None  # the concrete ``remote`` parameter, for the actions that have it
+    fixed: tuple[tuple[str, int], ...] = ()  # the other parameters' values (``remote`` …)
 
     @property
     def label(self) -> str:
-        return self.name if self.remote is None else f"{self.name}(remote={self.remote})"
+        if not self.fixed:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.fixed)})"
 
 
 def _val(x: Any) -> Any:
@@ -392,20 +452,38 @@ class ParamCore:
             raise ValueError(f"the parametric core does not interpret the edge(s) {bad}: the "
                              "timestamp queue has no duplicates, no stack order, no capacity")
         b = bounds if bounds is not None else core_bounds(1)
-        if (b.extra.get("join", 1) or b.extra.get("timers", 0) or b.extra.get("round", 0)
-                or b.extra.get("rcancel", 0) or b.extra.get("policy", 0)):
-            raise ValueError("the parametric core has no joins, driver, rounds, posted cancels "
-                             "or policy: use core_bounds()")
+        refused = [k for k in FEATURE_KEYS
+                   if b.extra.get(k, 1 if k == "join" else 0) and k not in INTERPRETED]
+        if refused:
+            raise ValueError(f"the parametric reading does not interpret the bounds key(s) "
+                             f"{refused} yet (it interprets {sorted(INTERPRETED) or 'none'}): "
+                             "use core_bounds() or a variant whose parts it interprets")
         self.N = n
         self.e = edges
+        self.bounds = b
         self.m = self.builder_class(n, b, edges)
         self.o = ParamOps()
+        self.slots = layout(b, edges)
+        self.vars = tuple(sl.name for sl in self.slots)
+        self.arrays = frozenset(sl.name for sl in self.slots if sl.array)
         self.P, self.W, self.SP, self.I = self.m.P, self.m.W, self.m.SP, self.m.I
 
     # -- the builder's pieces over a PState (raw z3 terms in, raw z3 terms out) -----------------
 
+    def hooks(self, name: str) -> list[Callable[..., Any]]:
+        """The function ``name`` of every part this reading's bounds turn on that defines one
+        (:data:`FEATURES`): ``may_rest(m, s)`` (EX-PROGRESS: the loop may rest here),
+        ``task_rank(m, s, x)`` and ``loop_rank(m, s)`` (EX-TERMINATES: added to the core's
+        ranking terms)."""
+        mods = [_feature_module(k) for k in features_on(self.bounds) if k in FEATURES]
+        return [getattr(mod, name) for mod in mods if hasattr(mod, name)]
+
+    def state(self, tag: str) -> PState:
+        """A fresh parametric state of this core's layout, its z3 names suffixed by ``tag``."""
+        return PState(tag, self.slots)
+
     def view(self, s: PState) -> View:
-        values: dict[str, Any] = {k: TaskArray(v) if k in ARRAYS else Sym(v)
+        values: dict[str, Any] = {k: TaskArray(v) if k in self.arrays else Sym(v)
                                   for k, v in s.v.items()}
         values.update(CONSTANTS)
         return View(values)
@@ -460,7 +538,7 @@ class ParamCore:
         parameter is ``t``, its other parameters (``remote``) are enumerated; an instance whose
         guard is the constant False (``cancel(remote=1)`` without posted cancels) is left out."""
         out: list[PAction] = []
-        probe = self.view(PState("@probe"))
+        probe = self.view(self.state("@probe"))
         t0 = Sym(z3.Int("t@probe"))
         for a in self.m.actions():
             tasks = [k for k, dom in a.params.items() if isinstance(dom, TaskDomain)]
@@ -475,7 +553,7 @@ class ParamCore:
                     continue
                 out.append(PAction(a.name, self._guard(a, fixed, task),
                                    self._effect(a, fixed, task), task is not None,
-                                   fixed.get("remote")))
+                                   tuple(fixed.items())))
         return tuple(out)
 
     def _args(self, fixed: Mapping[str, int], task: str | None, t: Any) -> dict[str, Any]:
@@ -496,7 +574,7 @@ class ParamCore:
             stray = set(out) - a.modifies - queue
             if stray:
                 raise ValueError(f"{a.name} assigns {sorted(stray)} without declaring them")
-            unknown = set(out) - set(VARS)
+            unknown = set(out) - set(self.vars)
             if unknown:
                 raise ValueError(f"{a.name} assigns {sorted(unknown)}, which the parametric "
                                  "core does not have")
@@ -509,16 +587,16 @@ class ParamCore:
         """``I(s)``: the builder's own initial state (every task UNSPAWNED with zero counters,
         the loop not started), at least one task."""
         values = self.m.init(self.o)
-        unknown = set(values) - set(VARS) - NOT_IN_CORE
+        unknown = set(values) - set(self.vars)
         if unknown:
             raise ValueError(f"the initial state sets {sorted(unknown)}, which the parametric "
                              "core does not have")
-        return z3.And(self.N >= 1, *[s.v[k] == _val(values[k]) for k in VARS])
+        return z3.And(self.N >= 1, *[s.v[k] == _val(values[k]) for k in self.vars])
 
     def trans(self, a: PAction, s: PState, s2: PState, t: Any) -> Any:
         """``T_a(s, s', t)``: a's guard with task t, its effect, and the frame for the rest."""
         out = a.effect(s, t)
-        eqs = [s2.v[name] == out.get(name, s.v[name]) for name in VARS]
+        eqs = [s2.v[name] == out.get(name, s.v[name]) for name in self.vars]
         return z3.And(self.task(t) if a.task else z3.BoolVal(True), a.guard(s, t), *eqs)
 
 
@@ -528,13 +606,15 @@ Formula = Callable[[ParamCore, PState], Any]
 
 
 def _type_ok(m: ParamCore, s: PState) -> Any:
-    return z3.And(
-        s.spawners >= 0, s.spawners <= m.SP, s.loop >= 0, s.loop <= Loop.RETURNED,
-        s.tail >= 0,
-        m.forall_tasks(lambda x: z3.And(
-            s.st[x] >= 0, s.st[x] <= UNSP, s.wakers[x] >= 0, s.wakers[x] <= m.W,
-            s.done[x] >= 0, s.done[x] <= m.P + 1, s.polls[x] >= 0, s.polls[x] <= m.P + 1,
-            s.inbox[x] >= 0, s.inbox[x] <= m.I)))
+    """Every integer variable in its declared sort's range (a task id or count up to N), read
+    from the model's own declarations (:func:`layout`); the timestamps: ``tail >= 0``."""
+    ints = [(sl, m.N if sl.hi is None else sl.hi) for sl in m.slots
+            if sl.kind == "int" and sl.bounded]
+    scalars = [z3.And(s.v[sl.name] >= sl.lo, s.v[sl.name] <= hi)
+               for sl, hi in ints if not sl.array]
+    cells = [(sl, hi) for sl, hi in ints if sl.array]
+    return z3.And(s.tail >= 0, *scalars, m.forall_tasks(lambda x: z3.And(
+        *[z3.And(s.v[sl.name][x] >= sl.lo, s.v[sl.name][x] <= hi) for sl, hi in cells])))
 
 
 def _unspawned_blank(m: ParamCore, s: PState) -> Any:
@@ -684,13 +764,14 @@ FAIR_ACTIONS = tuple(a for a in CORE_ACTIONS if a not in ENVIRONMENT_ACTIONS)
 
 
 def progress_stuck(m: ParamCore, s: PState, actions: Iterable[PAction]) -> Any:
-    """The negation of EX-PROGRESS in the core: the loop neither returned nor gave the thread
-    back (``run_final`` without joins: no await cycle), and no fair action instance is enabled
-    — for a task action, for no task."""
+    """The negation of EX-PROGRESS: the loop neither returned nor gave the thread back
+    (``run_final``; a part may add states where the loop may rest, ``may_rest``: an await
+    cycle), and no fair action instance is enabled — for a task action, for no task."""
     t = m.var()
-    parts = [s.loop != Loop.RETURNED, s.loop != Loop.NOT_STARTED]
+    parts = [s.loop != Loop.RETURNED, s.loop != Loop.NOT_STARTED,
+             *[z3.Not(f(m, s)) for f in m.hooks("may_rest")]]
     for a in actions:
-        if a.name not in FAIR_ACTIONS:
+        if a.name in ENVIRONMENT_ACTIONS:
             continue
         g = z3.Exists([t], z3.And(m.task(t), a.guard(s, t))) if a.task else a.guard(s, t)
         parts.append(z3.Not(g))
@@ -703,13 +784,16 @@ def task_rank(m: ParamCore, s: PState, x: Any) -> Any:
     SCHEDULED / IDLE / UNSPAWNED, 0 when finished."""
     st = s.st[x]
     stage = z3.If(m.polling(s, x), 3, z3.If(m.final(st), 0, 2))
-    return 4 * (m.P + 1 - s.done[x]) + stage + 2 * s.wakers[x] + s.inbox[x]
+    base = 4 * (m.P + 1 - s.done[x]) + stage + 2 * s.wakers[x] + s.inbox[x]
+    return z3.Sum(base, *[f(m, s, x) for f in m.hooks("task_rank")])
 
 
-def loop_rank(s: PState) -> Any:
-    """The loop's share: ASLEEP with a signal 4, DISPATCH 3, DECIDING 2, ASLEEP 1, else 0."""
-    return z3.If(s.loop == Loop.ASLEEP, z3.If(s.signal, 4, 1),
+def loop_rank(s: PState, m: ParamCore | None = None) -> Any:
+    """The loop's share: ASLEEP with a signal 4, DISPATCH 3, DECIDING 2, ASLEEP 1, else 0;
+    plus each part's ``loop_rank`` (its own scalars' share)."""
+    base = z3.If(s.loop == Loop.ASLEEP, z3.If(s.signal, 4, 1),
                  z3.If(s.loop == Loop.DISPATCH, 3, z3.If(s.loop == Loop.DECIDING, 2, 0)))
+    return z3.Sum(base, *[f(m, s) for f in (m.hooks("loop_rank") if m is not None else ())])
 
 
 def rank_decreases(m: ParamCore, s: PState, s2: PState, t: Any, task: bool) -> Any:
@@ -720,7 +804,7 @@ def rank_decreases(m: ParamCore, s: PState, s2: PState, t: Any, task: bool) -> A
     express; the pointwise order needs none."""
     same = m.forall_tasks(lambda x: task_rank(m, s2, x) == task_rank(m, s, x))
     loop_down = z3.Or(s2.spawners < s.spawners, z3.And(s2.spawners == s.spawners,
-                                                        loop_rank(s2) < loop_rank(s)))
+                                                        loop_rank(s2, m) < loop_rank(s, m)))
     alternatives = [z3.And(same, loop_down)]
     if task:
         alternatives.append(z3.And(
@@ -753,6 +837,7 @@ class EveryNReport:
 
     queries: list[Query] = field(default_factory=list)
     seconds: float = 0.0
+    name: str = "reference core"
 
     @property
     def failed(self) -> list[Query]:
@@ -769,11 +854,11 @@ class EveryNReport:
 
     def summary(self) -> str:
         if self.ok:
-            return (f"reference core proved for every N ({len(self.properties)} properties: "
+            return (f"{self.name} proved for every N ({len(self.properties)} properties: "
                     f"{', '.join(self.properties)}; {len(self.queries)} queries, "
                     f"{self.seconds:.1f} s)")
         first = self.failed[0]
-        return (f"reference core NOT proved for every N: {len(self.failed)} of "
+        return (f"{self.name} NOT proved for every N: {len(self.failed)} of "
                 f"{len(self.queries)} queries fail, first {first.prop} / {first.action} "
                 f"({first.status}) {first.counterexample}")
 
@@ -804,56 +889,89 @@ def _show(model: Any, s: PState, tasks: Mapping[str, Any], core: ParamCore) -> s
 
     n = ev(core.N)
     parts = [f"N={n}"] + [f"{k}={ev(v)}" for k, v in tasks.items()]
-    parts += [f"{k}={ev(s.v[k])}" for k in _INT_SCALARS + _BOOL_SCALARS]
+    parts += [f"{sl.name}={ev(s.v[sl.name])}" for sl in core.slots if not sl.array]
     try:
         shown = range(min(int(str(n)), 4))
     except ValueError:
         shown = range(0)
     for i in shown:
-        parts.append(f"t{i}:" + ",".join(f"{k}={ev(s.v[k][i])}" for k in _INT_ARRAYS
-                                         + _BOOL_ARRAYS))
+        parts.append(f"t{i}:" + ",".join(f"{sl.name}={ev(s.v[sl.name][i])}"
+                                         for sl in core.slots if sl.array))
     return "counterexample: " + " ".join(parts)
 
 
 def _initial_witness(core: ParamCore, s: PState) -> Any:
-    """The initial state for N = 1, every variable pinned (per-task ones as constant arrays)."""
+    """The initial state for N = 1, every variable pinned (per-task ones as constant arrays of
+    the builder's initial value)."""
+    values = core.m.init(core.o)
+    pinned = [core.N == 1]
+    for sl in core.slots:
+        v = _val(values[sl.name])
+        if sl.array:
+            v = z3.K(z3.IntSort(), z3.simplify(z3.Select(v, 0)))
+        pinned.append(s.v[sl.name] == v)
+    return z3.And(*pinned)
 
-    def k(v: Any) -> Any:
-        return z3.K(z3.IntSort(), v)
 
-    return z3.And(
-        core.N == 1, s.st == k(z3.IntVal(UNSP)),
-        *[s.v[name] == k(z3.IntVal(0))
-          for name in ("wakers", "polls", "done", "inbox", "waited", "ts")],
-        *[s.v[name] == k(z3.BoolVal(False)) for name in _BOOL_ARRAYS],
-        s.tail == 0, s.spawners == 0, s.loop == Loop.NOT_STARTED, z3.Not(s.lock),
-        z3.Not(s.signal))
+def features_on(bounds: Bounds | None) -> tuple[str, ...]:
+    """The :data:`FEATURE_KEYS` that ``bounds`` turns on (``join`` is on unless set to 0)."""
+    b = bounds if bounds is not None else core_bounds(1)
+    return tuple(k for k in FEATURE_KEYS if b.extra.get(k, 1 if k == "join" else 0))
+
+
+def _feature_module(key: str) -> Any:
+    return importlib.import_module(FEATURES[key])
+
+
+def invariants_for(bounds: Bounds | None) -> tuple[PInvariant, ...]:
+    """The core's invariants and those of every part ``bounds`` turns on."""
+    extra = [i for k in features_on(bounds) for i in _feature_module(k).INVARIANTS]
+    return (*INVARIANTS, *extra)
+
+
+def steps_for(bounds: Bounds | None) -> tuple[PStep, ...]:
+    """The core's step properties and those of every part ``bounds`` turns on."""
+    extra = [p for k in features_on(bounds) for p in _feature_module(k).STEP_PROPERTIES]
+    return (*STEP_PROPERTIES, *extra)
+
+
+def interprets(bounds: Bounds) -> bool:
+    """The parametric reading interprets ``bounds`` (every part it turns on)."""
+    return set(features_on(bounds)) <= INTERPRETED
 
 
 def prove_every_n(
-    invariants: tuple[PInvariant, ...] = INVARIANTS,
+    invariants: tuple[PInvariant, ...] | None = None,
     *,
-    steps: tuple[PStep, ...] = STEP_PROPERTIES,
+    steps: tuple[PStep, ...] | None = None,
     edges: Edges = REFERENCE_EDGES,
     bounds: Bounds | None = None,
     assume: tuple[PInvariant, ...] | None = None,
     timeout_ms: int = 20000,
     core_class: type[ParamCore] | None = None,
-    fair: tuple[str, ...] = FAIR_ACTIONS,
+    fair: tuple[str, ...] | None = None,
+    name: str = "reference core",
 ) -> EveryNReport:
     """Prove ``invariants`` inductive and ``steps`` for every N, one query per pair.
 
-    ``assume`` (default: ``invariants``) is the strengthening assumed in the pre-state; tests
-    pass a smaller set to show an auxiliary invariant is needed. ``fair``: the actions the
-    ranking must decrease on (EX-TERMINATES; the others are the environment's, assumed to act
-    finitely often).
+    ``invariants`` and ``steps`` default to those of ``bounds``'s parts
+    (:func:`invariants_for`, :func:`steps_for`). ``assume`` (default: ``invariants``) is the
+    strengthening assumed in the pre-state; tests pass a smaller set to show an auxiliary
+    invariant is needed. ``fair``: the actions the ranking must decrease on (EX-TERMINATES;
+    default every action but the environment's, which are assumed to act finitely often).
     """
     start = time.perf_counter()
+    if invariants is None:
+        invariants = invariants_for(bounds)
+    if steps is None:
+        steps = steps_for(bounds)
     core = (core_class or ParamCore)(N, bounds, edges)
     acts = core.actions()
+    if fair is None:
+        fair = tuple(dict.fromkeys(a.name for a in acts if a.name not in ENVIRONMENT_ACTIONS))
     hyp = invariants if assume is None else assume
-    report = EveryNReport()
-    s, s2, t = PState("@0"), PState("@1"), z3.Int("t")
+    report = EveryNReport(name=name)
+    s, s2, t = core.state("@0"), core.state("@1"), z3.Int("t")
 
     def run(prop: str, action: str, assertions: list[Any], tasks: Mapping[str, Any]) -> None:
         t0 = time.perf_counter()
@@ -908,19 +1026,23 @@ class AgreementReport:
 
 
 def _correspond(core: ParamCore, n: int, c: Mapping[str, Any], p: PState) -> Any:
-    """``R(s, p)``: the concrete state ``c`` (an Unroller state) and the parametric ``p``."""
+    """``R(s, p)``: the concrete state ``c`` (an Unroller state) and the parametric ``p``: every
+    variable of the layout equal (per-task ones slot by slot, a task id's sentinel ``n`` being
+    ``N``), the concrete queue ``q[0..qlen)`` the SCHEDULED tasks in increasing ``ts``, and the
+    constants (not blocked)."""
 
     def z(x: Any) -> Any:
         return x.t if hasattr(x, "t") else x
 
     parts: list[Any] = [n == core.N]
-    for name in ("st", "wakers", "polls", "done", "woken", "ended", "creq", "inbox", "waited"):
-        for i in range(n):
-            parts.append(z(c[name][i]) == p.v[name][i])
-    for i in range(n):
-        parts.append(z(c["join"][i]) == n)
-    parts += [z(c[k]) == p.v[k] for k in ("spawners", "loop", "lock", "signal")]
-    parts.append(z3.Not(z(c["blocked"])))
+    for sl in core.slots:
+        if not sl.bounded:
+            continue
+        if sl.array:
+            parts += [z(c[sl.name][i]) == p.v[sl.name][i] for i in range(n)]
+        else:
+            parts.append(z(c[sl.name]) == p.v[sl.name])
+    parts += [z(c[k]) == v for k, v in CONSTANTS.items()]
     qlen, q = z(c["qlen"]), [z(x) for x in c["q"]]
     parts.append(qlen == z3.Sum(*[z3.If(p.st[i] == SCHED, 1, 0) for i in range(n)]))
     for i, qi in enumerate(q):
@@ -931,9 +1053,10 @@ def _correspond(core: ParamCore, n: int, c: Mapping[str, Any], p: PState) -> Any
 
 
 def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
-              timeout_ms: int = 20000, core_class: type[ParamCore] | None = None
-              ) -> AgreementReport:
-    """For each n: the parametric core with ``N = n`` and the concrete core instance agree.
+              timeout_ms: int = 20000, core_class: type[ParamCore] | None = None,
+              bounds: Bounds | None = None) -> AgreementReport:
+    """For each n: the parametric reading with ``N = n`` and the concrete instance agree
+    (``bounds``' other keys, default the core's).
 
     With ``R`` the correspondence (:func:`_correspond`) and ``Inv`` the parametric invariants
     (proved for every N, so for n): (1) ``I_c(s) /\\ I_p(p) => R(s, p)``; for every concrete
@@ -943,29 +1066,35 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
     """
     start = time.perf_counter()
     report = AgreementReport()
+    extra = dict((bounds if bounds is not None else core_bounds(1)).extra)
     for n in ns:
-        b = core_bounds(n)
+        b = Bounds(n, extra)
         ts = build(b, edges)
         u = Unroller(ts, Z3Ops(), tag=f"c{n}.")
         core = (core_class or ParamCore)(z3.IntVal(n), b, edges)
-        pacts = {(a.name, a.remote or 0): a for a in core.actions()}
+        pacts = {(a.name, a.fixed): a for a in core.actions()}
         concrete = {a.name for a in ts.actions}
-        if concrete != set(CORE_ACTIONS):
-            report.failures.append(f"n={n}: the concrete core's actions {sorted(concrete)} "
-                                   f"are not the parametric core's")
+        tparams = {a.name: [k for k, dom in a.params.items() if isinstance(dom, TaskDomain)]
+                   for a in core.m.actions()}
+        parametric = set(tparams)
+        if concrete != parametric:
+            report.failures.append(f"n={n}: the concrete actions {sorted(concrete)} are not "
+                                   f"the parametric reading's {sorted(parametric)}")
             continue
-        p, p2 = PState(f"@p{n}.0"), PState(f"@p{n}.1")
+        p, p2 = core.state(f"@p{n}.0"), core.state(f"@p{n}.1")
         r0, r1 = _correspond(core, n, u.state(0), p), _correspond(core, n, u.state(1), p2)
-        inv = [i.formula(core, p) for i in INVARIANTS]
+        inv = [i.formula(core, p) for i in invariants_for(b)]
         count = 1
         status, _ = _solve([u.init(0), core.init(p), z3.Not(r0)], timeout_ms)
         if status != "unsat":
             report.failures.append(f"n={n}: init ({status})")
         for k, (action, params) in enumerate(u.instances):
-            pa = pacts.get((action.name, params.get("remote", 0)))
-            t = z3.IntVal(params.get("t", 0))
+            tasks = tparams[action.name]
+            fixed = tuple((name, v) for name, v in params.items() if name not in tasks)
+            pa = pacts.get((action.name, fixed))
+            t = z3.IntVal(params.get(tasks[0], 0) if tasks else 0)
             base = [u.type_ok(0), r0, *inv]
-            if pa is None:  # an instance the core leaves out (a posted cancel): never enabled
+            if pa is None:  # an instance the reading leaves out (its guard is constant False)
                 checks = {"enabled": [*base, u.enabled(0, [k])]}
             else:
                 checks = {

@@ -662,8 +662,10 @@ class VariantReport:
     capacity_ok: bool | None = None
     capacity_lemmas: dict[str, str] = field(default_factory=dict)
     every_n: str = ""
-    """The reference core proved for every number of tasks
+    """The variant (or the reference's core) proved for every number of tasks
     (:mod:`refexec.models.reference_parametric`): its headline, or empty when not run."""
+    every_n_name: str = ""
+    """What ``every_n`` is about: the variant's name, or ``"reference core"``."""
     every_n_ok: bool | None = None
     every_n_agreement: str = ""
 
@@ -782,7 +784,7 @@ class Report:
             if ref is not None:
                 parts.append(f"{name} {ref.status_text()}")
                 if ref.every_n_ok:
-                    parts.append(f"{name} core proved for every N")
+                    parts.append(f"{ref.every_n_name} proved for every N")
         muts = [v for v in self.variants.values() if v.kind == "mutant"]
         if muts:
             parts.append(f"{sum(v.ok for v in muts)}/{len(muts)} mutants caught")
@@ -971,8 +973,8 @@ def check_variant(
                              if report.termination.ok else
                              Verdict("unknown", method="; ".join(report.termination.failures)))
 
-        if variant == "reference" and properties is None:
-            _every_n(report, progress)
+        if properties is None:
+            _every_n(report, variant, bounds, progress)
 
     chc: dict[str, Verdict] = {}
     seed_assumed: list[Property] = []  # TYPE-OK and AUX-SEED-TASKS once proved (CHC branch)
@@ -1043,22 +1045,44 @@ def check_variant(
     return report
 
 
-def _every_n(report: VariantReport, progress: ProgressFn) -> None:
-    """The reference core for every number of tasks: the inductive invariants and step
-    properties with N free (one query per pair), and the parametric relation's agreement with
-    the concrete one for N = 1..4 (:mod:`refexec.models.reference_parametric`)."""
+def every_n_bounds(variant: str, bounds: Bounds) -> tuple[Bounds, str] | None:
+    """The bounds a variant is proved with for every number of tasks, and the name of what is
+    proved: the variant itself when the parametric reading interprets every part its bounds
+    turn on; the reference's core (its bounds without those parts) for ``reference``
+    otherwise; None for any other variant it does not interpret."""
+    from refexec.models import reference_parametric as rp  # noqa: PLC0415
+
+    if rp.interprets(bounds):
+        return bounds, variant
+    if variant == "reference":
+        return rp.core_bounds(bounds.n_tasks), "reference core"
+    return None
+
+
+def _every_n(report: VariantReport, variant: str, bounds: Bounds,
+             progress: ProgressFn) -> None:
+    """A variant for every number of tasks: the inductive invariants and step properties with
+    N free (one query per pair), and the parametric relation's agreement with the concrete one
+    for N = 1..4 (:mod:`refexec.models.reference_parametric`)."""
     from refexec.models.reference_parametric import agreement, prove_every_n  # noqa: PLC0415
 
-    progress("reference: the core for every number of tasks (quantified invariants) ...")
-    proof = prove_every_n()
-    agree = agreement((1, 2, 3, 4))
+    if variant not in PROVED_MODELS or variant == "waitqueue":  # the reference's variants
+        return
+    target = every_n_bounds(variant, bounds)
+    if target is None:
+        return
+    b, name = target
+    progress(f"{variant}: {name} for every number of tasks (quantified invariants) ...")
+    proof = prove_every_n(bounds=b, name=name)
+    agree = agreement((1, 2, 3, 4), bounds=b)
+    report.every_n_name = name
     report.every_n = proof.summary()
     report.every_n_ok = proof.ok and agree.ok
     report.every_n_agreement = (
         f"parametric = concrete for N = {', '.join(map(str, agree.checked))} "
         f"({sum(agree.checked.values())} queries, {agree.seconds:.1f} s)" if agree.ok else
         "parametric and concrete DIFFER: " + "; ".join(agree.failures[:3]))
-    progress(f"reference: {report.every_n}; {report.every_n_agreement}")
+    progress(f"{variant}: {report.every_n}; {report.every_n_agreement}")
 
 
 def _capacity_theorem(report: VariantReport, bounds: Bounds, chc: dict[str, Verdict],

@@ -13,7 +13,7 @@ import pytest
 import z3  # type: ignore[import-untyped]
 from refexec.models import reference_parametric as rp
 from refexec.models.mutants import MUTANT_SPECS
-from refexec.models.reference import REFERENCE_EDGES, Edges, build
+from refexec.models.reference import REFERENCE_EDGES, Edges, build, default_bounds
 from refexec.models.symbolic import SymbolicMisuse
 from refexec.models.system import Ops, View
 from refexec.models.verify import VariantReport, _every_n
@@ -276,9 +276,21 @@ def test_a_mismatched_edge_between_the_two_sides_disagrees() -> None:
 
 
 def test_verify_reports_the_every_n_proof() -> None:
-    report = VariantReport("reference", rp.core_bounds(2), {})
-    _every_n(report, lambda _m: None)
+    report = VariantReport("reference", default_bounds(2), {})
+    _every_n(report, "reference", report.bounds, lambda _m: None)
     assert report.every_n_ok is True
     assert report.every_n.startswith("reference core proved for every N")
     assert report.every_n_agreement.startswith("parametric = concrete for N = 1, 2, 3, 4")
     assert report.to_json()["every_number_of_tasks"]["ok"] is True
+
+
+def test_verify_skips_a_variant_whose_parts_are_not_interpreted() -> None:
+    """Only the variants of the reference whose every part the parametric reading interprets
+    are proved for every N (the reference itself falls back to its core)."""
+    refused = default_bounds(1, **{k: 1 for k in rp.FEATURE_KEYS if k not in rp.INTERPRETED})
+    assert not rp.interprets(refused)
+    report = VariantReport("threads", refused, {})
+    _every_n(report, "threads", refused, lambda _m: None)
+    assert report.every_n == "" and report.every_n_ok is None
+    with pytest.raises(ValueError, match="does not interpret the bounds key"):
+        rp.ParamCore(z3.Int("N"), refused)
