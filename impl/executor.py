@@ -1254,6 +1254,8 @@ class Executor:
         while True:
             if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
                 raise DEFERRED_INTERRUPTS.pop(0)
+            if until is not None and until.done():  # block_on(): its target is final, by
+                return  # the last round, a drained cancel, a reaped loss, or before the call
             if ready:
                 # The driver goes *before* every round, however the loop got here (a drive
                 # call's start, a drained inbox, a fired timer, the park's end): a due timer
@@ -1264,8 +1266,6 @@ class Executor:
                 if io:
                     _select(self._driver, 0)
                 self._run_ready(_ROUND)
-                if until is not None and until.done():
-                    return
                 if inbox:
                     self._drain()
                 continue
@@ -1280,14 +1280,14 @@ class Executor:
     def _quiet(self, until: JoinHandle[Any] | None, sleep: bool, stall_timeout: float | None,
                jump: bool = False) -> bool:
         """What a drive loop does when nothing is ready and nothing is due (this loop's and
-        the policy's, ``refexec.schedule.drive``): reap lost tasks, return (False) if ``until``
-        is done or there is no sender left, or park; True: go round again. ``jump``: a virtual
+        the policy's, ``refexec.schedule.drive``): reap lost tasks, return (False) if there is
+        no sender left, or park; True: go round again (a drive loop looks at ``until``, the
+        target of ``block_on()``, at the top of each turn: reaping may have ended it, and it
+        is never final here, so this never parks past it). ``jump``: a virtual
         autojump clock jumps to the next deadline here also when not ``sleep``ing (the policy
         loop's ``run_until_stalled`` runs a program's sleeps to their end)."""
         if self._reap_lost():
             return True
-        if until is not None and until.done():
-            return False
         drv = self._driver
         timers = drv._heap
         inbox = self._inbox
