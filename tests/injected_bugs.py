@@ -269,6 +269,17 @@ _LIST += [
     Bug("drain-message-lost-on-interrupt", "a message the drain took out of the inbox and "
         "had not applied when an interrupt came is not put back: the wake, drop or cancel is "
         "lost", E, "_drain", "inbox.appendleft(msg)", "pass", kind="interrupt"),
+    # ... and inside a poll's own transition (the sweep's "loop" site covers it since then)
+    Bug("poll-state-before-count", "a poll marks its task RUNNING and counts the poll in two "
+        "steps: an interrupt between them leaves a RUNNING task whose poll is not counted, "
+        "and the repair, undoing a counted take, counts one poll too few", E, "_run_ready",
+        "t._state, t._n = RUNNING, n  # one step: RUNNING exactly when counted",
+        "t._state = RUNNING\n            t._n = n", kind="interrupt"),
+    Bug("unwind-taken-task-to-tail", "the repair of a task taken off the ready queue and not "
+        "yet polled puts it back at the tail: the tasks behind it are polled first (FIFO order "
+        "lost across the interrupt)", E, "_unwind_poll",
+        "self._ready.appendleft(t)  # taken, not yet RUNNING",
+        "self._ready.append(t)  # taken, not yet RUNNING", kind="interrupt"),
 ]
 # Issue 12, the drive calls: caught by the model's mode-guarded step_return (EX-STALLED-EXACT,
 # EX-STEP-ONE), which judges each return of step() and run_until_stalled().

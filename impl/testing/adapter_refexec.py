@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import threading
 from collections import deque
 from types import CodeType
@@ -37,6 +38,9 @@ from refexec.testing.threads_control import ControlledDeadlock, control_door
 from refexec.waker import Context, Waker
 
 __all__ = ["ExecutorAdapter", "ScriptedFuture"]
+
+_HANDLE_ENDS = frozenset({Waker.wake.__code__, Waker.drop.__code__})
+"""The calls that end a waker handle (``outside_polls`` leaves their lines out)."""
 
 _UNSPAWNED = 6
 
@@ -210,11 +214,22 @@ class ExecutorAdapter:
         return codes_of(executor_mod, waker_mod, exclude=LOOP_EXCLUDE)
 
     def outside_polls(self) -> bool:
-        """Whether the loop thread is between polls: no task in hand (``runner.current`` is
-        None from the end of one task's transition to the take of the next). Where
-        ``loop_codes()`` interrupts are aimed; the README ("Conformance") says why the poll's
-        own transition is left to tests/test_interrupts.py."""
-        return self.ex._runner.current is None
+        """Whether the loop thread runs the executor's own code, not a task's: the task in
+        hand (if any) is not running its coroutine (the executor code a task's poll calls,
+        such as a waker's ``wake_by_ref``, is part of the poll: the ``poll`` site interrupts
+        there). Where ``loop_codes()`` interrupts are aimed: between polls, and every line of
+        a poll's own transition (the take, the count, the send, filing the outcome)."""
+        cur = self.ex._runner.current
+        if cur is not None and getattr(cur._coro, "cr_running", False):
+            return False
+        # Not inside a waker's wake()/drop() either (the README's "what remains": the handle
+        # ends before the executor counts it, and an interrupt in between is not repaired)
+        f = sys._getframe(1)
+        while f is not None:
+            if f.f_code in _HANDLE_ENDS:
+                return False
+            f = f.f_back
+        return True
 
     def parked_state(self) -> str:
         """Why a parked loop with nobody left to wake it is a lost wake (read from the state):

@@ -1067,13 +1067,16 @@ INTERRUPT_PROGRAMS = _interrupt_programs()
 :func:`sweep_interrupts`)."""
 
 
-def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000) -> int:
+def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000,
+                     where: list[str] | None = None) -> int:
     """Run each program of :data:`INTERRUPT_PROGRAMS` once per line position: for each site of
     :data:`INTERRUPT_SITES` and k = 1, 2, ..., ``run()`` is interrupted at its k-th line there
     (until a run ends before it), then, if the executor can run again, ``run()`` again while
     another thread drops the rest; the machine's checks judge every step, the model following.
+    The "loop" site's lines include every line of a poll's own transition (the take, the
+    count, the send, filing the outcome, waking the awaiters of a task that finished).
     Raises ``AssertionError`` naming the program, the site, k and the line on the first
-    failure; returns the number of interrupted runs."""
+    failure; returns the number of interrupted runs (``where`` collects the line of each)."""
     total = 0
     for name, program in INTERRUPT_PROGRAMS.items():
         for site in INTERRUPT_SITES:
@@ -1097,6 +1100,8 @@ def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000) -
                 if not hit:
                     break
                 total += 1
+                if where is not None:
+                    where.append(f"{site}: {m.last_liner.where}")
     return total
 
 
