@@ -23,7 +23,7 @@ import random
 import sys
 import threading
 from collections import deque
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 from refexec.errors import Stalled, TaskLost
@@ -220,11 +220,11 @@ class ExecutorAdapter:
         there). Where ``loop_codes()`` interrupts are aimed: between polls, and every line of
         a poll's own transition (the take, the count, the send, filing the outcome)."""
         cur = self.ex._runner.current
-        if cur is not None and getattr(cur._coro, "cr_running", False):
+        if cur is not None and getattr(getattr(cur, "_coro", None), "cr_running", False):
             return False
         # Not inside a waker's wake()/drop() either (the README's "what remains": the handle
         # ends before the executor counts it, and an interrupt in between is not repaired)
-        f = sys._getframe(1)
+        f: FrameType | None = sys._getframe(1)
         while f is not None:
             if f.f_code in _HANDLE_ENDS:
                 return False
