@@ -1208,7 +1208,7 @@ class Executor:
             for i, runner.current in zip(range(budget), iter(popleft, None)):  # noqa: B007, B905
                 t = runner.current
                 n = t._n + 1
-                t._state, t._n = RUNNING, n  # one step: RUNNING exactly when counted
+                t._state = RUNNING; t._n = n  # noqa: E702 (one step: RUNNING exactly when counted)
                 if trace is not None:
                     trace.record("poll", t._id, n)
                 if n == 1 and t._coro.cr_await is not None:  # started by someone else

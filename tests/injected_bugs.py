@@ -273,7 +273,7 @@ _LIST += [
     Bug("poll-state-before-count", "a poll marks its task RUNNING and counts the poll in two "
         "steps: an interrupt between them leaves a RUNNING task whose poll is not counted, "
         "and the repair, undoing a counted take, counts one poll too few", E, "_run_ready",
-        "t._state, t._n = RUNNING, n  # one step: RUNNING exactly when counted",
+        "t._state = RUNNING; t._n = n  # noqa: E702 (one step: RUNNING exactly when counted)",
         "t._state = RUNNING\n            t._n = n", kind="interrupt"),
     Bug("unwind-taken-task-to-tail", "the repair of a task taken off the ready queue and not "
         "yet polled puts it back at the tail: the tasks behind it are polled first (FIFO order "

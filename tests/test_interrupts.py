@@ -288,7 +288,7 @@ def test_interrupt_after_a_yield_puts_the_task_back_at_the_tail() -> None:
     assert a.done() and b.done() and a.poll_count == 2
 
 
-@pytest.mark.parametrize("text", ["n = t._n + 1", "t._state, t._n = RUNNING, n",
+@pytest.mark.parametrize("text", ["n = t._n + 1", "t._state = RUNNING; t._n = n",
                                   "if trace is not None:"])
 def test_interrupt_before_the_send_puts_the_task_back_at_the_head_uncounted(text: str) -> None:
     # issue 12: taken off the queue but never sent: the poll never started; the task goes

@@ -39,7 +39,7 @@ def test_every_line_position_leaves_a_model_state() -> None:
     # polled back at the tail, and counted a poll never sent; an interrupt while the loop woke
     # a finished task's awaiters dropped them, reported lost)
     lines = {w.rsplit(" line ", 1)[1] for w in where if "Executor._run_ready" in w}
-    transition = ("t = runner.current", "t._state, t._n = RUNNING, n",
+    transition = ("t = runner.current", "t._state = RUNNING; t._n = n",
                   "if y is not YIELD and y is not PENDING:", "t._state = IDLE",
                   "self._wake_waiters(x)")
     assert {str(line_of(Executor._run_ready, text)) for text in transition} <= lines
