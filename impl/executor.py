@@ -1125,7 +1125,9 @@ class Executor:
                             raise  # an interrupt before the handle was used: to the retry
                         failure = _waker_failed(failure, e, raw, "wake")
                 break
-            except (KeyboardInterrupt, SystemExit) as e:  # wake the rest, then raise it
+            except BaseException as e:  # an interrupt: wake the rest, then raise it
+                if isinstance(e, Exception):
+                    raise
                 interrupt = interrupt or e
         x.waiters = None
         if interrupt is not None:
