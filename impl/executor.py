@@ -1813,23 +1813,30 @@ def _poll_position(exc: BaseException) -> tuple[str, FrameType | None, bool]:
         send = stored = yields = -1
         seen = False
         for ins in dis.get_instructions(code):
+            # (3.13 fuses a store with its neighbour: STORE_FAST_LOAD_FAST names both)
+            names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
             if ins.argval == "_send_none":
                 seen = True
             elif seen and send < 0 and ins.opname.startswith("CALL"):
                 send = ins.offset
-            elif send >= 0 and ins.opname == "STORE_FAST":
-                if stored < 0 and ins.argval == "y":
+            elif send >= 0 and ins.opname.startswith("STORE_FAST"):
+                if stored < 0 and "y" in names:
                     stored = ins.offset
-                elif ins.argval == "yields":
+                elif "yields" in names:
                     yields = ins.offset
                     break
         pos = _POSITIONS[code] = (send, stored, yields)
     send, stored, yields = pos
-    if send < 0 or stored < 0:
-        return "unknown", tb.tb_frame, False
     at = tb.tb_lasti
-    where = "before" if at < send else "send" if at <= stored else "after"
-    return where, tb.tb_frame, 0 <= yields < at
+    if send < 0:
+        return "unknown", tb.tb_frame, False
+    if at < send:
+        return "before", tb.tb_frame, False
+    if stored < 0:
+        return "unknown", tb.tb_frame, False
+    return "send" if at <= stored else "after", tb.tb_frame, 0 <= yields < at
+
+
 _LOOP_CODES: Final = frozenset({Executor._session.__code__, Executor.close.__code__})
 
 
