@@ -54,7 +54,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, fields
-from types import CoroutineType
+from types import CodeType, CoroutineType, FrameType
 from typing import Any, ClassVar, Final, Generic, TypeVar, cast
 
 from refexec.clock import Clock, MonotonicClock
@@ -1018,19 +1018,53 @@ class Executor:
         if st is IDLE and idle.get(t._id) is not t:
             idle[t._id] = t
 
-    def _unwind_poll(self, t: object, exc: BaseException) -> None:
+    def _unwind_poll(self, t: object, exc: BaseException, c: _Counters) -> None:
         """An interrupt (or any exception) left ``_run_ready`` while ``t`` was in hand (from
-        ``runner.current = t`` until the next task): finish or redo its transition, so that
-        it is again in the ready queue, in ``_idle`` or final, and counted. Slow path only."""
+        ``runner.current = t`` until the next task): finish or undo its transition, so that it
+        is again in the ready queue, in ``_idle`` or final, counted once, in a state the model
+        has. Where the exception left the poll (:func:`_poll_position`) says which:
+
+        * before the send (``before``): the poll never started: ``t`` goes back to the *head*
+          of the ready queue, SCHEDULED, its poll counter (and the round's) as before the take;
+        * after the send returned Pending (``after``, the frame's ``y`` is PENDING or YIELD):
+          the Pending is filed as the loop would have (IDLE; or SCHEDULED at the back if
+          woken during the poll or yielding; a requested cancel applied): counted once;
+        * the coroutine finished: its outcome (the value or exception the frame still holds,
+          else the interrupt itself) is filed.
+
+        Anything else (an interrupt that left the send itself with the coroutine alive, or a
+        foreign yield being refused) re-polls ``t`` from the head: a spurious poll, which the
+        Future contract allows (a lost wake would not be). Slow path only."""
         if not isinstance(t, JoinHandle) or t._executor is not self:
             return
+        where, frame, counted_yield = _poll_position(exc)
         st = t._state
         x = t._x
         if st is RUNNING or st is NOTIFIED:
             coro = t._coro
             if coro is not None and coro.cr_frame is not None:
-                # Not polled yet, or its Pending not filed yet: poll it again (a spurious poll
-                # is allowed by the Future contract; a lost wake would not be).
+                y = frame.f_locals.get("y") if where == "after" and frame is not None else None
+                if where == "before":  # taken, counted, never sent: undo the take
+                    t._state, t._n, c.polls = SCHEDULED, t._n - 1, c.polls - 1  # one step
+                    self._ready.appendleft(t)  # (the round's end adds it back to c.polls)
+                    return
+                if y is PENDING or y is YIELD:  # returned Pending: file it as _run_ready does
+                    if y is YIELD:
+                        if not counted_yield:  # (the round's end adds the ones it counted)
+                            c.wakes, c.wakes_during_poll = c.wakes + 1, c.wakes_during_poll + 1
+                        t._state = SCHEDULED
+                    elif st is RUNNING:
+                        t._state = IDLE
+                        if t._wakers <= 0:
+                            self._maybe_lost.append(t)
+                    else:
+                        t._state = SCHEDULED
+                    if x is not None and x.cancel_requested:
+                        self._drop_future(t, lost=False)
+                    else:
+                        self._settle(t, st)
+                    return
+                # inside the send, or a foreign yield: poll it again (a spurious poll)
                 t._state = SCHEDULED
                 if x is not None and x.cancel_requested:
                     self._drop_future(t, lost=False)
@@ -1040,11 +1074,20 @@ class Executor:
             try:  # it finished: did it return (its value is stored first)?
                 value = t._result
             except AttributeError:
-                self._fail(t, exc)  # its outcome was lost to the interrupt: it is the outcome
-                return
-            c = self._c
+                # its outcome was not filed: the StopIteration or exception the frame caught,
+                # if it got that far, else the interrupt is the outcome
+                e = frame.f_locals.get("e") if where == "after" and frame is not None else None
+                if isinstance(e, StopIteration):
+                    value = e.value
+                else:
+                    self._fail(t, e if isinstance(e, Exception) else exc)
+                    return
             t._state, t._coro, t._result, c.completed = COMPLETE, None, value, c.completed + 1
             st = COMPLETE
+        elif st is SCHEDULED and where == "before" and t not in self._ready:
+            self._ready.appendleft(t)  # taken, not yet RUNNING: back at the head, uncounted
+            c.polls -= 1
+            return
         if st is COMPLETE:
             if x is not None:
                 x.cancel_requested = False
@@ -1058,19 +1101,39 @@ class Executor:
         """Wake every task awaiting this one. A waker runs code of whoever registered it; if
         one raises, the others are innocent: they are still woken (a waker skipped would be
         dropped and its task reported lost), and the first failure, noted with the waker that
-        raised it (``refexec.waker._waker_failed``), leaves the loop afterwards, once."""
+        raised it (``refexec.waker._waker_failed``), leaves the loop afterwards, once.
+
+        One step for an interrupt: one that comes part-way (at a line of this loop, or in a
+        waker before its handle was used) is raised once every waiter is woken, and the list
+        is let go only after the last wake (a call cut short before that is finished by the
+        next one, which skips the handles already consumed)."""
         ws = x.waiters
-        if ws is not None:
-            x.waiters = None
-            failure: BaseException | None = None
-            for w in ws:
-                raw = w._raw  # for the note: wake() consumes the handle before the vtable call
-                try:
-                    w.wake()
-                except BaseException as e:  # raised below, after the other waiters
-                    failure = _waker_failed(failure, e, raw, "wake")
-            if failure is not None:
-                raise failure
+        if ws is None:
+            return
+        failure: BaseException | None = None
+        interrupt: BaseException | None = None
+        while True:
+            try:
+                for w in ws:
+                    raw = w._raw  # for the note: wake() consumes the handle before the vtable
+                    if raw is None:
+                        continue  # woken already (before an interrupt cut a loop short)
+                    try:
+                        w.wake()
+                    except BaseException as e:  # raised below, after the other waiters
+                        if w._raw is raw and not isinstance(e, Exception):
+                            raise  # an interrupt before the handle was used: to the retry
+                        failure = _waker_failed(failure, e, raw, "wake")
+                break
+            except BaseException as e:  # an interrupt: wake the rest, then raise it
+                if isinstance(e, Exception):
+                    raise
+                interrupt = interrupt or e
+        x.waiters = None
+        if interrupt is not None:
+            raise interrupt
+        if failure is not None:
+            raise failure
 
     def _fail(self, t: JoinHandle[Any], e: BaseException) -> None:
         """RUNNING/NOTIFIED --ready--> COMPLETE, with an exception."""
@@ -1146,9 +1209,8 @@ class Executor:
             # hand, so if an interrupt cuts its transition short, _unwind_poll finishes it.
             for i, runner.current in zip(range(budget), iter(popleft, None)):  # noqa: B007, B905
                 t = runner.current
-                t._state = RUNNING
                 n = t._n + 1
-                t._n = n
+                t._state = RUNNING; t._n = n  # noqa: E702 (one step: RUNNING exactly when counted)
                 if trace is not None:
                     trace.record("poll", t._id, n)
                 if n == 1 and t._coro.cr_await is not None:  # started by someone else
@@ -1207,7 +1269,7 @@ class Executor:
         except IndexError:  # popleft() on the empty queue: the round ends early
             emptied = i + 1
         except BaseException as exc:
-            self._unwind_poll(runner.current, exc)
+            self._unwind_poll(runner.current, exc, c)
             raise
         finally:  # the round's counters, added in one step
             polls, c.polls, c.completed, c.wakes, c.wakes_during_poll = (p := emptied if emptied >= 0 else i + 1), c.polls + p, c.completed + done, c.wakes + yields, c.wakes_during_poll + yields  # noqa: E501
@@ -1254,6 +1316,8 @@ class Executor:
         while True:
             if DEFERRED_INTERRUPTS:  # an interrupt a finalizer could not raise: raise it here
                 raise DEFERRED_INTERRUPTS.pop(0)
+            if until is not None and until.done():  # block_on(): its target is final, by
+                return  # the last round, a drained cancel, a reaped loss, or before the call
             if ready:
                 # The driver goes *before* every round, however the loop got here (a drive
                 # call's start, a drained inbox, a fired timer, the park's end): a due timer
@@ -1264,8 +1328,6 @@ class Executor:
                 if io:
                     _select(self._driver, 0)
                 self._run_ready(_ROUND)
-                if until is not None and until.done():
-                    return
                 if inbox:
                     self._drain()
                 continue
@@ -1280,14 +1342,14 @@ class Executor:
     def _quiet(self, until: JoinHandle[Any] | None, sleep: bool, stall_timeout: float | None,
                jump: bool = False) -> bool:
         """What a drive loop does when nothing is ready and nothing is due (this loop's and
-        the policy's, ``refexec.schedule.drive``): reap lost tasks, return (False) if ``until``
-        is done or there is no sender left, or park; True: go round again. ``jump``: a virtual
+        the policy's, ``refexec.schedule.drive``): reap lost tasks, return (False) if there is
+        no sender left, or park; True: go round again (a drive loop looks at ``until``, the
+        target of ``block_on()``, at the top of each turn: reaping may have ended it, and it
+        is never final here, so this never parks past it). ``jump``: a virtual
         autojump clock jumps to the next deadline here also when not ``sleep``ing (the policy
         loop's ``run_until_stalled`` runs a program's sleeps to their end)."""
         if self._reap_lost():
             return True
-        if until is not None and until.done():
-            return False
         drv = self._driver
         timers = drv._heap
         inbox = self._inbox
@@ -1728,6 +1790,53 @@ class Executor:
 
 
 _RUN_READY_CODE: Final = Executor._run_ready.__code__
+
+_POSITIONS: dict[CodeType, tuple[int, int, int]] = {}
+
+
+def _poll_position(exc: BaseException) -> tuple[str, FrameType | None, bool]:
+    """Where ``exc`` left ``_run_ready`` (the frame that caught it, the first entry of its
+    traceback): ``before`` the send of the task in hand (the poll never started), at the
+    ``send`` (inside the task's code, or before its result is stored in ``y``), ``after`` it
+    (``y`` holds the result, the outcome is not filed yet), or ``unknown``; with the frame,
+    and whether a YIELD's wake was already counted (``yields``). Read from the instruction
+    offsets of the frame's own code (so also of a replaced ``_run_ready``), found once per
+    code object. Slow path only: an interrupt."""
+    tb = exc.__traceback__
+    if tb is None or tb.tb_frame.f_code.co_name != "_run_ready":
+        return "unknown", None, False
+    code = tb.tb_frame.f_code
+    pos = _POSITIONS.get(code)
+    if pos is None:
+        import dis  # noqa: PLC0415 (the slow path only)
+
+        send = stored = yields = -1
+        seen = False
+        for ins in dis.get_instructions(code):
+            # (3.13 fuses a store with its neighbour: STORE_FAST_LOAD_FAST names both)
+            names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+            if ins.argval == "_send_none":
+                seen = True
+            elif seen and send < 0 and ins.opname.startswith("CALL"):
+                send = ins.offset
+            elif send >= 0 and ins.opname.startswith("STORE_FAST"):
+                if stored < 0 and "y" in names:
+                    stored = ins.offset
+                elif "yields" in names:
+                    yields = ins.offset
+                    break
+        pos = _POSITIONS[code] = (send, stored, yields)
+    send, stored, yields = pos
+    at = tb.tb_lasti
+    if send < 0:
+        return "unknown", tb.tb_frame, False
+    if at < send:
+        return "before", tb.tb_frame, False
+    if stored < 0:
+        return "unknown", tb.tb_frame, False
+    return "send" if at <= stored else "after", tb.tb_frame, 0 <= yields < at
+
+
 _LOOP_CODES: Final = frozenset({Executor._session.__code__, Executor.close.__code__})
 
 

@@ -748,9 +748,9 @@ def drive(ex: Executor, until: JoinHandle[Any] | None, sleep: bool,
         while True:
             if DEFERRED_INTERRUPTS:
                 raise DEFERRED_INTERRUPTS.pop(0)
+            if until is not None and until.done():  # block_on(): its target is final
+                return
             if decide(ex, held):
-                if until is not None and until.done():
-                    return
                 continue
             if io and _select(drv, 0):
                 continue

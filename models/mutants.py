@@ -333,6 +333,16 @@ MUTANT_SPECS: tuple[MutantSpec, ...] = (
         ("EX-STALLED-EXACT",),
         default_bounds(1, **_LOCAL, drive=1),
     ),
+    MutantSpec(
+        "block-on-returns-early",
+        Edges(block_on_waits_target=False),
+        "block_on() may give the thread back before its target is final",
+        "block_on() checks the wrong thing before returning (the ready queue running empty, "
+        "the end of a round, the target merely having been polled): the caller gets the "
+        "thread back, and h.result() raises, while the target is still pending.",
+        ("EX-BLOCK-ON-RETURN",),
+        default_bounds(1, **_LOCAL, drive=1),
+    ),
     # -- close() (models/reference_close.py) ------------------------------------------------
     MutantSpec(
         "close-skips-inbox",

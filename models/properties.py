@@ -205,6 +205,15 @@ INFO: dict[str, tuple[str, str]] = {
         "(dpolls > 0); step() returning without a poll (dpolls = 0) finds nothing queued, "
         "nothing posted and nothing due. Step property on poll and step_return.",
     ),
+    "EX-BLOCK-ON-RETURN": (
+        "block_on() returns exactly when its target is final, and never sleeps past it",
+        "Bounds key drive. When block_on(t) gives the thread back (step_return in mode "
+        "BLOCK_ON), t is COMPLETE or CANCELLED (cancelled, or found lost and reported): never "
+        "before. Once t is final the loop neither decides to sleep or return nor sleeps: no "
+        "transition leads to DECIDING or ASLEEP in mode BLOCK_ON with t final; and "
+        "(with the round bound) no poll starts a new round in mode BLOCK_ON once t is final "
+        "(the round in progress may finish). Step property.",
+    ),
     "EX-CLOSE-FINAL": (
         "when close() returns every task is final and nothing is queued or posted",
         "close() drains the inbox first (a spawn or wake posted before the closed flag is "
@@ -242,7 +251,7 @@ INFO: dict[str, tuple[str, str]] = {
 
 ENVIRONMENT_ACTIONS = (
     "spawn", "spawner_new", "waker_clone", "join", "cancel", "run_start", "wake_by_ref",
-    "timer_arm", "io_register", "close_start",
+    "timer_arm", "io_register", "close_start", "block_on_start",
 )
 """Actions of the program / other threads that *add* work or may repeat without bound (a
 ``wake_by_ref`` keeps its handle, so a thread could call it forever); termination assumes each
@@ -254,7 +263,7 @@ SEED_ENVIRONMENT_ACTIONS = ("spawn", "spawner_new", "waker_clone", "run_start", 
 
 TERMINATION_IDS = ("EX-PROGRESS", "EX-TERMINATES")
 
-DRIVE_IDS = ("EX-STALLED-EXACT", "EX-STEP-ONE")
+DRIVE_IDS = ("EX-STALLED-EXACT", "EX-STEP-ONE", "EX-BLOCK-ON-RETURN")
 """The drive calls' properties: present only in instances with ``drive`` = 1."""
 
 DRIVER_IDS = ("EX-TIMER-EARLY", "EX-TIMER-PROMPT", "EX-TIMER-RUN-END", "EX-TIMER-PARK",
@@ -551,18 +560,19 @@ def make_properties(bounds: Bounds, variant: str = "reference") -> tuple[Propert
         *driver,
         prop("EX-CANCEL-APPLIED", "step", cancel_applied),
         *((prop("EX-INBOX-PROMPT", "invariant", inbox_prompt),) if rounds else ()),
-        *(_drive_properties(n, tm, io) if drive else ()),
+        *(_drive_properties(n, tm, io, rounds) if drive else ()),
     )
 
 
 # Drive modes (mirrors refexec.models.reference.Drive).
-_RUN, _UNTIL_STALLED, _STEP = 0, 1, 2
+_RUN, _UNTIL_STALLED, _STEP, _BLOCK_ON = 0, 1, 2, 3
 _IDLE = int(S.IDLE)
 
 
-def _drive_properties(n: int, tm: bool, io: bool) -> tuple[Property, ...]:
-    """EX-STALLED-EXACT and EX-STEP-ONE (bounds key ``drive``), restated from the promises of
-    run_until_stalled() and step(), not from the model's ``stalled`` guard."""
+def _drive_properties(n: int, tm: bool, io: bool, rounds: int) -> tuple[Property, ...]:
+    """EX-STALLED-EXACT, EX-STEP-ONE and EX-BLOCK-ON-RETURN (bounds key ``drive``), restated
+    from the promises of run_until_stalled(), step() and block_on(), not from the model's
+    guards."""
     T = range(n)
 
     def nothing_ready(s: View, o: Ops) -> Value:
@@ -578,7 +588,7 @@ def _drive_properties(n: int, tm: bool, io: bool) -> tuple[Property, ...]:
     def stalled_exact(s: View, s2: View, o: Ops, action: Any,
                       params: Mapping[str, int]) -> Value:
         parked = o.Or(s2.loop == _ASLEEP, s2.loop == _RETURNED)
-        no_sleep = o.Implies(parked, s2.mode == _RUN)
+        no_sleep = o.Implies(parked, o.Or(s2.mode == _RUN, s2.mode == _BLOCK_ON))
         if action_name(action) != "step_return":
             return no_sleep
         stalled = o.And(nothing_ready(s, o), *[o.Not(unreported(s, o, t)) for t in T])
@@ -592,8 +602,22 @@ def _drive_properties(n: int, tm: bool, io: bool) -> tuple[Property, ...]:
             return o.Implies(o.And(s.mode == _STEP, s.dpolls == 0), nothing_ready(s, o))
         return True
 
+    def target_final(s: View, o: Ops) -> Value:
+        return o.Or(*[o.And(s.target == t, _final(o, s.st[t])) for t in T])
+
+    def block_on_return(s: View, s2: View, o: Ops, action: Any,
+                        params: Mapping[str, int]) -> Value:
+        name = action_name(action)
+        if name == "step_return":
+            return o.Implies(s.mode == _BLOCK_ON, target_final(s, o))
+        if name == "poll" and rounds:  # the round in progress may finish, no new one starts
+            return o.Implies(o.And(s.mode == _BLOCK_ON, target_final(s, o)), s.rnd > 0)
+        decided = o.Or(s2.loop == _DECIDING, s2.loop == _ASLEEP)
+        return o.Implies(o.And(decided, s2.mode == _BLOCK_ON), o.Not(target_final(s2, o)))
+
     return (prop("EX-STALLED-EXACT", "step", stalled_exact),
-            prop("EX-STEP-ONE", "step", step_one))
+            prop("EX-STEP-ONE", "step", step_one),
+            prop("EX-BLOCK-ON-RETURN", "step", block_on_return))
 
 
 def close_properties(n: int, tm: bool) -> tuple[Property, ...]:

@@ -77,11 +77,13 @@ The drive call (bounds key ``drive`` = 1; absent or 0 leaves every instance unch
 drive call may give the thread back at any point between polls):
 
 ===============  ===========================================================================
-``mode``         which drive call runs the loop (:class:`Drive`): RUN (``run()``, and
-                 ``block_on()``, whose return is its target's, not the loop's), UNTIL_STALLED
-                 (``run_until_stalled()``: returns exactly when :meth:`_Builder.stalled`,
-                 never sleeps), STEP (``step()``: one poll, or none when nothing is ready)
+``mode``         which drive call runs the loop (:class:`Drive`): RUN (``run()``),
+                 UNTIL_STALLED (``run_until_stalled()``: returns exactly when
+                 :meth:`_Builder.stalled`, never sleeps), STEP (``step()``: one poll, or none
+                 when nothing is ready), BLOCK_ON (``block_on()``: returns exactly when its
+                 target is final, sleeps like run() while the target can still be woken)
 ``dpolls``       polls started by the current drive call (saturates at 2)
+``target``       the task ``block_on()`` waits for (N = none: another drive call, or none)
 ===============  ===========================================================================
 """
 
@@ -151,12 +153,13 @@ IO_NAMES = ("NONE", "ARMED", "READY")
 class Drive:
     """The drive call running the loop (``mode`` variable, bounds key ``drive``)."""
 
-    RUN = 0  # run() (and block_on(): it returns when its target ends, which is not modelled)
+    RUN = 0  # run(): returns when no sender remains (run_end), or is interrupted
     UNTIL_STALLED = 1  # run_until_stalled(): returns exactly when stalled; never sleeps
     STEP = 2  # step(): polls at most one task; returns with none only when none is ready
+    BLOCK_ON = 3  # block_on(target): returns exactly when ``target`` is final; sleeps as run()
 
 
-DRIVE_NAMES = ("RUN", "UNTIL_STALLED", "STEP")
+DRIVE_NAMES = ("RUN", "UNTIL_STALLED", "STEP", "BLOCK_ON")
 
 Table = Mapping[tuple["TaskState | None", TaskEvent], TaskState]
 
@@ -263,6 +266,9 @@ class Edges:
     """close() cancels IDLE tasks too; ``False``: only the queued ones."""
     close_refuses_spawn: bool = True
     """Once closed, another thread's spawn is refused; ``False``: it is posted."""
+    block_on_waits_target: bool = True
+    """``block_on()`` gives the thread back only once its target is final (bounds key
+    ``drive``); ``False``: at any point between polls, as an interrupted ``run()``."""
 
 
 REFERENCE_EDGES = Edges()
@@ -514,10 +520,12 @@ class _Builder:
             out.append(Var("phantom", Sort.int_(0, 1), n, "a waker counted at spawn that "
                            "nobody holds"))
         if self.drive:
-            out.append(Var("mode", Sort.int_(0, 2, DRIVE_NAMES), 0, "the drive call running "
+            out.append(Var("mode", Sort.int_(0, 3, DRIVE_NAMES), 0, "the drive call running "
                            "the loop"))
             out.append(Var("dpolls", Sort.int_(0, 2), 0, "polls started by the current drive "
                            "call (saturates at 2)"))
+            out.append(Var("target", Sort.int_(0, n, [f"t{i}" for i in range(n)] + ["-"]), 0,
+                           "the task block_on() waits for (- = none)"))
         return tuple(out)
 
     def task_init(self, o: Ops) -> dict[str, Value]:
@@ -531,7 +539,7 @@ class _Builder:
         if self.e.spawn_counts_waker:
             out["phantom"] = self.map_tasks(o, lambda _x: 0)
         if self.drive:
-            out["mode"], out["dpolls"] = Drive.RUN, 0
+            out["mode"], out["dpolls"], out["target"] = Drive.RUN, 0, self.EMPTY
         return out
 
     def driver_variables(self) -> tuple[Var, ...]:
@@ -683,9 +691,17 @@ class _Builder:
         return o.And(s.spawners == 0, s.clock < self.D, later)
 
     def run_only(self, s: View, o: Ops) -> list[Value]:
-        """Guard conjuncts of ``sleep`` and ``run_end`` with ``drive``: only ``run()`` parks or
-        ends the loop; a ``run_until_stalled()`` that decided (to jump the clock) cannot."""
-        return [s.mode == Drive.RUN] if self.drive and self.e.stalled_never_sleeps else []
+        """Guard conjuncts of ``sleep`` and ``run_end`` with ``drive``: only ``run()`` and
+        ``block_on()`` park or end the loop; a ``run_until_stalled()`` that decided (to jump
+        the clock) cannot."""
+        if not (self.drive and self.e.stalled_never_sleeps):
+            return []
+        return [o.Or(s.mode == Drive.RUN, s.mode == Drive.BLOCK_ON)]
+
+    def target_final(self, s: View, o: Ops) -> Value:
+        """``block_on()``'s target is final: COMPLETE, or CANCELLED (cancelled, or reported
+        lost). Read through ``m.exists`` (``target`` is a state value naming a task)."""
+        return self.exists(o, lambda u: o.And(s.target == u, self.final(o, s.st[u])))
 
     def nothing_ready(self, s: View, o: Ops) -> Value:
         """What ``step()`` sees when it polls nothing: :meth:`stalled` but for lost tasks,
@@ -804,6 +820,8 @@ class _Builder:
         if self.rcancel:
             defs.append(cancel_drain)
         defs += [lost, idle_check, sleep, unpark, run_end, step_return]
+        if self.drive:
+            defs.append(block_on_start)
         if self.timers:
             defs += [timer_arm, timer_cancel, timer_fire, tick, park_due, clock_jump]
         if self.io:
@@ -947,7 +965,7 @@ def run_start(m: _Builder) -> Action:
                         lambda s, o: s.loop == Loop.NOT_STARTED,
                         lambda s, o: {"loop": Loop.DISPATCH},
                         ("loop",))
-    return m.action(run_start, {"mode": range(len(DRIVE_NAMES))},
+    return m.action(run_start, {"mode": range(Drive.BLOCK_ON)},  # block_on: block_on_start
                     lambda s, o, mode: s.loop == Loop.NOT_STARTED,
                     lambda s, o, mode: {"loop": Loop.DISPATCH, "mode": mode, "dpolls": 0},
                     ("loop", "mode", "dpolls"))
@@ -997,6 +1015,8 @@ def poll(m: _Builder) -> Action:
             # (policy any: polling before a due timer / ready fd is the policy's choice)
         if m.drive and e.step_polls_once:
             conj.append(o.Or(s.mode != Drive.STEP, s.dpolls == 0))  # step(): one poll
+        if m.drive and m.R:  # block_on(): no new round once its target is final
+            conj.append(o.Or(s.mode != Drive.BLOCK_ON, o.Not(m.target_final(s, o)), s.rnd > 0))
         return o.And(*conj)
 
     def effect(s: View, o: Ops, t: int) -> dict[str, Value]:
@@ -1233,7 +1253,9 @@ def idle_check(m: _Builder) -> Action:
         if m.drive and e.stalled_never_sleeps:  # the others return instead (step_return),
             # but the policy loop's run_until_stalled() jumps a virtual autojump clock here
             conj.append(o.Or(s.mode == Drive.RUN,
-                             o.And(s.mode == Drive.UNTIL_STALLED, m.jump_ahead(s, o))))
+                             o.And(s.mode == Drive.UNTIL_STALLED, m.jump_ahead(s, o)),
+                             # block_on(): never decides once its target is final (it returns)
+                             o.And(s.mode == Drive.BLOCK_ON, o.Not(m.target_final(s, o)))))
         return o.And(*conj)
 
     return m.action(idle_check, {}, guard,
@@ -1274,8 +1296,8 @@ def step_return(m: _Builder) -> Action:
     """step(), run_until_stalled() or block_on() gives the loop thread back to its caller
     between polls, with work possibly left: the executor is open for more, and a later drive
     call starts dispatching again (run_start). With ``drive``: run_until_stalled() returns
-    exactly when stalled; step() once it polled a task, or when nothing is ready; run() (an
-    interrupt) and block_on() (its target ended) at any point between polls."""
+    exactly when stalled; step() once it polled a task, or when nothing is ready; block_on()
+    once its target is final; run() (an interrupt) at any point between polls."""
     e = m.e
 
     def guard(s: View, o: Ops) -> Value:
@@ -1284,18 +1306,30 @@ def step_return(m: _Builder) -> Action:
             return between
         stalled = m.stalled(s, o) if e.stalled_return_exact else m.queue_empty(s, o)
         none = m.nothing_ready(s, o) if e.stalled_return_exact else m.queue_empty(s, o)
+        target = m.target_final(s, o) if e.block_on_waits_target else True
         return o.And(between, o.Or(
             s.mode == Drive.RUN,
             o.And(s.mode == Drive.UNTIL_STALLED, stalled),
-            o.And(s.mode == Drive.STEP, o.Or(s.dpolls > 0, none))))
+            o.And(s.mode == Drive.STEP, o.Or(s.dpolls > 0, none)),
+            o.And(s.mode == Drive.BLOCK_ON, target)))
 
     def effect(s: View, o: Ops) -> dict[str, Value]:
         if not m.drive:
             return {"loop": Loop.NOT_STARTED}
-        return {"loop": Loop.NOT_STARTED, "mode": Drive.RUN, "dpolls": 0}
+        return {"loop": Loop.NOT_STARTED, "mode": Drive.RUN, "dpolls": 0, "target": m.EMPTY}
 
     return m.action(step_return, {}, guard, effect,
-                    ("loop", *(("mode", "dpolls") if m.drive else ())))
+                    ("loop", *(("mode", "dpolls", "target") if m.drive else ())))
+
+
+def block_on_start(m: _Builder) -> Action:
+    """block_on(t) is called (bounds key ``drive``) on a task already spawned: the calling
+    thread becomes the loop thread, in mode BLOCK_ON with ``target`` t, until t is final."""
+    return m.action(block_on_start, {"t": m.T},
+                    lambda s, o, t: o.And(s.loop == Loop.NOT_STARTED, s.st[t] != UNSPAWNED),
+                    lambda s, o, t: {"loop": Loop.DISPATCH, "mode": Drive.BLOCK_ON,
+                                     "dpolls": 0, "target": t},
+                    ("loop", "mode", "dpolls", "target"))
 
 
 # -- the driver (bounds key ``timers`` = 1): timers armed and cancelled by a task's own poll, fired

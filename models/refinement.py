@@ -168,9 +168,12 @@ DRIVE_MODES: Mapping[str, int] = {"run": 0, "block_on": 0, "run_until_stalled": 
 """The drive call -> the reference model's ``mode`` (``refexec.models.reference.Drive``: RUN,
 UNTIL_STALLED, STEP), in an instance with the bounds key ``drive``; read from the trace's
 ``run_start`` detail and from the lockstep log's ``run_start`` / ``stalled_start`` /
-``step_start``. ``block_on()`` is RUN: it returns when its target ends, which the model does not
-follow (its return is free between polls, as an interrupted ``run()``'s). A reading's ``mode``
-is dropped for an instance without the key (its ``run_start`` has no parameter)."""
+``step_start``. ``block_on()`` has its own mode, BLOCK_ON, entered by the model's
+``block_on_start(t)`` with its target: the lockstep log names it (``block_on_start``, the
+target's task), and its return is judged (EX-BLOCK-ON-RETURN). A trace does not name the target
+(its ``run_start`` detail is ``block_on``, no task), so the trace checker reads it as RUN, the
+mapping below (its return free between polls, as an interrupted ``run()``'s). A reading's
+``mode`` is dropped for an instance without the key (its ``run_start`` has no parameter)."""
 
 L, T_ = (LOOP,), (THREAD,)
 """Shorthands for a reading's origins: the executor's own thread only, another thread only."""
@@ -290,8 +293,12 @@ REFERENCE = Declaration(
         _map("stalled_start", _r(("run_start", {"mode": DRIVE_MODES["run_until_stalled"]}),
                                  origins=L, streams=LOG_ONLY)),
         _map("step_end", _r("step_return", origins=L, streams=LOG_ONLY,
-                            doc="step() / run_until_stalled() returned, or run() was "
-                                "interrupted: the model's guard says when each may")),
+                            doc="step() / run_until_stalled() / block_on() returned, or run() "
+                                "was interrupted: the model's guard says when each may")),
+        _map("block_on_start", _r("block_on_start", origins=L, streams=LOG_ONLY,
+                                  doc="block_on(handle) of the task the event names (its "
+                                      "target): mode BLOCK_ON; it returns (step_end) exactly "
+                                      "when the target is final")),
         _map("spawner_new", _r("spawner_new", origins=L, streams=LOG_ONLY)),
         _map("spawner_drop", _r(("spawner_drop", {"remote": 0}), origins=L, streams=LOG_ONLY),
              _r(("spawner_drop", {"remote": 1}), origins=T_, streams=LOG_ONLY)),

@@ -276,12 +276,22 @@ def aux_invariants(ts: TransitionSystem) -> list[Property]:
             # with the clock below its bound) and no spawner can open meanwhile
             jumping = (o.And(s.spawners == 0, o.Or(*[s.armed[t] for t in T]))
                        if "armed" in names else False)
-            return o.And(o.Implies(o.Or(*idle), s.mode == run),
+            # block_on(): a target exactly in that mode, taken in, and not final while the loop
+            # decides or sleeps (it returns instead)
+            block, none = s.mode == Drive.BLOCK_ON, s.target == len(T)
+            held = o.And(*[o.Implies(s.target == t, s.st[t] != UNSPAWNED) for t in T])
+            done = o.Or(*[o.And(s.target == t, final(o, s.st[t])) for t in T])
+            waiting = o.Or(s.loop == DECIDING, s.loop == ASLEEP)
+            return o.And(o.Implies(o.Or(*idle), o.Or(s.mode == run, o.And(
+                             block, o.Not(s.loop == NOT_STARTED)))),
                          o.Implies(s.loop == DECIDING, s.mode != step),
                          o.Implies(o.And(s.loop == DECIDING, s.mode == Drive.UNTIL_STALLED),
-                                   jumping))
-        out.append(_inv("AUX-DRIVE", "between drive calls the mode is RUN; only run() sleeps "
-                        "or returns; step() never decides", drive_ok))
+                                   jumping),
+                         block == o.Not(none), held,
+                         o.Implies(o.And(block, waiting), o.Not(done)))
+        out.append(_inv("AUX-DRIVE", "between drive calls the mode is RUN; only run() and "
+                        "block_on() sleep or return; step() never decides; block_on() decides "
+                        "only while its target is unfinished", drive_ok))
     if "closed" in names:
         def closed_ok(s: View, o: Ops) -> Value:
             # close() acts as the loop while CLOSING and leaves every taken-in task final

@@ -269,6 +269,17 @@ _LIST += [
     Bug("drain-message-lost-on-interrupt", "a message the drain took out of the inbox and "
         "had not applied when an interrupt came is not put back: the wake, drop or cancel is "
         "lost", E, "_drain", "inbox.appendleft(msg)", "pass", kind="interrupt"),
+    # ... and inside a poll's own transition (the sweep's "loop" site covers it since then)
+    Bug("poll-state-before-count", "a poll marks its task RUNNING and counts the poll in two "
+        "steps: an interrupt between them leaves a RUNNING task whose poll is not counted, "
+        "and the repair, undoing a counted take, counts one poll too few", E, "_run_ready",
+        "t._state = RUNNING; t._n = n  # noqa: E702 (one step: RUNNING exactly when counted)",
+        "t._state = RUNNING\n            t._n = n", kind="interrupt"),
+    Bug("unwind-taken-task-to-tail", "the repair of a task taken off the ready queue and not "
+        "yet polled puts it back at the tail: the tasks behind it are polled first (FIFO order "
+        "lost across the interrupt)", E, "_unwind_poll",
+        "self._ready.appendleft(t)  # taken, not yet RUNNING",
+        "self._ready.append(t)  # taken, not yet RUNNING", kind="interrupt"),
 ]
 # Issue 12, the drive calls: caught by the model's mode-guarded step_return (EX-STALLED-EXACT,
 # EX-STEP-ONE), which judges each return of step() and run_until_stalled().
@@ -284,6 +295,29 @@ _LIST += [
         "reap is done only on the sleeping path): an IDLE task no waker can reach is left "
         "unreported", E, "_quiet", "if self._reap_lost():", "if sleep and self._reap_lost():",
         "stalled-returns-early"),
+]
+# Issue 12, block_on(): caught by the model's step_return in mode BLOCK_ON and its idle_check
+# guard (EX-BLOCK-ON-RETURN), which judge when block_on() gives the thread back.
+_LIST += [
+    Bug("block-on-only-complete-is-done", "block_on() treats only a COMPLETE target as "
+        "finished: a target cancelled (from another thread, or by another task) or reported "
+        "lost leaves block_on() running the others and then parked instead of returning",
+        E, "_drive", "if until is not None and until.done():",
+        "if until is not None and until._state is COMPLETE:"),
+    Bug("block-on-never-sleeps", "block_on() drives with run_until_stalled()'s flags (no "
+        "sleep): it returns as soon as nothing is ready, while its target still waits for "
+        "another thread's wake (and result() raises)", E, "_block_on",
+        'self._traced_drive("block_on", h, True, stall_timeout)',
+        'self._traced_drive("block_on", h, False, stall_timeout)', "block-on-returns-early"),
+    Bug("block-on-looks-after-the-round", "block_on() looks at its target after each round "
+        "of polls instead of before: a target already final (cancelled by a drained message, "
+        "reaped as lost, or finished before the call) lets it run a whole round of the other "
+        "tasks first (a line moved)", E, "_drive",
+        "if until is not None and until.done():  # block_on(): its target is final, by\n"
+        "            return  # the last round,", "if False:\n            return  #",
+        more=(("self._run_ready(_ROUND)\n",
+               "self._run_ready(_ROUND)\n            if until is not None and until.done():"
+               "\n                return\n"),)),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 

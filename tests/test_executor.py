@@ -526,6 +526,20 @@ def test_block_on_of_own_join_handle() -> None:
     assert ex.block_on(h) == 2
 
 
+def test_block_on_of_a_finished_handle_returns_without_polling_the_others() -> None:
+    # EX-BLOCK-ON-RETURN: block_on() returns once its target is final; it used to run a
+    # whole round (up to 256 polls) of the other ready tasks first
+    ex = Executor()
+    h = ex.spawn(_yield_times(0))
+    busy = ex.spawn(_yield_times(1000))
+    assert ex.step()  # h completes; busy is still queued, never polled
+    assert ex.block_on(h) == 0
+    assert busy.poll_count == 0
+    assert ex.stats.polls == 1
+    ex.close()
+    assert busy.cancelled()
+
+
 def test_standalone_block_on_cancels_leftovers() -> None:
     s = Slot()
     left: list[JoinHandle[Any]] = []

@@ -257,18 +257,76 @@ def _interrupt_at(func: Any, text: str, call: Callable[[], object]) -> LineInter
     return li
 
 
-def test_interrupt_just_after_pending_leaves_the_task_in_a_structure() -> None:
+def test_interrupt_just_after_pending_files_the_pending_once() -> None:
+    # issue 12: the poll returned Pending before the interrupt; its outcome is filed as the
+    # loop would have (IDLE, waiting for the waker it kept), counted once, not polled again
     ex = Executor()
     fut = ParkOnce()
     h = ex.spawn(fut)
     _interrupt_at(Executor._run_ready, "if y is YIELD", ex.run)
     ex.check_invariants()
     snap = ex.snapshot()
-    assert h.state is TaskState.SCHEDULED and snap.ready == (h.id,)  # polled again: no wake lost
+    assert h.state is TaskState.IDLE and snap.ready == () and h.poll_count == 1
+    assert ex.stats.polls == 1
     fut.waker.wake()
     ex.run()
-    assert h.done() and h.result() is None
+    assert h.done() and h.result() is None and h.poll_count == 2
     ex.check_invariants()
+
+
+def test_interrupt_after_a_yield_puts_the_task_back_at_the_tail() -> None:
+    # a yield_now() poll cut short before it was filed: SCHEDULED behind the others (as the
+    # loop files it), its wake counted once
+    ex = Executor()
+    a = ex.spawn(yield_now())
+    b = ex.spawn(yield_now())
+    _interrupt_at(Executor._run_ready, "yields += 1", ex.run)
+    ex.check_invariants()
+    assert ex.snapshot().ready == (b.id, a.id) and a.poll_count == 1
+    assert ex.stats.wakes == 1 and ex.stats.polls == 1
+    ex.run()
+    assert a.done() and b.done() and a.poll_count == 2
+
+
+@pytest.mark.parametrize("text", ["n = t._n + 1", "t._state = RUNNING; t._n = n",
+                                  "if trace is not None:"])
+def test_interrupt_before_the_send_puts_the_task_back_at_the_head_uncounted(text: str) -> None:
+    # issue 12: taken off the queue but never sent: the poll never started; the task goes
+    # back to the head (FIFO order kept) and its poll is not counted (it used to go to the
+    # tail, or be counted twice)
+    ex = Executor()
+    a = ex.spawn(yield_now())
+    b = ex.spawn(yield_now())
+    _interrupt_at(Executor._run_ready, text, ex.run)
+    ex.check_invariants()
+    assert ex.snapshot().ready == (a.id, b.id)
+    assert a.poll_count == 0 and a.state is TaskState.SCHEDULED and ex.stats.polls == 0
+    ex.run()
+    assert a.done() and b.done() and a.poll_count == b.poll_count == 2
+    assert ex.stats.polls == 4
+
+
+def test_interrupt_while_waking_the_awaiters_of_a_finished_task_loses_none() -> None:
+    # the task completes, and the interrupt comes as the loop starts waking its awaiter: the
+    # awaiter is still woken (the interrupt is raised after), not dropped and reported lost
+    ex = Executor()
+
+    async def target() -> int:
+        await yield_now()
+        return 7
+
+    h = ex.spawn(target())
+
+    async def waiter() -> int:
+        return await h
+
+    w = ex.spawn(waiter())
+    assert ex.step() and ex.step()  # target yielded, waiter awaits it
+    _interrupt_at(Executor._wake_waiters, "for w in ws:", ex.run)
+    ex.check_invariants()
+    assert h.result() == 7 and w.state is TaskState.SCHEDULED
+    ex.run()
+    assert w.result() == 7
 
 
 def test_interrupt_between_entry_and_try_leaves_no_running_mark() -> None:

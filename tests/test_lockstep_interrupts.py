@@ -1,10 +1,12 @@
 """Interrupts inside the executor's code, with the model following (issue 12).
 
 ``refexec.testing.lockstep.sweep_interrupts`` runs short programs on the reference lockstep
-machine with a ``KeyboardInterrupt`` at every line the loop thread executes between polls
-(the drive loop, the inbox drain and the transitions it applies, the reaping of lost tasks,
-the decision to sleep or return) and between two scripted effects of a task's poll, then
-``run()`` again: after each interrupt the executor's abstraction must equal a model state.
+machine with a ``KeyboardInterrupt`` at every line the loop thread executes outside a task's
+code (the drive loop, the inbox drain and the transitions it applies, the reaping of lost
+tasks, the decision to sleep or return, and a poll's own transition: the take, the count, the
+send, filing the outcome, waking the awaiters of a task that finished) and between two
+scripted effects of a task's poll, then ``run()`` again: after each interrupt the executor's
+abstraction must equal a model state.
 """
 
 from __future__ import annotations
@@ -28,9 +30,20 @@ def test_every_line_position_leaves_a_model_state() -> None:
     counters in two steps, so the drain put an applied wake back in the inbox; the drain put
     back a cancel that had already been applied; the adapter read lost tasks from the drive
     call's log, which an interrupt can cut before the last one is logged."""
-    runs = sweep_interrupts(reference_machine(name="interrupt_sweep"))
+    where: list[str] = []
+    runs = sweep_interrupts(reference_machine(name="interrupt_sweep"), where=where)
     # every program is interrupted at many positions in both sites (not vacuous)
     assert runs > 50 * len(INTERRUPT_PROGRAMS) * len(INTERRUPT_SITES) // 2
+    # issue 12: also at every line of a poll's own transition, from the take to the outcome
+    # filed and the awaiters woken (found there: the repair put a task taken and not yet
+    # polled back at the tail, and counted a poll never sent; an interrupt while the loop woke
+    # a finished task's awaiters dropped them, reported lost)
+    lines = {w.rsplit(" line ", 1)[1] for w in where if "Executor._run_ready" in w}
+    transition = ("t = runner.current", "t._state = RUNNING; t._n = n",
+                  "if y is not YIELD and y is not PENDING:", "t._state = IDLE",
+                  "self._wake_waiters(x)")
+    assert {str(line_of(Executor._run_ready, text)) for text in transition} <= lines
+    assert any("Executor._wake_waiters" in w for w in where)
 
 
 def test_an_interrupt_inside_a_poll_is_the_tasks_outcome_and_run_goes_on() -> None:
@@ -56,9 +69,9 @@ def test_an_interrupt_inside_a_poll_is_the_tasks_outcome_and_run_goes_on() -> No
 def test_an_interrupt_right_after_a_pending_poll_is_not_the_tasks_failure() -> None:
     """The first line after the send, inside its ``try``: the interrupt hit the loop, not the
     task (its coroutine is suspended, not finished). It used to fail the task with the
-    interrupt; now, as the README says for the window where a Pending is being filed, the task
-    is polled once more. (Found while placing this file's interrupts inside a poll's
-    transition.)"""
+    interrupt, then to poll it once more; now (issue 12) its Pending is filed as the loop would
+    have: IDLE, waiting for the waker it kept, its one poll counted once. (Found while placing
+    this file's interrupts inside a poll's transition.)"""
     ex = Executor()
     fut = ParkOnce()
     h = ex.spawn(fut)
@@ -68,7 +81,7 @@ def test_an_interrupt_right_after_a_pending_poll_is_not_the_tasks_failure() -> N
         ex.run()
     assert li.where is not None
     ex.check_invariants()
-    assert not h.done() and h.state is TaskState.SCHEDULED
+    assert not h.done() and h.state is TaskState.IDLE and h.poll_count == 1
     fut.waker.wake()
     ex.run()
     assert h.done() and h.result() is None

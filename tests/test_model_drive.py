@@ -68,14 +68,54 @@ def test_only_run_sleeps() -> None:
 
 
 def test_a_run_may_give_the_thread_back_anywhere_between_polls() -> None:
-    """run() interrupted, or block_on() whose target ended: the free return of RUN."""
+    """run() interrupted: the free return of RUN."""
     w = _Walk().go("spawn", t=0, remote=0).go("spawn", t=1, remote=0)
     w.go("run_start", mode=Drive.RUN)
     assert w.can("step_return")
 
 
+def test_block_on_returns_exactly_when_its_target_is_final() -> None:
+    """EX-BLOCK-ON-RETURN: not while the target waits, whatever else is ready; at once when
+    it completes; and it sleeps like run() while the target can still be woken."""
+    w = _Walk().go("spawn", t=0, remote=0).go("spawn", t=1, remote=0)
+    w.go("block_on_start", t=0)
+    assert w.s["mode"] == Drive.BLOCK_ON and w.s["target"] == 0
+    assert not w.can("step_return")  # t0 is queued, not final
+    w.go("poll", t=0).go("waker_clone", t=0).go("pending", t=0)
+    w.go("poll", t=1).go("ready", t=1)
+    assert not w.can("step_return")  # the queue ran empty, but t0 waits
+    w.go("idle_check").go("sleep")  # t0 can still be woken: sleeps like run()
+    w.go("wake", t=0, remote=1).go("unpark").go("inbox_drain", t=0)
+    w.go("poll", t=0).go("ready", t=0)
+    assert w.can("step_return") and not w.can("idle_check")  # final: never decides again
+    w.go("step_return")
+    assert w.s["mode"] == Drive.RUN and w.s["target"] == 2
+
+
+def test_block_on_returns_once_its_target_is_cancelled_or_reported_lost() -> None:
+    w = _Walk().go("spawn", t=0, remote=0).go("block_on_start", t=0)
+    w.go("poll", t=0).go("pending", t=0)  # no waker kept: lost
+    assert not w.can("step_return") and not w.can("idle_check")
+    w.go("lost", t=0).go("step_return")
+    w = _Walk().go("spawn", t=0, remote=0).go("block_on_start", t=0)
+    w.go("poll", t=0).go("waker_clone", t=0).go("pending", t=0)
+    w.go("cancel", t=0, remote=1).go("cancel_drain", t=0).go("step_return")
+
+
+def test_block_on_starts_no_new_round_once_its_target_is_final() -> None:
+    w = _Walk(round=1).go("spawn", t=0, remote=0).go("spawn", t=1, remote=0)
+    w.go("block_on_start", t=0).go("poll", t=0).go("ready", t=0)
+    assert not w.can("poll", t=1)  # the round is full (R = 1)
+    w.go("round_end")
+    assert not w.can("poll", t=1) and w.can("step_return")  # no new round: it returns
+
+
+def test_block_on_of_an_unspawned_task_is_not_a_drive_call() -> None:
+    assert not _Walk().can("block_on_start", t=0)
+
+
 @pytest.mark.parametrize("slug", ["stalled-returns-early", "step-polls-twice",
-                                  "stalled-sleeps"])
+                                  "stalled-sleeps", "block-on-returns-early"])
 def test_drive_mutants_violate_what_they_claim_and_nothing_else(slug: str) -> None:
     spec = next(m for m in MUTANT_SPECS if m.slug == slug)
     result = explore(VARIANTS[f"mutant:{slug}"](spec.bounds))
@@ -95,6 +135,9 @@ def test_the_mapping_names_each_drive_call_once() -> None:
     assert REFERENCE.log_steps("stalled_start", False) == [
         [("run_start", {"mode": Drive.UNTIL_STALLED})]]
     assert REFERENCE.log_steps("step_start", False) == [[("run_start", {"mode": Drive.STEP})]]
+    assert REFERENCE.log_steps("block_on_start", False) == [[("block_on_start", {})]]
+    keyed = ReferenceRefinement(build(default_bounds(2, drive=1)))
+    assert keyed.steps(Event("block_on_start", 1), {}) == [("block_on_start", {"t": 1})]
     assert DRIVE_MODES == {"run": Drive.RUN, "block_on": Drive.RUN,
                            "run_until_stalled": Drive.UNTIL_STALLED, "step": Drive.STEP}
 

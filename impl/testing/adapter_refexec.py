@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import threading
 from collections import deque
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 from refexec.errors import Stalled, TaskLost
@@ -37,6 +38,9 @@ from refexec.testing.threads_control import ControlledDeadlock, control_door
 from refexec.waker import Context, Waker
 
 __all__ = ["ExecutorAdapter", "ScriptedFuture"]
+
+_HANDLE_ENDS = frozenset({Waker.wake.__code__, Waker.drop.__code__})
+"""The calls that end a waker handle (``outside_polls`` leaves their lines out)."""
 
 _UNSPAWNED = 6
 
@@ -95,7 +99,7 @@ class ExecutorAdapter:
     """Runs kit tasks on a :class:`refexec.Executor`; see the module docstring."""
 
     capabilities = frozenset({"step", "run_until_stalled", "run", "cancel", "spawner",
-                              "threads", "remote_cancel", "interrupt"})
+                              "threads", "remote_cancel", "interrupt", "block_on"})
     stall_timeout = 30.0
     """Only for an executor passed in (not controlled): a safety net so that a lost wake fails
     instead of hanging. A controlled executor (the default) needs no timer: see ``run``."""
@@ -162,14 +166,42 @@ class ExecutorAdapter:
             # interrupted: no report; the tasks it reaped as lost so far are read from their
             # state (final, with TaskLost): the drive call's log may miss the last one, if
             # the interrupt came between its transition and its entry in the log
-            self.lost |= {k for h in self.world.handles if isinstance(h, JoinHandle)
-                          and h._state is TaskState.CANCELLED and h._x is not None
-                          and isinstance(h._x.exc, TaskLost)
-                          and (k := self.kit_ids.get(id(h))) is not None}
+            self._note_lost()
             raise
         lost = tuple(sorted(self.kit_ids[id(h)] for h in report.lost))
         self.lost |= set(lost)
         return RunResult(lost=lost)
+
+    def _note_lost(self) -> None:
+        """Read the tasks reaped as lost from their state (final, with TaskLost): for a drive
+        call that gives no report (interrupted, or block_on())."""
+        self.lost |= {k for h in self.world.handles if isinstance(h, JoinHandle)
+                      and h._state is TaskState.CANCELLED and h._x is not None
+                      and isinstance(h._x.exc, TaskLost)
+                      and (k := self.kit_ids.get(id(h))) is not None}
+
+    def block_on(self, task: int) -> None:
+        """``Executor.block_on(handle)`` of kit task ``task``: returns once it is final (its
+        outcome, a scripted raise, ``Cancelled`` or ``TaskLost``, is the task's, not a
+        verdict). Controlled, it parks with no timeout, as :meth:`run`."""
+        h = self.world.handles[task]
+        try:
+            self.ex.block_on(h)
+        except ControlledDeadlock as e:
+            raise Divergence(f"EX-SLEEP-SAFE: block_on() parked for ever: "
+                             f"{self.parked_state()} ({e})") from None
+        except BaseException as e:
+            if h.done():
+                if e is not h.exception():
+                    raise
+                # the target's own outcome: a scripted raise, Cancelled, TaskLost, or the
+                # interrupt an earlier interrupted poll ended it with
+            elif not isinstance(e, RuntimeError):
+                raise
+            # else result() of an unfinished task: block_on() returned early, which the
+            # model's step_return in mode BLOCK_ON judges (EX-BLOCK-ON-RETURN), not this adapter
+        finally:
+            self._note_lost()
 
     def loop_codes(self) -> frozenset[CodeType]:
         """The code the loop thread runs for the executor (for an interrupt at any of its
@@ -182,11 +214,22 @@ class ExecutorAdapter:
         return codes_of(executor_mod, waker_mod, exclude=LOOP_EXCLUDE)
 
     def outside_polls(self) -> bool:
-        """Whether the loop thread is between polls: no task in hand (``runner.current`` is
-        None from the end of one task's transition to the take of the next). Where
-        ``loop_codes()`` interrupts are aimed; the README ("Conformance") says why the poll's
-        own transition is left to tests/test_interrupts.py."""
-        return self.ex._runner.current is None
+        """Whether the loop thread runs the executor's own code, not a task's: the task in
+        hand (if any) is not running its coroutine (the executor code a task's poll calls,
+        such as a waker's ``wake_by_ref``, is part of the poll: the ``poll`` site interrupts
+        there). Where ``loop_codes()`` interrupts are aimed: between polls, and every line of
+        a poll's own transition (the take, the count, the send, filing the outcome)."""
+        cur = self.ex._runner.current
+        if cur is not None and getattr(getattr(cur, "_coro", None), "cr_running", False):
+            return False
+        # Not inside a waker's wake()/drop() either (the README's "what remains": the handle
+        # ends before the executor counts it, and an interrupt in between is not repaired)
+        f: FrameType | None = sys._getframe(1)
+        while f is not None:
+            if f.f_code in _HANDLE_ENDS:
+                return False
+            f = f.f_back
+        return True
 
     def parked_state(self) -> str:
         """Why a parked loop with nobody left to wake it is a lost wake (read from the state):

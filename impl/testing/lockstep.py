@@ -623,6 +623,28 @@ class LockstepMachine(RuleBasedStateMachine):
             self._in_thread(drop_rest)
             self._sync()
 
+    def _block_on_impl(self, task: int, plan: list[str], interleaving: Interleaving | None
+                       ) -> None:
+        """``block_on(handle)`` of ``task`` while another thread wakes, drops and cancels every
+        stored waker as it appears (``plan`` cycles through how), the others' tasks included
+        (self-waking ones, ones woken from that thread): the model's ``block_on_start(t)``,
+        whose ``step_return`` (the call's return) is enabled exactly once ``t`` is final
+        (EX-BLOCK-ON-RETURN). A return before that, or a round started after it (with the
+        round bound), is a divergence; a park nobody can end is a state (as for ``run()``)."""
+        done = [False]
+        with self._section(interleaving) as ctl:
+            self.world.record("block_on_start", task)
+            if ctl is not None and self._concurrent_ok():
+                self._helper(ctl, "helper", lambda: self._moves(
+                    plan, [], done, ctl, until_done=True, spawners=[]))
+            try:
+                self.a.block_on(task)  # type: ignore[attr-defined]
+            finally:
+                done[0] = True
+        # the return is placed by _sync among the helper's moves logged after the loop's last
+        # event (block_on() looks at its target without the door's lock)
+        self._sync(run_end=True, end_kind="step_end")
+
     def _line_interrupter(self, site: str, at: int) -> Any:
         """The :class:`~refexec.testing.interrupts.LineInterrupter` of ``_run_impl``'s
         ``interrupt_in``. In a poll, the interrupt is the task's outcome: it is logged as its
@@ -780,6 +802,19 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         served within the bounds (EX-FIFO; with rounds, EX-INBOX-PROMPT)."""
         return self._spawn(busy_script(config.max_polls))
 
+    def block_on(self: LockstepMachine, task: TaskRef, plan: list[str],
+                 interleaving: Interleaving) -> None:
+        """``block_on()`` of a spawned task while another thread wakes, drops and cancels (see
+        ``LockstepMachine._block_on_impl``)."""
+        if self.can("block_on_start", t=task.task):
+            self._block_on_impl(task.task, plan, interleaving)
+
+    def guard_block_on(self: LockstepMachine) -> bool:
+        # controlled only: with the target waiting on a stored waker, the helper thread is
+        # what wakes it, and a park nobody can end must be a state, not a hang
+        return (self.has("block_on") and self.controlled and self.world.spawned() > 0
+                and self.can("block_on_start"))
+
     def run_interrupted(self: LockstepMachine, plan: list[str], interleaving: Interleaving,
                         at: int) -> None:
         """``run()`` interrupted (``KeyboardInterrupt``) at the loop's ``at``-th inbox check
@@ -820,6 +855,8 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         "spawn_remote": precondition(guard_remote)(
             rule(target=LockstepMachine.tasks, script=script_strategy)(spawn_remote)),
     }
+    namespace["block_on"] = precondition(guard_block_on)(rule(
+        task=LockstepMachine.tasks, plan=moves, interleaving=INTERLEAVINGS)(block_on))
     namespace["run_interrupted"] = precondition(guard_interrupt)(rule(
         plan=moves, interleaving=INTERLEAVINGS, at=st.integers(1, 6))(run_interrupted))
     # a run executes hundreds of loop lines but only a few polls (often none: the tasks ran
@@ -964,19 +1001,36 @@ DOOR_PROGRAMS: dict[str, Program] = _door_programs()
 
 
 def _round_programs() -> dict[str, Program]:
-    from refexec.testing.script import Keep, PendingStep  # noqa: PLC0415
+    from refexec.testing.script import Keep, PendingStep, ReadyStep, WakeSelf  # noqa: PLC0415
 
     def busy_while_posted(m: LockstepMachine, c: Controller) -> None:
         m._spawn(busy_script(m.config.max_polls))
         m._spawn(Script(PendingStep(Keep())))
         m._run_impl(["wake", "drop"], [], c, 0)
 
-    return {"remote wakes while a task is ready for ever": busy_while_posted}
+    def block_on(m: LockstepMachine, c: Controller, how: str) -> None:
+        # block_on() of a task that waits for another thread's wake (or cancel, or the drop
+        # of its last waker: lost) while a self-waking task fills the rounds: it returns
+        # exactly when its target is final, and starts no round after (EX-BLOCK-ON-RETURN)
+        m._spawn(Script(PendingStep(Keep()), ReadyStep()))
+        m._spawn(Script(*[PendingStep(WakeSelf(1))] * 3, ReadyStep()))
+        m._block_on_impl(0, [how], c)
+
+    return {
+        "remote wakes while a task is ready for ever": busy_while_posted,
+        "block_on() of a task another thread wakes, beside a self-waking one":
+            partial(block_on, how="wake"),
+        "block_on() of a task another thread cancels": partial(block_on, how="cancel_then_drop"),
+        "block_on() of a task whose last waker another thread drops":
+            partial(block_on, how="drop"),
+    }
 
 
 ROUND_PROGRAMS: dict[str, Program] = _round_programs()
 """Door programs for a machine with rounds (``reference_machine(rounds=R)``): a task ready for
-ever while another thread posts; the inbox must be drained between rounds (EX-INBOX-PROMPT)."""
+ever while another thread posts, the inbox drained between rounds (EX-INBOX-PROMPT); block_on()
+of a task beside a self-waking one, returning exactly when its target is final and starting no
+round after it (EX-BLOCK-ON-RETURN)."""
 
 
 def _interrupt_programs() -> dict[str, Callable[[LockstepMachine, tuple[str, int]], None]]:
@@ -1013,13 +1067,16 @@ INTERRUPT_PROGRAMS = _interrupt_programs()
 :func:`sweep_interrupts`)."""
 
 
-def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000) -> int:
+def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000,
+                     where: list[str] | None = None) -> int:
     """Run each program of :data:`INTERRUPT_PROGRAMS` once per line position: for each site of
     :data:`INTERRUPT_SITES` and k = 1, 2, ..., ``run()`` is interrupted at its k-th line there
     (until a run ends before it), then, if the executor can run again, ``run()`` again while
     another thread drops the rest; the machine's checks judge every step, the model following.
+    The "loop" site's lines include every line of a poll's own transition (the take, the
+    count, the send, filing the outcome, waking the awaiters of a task that finished).
     Raises ``AssertionError`` naming the program, the site, k and the line on the first
-    failure; returns the number of interrupted runs."""
+    failure; returns the number of interrupted runs (``where`` collects the line of each)."""
     total = 0
     for name, program in INTERRUPT_PROGRAMS.items():
         for site in INTERRUPT_SITES:
@@ -1043,6 +1100,8 @@ def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000) -
                 if not hit:
                     break
                 total += 1
+                if where is not None:
+                    where.append(f"{site}: {m.last_liner.where}")
     return total
 
 
