@@ -77,7 +77,7 @@ from refexec.models.refinement import (
 )
 from refexec.models.system import TransitionSystem
 from refexec.state import TRANSITIONS, TaskEvent, TaskState
-from refexec.trace import DRIVER_EVENTS, Trace, TraceEvent
+from refexec.trace import CLOSE_EVENTS, DRIVER_EVENTS, Trace, TraceEvent
 
 __all__ = [
     "VARIANTS",
@@ -455,7 +455,7 @@ def _instant(ev: TraceEvent) -> int | None:
 
 def _malformed(ev: TraceEvent) -> str | None:
     """Executor-wide events carry no task and poll 0; task events name a task."""
-    if ev.event in ("run_start", "run_end", "clock_jump"):
+    if ev.event in _NO_TASK:
         if ev.task is not None or ev.poll != 0:
             return f"an executor-wide event carries no task and poll 0, not {ev.task}/{ev.poll}"
     elif ev.task is None:
@@ -513,9 +513,9 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
                     new = {}
                     ck.reasons = []
         if new:
-            if ev.event == "run_start":
-                ck.open_drive = True
-            elif ev.event == "run_end":
+            if ev.event in ("run_start", "close_start"):
+                ck.open_drive = True  # (a trace cut inside close() is a prefix too)
+            elif ev.event in ("run_end", "close_end"):
                 ck.open_drive = False
             new = ck.after_event(ev, new)
             if key is not None:
@@ -579,7 +579,10 @@ _THEN_CODE = {v: k for k, v in _THEN_EVENTS.items()}
 _TIMER_EVENTS = frozenset({"timer_arm", "timer_fire", "timer_cancel", "clock_jump"})
 _IO_EVENTS = frozenset({"io_register", "io_ready", "io_cancel"})
 _DRIVER = _TIMER_EVENTS | _IO_EVENTS
-_NO_TASK = ("run_start", "run_end", "clock_jump")
+_NO_TASK = ("run_start", "run_end", "clock_jump", *CLOSE_EVENTS)
+_DROPPED = -2
+"""A candidate (no event owed) in which close() has cancelled a task already: a message it
+takes in after that is out of order (it takes in the inbox first), see ``Reading.before_close``."""
 _IN_POLL = (int(S.RUNNING), int(S.NOTIFIED))
 
 
@@ -672,7 +675,7 @@ class _ReferenceChecker(_Checker):
             extra["policy"] = 1
         bounds = ref_model.default_bounds(
             n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, rcancel=1, join=0,
-            drive=1, **extra)
+            drive=1, close=1, **extra)
         self.n = n
         name = self.variant
         self.mach = _machine((name, n, self.props, self.timers, self.io),
@@ -704,7 +707,8 @@ class _ReferenceChecker(_Checker):
     def _leave(self, sid: int) -> int | None:
         """A drive call returns from a loop state the model's ``step_return`` does not leave
         (deciding, asleep on a stall, returned): the loop goes back to NOT_STARTED."""
-        if self.mach.val(sid, "loop") in (Loop.NOT_STARTED, Loop.POLLING):
+        if self.mach.val(sid, "loop") in (Loop.NOT_STARTED, Loop.POLLING) \
+                or self.mach.val(sid, "closed"):  # a closed executor never runs again
             return None
         s = self.mach.thaw(sid)
         s.update(loop=Loop.NOT_STARTED, lock=False, signal=False, mode=Drive.RUN, dpolls=0)
@@ -753,7 +757,7 @@ class _ReferenceChecker(_Checker):
     def closure(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
         out: dict[Any, Hits] = {}
         for (sid, deferred), hits in cands.items():
-            if deferred != _NONE:  # a deferred cancel must be reported by the very next event
+            if deferred >= 0:  # a deferred cancel must be reported by the very next event
                 reach: tuple[tuple[int, tuple[str, ...]], ...] = ((sid, ()),)
             else:
                 reach = self._closure_of(sid)
@@ -859,7 +863,7 @@ class _ReferenceChecker(_Checker):
             self.registered.discard(ev.task)
         if ev.task is not None and ev.event != "spawn" and not self._holds(ev.task):
             t = self.slot_of.get(ev.task)
-            if t is not None and all(d == _NONE and self._slot_free_in(sid, t)
+            if t is not None and all(d < 0 and self._slot_free_in(sid, t)
                                      for sid, d in cands):
                 del self.slot_of[ev.task]
                 sid0 = next(iter(cands))[0]
@@ -1004,6 +1008,15 @@ class _ReferenceChecker(_Checker):
                     f"is lost only when IDLE with none (loop must be between polls, is {loop})")
         if name in ("pending", "ready"):
             return f"{base}: t{t} is {st_name}, not being polled"
+        if name == "close_drop" and loop == "CLOSING":
+            qlen = state["qlen"]
+            queue = [f"t{x}" for x in state["q"][:qlen]]
+            if st_name not in ("SCHEDULED", "IDLE"):
+                return f"{base}: close() cancels unfinished tasks, t{t} is {st_name}"
+            if qlen and state["q"][0] != t:
+                return (f"{base}: close() cancels the head of the ready queue {queue} first, "
+                        "then the waiting tasks")
+            return f"{base}: close() takes in its inbox before it cancels anything"
         return f"{base} (t{t} is {st_name}, loop {loop})"
 
     def _owed(self, deferred: int) -> str:
@@ -1019,8 +1032,11 @@ class _ReferenceChecker(_Checker):
         sid, deferred = cand
         kind = ev.event
         if kind in _NO_TASK:
-            if deferred != _NONE:
+            if deferred >= 0:
                 self.reject(self._owed(deferred))
+                return
+            if kind in CLOSE_EVENTS:
+                yield from self._close_event(sid, deferred, hits, ev)
                 return
             if kind == "clock_jump":
                 yield from self._clock_jump(sid, hits, ev)
@@ -1038,7 +1054,7 @@ class _ReferenceChecker(_Checker):
                 self.reject(f"task {ev.task} was never spawned in this trace")
             return
         t = self.slot_of[ev.task]
-        if deferred != _NONE:
+        if deferred >= 0:
             if deferred >= _THEN:
                 if (kind, t) == (_THEN_EVENTS[deferred // _THEN], deferred % _THEN) \
                         and self.origin(ev) == LOOP:
@@ -1050,7 +1066,8 @@ class _ReferenceChecker(_Checker):
             else:
                 self.reject(self._owed(deferred))
             return
-        readings = self.decl.readings(kind, self.origin(ev))
+        closed = bool(self.mach.val(sid, "closed"))
+        readings = self.decl.readings(kind, self.origin(ev), closed=closed)
         if not readings:
             self.reject(f"'{kind}' with detail {ev.detail!r} has no reading in the refinement "
                         "of the reference model")
@@ -1079,7 +1096,7 @@ class _ReferenceChecker(_Checker):
             for sid0, h0 in starts:
                 cur: int | None = sid0
                 h = h0
-                for name, fixed in r.steps:
+                for i, (name, fixed) in enumerate(r.steps):
                     assert cur is not None
                     if name == "inbox_drain":
                         cur, h = self._wake_loop(cur, h)
@@ -1092,7 +1109,15 @@ class _ReferenceChecker(_Checker):
                             f"event {kind!r} reads as model action {name}, which the "
                             "checker's model does not have: this trace cannot be checked yet")
                     ai = self.mach.ai[key]
-                    res = self.mach.step(cur, ai)
+                    if i < r.before_close:
+                        res = self._before_close(cur, ai, deferred)
+                        if res is None:
+                            why = self.why_not_before_close(cur, ai, deferred)
+                            self.reject(f"as {r.label()}: {why}")
+                            cur = None
+                            break
+                    else:
+                        res = self.mach.step(cur, ai)
                     if res is None:
                         self.reject(f"as {r.label()}: {self.why_disabled(cur, ai)}")
                         cur = None
@@ -1115,6 +1140,8 @@ class _ReferenceChecker(_Checker):
                 aux = t if r.names() == ("cancel", "pending") else _NONE
                 if r.then:
                     aux = _THEN * _THEN_CODE[r.then] + t
+                elif r.closing and (deferred == _DROPPED or "close_drop" in r.names()):
+                    aux = _DROPPED  # close() has begun cancelling: its inbox was taken in
                 yield from self._observe(cur, h, ev, t, aux)
 
     # -- the driver: timers and the clock --------------------------------------------------------
@@ -1340,6 +1367,60 @@ class _ReferenceChecker(_Checker):
         if nxt is not None:
             yield (nxt, _NONE), _add_hits(hits, bad, self.index) if bad else hits
 
+
+    # -- close() (refinement.CLOSE_EVENTS) -------------------------------------------------------
+
+    def _close_event(self, sid: int, deferred: int, hits: Hits, ev: TraceEvent
+                     ) -> Iterator[tuple[Any, Hits]]:
+        """``close_start`` / ``close_end``: the model's action; a close() cut short by an
+        interrupt and the one that finishes it leave the model CLOSING (the environment)."""
+        m = self.mach
+        if ev.detail in ("again", "interrupted"):
+            if m.val(sid, "loop") != Loop.CLOSING:
+                self.reject(f"{ev.event} {ev.detail!r} continues a close() cut short, but the "
+                            f"model's loop is {ref_model.LOOP_NAMES[m.val(sid, 'loop')]}, "
+                            "not CLOSING")
+                return
+            yield (sid, deferred), hits
+            return
+        ai = m.ai[(ev.event,)]
+        res = m.step(sid, ai)
+        if res is None:
+            self.reject(self.why_disabled(sid, ai))
+            return
+        yield (res[0], _NONE), _add_hits(hits, res[1], self.index) if res[1] else hits
+
+    def _before_close(self, sid: int, ai: int, deferred: int
+                      ) -> tuple[int, tuple[str, ...]] | None:
+        """Action ``ai`` (another thread's post) taken before close_start, in a CLOSING state
+        where close() has cancelled nothing yet: it commutes with close_start and with the
+        messages close() took in since (a post changes only its task's posted count, live
+        wakers and the signal, which none of those read), so it is taken on the state with the
+        flag not yet set, and the flag set again after it."""
+        m = self.mach
+        if m.val(sid, "loop") != Loop.CLOSING or deferred == _DROPPED:
+            return None
+        s = m.thaw(sid)
+        s.update(closed=False, loop=Loop.NOT_STARTED)
+        res = m.step(m.intern_state(s), ai)
+        if res is None:
+            return None
+        s2 = m.thaw(res[0])
+        s2.update(closed=True, loop=Loop.CLOSING)
+        return m.intern_state(s2), res[1]
+
+    def why_not_before_close(self, sid: int, ai: int, deferred: int) -> str:
+        m = self.mach
+        if m.val(sid, "loop") != Loop.CLOSING:
+            return (f"once close() returned nothing is taken in (the model's loop is "
+                    f"{ref_model.LOOP_NAMES[m.val(sid, 'loop')]})")
+        if deferred == _DROPPED:
+            return ("close() has cancelled a task already, and it takes in its inbox before "
+                    "it cancels anything: a message taken in now was posted after the closed "
+                    "flag, which _post refuses")
+        s = m.thaw(sid)
+        s.update(closed=False, loop=Loop.NOT_STARTED)
+        return "before close() began: " + self.why_disabled(m.intern_state(s), ai)
 
     def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
         if ev.event in _IO_EVENTS:
