@@ -228,7 +228,7 @@ _LIST += [
         "            if inbox:\n                pass\n            continue",
         "inbox-drained-when-idle", kind="door"),
     Bug("drained-cancel-ignored", "a cancel posted by another thread is taken in from the "
-        "inbox and dropped", E, "_drain", "self._cancel(t)", "pass", kind="door"),
+        "inbox and dropped", E, "_drain", 'self._cancel(t, "inbox")', "pass", kind="door"),
 ]
 # Issue 12, raising vtable functions inside the wait queue's model-based check (kind
 # "waitqueue": hunted by refexec.testing.waitqueue_lockstep.WaitQueueLockstep, whose foreign
@@ -284,6 +284,21 @@ _LIST += [
         "reap is done only on the sleeping path): an IDLE task no waker can reach is left "
         "unreported", E, "_quiet", "if self._reap_lost():", "if sleep and self._reap_lost():",
         "stalled-returns-early"),
+]
+# Issue 12, close() step by step: each leaves every task final (close()'s contract holds on the
+# final state), and only the model following close() action by action (the lockstep machine's
+# close rule, refinement.CLOSE_EVENTS) sees that it did it the wrong way.
+_LIST += [
+    Bug("close-drops-idle-first", "close() cancels the waiting tasks before the queued ones "
+        "(the order of the two branches swapped)", E, "close",
+        "t = ready[0] if ready else next(iter(idle.values()))",
+        "t = next(iter(idle.values())) if idle else ready[0]", kind="shutdown"),
+    Bug("close-drops-tail-first", "close() cancels the tail of the ready queue first", E,
+        "close", "t = ready[0] if ready", "t = ready[-1] if ready", kind="shutdown"),
+    Bug("close-cancels-as-lost", "close() drops each task as a lost one (TaskLost, counted in "
+        "tasks_lost) instead of cancelling it", E, "close",
+        "self._drop_future(t, lost=False)", "self._drop_future(t, lost=True)",
+        kind="shutdown"),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 

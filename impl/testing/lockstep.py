@@ -651,10 +651,17 @@ class LockstepMachine(RuleBasedStateMachine):
 
     def _close_impl(self, moves: list[str], spawns: list[Script], interleaving: Interleaving
                     ) -> None:
-        """``close()`` while another thread wakes and drops stored wakers and spawns through
-        a live Spawner. Not a model action: it ends the example, and its contract is checked
-        directly on the state: afterwards every task the kit spawned is final, nothing is
-        queued or waiting, the inbox is empty, and the executor's invariants hold."""
+        """``close()`` while another thread wakes, drops, cancels (``moves``) and spawns through
+        a live Spawner, switching at every controlled point inside close(); it ends the
+        example. Checked twice: its contract directly on the state (afterwards every task the
+        kit spawned is final or its spawn refused, nothing is queued or waiting, the inbox is
+        empty, the executor's invariants hold), and step by step in the model: the adapter
+        logs close()'s own steps as they happen (``close_start`` as the flag is set, each task
+        it cancels, ``close_end``) among the other thread's moves, and the model follows them
+        action by action (``refexec.models.refinement.CLOSE_EVENTS``: close_start, the
+        take-ins, each close_drop in order — the head of the ready queue first, a dropped
+        task's join waiter woken —, close_end, and the other thread's closed_wake / refused
+        spawn / dropped cancel), then the state is compared with the model's."""
         closer = getattr(self.a, "close_checked", None)
         if closer is None or not self._concurrent_ok():
             return
@@ -667,10 +674,12 @@ class LockstepMachine(RuleBasedStateMachine):
             closer()
             done[0] = True
         problems = self.a.close_problems()  # type: ignore[attr-defined]
-        self.finished = True
-        self.world.drain()
         if problems:
+            self.finished = True
+            self.world.drain()
             raise Divergence("close() broke its contract: " + "; ".join(problems))
+        self._sync()  # the model follows close() (and the other thread) step by step
+        self.finished = True
 
     @rule()
     def observe(self) -> None:
@@ -801,7 +810,7 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         return self.has("run") and self.world.spawned() > 0 and self.can("run_start")
 
     def guard_close(self: LockstepMachine) -> bool:
-        return (not self.finished and self.world.spawned() > 0 and self.can("run_start")
+        return (not self.finished and self.world.spawned() > 0 and self.can("close_start")
                 and getattr(self.adapter, "close_checked", None) is not None)
 
     namespace: dict[str, Any] = {
@@ -935,11 +944,32 @@ def _door_programs() -> dict[str, Program]:
         m.step()
         m._close_impl(["wake"], [Script(ReadyStep())], c)
 
+    def close_joined(m: LockstepMachine, c: Controller) -> None:
+        # close() with a waiting task, a task awaiting it and a queued one: the queued first,
+        # then the waiting one, whose drop wakes its waiter, cancelled in turn; another thread
+        # wakes, cancels and drops the stored waker at every point inside close()
+        m._spawn(waiting)
+        m._spawn(Script(AwaitJoin(0)))
+        m.run_until_stalled()
+        m._spawn(Script(ReadyStep()))
+        m._close_impl(["wake", "cancel_then_drop"], [], c)
+
+    def close_queued(m: LockstepMachine, c: Controller) -> None:
+        # two queued tasks and a waiting one: the head of the ready queue first
+        m._spawn(waiting)
+        m.step()
+        m._spawn(Script(ReadyStep()))
+        m._spawn(Script(ReadyStep()))
+        m._close_impl(["by_ref_then_drop"], [], c)
+
     return {  # the cheapest first: a bug's exploration stops at its first failure
         "remote wake while the loop parks": wake,
         "remote drop of the last waker": lambda m, c: wake(m, c, "drop"),
         "last spawner closed while the loop sleeps": last_spawner,
         "close() while another thread wakes and spawns": close,
+        "close() of queued, waiting and joined tasks while another thread wakes and cancels":
+            close_joined,
+        "close() of two queued tasks and a waiting one while another thread wakes": close_queued,
         "remote cancel during run_until_stalled()": remote_cancel_during_drive,
         "a task woken and cancelled during its own poll": cancel_while_notified,
         "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
