@@ -299,6 +299,10 @@ _LIST += [
         "tasks_lost) instead of cancelling it", E, "close",
         "self._drop_future(t, lost=False)", "self._drop_future(t, lost=True)",
         kind="shutdown"),
+    Bug("close-not-resumed", "a close() cut short by an interrupt is not finished by the next "
+        "one: once the flag is set, close() returns at once, leaving tasks queued and waiting",
+        E, "close", "rest = not again or bool(self._ready or self._idle or self._inbox)",
+        "rest = not again", kind="interrupt"),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 

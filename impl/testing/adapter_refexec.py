@@ -131,6 +131,9 @@ class ExecutorAdapter:
         self.ex = (control_door(Executor(trace=_CloseLog(self)), round=round)
                    if executor is None else executor)
         self.kit_ids: dict[int, int] = {}  # id(JoinHandle) -> kit task id
+        self.close_logged = [False, False]  # close_start, close_end logged
+        self.closing: set[int] = set()  # kit tasks unfinished when close() set the flag
+        self.close_dropped: set[int] = set()  # kit tasks whose close_drop is logged
         self.lost: set[int] = set()
         world.remote_of = self.remote_of
 
@@ -240,14 +243,47 @@ class ExecutorAdapter:
         world, ex = self.world, self.ex
         if event == "close_start":
             if detail is None:
-                world.record_loop("close_start")
+                self._close_started()
         elif event == "close_end":
-            if detail == "done":
+            if detail == "done" and not self.close_logged[1]:
+                self.close_logged[1] = True
                 world.record_loop("close_end")
         elif ex._closed and detail is None and ex._loop_ident == threading.get_ident():
             kit = next(i for i, h in enumerate(world.handles)
                        if h is not None and h._id == task)
+            self.close_dropped.add(kit)
             world.record_loop("cancel", kit)
+
+    def _close_started(self) -> None:
+        # (attributes only: no line of the executor's code runs here, where an interrupt
+        # aimed at close()'s lines could land)
+        self.closing = {i for i, h in enumerate(self.world.handles) if h is not None
+                        and h._state is not TaskState.COMPLETE
+                        and h._state is not TaskState.CANCELLED}
+        self.world.record_loop("close_start")
+        self.close_logged[0] = True
+
+    def close_interrupted(self) -> None:
+        """After an interrupt cut close() short: the step it cut between its transition and
+        that transition's trace event is logged now (it is the last one close() took): the
+        closed flag set (``close_start``), or a task cancelled (``close_drop``). Read from the
+        state, as ``run()`` reads a lost task an interrupt kept out of its report."""
+        if self.ex._closed and not self.close_logged[0]:
+            self._close_started()
+        for i in sorted(self.closing - self.close_dropped):
+            h = self.world.handles[i]
+            x = h._x
+            if (h._state is TaskState.CANCELLED and x is not None
+                    and not isinstance(x.exc, TaskLost)):
+                self.close_dropped.add(i)
+                self.world.record_loop("cancel", i)
+
+    def close_returned(self) -> None:
+        """close() returned: if the close() it finished ended (its last step taken) just before
+        an interrupt kept it from recording ``close_end``, that end is logged now."""
+        if self.ex._closed and self.close_logged[0] and not self.close_logged[1]:
+            self.close_logged[1] = True
+            self.world.record_loop("close_end")
 
     def close_checked(self) -> None:
         """``Executor.close()`` for the machine's ``close`` rule (other threads may act during

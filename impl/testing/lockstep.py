@@ -55,7 +55,7 @@ from refexec.testing.strategies import scripts
 from refexec.testing.threads_control import ControlledRLock, Controller
 
 __all__ = ["LockstepMachine", "MachineConfig", "SpawnerRef", "TaskRef", "lockstep_machine",
-           "sweep_interrupts"]
+           "sweep_close_interrupts", "sweep_interrupts"]
 
 
 Interleaving = Mapping[int, int] | tuple[str, int] | Controller
@@ -649,8 +649,8 @@ class LockstepMachine(RuleBasedStateMachine):
                                lambda: KeyboardInterrupt("controlled interrupt in the loop"),
                                when=self.a.outside_polls)  # type: ignore[attr-defined]
 
-    def _close_impl(self, moves: list[str], spawns: list[Script], interleaving: Interleaving
-                    ) -> None:
+    def _close_impl(self, moves: list[str], spawns: list[Script], interleaving: Interleaving,
+                    interrupt_at: int = 0) -> None:
         """``close()`` while another thread wakes, drops, cancels (``moves``) and spawns through
         a live Spawner, switching at every controlled point inside close(); it ends the
         example. Checked twice: its contract directly on the state (afterwards every task the
@@ -661,7 +661,13 @@ class LockstepMachine(RuleBasedStateMachine):
         action by action (``refexec.models.refinement.CLOSE_EVENTS``: close_start, the
         take-ins, each close_drop in order — the head of the ready queue first, a dropped
         task's join waiter woken —, close_end, and the other thread's closed_wake / refused
-        spawn / dropped cancel), then the state is compared with the model's."""
+        spawn / dropped cancel), then the state is compared with the model's.
+
+        ``interrupt_at`` = k > 0 (adapters with the ``interrupt`` capability): a
+        ``KeyboardInterrupt`` hits close() at the k-th line of the executor's code it runs
+        (``loop_codes()``; ``self.last_liner.where`` names it, None if close() ran fewer); the
+        model stays CLOSING, and close() is called again, which finishes the first one (the
+        model going on from where it was); the same checks judge the end."""
         closer = getattr(self.a, "close_checked", None)
         if closer is None or not self._concurrent_ok():
             return
@@ -671,7 +677,24 @@ class LockstepMachine(RuleBasedStateMachine):
         with self._section(interleaving) as ctl:
             self._helper(ctl, "other", lambda: self._moves(
                 moves, spawns, done, ctl, until_done=False, spawners=spawners[:1]))
-            closer()
+            if interrupt_at and ctl is not None and self.has("interrupt"):
+                from refexec.testing.interrupts import LineInterrupter  # noqa: PLC0415
+
+                liner = self.last_liner = LineInterrupter(
+                    self.a.loop_codes(), interrupt_at,  # type: ignore[attr-defined]
+                    lambda: KeyboardInterrupt("controlled interrupt inside close()"))
+                try:
+                    with liner:
+                        closer()
+                except KeyboardInterrupt:
+                    if liner.where is None:
+                        raise
+                    self.totals["interrupted:close"] += 1
+                    self.a.close_interrupted()  # type: ignore[attr-defined]
+                    closer()  # the second close() finishes the first
+            else:
+                closer()
+            getattr(self.a, "close_returned", lambda: None)()
             done[0] = True
         problems = self.a.close_problems()  # type: ignore[attr-defined]
         if problems:
@@ -1073,6 +1096,65 @@ def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000) -
                 if not hit:
                     break
                 total += 1
+    return total
+
+
+def _close_interrupt_programs() -> dict[str, Callable[[LockstepMachine, int], None]]:
+    from refexec.testing.script import AwaitJoin, Keep, PendingStep, ReadyStep  # noqa: PLC0415
+
+    waiting = Script(PendingStep(Keep()))
+
+    def joined(m: LockstepMachine, at: int, first: Interleaving) -> None:
+        # a waiting task, a task awaiting it, a queued one (as the door program)
+        m.new_spawner()
+        m._spawn(waiting)
+        m._spawn(Script(AwaitJoin(0)))
+        m.run_until_stalled()
+        m._spawn(Script(ReadyStep()))
+        m._close_impl(["wake", "cancel_then_drop"], [Script(ReadyStep())], first,
+                      interrupt_at=at)
+
+    return {
+        "close() of queued, waiting and joined tasks (the other thread after it)":
+            partial(joined, first={}),
+        "close() of queued, waiting and joined tasks (the other thread first: posted wake, "
+        "spawn)": partial(joined, first={0: 1}),
+    }
+
+
+CLOSE_INTERRUPT_PROGRAMS = _close_interrupt_programs()
+"""Short programs whose last rule is close() interrupted at a given line, then close() again
+(see :func:`sweep_close_interrupts`)."""
+
+
+def sweep_close_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000,
+                           programs: Sequence[str] | None = None) -> int:
+    """Run each program of :data:`CLOSE_INTERRUPT_PROGRAMS` once per line position k = 1, 2,
+    ...: close() is interrupted (``KeyboardInterrupt``) at the k-th line of the executor's
+    code it runs, then close() again, while another thread wakes, cancels and spawns; the
+    model follows both, step by step, and close()'s contract is checked at the end. Raises
+    ``AssertionError`` naming the program, k and the line on the first failure; returns the
+    number of interrupted closes (``programs``: only those)."""
+    total = 0
+    for name, program in CLOSE_INTERRUPT_PROGRAMS.items():
+        if programs is not None and name not in programs:
+            continue
+        for k in range(1, max_lines + 1):
+            m = machine()
+            try:
+                m.setup(seed=0)
+                program(m, k)
+                liner = getattr(m, "last_liner", None)
+                hit = liner is not None and liner.where is not None
+            except Exception as e:
+                where = getattr(getattr(m, "last_liner", None), "where", None)
+                raise AssertionError(f"close interrupt program {name!r}: interrupted in close "
+                                     f"at line event {k} ({where}): {e}") from e
+            finally:
+                m.teardown()
+            if not hit:
+                break
+            total += 1
     return total
 
 
