@@ -10,10 +10,25 @@ is VALID; each doctored trace below is INVALID at the event that breaks close()'
 
 from __future__ import annotations
 
+import socket
 import threading
+from pathlib import Path
 
 import pytest
-from refexec import Context, Executor, FutureBase, Pending, Poll, Trace, TraceEvent, Waker
+import refexec
+from refexec import (
+    Context,
+    Executor,
+    FutureBase,
+    JoinHandle,
+    Pending,
+    Poll,
+    Trace,
+    TraceEvent,
+    VirtualClock,
+    Waker,
+)
+from refexec.cli import main
 from refexec.models.trace_check import check_trace
 from trace_support import invalid_at
 
@@ -216,3 +231,42 @@ def test_an_interrupted_close_finished_by_the_next_is_valid_and_close_start_agai
     assert not check_trace(ev[:at]).complete  # a trace cut inside close() is a prefix
     alone = [*ev[:_index(ev, "close_start")], TraceEvent("close_start", None, 0, "again")]
     invalid_at(alone, len(alone) - 1, "not CLOSING")
+
+
+def test_close_with_a_timer_armed_an_io_wait_and_a_join_waiter_is_valid(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """close() drops a sleeping task (its timer cancelled and the timer's waker clone dropped,
+    right after its cancel), the task awaiting it (woken, then dropped), a task waiting for a
+    socket (its registration cancelled) and a queued one; saved to a file, `refexec
+    check-trace` reads the close events and says VALID."""
+    tr = Trace()
+    ex = Executor(trace=tr, clock=VirtualClock())
+    a, b = socket.socketpair()
+    try:
+        h = ex.spawn(_sleeper())
+        ex.spawn(_await(h))
+
+        async def reader() -> None:
+            await refexec.wait_readable(a)
+
+        ex.spawn(reader())
+        ex.run_until_stalled()
+        ex.spawn(_sleeper())
+        ex.close()
+    finally:
+        a.close()
+        b.close()
+    kinds = [e.event for e in tr.events]
+    assert {"timer_cancel", "io_cancel", "close_start", "close_end"} <= set(kinds)
+    path = tmp_path / "close.jsonl"
+    tr.dump(path)
+    assert main(["check-trace", str(path)]) == 0
+    assert "VALID" in capsys.readouterr().out
+
+
+async def _sleeper() -> None:
+    await refexec.sleep(10)
+
+
+async def _await(h: JoinHandle[None]) -> None:
+    await h
