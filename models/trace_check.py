@@ -580,9 +580,7 @@ _TIMER_EVENTS = frozenset({"timer_arm", "timer_fire", "timer_cancel", "clock_jum
 _IO_EVENTS = frozenset({"io_register", "io_ready", "io_cancel"})
 _DRIVER = _TIMER_EVENTS | _IO_EVENTS
 _NO_TASK = ("run_start", "run_end", "clock_jump", *CLOSE_EVENTS)
-_DROPPED = -2
-"""A candidate (no event owed) in which close() has cancelled a task already: a message it
-takes in after that is out of order (it takes in the inbox first), see ``Reading.before_close``."""
+
 _IN_POLL = (int(S.RUNNING), int(S.NOTIFIED))
 
 
@@ -653,6 +651,12 @@ class _ReferenceChecker(_Checker):
         """The last few finished tasks' final states, for the message about a later event."""
         self.n = 0
         self.drive = ""
+        self.closing = False
+        """Between close_start and close_end (the memo is off there: see ``close_dropped``)."""
+        self.close_dropped = False
+        """close() has cancelled a task (a ``cancel`` with no detail since its close_start):
+        then its inbox was taken in, and a message taken in now is out of order. A trace-level
+        fact: inside close() a cancel with no detail is close()'s own drop in every reading."""
         self.hidden_names = sorted(i.action for i in self.decl.implicit
                                    if "trace" in i.unobserved_in and not i.on_demand)
         self.timers = False
@@ -883,7 +887,7 @@ class _ReferenceChecker(_Checker):
         property hit are memoized (a hit records the event index, which differs each time),
         and the memo lives with the machine (rebuilt, hence emptied, when the machine is)."""
         kind = ev.event
-        if kind in DRIVER_EVENTS:
+        if kind in DRIVER_EVENTS or self.closing:
             return None, None  # their details are instants, mapped to levels on the slow path
         if kind == "spawn":
             if ev.task in self.slot_of:
@@ -1110,9 +1114,9 @@ class _ReferenceChecker(_Checker):
                             "checker's model does not have: this trace cannot be checked yet")
                     ai = self.mach.ai[key]
                     if i < r.before_close:
-                        res = self._before_close(cur, ai, deferred)
+                        res = self._before_close(cur, ai)
                         if res is None:
-                            why = self.why_not_before_close(cur, ai, deferred)
+                            why = self.why_not_before_close(cur, ai)
                             self.reject(f"as {r.label()}: {why}")
                             cur = None
                             break
@@ -1140,8 +1144,6 @@ class _ReferenceChecker(_Checker):
                 aux = t if r.names() == ("cancel", "pending") else _NONE
                 if r.then:
                     aux = _THEN * _THEN_CODE[r.then] + t
-                elif r.closing and (deferred == _DROPPED or "close_drop" in r.names()):
-                    aux = _DROPPED  # close() has begun cancelling: its inbox was taken in
                 yield from self._observe(cur, h, ev, t, aux)
 
     # -- the driver: timers and the clock --------------------------------------------------------
@@ -1390,15 +1392,14 @@ class _ReferenceChecker(_Checker):
             return
         yield (res[0], _NONE), _add_hits(hits, res[1], self.index) if res[1] else hits
 
-    def _before_close(self, sid: int, ai: int, deferred: int
-                      ) -> tuple[int, tuple[str, ...]] | None:
+    def _before_close(self, sid: int, ai: int) -> tuple[int, tuple[str, ...]] | None:
         """Action ``ai`` (another thread's post) taken before close_start, in a CLOSING state
         where close() has cancelled nothing yet: it commutes with close_start and with the
         messages close() took in since (a post changes only its task's posted count, live
         wakers and the signal, which none of those read), so it is taken on the state with the
         flag not yet set, and the flag set again after it."""
         m = self.mach
-        if m.val(sid, "loop") != Loop.CLOSING or deferred == _DROPPED:
+        if m.val(sid, "loop") != Loop.CLOSING or self.close_dropped:
             return None
         s = m.thaw(sid)
         s.update(closed=False, loop=Loop.NOT_STARTED)
@@ -1409,12 +1410,12 @@ class _ReferenceChecker(_Checker):
         s2.update(closed=True, loop=Loop.CLOSING)
         return m.intern_state(s2), res[1]
 
-    def why_not_before_close(self, sid: int, ai: int, deferred: int) -> str:
+    def why_not_before_close(self, sid: int, ai: int) -> str:
         m = self.mach
         if m.val(sid, "loop") != Loop.CLOSING:
             return (f"once close() returned nothing is taken in (the model's loop is "
                     f"{ref_model.LOOP_NAMES[m.val(sid, 'loop')]})")
-        if deferred == _DROPPED:
+        if self.close_dropped:
             return ("close() has cancelled a task already, and it takes in its inbox before "
                     "it cancels anything: a message taken in now was posted after the closed "
                     "flag, which _post refuses")
@@ -1423,6 +1424,14 @@ class _ReferenceChecker(_Checker):
         return "before close() began: " + self.why_disabled(m.intern_state(s), ai)
 
     def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if ev.event == "close_start":
+            self.closing = True
+            if ev.detail is None:  # ("again": the close() cut short may have dropped some)
+                self.close_dropped = False
+        elif ev.event == "close_end":
+            self.closing = False
+        elif ev.event == "cancel" and ev.detail is None and self.closing:
+            self.close_dropped = True
         if ev.event in _IO_EVENTS:
             self.timer_mode = ""
             if not self.io:  # the reactor enters the model (with the timers: one driver)

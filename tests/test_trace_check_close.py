@@ -262,6 +262,12 @@ def test_close_with_a_timer_armed_an_io_wait_and_a_join_waiter_is_valid(
     tr.dump(path)
     assert main(["check-trace", str(path)]) == 0
     assert "VALID" in capsys.readouterr().out
+    # a message taken in after close() cancelled the sleeper (and its timer went with it)
+    events = list(tr.events)
+    at = _index(events, "timer_cancel") + 2  # after the timer's waker_drop
+    assert events[at - 1].event == "waker_drop"
+    events.insert(at, TraceEvent("spawn", 9, 0, "inbox"))
+    invalid_at(events, at, "takes in its inbox before it cancels")
 
 
 async def _sleeper() -> None:
