@@ -870,7 +870,7 @@ class Executor:
                     self._accept(t)
                 else:
                     assert op is _CANCEL
-                    self._cancel(t)
+                    self._cancel(t, "inbox")
                 applied = True
         except BaseException:
             if msg is not None and not applied:
@@ -921,10 +921,11 @@ class Executor:
         if consume:
             t._wakers -= 1
 
-    def _cancel(self, t: JoinHandle[Any]) -> None:
+    def _cancel(self, t: JoinHandle[Any], detail: str | None = None) -> None:
+        """``detail``: the trace's, ``"inbox"`` for a cancel another thread posted."""
         st = t._state
         if st is SCHEDULED or st is IDLE:
-            self._drop_future(t, lost=False)
+            self._drop_future(t, lost=False, detail=detail)
         elif st is RUNNING or st is NOTIFIED:  # deferred until the poll returns
             x = t._x
             if x is None:
@@ -941,7 +942,7 @@ class Executor:
         elif t._state is SCHEDULED:
             self._ready.append(t)
 
-    def _drop_future(self, t: JoinHandle[Any], *, lost: bool) -> None:
+    def _drop_future(self, t: JoinHandle[Any], *, lost: bool, detail: str | None = None) -> None:
         """SCHEDULED/IDLE --cancel--> CANCELLED, or IDLE --lost--> CANCELLED. ``t`` is still in
         the ready queue or ``_idle`` (or is the task whose poll just returned Pending): it is
         taken out right after the one step that makes it final, so an interrupt at any point
@@ -975,7 +976,7 @@ class Executor:
             self._settle(t, st)  # out of its structure
             tr = self._trace
             if tr is not None:
-                tr.record("lost" if lost else "cancel", t._id, t._n)
+                tr.record("lost" if lost else "cancel", t._id, t._n, detail)
             if t._n or coro.cr_await is None:  # else another task runs it (spawned twice)
                 _close_in(t._ctx, coro)  # its finally blocks see the task's context
         except Exception as err:  # e.g. a finally block that awaited
@@ -1630,17 +1631,20 @@ class Executor:
         """Cancel every unfinished task, refuse further spawns, and report (warn about) task
         exceptions nobody retrieved. Idempotent; ``RuntimeError`` while running."""
         me = _get_ident()
+        tr = self._trace
         with self._lock:
             li = self._loop_ident
             if li is not None and not (li == me and self._stale()):
                 raise RuntimeError("close() called while the executor is running")
             # a close() cut short by an interrupt is finished by the next, its reports included
-            rest = not self._closed or bool(self._ready or self._idle or self._inbox)
+            again = self._closed
+            rest = not again or bool(self._ready or self._idle or self._inbox)
             if rest:
-                self._closed = True
-                self._gate = -1
-                self._loop_ident = me
+                self._closed, self._gate, self._loop_ident = True, -1, me  # one step
+                if tr is not None:  # under the lock: no post lands between flag and event
+                    tr.record("close_start", None, 0, "again" if again else None)
         if rest:
+            detail = "interrupted"
             try:
                 self._drain()
                 # One task at a time, in its structure until _drop_future makes it final (so
@@ -1651,8 +1655,11 @@ class Executor:
                 while ready or idle:
                     t = ready[0] if ready else next(iter(idle.values()))
                     self._drop_future(t, lost=False)
+                detail = "done"
             finally:
                 self._loop_ident = None
+                if tr is not None:
+                    tr.record("close_end", None, 0, detail)
         for u in list(self._unretrieved):
             u.report()  # once each (a report disarms it): a second close() repeats none
 

@@ -18,6 +18,10 @@ Pass ``trace=Trace()`` to ``Executor`` or ``SimpleExecutor``; every event is app
                  which; ``step()`` is not traced)
 ``run_end``      it returned (``detail``: ``"done"``, ``"stalled"``, ``"interrupted"``,
                  ``"raised"``)
+``close_start``  ``Executor.close()`` set the closed flag and acts as the loop: it takes in
+                 the inbox, then cancels every unfinished task (``cancel`` events);
+                 ``detail`` ``"again"`` when it finishes a close() an interrupt cut short
+``close_end``    that close() returned (``detail``: ``"done"``, or ``"interrupted"``)
 
 ``poll`` is always the task's poll count when the event happened, so a wake carries the number
 of the poll during or after which it came. Operations from other threads are recorded when the
@@ -80,6 +84,8 @@ EVENTS = frozenset(
         "lost",
         "run_start",
         "run_end",
+        "close_start",
+        "close_end",
         "timer_arm",
         "timer_fire",
         "timer_cancel",
@@ -99,7 +105,9 @@ file descriptors, which the trace checker maps itself."""
 
 RUN_EVENTS = frozenset({"run_start", "run_end"})
 """The drive calls' start and end."""
-EXECUTOR_EVENTS = RUN_EVENTS | {"clock_jump"}
+CLOSE_EVENTS = frozenset({"close_start", "close_end"})
+"""``Executor.close()``'s start (the closed flag set) and end."""
+EXECUTOR_EVENTS = RUN_EVENTS | CLOSE_EVENTS | {"clock_jump"}
 """The executor-wide events: their ``task`` is ``null``; every other event names a task."""
 _TASK_EVENTS = EVENTS - EXECUTOR_EVENTS
 
@@ -113,10 +121,12 @@ DETAILS: Mapping[str, frozenset[str | None] | None] = {
     "wake_by_ref": _WHERE,
     "waker_clone": _WHERE | {"make_waker"},
     "waker_drop": _WHERE,
-    "cancel": frozenset({None}),
+    "cancel": frozenset({None, "inbox"}),  # "inbox": posted by another thread
     "lost": frozenset({None, "silent"}),
     "run_start": frozenset({None, "run", "run_until_stalled", "block_on"}),  # None: "run"
     "run_end": frozenset({"done", "stalled", "interrupted", "raised"}),
+    "close_start": frozenset({None, "again"}),
+    "close_end": frozenset({"done", "interrupted"}),
     "timer_arm": None,  # any: the deadline, in the clock's nanoseconds
     "timer_fire": None,  # any: the deadline
     "timer_cancel": None,  # any: the deadline (absent in older traces)

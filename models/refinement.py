@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "DECLARATIONS",
+    "CLOSE_EVENTS",
+    "CLOSE_IMPLICIT",
     "DRIVE_MODES",
     "DRIVER_EVENTS",
     "DRIVER_IMPLICIT",
@@ -61,6 +63,14 @@ class Reading:
     then: str = ""
     """An event that must come next, for the same task, and stands for no further model action
     (the driver's recording of the waker its timer consumes or drops: ``wake``, ``waker_drop``)."""
+    closing: bool = False
+    """The reading of the event once ``close()`` began (the model's ``closed``): there the
+    event's closing readings replace its others (:data:`CLOSE_EVENTS`)."""
+    before_close: int = 0
+    """How many of the first steps were taken *before* ``close_start``: a message close()
+    takes in was posted before the closed flag (nothing is posted after it), and the trace
+    records it when it is taken in. The trace checker takes those steps as of before the flag,
+    and only while close() has cancelled nothing yet (it takes in the inbox first)."""
 
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.steps)
@@ -104,21 +114,34 @@ class Declaration:
     environment: tuple[str, ...] = ()
     """Checker steps that are not model actions (documented, never hidden)."""
 
-    def readings(self, event: str, origin: str, stream: str = "trace") -> tuple[Reading, ...]:
-        """The readings of ``event`` from ``origin`` (LOOP or THREAD) in ``stream``."""
+    def readings(self, event: str, origin: str, stream: str = "trace",
+                 closed: bool | None = None) -> tuple[Reading, ...]:
+        """The readings of ``event`` from ``origin`` (LOOP or THREAD) in ``stream``; with
+        ``closed`` (the model's ``closed`` in the state the event is read in) only the ones that
+        apply there: once closed, the closing readings if the event has any from ``origin``."""
         em = self.events.get(event)
         if em is None:
             return ()
-        return tuple(r for r in em.readings if origin in r.origins and stream in r.streams)
+        out = tuple(r for r in em.readings if origin in r.origins and stream in r.streams)
+        if closed is None:
+            return out
+        closing = tuple(r for r in out if r.closing)
+        return closing if closed and closing else tuple(r for r in out if not r.closing)
 
-    def log_steps(self, event: str, remote: bool, handle: str = "held"
+    def log_steps(self, event: str, remote: bool, handle: str = "held", closed: bool = False
                   ) -> list[list[tuple[str, dict[str, int]]]]:
         """What a lockstep log event stands for: each reading's steps, without the implicit
-        actions the oracle's closure takes on its own (:meth:`internal` of ``log``)."""
+        actions the oracle's closure takes on its own (:meth:`internal` of ``log``). ``closed``:
+        the model's ``closed`` (the closing readings from the event's thread replace the
+        others, see :meth:`readings`)."""
         internal = self.internal("log")
         out: list[list[tuple[str, dict[str, int]]]] = []
         em = self.events.get(event)
-        for r in em.readings if em is not None else ():
+        readings = () if em is None else self.readings(event, THREAD if remote else LOOP, "log",
+                                                        closed)
+        if em is not None and not any(r.closing for r in readings):  # (origins: closing only)
+            readings = tuple(r for r in em.readings if not r.closing)
+        for r in readings:
             if "log" not in r.streams:
                 continue
             if r.handle and r.handle != handle:
@@ -147,14 +170,15 @@ class Declaration:
 
 def _r(*steps: tuple[str, dict[str, int]] | str, origins: tuple[str, ...] = (LOOP, THREAD),
        handle: str = "", doc: str = "", streams: tuple[str, ...] = ("trace", "log"),
-       then: str = "") -> Reading:
+       then: str = "", closing: bool = False, before_close: int = 0) -> Reading:
     out: list[Step] = []
     for s in steps:
         if isinstance(s, str):
             out.append((s, ()))
         else:
             out.append((s[0], tuple(sorted(s[1].items()))))
-    return Reading(tuple(out), frozenset(origins), handle, doc, frozenset(streams), then)
+    return Reading(tuple(out), frozenset(origins), handle, doc, frozenset(streams), then,
+                   closing, before_close)
 
 
 TRACE_ONLY, LOG_ONLY = ("trace",), ("log",)
@@ -279,7 +303,8 @@ REFERENCE = Declaration(
         _map("cancel", _r(("cancel", {"remote": 0}), origins=L),
              _r(("cancel", {"remote": 1}), "cancel_drain", streams=TRACE_ONLY,
                 doc="posted by another thread (or for a task not yet accepted), recorded when the "
-                    "loop drains and applies it; the trace may carry no thread marker"),
+                    "loop drains and applies it (detail 'inbox'; an older trace may carry no "
+                    "thread marker)"),
              _r(("cancel", {"remote": 1}), origins=T_, streams=LOG_ONLY)),
         _map("lost", _r("lost", origins=L)),
         _map("run_start", _r(("run_start", {"mode": DRIVE_MODES["run"]}), origins=L,
@@ -433,5 +458,63 @@ def _extended(decl: Declaration, events: Mapping[str, EventMap],
 
 
 REFERENCE = _extended(REFERENCE, DRIVER_EVENTS, DRIVER_IMPLICIT)
+
+# -- close() (issue 12: the model's close actions, models/reference_close.py, bounds key close)
+_PRE = "posted before close() set the closed flag (nothing is posted after it), recorded when "
+CLOSE_EVENTS: Mapping[str, EventMap] = dict([
+    _map("close_start", _r("close_start", origins=L,
+                           doc="close() set the closed flag under the door's lock and acts as "
+                               "the loop (the trace's detail 'again': a close() finishing one "
+                               "an interrupt cut short, see environment)")),
+    _map("close_end", _r("close_end", origins=L,
+                         doc="close() returns: inbox taken in, every task final (trace detail "
+                             "'done'; 'interrupted': see environment)")),
+    _map("cancel",
+         _r("close_drop", origins=L, closing=True,
+            doc="close() cancels t: the head of the ready queue first, then the waiting tasks; "
+                "its join waiter is woken"),
+         _r(("cancel", {"remote": 1}), "close_cancel_drain", origins=T_, streams=TRACE_ONLY,
+            closing=True, before_close=1, doc=_PRE + "close() takes it in (detail 'inbox')"),
+         _r(origins=T_, streams=LOG_ONLY, closing=True,
+            doc="another thread's cancel after the flag: _post drops it")),
+    _map("spawn",
+         _r(("spawn", {"remote": 1}), "close_drain", origins=T_, streams=TRACE_ONLY,
+            closing=True, before_close=1, doc=_PRE + "close() takes it in"),
+         _r(origins=T_, streams=LOG_ONLY, closing=True,
+            doc="a Spawner's spawn after the flag: refused (RuntimeError)")),
+    _map("wake",
+         _r(("wake", {"remote": 1}), "close_drain", origins=T_, streams=TRACE_ONLY,
+            closing=True, before_close=1, doc=_PRE + "close() takes it in"),
+         _r("closed_wake", origins=T_, streams=LOG_ONLY, closing=True,
+            doc="another thread's wake() after the flag: the handle ends, _post drops the "
+                "message"),
+         _r("closed_wake", origins=L, streams=TRACE_ONLY, closing=True,
+            doc="the join waiter of a task close() cancels, woken on the closing thread (the "
+                "trace checker's model has no joins: the join waker is a held clone, and the "
+                "waiter, cancelled in turn, stays IDLE in the model)")),
+    _map("wake_by_ref",
+         _r(("wake_by_ref", {"remote": 1}), "close_drain", origins=T_, streams=TRACE_ONLY,
+            closing=True, before_close=1, doc=_PRE + "close() takes it in"),
+         _r(origins=T_, streams=LOG_ONLY, closing=True,
+            doc="another thread's wake_by_ref() after the flag: _post drops it")),
+])
+"""close()'s events and the readings events have once it began (:attr:`Reading.closing`):
+they *add* to :data:`REFERENCE`'s, and replace an event's others in a closed state."""
+
+CLOSE_IMPLICIT = (
+    Implicit("close_drain", "closing, close() takes in a message posted before the flag (a "
+             "trace records it then: the event's closing reading)",
+             unobserved_in=frozenset({"log"})),
+    Implicit("close_cancel_drain", "closing, close() takes in a cancel posted before the flag",
+             unobserved_in=frozenset({"log"})),
+)
+
+REFERENCE = _extended(REFERENCE, CLOSE_EVENTS, CLOSE_IMPLICIT)
+REFERENCE = Declaration(REFERENCE.variant, REFERENCE.events, REFERENCE.implicit, (
+    *REFERENCE.environment,
+    "close() cut short by an interrupt (trace: close_end 'interrupted') leaves the model "
+    "CLOSING, and the close() that finishes it (close_start 'again') goes on from there: "
+    "neither is a model action; a closed executor never runs again (the checker's drive-call "
+    "returns do not leave CLOSING or a closed RETURNED)"))
 
 DECLARATIONS: Mapping[str, Declaration] = {"seed": SEED, "reference": REFERENCE}

@@ -77,7 +77,7 @@ from refexec.models.refinement import (
 )
 from refexec.models.system import TransitionSystem
 from refexec.state import TRANSITIONS, TaskEvent, TaskState
-from refexec.trace import DRIVER_EVENTS, Trace, TraceEvent
+from refexec.trace import CLOSE_EVENTS, DRIVER_EVENTS, Trace, TraceEvent
 
 __all__ = [
     "VARIANTS",
@@ -455,7 +455,7 @@ def _instant(ev: TraceEvent) -> int | None:
 
 def _malformed(ev: TraceEvent) -> str | None:
     """Executor-wide events carry no task and poll 0; task events name a task."""
-    if ev.event in ("run_start", "run_end", "clock_jump"):
+    if ev.event in _NO_TASK:
         if ev.task is not None or ev.poll != 0:
             return f"an executor-wide event carries no task and poll 0, not {ev.task}/{ev.poll}"
     elif ev.task is None:
@@ -513,9 +513,9 @@ def _run(ck: _Checker, events: Iterable[TraceEvent]) -> TraceCheckResult:
                     new = {}
                     ck.reasons = []
         if new:
-            if ev.event == "run_start":
-                ck.open_drive = True
-            elif ev.event == "run_end":
+            if ev.event in ("run_start", "close_start"):
+                ck.open_drive = True  # (a trace cut inside close() is a prefix too)
+            elif ev.event in ("run_end", "close_end"):
                 ck.open_drive = False
             new = ck.after_event(ev, new)
             if key is not None:
@@ -579,7 +579,8 @@ _THEN_CODE = {v: k for k, v in _THEN_EVENTS.items()}
 _TIMER_EVENTS = frozenset({"timer_arm", "timer_fire", "timer_cancel", "clock_jump"})
 _IO_EVENTS = frozenset({"io_register", "io_ready", "io_cancel"})
 _DRIVER = _TIMER_EVENTS | _IO_EVENTS
-_NO_TASK = ("run_start", "run_end", "clock_jump")
+_NO_TASK = ("run_start", "run_end", "clock_jump", *CLOSE_EVENTS)
+
 _IN_POLL = (int(S.RUNNING), int(S.NOTIFIED))
 
 
@@ -650,6 +651,12 @@ class _ReferenceChecker(_Checker):
         """The last few finished tasks' final states, for the message about a later event."""
         self.n = 0
         self.drive = ""
+        self.closing = False
+        """Between close_start and close_end (the memo is off there: see ``close_dropped``)."""
+        self.close_dropped = False
+        """close() has cancelled a task (a ``cancel`` with no detail since its close_start):
+        then its inbox was taken in, and a message taken in now is out of order. A trace-level
+        fact: inside close() a cancel with no detail is close()'s own drop in every reading."""
         self.hidden_names = sorted(i.action for i in self.decl.implicit
                                    if "trace" in i.unobserved_in and not i.on_demand)
         self.timers = False
@@ -672,7 +679,7 @@ class _ReferenceChecker(_Checker):
             extra["policy"] = 1
         bounds = ref_model.default_bounds(
             n, polls=_BIG, wakers=_BIG, inbox=1, spawners=1, remote=1, rcancel=1, join=0,
-            drive=1, **extra)
+            drive=1, close=1, **extra)
         self.n = n
         name = self.variant
         self.mach = _machine((name, n, self.props, self.timers, self.io),
@@ -704,7 +711,8 @@ class _ReferenceChecker(_Checker):
     def _leave(self, sid: int) -> int | None:
         """A drive call returns from a loop state the model's ``step_return`` does not leave
         (deciding, asleep on a stall, returned): the loop goes back to NOT_STARTED."""
-        if self.mach.val(sid, "loop") in (Loop.NOT_STARTED, Loop.POLLING):
+        if self.mach.val(sid, "loop") in (Loop.NOT_STARTED, Loop.POLLING) \
+                or self.mach.val(sid, "closed"):  # a closed executor never runs again
             return None
         s = self.mach.thaw(sid)
         s.update(loop=Loop.NOT_STARTED, lock=False, signal=False, mode=Drive.RUN, dpolls=0)
@@ -753,7 +761,7 @@ class _ReferenceChecker(_Checker):
     def closure(self, cands: dict[Any, Hits]) -> dict[Any, Hits]:
         out: dict[Any, Hits] = {}
         for (sid, deferred), hits in cands.items():
-            if deferred != _NONE:  # a deferred cancel must be reported by the very next event
+            if deferred >= 0:  # a deferred cancel must be reported by the very next event
                 reach: tuple[tuple[int, tuple[str, ...]], ...] = ((sid, ()),)
             else:
                 reach = self._closure_of(sid)
@@ -859,7 +867,7 @@ class _ReferenceChecker(_Checker):
             self.registered.discard(ev.task)
         if ev.task is not None and ev.event != "spawn" and not self._holds(ev.task):
             t = self.slot_of.get(ev.task)
-            if t is not None and all(d == _NONE and self._slot_free_in(sid, t)
+            if t is not None and all(d < 0 and self._slot_free_in(sid, t)
                                      for sid, d in cands):
                 del self.slot_of[ev.task]
                 sid0 = next(iter(cands))[0]
@@ -879,7 +887,7 @@ class _ReferenceChecker(_Checker):
         property hit are memoized (a hit records the event index, which differs each time),
         and the memo lives with the machine (rebuilt, hence emptied, when the machine is)."""
         kind = ev.event
-        if kind in DRIVER_EVENTS:
+        if kind in DRIVER_EVENTS or self.closing:
             return None, None  # their details are instants, mapped to levels on the slow path
         if kind == "spawn":
             if ev.task in self.slot_of:
@@ -1004,6 +1012,15 @@ class _ReferenceChecker(_Checker):
                     f"is lost only when IDLE with none (loop must be between polls, is {loop})")
         if name in ("pending", "ready"):
             return f"{base}: t{t} is {st_name}, not being polled"
+        if name == "close_drop" and loop == "CLOSING":
+            qlen = state["qlen"]
+            queue = [f"t{x}" for x in state["q"][:qlen]]
+            if st_name not in ("SCHEDULED", "IDLE"):
+                return f"{base}: close() cancels unfinished tasks, t{t} is {st_name}"
+            if qlen and state["q"][0] != t:
+                return (f"{base}: close() cancels the head of the ready queue {queue} first, "
+                        "then the waiting tasks")
+            return f"{base}: close() takes in its inbox before it cancels anything"
         return f"{base} (t{t} is {st_name}, loop {loop})"
 
     def _owed(self, deferred: int) -> str:
@@ -1019,8 +1036,11 @@ class _ReferenceChecker(_Checker):
         sid, deferred = cand
         kind = ev.event
         if kind in _NO_TASK:
-            if deferred != _NONE:
+            if deferred >= 0:
                 self.reject(self._owed(deferred))
+                return
+            if kind in CLOSE_EVENTS:
+                yield from self._close_event(sid, deferred, hits, ev)
                 return
             if kind == "clock_jump":
                 yield from self._clock_jump(sid, hits, ev)
@@ -1038,7 +1058,7 @@ class _ReferenceChecker(_Checker):
                 self.reject(f"task {ev.task} was never spawned in this trace")
             return
         t = self.slot_of[ev.task]
-        if deferred != _NONE:
+        if deferred >= 0:
             if deferred >= _THEN:
                 if (kind, t) == (_THEN_EVENTS[deferred // _THEN], deferred % _THEN) \
                         and self.origin(ev) == LOOP:
@@ -1050,7 +1070,8 @@ class _ReferenceChecker(_Checker):
             else:
                 self.reject(self._owed(deferred))
             return
-        readings = self.decl.readings(kind, self.origin(ev))
+        closed = bool(self.mach.val(sid, "closed"))
+        readings = self.decl.readings(kind, self.origin(ev), closed=closed)
         if not readings:
             self.reject(f"'{kind}' with detail {ev.detail!r} has no reading in the refinement "
                         "of the reference model")
@@ -1079,7 +1100,7 @@ class _ReferenceChecker(_Checker):
             for sid0, h0 in starts:
                 cur: int | None = sid0
                 h = h0
-                for name, fixed in r.steps:
+                for i, (name, fixed) in enumerate(r.steps):
                     assert cur is not None
                     if name == "inbox_drain":
                         cur, h = self._wake_loop(cur, h)
@@ -1092,7 +1113,15 @@ class _ReferenceChecker(_Checker):
                             f"event {kind!r} reads as model action {name}, which the "
                             "checker's model does not have: this trace cannot be checked yet")
                     ai = self.mach.ai[key]
-                    res = self.mach.step(cur, ai)
+                    if i < r.before_close:
+                        res = self._before_close(cur, ai)
+                        if res is None:
+                            why = self.why_not_before_close(cur, ai)
+                            self.reject(f"as {r.label()}: {why}")
+                            cur = None
+                            break
+                    else:
+                        res = self.mach.step(cur, ai)
                     if res is None:
                         self.reject(f"as {r.label()}: {self.why_disabled(cur, ai)}")
                         cur = None
@@ -1341,7 +1370,68 @@ class _ReferenceChecker(_Checker):
             yield (nxt, _NONE), _add_hits(hits, bad, self.index) if bad else hits
 
 
+    # -- close() (refinement.CLOSE_EVENTS) -------------------------------------------------------
+
+    def _close_event(self, sid: int, deferred: int, hits: Hits, ev: TraceEvent
+                     ) -> Iterator[tuple[Any, Hits]]:
+        """``close_start`` / ``close_end``: the model's action; a close() cut short by an
+        interrupt and the one that finishes it leave the model CLOSING (the environment)."""
+        m = self.mach
+        if ev.detail in ("again", "interrupted"):
+            if m.val(sid, "loop") != Loop.CLOSING:
+                self.reject(f"{ev.event} {ev.detail!r} continues a close() cut short, but the "
+                            f"model's loop is {ref_model.LOOP_NAMES[m.val(sid, 'loop')]}, "
+                            "not CLOSING")
+                return
+            yield (sid, deferred), hits
+            return
+        ai = m.ai[(ev.event,)]
+        res = m.step(sid, ai)
+        if res is None:
+            self.reject(self.why_disabled(sid, ai))
+            return
+        yield (res[0], _NONE), _add_hits(hits, res[1], self.index) if res[1] else hits
+
+    def _before_close(self, sid: int, ai: int) -> tuple[int, tuple[str, ...]] | None:
+        """Action ``ai`` (another thread's post) taken before close_start, in a CLOSING state
+        where close() has cancelled nothing yet: it commutes with close_start and with the
+        messages close() took in since (a post changes only its task's posted count, live
+        wakers and the signal, which none of those read), so it is taken on the state with the
+        flag not yet set, and the flag set again after it."""
+        m = self.mach
+        if m.val(sid, "loop") != Loop.CLOSING or self.close_dropped:
+            return None
+        s = m.thaw(sid)
+        s.update(closed=False, loop=Loop.NOT_STARTED)
+        res = m.step(m.intern_state(s), ai)
+        if res is None:
+            return None
+        s2 = m.thaw(res[0])
+        s2.update(closed=True, loop=Loop.CLOSING)
+        return m.intern_state(s2), res[1]
+
+    def why_not_before_close(self, sid: int, ai: int) -> str:
+        m = self.mach
+        if m.val(sid, "loop") != Loop.CLOSING:
+            return (f"once close() returned nothing is taken in (the model's loop is "
+                    f"{ref_model.LOOP_NAMES[m.val(sid, 'loop')]})")
+        if self.close_dropped:
+            return ("close() has cancelled a task already, and it takes in its inbox before "
+                    "it cancels anything: a message taken in now was posted after the closed "
+                    "flag, which _post refuses")
+        s = m.thaw(sid)
+        s.update(closed=False, loop=Loop.NOT_STARTED)
+        return "before close() began: " + self.why_disabled(m.intern_state(s), ai)
+
     def before_event(self, ev: TraceEvent, cands: dict[Any, Hits]) -> dict[Any, Hits]:
+        if ev.event == "close_start":
+            self.closing = True
+            if ev.detail is None:  # ("again": the close() cut short may have dropped some)
+                self.close_dropped = False
+        elif ev.event == "close_end":
+            self.closing = False
+        elif ev.event == "cancel" and ev.detail is None and self.closing:
+            self.close_dropped = True
         if ev.event in _IO_EVENTS:
             self.timer_mode = ""
             if not self.io:  # the reactor enters the model (with the timers: one driver)

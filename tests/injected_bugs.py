@@ -228,7 +228,7 @@ _LIST += [
         "            if inbox:\n                pass\n            continue",
         "inbox-drained-when-idle", kind="door"),
     Bug("drained-cancel-ignored", "a cancel posted by another thread is taken in from the "
-        "inbox and dropped", E, "_drain", "self._cancel(t)", "pass", kind="door"),
+        "inbox and dropped", E, "_drain", 'self._cancel(t, "inbox")', "pass", kind="door"),
 ]
 # Issue 12, raising vtable functions inside the wait queue's model-based check (kind
 # "waitqueue": hunted by refexec.testing.waitqueue_lockstep.WaitQueueLockstep, whose foreign
@@ -318,6 +318,26 @@ _LIST += [
         more=(("self._run_ready(_ROUND)\n",
                "self._run_ready(_ROUND)\n            if until is not None and until.done():"
                "\n                return\n"),)),
+]
+
+# Issue 12, close() step by step: each leaves every task final (close()'s contract holds on the
+# final state), and only the model following close() action by action (the lockstep machine's
+# close rule, refinement.CLOSE_EVENTS) sees that it did it the wrong way.
+_LIST += [
+    Bug("close-drops-idle-first", "close() cancels the waiting tasks before the queued ones "
+        "(the order of the two branches swapped)", E, "close",
+        "t = ready[0] if ready else next(iter(idle.values()))",
+        "t = next(iter(idle.values())) if idle else ready[0]", kind="shutdown"),
+    Bug("close-drops-tail-first", "close() cancels the tail of the ready queue first", E,
+        "close", "t = ready[0] if ready", "t = ready[-1] if ready", kind="shutdown"),
+    Bug("close-cancels-as-lost", "close() drops each task as a lost one (TaskLost, counted in "
+        "tasks_lost) instead of cancelling it", E, "close",
+        "self._drop_future(t, lost=False)", "self._drop_future(t, lost=True)",
+        kind="shutdown"),
+    Bug("close-not-resumed", "a close() cut short by an interrupt is not finished by the next "
+        "one: once the flag is set, close() returns at once, leaving tasks queued and waiting",
+        E, "close", "rest = not again or bool(self._ready or self._idle or self._inbox)",
+        "rest = not again", kind="interrupt"),
 ]
 BUGS: dict[str, Bug] = {b.slug: b for b in _LIST}
 

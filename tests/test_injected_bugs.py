@@ -37,7 +37,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from injected_bugs import BUGS, injected
 from refexec.testing.determinism import stable_generation
-from refexec.testing.lockstep import ROUND_PROGRAMS, explore_door, sweep_interrupts
+from refexec.testing.lockstep import (
+    ROUND_PROGRAMS,
+    explore_door,
+    sweep_close_interrupts,
+    sweep_interrupts,
+)
 from refexec.testing.lockstep_settings import lockstep_settings
 from refexec.testing.machines import ROUNDS, reference_machine
 from refexec.testing.waitqueue_lockstep import EventLockstep, WaitQueueLockstep
@@ -183,11 +188,13 @@ def wq_hunt(slug: str, db: InMemoryExampleDatabase) -> Verdict:
 
 def interrupt_hunt(slug: str) -> Verdict:
     """A bug of kind ``interrupt``: ``sweep_interrupts`` (every line position of its programs,
-    deterministic): caught or not, by which check, after how many interrupted runs."""
+    deterministic), then ``sweep_close_interrupts`` (close() interrupted at each of its lines,
+    then close() again): caught or not, by which check, after how many interrupted runs."""
     with injected(slug), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             n = sweep_interrupts(reference_machine(name=f"interrupt_{slug}"))
+            n += sweep_close_interrupts(reference_machine(name=f"interrupt_close_{slug}"))
         except AssertionError as e:
             m = re.search(r"interrupted in (\w+) at line event (\d+) \(([^)]*)\)", str(e))
             prog = re.search(r"interrupt program (['\"])(.*?)\1", str(e))

@@ -35,6 +35,7 @@ from refexec.testing.adapter import Observation, RunResult
 from refexec.testing.oracle import Divergence
 from refexec.testing.script import ScriptError, ScriptRunner, World
 from refexec.testing.threads_control import ControlledDeadlock, control_door
+from refexec.trace import Trace
 from refexec.waker import Context, Waker
 
 __all__ = ["ExecutorAdapter", "ScriptedFuture"]
@@ -95,6 +96,24 @@ class _Env:
         self.adapter.cancel(task)
 
 
+class _CloseLog(Trace):
+    """The executor's trace, read for close() only: its start, each task it cancels and its
+    end go into the lockstep log as they happen (:meth:`World.record_loop`), so the model
+    follows close() action by action (``refexec.models.refinement.CLOSE_EVENTS``). Every other
+    event is the kit's own to log (the scripts log them), and is dropped here."""
+
+    __slots__ = ("adapter",)
+
+    def __init__(self, adapter: ExecutorAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    def record(self, event: str, task: int | None, poll: int, detail: str | None = None
+               ) -> None:
+        if event in ("close_start", "close_end", "cancel"):
+            self.adapter.close_event(event, task, detail)
+
+
 class ExecutorAdapter:
     """Runs kit tasks on a :class:`refexec.Executor`; see the module docstring."""
 
@@ -113,8 +132,12 @@ class ExecutorAdapter:
         # The door under control (refexec.testing.threads_control): the machine's threads then
         # run one at a time, switching where the drawn interleaving says.
         self.controlled = executor is None
-        self.ex = control_door(Executor(), round=round) if executor is None else executor
+        self.ex = (control_door(Executor(trace=_CloseLog(self)), round=round)
+                   if executor is None else executor)
         self.kit_ids: dict[int, int] = {}  # id(JoinHandle) -> kit task id
+        self.close_logged = [False, False]  # close_start, close_end logged
+        self.closing: set[int] = set()  # kit tasks unfinished when close() set the flag
+        self.close_dropped: set[int] = set()  # kit tasks whose close_drop is logged
         self.lost: set[int] = set()
         world.remote_of = self.remote_of
 
@@ -255,6 +278,56 @@ class ExecutorAdapter:
                          "have returned")
         return "; ".join(parts)
 
+    def close_event(self, event: str, task: int | None, detail: str | None) -> None:
+        """close()'s steps into the log, in the model's vocabulary: ``close_start`` (a close()
+        that finishes one an interrupt cut short logs none: the model is still CLOSING), each
+        task close() itself cancels (a cancel it takes in was logged when posted), and
+        ``close_end`` when it returns (an interrupted one does not: still CLOSING)."""
+        world, ex = self.world, self.ex
+        if event == "close_start":
+            if detail is None:
+                self._close_started()
+        elif event == "close_end":
+            if detail == "done" and not self.close_logged[1]:
+                self.close_logged[1] = True
+                world.record_loop("close_end")
+        elif ex._closed and detail is None and ex._loop_ident == threading.get_ident():
+            kit = next(i for i, h in enumerate(world.handles)
+                       if h is not None and h._id == task)
+            self.close_dropped.add(kit)
+            world.record_loop("cancel", kit)
+
+    def _close_started(self) -> None:
+        # (attributes only: no line of the executor's code runs here, where an interrupt
+        # aimed at close()'s lines could land)
+        self.closing = {i for i, h in enumerate(self.world.handles) if h is not None
+                        and h._state is not TaskState.COMPLETE
+                        and h._state is not TaskState.CANCELLED}
+        self.world.record_loop("close_start")
+        self.close_logged[0] = True
+
+    def close_interrupted(self) -> None:
+        """After an interrupt cut close() short: the step it cut between its transition and
+        that transition's trace event is logged now (it is the last one close() took): the
+        closed flag set (``close_start``), or a task cancelled (``close_drop``). Read from the
+        state, as ``run()`` reads a lost task an interrupt kept out of its report."""
+        if self.ex._closed and not self.close_logged[0]:
+            self._close_started()
+        for i in sorted(self.closing - self.close_dropped):
+            h = self.world.handles[i]
+            x = h._x
+            if (h._state is TaskState.CANCELLED and x is not None
+                    and not isinstance(x.exc, TaskLost)):
+                self.close_dropped.add(i)
+                self.world.record_loop("cancel", i)
+
+    def close_returned(self) -> None:
+        """close() returned: if the close() it finished ended (its last step taken) just before
+        an interrupt kept it from recording ``close_end``, that end is logged now."""
+        if self.ex._closed and self.close_logged[0] and not self.close_logged[1]:
+            self.close_logged[1] = True
+            self.world.record_loop("close_end")
+
     def close_checked(self) -> None:
         """``Executor.close()`` for the machine's ``close`` rule (other threads may act during
         it); :meth:`close_problems` then reads its contract from the state."""
@@ -314,7 +387,7 @@ class ExecutorAdapter:
             snap = ex.snapshot()
             inbox = list(ex._inbox)
             ready = list(ex._ready)
-        handles: list[JoinHandle[Any]] = self.world.handles
+        handles: list[JoinHandle[Any] | None] = self.world.handles
         n = len(handles)
         # by identity: a task spawned from another thread has no id until the loop takes it in
         index = {id(h): i for i, h in enumerate(handles)}
@@ -332,18 +405,21 @@ class ExecutorAdapter:
             elif op in ("waker_drop", "wake"):
                 waker_delta[i] -= 1
         for h in handles:  # join wakers: the model keeps them in join[t], not in wakers[u]
-            x = h._x
+            x = h._x if h is not None else None  # (None: a spawn a closed executor refused)
             for w in (x.waiters or ()) if x is not None else ():
                 raw = w._raw
                 if raw is not None and id(raw.data) in index:
                     waker_delta[index[id(raw.data)]] -= 1
-        states = tuple(_UNSPAWNED if h.state is None else int(h.state) for h in handles)
-        creq = tuple(bool(h._x is not None and h._x.cancel_requested) for h in handles)
+        states = tuple(_UNSPAWNED if h is None or h.state is None else int(h.state)
+                       for h in handles)
+        creq = tuple(bool(h is not None and h._x is not None and h._x.cancel_requested)
+                     for h in handles)
         return Observation(
             states=states,
-            polls=tuple(h.poll_count for h in handles),
+            polls=tuple(0 if h is None else h.poll_count for h in handles),
             queue=tuple(index[id(t)] for t in ready),
-            wakers=tuple(h._wakers + d for h, d in zip(handles, waker_delta, strict=True)),
+            wakers=tuple(0 if h is None else h._wakers + d
+                         for h, d in zip(handles, waker_delta, strict=True)),
             spawners=snap.spawners,
             extra=(("inbox", tuple(posted)), ("creq", creq), ("cpost", tuple(cpost)),
                    ("lost", tuple(sorted(self.lost)))),

@@ -55,7 +55,7 @@ from refexec.testing.strategies import scripts
 from refexec.testing.threads_control import ControlledRLock, Controller
 
 __all__ = ["LockstepMachine", "MachineConfig", "SpawnerRef", "TaskRef", "lockstep_machine",
-           "sweep_interrupts"]
+           "sweep_close_interrupts", "sweep_interrupts"]
 
 
 Interleaving = Mapping[int, int] | tuple[str, int] | Controller
@@ -671,12 +671,25 @@ class LockstepMachine(RuleBasedStateMachine):
                                lambda: KeyboardInterrupt("controlled interrupt in the loop"),
                                when=self.a.outside_polls)  # type: ignore[attr-defined]
 
-    def _close_impl(self, moves: list[str], spawns: list[Script], interleaving: Interleaving
-                    ) -> None:
-        """``close()`` while another thread wakes and drops stored wakers and spawns through
-        a live Spawner. Not a model action: it ends the example, and its contract is checked
-        directly on the state: afterwards every task the kit spawned is final, nothing is
-        queued or waiting, the inbox is empty, and the executor's invariants hold."""
+    def _close_impl(self, moves: list[str], spawns: list[Script], interleaving: Interleaving,
+                    interrupt_at: int = 0) -> None:
+        """``close()`` while another thread wakes, drops, cancels (``moves``) and spawns through
+        a live Spawner, switching at every controlled point inside close(); it ends the
+        example. Checked twice: its contract directly on the state (afterwards every task the
+        kit spawned is final or its spawn refused, nothing is queued or waiting, the inbox is
+        empty, the executor's invariants hold), and step by step in the model: the adapter
+        logs close()'s own steps as they happen (``close_start`` as the flag is set, each task
+        it cancels, ``close_end``) among the other thread's moves, and the model follows them
+        action by action (``refexec.models.refinement.CLOSE_EVENTS``: close_start, the
+        take-ins, each close_drop in order — the head of the ready queue first, a dropped
+        task's join waiter woken —, close_end, and the other thread's closed_wake / refused
+        spawn / dropped cancel), then the state is compared with the model's.
+
+        ``interrupt_at`` = k > 0 (adapters with the ``interrupt`` capability): a
+        ``KeyboardInterrupt`` hits close() at the k-th line of the executor's code it runs
+        (``loop_codes()``; ``self.last_liner.where`` names it, None if close() ran fewer); the
+        model stays CLOSING, and close() is called again, which finishes the first one (the
+        model going on from where it was); the same checks judge the end."""
         closer = getattr(self.a, "close_checked", None)
         if closer is None or not self._concurrent_ok():
             return
@@ -686,13 +699,32 @@ class LockstepMachine(RuleBasedStateMachine):
         with self._section(interleaving) as ctl:
             self._helper(ctl, "other", lambda: self._moves(
                 moves, spawns, done, ctl, until_done=False, spawners=spawners[:1]))
-            closer()
+            if interrupt_at and ctl is not None and self.has("interrupt"):
+                from refexec.testing.interrupts import LineInterrupter  # noqa: PLC0415
+
+                liner = self.last_liner = LineInterrupter(
+                    self.a.loop_codes(), interrupt_at,  # type: ignore[attr-defined]
+                    lambda: KeyboardInterrupt("controlled interrupt inside close()"))
+                try:
+                    with liner:
+                        closer()
+                except KeyboardInterrupt:
+                    if liner.where is None:
+                        raise
+                    self.totals["interrupted:close"] += 1
+                    self.a.close_interrupted()  # type: ignore[attr-defined]
+                    closer()  # the second close() finishes the first
+            else:
+                closer()
+            getattr(self.a, "close_returned", lambda: None)()
             done[0] = True
         problems = self.a.close_problems()  # type: ignore[attr-defined]
-        self.finished = True
-        self.world.drain()
         if problems:
+            self.finished = True
+            self.world.drain()
             raise Divergence("close() broke its contract: " + "; ".join(problems))
+        self._sync()  # the model follows close() (and the other thread) step by step
+        self.finished = True
 
     @rule()
     def observe(self) -> None:
@@ -836,7 +868,7 @@ def lockstep_machine(config: MachineConfig) -> type[LockstepMachine]:
         return self.has("run") and self.world.spawned() > 0 and self.can("run_start")
 
     def guard_close(self: LockstepMachine) -> bool:
-        return (not self.finished and self.world.spawned() > 0 and self.can("run_start")
+        return (not self.finished and self.world.spawned() > 0 and self.can("close_start")
                 and getattr(self.adapter, "close_checked", None) is not None)
 
     namespace: dict[str, Any] = {
@@ -972,11 +1004,32 @@ def _door_programs() -> dict[str, Program]:
         m.step()
         m._close_impl(["wake"], [Script(ReadyStep())], c)
 
+    def close_joined(m: LockstepMachine, c: Controller) -> None:
+        # close() with a waiting task, a task awaiting it and a queued one: the queued first,
+        # then the waiting one, whose drop wakes its waiter, cancelled in turn; another thread
+        # wakes, cancels and drops the stored waker at every point inside close()
+        m._spawn(waiting)
+        m._spawn(Script(AwaitJoin(0)))
+        m.run_until_stalled()
+        m._spawn(Script(ReadyStep()))
+        m._close_impl(["wake", "cancel_then_drop"], [], c)
+
+    def close_queued(m: LockstepMachine, c: Controller) -> None:
+        # two queued tasks and a waiting one: the head of the ready queue first
+        m._spawn(waiting)
+        m.step()
+        m._spawn(Script(ReadyStep()))
+        m._spawn(Script(ReadyStep()))
+        m._close_impl(["by_ref_then_drop"], [], c)
+
     return {  # the cheapest first: a bug's exploration stops at its first failure
         "remote wake while the loop parks": wake,
         "remote drop of the last waker": lambda m, c: wake(m, c, "drop"),
         "last spawner closed while the loop sleeps": last_spawner,
         "close() while another thread wakes and spawns": close,
+        "close() of queued, waiting and joined tasks while another thread wakes and cancels":
+            close_joined,
+        "close() of two queued tasks and a waiting one while another thread wakes": close_queued,
         "remote cancel during run_until_stalled()": remote_cancel_during_drive,
         "a task woken and cancelled during its own poll": cancel_while_notified,
         "remote wake_by_ref then drop": lambda m, c: wake(m, c, "by_ref_then_drop"),
@@ -1102,6 +1155,65 @@ def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000,
                 total += 1
                 if where is not None:
                     where.append(f"{site}: {m.last_liner.where}")
+    return total
+
+
+def _close_interrupt_programs() -> dict[str, Callable[[LockstepMachine, int], None]]:
+    from refexec.testing.script import AwaitJoin, Keep, PendingStep, ReadyStep  # noqa: PLC0415
+
+    waiting = Script(PendingStep(Keep()))
+
+    def joined(m: LockstepMachine, at: int, first: Interleaving) -> None:
+        # a waiting task, a task awaiting it, a queued one (as the door program)
+        m.new_spawner()
+        m._spawn(waiting)
+        m._spawn(Script(AwaitJoin(0)))
+        m.run_until_stalled()
+        m._spawn(Script(ReadyStep()))
+        m._close_impl(["wake", "cancel_then_drop"], [Script(ReadyStep())], first,
+                      interrupt_at=at)
+
+    return {
+        "close() of queued, waiting and joined tasks (the other thread after it)":
+            partial(joined, first={}),
+        "close() of queued, waiting and joined tasks (the other thread first: posted wake, "
+        "spawn)": partial(joined, first={0: 1}),
+    }
+
+
+CLOSE_INTERRUPT_PROGRAMS = _close_interrupt_programs()
+"""Short programs whose last rule is close() interrupted at a given line, then close() again
+(see :func:`sweep_close_interrupts`)."""
+
+
+def sweep_close_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000,
+                           programs: Sequence[str] | None = None) -> int:
+    """Run each program of :data:`CLOSE_INTERRUPT_PROGRAMS` once per line position k = 1, 2,
+    ...: close() is interrupted (``KeyboardInterrupt``) at the k-th line of the executor's
+    code it runs, then close() again, while another thread wakes, cancels and spawns; the
+    model follows both, step by step, and close()'s contract is checked at the end. Raises
+    ``AssertionError`` naming the program, k and the line on the first failure; returns the
+    number of interrupted closes (``programs``: only those)."""
+    total = 0
+    for name, program in CLOSE_INTERRUPT_PROGRAMS.items():
+        if programs is not None and name not in programs:
+            continue
+        for k in range(1, max_lines + 1):
+            m = machine()
+            try:
+                m.setup(seed=0)
+                program(m, k)
+                liner = getattr(m, "last_liner", None)
+                hit = liner is not None and liner.where is not None
+            except Exception as e:
+                where = getattr(getattr(m, "last_liner", None), "where", None)
+                raise AssertionError(f"close interrupt program {name!r}: interrupted in close "
+                                     f"at line event {k} ({where}): {e}") from e
+            finally:
+                m.teardown()
+            if not hit:
+                break
+            total += 1
     return total
 
 

@@ -53,7 +53,7 @@ def reference_bounds(n_tasks: int = 3, round: int = 0, drive: bool = True) -> Bo
     at most one task, run_until_stalled() returns exactly when stalled, lost tasks reported)."""
     extra = {"round": round} if round else {}
     return default_bounds(n_tasks, polls=6, wakers=4, inbox=6, spawners=2, rcancel=1,
-                          drive=int(drive), **extra)
+                          drive=int(drive), close=1, **extra)
 
 
 def reference_oracle(bounds: Bounds, variant: str = "reference", *,

@@ -313,6 +313,21 @@ class World:
                 finally:
                     self.in_action = outer
 
+    def record_loop(self, kind: str, task: int = -1) -> None:
+        """Log an event of the loop thread that the executor reports itself (close()'s steps)
+        at the moment it happens, possibly under the door's lock: a managed thread suspended
+        inside its logged action (holding the log's lock, at the door) takes effect after it,
+        so the event goes before that action's (and the next such event after this one);
+        taking the log's lock here would let the action finish first."""
+        ev = Event(kind, task)
+        pending = self.in_action
+        if pending is not None:
+            self.log.insert(pending, ev)
+            self.in_action = pending + 1
+        else:
+            with self.lock:
+                self.log.append(ev)
+
     def spawned(self) -> int:
         return len(self.runners)
 
