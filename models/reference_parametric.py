@@ -1136,12 +1136,12 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
         # an action the concrete instance does not have (join with one task: it needs two
         # distinct tasks) is never enabled in the parametric reading at N = n either
         fresh = z3.Ints(f"t@{n} u@{n}")
-        for pa in (a for a in pacts.values() if a.name not in concrete):
+        for spare in (a for a in pacts.values() if a.name not in concrete):
             count += 1
-            enabled = z3.And(pa.ranged(core.N, *fresh), pa.guard(p, *pa.args(*fresh)))
+            enabled = z3.And(spare.ranged(core.N, *fresh), spare.guard(p, *spare.args(*fresh)))
             status, _ = _solve([u.type_ok(0), r0, *inv, enabled], timeout_ms)
             if status != "unsat":
-                report.failures.append(f"n={n}: {pa.label} has no concrete instance but is "
+                report.failures.append(f"n={n}: {spare.label} has no concrete instance but is "
                                        f"enabled ({status})")
         for k, (action, params) in enumerate(u.instances):
             tasks = tparams[action.name]
