@@ -135,15 +135,23 @@ def test_the_await_cycle_proved_is_the_fixed_n_one() -> None:
 
 def test_progress_needs_the_await_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the resting state, a sleeping loop whose tasks await each other is stuck."""
+
+    def stuck() -> str:
+        core = rp.ParamCore(rp.N, B)
+        s = core.state("@p")
+        pre = [rp.N >= 1, *(i.formula(core, s) for i in rp.invariants_for(B))]
+        # two tasks each awaiting the other, the loop asleep
+        pinned = [rp.N == 2, s.join[0] == 1, s.join[1] == 0, s.st[0] == rp.IDLE,
+                  s.st[1] == rp.IDLE, s.loop == rp.Loop.ASLEEP]
+        query = [*pre, *pinned, rp.progress_stuck(core, s, core.actions())]
+        status, _ = rp._solve(query, QUICK, ematching=False)
+        if status == "unknown":  # z3's search depends on its history: try E-matching too
+            status, _ = rp._solve(query, QUICK)
+        return status
+
+    assert stuck() == "unsat"  # an await cycle: the loop may rest there
     monkeypatch.delattr(pj, "may_rest")
-    core = rp.ParamCore(rp.N, B)
-    s = core.state("@p")
-    pre = [rp.N >= 1, *(i.formula(core, s) for i in rp.invariants_for(B))]
-    status, model = rp._solve([*pre, rp.progress_stuck(core, s, core.actions())], QUICK,
-                              ematching=False)
-    assert status == "sat"
-    assert rp._show(model, s, {}, core).count("join=") >= 1
-    assert model.eval(s.loop) == z3.IntVal(rp.Loop.ASLEEP)
+    assert stuck() == "sat"
 
 
 def test_join_is_an_environment_action() -> None:
