@@ -91,7 +91,6 @@ def test_a_removed_join_guard_fails_at_join_naming_both_tasks() -> None:
 @pytest.mark.parametrize(("prop", "action"), [
     ("AUX-UNSPAWNED", "ready"),  # releasing a join waker held for an UNSPAWNED slot wakes it
     ("AUX-UNSPAWNED", "pending"),
-    ("EX-NO-LOST-WAKE", "lost"),  # ... or the finishing task itself (join[t] = t)
 ])
 def test_aux_join_is_needed(prop: str, action: str) -> None:
     assert _pair(prop, action)[0] == "unsat"
