@@ -444,6 +444,11 @@ class _Builder:
             return (who,) if 0 <= who < self.n else ()
         return self.T
 
+    def several_tasks(self) -> bool:
+        """Two distinct tasks exist, so an action relating two (``join``) has instances;
+        the parametric interpretation (N free, possibly > 1) says yes."""
+        return self.n > 1
+
     def map_tasks(self, o: Ops, f: Any) -> Value:
         """The per-task array whose slot ``x`` is ``f(x)`` (a whole-array update)."""
         return tuple(f(x) for x in self.T)
@@ -814,7 +819,7 @@ class _Builder:
         if self.R:
             defs.append(round_end)
         defs += [pending, ready, wake, wake_by_ref, waker_clone, waker_drop]
-        if self.joins and self.n > 1:
+        if self.joins and self.several_tasks():
             defs.append(join)
         defs.append(cancel)
         if self.rcancel:
