@@ -149,12 +149,17 @@ FEATURE_KEYS = ("join", "timers", "io", "round", "rcancel", "policy", "drive", "
 """The bounds keys that add a part to the reference (joins, the driver, rounds, posted cancels,
 the ``any`` policy, the drive calls, close()); 0 leaves the part out."""
 
-INTERPRETED: frozenset[str] = frozenset()
+INTERPRETED: frozenset[str] = frozenset({
+    "round", "rcancel", "drive", "close",  # models/param_{round,rcancel,drive,close}.py
+})
 """The :data:`FEATURE_KEYS` the parametric reading interprets with N free (its invariants in
 :data:`FEATURES`); bounds with another feature key on are refused. The core (all of them 0)
 is always interpreted."""
 
-FEATURES: Mapping[str, str] = {}
+FEATURES: Mapping[str, str] = {
+    "round": "refexec.models.param_round", "rcancel": "refexec.models.param_rcancel",
+    "drive": "refexec.models.param_drive", "close": "refexec.models.param_close",
+}
 """Feature key -> the module with that part's invariants and step properties for every N
 (``INVARIANTS``, ``STEP_PROPERTIES``), added to the core's when the key is on."""
 
@@ -682,8 +687,10 @@ def _signal(m: ParamCore, s: PState) -> Any:
 
 
 def _returned(m: ParamCore, s: PState) -> Any:
+    # a closed executor (bounds key close) may keep a spawner: its spawns are refused
+    closed = s.v.get("closed", z3.BoolVal(False))
     return z3.Implies(s.loop == Loop.RETURNED, z3.And(
-        s.spawners == 0, z3.Not(s.signal), m.forall_tasks(lambda x: z3.Or(
+        z3.Or(s.spawners == 0, closed), z3.Not(s.signal), m.forall_tasks(lambda x: z3.Or(
             m.final(s.st[x]), z3.And(s.st[x] == UNSP, s.inbox[x] == 0)))))
 
 
@@ -742,6 +749,9 @@ class PStep:
     statement: str
     actions: tuple[str, ...]
     formula: StepFormula
+    after: Callable[[ParamCore, PState, PState, Any], Any] | None = None
+    """A condition on the step itself (pre-state, post-state, task), conjoined with
+    ``formula``: a property of the state an action leaves (EX-CANCEL-APPLIED)."""
 
 
 STEP_PROPERTIES: tuple[PStep, ...] = (
@@ -1003,8 +1013,10 @@ def prove_every_n(
     for sp in steps:
         for a in acts:
             if a.name in sp.actions:
-                run(sp.id, a.label, [*pre, core.trans(a, s, s2, t),
-                                     z3.Not(sp.formula(core, s, t))],
+                goal = sp.formula(core, s, t)
+                if sp.after is not None:
+                    goal = z3.And(goal, sp.after(core, s, s2, t))
+                run(sp.id, a.label, [*pre, core.trans(a, s, s2, t), z3.Not(goal)],
                     {"t": t} if a.task else {})
     report.seconds = time.perf_counter() - start
     return report
