@@ -19,10 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 import z3  # type: ignore[import-untyped]
+from refexec.models.param_drive import headless
 from refexec.models.reference import UNSPAWNED, Loop
 from refexec.models.reference_parametric import ParamCore, PInvariant, PState, PStep
 
-__all__ = ["INVARIANTS", "STEP_PROPERTIES", "loop_rank"]
+__all__ = ["INVARIANTS", "STEP_PROPERTIES", "loop_rank", "may_rest"]
 
 
 def _closed(m: ParamCore, s: PState) -> Any:
@@ -57,6 +58,13 @@ STEP_PROPERTIES: tuple[PStep, ...] = (
     PStep("EX-CLOSED-NO-SPAWN", "on spawn: not closed", ("spawn",),
           lambda m, s, t: z3.Not(s.closed)),
 )
+
+
+def may_rest(m: ParamCore, s: PState) -> Any:
+    """EX-PROGRESS's hook, used for a lemma: the stuck query excludes states where the queue
+    is non-empty with no head, which do not exist for any N (:func:`param_drive.headless`):
+    close_drop takes the head first."""
+    return headless(m, s)
 
 
 def loop_rank(m: ParamCore, s: PState) -> Any:

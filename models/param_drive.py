@@ -22,7 +22,7 @@ from refexec.models.reference import Drive, Loop
 from refexec.models.reference_parametric import IDLE, SCHED, ParamCore, PInvariant, PState, PStep
 from refexec.models.symbolic import Sym, _z
 
-__all__ = ["INVARIANTS", "STEP_PROPERTIES"]
+__all__ = ["INVARIANTS", "STEP_PROPERTIES", "headless", "may_rest"]
 
 
 def _has(s: PState, name: str) -> bool:
@@ -70,7 +70,31 @@ def _stalled_return(m: ParamCore, s: PState, t: Any) -> Any:
     return z3.Implies(s.mode == Drive.UNTIL_STALLED, stalled)
 
 
+def _polls_left(m: ParamCore, s: PState) -> Any:
+    return m.forall_tasks(lambda x: z3.Implies(z3.Or(s.st[x] == SCHED, s.st[x] == IDLE),
+                                               s.done[x] <= m.P))
+
+
+def headless(m: ParamCore, s: PState) -> Any:
+    """Some task is SCHEDULED but none has the least timestamp: impossible for every finite N
+    (a non-empty finite set of integers has a least element), but not provable by z3 in first
+    order (it needs induction on N). EX-PROGRESS's query assumes its negation: see
+    :func:`may_rest` and spec/PROOFS.md."""
+    some = m.exists_task(lambda x: s.st[x] == SCHED)
+    return z3.And(some, z3.Not(m.exists_task(lambda h: m.head(s, h))))
+
+
+def may_rest(m: ParamCore, s: PState) -> Any:
+    """EX-PROGRESS's hook, used for a lemma, not a resting state: the stuck query excludes
+    :func:`headless` states, which do not exist for any N (well-ordering). With ``drive`` the
+    loop may no longer return by ``step_return`` at any point (run_until_stalled() and step()
+    must poll the head), so progress needs the head to exist."""
+    return headless(m, s)
+
+
 INVARIANTS: tuple[PInvariant, ...] = (
+    PInvariant("AUX-POLLS-LEFT", "a SCHEDULED or IDLE task has a poll left (done <= P): the "
+               "head of the queue can be polled", _polls_left),
     PInvariant("AUX-DRIVE", "between drive calls, asleep, returned or closing the mode is RUN; "
                "step() never decides; run_until_stalled() decides only to jump the clock",
                _drive),
