@@ -27,8 +27,9 @@ __all__ = ["INVARIANTS", "STEP_PROPERTIES", "loop_rank", "may_rest"]
 
 
 def _closed(m: ParamCore, s: PState) -> Any:
-    posted = (lambda x: z3.Or(s.inbox[x] > 0, s.cpost[x])) if "cpost" in s.v else (
-        lambda x: s.inbox[x] > 0)
+    def posted(x: Any) -> Any:
+        return z3.Or(s.inbox[x] > 0, *([s.cpost[x]] if "cpost" in s.v else []))
+
     settled = m.forall_tasks(lambda x: z3.And(
         z3.Or(s.st[x] == UNSPAWNED, m.final(s.st[x])), z3.Not(posted(x))))
     return z3.And(

@@ -2,15 +2,15 @@
 
 Another thread's ``JoinHandle.cancel()`` sets ``cpost[t]`` (and signals a sleeping loop); the
 loop takes it in with ``cancel_drain(t)`` (close() with ``close_cancel_drain(t)``), which
-applies the CANCEL row. The core's invariants already read ``cpost`` through the builder's
-``inbox_empty`` and ``lost`` (a posted cancel is something posted), so no auxiliary invariant is
-needed for those: the core's hold with the part on. EX-CANCEL-APPLIED is a property of
-the state a step
-leaves (the ``after`` form of :class:`~refexec.models.reference_parametric.PStep`): after
-``cancel_drain(t)`` (and ``close_cancel_drain(t)``) t is COMPLETE or CANCELLED; after
-``pending(t)`` with a deferred cancel (``creq[t]``) t is CANCELLED. EX-TERMINATES: a posted
-cancel is one unit of its task's rank (``cancel(remote=1)`` is the environment's, the drains
-lower it).
+applies the CANCEL row. The core's invariants read ``cpost`` through the builder's
+``inbox_empty`` and ``lost`` (a posted cancel is something posted), so they hold with the part
+on as they are. AUX-CPOST: a posted cancel is for a spawned task (another thread cancels a
+JoinHandle, which exists once the task is spawned), so the drain finds the CANCEL row or a
+final task (no task is polled while the loop drains, AUX-POLL-LOOP). EX-CANCEL-APPLIED is a
+property of the state a step leaves (``PStep.after``): after ``cancel_drain(t)`` (and
+``close_cancel_drain(t)``) t is COMPLETE or CANCELLED; after ``pending(t)`` with a deferred
+cancel (``creq[t]``) likewise. EX-TERMINATES: a posted cancel is one unit of its task's rank
+(``cancel(remote=1)`` is the environment's; the drains lower it).
 """
 
 from __future__ import annotations
