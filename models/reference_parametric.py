@@ -124,6 +124,9 @@ CORE_EDGES = frozenset({
     "release_join", "driver_each_round", "timer_holds_sender", "jump_checks_inbox",
     "cancel_disarms", "timer_survives_unpark", "io_holds_sender", "cancel_deregisters",
     "io_parks_in_select",
+    # the drive calls' and close()'s edges (models/param_drive.py, param_close.py)
+    "stalled_return_exact", "step_polls_once", "stalled_never_sleeps", "close_drains_first",
+    "close_cancels_idle", "close_refuses_spawn",
 })
 """The :class:`Edges` fields the parametric core accepts (it reads them through the same action
 definitions as the concrete builder). ``merge_wakes``, ``fifo``, ``queue_capacity`` and
