@@ -691,9 +691,9 @@ def _signal(m: ParamCore, s: PState) -> Any:
 
 def _returned(m: ParamCore, s: PState) -> Any:
     # a closed executor (bounds key close) may keep a spawner: its spawns are refused
-    closed = s.v.get("closed", z3.BoolVal(False))
+    no_spawner = z3.Or(s.spawners == 0, s.closed) if "closed" in s.v else s.spawners == 0
     return z3.Implies(s.loop == Loop.RETURNED, z3.And(
-        z3.Or(s.spawners == 0, closed), z3.Not(s.signal), m.forall_tasks(lambda x: z3.Or(
+        no_spawner, z3.Not(s.signal), m.forall_tasks(lambda x: z3.Or(
             m.final(s.st[x]), z3.And(s.st[x] == UNSP, s.inbox[x] == 0)))))
 
 
