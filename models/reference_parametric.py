@@ -124,6 +124,9 @@ CORE_EDGES = frozenset({
     "release_join", "driver_each_round", "timer_holds_sender", "jump_checks_inbox",
     "cancel_disarms", "timer_survives_unpark", "io_holds_sender", "cancel_deregisters",
     "io_parks_in_select",
+    # the drive calls' and close()'s edges (models/param_drive.py, param_close.py)
+    "stalled_return_exact", "step_polls_once", "stalled_never_sleeps", "close_drains_first",
+    "close_cancels_idle", "close_refuses_spawn",
 })
 """The :class:`Edges` fields the parametric core accepts (it reads them through the same action
 definitions as the concrete builder). ``merge_wakes``, ``fifo``, ``queue_capacity`` and
@@ -151,6 +154,7 @@ the ``any`` policy, the drive calls, close()); 0 leaves the part out."""
 
 INTERPRETED: frozenset[str] = frozenset({
     "join",
+    "round", "rcancel", "drive", "close",  # models/param_{round,rcancel,drive,close}.py
 })
 """The :data:`FEATURE_KEYS` the parametric reading interprets with N free (its invariants in
 :data:`FEATURES`); bounds with another feature key on are refused. The core (all of them 0)
@@ -158,6 +162,8 @@ is always interpreted."""
 
 FEATURES: Mapping[str, str] = {
     "join": "refexec.models.param_joins",
+    "round": "refexec.models.param_round", "rcancel": "refexec.models.param_rcancel",
+    "drive": "refexec.models.param_drive", "close": "refexec.models.param_close",
 }
 """Feature key -> the module with that part's invariants and step properties for every N
 (``INVARIANTS``, ``STEP_PROPERTIES``), added to the core's when the key is on."""
@@ -711,8 +717,10 @@ def _signal(m: ParamCore, s: PState) -> Any:
 
 
 def _returned(m: ParamCore, s: PState) -> Any:
+    # a closed executor (bounds key close) may keep a spawner: its spawns are refused
+    no_spawner = z3.Or(s.spawners == 0, s.closed) if "closed" in s.v else s.spawners == 0
     return z3.Implies(s.loop == Loop.RETURNED, z3.And(
-        s.spawners == 0, z3.Not(s.signal), m.forall_tasks(lambda x: z3.Or(
+        no_spawner, z3.Not(s.signal), m.forall_tasks(lambda x: z3.Or(
             m.final(s.st[x]), z3.And(s.st[x] == UNSP, s.inbox[x] == 0)))))
 
 
@@ -778,6 +786,9 @@ class PStep:
     statement: str
     actions: tuple[str, ...]
     formula: StepFormula
+    after: Callable[[ParamCore, PState, PState, Any], Any] | None = None
+    """A condition on the step itself (pre-state, post-state, task), conjoined with
+    ``formula``: a property of the state an action leaves (EX-CANCEL-APPLIED)."""
 
 
 STEP_PROPERTIES: tuple[PStep, ...] = (
@@ -1054,8 +1065,10 @@ def prove_every_n(
     for sp in steps:
         for a in acts:
             if a.name in sp.actions:
-                run(sp.id, a.label, [*pre, core.trans(a, s, s2, t, u),
-                                     z3.Not(sp.formula(core, s, t))],
+                goal = sp.formula(core, s, t)
+                if sp.after is not None:
+                    goal = z3.And(goal, sp.after(core, s, s2, t))
+                run(sp.id, a.label, [*pre, core.trans(a, s, s2, t, u), z3.Not(goal)],
                     a.tasks(t, u))
     report.seconds = time.perf_counter() - start
     return report

@@ -1066,6 +1066,10 @@ def every_n_bounds(variant: str, bounds: Bounds) -> tuple[Bounds, str] | None:
         return bounds, variant
     if variant == "reference":
         return rp.core_bounds(bounds.n_tasks), "reference core"
+    # a variant whose other parts are interpreted, joins not yet: proved without joins
+    without = Bounds(bounds.n_tasks, {**bounds.extra, "join": 0})
+    if rp.interprets(without):
+        return without, f"{variant} without joins"
     return None
 
 
