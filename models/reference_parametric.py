@@ -149,12 +149,19 @@ FEATURE_KEYS = ("join", "timers", "io", "round", "rcancel", "policy", "drive", "
 """The bounds keys that add a part to the reference (joins, the driver, rounds, posted cancels,
 the ``any`` policy, the drive calls, close()); 0 leaves the part out."""
 
-INTERPRETED: frozenset[str] = frozenset()
+INTERPRETED: frozenset[str] = frozenset({
+    "timers", "io",  # the driver: models/param_driver.py, models/param_io.py
+    "policy",  # the any policy: models/param_policy.py
+})
 """The :data:`FEATURE_KEYS` the parametric reading interprets with N free (its invariants in
 :data:`FEATURES`); bounds with another feature key on are refused. The core (all of them 0)
 is always interpreted."""
 
-FEATURES: Mapping[str, str] = {}
+FEATURES: Mapping[str, str] = {
+    "timers": "refexec.models.param_driver",
+    "io": "refexec.models.param_io",
+    "policy": "refexec.models.param_policy",
+}
 """Feature key -> the module with that part's invariants and step properties for every N
 (``INVARIANTS``, ``STEP_PROPERTIES``), added to the core's when the key is on."""
 
@@ -930,9 +937,13 @@ def invariants_for(bounds: Bounds | None) -> tuple[PInvariant, ...]:
 
 
 def steps_for(bounds: Bounds | None) -> tuple[PStep, ...]:
-    """The core's step properties and those of every part ``bounds`` turns on."""
-    extra = [p for k in features_on(bounds) for p in _feature_module(k).STEP_PROPERTIES]
-    return (*STEP_PROPERTIES, *extra)
+    """The core's step properties and those of every part ``bounds`` turns on; a part's
+    ``REPLACES`` (property IDs) drops core step properties that do not apply with it on (the
+    ``any`` policy has no FIFO order: EX-FIFO)."""
+    mods = [_feature_module(k) for k in features_on(bounds)]
+    dropped = {i for mod in mods for i in getattr(mod, "REPLACES", ())}
+    extra = [p for mod in mods for p in mod.STEP_PROPERTIES]
+    return (*(p for p in STEP_PROPERTIES if p.id not in dropped), *extra)
 
 
 def interprets(bounds: Bounds) -> bool:
