@@ -938,12 +938,12 @@ def invariants_for(bounds: Bounds | None) -> tuple[PInvariant, ...]:
 
 def steps_for(bounds: Bounds | None) -> tuple[PStep, ...]:
     """The core's step properties and those of every part ``bounds`` turns on; a part's
-    ``REPLACES`` (property IDs) drops core step properties that do not apply with it on (the
-    ``any`` policy has no FIFO order: EX-FIFO)."""
+    ``REPLACES`` (property IDs) drops step properties that do not apply with it on (the
+    ``any`` policy: EX-FIFO, and the driver's EX-TIMER-PROMPT, EX-IO-PROMPT)."""
     mods = [_feature_module(k) for k in features_on(bounds)]
     dropped = {i for mod in mods for i in getattr(mod, "REPLACES", ())}
-    extra = [p for mod in mods for p in mod.STEP_PROPERTIES]
-    return (*(p for p in STEP_PROPERTIES if p.id not in dropped), *extra)
+    steps = [*STEP_PROPERTIES, *(p for mod in mods for p in mod.STEP_PROPERTIES)]
+    return tuple(p for p in steps if p.id not in dropped)
 
 
 def interprets(bounds: Bounds) -> bool:
