@@ -27,9 +27,8 @@ from typing import Any
 
 import z3  # type: ignore[import-untyped]
 from refexec.models.reference import UNSPAWNED, Loop
-from refexec.models.reference_parametric import PInvariant, PState, PStep, ParamCore
+from refexec.models.reference_parametric import ParamCore, PInvariant, PState, PStep
 from refexec.models.symbolic import _z
-
 
 
 def due(m: ParamCore, s: PState) -> Any:

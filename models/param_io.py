@@ -25,7 +25,7 @@ from typing import Any
 
 import z3  # type: ignore[import-untyped]
 from refexec.models.reference import UNSPAWNED, Io, Loop
-from refexec.models.reference_parametric import PInvariant, PState, PStep, ParamCore
+from refexec.models.reference_parametric import ParamCore, PInvariant, PState, PStep
 
 
 def ready_any(m: ParamCore, s: PState) -> Any:
