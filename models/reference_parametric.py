@@ -155,6 +155,8 @@ the ``any`` policy, the drive calls, close()); 0 leaves the part out."""
 INTERPRETED: frozenset[str] = frozenset({
     "join",
     "round", "rcancel", "drive", "close",  # models/param_{round,rcancel,drive,close}.py
+    "timers", "io",  # the driver: models/param_driver.py, models/param_io.py
+    "policy",  # the any policy: models/param_policy.py
 })
 """The :data:`FEATURE_KEYS` the parametric reading interprets with N free (its invariants in
 :data:`FEATURES`); bounds with another feature key on are refused. The core (all of them 0)
@@ -164,6 +166,9 @@ FEATURES: Mapping[str, str] = {
     "join": "refexec.models.param_joins",
     "round": "refexec.models.param_round", "rcancel": "refexec.models.param_rcancel",
     "drive": "refexec.models.param_drive", "close": "refexec.models.param_close",
+    "timers": "refexec.models.param_driver",
+    "io": "refexec.models.param_io",
+    "policy": "refexec.models.param_policy",
 }
 """Feature key -> the module with that part's invariants and step properties for every N
 (``INVARIANTS``, ``STEP_PROPERTIES``), added to the core's when the key is on."""
@@ -988,9 +993,13 @@ def invariants_for(bounds: Bounds | None) -> tuple[PInvariant, ...]:
 
 
 def steps_for(bounds: Bounds | None) -> tuple[PStep, ...]:
-    """The core's step properties and those of every part ``bounds`` turns on."""
-    extra = [p for k in features_on(bounds) for p in _feature_module(k).STEP_PROPERTIES]
-    return (*STEP_PROPERTIES, *extra)
+    """The core's step properties and those of every part ``bounds`` turns on; a part's
+    ``REPLACES`` (property IDs) drops step properties that do not apply with it on (the
+    ``any`` policy: EX-FIFO, and the driver's EX-TIMER-PROMPT, EX-IO-PROMPT)."""
+    mods = [_feature_module(k) for k in features_on(bounds)]
+    dropped = {i for mod in mods for i in getattr(mod, "REPLACES", ())}
+    steps = [*STEP_PROPERTIES, *(p for mod in mods for p in mod.STEP_PROPERTIES)]
+    return tuple(p for p in steps if p.id not in dropped)
 
 
 def interprets(bounds: Bounds) -> bool:
