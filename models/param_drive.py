@@ -19,7 +19,15 @@ from typing import Any
 
 import z3  # type: ignore[import-untyped]
 from refexec.models.reference import Drive, Loop
-from refexec.models.reference_parametric import IDLE, SCHED, ParamCore, PInvariant, PState, PStep
+from refexec.models.reference_parametric import (
+    IDLE,
+    SCHED,
+    UNSP,
+    ParamCore,
+    PInvariant,
+    PState,
+    PStep,
+)
 from refexec.models.symbolic import Sym, _z
 
 __all__ = ["INVARIANTS", "STEP_PROPERTIES", "headless", "may_rest"]
@@ -29,11 +37,27 @@ def _has(s: PState, name: str) -> bool:
     return name in s.v
 
 
+def target_final(m: ParamCore, s: PState) -> Any:
+    """block_on()'s target is a task (not the sentinel N) and final."""
+    return z3.And(s.target != m.N, m.final(s.st[s.target]))
+
+
+def _block_on(m: ParamCore, s: PState) -> Any:
+    """block_on(): a target exactly in that mode, spawned, and not final while the loop decides
+    or sleeps (it returns instead)."""
+    block = s.mode == Drive.BLOCK_ON
+    waiting = z3.Or(s.loop == Loop.DECIDING, s.loop == Loop.ASLEEP)
+    return z3.And(block == (s.target != m.N),
+                  z3.Implies(block, s.st[s.target] != UNSP),
+                  z3.Implies(z3.And(block, waiting), z3.Not(target_final(m, s))))
+
+
 def _drive(m: ParamCore, s: PState) -> Any:
     idle = [s.loop == v for v in (Loop.NOT_STARTED, Loop.ASLEEP, Loop.RETURNED, Loop.CLOSING)]
     jumping = (z3.And(s.spawners == 0, m.exists_task(lambda x: s.armed[x]))
                if _has(s, "armed") else z3.BoolVal(False))
-    return z3.And(z3.Implies(z3.Or(*idle), s.mode == Drive.RUN),
+    blocking = z3.And(s.mode == Drive.BLOCK_ON, s.loop != Loop.NOT_STARTED)
+    return z3.And(z3.Implies(z3.Or(*idle), z3.Or(s.mode == Drive.RUN, blocking)),
                   z3.Implies(s.loop == Loop.DECIDING, s.mode != Drive.STEP),
                   z3.Implies(z3.And(s.loop == Loop.DECIDING, s.mode == Drive.UNTIL_STALLED),
                              jumping))
@@ -41,7 +65,14 @@ def _drive(m: ParamCore, s: PState) -> Any:
 
 def _only_run_parks(m: ParamCore, s: PState) -> Any:
     return z3.Implies(z3.Or(s.loop == Loop.ASLEEP, s.loop == Loop.RETURNED),
-                      s.mode == Drive.RUN)
+                      z3.Or(s.mode == Drive.RUN, s.mode == Drive.BLOCK_ON))
+
+
+def _block_on_round(m: ParamCore, s: PState, t: Any) -> Any:
+    """On poll, with rounds: block_on() with its target final only finishes the round."""
+    if not _has(s, "rnd"):
+        return z3.BoolVal(True)
+    return z3.Implies(z3.And(s.mode == Drive.BLOCK_ON, target_final(m, s)), s.rnd > 0)
 
 
 def _due(m: ParamCore, s: PState) -> Any:
@@ -98,11 +129,18 @@ INVARIANTS: tuple[PInvariant, ...] = (
     PInvariant("AUX-DRIVE", "between drive calls, asleep, returned or closing the mode is RUN; "
                "step() never decides; run_until_stalled() decides only to jump the clock",
                _drive),
-    PInvariant("EX-STALLED-EXACT", "only run() sleeps or ends the loop: loop in {ASLEEP, "
-               "RETURNED} => mode = RUN", _only_run_parks),
+    PInvariant("EX-STALLED-EXACT", "only run() and block_on() sleep or end the loop: loop in "
+               "{ASLEEP, RETURNED} => mode in {RUN, BLOCK_ON}", _only_run_parks),
+    PInvariant("EX-BLOCK-ON-RETURN", "parametric form: mode = BLOCK_ON <=> a target (spawned); "
+               "block_on() never decides or sleeps once its target is final", _block_on),
 )
 
 STEP_PROPERTIES: tuple[PStep, ...] = (
+    PStep("EX-BLOCK-ON-RETURN", "on step_return in mode BLOCK_ON: the target is final",
+          ("step_return",),
+          lambda m, s, t: z3.Implies(s.mode == Drive.BLOCK_ON, target_final(m, s))),
+    PStep("EX-BLOCK-ON-RETURN", "on poll in mode BLOCK_ON with the target final: only the "
+          "round in progress finishes (rnd > 0)", ("poll",), _block_on_round),
     PStep("EX-STALLED-EXACT", "on step_return in mode UNTIL_STALLED: nothing queued, posted or "
           "due, and no lost task left unreported", ("step_return",), _stalled_return),
     PStep("EX-STEP-ONE", "on poll: mode = STEP => dpolls = 0", ("poll",),

@@ -167,15 +167,8 @@ def test_a_mutant_of_the_parts_fails_a_named_pair(slug: str, prop: str, action: 
     assert _pair(prop, action, edges=SPECS[slug].edges) in {"sat", "unknown"}
 
 
-def test_verify_proves_threads_without_joins_until_joins_are_interpreted() -> None:
+def test_verify_proves_the_threads_variant_itself_joins_included() -> None:
     from refexec.models.verify import every_n_bounds  # noqa: PLC0415
 
     bounds = default_bounds(1, round=1, rcancel=1, drive=1, close=1)  # the variant's: join = 1
-    target = every_n_bounds("threads", bounds)
-    assert target is not None
-    b, name = target
-    if rp.interprets(bounds):  # joins interpreted: the variant itself
-        assert (b, name) == (bounds, "threads")
-    else:
-        assert (b.extra["join"], name) == (0, "threads without joins")
-        assert rp.interprets(b)
+    assert every_n_bounds("threads", bounds) == (bounds, "threads")
