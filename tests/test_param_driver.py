@@ -45,7 +45,7 @@ def test_the_driver_is_proved_for_every_n() -> None:
     assert "EX-FIFO" in report.properties
 
 
-@pytest.mark.slow
+@pytest.mark.deep
 def test_the_driver_with_the_any_policy_is_proved_for_every_n() -> None:
     report = rp.prove_every_n(bounds=DRIVER_ANY, name="driver-any")
     assert report.ok, report.summary()
@@ -54,7 +54,7 @@ def test_the_driver_with_the_any_policy_is_proved_for_every_n() -> None:
     assert not (PROMPTS | {"EX-FIFO"}) & set(report.properties)
 
 
-@pytest.mark.slow
+@pytest.mark.deep
 @pytest.mark.parametrize(("removed", "fails"), [
     ("AUX-TIMER-SPAWNED", ("AUX-UNSPAWNED", "timer_fire")),
     ("AUX-IO-SPAWNED", ("AUX-UNSPAWNED", "io_ready")),
@@ -111,7 +111,7 @@ def test_every_driver_mutant_is_covered() -> None:
         "io-park-on-condvar", "cancelled-io-registered", "wake-byte-unlocked"}
 
 
-@pytest.mark.slow
+@pytest.mark.deep
 @pytest.mark.parametrize("bounds", [ANY, DRIVER, DRIVER_ANY], ids=["any", "driver", "driver-any"])
 def test_the_parts_agree_with_the_concrete_model(bounds: Any) -> None:
     report = rp.agreement((1, 2, 3), bounds=bounds)

@@ -106,7 +106,7 @@ def test_the_join_waker_leak_mutant_fails_ex_join_released(action: str) -> None:
     assert _pair("EX-JOIN-RELEASED", action, edges=edges)[0] == "sat"
 
 
-@pytest.mark.slow  # the whole proof with a mutant: its failing pairs spend their budget
+@pytest.mark.deep  # the whole proof with a mutant: its failing pairs spend their budget
 def test_the_join_waker_leak_mutant_fails_the_whole_proof() -> None:
     report = rp.prove_every_n(bounds=B, edges=SPECS["join-waker-leak"].edges,
                               timeout_ms=QUICK)
