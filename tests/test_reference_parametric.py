@@ -58,7 +58,8 @@ def test_the_core_has_the_concrete_actions_in_order() -> None:
     assert tuple(dict.fromkeys(a.name for a in core.actions())) == rp.CORE_ACTIONS
 
 
-@pytest.mark.slow  # ~1 min of CPU in all; test_a_failed_pair_... keeps one case in the fast tier
+@pytest.mark.deep  # ~8 min of CPU since a failing query is retried with the other E-matching
+# setting (to return a counterexample); test_a_failed_pair_... keeps one case in the default run
 @pytest.mark.parametrize(("removed", "fails"), [
     ("AUX-DECIDED", {("EX-RUN-END", "run_end"), ("EX-SLEEP-SAFE", "sleep")}),
     ("AUX-ENDED", {("EX-FINAL", "poll"), ("EX-FINAL", "ready")}),
