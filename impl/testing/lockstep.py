@@ -1134,28 +1134,49 @@ def sweep_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2000,
     for name, program in INTERRUPT_PROGRAMS.items():
         for site in INTERRUPT_SITES:
             for k in range(1, max_lines + 1):
-                m = machine()
-                hit = False
-                try:
-                    m.setup(seed=0)
-                    program(m, (site, k))
-                    liner = getattr(m, "last_liner", None)
-                    hit = liner is not None and liner.where is not None
-                    if hit and m.can("run_start"):
-                        m._run_impl(["drop", "drop"], [], {}, 0)
-                except Exception as e:
-                    liner = getattr(m, "last_liner", None)
-                    where = getattr(liner, "where", None)
-                    raise AssertionError(f"interrupt program {name!r}: interrupted in {site} "
-                                         f"at line event {k} ({where}): {e}") from e
-                finally:
-                    m.teardown()
-                if not hit:
+                line = _interrupted_run(machine, _at(program, (site, k)), _run_again,
+                                        f"interrupt program {name!r}: interrupted in {site} "
+                                        f"at line event {k}")
+                if line is None:
                     break
                 total += 1
                 if where is not None:
-                    where.append(f"{site}: {m.last_liner.where}")
+                    where.append(f"{site}: {line}")
     return total
+
+
+def _at(program: Callable[[Any, Any], None], at: Any) -> Callable[[Any], None]:
+    """``program`` interrupting at ``at``."""
+    return lambda m: program(m, at)
+
+
+def _run_again(m: LockstepMachine) -> None:
+    """After an interrupted run(): run() again, if the executor can, while the other thread
+    drops the rest."""
+    if m.can("run_start"):
+        m._run_impl(["drop", "drop"], [], {}, 0)
+
+
+def _interrupted_run(machine: type[LockstepMachine], program: Callable[[Any], None],
+                     after: Callable[[Any], None] | None, what: str) -> str | None:
+    """One interrupted run of a sweep: a fresh machine runs ``program`` (which interrupts at a
+    given line); if the interrupt was taken (the machine's last liner hit its line), ``after``
+    runs. Returns the line interrupted, or None when the run ended before reaching it; a
+    failure of any check is an ``AssertionError`` starting with ``what`` and naming the line."""
+    m = machine()
+    try:
+        m.setup(seed=0)
+        program(m)
+        liner = getattr(m, "last_liner", None)
+        line = liner.where if liner is not None else None
+        if line is not None and after is not None:
+            after(m)
+        return line
+    except Exception as e:
+        line = getattr(getattr(m, "last_liner", None), "where", None)
+        raise AssertionError(f"{what} ({line}): {e}") from e
+    finally:
+        m.teardown()
 
 
 def _close_interrupt_programs() -> dict[str, Callable[[LockstepMachine, int], None]]:
@@ -1199,19 +1220,10 @@ def sweep_close_interrupts(machine: type[LockstepMachine], *, max_lines: int = 2
         if programs is not None and name not in programs:
             continue
         for k in range(1, max_lines + 1):
-            m = machine()
-            try:
-                m.setup(seed=0)
-                program(m, k)
-                liner = getattr(m, "last_liner", None)
-                hit = liner is not None and liner.where is not None
-            except Exception as e:
-                where = getattr(getattr(m, "last_liner", None), "where", None)
-                raise AssertionError(f"close interrupt program {name!r}: interrupted in close "
-                                     f"at line event {k} ({where}): {e}") from e
-            finally:
-                m.teardown()
-            if not hit:
+            line = _interrupted_run(machine, _at(program, k), None,
+                                    f"close interrupt program {name!r}: interrupted in close "
+                                    f"at line event {k}")
+            if line is None:
                 break
             total += 1
     return total
