@@ -934,21 +934,51 @@ included) is the same on an idle machine and under load."""
 
 def _solve(assertions: Iterable[Any], timeout_ms: int,
            ematching: bool = True) -> tuple[str, Any]:
-    solver = z3.Solver()
+    # A fresh context per query: z3's search depends on the context's history (the order its
+    # terms were created in), so the same query in a shared context can say "sat" after some
+    # tests and "unknown" after others. Translated into a new context, it is the same query
+    # every time, whatever ran before it in the process.
+    ctx = z3.Context()
+    solver = z3.Solver(ctx=ctx)
     solver.set("rlimit", timeout_ms * RLIMIT_PER_MS)
     if not ematching:
         solver.set("ematching", False)
     solver.set("timeout", 20 * timeout_ms)  # a safety net only: far beyond the rlimit's time
-    solver.add(*assertions)
+    solver.add(*(a.translate(ctx) for a in assertions))
     r = solver.check()
     return str(r), (solver.model() if r == z3.sat else None)
+
+
+SMALL_N = (1, 2, 3, 4)
+"""Where a pair z3 could not decide for every N looks for its counterexample: with N pinned,
+the quantifiers over tasks range over a few slots and z3 decides the query in milliseconds."""
+
+
+def _solve_either(assertions: Iterable[Any], timeout_ms: int,
+                  ematching: bool = True) -> tuple[str, Any]:
+    """``_solve``; if z3 says "unknown", a counterexample at the smallest N of ``SMALL_N`` that
+    has one; if none has, the free-N query again with the other E-matching setting.
+
+    A passing proof never gets past the first call: E-matching proves the pairs. A failing one
+    often does, and there a counterexample is searched where it is cheap and small: a failing
+    pair's verdict then does not hang on whether z3's instantiation heuristics happen to find
+    a model of a quantified formula."""
+    assertions = list(assertions)
+    status, model = _solve(assertions, timeout_ms, ematching)
+    if status != "unknown":
+        return status, model
+    for n in SMALL_N:
+        small, model = _solve([*assertions, N == n], timeout_ms, ematching)
+        if small == "sat":
+            return small, model
+    return _solve(assertions, timeout_ms, not ematching)
 
 
 def _show(model: Any, s: PState, tasks: Mapping[str, Any], core: ParamCore) -> str:
     """A small counterexample: N, the named tasks, and the pre-state's scalars and their slots."""
 
     def ev(x: Any) -> Any:
-        return model.eval(x, model_completion=True)
+        return model.eval(x.translate(model.ctx), model_completion=True)
 
     n = ev(core.N)
     parts = [f"N={n}"] + [f"{k}={ev(v)}" for k, v in tasks.items()]
@@ -1043,10 +1073,7 @@ def prove_every_n(
     def run(prop: str, action: str, assertions: list[Any], tasks: Mapping[str, Any],
             ematching: bool = True) -> None:
         t0 = time.perf_counter()
-        status, model = _solve(assertions, timeout_ms, ematching)
-        if status == "unknown":  # a failing pair: model-based instantiation alone often finds
-            # the counterexample E-matching gave up on (a passing proof never gets here)
-            status, model = _solve(assertions, timeout_ms, not ematching)
+        status, model = _solve_either(assertions, timeout_ms, ematching)
         cex = _show(model, s, tasks, core) if model is not None else ""
         report.queries.append(Query(prop, action, status, time.perf_counter() - t0, cex))
 

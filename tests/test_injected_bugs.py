@@ -264,7 +264,7 @@ def test_model_checks_catch_injected_bug(slug: str) -> None:
     assert machine.totals["rules"] > 0, "the counterexample was not replayed"
 
 
-@pytest.mark.parametrize("slug", ["post-flag-outside-lock", "sleep-race", "lost-notified"])
+@pytest.mark.parametrize("slug", ["post-append-after-unlock", "sleep-race", "lost-notified"])
 def test_same_seed_same_verdict(slug: str) -> None:
     """Determinism: the threads run under the controlled scheduler, so the door exploration
     and a hunt are functions of the program and Hypothesis' seed: the same check catches the

@@ -38,9 +38,7 @@ def _pair(prop: str, action: str, *, without: tuple[str, ...] = (),
     inv = next(i for i in invs if i.id == prop)
     pre = [rp.N >= 1, *(i.formula(core, s) for i in invs if i.id not in without)]
     query = [*pre, core.trans(a, s, s2, t, u), z3.Not(inv.formula(core, s2))]
-    status, model = rp._solve(query, QUICK)
-    if status == "unknown":
-        status, model = rp._solve(query, QUICK, ematching=False)
+    status, model = rp._solve_either(query, QUICK)
     return status, rp._show(model, s, a.tasks(t, u), core) if model is not None else ""
 
 
@@ -143,9 +141,7 @@ def test_progress_needs_the_await_cycle(monkeypatch: pytest.MonkeyPatch) -> None
         pinned = [rp.N == 2, s.join[0] == 1, s.join[1] == 0, s.st[0] == rp.IDLE,
                   s.st[1] == rp.IDLE, s.loop == rp.Loop.ASLEEP]
         query = [*pre, *pinned, rp.progress_stuck(core, s, core.actions())]
-        status, _ = rp._solve(query, QUICK, ematching=False)
-        if status == "unknown":  # z3's search depends on its history: try E-matching too
-            status, _ = rp._solve(query, QUICK)
+        status, _ = rp._solve_either(query, QUICK, ematching=False)
         return status
 
     assert stuck() == "unsat"  # an await cycle: the loop may rest there
