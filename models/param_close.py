@@ -19,11 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 import z3  # type: ignore[import-untyped]
-from refexec.models.param_drive import headless
+from refexec.models.param_drive import HEAD
 from refexec.models.reference import UNSPAWNED, Loop
 from refexec.models.reference_parametric import ParamCore, PInvariant, PState, PStep
 
-__all__ = ["INVARIANTS", "STEP_PROPERTIES", "loop_rank", "may_rest"]
+__all__ = ["INVARIANTS", "LEMMAS", "STEP_PROPERTIES", "loop_rank"]
 
 
 def _closed(m: ParamCore, s: PState) -> Any:
@@ -61,11 +61,8 @@ STEP_PROPERTIES: tuple[PStep, ...] = (
 )
 
 
-def may_rest(m: ParamCore, s: PState) -> Any:
-    """EX-PROGRESS's hook, used for a lemma: the stuck query excludes states where the queue
-    is non-empty with no head, which do not exist for any N (:func:`param_drive.headless`):
-    close_drop takes the head first."""
-    return headless(m, s)
+LEMMAS = (HEAD,)
+"""EX-PROGRESS needs the head while CLOSING too: close_drop takes the head first."""
 
 
 def loop_rank(m: ParamCore, s: PState) -> Any:

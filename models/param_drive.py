@@ -25,12 +25,13 @@ from refexec.models.reference_parametric import (
     UNSP,
     ParamCore,
     PInvariant,
+    PLemma,
     PState,
     PStep,
 )
 from refexec.models.symbolic import Sym, _z
 
-__all__ = ["INVARIANTS", "STEP_PROPERTIES", "headless", "may_rest"]
+__all__ = ["HEAD", "INVARIANTS", "LEMMAS", "STEP_PROPERTIES", "headless"]
 
 
 def _has(s: PState, name: str) -> bool:
@@ -108,19 +109,19 @@ def _polls_left(m: ParamCore, s: PState) -> Any:
 
 def headless(m: ParamCore, s: PState) -> Any:
     """Some task is SCHEDULED but none has the least timestamp: impossible for every finite N
-    (a non-empty finite set of integers has a least element), but not provable by z3 in first
-    order (it needs induction on N). EX-PROGRESS's query assumes its negation: see
-    :func:`may_rest` and spec/PROOFS.md."""
+    (a non-empty finite set of integers has a least element), which z3 cannot show with N free
+    in first order, but shows by induction on N (:data:`HEAD`)."""
     some = m.exists_task(lambda x: s.st[x] == SCHED)
     return z3.And(some, z3.Not(m.exists_task(lambda h: m.head(s, h))))
 
 
-def may_rest(m: ParamCore, s: PState) -> Any:
-    """EX-PROGRESS's hook, used for a lemma, not a resting state: the stuck query excludes
-    :func:`headless` states, which do not exist for any N (well-ordering). With ``drive`` the
-    loop may no longer return by ``step_return`` at any point (run_until_stalled() and step()
-    must poll the head), so progress needs the head to exist."""
-    return headless(m, s)
+HEAD = PLemma("AUX-HEAD", "a non-empty ready queue has a head (a SCHEDULED task with the "
+              "least timestamp), for any values of st and ts",
+              lambda m, s: z3.Not(headless(m, s)))
+"""EX-PROGRESS needs it with ``drive``: the loop may no longer return by ``step_return`` at
+any point (run_until_stalled() and step() must poll the head). Proved by induction on N."""
+
+LEMMAS: tuple[PLemma, ...] = (HEAD,)
 
 
 INVARIANTS: tuple[PInvariant, ...] = (

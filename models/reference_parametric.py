@@ -748,6 +748,20 @@ class PInvariant:
     witness: bool = False
 
 
+@dataclass(frozen=True)
+class PLemma:
+    """A fact about every state, reachable or not, for every N: ``formula(m, s)`` over any
+    values of the state's variables, proved by induction on N — base ``N = 0``, step
+    ``N = k`` to ``N = k + 1`` over the same arrays (two queries). For what first-order
+    reasoning cannot show with N free but induction on N can: a non-empty set of queued tasks
+    has one with the least timestamp (:data:`param_drive.HEAD`). Lemmas are assumed where a
+    part asks for them (EX-PROGRESS's query), never as an invariant of the reachable states."""
+
+    id: str
+    statement: str
+    formula: Formula
+
+
 INVARIANTS: tuple[PInvariant, ...] = (
     PInvariant("AUX-TYPE", "every variable in its sort's range", _type_ok),
     PInvariant("AUX-UNSPAWNED", "an UNSPAWNED slot has no waker, no poll, no flag",
@@ -818,12 +832,14 @@ FAIR_ACTIONS = tuple(a for a in CORE_ACTIONS if a not in ENVIRONMENT_ACTIONS)
 def progress_stuck(m: ParamCore, s: PState, actions: Iterable[PAction]) -> Any:
     """The negation of EX-PROGRESS: the loop neither returned nor gave the thread back
     (``run_final``; a part may add states where the loop may rest, ``may_rest``: an await
-    cycle), and no fair action instance is enabled — for a task action, for no task."""
+    cycle), and no fair action instance is enabled — for a task action, for no task. The
+    parts' lemmas (:class:`PLemma`, proved by induction on N) hold in the state."""
     actions = tuple(actions)
     t = m.var()
     u = m.var() if any(a.pair for a in actions) else None
     parts = [s.loop != Loop.RETURNED, s.loop != Loop.NOT_STARTED,
-             *[z3.Not(f(m, s)) for f in m.hooks("may_rest")]]
+             *[z3.Not(f(m, s)) for f in m.hooks("may_rest")],
+             *[lem.formula(m, s) for lem in lemmas_for(m.bounds)]]
     for a in actions:
         if a.name in ENVIRONMENT_ACTIONS:
             continue
@@ -932,13 +948,17 @@ per ms of CPU). A budget is a resource count, not a time, so a query's verdict (
 included) is the same on an idle machine and under load."""
 
 
-def _solve(assertions: Iterable[Any], timeout_ms: int,
-           ematching: bool = True) -> tuple[str, Any]:
-    # A fresh context per query: z3's search depends on the context's history (the order its
-    # terms were created in), so the same query in a shared context can say "sat" after some
-    # tests and "unknown" after others. Translated into a new context, it is the same query
-    # every time, whatever ran before it in the process.
-    ctx = z3.Context()
+def _solve(assertions: Iterable[Any], timeout_ms: int, ematching: bool = True,
+           ctx: Any = None) -> tuple[str, Any]:
+    """One query, in ``ctx`` (a context of its own if None), its verdict and model.
+
+    The query is translated out of the process's shared context: z3's search depends on its
+    context's history (the order its terms were created in), so in a shared context the same
+    query said "sat" after some tests and "unknown" after others. In a context of its own, or
+    in a proof's own context that sees the same queries in the same order every run, it is
+    the same query every time, whatever else ran in the process."""
+    if ctx is None:
+        ctx = z3.Context()
     solver = z3.Solver(ctx=ctx)
     solver.set("rlimit", timeout_ms * RLIMIT_PER_MS)
     if not ematching:
@@ -955,7 +975,7 @@ the quantifiers over tasks range over a few slots and z3 decides the query in mi
 
 
 def _solve_either(assertions: Iterable[Any], timeout_ms: int,
-                  ematching: bool = True) -> tuple[str, Any]:
+                  ematching: bool = True, ctx: Any = None) -> tuple[str, Any]:
     """``_solve``; if z3 says "unknown", a counterexample at the smallest N of ``SMALL_N`` that
     has one; if none has, the free-N query again with the other E-matching setting.
 
@@ -964,14 +984,14 @@ def _solve_either(assertions: Iterable[Any], timeout_ms: int,
     pair's verdict then does not hang on whether z3's instantiation heuristics happen to find
     a model of a quantified formula."""
     assertions = list(assertions)
-    status, model = _solve(assertions, timeout_ms, ematching)
+    status, model = _solve(assertions, timeout_ms, ematching, ctx)
     if status != "unknown":
         return status, model
     for n in SMALL_N:
-        small, model = _solve([*assertions, N == n], timeout_ms, ematching)
+        small, model = _solve([*assertions, n == N], timeout_ms, ematching, ctx)
         if small == "sat":
             return small, model
-    return _solve(assertions, timeout_ms, not ematching)
+    return _solve(assertions, timeout_ms, not ematching, ctx)
 
 
 def _show(model: Any, s: PState, tasks: Mapping[str, Any], core: ParamCore) -> str:
@@ -1022,6 +1042,13 @@ def invariants_for(bounds: Bounds | None) -> tuple[PInvariant, ...]:
     return (*INVARIANTS, *extra)
 
 
+def lemmas_for(bounds: Bounds | None) -> tuple[PLemma, ...]:
+    """The lemmas (``LEMMAS``) of every part ``bounds`` turns on, each once."""
+    found = {lem.id: lem for k in features_on(bounds)
+             for lem in getattr(_feature_module(k), "LEMMAS", ())}
+    return tuple(found.values())
+
+
 def steps_for(bounds: Bounds | None) -> tuple[PStep, ...]:
     """The core's step properties and those of every part ``bounds`` turns on; a part's
     ``REPLACES`` (property IDs) drops step properties that do not apply with it on (the
@@ -1069,11 +1096,13 @@ def prove_every_n(
     hyp = invariants if assume is None else assume
     report = EveryNReport(name=name)
     s, s2, t, u = core.state("@0"), core.state("@1"), z3.Int("t"), z3.Int("u")
+    ctx = z3.Context()  # the proof's own: the same queries in the same order every run
+    trans = {a: core.trans(a, s, s2, t, u) for a in acts}
 
     def run(prop: str, action: str, assertions: list[Any], tasks: Mapping[str, Any],
             ematching: bool = True) -> None:
         t0 = time.perf_counter()
-        status, model = _solve_either(assertions, timeout_ms, ematching)
+        status, model = _solve_either(assertions, timeout_ms, ematching, ctx)
         cex = _show(model, s, tasks, core) if model is not None else ""
         report.queries.append(Query(prop, action, status, time.perf_counter() - t0, cex))
 
@@ -1081,19 +1110,25 @@ def prove_every_n(
     # not vacuous: the initial state with one task (pinned, so no quantifier is left open)
     # satisfies the initial condition and every assumed invariant
     t0 = time.perf_counter()
-    status, _ = _solve([_initial_witness(core, s), core.init(s), *pre], timeout_ms)
+    status, _ = _solve([_initial_witness(core, s), core.init(s), *pre], timeout_ms, ctx=ctx)
     report.queries.append(Query("AUX-CONSISTENT", "init", status, time.perf_counter() - t0,
                                 expect="sat"))
     for inv in invariants:
         run(inv.id, "init", [core.init(s), z3.Not(inv.formula(core, s))], {})
         post = inv.formula(core, s2)
         for a in acts:
-            run(inv.id, a.label, [*pre, core.trans(a, s, s2, t, u), z3.Not(post)],
+            run(inv.id, a.label, [*pre, trans[a], z3.Not(post)],
                 a.tasks(t, u), not inv.witness)
+    k = z3.Int("k")
+    for lem in lemmas_for(bounds):  # by induction on N, over any values of the variables
+        base, at_k, at_k1 = (type(core)(n, bounds, edges) for n in (z3.IntVal(0), k, k + 1))
+        run(lem.id, "induction: N = 0", [z3.Not(lem.formula(base, s))], {})
+        run(lem.id, "induction: N = k to k + 1",
+            [k >= 0, lem.formula(at_k, s), z3.Not(lem.formula(at_k1, s))], {"k": k})
     run("EX-PROGRESS", "every fair action", [*pre, progress_stuck(core, s, acts)], {})
     for a in acts:  # EX-TERMINATES: every fair action decreases the ranking
         if a.name in fair:
-            run("EX-TERMINATES", a.label, [*pre, core.trans(a, s, s2, t, u), z3.Not(
+            run("EX-TERMINATES", a.label, [*pre, trans[a], z3.Not(
                 rank_decreases(core, s, s2, t, a.task, u=u if a.pair else None))],
                 a.tasks(t, u))
     run("EX-TERMINATES", "rank >= 0", [*pre, core.exists_task(
@@ -1104,7 +1139,7 @@ def prove_every_n(
                 goal = sp.formula(core, s, t)
                 if sp.after is not None:
                     goal = z3.And(goal, sp.after(core, s, s2, t))
-                run(sp.id, a.label, [*pre, core.trans(a, s, s2, t, u), z3.Not(goal)],
+                run(sp.id, a.label, [*pre, trans[a], z3.Not(goal)],
                     a.tasks(t, u))
     report.seconds = time.perf_counter() - start
     return report
@@ -1166,6 +1201,7 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
     """
     start = time.perf_counter()
     report = AgreementReport()
+    ctx = z3.Context()  # the check's own (see _solve)
     extra = dict((bounds if bounds is not None else core_bounds(1)).extra)
     for n in ns:
         b = Bounds(n, extra)
@@ -1185,7 +1221,7 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
         r0, r1 = _correspond(core, n, u.state(0), p), _correspond(core, n, u.state(1), p2)
         inv = [i.formula(core, p) for i in invariants_for(b)]
         count = 1
-        status, _ = _solve([u.init(0), core.init(p), z3.Not(r0)], timeout_ms)
+        status, _ = _solve([u.init(0), core.init(p), z3.Not(r0)], timeout_ms, ctx=ctx)
         if status != "unsat":
             report.failures.append(f"n={n}: init ({status})")
         # an action the concrete instance does not have (join with one task: it needs two
@@ -1194,7 +1230,7 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
         for spare in (a for a in pacts.values() if a.name not in concrete):
             count += 1
             enabled = z3.And(spare.ranged(core.N, *fresh), spare.guard(p, *spare.args(*fresh)))
-            status, _ = _solve([u.type_ok(0), r0, *inv, enabled], timeout_ms)
+            status, _ = _solve([u.type_ok(0), r0, *inv, enabled], timeout_ms, ctx=ctx)
             if status != "unsat":
                 report.failures.append(f"n={n}: {spare.label} has no concrete instance but is "
                                        f"enabled ({status})")
@@ -1221,7 +1257,7 @@ def agreement(ns: Iterable[int] = (1, 2, 3, 4), edges: Edges = REFERENCE_EDGES,
                 # lost task, a join waker counting as a waker) compared with its concrete
                 # disjunction: model-based instantiation over the N = n tasks at once;
                 # E-matching may loop on the Skolem terms (PInvariant.witness)
-                status, _ = _solve(assertions, timeout_ms, ematching=what != "enabled")
+                status, _ = _solve(assertions, timeout_ms, what != "enabled", ctx)
                 if status != "unsat":
                     report.failures.append(
                         f"n={n}: {action.label(params)} {what} differs ({status})")

@@ -74,12 +74,53 @@ def _progress(core: rp.ParamCore, assume: tuple[rp.PInvariant, ...]) -> str:
 
 def test_progress_needs_the_head_lemma(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the drive calls the loop must poll the head; without the lemma "a non-empty queue
-    has a head" (not first-order provable) z3 cannot show progress."""
+    has a head" (proved by induction on N, not first-order with N free) z3 cannot show
+    progress."""
     invs = rp.invariants_for(THREADS)
+    assert [lem.id for lem in rp.lemmas_for(THREADS)] == ["AUX-HEAD"]
     assert _progress(rp.ParamCore(rp.N, THREADS), invs) == "unsat"
-    monkeypatch.delattr(param_drive, "may_rest")
-    monkeypatch.delattr(param_close, "may_rest")
+    monkeypatch.setattr(param_drive, "LEMMAS", ())
+    monkeypatch.setattr(param_close, "LEMMAS", ())
+    assert rp.lemmas_for(THREADS) == ()
     assert _progress(rp.ParamCore(rp.N, THREADS), invs) != "unsat"
+
+
+def _lemma_queries(formula: Any) -> tuple[str, str, str]:
+    """A lemma's two induction queries (base N = 0, step k to k + 1) and the lemma asked
+    with N free, directly."""
+    k = z3.Int("k")
+    base, at_k, at_k1, free = (rp.ParamCore(n, THREADS)
+                               for n in (z3.IntVal(0), k, k + 1, rp.N))
+    s = free.state("@0")
+    return (rp._solve([z3.Not(formula(base, s))], QUICK)[0],
+            rp._solve([k >= 0, formula(at_k, s), z3.Not(formula(at_k1, s))], QUICK)[0],
+            rp._solve([rp.N >= 1, z3.Not(formula(free, s))], QUICK)[0])
+
+
+def test_the_head_lemma_is_proved_by_induction_on_n() -> None:
+    """Base and step unsat, in the threads proof too; asked directly with N free, z3 cannot
+    prove it (it needs induction: the reason it is a lemma and not an invariant)."""
+    base, step, free = _lemma_queries(param_drive.HEAD.formula)
+    assert (base, step) == ("unsat", "unsat")
+    assert free != "unsat"
+    report = rp.prove_every_n(bounds=THREADS, name="threads")
+    head = {q.action: q.status for q in report.queries if q.prop == "AUX-HEAD"}
+    assert head == {"induction: N = 0": "unsat", "induction: N = k to k + 1": "unsat"}
+
+
+def test_a_false_lemma_fails_its_induction_step() -> None:
+    """"Some queued task has a timestamp strictly below every other queued one" is false (two
+    tasks may share a timestamp in an arbitrary state): the step is sat (so the induction does
+    not prove just anything); its base holds."""
+
+    def strict(m: rp.ParamCore, s: rp.PState) -> Any:
+        some = m.exists_task(lambda x: s.st[x] == rp.SCHED)
+        least = m.exists_task(lambda h: z3.And(s.st[h] == rp.SCHED, m.forall_tasks(
+            lambda x: z3.Implies(z3.And(s.st[x] == rp.SCHED, x != h), s.ts[h] < s.ts[x]))))
+        return z3.Implies(some, least)
+
+    base, step, _ = _lemma_queries(strict)
+    assert base == "unsat" and step == "sat"
 
 
 def test_progress_needs_a_poll_left_for_the_head() -> None:
