@@ -30,6 +30,7 @@ from refexec.state import TaskState
 from refexec.testing.interrupts import (
     Built,
     LineInterrupter,
+    arm_signal_points,
     check_after_interrupt,
     codes_of,
     line_of,
@@ -250,7 +251,7 @@ def test_signals_at_random_instants_deep() -> None:
 def _interrupt_at(func: Any, text: str, call: Callable[[], object]) -> LineInterrupter:
     """Run ``call()`` with a KeyboardInterrupt at the first time the line of ``func`` that
     contains ``text`` is about to run; the interrupt must come out of ``call()``."""
-    li = LineInterrupter({func.__code__}, 1, line=line_of(func, text))
+    li = LineInterrupter({func.__code__}, 1, line=line_of(func, text), deliverable_only=False)
     with pytest.raises(KeyboardInterrupt), li:
         call()
     assert li.where is not None
@@ -348,12 +349,16 @@ def test_interrupt_after_acquire_in_sync_lock_helper_leaves_no_lock_held(
     ev = Event()
     lock = ev._shared._lock
     codes = codes_of(sync_mod, exclude={"__del__"})
+    if signal_points:
+        arm_signal_points(codes, lambda: (ev.set(), ev.clear()))
     b0 = LineInterrupter(codes, None, signal_points=signal_points)
     with b0:
         ev.set()
     ev.clear()
     assert b0.hits > 0
     for k in range(1, b0.hits + 1):
+        if signal_points:
+            arm_signal_points(codes, lambda: (ev.set(), ev.clear()))
         li = LineInterrupter(codes, k, signal_points=signal_points)
         with pytest.raises(KeyboardInterrupt), li:
             ev.set()

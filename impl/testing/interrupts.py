@@ -50,6 +50,7 @@ __all__ = [
     "LOOP_EXCLUDE",
     "LineInterrupter",
     "Problem",
+    "arm_signal_points",
     "check_after_interrupt",
     "codes_of",
     "line_of",
@@ -74,13 +75,14 @@ def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
     out: set[CodeType] = set()
     seen: set[type] = set()
 
-    def add_code(code: CodeType) -> None:
+    def add_code(code: CodeType, qualname: str) -> None:
         if code.co_name in exclude or code in out:
             return
         out.add(code)
+        _QUALNAMES.setdefault(code, qualname)
         for const in code.co_consts:
             if isinstance(const, CodeType):
-                add_code(const)
+                add_code(const, f"{qualname}.<locals>.{const.co_name}")
 
     def add(obj: Any, module: str | None) -> None:
         if isinstance(obj, (staticmethod, classmethod)):
@@ -91,7 +93,8 @@ def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
                     add(f, module)
         elif isinstance(obj, types.FunctionType):
             if module is None or obj.__module__ == module:
-                add_code(inspect.unwrap(obj).__code__)  # the decorated function's own code
+                f = inspect.unwrap(obj)  # the decorated function's own code
+                add_code(f.__code__, f.__qualname__)
         elif isinstance(obj, type):
             if (module is None or obj.__module__ == module) and obj not in seen:
                 seen.add(obj)
@@ -106,12 +109,55 @@ def codes_of(*objs: Any, exclude: Collection[str] = ()) -> frozenset[CodeType]:
     return frozenset(out)
 
 
+_QUALNAMES: dict[CodeType, str] = {}
+"""A code object's qualified name, for Python 3.10 (3.11+: ``co_qualname``)."""
+
+
+def _qualname(code: CodeType) -> str:
+    return getattr(code, "co_qualname", None) or _QUALNAMES.get(code, code.co_name)
+
+
 _INSTRUCTIONS: dict[CodeType, dict[int, tuple[str, int, int | None]]] = {}
 
 
+_SETUP = frozenset({"SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH"})
+_GOTO = frozenset({"JUMP_FORWARD", "JUMP_ABSOLUTE"})
+_STOP = frozenset({"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"})
+
+
+def _block_handlers(code: CodeType) -> dict[int, int]:
+    """Python 3.10 (no exception table): offset -> the handler an exception raised at that
+    instruction goes to, the target of the innermost ``SETUP_*`` block in force, found by
+    following the bytecode's control flow with the block stack (``SETUP_*`` pushes,
+    ``POP_BLOCK`` pops; a handler is entered with the stack its ``SETUP_*`` found)."""
+    ins = list(dis.get_instructions(code))
+    index = {i.offset: k for k, i in enumerate(ins)}
+    stacks: dict[int, tuple[int, ...]] = {}
+    work: list[tuple[int, tuple[int, ...]]] = [(0, ())]
+    while work:
+        off, stack = work.pop()
+        while off in index and off not in stacks:
+            stacks[off] = stack
+            i = ins[index[off]]
+            if i.opname in _SETUP:
+                work.append((i.argval, stack))
+                stack = (*stack, i.argval)
+            elif i.opname == "POP_BLOCK":
+                stack = stack[:-1]
+            elif i.opcode in dis.hasjrel or i.opcode in dis.hasjabs:
+                work.append((i.argval, stack))
+                if i.opname in _GOTO:
+                    break
+            if i.opname in _STOP or index[off] + 1 == len(ins):
+                break
+            off = ins[index[off] + 1].offset
+    return {off: stack[-1] for off, stack in stacks.items() if stack}
+
+
 def _handler_of(code: CodeType) -> Callable[[int], int | None]:
-    # Python 3.11+ (zero-cost exceptions); before, no table: every instruction counts as one
-    entries = getattr(dis.Bytecode(code), "exception_entries", ())
+    entries = getattr(dis.Bytecode(code), "exception_entries", None)
+    if entries is None:  # before 3.11
+        return _block_handlers(code).get
 
     def handler(off: int) -> int | None:
         for e in entries:
@@ -120,6 +166,14 @@ def _handler_of(code: CodeType) -> Callable[[int], int | None]:
         return None
 
     return handler
+
+
+def _handler_targets(code: CodeType) -> frozenset[int]:
+    """The offsets where exception handlers start."""
+    entries = getattr(dis.Bytecode(code), "exception_entries", None)
+    if entries is None:  # before 3.11
+        return frozenset(i.argval for i in dis.get_instructions(code) if i.opname in _SETUP)
+    return frozenset(int(e.target) for e in entries)
 
 
 def _instructions(code: CodeType) -> dict[int, tuple[str, int, int | None]]:
@@ -136,7 +190,12 @@ def _instructions(code: CodeType) -> dict[int, tuple[str, int, int | None]]:
 
 
 _UNDELIVERABLE: dict[CodeType, frozenset[int]] = {}
-_ENDS_ENTRY = frozenset({"JUMP_BACKWARD", "RERAISE", "RETURN_VALUE", "RAISE_VARARGS"})
+_ENDS_ENTRY = frozenset({"JUMP_BACKWARD", "JUMP_ABSOLUTE", "RERAISE", "RETURN_VALUE",
+                         "RAISE_VARARGS"})
+_TRY_MARKS = frozenset({"NOP", "SETUP_FINALLY"})
+"""What a ``try:`` line compiles to. Its line event comes right after the line before, with no
+delivery point between unless that line ended in a call; the marker may even lie outside the
+enclosing block's handler range (3.11), or set up the ``try``'s block (3.10)."""
 
 
 def _undeliverable(code: CodeType) -> frozenset[int]:
@@ -152,24 +211,28 @@ def _undeliverable(code: CodeType) -> frozenset[int]:
     raising there would model an interrupt Python cannot produce (e.g. "between the last line
     of a ``with lock:`` block and its release"); so would raising in a handler before its
     first call (nothing there checks for signals: e.g. "before the ``lock.release()`` that
-    starts a ``finally``"). These events are not counted."""
+    starts a ``finally``"); so would raising at a ``try:`` line after a line that did not end in
+    a call (:data:`_TRY_MARKS`). These events are not counted."""
     try:
         return _UNDELIVERABLE[code]
     except KeyError:
         pass
     handler = _handler_of(code)
-    targets = {int(e.target) for e in getattr(dis.Bytecode(code), "exception_entries", ())}
+    targets = _handler_targets(code)
     skip: set[int] = set()
     prev: int | None = None
     entering = False  # from a handler's first instruction up to its first delivery point
+    prev_name = ""
     for ins in dis.get_instructions(code):
         starts = ins.starts_line is not None
         entering = entering or ins.offset in targets
         if starts and (entering or (prev is not None and handler(ins.offset) != handler(prev))):
             skip.add(ins.offset)
+        if starts and ins.opname in _TRY_MARKS and not prev_name.startswith("CALL"):
+            skip.add(ins.offset)
         if ins.opname.startswith("CALL") or ins.opname in _ENDS_ENTRY:
             entering = False
-        prev = ins.offset
+        prev, prev_name = ins.offset, ins.opname
     out = _UNDELIVERABLE[code] = frozenset(skip)
     return out
 
@@ -210,7 +273,12 @@ class LineInterrupter:
     described in the README ("Interrupts"), and checked by its own tests.
 
     ``when``: count only the events at which ``when()`` is true (e.g. the lockstep machine's
-    "not inside a task's poll")."""
+    "not inside a task's poll").
+
+    ``deliverable_only=False``: count line events where no signal can arrive too. For a test
+    aimed at one line (``line``) whose event is deliverable on some Python versions only (the
+    bytecode's layout differs): the code must handle the interrupt there wherever it can
+    happen, so the test asks for it on every version."""
 
     def __init__(
         self,
@@ -222,6 +290,7 @@ class LineInterrupter:
         line: int | Collection[int] | None = None,
         signal_points: bool = False,
         when: Callable[[], bool] | None = None,
+        deliverable_only: bool = True,
     ) -> None:
         self.codes = codes
         self.when = when
@@ -229,6 +298,7 @@ class LineInterrupter:
         self.line = line
         self._lines = frozenset((line,) if isinstance(line, int) else line or ())
         self.signal_points = signal_points
+        self.deliverable_only = deliverable_only
         self._prev: dict[int, int] = {}
         self.at = at
         self.exc = exc
@@ -254,7 +324,8 @@ class LineInterrupter:
             return self._local
         if self.skip_finalizers and _in_finalizer(frame):
             return self._local
-        if not self.signal_points and frame.f_lasti in _undeliverable(frame.f_code):
+        if (not self.signal_points and self.deliverable_only
+                and frame.f_lasti in _undeliverable(frame.f_code)):
             return self._local
         if self.line is not None and frame.f_lineno not in self._lines:
             return self._local
@@ -262,9 +333,7 @@ class LineInterrupter:
             return self._local
         self.hits += 1
         if self.hits == self.at:
-            code = frame.f_code
-            name = getattr(code, "co_qualname", code.co_name)
-            self.where = f"{name} line {frame.f_lineno}"
+            self.where = f"{_qualname(frame.f_code)} line {frame.f_lineno}"
             sys.settrace(None)
             self.raised = self.exc()
             raise self.raised
@@ -283,8 +352,8 @@ class LineInterrupter:
         self._prev[key] = off
         if ins is None:
             return False
-        if ins[0] == "RESUME":
-            return ins[1] < 2
+        if ins[0] == "RESUME":  # 0: function entry, 1: after a yield (3.13 adds a flag, 4)
+            return ins[1] & 3 < 2
         if prev is None or prev not in table:
             return False
         pname, _, phandler = table[prev]
@@ -405,6 +474,19 @@ def check_after_interrupt(
 # Every line
 
 
+def arm_signal_points(codes: Collection[CodeType], run: Callable[[], object]) -> None:
+    """Run ``run()`` once under an uncounted signal-point interrupter (Python 3.12+ only).
+
+    With 3.12's ``sys.monitoring`` under ``sys.settrace``, a code object's opcode events begin
+    only after a frame of it asked for them, so a first run misses the first instructions of
+    each function (its entry, its first calls); after one run, the next sees them all. An
+    interrupt ends tracing (``sys.settrace(None)``), which disarms them again: call it before
+    each run that counts signal points with :class:`LineInterrupter`."""
+    if sys.version_info >= (3, 12):
+        with LineInterrupter(codes, None, signal_points=True):
+            run()
+
+
 def sweep(
     build: Callable[[], Built],
     drive: Callable[[Built], object],
@@ -423,12 +505,16 @@ def sweep(
     :class:`LineInterrupter`).
     Returns ``(hits, problems)``.
     """
+    if signal_points:
+        arm_signal_points(codes, lambda: drive(build()))
     b = build()
     with LineInterrupter(codes, None, signal_points=signal_points) as counter:
         drive(b)
     problems = [Problem(None, "uninterrupted run", p) for p in check_after_interrupt(b)]
     hits = counter.hits
     for k in ks if ks is not None else range(1, hits + 1):
+        if signal_points:
+            arm_signal_points(codes, lambda: drive(build()))
         b = build()
         li = LineInterrupter(codes, k, exc, signal_points=signal_points)
         caught: BaseException | None = None
