@@ -1042,6 +1042,20 @@ def invariants_for(bounds: Bounds | None) -> tuple[PInvariant, ...]:
     return (*INVARIANTS, *extra)
 
 
+def induction_queries(formula: Formula, bounds: Bounds | None, s: PState,
+                      edges: Edges = REFERENCE_EDGES,
+                      core_class: type[ParamCore] | None = None) -> dict[str, list[Any]]:
+    """A lemma's proof by induction on N, over the state ``s`` (any values): the base
+    ``N = 0`` and the step ``N = k`` to ``N = k + 1``, each a query that must be unsat, the
+    formula read through cores whose N is 0, k and k + 1."""
+    k = z3.Int("k")
+    base, at_k, at_k1 = ((core_class or ParamCore)(n, bounds, edges)
+                         for n in (z3.IntVal(0), k, k + 1))
+    return {"induction: N = 0": [z3.Not(formula(base, s))],
+            "induction: N = k to k + 1": [k >= 0, formula(at_k, s),
+                                          z3.Not(formula(at_k1, s))]}
+
+
 def lemmas_for(bounds: Bounds | None) -> tuple[PLemma, ...]:
     """The lemmas (``LEMMAS``) of every part ``bounds`` turns on, each once."""
     found = {lem.id: lem for k in features_on(bounds)
@@ -1119,12 +1133,10 @@ def prove_every_n(
         for a in acts:
             run(inv.id, a.label, [*pre, trans[a], z3.Not(post)],
                 a.tasks(t, u), not inv.witness)
-    k = z3.Int("k")
     for lem in lemmas_for(bounds):  # by induction on N, over any values of the variables
-        base, at_k, at_k1 = (type(core)(n, bounds, edges) for n in (z3.IntVal(0), k, k + 1))
-        run(lem.id, "induction: N = 0", [z3.Not(lem.formula(base, s))], {})
-        run(lem.id, "induction: N = k to k + 1",
-            [k >= 0, lem.formula(at_k, s), z3.Not(lem.formula(at_k1, s))], {"k": k})
+        for label, assertions in induction_queries(lem.formula, bounds, s, edges,
+                                                   type(core)).items():
+            run(lem.id, label, assertions, {})
     run("EX-PROGRESS", "every fair action", [*pre, progress_stuck(core, s, acts)], {})
     for a in acts:  # EX-TERMINATES: every fair action decreases the ranking
         if a.name in fair:

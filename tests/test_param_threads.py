@@ -91,13 +91,11 @@ def test_progress_needs_the_head_lemma(monkeypatch: pytest.MonkeyPatch) -> None:
 def _lemma_queries(formula: Any) -> tuple[str, str, str]:
     """A lemma's two induction queries (base N = 0, step k to k + 1) and the lemma asked
     with N free, directly."""
-    k = z3.Int("k")
-    base, at_k, at_k1, free = (rp.ParamCore(n, THREADS)
-                               for n in (z3.IntVal(0), k, k + 1, rp.N))
+    free = rp.ParamCore(rp.N, THREADS)
     s = free.state("@0")
-    return (rp._solve([z3.Not(formula(base, s))], QUICK)[0],
-            rp._solve([k >= 0, formula(at_k, s), z3.Not(formula(at_k1, s))], QUICK)[0],
-            rp._solve([rp.N >= 1, z3.Not(formula(free, s))], QUICK)[0])
+    base, step = (rp._solve(q, QUICK)[0]
+                  for q in rp.induction_queries(formula, THREADS, s).values())
+    return base, step, rp._solve([rp.N >= 1, z3.Not(formula(free, s))], QUICK)[0]
 
 
 def test_the_head_lemma_is_proved_by_induction_on_n() -> None:
